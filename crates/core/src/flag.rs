@@ -1,0 +1,358 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::Source;
+
+/// Version of the flag wire format (`docs/schemas/flag.schema.json`).
+pub const FLAG_SCHEMA_VERSION: u32 = 1;
+
+/// The detector that produced a match. Hash detectors are named after their algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectorKind {
+    /// MD5 of the raw attachment bytes.
+    Md5,
+    /// SHA-1 of the raw attachment bytes.
+    Sha1,
+    /// SHA-256 of the raw attachment bytes.
+    Sha256,
+    /// Meta's PDQ perceptual hash (256 bits).
+    Pdq,
+    /// DCT perceptual hash (64 bits).
+    Phash,
+    /// Gradient hash (64 bits).
+    Dhash,
+    /// Mean hash (64 bits).
+    Ahash,
+    /// A keyword-list term found in the text.
+    Keyword,
+    /// A regular-expression rule matched the text.
+    Regex,
+}
+
+impl DetectorKind {
+    /// The wire name, e.g. `sha256`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DetectorKind::Md5 => "md5",
+            DetectorKind::Sha1 => "sha1",
+            DetectorKind::Sha256 => "sha256",
+            DetectorKind::Pdq => "pdq",
+            DetectorKind::Phash => "phash",
+            DetectorKind::Dhash => "dhash",
+            DetectorKind::Ahash => "ahash",
+            DetectorKind::Keyword => "keyword",
+            DetectorKind::Regex => "regex",
+        }
+    }
+}
+
+impl fmt::Display for DetectorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgently a human should look. A flag's severity is the highest of its matches'.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Worth a look when the queue allows.
+    Low,
+    /// The default for text rules.
+    #[default]
+    Medium,
+    /// Review soon.
+    High,
+    /// Review now; the default for hash-list matches (known material).
+    Critical,
+}
+
+impl Severity {
+    /// Parses the wire name (`low`, `medium`, `high`, `critical`), ignoring ASCII case.
+    pub fn parse(value: &str) -> Option<Severity> {
+        [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ]
+        .into_iter()
+        .find(|s| s.as_str().eq_ignore_ascii_case(value.trim()))
+    }
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A half-open range `[start, end)` of the ORIGINAL message text, counted in Unicode scalar
+/// values (Rust `char`s, Python `str` indices) — not bytes, not UTF-16 code units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Span {
+    /// First character of the match.
+    pub start: usize,
+    /// One past the last character of the match.
+    pub end: usize,
+}
+
+/// One hit: which detector, which list entry or rule, and the evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Match {
+    /// What found it.
+    pub detector: DetectorKind,
+    /// The list's name.
+    pub list: String,
+    /// The list's version at the time of the match.
+    pub list_version: String,
+    /// The entry's or rule's category (data from the list, e.g. IWF `A`/`B`/`C`).
+    pub category: String,
+    /// The entry's or rule's severity.
+    pub severity: Severity,
+    /// Kind-specific evidence.
+    #[serde(flatten)]
+    pub subject: MatchSubject,
+}
+
+/// The evidence of a match, by kind of detector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatchSubject {
+    /// An attachment matched a hash-list entry.
+    Attachment {
+        /// The matching attachment.
+        attachment_id: String,
+        /// The list entry's id.
+        entry_id: String,
+        /// Hamming distance between the attachment's hash and the entry (0 for exact hashes).
+        distance: u32,
+        /// Hash quality (0–100) for perceptual hashes that define one (PDQ).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        quality: Option<u8>,
+    },
+    /// The text matched a rule.
+    Text {
+        /// The rule's id.
+        rule_id: String,
+        /// Every place in the original text where the rule matched, in order.
+        spans: Vec<Span>,
+    },
+}
+
+impl Match {
+    /// A sort key that orders matches deterministically: attachments by id, then text, then
+    /// by detector, list and entry.
+    fn order_key(&self) -> (u8, &str, DetectorKind, &str, &str) {
+        match &self.subject {
+            MatchSubject::Attachment {
+                attachment_id,
+                entry_id,
+                ..
+            } => (0, attachment_id, self.detector, &self.list, entry_id),
+            MatchSubject::Text { rule_id, .. } => (1, "", self.detector, &self.list, rule_id),
+        }
+    }
+}
+
+/// A review-queue item: one message with everything it matched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flag {
+    /// Always [`FLAG_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Deterministic: see [`Flag::compute_id`].
+    pub flag_id: String,
+    /// The flagged message.
+    pub message_id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Its sender.
+    pub sender_id: String,
+    /// When the message was sent.
+    #[serde(with = "time::serde::rfc3339")]
+    pub sent_at: OffsetDateTime,
+    /// When vigil flagged it (not part of the id).
+    #[serde(with = "time::serde::rfc3339")]
+    pub flagged_at: OffsetDateTime,
+    /// The highest severity among the matches.
+    pub severity: Severity,
+    /// The distinct categories among the matches, sorted (for routing and queue filters).
+    pub categories: Vec<String>,
+    /// Where the message was read from; a review tool fetches the content from there.
+    pub source: Source,
+    /// Every hit, in a deterministic order.
+    pub matches: Vec<Match>,
+}
+
+impl Flag {
+    /// Builds a flag from a message's matches (which must not be empty). Sorts the matches,
+    /// derives severity and categories, and computes the id.
+    pub fn new(
+        message_id: String,
+        conversation_id: String,
+        sender_id: String,
+        sent_at: OffsetDateTime,
+        source: Source,
+        mut matches: Vec<Match>,
+        flagged_at: OffsetDateTime,
+    ) -> Flag {
+        matches.sort_by(|a, b| a.order_key().cmp(&b.order_key()));
+        matches.dedup();
+        let severity = matches.iter().map(|m| m.severity).max().unwrap_or_default();
+        let mut categories: Vec<String> = matches.iter().map(|m| m.category.clone()).collect();
+        categories.sort();
+        categories.dedup();
+        let flag_id = Flag::compute_id(&conversation_id, &message_id, &matches);
+        Flag {
+            schema_version: FLAG_SCHEMA_VERSION,
+            flag_id,
+            message_id,
+            conversation_id,
+            sender_id,
+            sent_at,
+            flagged_at,
+            severity,
+            categories,
+            source,
+            matches,
+        }
+    }
+
+    /// The flag id: 32 hex characters of SHA-256 over the conversation id, the message id and
+    /// the canonical JSON of each match (in the order [`Flag::new`] sorts them). The same
+    /// message matched against the same list versions always gets the same id, whichever
+    /// topic, partition, offset or file line it was read from and whenever it was scanned, so
+    /// a review store can de-duplicate redeliveries and replays.
+    pub fn compute_id(conversation_id: &str, message_id: &str, matches: &[Match]) -> String {
+        let encoded: Vec<Vec<u8>> = matches
+            .iter()
+            .map(|m| serde_json::to_vec(m).unwrap_or_default())
+            .collect();
+        let mut parts: Vec<&[u8]> = vec![conversation_id.as_bytes(), message_id.as_bytes()];
+        parts.extend(encoded.iter().map(Vec::as_slice));
+        crate::stable_id("vigil-flag-v1", &parts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text_match(rule: &str, category: &str, severity: Severity) -> Match {
+        Match {
+            detector: DetectorKind::Keyword,
+            list: "kw".into(),
+            list_version: "v1".into(),
+            category: category.into(),
+            severity,
+            subject: MatchSubject::Text {
+                rule_id: rule.into(),
+                spans: vec![Span { start: 0, end: 4 }],
+            },
+        }
+    }
+
+    fn image_match(attachment: &str, entry: &str) -> Match {
+        Match {
+            detector: DetectorKind::Sha256,
+            list: "hashes".into(),
+            list_version: "v1".into(),
+            category: "A".into(),
+            severity: Severity::Critical,
+            subject: MatchSubject::Attachment {
+                attachment_id: attachment.into(),
+                entry_id: entry.into(),
+                distance: 0,
+                quality: None,
+            },
+        }
+    }
+
+    fn flag(matches: Vec<Match>, source_line: u64, at: i64) -> Flag {
+        Flag::new(
+            "m".into(),
+            "c".into(),
+            "u".into(),
+            OffsetDateTime::UNIX_EPOCH,
+            Source::File {
+                file: "f".into(),
+                line: source_line,
+            },
+            matches,
+            OffsetDateTime::from_unix_timestamp(at).unwrap(),
+        )
+    }
+
+    #[test]
+    fn id_ignores_order_source_and_time_but_not_evidence() {
+        let a = text_match("r1", "grooming", Severity::High);
+        let b = image_match("att-1", "e1");
+        let base = flag(vec![a.clone(), b.clone()], 1, 0);
+        assert_eq!(
+            base.flag_id,
+            flag(vec![b.clone(), a.clone()], 9, 1000).flag_id
+        );
+        let mut other_version = b.clone();
+        other_version.list_version = "v2".into();
+        assert_ne!(
+            base.flag_id,
+            flag(vec![a.clone(), other_version], 1, 0).flag_id
+        );
+        assert_ne!(base.flag_id, flag(vec![a], 1, 0).flag_id);
+    }
+
+    #[test]
+    fn severity_and_categories_are_derived() {
+        let f = flag(
+            vec![
+                text_match("r2", "z-cat", Severity::Low),
+                image_match("a", "e"),
+                text_match("r1", "grooming", Severity::High),
+            ],
+            1,
+            0,
+        );
+        assert_eq!(f.severity, Severity::Critical);
+        assert_eq!(f.categories, ["A", "grooming", "z-cat"]);
+        assert!(matches!(
+            f.matches[0].subject,
+            MatchSubject::Attachment { .. }
+        ));
+    }
+
+    #[test]
+    fn match_round_trips_through_json() {
+        for m in [
+            image_match("a", "e"),
+            text_match("r", "c", Severity::Medium),
+        ] {
+            let json = serde_json::to_string(&m).unwrap();
+            let back: Match = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, m, "{json}");
+        }
+    }
+
+    #[test]
+    fn severity_parses_wire_names() {
+        assert_eq!(Severity::parse("HIGH"), Some(Severity::High));
+        assert_eq!(Severity::parse(" low "), Some(Severity::Low));
+        assert_eq!(Severity::parse("urgent"), None);
+    }
+}

@@ -1,0 +1,63 @@
+//! The vocabulary every vigil component shares: what comes in, what goes out, and how it is
+//! configured.
+//!
+//! - [`Message`] — a direct message as it arrives (a Kafka record value or one JSON line),
+//!   parsed and validated by [`Message::parse`], which fails with a content-free
+//!   [`MessageError`] carrying a [`ReasonCode`].
+//! - [`Flag`] — a review-queue item: one per flagged message, listing every [`Match`] with the
+//!   list, list version, entry or rule, category and per-kind evidence (attachment id and
+//!   distance, or character [`Span`]s into the original text). [`Flag::compute_id`] makes the
+//!   id deterministic so that redeliveries de-duplicate.
+//! - [`ErrorRecord`] — what is emitted for input that cannot be scanned (fully or in part): a
+//!   reason code and the [`Source`] coordinates, never content.
+//! - [`Config`] — the TOML configuration with `VIGIL_SECTION__KEY` environment overrides,
+//!   validated once at start-up.
+//!
+//! The wire formats are documented in `docs/schemas/` (JSON Schema plus prose).
+//!
+//! ```
+//! use vigil_core::{Message, ReasonCode};
+//!
+//! let line = br#"{"message_id":"m-1","conversation_id":"c-1","sender_id":"u-1",
+//!   "recipient_ids":["u-2"],"sent_at":"2026-11-26T07:00:00Z","text":"hi"}"#;
+//! let message = Message::parse(line).unwrap();
+//! assert_eq!(message.message_id, "m-1");
+//!
+//! let err = Message::parse(br#"{"message_id":"m-2"}"#).unwrap_err();
+//! assert_eq!(err.reason, ReasonCode::MissingField);
+//! assert_eq!(err.message_id.as_deref(), Some("m-2"));
+//! ```
+
+pub mod config;
+mod flag;
+mod media;
+mod message;
+mod record;
+mod source;
+
+pub use config::{Config, ConfigError};
+pub use flag::{DetectorKind, FLAG_SCHEMA_VERSION, Flag, Match, MatchSubject, Severity, Span};
+pub use media::MediaType;
+pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};
+pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
+pub use source::Source;
+
+/// Formats a timestamp as RFC 3339 (UTC, as every vigil record carries it).
+pub fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.to_offset(time::UtcOffset::UTC)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+/// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two
+/// different part lists hash the same input; lowercase hex. Used for the deterministic ids
+/// of flags and error records.
+pub(crate) fn stable_id(domain: &str, parts: &[&[u8]]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part);
+    }
+    hex::encode(&hasher.finalize()[..16])
+}

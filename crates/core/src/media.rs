@@ -1,0 +1,104 @@
+use std::fmt;
+
+/// The attachment media types vigil knows. Every known type is exact-hashed; the image types
+/// are also what perceptual hashing decodes. Anything else is reported as
+/// [`ReasonCode::UnsupportedMediaType`](crate::ReasonCode::UnsupportedMediaType) (its bytes are
+/// still exact-hashed, since a listed file must match whatever its label says).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaType {
+    /// `image/jpeg` (also accepted: `image/jpg`, `image/pjpeg`).
+    Jpeg,
+    /// `image/png`.
+    Png,
+    /// `image/gif`.
+    Gif,
+    /// `image/webp`.
+    Webp,
+    /// `image/bmp` (also `image/x-ms-bmp`).
+    Bmp,
+    /// `image/tiff`.
+    Tiff,
+    /// `video/mp4`.
+    Mp4,
+    /// `video/quicktime`.
+    Quicktime,
+    /// `video/webm`.
+    Webm,
+}
+
+impl MediaType {
+    /// Parses a media type, ignoring case and parameters (`image/PNG; charset=x` is PNG).
+    /// Returns `None` for types vigil does not know.
+    pub fn parse(value: &str) -> Option<MediaType> {
+        let essence = value.split(';').next().unwrap_or("").trim();
+        let known = [
+            ("image/jpeg", MediaType::Jpeg),
+            ("image/jpg", MediaType::Jpeg),
+            ("image/pjpeg", MediaType::Jpeg),
+            ("image/png", MediaType::Png),
+            ("image/gif", MediaType::Gif),
+            ("image/webp", MediaType::Webp),
+            ("image/bmp", MediaType::Bmp),
+            ("image/x-ms-bmp", MediaType::Bmp),
+            ("image/tiff", MediaType::Tiff),
+            ("video/mp4", MediaType::Mp4),
+            ("video/quicktime", MediaType::Quicktime),
+            ("video/webm", MediaType::Webm),
+        ];
+        known
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(essence))
+            .map(|&(_, media)| media)
+    }
+
+    /// The canonical name, e.g. `image/jpeg`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Jpeg => "image/jpeg",
+            MediaType::Png => "image/png",
+            MediaType::Gif => "image/gif",
+            MediaType::Webp => "image/webp",
+            MediaType::Bmp => "image/bmp",
+            MediaType::Tiff => "image/tiff",
+            MediaType::Mp4 => "video/mp4",
+            MediaType::Quicktime => "video/quicktime",
+            MediaType::Webm => "video/webm",
+        }
+    }
+
+    /// Whether this is a still-image type (one perceptual hashing can decode).
+    pub fn is_image(self) -> bool {
+        self.as_str().starts_with("image/")
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_aliases_case_and_parameters() {
+        let table = [
+            ("image/jpeg", Some(MediaType::Jpeg)),
+            ("IMAGE/JPG", Some(MediaType::Jpeg)),
+            ("image/png; foo=bar", Some(MediaType::Png)),
+            (" video/mp4 ", Some(MediaType::Mp4)),
+            ("image/x-ms-bmp", Some(MediaType::Bmp)),
+            ("image/svg+xml", None),
+            ("application/octet-stream", None),
+            ("png", None),
+            ("", None),
+        ];
+        for (input, expected) in table {
+            assert_eq!(MediaType::parse(input), expected, "{input:?}");
+        }
+        assert!(MediaType::Gif.is_image());
+        assert!(!MediaType::Webm.is_image());
+    }
+}

@@ -1,0 +1,256 @@
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::Source;
+
+/// Version of the error-record wire format (`docs/schemas/error-record.schema.json`).
+pub const ERROR_SCHEMA_VERSION: u32 = 1;
+
+/// Why input could not be scanned, in full or in part. Stable, snake_case on the wire; safe to
+/// use as a metric label (a bounded set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// A blank line where a message was expected.
+    EmptyLine,
+    /// The record is not valid UTF-8.
+    InvalidUtf8,
+    /// The record is larger than `input.max_message_bytes`.
+    MessageTooLarge,
+    /// The record is not well-formed JSON (or not a JSON object).
+    MalformedJson,
+    /// A required field is absent.
+    MissingField,
+    /// A field has the wrong type or an invalid value.
+    InvalidField,
+    /// `schema_version` names a version this build does not read.
+    UnsupportedSchemaVersion,
+    /// An attachment is structurally wrong (neither or both of `data`/`uri`, duplicate id).
+    InvalidAttachment,
+    /// An attachment's `data` is not valid base64.
+    InvalidBase64,
+    /// An attachment's `media_type` is not one vigil knows; only exact hashes were checked.
+    UnsupportedMediaType,
+    /// An attachment is larger than `attachments.max_bytes`.
+    AttachmentTooLarge,
+    /// An attachment `uri` has a scheme vigil does not fetch.
+    UnsupportedUriScheme,
+    /// An attachment `uri` points outside the configured allow-list.
+    UriNotAllowed,
+    /// An attachment `uri` names a file that does not exist.
+    AttachmentNotFound,
+    /// An attachment could not be read (an I/O error that may be transient).
+    AttachmentUnreadable,
+    /// A detector panicked on this input; the other detectors' results stand.
+    DetectorPanic,
+}
+
+/// The pipeline stage where an error arose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Framing: reading the record itself.
+    Read,
+    /// Parsing and validating the message JSON.
+    Parse,
+    /// Turning attachments into bytes (base64, `file://`).
+    Resolve,
+    /// Running detectors.
+    Scan,
+}
+
+impl ReasonCode {
+    /// Every reason code, for documentation and exhaustive tests.
+    pub const ALL: [ReasonCode; 16] = [
+        ReasonCode::EmptyLine,
+        ReasonCode::InvalidUtf8,
+        ReasonCode::MessageTooLarge,
+        ReasonCode::MalformedJson,
+        ReasonCode::MissingField,
+        ReasonCode::InvalidField,
+        ReasonCode::UnsupportedSchemaVersion,
+        ReasonCode::InvalidAttachment,
+        ReasonCode::InvalidBase64,
+        ReasonCode::UnsupportedMediaType,
+        ReasonCode::AttachmentTooLarge,
+        ReasonCode::UnsupportedUriScheme,
+        ReasonCode::UriNotAllowed,
+        ReasonCode::AttachmentNotFound,
+        ReasonCode::AttachmentUnreadable,
+        ReasonCode::DetectorPanic,
+    ];
+
+    /// The wire name, e.g. `malformed_json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonCode::EmptyLine => "empty_line",
+            ReasonCode::InvalidUtf8 => "invalid_utf8",
+            ReasonCode::MessageTooLarge => "message_too_large",
+            ReasonCode::MalformedJson => "malformed_json",
+            ReasonCode::MissingField => "missing_field",
+            ReasonCode::InvalidField => "invalid_field",
+            ReasonCode::UnsupportedSchemaVersion => "unsupported_schema_version",
+            ReasonCode::InvalidAttachment => "invalid_attachment",
+            ReasonCode::InvalidBase64 => "invalid_base64",
+            ReasonCode::UnsupportedMediaType => "unsupported_media_type",
+            ReasonCode::AttachmentTooLarge => "attachment_too_large",
+            ReasonCode::UnsupportedUriScheme => "unsupported_uri_scheme",
+            ReasonCode::UriNotAllowed => "uri_not_allowed",
+            ReasonCode::AttachmentNotFound => "attachment_not_found",
+            ReasonCode::AttachmentUnreadable => "attachment_unreadable",
+            ReasonCode::DetectorPanic => "detector_panic",
+        }
+    }
+
+    /// The stage this reason belongs to.
+    pub fn stage(self) -> Stage {
+        match self {
+            ReasonCode::EmptyLine | ReasonCode::InvalidUtf8 | ReasonCode::MessageTooLarge => {
+                Stage::Read
+            }
+            ReasonCode::MalformedJson
+            | ReasonCode::MissingField
+            | ReasonCode::InvalidField
+            | ReasonCode::UnsupportedSchemaVersion
+            | ReasonCode::InvalidAttachment => Stage::Parse,
+            ReasonCode::InvalidBase64
+            | ReasonCode::UnsupportedMediaType
+            | ReasonCode::AttachmentTooLarge
+            | ReasonCode::UnsupportedUriScheme
+            | ReasonCode::UriNotAllowed
+            | ReasonCode::AttachmentNotFound
+            | ReasonCode::AttachmentUnreadable => Stage::Resolve,
+            ReasonCode::DetectorPanic => Stage::Scan,
+        }
+    }
+
+    /// Whether trying the same input again may succeed (only transient I/O can).
+    pub fn retryable(self) -> bool {
+        matches!(self, ReasonCode::AttachmentUnreadable)
+    }
+
+    /// Whether the error stops the whole message from being scanned (read and parse errors),
+    /// as opposed to one attachment or one detector.
+    pub fn is_message_level(self) -> bool {
+        matches!(self.stage(), Stage::Read | Stage::Parse)
+    }
+}
+
+impl fmt::Display for ReasonCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A record of input that could not be scanned, in full (read/parse stage) or in part (one
+/// attachment, one detector). Carries coordinates and a content-free `detail`, never message
+/// text or attachment bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorRecord {
+    /// Always [`ERROR_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Deterministic id: the same input error always has the same id.
+    pub error_id: String,
+    /// Why.
+    pub reason: ReasonCode,
+    /// Where in the pipeline (derived from `reason`).
+    pub stage: Stage,
+    /// Whether a retry of the same input can help (derived from `reason`).
+    pub retryable: bool,
+    /// The input record's coordinates.
+    pub source: Source,
+    /// The message id, when it could be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The attachment concerned, for attachment-level errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    /// The JSON path of the offending field, when there is one (e.g. `attachments[1].data`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// A human-readable explanation that never quotes content.
+    pub detail: String,
+    /// When the error was recorded.
+    #[serde(with = "time::serde::rfc3339")]
+    pub recorded_at: OffsetDateTime,
+}
+
+impl ErrorRecord {
+    /// Builds a record; `stage`, `retryable` and `error_id` follow from the arguments.
+    pub fn new(
+        reason: ReasonCode,
+        source: Source,
+        message_id: Option<String>,
+        attachment_id: Option<String>,
+        field: Option<String>,
+        detail: String,
+        recorded_at: OffsetDateTime,
+    ) -> ErrorRecord {
+        let error_id = crate::stable_id(
+            "vigil-error-v1",
+            &[
+                source.to_string().as_bytes(),
+                reason.as_str().as_bytes(),
+                message_id.as_deref().unwrap_or("").as_bytes(),
+                attachment_id.as_deref().unwrap_or("").as_bytes(),
+            ],
+        );
+        ErrorRecord {
+            schema_version: ERROR_SCHEMA_VERSION,
+            error_id,
+            reason,
+            stage: reason.stage(),
+            retryable: reason.retryable(),
+            source,
+            message_id,
+            attachment_id,
+            field,
+            detail,
+            recorded_at,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for reason in ReasonCode::ALL {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            let back: ReasonCode = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, reason);
+        }
+    }
+
+    #[test]
+    fn only_transient_io_is_retryable() {
+        let retryable: Vec<_> = ReasonCode::ALL
+            .into_iter()
+            .filter(|r| r.retryable())
+            .collect();
+        assert_eq!(retryable, [ReasonCode::AttachmentUnreadable]);
+    }
+
+    #[test]
+    fn error_ids_are_deterministic_and_distinct() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let src = |line| Source::File {
+            file: "in.jsonl".into(),
+            line,
+        };
+        let make =
+            |line, reason| ErrorRecord::new(reason, src(line), None, None, None, String::new(), at);
+        let a = make(3, ReasonCode::MalformedJson);
+        assert_eq!(a.error_id, make(3, ReasonCode::MalformedJson).error_id);
+        assert_ne!(a.error_id, make(4, ReasonCode::MalformedJson).error_id);
+        assert_ne!(a.error_id, make(3, ReasonCode::EmptyLine).error_id);
+        assert_eq!(a.stage, Stage::Parse);
+        assert_eq!(a.error_id.len(), 32);
+    }
+}
