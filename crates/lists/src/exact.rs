@@ -1,0 +1,177 @@
+use std::cmp::Ordering;
+
+use vigil_hash::{Digest, ExactAlgorithm};
+
+use crate::{HashEntry, HashList, ListInfo};
+
+/// Exact-digest lookup over any number of lists. Per algorithm, the digests live in one
+/// contiguous sorted byte array (fixed width) with a parallel array of entry references, so
+/// memory is digest width + 8 bytes per entry and a lookup is a bisection with no hashing.
+#[derive(Debug, Default)]
+pub struct ExactIndex {
+    lists: Vec<HashList>,
+    tables: [Table; 3],
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    digests: Vec<u8>,
+    refs: Vec<(u32, u32)>,
+}
+
+/// One entry that a lookup found.
+#[derive(Debug, Clone, Copy)]
+pub struct ExactHit<'a> {
+    /// The list holding the entry.
+    pub list: &'a ListInfo,
+    /// The entry.
+    pub entry: &'a HashEntry,
+}
+
+impl ExactIndex {
+    /// Indexes every entry of `lists`.
+    pub fn build(lists: Vec<HashList>) -> ExactIndex {
+        let mut tables: [Table; 3] = Default::default();
+        for algorithm in ExactAlgorithm::ALL {
+            let width = algorithm.digest_len();
+            let mut refs: Vec<(u32, u32)> = lists
+                .iter()
+                .enumerate()
+                .flat_map(|(l, list)| {
+                    list.entries
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.algorithm == algorithm)
+                        .map(move |(e, _)| (l as u32, e as u32))
+                })
+                .collect();
+            let digest_of = |&(l, e): &(u32, u32)| lists[l as usize].entries[e as usize].digest;
+            refs.sort_by(|a, b| digest_of(a).cmp(&digest_of(b)).then(a.cmp(b)));
+            let mut digests = Vec::with_capacity(refs.len() * width);
+            for r in &refs {
+                digests.extend_from_slice(digest_of(r).as_bytes());
+            }
+            tables[algorithm as usize] = Table { digests, refs };
+        }
+        ExactIndex { lists, tables }
+    }
+
+    /// The loaded lists.
+    pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
+        self.lists.iter().map(|l| &l.info)
+    }
+
+    /// The algorithms that have at least one entry (so callers hash only what can match).
+    pub fn algorithms(&self) -> Vec<ExactAlgorithm> {
+        ExactAlgorithm::ALL
+            .into_iter()
+            .filter(|&a| !self.tables[a as usize].refs.is_empty())
+            .collect()
+    }
+
+    /// Every entry, across lists, whose digest equals `digest`.
+    pub fn lookup(
+        &self,
+        algorithm: ExactAlgorithm,
+        digest: &Digest,
+    ) -> impl Iterator<Item = ExactHit<'_>> {
+        let table = &self.tables[algorithm as usize];
+        let width = algorithm.digest_len();
+        let needle = digest.as_bytes();
+        let row = |i: usize| &table.digests[i * width..(i + 1) * width];
+        let first = partition_point(table.refs.len(), |i| row(i).cmp(needle) == Ordering::Less);
+        let end = first + partition_point(table.refs.len() - first, |i| row(first + i) == needle);
+        let hits = if needle.len() == width {
+            first..end
+        } else {
+            0..0
+        };
+        table.refs[hits].iter().map(move |&(l, e)| {
+            let list = &self.lists[l as usize];
+            ExactHit {
+                list: &list.info,
+                entry: &list.entries[e as usize],
+            }
+        })
+    }
+}
+
+/// The first index in `0..len` for which `pred` is false (pred must be true, then false).
+fn partition_point(len: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, len);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn list(name: &str, rows: &[(&str, Vec<u8>, &str)]) -> HashList {
+        let mut text = String::from("algorithm,hash,entry_id,category\n");
+        for (algorithm, bytes, id) in rows {
+            let algorithm = ExactAlgorithm::parse(algorithm).unwrap();
+            text += &format!("{algorithm},{},{id},A\n", algorithm.digest(bytes).to_hex());
+        }
+        HashList::parse(name, Path::new(name), text.as_bytes()).unwrap()
+    }
+
+    /// The index must agree with a brute-force scan of every entry.
+    #[test]
+    fn agrees_with_brute_force() {
+        let inputs: Vec<Vec<u8>> = (0u32..300)
+            .map(|i| (i % 97).to_le_bytes().to_vec())
+            .collect();
+        let algorithms = ["md5", "sha1", "sha256"];
+        let lists: Vec<HashList> = (0..3)
+            .map(|l| {
+                let rows: Vec<_> = inputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 3 == l)
+                    .map(|(i, b)| (algorithms[i % 3], b.clone(), format!("e{i}")))
+                    .collect();
+                let rows: Vec<_> = rows
+                    .iter()
+                    .map(|(a, b, id)| (*a, b.clone(), id.as_str()))
+                    .collect();
+                list(&format!("list{l}"), &rows)
+            })
+            .collect();
+        let index = ExactIndex::build(lists.clone());
+        for probe in (0u32..120).map(|i| i.to_le_bytes().to_vec()) {
+            for algorithm in ExactAlgorithm::ALL {
+                let digest = algorithm.digest(&probe);
+                let mut got: Vec<_> = index
+                    .lookup(algorithm, &digest)
+                    .map(|h| (h.list.name.clone(), h.entry.entry_id.clone()))
+                    .collect();
+                let mut want: Vec<_> = lists
+                    .iter()
+                    .flat_map(|l| l.entries.iter().map(move |e| (l, e)))
+                    .filter(|(_, e)| e.algorithm == algorithm && e.digest == digest)
+                    .map(|(l, e)| (l.info.name.clone(), e.entry_id.clone()))
+                    .collect();
+                got.sort();
+                want.sort();
+                assert_eq!(got, want, "{algorithm} of {probe:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reports_only_populated_algorithms() {
+        let index = ExactIndex::build(vec![list("l", &[("sha256", b"x".to_vec(), "e")])]);
+        assert_eq!(index.algorithms(), [ExactAlgorithm::Sha256]);
+        assert_eq!(ExactIndex::default().algorithms(), []);
+    }
+}

@@ -1,0 +1,196 @@
+use std::collections::HashSet;
+use std::path::Path;
+
+use vigil_core::Severity;
+use vigil_hash::{Digest, ExactAlgorithm};
+
+use crate::csv::{Table, read_file};
+use crate::{ListError, ListInfo};
+
+/// One listed hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashEntry {
+    /// Hash algorithm.
+    pub algorithm: ExactAlgorithm,
+    /// The listed digest.
+    pub digest: Digest,
+    /// The list's id for the entry (unique within the list).
+    pub entry_id: String,
+    /// The list's category for the entry.
+    pub category: String,
+    /// Severity of a match (column `severity`; default `critical`: listed material is known).
+    pub severity: Severity,
+}
+
+/// A vigil CSV hash list: header `algorithm,hash,entry_id,category`, optional `severity`,
+/// other columns allowed (ignored for now).
+#[derive(Debug, Clone)]
+pub struct HashList {
+    /// Identity.
+    pub info: ListInfo,
+    /// Entries in file order.
+    pub entries: Vec<HashEntry>,
+}
+
+impl HashList {
+    /// Loads a list file; the list is named after the file stem.
+    pub fn load(path: &Path) -> Result<HashList, ListError> {
+        let bytes = read_file(path)?;
+        HashList::parse(&ListInfo::name_from_path(path), path, &bytes)
+    }
+
+    /// Parses list `bytes`; `path` names the list in errors. Strict: the first bad line fails
+    /// the whole list, with its line number.
+    pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<HashList, ListError> {
+        let table = Table::parse(path, bytes, &["algorithm", "hash", "entry_id", "category"])?;
+        let col = |name| table.column(name).unwrap_or(usize::MAX);
+        let (algorithm_col, hash_col, id_col, category_col) = (
+            col("algorithm"),
+            col("hash"),
+            col("entry_id"),
+            col("category"),
+        );
+        let severity_col = table.column("severity");
+        let mut seen = HashSet::new();
+        let mut entries = Vec::with_capacity(table.rows.len());
+        for row in &table.rows {
+            let line_error = |message: String| ListError::Line {
+                path: path.to_path_buf(),
+                line: row.line,
+                message,
+            };
+            let name = row.get(algorithm_col);
+            let algorithm = ExactAlgorithm::parse(name).ok_or_else(|| {
+                line_error(match name.to_ascii_lowercase().as_str() {
+                    "pdq" | "phash" | "dhash" | "ahash" => format!(
+                        "column algorithm: `{name}` (perceptual) is not supported by this build; \
+                         supported: md5, sha1, sha256"
+                    ),
+                    _ => {
+                        format!("column algorithm: unknown `{name}` (expected md5, sha1 or sha256)")
+                    }
+                })
+            })?;
+            let digest = Digest::from_hex(algorithm, row.get(hash_col))
+                .map_err(|e| line_error(format!("column hash: not a {algorithm} digest: {e}")))?;
+            let entry_id = row.get(id_col);
+            if entry_id.is_empty() {
+                return Err(line_error("column entry_id: empty".into()));
+            }
+            if !seen.insert(entry_id) {
+                return Err(line_error(format!(
+                    "column entry_id: `{entry_id}` appears twice"
+                )));
+            }
+            let category = row.get(category_col);
+            if category.is_empty() {
+                return Err(line_error("column category: empty".into()));
+            }
+            let severity = match severity_col.map(|c| row.get(c)).filter(|s| !s.is_empty()) {
+                None => Severity::Critical,
+                Some(value) => Severity::parse(value).ok_or_else(|| {
+                    line_error(format!(
+                        "column severity: `{value}` (expected low, medium, high or critical)"
+                    ))
+                })?,
+            };
+            entries.push(HashEntry {
+                algorithm,
+                digest,
+                entry_id: entry_id.to_string(),
+                category: category.to_string(),
+                severity,
+            });
+        }
+        let mut info = ListInfo::for_file(name, path, bytes);
+        info.entries = entries.len();
+        Ok(HashList { info, entries })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MD5_ABC: &str = "900150983cd24fb0d6963f7d28e17f72";
+
+    fn parse(text: &str) -> Result<HashList, ListError> {
+        HashList::parse("t", Path::new("t.csv"), text.as_bytes())
+    }
+
+    #[test]
+    fn parses_columns_in_any_order_with_extras_comments_and_blanks() {
+        let text = format!(
+            "# IWF-style list\nentry_id,category,hash,algorithm,source,severity\n\n\
+             e-1, A ,{},MD5,iwf,\ne-2,B,{MD5_ABC},md5,own,high\n",
+            MD5_ABC.to_uppercase()
+        );
+        let list = parse(&text).unwrap();
+        assert_eq!(list.entries.len(), 2);
+        assert_eq!(list.info.entries, 2);
+        assert_eq!(list.entries[0].category, "A");
+        assert_eq!(list.entries[0].severity, Severity::Critical);
+        assert_eq!(list.entries[1].severity, Severity::High);
+        assert_eq!(list.entries[0].digest, list.entries[1].digest);
+        assert!(list.info.version.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn bad_lines_name_line_and_column() {
+        let header = "algorithm,hash,entry_id,category\n";
+        let table = [
+            (
+                format!("{header}md5,{MD5_ABC},e-1,A\nmd4,{MD5_ABC},e-2,A\n"),
+                3,
+                "unknown `md4`",
+            ),
+            (format!("{header}pdq,{MD5_ABC},e-1,A\n"), 2, "perceptual"),
+            (
+                format!("{header}sha1,{MD5_ABC},e-1,A\n"),
+                2,
+                "expected 40 hex characters, got 32",
+            ),
+            (
+                format!("{header}md5,{}zz,e-1,A\n", &MD5_ABC[2..]),
+                2,
+                "not hex",
+            ),
+            (format!("{header}md5,{MD5_ABC},,A\n"), 2, "entry_id: empty"),
+            (
+                format!("{header}md5,{MD5_ABC},e,A\nmd5,{MD5_ABC},e,B\n"),
+                3,
+                "appears twice",
+            ),
+            (format!("{header}md5,{MD5_ABC},e,\n"), 2, "category: empty"),
+            (
+                format!("{header}md5,{MD5_ABC},e\n"),
+                2,
+                "has 3 fields, the header has 4",
+            ),
+            (
+                format!("algorithm,hash,entry_id,category,severity\nmd5,{MD5_ABC},e,A,urgent\n"),
+                2,
+                "severity",
+            ),
+        ];
+        for (text, line, needle) in table {
+            match parse(&text) {
+                Err(ListError::Line {
+                    line: got, message, ..
+                }) => {
+                    assert_eq!(got, line, "{text}: {message}");
+                    assert!(message.contains(needle), "{text}: {message}");
+                }
+                other => panic!("{text}: expected a line error, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn missing_header_columns_are_named() {
+        let err = parse("algorithm,hash,category\n").unwrap_err();
+        assert!(err.to_string().contains("entry_id"), "{err}");
+        let err = parse("").unwrap_err();
+        assert!(err.to_string().contains("header"), "{err}");
+    }
+}
