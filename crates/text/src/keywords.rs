@@ -1,0 +1,160 @@
+use std::collections::HashSet;
+use std::path::Path;
+
+use vigil_core::Severity;
+use vigil_lists::csv::{Table, read_file};
+use vigil_lists::{ListError, ListInfo};
+
+use crate::Normalized;
+
+/// One keyword rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeywordRule {
+    /// The list's id for the rule (unique within the list).
+    pub rule_id: String,
+    /// The term as written in the list.
+    pub term: String,
+    /// Category reported with matches.
+    pub category: String,
+    /// Only match where the term is not part of a longer word (default true).
+    pub whole_word: bool,
+    /// Severity of a match (default `medium`).
+    pub severity: Severity,
+}
+
+/// A keyword list: CSV with header `rule_id,term,category`, optional `whole_word`
+/// (`true`/`false`, default `true`) and `severity` (default `medium`); other columns ignored.
+#[derive(Debug, Clone)]
+pub struct KeywordList {
+    /// Identity.
+    pub info: ListInfo,
+    /// Rules in file order.
+    pub rules: Vec<KeywordRule>,
+}
+
+impl KeywordList {
+    /// Loads a list file; the list is named after the file stem.
+    pub fn load(path: &Path) -> Result<KeywordList, ListError> {
+        let bytes = read_file(path)?;
+        KeywordList::parse(&ListInfo::name_from_path(path), path, &bytes)
+    }
+
+    /// Parses list `bytes`; `path` names the list in errors. The first bad line fails the
+    /// list, with its line number.
+    pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<KeywordList, ListError> {
+        let table = Table::parse(path, bytes, &["rule_id", "term", "category"])?;
+        let col = |name| table.column(name).unwrap_or(usize::MAX);
+        let (id_col, term_col, category_col) = (col("rule_id"), col("term"), col("category"));
+        let whole_word_col = table.column("whole_word");
+        let severity_col = table.column("severity");
+        let mut seen = HashSet::new();
+        let mut rules = Vec::with_capacity(table.rows.len());
+        for row in &table.rows {
+            let line_error = |message: String| ListError::Line {
+                path: path.to_path_buf(),
+                line: row.line,
+                message,
+            };
+            let optional = |col: Option<usize>| col.map(|c| row.get(c)).filter(|v| !v.is_empty());
+            let rule_id = row.get(id_col);
+            if rule_id.is_empty() {
+                return Err(line_error("column rule_id: empty".into()));
+            }
+            if !seen.insert(rule_id) {
+                return Err(line_error(format!(
+                    "column rule_id: `{rule_id}` appears twice"
+                )));
+            }
+            let term = row.get(term_col);
+            if Normalized::new(term).text.trim().is_empty() {
+                return Err(line_error("column term: empty".into()));
+            }
+            let category = row.get(category_col);
+            if category.is_empty() {
+                return Err(line_error("column category: empty".into()));
+            }
+            let whole_word = match optional(whole_word_col)
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("true" | "yes" | "1") => true,
+                Some("false" | "no" | "0") => false,
+                Some(other) => {
+                    return Err(line_error(format!(
+                        "column whole_word: `{other}` (expected true or false)"
+                    )));
+                }
+            };
+            let severity = match optional(severity_col) {
+                None => Severity::Medium,
+                Some(value) => Severity::parse(value).ok_or_else(|| {
+                    line_error(format!(
+                        "column severity: `{value}` (expected low, medium, high or critical)"
+                    ))
+                })?,
+            };
+            rules.push(KeywordRule {
+                rule_id: rule_id.to_string(),
+                term: term.to_string(),
+                category: category.to_string(),
+                whole_word,
+                severity,
+            });
+        }
+        let mut info = ListInfo::for_file(name, path, bytes);
+        info.entries = rules.len();
+        Ok(KeywordList { info, rules })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<KeywordList, ListError> {
+        KeywordList::parse("kw", Path::new("kw.csv"), text.as_bytes())
+    }
+
+    #[test]
+    fn defaults_and_optional_columns() {
+        let list = parse(
+            "term,rule_id,category,severity,whole_word,notes\n\
+             keep it secret,k1,grooming,,,x\n\
+             sext,k2,sexual,HIGH,false,\n",
+        )
+        .unwrap();
+        let [a, b] = &list.rules[..] else {
+            panic!("{list:?}")
+        };
+        assert!(a.whole_word);
+        assert_eq!(a.severity, Severity::Medium);
+        assert!(!b.whole_word);
+        assert_eq!(b.severity, Severity::High);
+        assert_eq!(list.info.entries, 2);
+    }
+
+    #[test]
+    fn bad_lines_name_line_and_column() {
+        let header = "rule_id,term,category,whole_word,severity\n";
+        let table = [
+            (format!("{header}k1,,c,,\n"), 2, "term: empty"),
+            (format!("{header}k1,  ,c,,\n"), 2, "term: empty"),
+            (format!("{header},t,c,,\n"), 2, "rule_id: empty"),
+            (format!("{header}k1,t,c,,\nk1,u,c,,\n"), 3, "appears twice"),
+            (format!("{header}k1,t,,,\n"), 2, "category: empty"),
+            (format!("{header}k1,t,c,maybe,\n"), 2, "whole_word"),
+            (format!("{header}k1,t,c,true,severe\n"), 2, "severity"),
+        ];
+        for (text, line, needle) in table {
+            match parse(&text) {
+                Err(ListError::Line {
+                    line: got, message, ..
+                }) => {
+                    assert_eq!(got, line, "{text}");
+                    assert!(message.contains(needle), "{text}: {message}");
+                }
+                other => panic!("{text}: expected a line error, got {other:?}"),
+            }
+        }
+    }
+}

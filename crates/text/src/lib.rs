@@ -1,0 +1,34 @@
+//! Text detection: keyword lists compiled into Aho-Corasick automata over normalised text,
+//! with every match mapped back to character spans of the original message.
+//!
+//! - [`KeywordList`] / [`KeywordRule`] — the CSV keyword-list format
+//!   (`rule_id,term,category[,whole_word,severity]`).
+//! - [`Normalized`] — the normalised form of a text plus the offset map back to the original.
+//!   Today: Unicode lower-casing and collapsing runs of white space; the disguise-aware steps
+//!   (confusables, leetspeak, separators) plug in here without changing callers.
+//! - [`KeywordMatcher`] — all lists in one automaton; reports every rule that matched
+//!   (overlapping matches included) with all its spans, honouring `whole_word` on the
+//!   ORIGINAL word boundaries so that `sext` does not fire inside `sextant`.
+//!
+//! ```
+//! use vigil_text::{KeywordList, KeywordMatcher};
+//!
+//! let csv = "rule_id,term,category,whole_word\n\
+//!            k1,keep this a secret,grooming.secrecy,true\n\
+//!            k2,sext,sexual,true\n";
+//! let list = KeywordList::parse("kw", "kw.csv".as_ref(), csv.as_bytes()).unwrap();
+//! let matcher = KeywordMatcher::build(vec![list]).unwrap();
+//!
+//! let hits = matcher.find("Ok.  KEEP this\na secret, no sextant talk");
+//! assert_eq!(hits.len(), 1);
+//! assert_eq!(hits[0].rule.rule_id, "k1");
+//! assert_eq!((hits[0].spans[0].start, hits[0].spans[0].end), (5, 23));
+//! ```
+
+mod keywords;
+mod matcher;
+mod normalize;
+
+pub use keywords::{KeywordList, KeywordRule};
+pub use matcher::{KeywordMatcher, TextError, TextHit};
+pub use normalize::Normalized;
