@@ -1,0 +1,48 @@
+//! The scanning core: a pure, synchronous [`Scanner`] (message in, [`Verdict`] out) built from
+//! [`Detector`]s, and the [`Pipeline`] that turns one raw input record into flags and error
+//! records — the same function whether the record came from a file line or a Kafka message.
+//!
+//! - [`Detector`] — the seam every detector implements: it reads a [`ScanContext`] (the
+//!   message and its resolved attachments) and adds matches or problems to [`Findings`].
+//!   Detectors do no I/O and never see where the message came from.
+//! - [`Scanner`] — runs every detector, contains a panicking detector to that message, and
+//!   assembles the [`vigil_core::Flag`].
+//! - [`Resolver`] — the only I/O before scanning: base64 decoding and `file://` fetching under
+//!   configured roots, with size limits.
+//! - [`Pipeline`] — parse → resolve → scan, emitting [`vigil_core::ErrorRecord`]s for whatever
+//!   could not be scanned; built once from a [`vigil_core::Config`] (lists compiled then).
+//! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.
+//!
+//! ```
+//! use vigil_core::{Config, Source};
+//! use vigil_scan::Pipeline;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let keywords = dir.path().join("kw.csv");
+//! std::fs::write(&keywords, "rule_id,term,category\nk1,home alone,grooming.isolation\n").unwrap();
+//! let mut config = Config::default();
+//! config.lists.keyword_lists.push(keywords);
+//! let pipeline = Pipeline::from_config(&config).unwrap();
+//!
+//! let record = br#"{"message_id":"m-1","conversation_id":"c-1","sender_id":"u-1",
+//!   "recipient_ids":["u-2"],"sent_at":"2026-11-26T07:00:00Z","text":"are you home alone?"}"#;
+//! let source = Source::File { file: "dms.jsonl".into(), line: 1 };
+//! let outcome = pipeline.process(record, source, time::OffsetDateTime::now_utc());
+//! let flag = outcome.flag.unwrap();
+//! assert_eq!(flag.matches[0].category, "grooming.isolation");
+//! assert!(outcome.errors.is_empty());
+//! ```
+
+mod detector;
+mod detectors;
+mod lines;
+mod pipeline;
+mod resolve;
+mod scanner;
+
+pub use detector::{Detector, Findings, Problem, ScanContext};
+pub use detectors::{ExactHashDetector, KeywordDetector};
+pub use lines::{BoundedLines, Record};
+pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
+pub use resolve::{ResolvedAttachment, Resolver};
+pub use scanner::{Scanner, Verdict};

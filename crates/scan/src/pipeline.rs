@@ -1,0 +1,203 @@
+use std::path::PathBuf;
+
+use time::OffsetDateTime;
+use vigil_core::{Config, ErrorRecord, Flag, Message, ReasonCode, Source};
+use vigil_lists::{ExactIndex, HashList, ListError, ListInfo};
+use vigil_text::{KeywordList, KeywordMatcher, TextError};
+
+use crate::{Detector, ExactHashDetector, KeywordDetector, Problem, Resolver, Scanner};
+
+/// The pipeline could not be built from the configuration (at start-up: fail fast).
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A list failed to load.
+    #[error(transparent)]
+    List(#[from] ListError),
+    /// Keyword lists failed to compile.
+    #[error(transparent)]
+    Text(#[from] TextError),
+    /// A configured `attachments.file_roots` directory is unusable.
+    #[error("config key `attachments.file_roots`: {path}: {source}")]
+    FileRoot {
+        /// The directory.
+        path: PathBuf,
+        /// Why it is unusable.
+        source: std::io::Error,
+    },
+}
+
+/// The kind of a loaded list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// A hash list.
+    Hash,
+    /// A keyword list.
+    Keyword,
+}
+
+/// A list the pipeline loaded.
+#[derive(Debug, Clone)]
+pub struct LoadedList {
+    /// What kind.
+    pub kind: ListKind,
+    /// Its identity.
+    pub info: ListInfo,
+}
+
+/// parse → resolve → scan for one input record, whatever transport it came over.
+#[derive(Debug)]
+pub struct Pipeline {
+    scanner: Scanner,
+    resolver: Resolver,
+    max_message_bytes: u64,
+    lists: Vec<LoadedList>,
+}
+
+/// What one input record produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// The flag, if the message matched anything.
+    pub flag: Option<Flag>,
+    /// Error records: one for an unscannable record, or one per attachment or detector that
+    /// could not be scanned.
+    pub errors: Vec<ErrorRecord>,
+    /// Whether the message was parsed and scanned (possibly in part).
+    pub scanned: bool,
+}
+
+impl Pipeline {
+    /// Loads and compiles every configured list and checks the attachment roots.
+    pub fn from_config(config: &Config) -> Result<Pipeline, BuildError> {
+        let hash_lists = config
+            .lists
+            .hash_lists
+            .iter()
+            .map(|p| HashList::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keyword_lists = config
+            .lists
+            .keyword_lists
+            .iter()
+            .map(|p| KeywordList::load(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let lists = hash_lists
+            .iter()
+            .map(|l| (ListKind::Hash, &l.info))
+            .chain(keyword_lists.iter().map(|l| (ListKind::Keyword, &l.info)))
+            .map(|(kind, info)| LoadedList {
+                kind,
+                info: info.clone(),
+            })
+            .collect();
+        let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
+        if !hash_lists.is_empty() {
+            detectors.push(Box::new(ExactHashDetector::new(ExactIndex::build(
+                hash_lists,
+            ))));
+        }
+        if !keyword_lists.is_empty() {
+            detectors.push(Box::new(KeywordDetector::new(KeywordMatcher::build(
+                keyword_lists,
+            )?)));
+        }
+        let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
+            .map_err(|(path, source)| BuildError::FileRoot { path, source })?;
+        Ok(Pipeline {
+            scanner: Scanner::new(detectors),
+            resolver,
+            max_message_bytes: config.input.max_message_bytes,
+            lists,
+        })
+    }
+
+    /// The lists in force.
+    pub fn lists(&self) -> &[LoadedList] {
+        &self.lists
+    }
+
+    /// The scanner.
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// The record size limit (`input.max_message_bytes`), for framing.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.max_message_bytes
+    }
+
+    /// Processes one record read from `source`.
+    pub fn process(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
+        if record.len() as u64 > self.max_message_bytes {
+            return self.too_large(record.len() as u64, source, now);
+        }
+        let message = match Message::parse(record) {
+            Ok(message) => message,
+            Err(e) => {
+                let error =
+                    ErrorRecord::new(e.reason, source, e.message_id, None, e.field, e.detail, now);
+                return Outcome {
+                    flag: None,
+                    errors: vec![error],
+                    scanned: false,
+                };
+            }
+        };
+        let (attachments, mut problems) = self.resolver.resolve(&message);
+        let verdict = self.scanner.scan(&message, &attachments, &source, now);
+        problems.extend(verdict.problems);
+        let errors = problems
+            .into_iter()
+            .map(
+                |Problem {
+                     reason,
+                     attachment_id,
+                     detail,
+                 }| {
+                    let field = attachment_id.as_ref().and_then(|id| {
+                        let i = message
+                            .attachments
+                            .iter()
+                            .position(|a| &a.attachment_id == id)?;
+                        Some(format!("attachments[{i}]"))
+                    });
+                    ErrorRecord::new(
+                        reason,
+                        source.clone(),
+                        Some(message.message_id.clone()),
+                        attachment_id,
+                        field,
+                        detail,
+                        now,
+                    )
+                },
+            )
+            .collect();
+        Outcome {
+            flag: verdict.flag,
+            errors,
+            scanned: true,
+        }
+    }
+
+    /// The outcome for a record that framing found larger than the limit (and did not keep).
+    pub fn too_large(&self, size: u64, source: Source, now: OffsetDateTime) -> Outcome {
+        let detail = format!(
+            "{size} bytes exceeds input.max_message_bytes = {}",
+            self.max_message_bytes
+        );
+        let error = ErrorRecord::new(
+            ReasonCode::MessageTooLarge,
+            source,
+            None,
+            None,
+            None,
+            detail,
+            now,
+        );
+        Outcome {
+            flag: None,
+            errors: vec![error],
+            scanned: false,
+        }
+    }
+}

@@ -1,0 +1,379 @@
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use vigil_core::{AttachmentBody, MediaType, Message, ReasonCode};
+
+use crate::Problem;
+
+/// An attachment whose bytes are in hand.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResolvedAttachment {
+    /// The attachment's id in its message.
+    pub attachment_id: String,
+    /// The declared media type, if vigil knows it.
+    pub media_type: Option<MediaType>,
+    /// The raw bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl std::fmt::Debug for ResolvedAttachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResolvedAttachment")
+            .field("attachment_id", &self.attachment_id)
+            .field("media_type", &self.media_type)
+            .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
+            .finish()
+    }
+}
+
+/// Turns attachment bodies into bytes: base64 `data` inline, `file://` URIs under the
+/// configured roots. Enforces the size limit before allocating.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    max_bytes: u64,
+    file_roots: Vec<PathBuf>,
+}
+
+const BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+impl Resolver {
+    /// A resolver allowing attachments up to `max_bytes` and `file://` URIs inside
+    /// `file_roots`, which must exist (they are canonicalised now, so symlinks cannot later
+    /// widen them).
+    pub fn new(
+        max_bytes: u64,
+        file_roots: &[PathBuf],
+    ) -> Result<Resolver, (PathBuf, std::io::Error)> {
+        let file_roots = file_roots
+            .iter()
+            .map(|root| root.canonicalize().map_err(|e| (root.clone(), e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Resolver {
+            max_bytes,
+            file_roots,
+        })
+    }
+
+    /// Resolves every attachment of `message`. Attachments that fail are left out and reported
+    /// as problems; an unknown media type is reported but its bytes are still returned, so
+    /// exact hashes are checked whatever the label says.
+    pub fn resolve(&self, message: &Message) -> (Vec<ResolvedAttachment>, Vec<Problem>) {
+        let mut resolved = Vec::new();
+        let mut problems = Vec::new();
+        for attachment in &message.attachments {
+            let id = &attachment.attachment_id;
+            let problem = |reason, detail: String| Problem {
+                reason,
+                attachment_id: Some(id.clone()),
+                detail,
+            };
+            let bytes = match &attachment.body {
+                AttachmentBody::Data(data) => self.decode(data),
+                AttachmentBody::Uri(uri) => self.fetch(uri),
+            };
+            let bytes = match bytes {
+                Ok(bytes) => bytes,
+                Err((reason, detail)) => {
+                    problems.push(problem(reason, detail));
+                    continue;
+                }
+            };
+            let media_type = MediaType::parse(&attachment.media_type);
+            if media_type.is_none() {
+                problems.push(problem(
+                    ReasonCode::UnsupportedMediaType,
+                    format!(
+                        "media type {} is not one vigil knows; only exact hashes were checked",
+                        describe_media_type(&attachment.media_type)
+                    ),
+                ));
+            }
+            resolved.push(ResolvedAttachment {
+                attachment_id: id.clone(),
+                media_type,
+                bytes,
+            });
+        }
+        (resolved, problems)
+    }
+
+    fn too_large(&self, size: u64) -> (ReasonCode, String) {
+        (
+            ReasonCode::AttachmentTooLarge,
+            format!(
+                "{size} bytes exceeds attachments.max_bytes = {}",
+                self.max_bytes
+            ),
+        )
+    }
+
+    fn decode(&self, data: &str) -> Result<Vec<u8>, (ReasonCode, String)> {
+        // Checked on the encoded length first so an oversized attachment is never decoded.
+        let estimate = (data.len() as u64 / 4) * 3;
+        if estimate > self.max_bytes {
+            return Err(self.too_large(estimate));
+        }
+        let bytes = BASE64.decode(data).map_err(|e| {
+            let detail = match e {
+                base64::DecodeError::InvalidByte(offset, _) => {
+                    format!("invalid base64 character at offset {offset}")
+                }
+                base64::DecodeError::InvalidLength(len) => {
+                    format!("invalid base64 length ({len} symbols)")
+                }
+                base64::DecodeError::InvalidLastSymbol { offset, .. } => {
+                    format!("invalid last base64 symbol at offset {offset}")
+                }
+                base64::DecodeError::InvalidPadding => "invalid base64 padding".to_string(),
+            };
+            (ReasonCode::InvalidBase64, detail)
+        })?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(self.too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
+    }
+
+    fn fetch(&self, uri: &str) -> Result<Vec<u8>, (ReasonCode, String)> {
+        let not_allowed = |why: &str| (ReasonCode::UriNotAllowed, why.to_string());
+        let scheme = uri_scheme(uri).ok_or_else(|| not_allowed("the uri has no scheme"))?;
+        if !scheme.eq_ignore_ascii_case("file") {
+            return Err((
+                ReasonCode::UnsupportedUriScheme,
+                format!("scheme `{scheme}` is not fetched (only file:// is)"),
+            ));
+        }
+        if self.file_roots.is_empty() {
+            return Err(not_allowed(
+                "file:// attachments are disabled (attachments.file_roots is empty)",
+            ));
+        }
+        let path = file_uri_path(uri).ok_or_else(|| not_allowed("malformed file:// uri"))?;
+        let canonical = path.canonicalize().map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => (
+                ReasonCode::AttachmentNotFound,
+                "the file does not exist".to_string(),
+            ),
+            kind => (
+                ReasonCode::AttachmentUnreadable,
+                format!("cannot resolve the file: {kind}"),
+            ),
+        })?;
+        if !self
+            .file_roots
+            .iter()
+            .any(|root| canonical.starts_with(root))
+        {
+            return Err(not_allowed("the file is outside attachments.file_roots"));
+        }
+        let unreadable = |e: std::io::Error| {
+            (
+                ReasonCode::AttachmentUnreadable,
+                format!("cannot read the file: {}", e.kind()),
+            )
+        };
+        let file = std::fs::File::open(&canonical).map_err(unreadable)?;
+        let metadata = file.metadata().map_err(unreadable)?;
+        if !metadata.is_file() {
+            return Err(not_allowed("not a regular file"));
+        }
+        if metadata.len() > self.max_bytes {
+            return Err(self.too_large(metadata.len()));
+        }
+        let mut bytes = Vec::with_capacity(metadata.len() as usize);
+        file.take(self.max_bytes + 1)
+            .read_to_end(&mut bytes)
+            .map_err(unreadable)?;
+        if bytes.len() as u64 > self.max_bytes {
+            return Err(self.too_large(bytes.len() as u64));
+        }
+        Ok(bytes)
+    }
+}
+
+/// The scheme of `uri` if it has a syntactically valid one (RFC 3986: ALPHA *( ALPHA / DIGIT /
+/// "+" / "-" / "." )), at most 32 characters so it is safe to quote.
+fn uri_scheme(uri: &str) -> Option<&str> {
+    let (scheme, _) = uri.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && scheme.len() <= 32;
+    valid.then_some(scheme)
+}
+
+/// The local path of a `file://` URI (`file:///p` or `file://localhost/p`), percent-decoded.
+fn file_uri_path(uri: &str) -> Option<PathBuf> {
+    let rest = &uri[uri.find("://")? + 3..];
+    let path = rest.strip_prefix("localhost").unwrap_or(rest);
+    if !path.starts_with('/') {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(path.len());
+    let mut input = path.bytes();
+    while let Some(b) = input.next() {
+        if b == b'%' {
+            let hex = [input.next()?, input.next()?];
+            let value = u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?;
+            bytes.push(value);
+        } else {
+            bytes.push(b);
+        }
+    }
+    let path = String::from_utf8(bytes).ok()?;
+    if path.contains('\0') {
+        return None;
+    }
+    Some(Path::new(&path).to_path_buf())
+}
+
+/// A media type quoted only if it looks like one (`type/subtype` of token characters, short);
+/// a client could put anything in that field.
+fn describe_media_type(value: &str) -> String {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
+    };
+    match value.split_once('/') {
+        Some((kind, sub)) if value.len() <= 64 && token(kind) && token(sub) => format!("`{value}`"),
+        _ => "(not a media type)".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(attachments: &str) -> Message {
+        let json = format!(
+            r#"{{"message_id":"m","conversation_id":"c","sender_id":"s","recipient_ids":["r"],
+                "sent_at":"2026-01-01T00:00:00Z","attachments":[{attachments}]}}"#
+        );
+        Message::parse(json.as_bytes()).unwrap()
+    }
+
+    fn resolve(resolver: &Resolver, attachments: &str) -> (Vec<ResolvedAttachment>, Vec<Problem>) {
+        resolver.resolve(&message(attachments))
+    }
+
+    #[test]
+    fn inline_data_decodes_with_or_without_padding() {
+        let resolver = Resolver::new(16, &[]).unwrap();
+        let (ok, problems) = resolve(
+            &resolver,
+            r#"{"attachment_id":"a","media_type":"image/png","data":"aGk="},
+               {"attachment_id":"b","media_type":"image/png","data":"aGk"}"#,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(ok[0].bytes, b"hi");
+        assert_eq!(ok[1].bytes, b"hi");
+        assert_eq!(ok[0].media_type, Some(MediaType::Png));
+    }
+
+    #[test]
+    fn each_bad_attachment_gets_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir(&root).unwrap();
+        std::fs::write(root.join("ok.bin"), b"listed bytes").unwrap();
+        std::fs::write(root.join("big.bin"), vec![0u8; 64]).unwrap();
+        std::fs::write(dir.path().join("outside.bin"), b"x").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.bin"), root.join("escape.bin"))
+            .unwrap();
+        let resolver = Resolver::new(32, std::slice::from_ref(&root)).unwrap();
+        let uri = |name: &str| format!("file://{}", root.join(name).display());
+        let table = [
+            (
+                r#""data":"!!!!""#.to_string(),
+                Some(ReasonCode::InvalidBase64),
+            ),
+            (
+                format!(r#""data":"{}""#, "A".repeat(100)),
+                Some(ReasonCode::AttachmentTooLarge),
+            ),
+            (
+                r#""uri":"https://cdn.example/x.jpg""#.into(),
+                Some(ReasonCode::UnsupportedUriScheme),
+            ),
+            (
+                r#""uri":"no scheme here""#.into(),
+                Some(ReasonCode::UriNotAllowed),
+            ),
+            (format!(r#""uri":"{}""#, uri("ok.bin")), None),
+            (
+                format!(r#""uri":"{}""#, uri("ok.bin").replace("ok", "%6Fk")),
+                None,
+            ),
+            (
+                format!(r#""uri":"{}""#, uri("missing.bin")),
+                Some(ReasonCode::AttachmentNotFound),
+            ),
+            (
+                format!(r#""uri":"{}""#, uri("big.bin")),
+                Some(ReasonCode::AttachmentTooLarge),
+            ),
+            (
+                format!(r#""uri":"{}""#, uri("escape.bin")),
+                Some(ReasonCode::UriNotAllowed),
+            ),
+            (
+                format!(r#""uri":"{}""#, uri("../outside.bin")),
+                Some(ReasonCode::UriNotAllowed),
+            ),
+            (
+                r#""uri":"file:relative/path""#.into(),
+                Some(ReasonCode::UriNotAllowed),
+            ),
+        ];
+        for (body, expected) in table {
+            let json = format!(r#"{{"attachment_id":"a","media_type":"image/jpeg",{body}}}"#);
+            let (ok, problems) = resolve(&resolver, &json);
+            let got = problems.first().map(|p| p.reason);
+            assert_eq!(got, expected, "{body}: {problems:?}");
+            match expected {
+                None => assert_eq!(ok[0].bytes, b"listed bytes"),
+                Some(_) => assert!(ok.is_empty(), "{body}"),
+            }
+        }
+    }
+
+    #[test]
+    fn file_uris_are_refused_without_roots() {
+        let resolver = Resolver::new(32, &[]).unwrap();
+        let (_, problems) = resolve(
+            &resolver,
+            r#"{"attachment_id":"a","media_type":"image/png","uri":"file:///etc/hostname"}"#,
+        );
+        assert_eq!(problems[0].reason, ReasonCode::UriNotAllowed);
+        assert!(problems[0].detail.contains("disabled"));
+    }
+
+    #[test]
+    fn unknown_media_type_keeps_bytes_and_reports() {
+        let resolver = Resolver::new(32, &[]).unwrap();
+        let (ok, problems) = resolve(
+            &resolver,
+            r#"{"attachment_id":"a","media_type":"application/x-thing","data":"aGk="},
+               {"attachment_id":"b","media_type":"keep this secret","data":"aGk="}"#,
+        );
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].media_type, None);
+        assert!(
+            problems
+                .iter()
+                .all(|p| p.reason == ReasonCode::UnsupportedMediaType)
+        );
+        assert!(problems[0].detail.contains("`application/x-thing`"));
+        assert!(
+            !problems[1].detail.contains("secret"),
+            "{}",
+            problems[1].detail
+        );
+    }
+}
