@@ -1,0 +1,55 @@
+use std::io::Write;
+use std::path::Path;
+
+use vigil_scan::{ListKind, Pipeline};
+
+/// `vigil config check FILE`.
+pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
+    let (config, _) = crate::settings::load(Some(file))?;
+    let pipeline = Pipeline::from_config(&config)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "config ok: {}", file.display())?;
+    for list in pipeline.lists() {
+        let kind = match list.kind {
+            ListKind::Hash => "hash list",
+            ListKind::Keyword => "keyword list",
+        };
+        let info = &list.info;
+        writeln!(
+            out,
+            "  {kind:<13} {} version {} ({} entries) from {}",
+            info.name,
+            info.version,
+            info.entries,
+            info.path.display()
+        )?;
+    }
+    if pipeline.lists().is_empty() {
+        writeln!(out, "  no lists configured: nothing can match")?;
+    }
+    let m = &config.matching;
+    writeln!(
+        out,
+        "  match         pdq_max_distance={} pdq_min_quality={}",
+        m.pdq_max_distance, m.pdq_min_quality
+    )?;
+    writeln!(
+        out,
+        "  limits        attachments.max_bytes={} input.max_message_bytes={} file_roots={}",
+        config.attachments.max_bytes,
+        config.input.max_message_bytes,
+        config.attachments.file_roots.len()
+    )?;
+    let k = &config.kafka;
+    writeln!(
+        out,
+        "  kafka         brokers={} group_id={} input_topics={} review_topic={} dead_letter_topic={}",
+        k.brokers,
+        k.group_id,
+        k.input_topics.join(","),
+        k.review_topic,
+        k.dead_letter_topic
+    )?;
+    writeln!(out, "  admin         listen={}", config.admin.listen)?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! `vigil`: the command-line entry point. Thin by design: argument parsing and I/O wiring;
+//! the work happens in the library crates (see docs/architecture.md).
+
+mod check;
+mod scan;
+mod settings;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// vigil scans direct messages for known child-abuse imagery (hash lists) and grooming
+/// language (keyword lists), and writes a flag for every message that matches, for human
+/// review.
+///
+/// Messages are JSON objects, one per line (see docs/schemas/message.md). Configuration is a
+/// TOML file (see docs/config.md), found from --config, then $VIGIL_CONFIG, then ./vigil.toml;
+/// any key can be overridden with an environment variable VIGIL_<SECTION>__<KEY>.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan messages from a JSON-lines file or standard input; print flags as JSON lines.
+    ///
+    /// Flags (docs/schemas/flag.md) go to standard output, one per flagged message. Error
+    /// records (docs/schemas/error-record.md) for input that could not be scanned go to
+    /// standard error, or to --errors FILE; they never contain message content. A one-line
+    /// summary ends standard error. Exit status is 0 whenever the scan ran, even if some
+    /// records were bad; non-zero only for usage or configuration errors.
+    ///
+    /// Example: vigil scan --config examples/vigil.toml examples/dms.jsonl
+    Scan(scan::Args),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file: parse it, apply VIGIL_* overrides, load and compile
+    /// every list. Prints what would be in force; exits non-zero naming the bad key or line.
+    Check {
+        /// The TOML configuration file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    install_panic_hook();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan::run(args),
+        Command::Config(ConfigCommand::Check { file }) => check::run(&file),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("vigil: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A panic message can quote the data being processed (a string slice error prints the
+/// string), so only the location is ever printed.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown location".into());
+        eprintln!(
+            "vigil: internal error at {location} (details withheld: they may quote message content)"
+        );
+    }));
+}
