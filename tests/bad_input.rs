@@ -1,0 +1,361 @@
+//! Bad input yields one error record per problem, with a reason code and the line number; the
+//! scan goes on, nothing panics, and no message content reaches the error output.
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+mod common;
+
+use common::{assert_valid, json_lines, root, run, schema, vigil};
+use serde_json::{Value, json};
+
+/// Appears in every bad record's content; must never appear in error output.
+const MARKER: &str = "SECRET-CONTENT-7f3a";
+
+fn message(extra: Value) -> Value {
+    let mut m = json!({
+        "message_id": "m-bad",
+        "conversation_id": "c-1",
+        "sender_id": "u-1",
+        "recipient_ids": ["u-2"],
+        "sent_at": "2026-11-26T07:00:00Z",
+        "text": format!("hello {MARKER}"),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        if v.is_null() {
+            m.as_object_mut().unwrap().remove(k);
+        } else {
+            m[k] = v.clone();
+        }
+    }
+    m
+}
+
+fn line(value: Value) -> Vec<u8> {
+    serde_json::to_vec(&value).unwrap()
+}
+
+/// The base64 of a listed image (sha256 entry iwf-000101), taken from the examples.
+fn listed_image_data() -> String {
+    let text = std::fs::read(root().join("examples/dms.jsonl")).unwrap();
+    let messages = json_lines(&text);
+    let m = messages
+        .iter()
+        .find(|m| m["message_id"] == "msg-0002")
+        .unwrap();
+    m["attachments"][0]["data"].as_str().unwrap().to_string()
+}
+
+struct Case {
+    name: &'static str,
+    record: Vec<u8>,
+    /// (reason, field, message_id) of each expected error record.
+    errors: Vec<(&'static str, Option<&'static str>, Option<&'static str>)>,
+    /// Whether the message is still flagged (its other parts matched).
+    flagged: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let att = |body: Value| {
+        json!([{"attachment_id": "a1", "media_type": "image/png"}])
+            .as_array()
+            .unwrap()[0]
+            .as_object()
+            .unwrap()
+            .clone()
+            .into_iter()
+            .chain(body.as_object().unwrap().clone())
+            .collect::<serde_json::Map<_, _>>()
+    };
+    let grooming = format!("{MARKER} are you home alone");
+    vec![
+        Case {
+            name: "empty line",
+            record: vec![],
+            errors: vec![("empty_line", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "blank line",
+            record: b"  \t ".to_vec(),
+            errors: vec![("empty_line", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "invalid UTF-8",
+            record: [
+                br#"{"message_id":"m-bad","text":""#.as_slice(),
+                MARKER.as_bytes(),
+                b"\xff\xfe\"}",
+            ]
+            .concat(),
+            errors: vec![("invalid_utf8", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "malformed JSON",
+            record: format!(r#"{{"message_id":"m-bad","text":"{MARKER}""#).into_bytes(),
+            errors: vec![("malformed_json", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "not an object",
+            record: format!(r#"["{MARKER}"]"#).into_bytes(),
+            errors: vec![("malformed_json", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "trailing characters",
+            record: [line(message(json!({}))), format!(" {MARKER}").into_bytes()].concat(),
+            errors: vec![("malformed_json", None, None)],
+            flagged: false,
+        },
+        Case {
+            name: "missing field",
+            record: line(message(json!({"sender_id": null}))),
+            errors: vec![("missing_field", Some("sender_id"), Some("m-bad"))],
+            flagged: false,
+        },
+        Case {
+            name: "missing nested field",
+            record: line(message(
+                json!({"attachments": [{"attachment_id": "a1", "data": MARKER}]}),
+            )),
+            errors: vec![(
+                "missing_field",
+                Some("attachments[0].media_type"),
+                Some("m-bad"),
+            )],
+            flagged: false,
+        },
+        Case {
+            name: "wrong type",
+            record: line(message(json!({"recipient_ids": MARKER}))),
+            errors: vec![("invalid_field", Some("recipient_ids"), Some("m-bad"))],
+            flagged: false,
+        },
+        Case {
+            name: "bad timestamp",
+            record: line(message(json!({"sent_at": format!("yesterday {MARKER}")}))),
+            errors: vec![("invalid_field", Some("sent_at"), Some("m-bad"))],
+            flagged: false,
+        },
+        Case {
+            name: "no recipients",
+            record: line(message(json!({"recipient_ids": []}))),
+            errors: vec![("invalid_field", Some("recipient_ids"), Some("m-bad"))],
+            flagged: false,
+        },
+        Case {
+            name: "future schema version",
+            record: line(message(json!({"schema_version": 2}))),
+            errors: vec![(
+                "unsupported_schema_version",
+                Some("schema_version"),
+                Some("m-bad"),
+            )],
+            flagged: false,
+        },
+        Case {
+            name: "data and uri",
+            record: line(message(
+                json!({"attachments": [att(json!({"data": "aGk=", "uri": "file:///x"}))]}),
+            )),
+            errors: vec![("invalid_attachment", Some("attachments[0]"), Some("m-bad"))],
+            flagged: false,
+        },
+        Case {
+            name: "duplicate attachment ids",
+            record: line(message(
+                json!({"attachments": [att(json!({"data": "aGk="})), att(json!({"data": "aGk="}))]}),
+            )),
+            errors: vec![(
+                "invalid_attachment",
+                Some("attachments[1].attachment_id"),
+                Some("m-bad"),
+            )],
+            flagged: false,
+        },
+        Case {
+            name: "bad base64, text still scanned",
+            record: line(message(
+                json!({"text": grooming, "attachments": [att(json!({"data": format!("{MARKER}!!")}))]}),
+            )),
+            errors: vec![("invalid_base64", Some("attachments[0]"), Some("m-bad"))],
+            flagged: true,
+        },
+        Case {
+            name: "unknown media type, exact hash still matched",
+            record: line(message(json!({"attachments": [{
+                "attachment_id": "a1", "media_type": format!("{MARKER} type"), "data": listed_image_data()
+            }]}))),
+            errors: vec![(
+                "unsupported_media_type",
+                Some("attachments[0]"),
+                Some("m-bad"),
+            )],
+            flagged: true,
+        },
+        Case {
+            name: "http uri",
+            record: line(message(
+                json!({"attachments": [att(json!({"uri": format!("https://cdn.example/{MARKER}.png")}))]}),
+            )),
+            errors: vec![(
+                "unsupported_uri_scheme",
+                Some("attachments[0]"),
+                Some("m-bad"),
+            )],
+            flagged: false,
+        },
+        Case {
+            name: "file uri without roots",
+            record: line(message(
+                json!({"attachments": [att(json!({"uri": format!("file:///tmp/{MARKER}.png")}))]}),
+            )),
+            errors: vec![("uri_not_allowed", Some("attachments[0]"), Some("m-bad"))],
+            flagged: false,
+        },
+    ]
+}
+
+#[test]
+fn each_bad_record_gives_its_error_and_the_scan_goes_on() {
+    let cases = cases();
+    let mut input = Vec::new();
+    for case in &cases {
+        input.extend_from_slice(&case.record);
+        input.push(b'\n');
+    }
+    let good = line(message(
+        json!({"message_id": "m-good", "text": "keep this a secret"}),
+    ));
+    input.extend_from_slice(&good);
+    input.push(b'\n');
+
+    let output = run(vigil(&root()).args(["scan", "-"]), &input);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains(MARKER),
+        "content leaked into stderr:\n{stderr}"
+    );
+    assert!(!stderr.contains("internal error"), "{stderr}");
+
+    let errors = json_lines(&output.stderr);
+    let validator = schema("error-record");
+    for error in &errors {
+        assert_valid(&validator, error);
+        assert_eq!(error["source"]["file"], "-");
+    }
+    for (i, case) in cases.iter().enumerate() {
+        let line = i as u64 + 1;
+        let got: Vec<(String, Option<String>, Option<String>)> = errors
+            .iter()
+            .filter(|e| e["source"]["line"] == line)
+            .map(|e| {
+                let s = |k: &str| e[k].as_str().map(str::to_string);
+                (s("reason").unwrap(), s("field"), s("message_id"))
+            })
+            .collect();
+        let want: Vec<_> = case
+            .errors
+            .iter()
+            .map(|(r, f, m)| (r.to_string(), f.map(str::to_string), m.map(str::to_string)))
+            .collect();
+        assert_eq!(got, want, "case {:?} (line {line})", case.name);
+    }
+    let total: usize = cases.iter().map(|c| c.errors.len()).sum();
+    assert_eq!(errors.len(), total);
+
+    let flags = json_lines(&output.stdout);
+    let flagged_lines: Vec<u64> = flags
+        .iter()
+        .map(|f| f["source"]["line"].as_u64().unwrap())
+        .collect();
+    let mut want_lines: Vec<u64> = cases
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.flagged)
+        .map(|(i, _)| i as u64 + 1)
+        .collect();
+    want_lines.push(cases.len() as u64 + 1);
+    assert_eq!(flagged_lines, want_lines);
+    let attachment_level = [
+        "invalid_base64",
+        "unsupported_media_type",
+        "unsupported_uri_scheme",
+        "uri_not_allowed",
+    ];
+    let scanned = cases
+        .iter()
+        .filter(|c| attachment_level.contains(&c.errors[0].0))
+        .count()
+        + 1;
+    let summary = format!(
+        "vigil scan: records={} scanned={scanned} flagged={} errors={total}",
+        cases.len() + 1,
+        want_lines.len()
+    );
+    assert!(
+        stderr.trim_end().ends_with(&summary),
+        "want {summary}\n{stderr}"
+    );
+}
+
+#[test]
+fn a_100_mb_line_is_rejected_without_stopping_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("big.jsonl");
+    let mut data = Vec::with_capacity(101 << 20);
+    data.extend_from_slice(br#"{"message_id":"m-huge","text":""#);
+    data.resize(100 << 20, b'x');
+    data.extend_from_slice(b"\"}\n");
+    data.extend_from_slice(&line(message(
+        json!({"message_id": "m-after", "text": "are you home alone"}),
+    )));
+    data.push(b'\n');
+    std::fs::write(&path, &data).unwrap();
+    drop(data);
+
+    let output = run(vigil(&root()).args(["scan", path.to_str().unwrap()]), b"");
+    assert!(output.status.success());
+    let errors = json_lines(&output.stderr);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["reason"], "message_too_large");
+    assert_eq!(errors[0]["source"]["line"], 1);
+    let size = (100 << 20) + 2;
+    assert!(
+        errors[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{size} bytes exceeds")),
+        "{}",
+        errors[0]
+    );
+    let flags = json_lines(&output.stdout);
+    assert_eq!(flags.len(), 1);
+    assert_eq!(flags[0]["message_id"], "m-after");
+    assert_eq!(flags[0]["source"]["line"], 2);
+}
+
+#[test]
+fn error_records_can_go_to_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let errors_path = dir.path().join("errors.jsonl");
+    let output = run(
+        vigil(&root()).args(["scan", "--errors", errors_path.to_str().unwrap(), "-"]),
+        b"not json\n\n",
+    );
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(json_lines(&output.stderr).is_empty(), "{stderr}");
+    assert!(
+        stderr.contains("records=2 scanned=0 flagged=0 errors=2"),
+        "{stderr}"
+    );
+    let errors = json_lines(&std::fs::read(&errors_path).unwrap());
+    let reasons: Vec<_> = errors
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["malformed_json", "empty_line"]);
+}

@@ -1,0 +1,73 @@
+//! Helpers shared by the integration tests: run the real binary, load the JSON Schemas.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `vigil` command with a clean environment: no inherited VIGIL_* variables, run in `cwd`.
+pub fn vigil(cwd: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    command.current_dir(cwd);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("VIGIL_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Runs `command` feeding `stdin`.
+pub fn run(command: &mut Command, stdin: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vigil binary runs");
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+/// Parses JSON lines.
+pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+/// A validator for `docs/schemas/<name>.schema.json`, checking formats too.
+pub fn schema(name: &str) -> jsonschema::Validator {
+    let path = root()
+        .join("docs/schemas")
+        .join(format!("{name}.schema.json"));
+    let schema: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Asserts `instance` is valid against `validator`, listing every violation.
+pub fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}\n{instance:#}");
+}
