@@ -1,12 +1,12 @@
-use std::cmp::Ordering;
-
 use vigil_hash::{Digest, ExactAlgorithm};
 
 use crate::{HashEntry, HashList, ListInfo};
 
 /// Exact-digest lookup over any number of lists. Per algorithm, the digests live in one
-/// contiguous sorted byte array (fixed width) with a parallel array of entry references, so
-/// memory is digest width + 8 bytes per entry and a lookup is a bisection with no hashing.
+/// contiguous sorted byte array (fixed width) with a parallel array of entry references, plus
+/// a radix table on the leading digest bits (about one bucket per entry: digests are uniform).
+/// Memory is digest width + 12 bytes per entry; a lookup is two array reads and a bisection of
+/// a bucket that almost always holds at most a couple of entries — no hashing.
 #[derive(Debug, Default)]
 pub struct ExactIndex {
     lists: Vec<HashList>,
@@ -17,6 +17,22 @@ pub struct ExactIndex {
 struct Table {
     digests: Vec<u8>,
     refs: Vec<(u32, u32)>,
+    /// Leading bits indexed by `buckets`.
+    bits: u32,
+    /// `buckets[p]..buckets[p + 1]` are the rows whose digest starts with prefix `p`.
+    buckets: Vec<u32>,
+}
+
+/// At most 2^24 buckets (64 MiB): beyond ~16M entries buckets just hold more than one.
+const MAX_BUCKET_BITS: u32 = 24;
+
+fn prefix(digest: &[u8], bits: u32) -> usize {
+    if bits == 0 {
+        return 0;
+    }
+    let mut head = [0u8; 4];
+    head.copy_from_slice(&digest[..4]);
+    (u32::from_be_bytes(head) >> (32 - bits)) as usize
 }
 
 /// One entry that a lookup found.
@@ -51,14 +67,24 @@ impl ExactIndex {
             for r in &refs {
                 digests.extend_from_slice(digest_of(r).as_bytes());
             }
-            tables[algorithm as usize] = Table { digests, refs };
+            let bits =
+                (usize::BITS - refs.len().saturating_sub(1).leading_zeros()).min(MAX_BUCKET_BITS);
+            let mut buckets = Vec::with_capacity((1 << bits) + 1);
+            let mut row = 0;
+            for p in 0..=(1usize << bits) {
+                while row < refs.len() && prefix(&digests[row * width..], bits) < p {
+                    row += 1;
+                }
+                buckets.push(row as u32);
+            }
+            tables[algorithm as usize] = Table {
+                digests,
+                refs,
+                bits,
+                buckets,
+            };
         }
         ExactIndex { lists, tables }
-    }
-
-    /// The loaded lists.
-    pub fn lists(&self) -> impl Iterator<Item = &ListInfo> {
-        self.lists.iter().map(|l| &l.info)
     }
 
     /// The algorithms that have at least one entry (so callers hash only what can match).
@@ -78,11 +104,13 @@ impl ExactIndex {
         let table = &self.tables[algorithm as usize];
         let width = algorithm.digest_len();
         let needle = digest.as_bytes();
-        let row = |i: usize| &table.digests[i * width..(i + 1) * width];
-        let first = partition_point(table.refs.len(), |i| row(i).cmp(needle) == Ordering::Less);
-        let end = first + partition_point(table.refs.len() - first, |i| row(first + i) == needle);
-        let hits = if needle.len() == width {
-            first..end
+        let hits = if needle.len() == width && !table.refs.is_empty() {
+            let p = prefix(needle, table.bits);
+            let (lo, hi) = (table.buckets[p] as usize, table.buckets[p + 1] as usize);
+            let row = |i: usize| &table.digests[(lo + i) * width..(lo + i + 1) * width];
+            let first = partition_point(hi - lo, |i| row(i) < needle);
+            let end = first + partition_point(hi - lo - first, |i| row(first + i) == needle);
+            lo + first..lo + end
         } else {
             0..0
         };
@@ -172,6 +200,16 @@ mod tests {
     fn reports_only_populated_algorithms() {
         let index = ExactIndex::build(vec![list("l", &[("sha256", b"x".to_vec(), "e")])]);
         assert_eq!(index.algorithms(), [ExactAlgorithm::Sha256]);
+        // One entry: a single bucket covers every prefix.
+        let sha = ExactAlgorithm::Sha256;
+        assert_eq!(index.lookup(sha, &sha.digest(b"x")).count(), 1);
+        assert_eq!(index.lookup(sha, &sha.digest(b"y")).count(), 0);
+        assert_eq!(
+            index
+                .lookup(ExactAlgorithm::Md5, &ExactAlgorithm::Md5.digest(b"x"))
+                .count(),
+            0
+        );
         assert_eq!(ExactIndex::default().algorithms(), []);
     }
 }
