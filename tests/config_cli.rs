@@ -47,6 +47,10 @@ fn the_example_config_checks_out() {
     assert!(stdout.contains("(7 entries)"), "{stdout}");
     assert!(stdout.contains("keyword list  sample-keywords"), "{stdout}");
     assert!(stdout.contains("(9 entries)"), "{stdout}");
+    assert!(
+        stdout.contains("detectors     exact-hash, keyword"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -24,6 +24,11 @@ pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
             info.path.display()
         )?;
     }
+    writeln!(
+        out,
+        "  detectors     {}",
+        pipeline.scanner().detector_names().join(", ")
+    )?;
     if pipeline.lists().is_empty() {
         writeln!(out, "  no lists configured: nothing can match")?;
     }

@@ -42,13 +42,6 @@ pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, M
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
 pub use source::Source;
 
-/// Formats a timestamp as RFC 3339 (UTC, as every vigil record carries it).
-pub fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.to_offset(time::UtcOffset::UTC)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
-
 /// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two
 /// different part lists hash the same input; lowercase hex. Used for the deterministic ids
 /// of flags and error records.

@@ -65,11 +65,6 @@ impl MediaType {
             MediaType::Webm => "video/webm",
         }
     }
-
-    /// Whether this is a still-image type (one perceptual hashing can decode).
-    pub fn is_image(self) -> bool {
-        self.as_str().starts_with("image/")
-    }
 }
 
 impl fmt::Display for MediaType {
@@ -98,7 +93,5 @@ mod tests {
         for (input, expected) in table {
             assert_eq!(MediaType::parse(input), expected, "{input:?}");
         }
-        assert!(MediaType::Gif.is_image());
-        assert!(!MediaType::Webm.is_image());
     }
 }

@@ -130,12 +130,6 @@ impl ReasonCode {
     pub fn retryable(self) -> bool {
         matches!(self, ReasonCode::AttachmentUnreadable)
     }
-
-    /// Whether the error stops the whole message from being scanned (read and parse errors),
-    /// as opposed to one attachment or one detector.
-    pub fn is_message_level(self) -> bool {
-        matches!(self.stage(), Stage::Read | Stage::Parse)
-    }
 }
 
 impl fmt::Display for ReasonCode {

@@ -91,7 +91,8 @@ mod tests {
     #[test]
     fn frames_lines_and_bounds_long_ones() {
         let line = |s: &str| Record::Line(s.as_bytes().to_vec());
-        let table: [(&[u8], Vec<(u64, Record)>); 6] = [
+        type Framed = Vec<(u64, Record)>;
+        let table: [(&[u8], Framed); 6] = [
             (b"", vec![]),
             (
                 b"a\nbb\r\n\nccc",
