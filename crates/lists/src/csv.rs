@@ -2,7 +2,10 @@
 //! trimmed, `"` quoting, `#` comment lines, blank lines ignored, UTF-8. Columns are found by
 //! header name, so their order is free and unknown columns are allowed.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use vigil_core::Severity;
 
 use crate::ListError;
 
@@ -14,16 +17,18 @@ pub struct Row {
     record: ::csv::StringRecord,
 }
 
-impl Row {
-    /// The field in column `index` (as returned by [`Table::column`]).
-    pub fn get(&self, index: usize) -> &str {
-        self.record.get(index).unwrap_or("")
-    }
+/// A header column, by position and name (the name is used in error messages).
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    index: usize,
+    name: &'static str,
 }
 
-/// A parsed CSV table: header and rows.
+/// A parsed CSV table: header and rows, plus the per-field checks every list format shares,
+/// each failing with a [`ListError::Line`] that names the file, line and column.
 #[derive(Debug)]
 pub struct Table {
+    path: PathBuf,
     headers: Vec<String>,
     /// Data rows in file order.
     pub rows: Vec<Row>,
@@ -70,12 +75,79 @@ impl Table {
             let line = record.position().map_or(0, |p| p.line());
             rows.push(Row { line, record });
         }
-        Ok(Table { headers, rows })
+        Ok(Table {
+            path: path.to_path_buf(),
+            headers,
+            rows,
+        })
     }
 
-    /// Index of the column named `name`, if present.
-    pub fn column(&self, name: &str) -> Option<usize> {
-        self.headers.iter().position(|h| h == name)
+    /// The column named `name`, if the header has it.
+    pub fn column(&self, name: &'static str) -> Option<Column> {
+        let index = self.headers.iter().position(|h| h == name)?;
+        Some(Column { index, name })
+    }
+
+    /// A column that [`Table::parse`] was told is required (absent: every field reads empty).
+    pub fn required(&self, name: &'static str) -> Column {
+        self.column(name).unwrap_or(Column {
+            index: usize::MAX,
+            name,
+        })
+    }
+
+    /// A line-numbered error for `row`, about `column`.
+    pub fn error(&self, row: &Row, column: Column, message: impl std::fmt::Display) -> ListError {
+        ListError::Line {
+            path: self.path.clone(),
+            line: row.line,
+            message: format!("column {}: {message}", column.name),
+        }
+    }
+
+    /// The field, which must not be empty.
+    pub fn non_empty<'r>(&self, row: &'r Row, column: Column) -> Result<&'r str, ListError> {
+        match row.get(column) {
+            "" => Err(self.error(row, column, "empty")),
+            value => Ok(value),
+        }
+    }
+
+    /// The field, which must not be empty nor repeat a value already in `seen`.
+    pub fn unique<'r>(
+        &self,
+        row: &'r Row,
+        column: Column,
+        seen: &mut HashSet<&'r str>,
+    ) -> Result<&'r str, ListError> {
+        let value = self.non_empty(row, column)?;
+        if !seen.insert(value) {
+            return Err(self.error(row, column, format_args!("`{value}` appears twice")));
+        }
+        Ok(value)
+    }
+
+    /// An optional severity column; empty or absent gives `default`.
+    pub fn severity(
+        &self,
+        row: &Row,
+        column: Option<Column>,
+        default: Severity,
+    ) -> Result<Severity, ListError> {
+        match column.map(|c| (c, row.get(c))) {
+            None | Some((_, "")) => Ok(default),
+            Some((column, value)) => Severity::parse(value).ok_or_else(|| {
+                let message = format!("`{value}` (expected low, medium, high or critical)");
+                self.error(row, column, message)
+            }),
+        }
+    }
+}
+
+impl Row {
+    /// The field in `column` ("" if the row lacks it).
+    pub fn get(&self, column: Column) -> &str {
+        self.record.get(column.index).unwrap_or("")
     }
 }
 

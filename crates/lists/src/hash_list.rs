@@ -43,57 +43,31 @@ impl HashList {
     /// the whole list, with its line number.
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<HashList, ListError> {
         let table = Table::parse(path, bytes, &["algorithm", "hash", "entry_id", "category"])?;
-        let col = |name| table.column(name).unwrap_or(usize::MAX);
-        let (algorithm_col, hash_col, id_col, category_col) = (
-            col("algorithm"),
-            col("hash"),
-            col("entry_id"),
-            col("category"),
-        );
+        let algorithm_col = table.required("algorithm");
+        let hash_col = table.required("hash");
+        let id_col = table.required("entry_id");
+        let category_col = table.required("category");
         let severity_col = table.column("severity");
         let mut seen = HashSet::new();
         let mut entries = Vec::with_capacity(table.rows.len());
         for row in &table.rows {
-            let line_error = |message: String| ListError::Line {
-                path: path.to_path_buf(),
-                line: row.line,
-                message,
-            };
             let name = row.get(algorithm_col);
             let algorithm = ExactAlgorithm::parse(name).ok_or_else(|| {
-                line_error(match name.to_ascii_lowercase().as_str() {
+                let message = match name.to_ascii_lowercase().as_str() {
                     "pdq" | "phash" | "dhash" | "ahash" => format!(
-                        "column algorithm: `{name}` (perceptual) is not supported by this build; \
+                        "`{name}` (perceptual) is not supported by this build; \
                          supported: md5, sha1, sha256"
                     ),
-                    _ => {
-                        format!("column algorithm: unknown `{name}` (expected md5, sha1 or sha256)")
-                    }
-                })
+                    _ => format!("unknown `{name}` (expected md5, sha1 or sha256)"),
+                };
+                table.error(row, algorithm_col, message)
             })?;
-            let digest = Digest::from_hex(algorithm, row.get(hash_col))
-                .map_err(|e| line_error(format!("column hash: not a {algorithm} digest: {e}")))?;
-            let entry_id = row.get(id_col);
-            if entry_id.is_empty() {
-                return Err(line_error("column entry_id: empty".into()));
-            }
-            if !seen.insert(entry_id) {
-                return Err(line_error(format!(
-                    "column entry_id: `{entry_id}` appears twice"
-                )));
-            }
-            let category = row.get(category_col);
-            if category.is_empty() {
-                return Err(line_error("column category: empty".into()));
-            }
-            let severity = match severity_col.map(|c| row.get(c)).filter(|s| !s.is_empty()) {
-                None => Severity::Critical,
-                Some(value) => Severity::parse(value).ok_or_else(|| {
-                    line_error(format!(
-                        "column severity: `{value}` (expected low, medium, high or critical)"
-                    ))
-                })?,
-            };
+            let digest = Digest::from_hex(algorithm, row.get(hash_col)).map_err(|e| {
+                table.error(row, hash_col, format_args!("not a {algorithm} digest: {e}"))
+            })?;
+            let entry_id = table.unique(row, id_col, &mut seen)?;
+            let category = table.non_empty(row, category_col)?;
+            let severity = table.severity(row, severity_col, Severity::Critical)?;
             entries.push(HashEntry {
                 algorithm,
                 digest,

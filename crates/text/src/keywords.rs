@@ -43,56 +43,33 @@ impl KeywordList {
     /// list, with its line number.
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<KeywordList, ListError> {
         let table = Table::parse(path, bytes, &["rule_id", "term", "category"])?;
-        let col = |name| table.column(name).unwrap_or(usize::MAX);
-        let (id_col, term_col, category_col) = (col("rule_id"), col("term"), col("category"));
+        let id_col = table.required("rule_id");
+        let term_col = table.required("term");
+        let category_col = table.required("category");
         let whole_word_col = table.column("whole_word");
         let severity_col = table.column("severity");
         let mut seen = HashSet::new();
         let mut rules = Vec::with_capacity(table.rows.len());
         for row in &table.rows {
-            let line_error = |message: String| ListError::Line {
-                path: path.to_path_buf(),
-                line: row.line,
-                message,
-            };
-            let optional = |col: Option<usize>| col.map(|c| row.get(c)).filter(|v| !v.is_empty());
-            let rule_id = row.get(id_col);
-            if rule_id.is_empty() {
-                return Err(line_error("column rule_id: empty".into()));
-            }
-            if !seen.insert(rule_id) {
-                return Err(line_error(format!(
-                    "column rule_id: `{rule_id}` appears twice"
-                )));
-            }
+            let rule_id = table.unique(row, id_col, &mut seen)?;
             let term = row.get(term_col);
             if Normalized::new(term).text.trim().is_empty() {
-                return Err(line_error("column term: empty".into()));
+                return Err(table.error(row, term_col, "empty"));
             }
-            let category = row.get(category_col);
-            if category.is_empty() {
-                return Err(line_error("column category: empty".into()));
-            }
-            let whole_word = match optional(whole_word_col)
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
-                None | Some("true" | "yes" | "1") => true,
-                Some("false" | "no" | "0") => false,
-                Some(other) => {
-                    return Err(line_error(format!(
-                        "column whole_word: `{other}` (expected true or false)"
-                    )));
+            let category = table.non_empty(row, category_col)?;
+            let whole_word = match whole_word_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
+                None => true,
+                Some((_, value)) if matches!(value.as_str(), "" | "true" | "yes" | "1") => true,
+                Some((_, value)) if matches!(value.as_str(), "false" | "no" | "0") => false,
+                Some((column, value)) => {
+                    return Err(table.error(
+                        row,
+                        column,
+                        format_args!("`{value}` (expected true or false)"),
+                    ));
                 }
             };
-            let severity = match optional(severity_col) {
-                None => Severity::Medium,
-                Some(value) => Severity::parse(value).ok_or_else(|| {
-                    line_error(format!(
-                        "column severity: `{value}` (expected low, medium, high or critical)"
-                    ))
-                })?,
-            };
+            let severity = table.severity(row, severity_col, Severity::Medium)?;
             rules.push(KeywordRule {
                 rule_id: rule_id.to_string(),
                 term: term.to_string(),
