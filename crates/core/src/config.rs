@@ -32,6 +32,14 @@ pub mod defaults {
     pub const KAFKA_REVIEW_TOPIC: &str = "vigil.flags";
     /// `kafka.dead_letter_topic`.
     pub const KAFKA_DEAD_LETTER_TOPIC: &str = "vigil.dlq";
+    /// `kafka.max_in_flight`: messages dispatched but not yet completed, across partitions.
+    pub const KAFKA_MAX_IN_FLIGHT: usize = 1000;
+    /// `kafka.shutdown_timeout_secs`.
+    pub const KAFKA_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+    /// `kafka.transaction_interval_ms`: how often exactly-once mode commits a transaction.
+    pub const KAFKA_TRANSACTION_INTERVAL_MS: u64 = 100;
+    /// `kafka.stall_timeout_secs`: `/healthz` fails when the poll loop is stuck this long.
+    pub const KAFKA_STALL_TIMEOUT_SECS: u64 = 60;
     /// `admin.listen`.
     pub const ADMIN_LISTEN: &str = "127.0.0.1:9464";
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
@@ -56,6 +64,29 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `[admin]`: the admin HTTP endpoint.
     pub admin: AdminConfig,
+    /// `[[routes]]`: which review topic a flag goes to, by category; first match wins.
+    pub routes: Vec<Route>,
+}
+
+/// `[[routes]]`: flags with a match in `category` go to `topic` instead of
+/// `kafka.review_topic`. Routes are tried in order; the first whose category any match has wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// A match category, e.g. `A`.
+    pub category: String,
+    /// The review topic for it.
+    pub topic: String,
+}
+
+impl Config {
+    /// The review topic for a flag with these categories.
+    pub fn route<'a>(&'a self, categories: &[String]) -> &'a str {
+        self.routes
+            .iter()
+            .find(|r| categories.contains(&r.category))
+            .map_or(self.kafka.review_topic.as_str(), |r| r.topic.as_str())
+    }
 }
 
 /// `[lists]`. Relative paths are resolved against the configuration file's directory.
@@ -136,6 +167,74 @@ pub struct KafkaConfig {
     pub review_topic: String,
     /// Where unscannable records go.
     pub dead_letter_topic: String,
+    /// Where one verdict per scanned record goes (for audit and coverage); none if unset.
+    pub verdict_topic: Option<String>,
+    /// Delivery guarantee.
+    pub delivery: Delivery,
+    /// Most records dispatched to scanning but not completed; beyond it partitions are paused.
+    pub max_in_flight: usize,
+    /// Scanning threads; 0 means one per available CPU.
+    pub worker_threads: usize,
+    /// Bound on draining in-flight work at shutdown (and at partition revocation).
+    pub shutdown_timeout_secs: u64,
+    /// Exactly-once: how often the open transaction is committed.
+    pub transaction_interval_ms: u64,
+    /// Exactly-once: the producer's `transactional.id`; empty means
+    /// `<group_id>-<hostname>-<admin port>`. Keep it stable across restarts of one instance
+    /// and distinct between instances.
+    pub transactional_id: String,
+    /// `/healthz` fails when the poll loop has not progressed for this long.
+    pub stall_timeout_secs: u64,
+    /// Also dead-letter records that were scanned only in part (an attachment could not be
+    /// fetched, decoded or was too large), so they can be replayed after a fix.
+    pub dead_letter_partial: bool,
+    /// `[kafka.client]`: librdkafka properties passed to the consumer and the producer as is
+    /// (e.g. `"security.protocol" = "SASL_SSL"`). Values of secret-looking keys are redacted in
+    /// `Debug`.
+    pub client: ClientProperties,
+}
+
+/// How strongly each input record is tied to its outputs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Delivery {
+    /// Offsets are stored only after every output of a record is acknowledged; a crash may
+    /// repeat outputs (with identical flag ids), never lose them.
+    #[default]
+    AtLeastOnce,
+    /// Outputs and offsets are committed in one Kafka transaction; consumers reading with
+    /// `isolation.level=read_committed` see each output once.
+    ExactlyOnce,
+}
+
+/// librdkafka properties; `Debug` redacts the values of keys that look secret.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ClientProperties(pub std::collections::BTreeMap<String, String>);
+
+impl ClientProperties {
+    /// Whether `key` names a secret (password, secret, private key material).
+    pub fn is_secret(key: &str) -> bool {
+        let key = key.to_ascii_lowercase();
+        ["password", "secret", "key.pem", "private", "token"]
+            .iter()
+            .any(|needle| key.contains(needle))
+    }
+}
+
+impl std::fmt::Debug for ClientProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if ClientProperties::is_secret(k) {
+                    "<redacted>"
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            }))
+            .finish()
+    }
 }
 
 impl Default for KafkaConfig {
@@ -146,6 +245,16 @@ impl Default for KafkaConfig {
             input_topics: vec![defaults::KAFKA_INPUT_TOPIC.into()],
             review_topic: defaults::KAFKA_REVIEW_TOPIC.into(),
             dead_letter_topic: defaults::KAFKA_DEAD_LETTER_TOPIC.into(),
+            verdict_topic: None,
+            delivery: Delivery::default(),
+            max_in_flight: defaults::KAFKA_MAX_IN_FLIGHT,
+            worker_threads: 0,
+            shutdown_timeout_secs: defaults::KAFKA_SHUTDOWN_TIMEOUT_SECS,
+            transaction_interval_ms: defaults::KAFKA_TRANSACTION_INTERVAL_MS,
+            transactional_id: String::new(),
+            stall_timeout_secs: defaults::KAFKA_STALL_TIMEOUT_SECS,
+            dead_letter_partial: true,
+            client: ClientProperties::default(),
         }
     }
 }
@@ -307,7 +416,16 @@ impl Config {
         if self.input.max_message_bytes == 0 {
             return Err(("input.max_message_bytes", "must be at least 1".into()));
         }
-        self.kafka.validate()
+        self.kafka.validate()?;
+        for route in &self.routes {
+            if route.category.trim().is_empty() {
+                return Err(("routes.category", "must not be empty".into()));
+            }
+            check_topic("routes.topic", &route.topic)?;
+            self.kafka
+                .check_output_topic("routes.topic", &route.topic)?;
+        }
+        Ok(())
     }
 }
 
@@ -341,16 +459,60 @@ impl KafkaConfig {
                 "must differ from kafka.review_topic".into(),
             ));
         }
-        for (key, topic) in [
-            ("kafka.review_topic", &self.review_topic),
-            ("kafka.dead_letter_topic", &self.dead_letter_topic),
-        ] {
-            if self.input_topics.contains(topic) {
+        self.check_output_topic("kafka.review_topic", &self.review_topic)?;
+        self.check_output_topic("kafka.dead_letter_topic", &self.dead_letter_topic)?;
+        if let Some(topic) = &self.verdict_topic {
+            check_topic("kafka.verdict_topic", topic)?;
+            self.check_output_topic("kafka.verdict_topic", topic)?;
+            if topic == &self.review_topic || topic == &self.dead_letter_topic {
                 return Err((
-                    key,
-                    format!("`{topic}` is also an input topic: vigil would consume its own output"),
+                    "kafka.verdict_topic",
+                    "must differ from the review and dead-letter topics".into(),
                 ));
             }
+        }
+        let positive = [
+            ("kafka.max_in_flight", self.max_in_flight as u64),
+            ("kafka.shutdown_timeout_secs", self.shutdown_timeout_secs),
+            (
+                "kafka.transaction_interval_ms",
+                self.transaction_interval_ms,
+            ),
+            ("kafka.stall_timeout_secs", self.stall_timeout_secs),
+        ];
+        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err((key, "must be at least 1".into()));
+        }
+        // vigil owns these: letting them through would silently break its delivery guarantee.
+        let owned = [
+            "bootstrap.servers",
+            "group.id",
+            "enable.auto.commit",
+            "enable.auto.offset.store",
+            "enable.idempotence",
+            "transactional.id",
+            "isolation.level",
+        ];
+        if let Some(key) = self.client.0.keys().find(|k| owned.contains(&k.as_str())) {
+            return Err((
+                "kafka.client",
+                format!("`{key}` is set by vigil itself (use the [kafka] keys)"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// An output topic must not be consumed by vigil itself.
+    fn check_output_topic(
+        &self,
+        key: &'static str,
+        topic: &str,
+    ) -> Result<(), (&'static str, String)> {
+        if self.input_topics.iter().any(|t| t == topic) {
+            return Err((
+                key,
+                format!("`{topic}` is also an input topic: vigil would consume its own output"),
+            ));
         }
         Ok(())
     }
@@ -536,6 +698,41 @@ mod tests {
                 "at least 1",
             ),
             ("[nonsense]\nx = 1", "nonsense", "unknown field"),
+            (
+                "[kafka]\ndelivery = \"twice\"",
+                "kafka.delivery",
+                "unknown variant",
+            ),
+            (
+                "[kafka]\nmax_in_flight = 0",
+                "kafka.max_in_flight",
+                "at least 1",
+            ),
+            (
+                "[kafka]\nverdict_topic = \"dms\"",
+                "kafka.verdict_topic",
+                "also an input topic",
+            ),
+            (
+                "[kafka]\nverdict_topic = \"vigil.dlq\"",
+                "kafka.verdict_topic",
+                "must differ",
+            ),
+            (
+                "[kafka.client]\n\"group.id\" = \"x\"",
+                "kafka.client",
+                "set by vigil",
+            ),
+            (
+                "[[routes]]\ncategory = \"A\"\ntopic = \"dms\"",
+                "routes.topic",
+                "input topic",
+            ),
+            (
+                "[[routes]]\ncategory = \"A\"",
+                "routes[0]",
+                "missing field `topic`",
+            ),
         ];
         for (text, key, needle) in table {
             let (got_key, message, origin) = invalid_key(parse(text, &[]));
@@ -543,6 +740,38 @@ mod tests {
             assert!(message.contains(needle), "{text}: {message}");
             assert_eq!(origin, "test.toml");
         }
+    }
+
+    #[test]
+    fn kafka_runtime_keys_and_routes() {
+        let text = r#"
+            [kafka]
+            verdict_topic = "vigil.verdicts"
+            delivery = "exactly-once"
+            max_in_flight = 64
+            [kafka.client]
+            "security.protocol" = "SASL_SSL"
+            "sasl.password" = "hunter2"
+            [[routes]]
+            category = "A"
+            topic = "vigil.flags.urgent"
+            [[routes]]
+            category = "grooming.secrecy"
+            topic = "vigil.flags.grooming"
+        "#;
+        let config = parse(text, &[]).unwrap();
+        assert_eq!(config.kafka.delivery, Delivery::ExactlyOnce);
+        assert_eq!(config.kafka.max_in_flight, 64);
+        let cats = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(config.route(&cats(&["B", "A"])), "vigil.flags.urgent");
+        assert_eq!(
+            config.route(&cats(&["grooming.secrecy"])),
+            "vigil.flags.grooming"
+        );
+        assert_eq!(config.route(&cats(&["B"])), "vigil.flags");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("SASL_SSL"), "{debug}");
     }
 
     #[test]

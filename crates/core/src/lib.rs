@@ -10,6 +10,8 @@
 //!   id deterministic so that redeliveries de-duplicate.
 //! - [`ErrorRecord`] — what is emitted for input that cannot be scanned (fully or in part): a
 //!   reason code and the [`Source`] coordinates, never content.
+//! - [`VerdictRecord`] — one small record per input record, for auditors: what happened to
+//!   it (clean, flagged, error), which flag, which list versions were in force.
 //! - [`Config`] — the TOML configuration with `VIGIL_SECTION__KEY` environment overrides,
 //!   validated once at start-up.
 //!
@@ -34,6 +36,7 @@ mod media;
 mod message;
 mod record;
 mod source;
+mod verdict;
 
 pub use config::{Config, ConfigError};
 pub use flag::{DetectorKind, FLAG_SCHEMA_VERSION, Flag, Match, MatchSubject, Severity, Span};
@@ -41,6 +44,7 @@ pub use media::MediaType;
 pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
 pub use source::Source;
+pub use verdict::{ListVersion, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
 
 /// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two
 /// different part lists hash the same input; lowercase hex. Used for the deterministic ids

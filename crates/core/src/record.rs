@@ -45,6 +45,8 @@ pub enum ReasonCode {
     AttachmentUnreadable,
     /// A detector panicked on this input; the other detectors' results stand.
     DetectorPanic,
+    /// Processing the record failed outside any detector (a bug); the record was not scanned.
+    InternalError,
 }
 
 /// The pipeline stage where an error arose.
@@ -63,7 +65,7 @@ pub enum Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 16] = [
+    pub const ALL: [ReasonCode; 17] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -80,6 +82,7 @@ impl ReasonCode {
         ReasonCode::AttachmentNotFound,
         ReasonCode::AttachmentUnreadable,
         ReasonCode::DetectorPanic,
+        ReasonCode::InternalError,
     ];
 
     /// The wire name, e.g. `malformed_json`.
@@ -101,6 +104,7 @@ impl ReasonCode {
             ReasonCode::AttachmentNotFound => "attachment_not_found",
             ReasonCode::AttachmentUnreadable => "attachment_unreadable",
             ReasonCode::DetectorPanic => "detector_panic",
+            ReasonCode::InternalError => "internal_error",
         }
     }
 
@@ -122,7 +126,7 @@ impl ReasonCode {
             | ReasonCode::UriNotAllowed
             | ReasonCode::AttachmentNotFound
             | ReasonCode::AttachmentUnreadable => Stage::Resolve,
-            ReasonCode::DetectorPanic => Stage::Scan,
+            ReasonCode::DetectorPanic | ReasonCode::InternalError => Stage::Scan,
         }
     }
 

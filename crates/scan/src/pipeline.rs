@@ -125,8 +125,32 @@ impl Pipeline {
         self.max_message_bytes
     }
 
-    /// Processes one record read from `source`.
+    /// Processes one record read from `source`. Never panics: a panic outside the detectors
+    /// (which the scanner already contains) becomes an `internal_error` record.
     pub fn process(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.process_unguarded(record, source.clone(), now)
+        }));
+        attempt.unwrap_or_else(|_| {
+            let detail = "processing failed outside the detectors; the record was not scanned";
+            let error = ErrorRecord::new(
+                ReasonCode::InternalError,
+                source,
+                None,
+                None,
+                None,
+                detail.into(),
+                now,
+            );
+            Outcome {
+                flag: None,
+                errors: vec![error],
+                scanned: false,
+            }
+        })
+    }
+
+    fn process_unguarded(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
         if record.len() as u64 > self.max_message_bytes {
             return self.too_large(record.len() as u64, source, now);
         }
