@@ -1,0 +1,40 @@
+//! The Kafka runtime behind `vigil run`: a consumer group member that scans every record of
+//! the input topics and writes flags to review topics, unscannable records to a dead-letter
+//! topic and (optionally) one verdict per record to a verdict topic — without ever losing a
+//! record across crashes, deploys and rebalances.
+//!
+//! - [`run`] — the blocking consume → scan → produce loop (at-least-once by default: an
+//!   offset is stored only after every output of its record is acknowledged, through
+//!   per-partition contiguous-completion watermarks; exactly-once: outputs and offsets in
+//!   one transaction).
+//! - [`Health`] and [`admin`] — `/healthz` (alive, poll loop progressing) and `/readyz`
+//!   (lists loaded, group joined).
+//! - [`records::outputs`] — the pure mapping from a scan outcome to output records, with the
+//!   `vigil.error.*` dead-letter headers in [`records::headers`].
+//! - [`tracker::Tracker`] — the watermarks.
+//!
+//! The runtime knows the scanner only through [`vigil_scan::Pipeline::process`]; detectors
+//! know nothing of Kafka.
+//!
+//! ```no_run
+//! use std::sync::{Arc, atomic::AtomicBool};
+//! use std::time::Duration;
+//! use vigil_core::Config;
+//! use vigil_kafka::{Health, run};
+//! use vigil_scan::Pipeline;
+//!
+//! let config = Arc::new(Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap());
+//! let pipeline = Arc::new(Pipeline::from_config(&config).unwrap());
+//! let health = Arc::new(Health::new(Duration::from_secs(config.kafka.stall_timeout_secs)));
+//! let shutdown = Arc::new(AtomicBool::new(false)); // set it from a signal handler
+//! run(config, pipeline, health, shutdown).unwrap();
+//! ```
+
+pub mod admin;
+mod health;
+pub mod records;
+mod runtime;
+pub mod tracker;
+
+pub use health::Health;
+pub use runtime::{RunError, run};

@@ -1,0 +1,810 @@
+//! The consume → scan → produce loop.
+//!
+//! One poll thread owns the consumer: it polls, hands records to a pool of scanning threads,
+//! applies completions to the per-partition watermarks and stores offsets; it never scans.
+//! Scanning threads run the pipeline and produce each record's outputs; the last delivery
+//! report of a record completes it. Rebalance (revoke) and shutdown share one drain path.
+//! Backpressure: past `max_in_flight` records the assignment is paused, and resumed at half.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use time::OffsetDateTime;
+use tracing::{debug, error, info, warn};
+use vigil_core::config::Delivery;
+use vigil_core::{Config, ListVersion, Source};
+use vigil_scan::Pipeline;
+
+use crate::Health;
+use crate::records::{InputRecord, OutputRecord, outputs};
+use crate::tracker::{TopicPartition, Tracker};
+
+/// Why the runtime stopped with an error. Retrying by restarting the process is always safe:
+/// nothing is committed that was not completed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A Kafka client could not be created or configured (check `[kafka]` / `[kafka.client]`).
+    #[error("cannot set up the Kafka {what}: {source}")]
+    Setup {
+        /// Which client or call.
+        what: &'static str,
+        /// The client error.
+        source: KafkaError,
+    },
+    /// An unrecoverable client error (e.g. the transactional producer was fenced).
+    #[error("fatal Kafka error: {0}")]
+    Fatal(String),
+}
+
+/// How long transactional and synchronous commit calls may block.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Pause between re-sends of an output whose delivery failed (at-least-once).
+const RETRY_BACKOFF: Duration = Duration::from_millis(500);
+/// Exactly-once: the broker aborts a transaction left open this long (a crashed instance's),
+/// which bounds how long read_committed readers can be held up by it.
+const TRANSACTION_TIMEOUT_MS: &str = "15000";
+/// How long one poll may block; bounds how stale the watermarks and health beat get.
+const POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+struct Completion {
+    tp: TopicPartition,
+    offset: i64,
+    epoch: u64,
+    ok: bool,
+}
+
+struct Job {
+    record: InputRecord,
+    epoch: u64,
+}
+
+/// All outputs of one input record; the last delivery report completes the record.
+struct Pending {
+    tp: TopicPartition,
+    offset: i64,
+    epoch: u64,
+    records: Vec<OutputRecord>,
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+}
+
+impl Pending {
+    fn settle(&self, ok: bool, completions: &Sender<Completion>) {
+        if !ok {
+            self.failed.store(true, Ordering::SeqCst);
+        }
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            let _ = completions.send(Completion {
+                tp: self.tp.clone(),
+                offset: self.offset,
+                epoch: self.epoch,
+                ok: !self.failed.load(Ordering::SeqCst),
+            });
+        }
+    }
+}
+
+type Retry = (Arc<Pending>, usize);
+
+struct DeliveryContext {
+    delivery: Delivery,
+    completions: Sender<Completion>,
+    retries: Sender<Retry>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = Box<Retry>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
+        let (pending, index) = *opaque;
+        match result {
+            Ok(_) => pending.settle(true, &self.completions),
+            Err((err, _)) => {
+                let topic = &pending.records[index].topic;
+                warn!(%topic, error = %err, "output delivery failed");
+                self.failed(pending, index);
+            }
+        }
+    }
+}
+
+impl DeliveryContext {
+    /// At-least-once re-sends until delivered (the record's offset stays unstored meanwhile);
+    /// exactly-once fails the record, which aborts the transaction.
+    fn failed(&self, pending: Arc<Pending>, index: usize) {
+        match self.delivery {
+            Delivery::AtLeastOnce => {
+                let _ = self.retries.send((pending, index));
+            }
+            Delivery::ExactlyOnce => pending.settle(false, &self.completions),
+        }
+    }
+}
+
+type Output = ThreadedProducer<DeliveryContext>;
+
+/// Enqueues output `index` of `pending`, waiting while the producer queue is full.
+fn send(producer: &Output, pending: &Arc<Pending>, index: usize) {
+    let record = &pending.records[index];
+    let headers = record.headers.iter().fold(
+        OwnedHeaders::new_with_capacity(record.headers.len()),
+        |headers, (key, value)| {
+            headers.insert(Header {
+                key,
+                value: Some(value),
+            })
+        },
+    );
+    let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new((pending.clone(), index)))
+        .payload(&record.payload)
+        .headers(headers);
+    if let Some(key) = &record.key {
+        base = base.key(key);
+    }
+    loop {
+        match producer.send(base) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                base = returned;
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err((err, returned)) => {
+                warn!(topic = %record.topic, error = %err, "cannot enqueue output");
+                let (pending, index) = *returned.delivery_opaque;
+                producer.context().failed(pending, index);
+                return;
+            }
+        }
+    }
+}
+
+struct LoopState {
+    tracker: Tracker,
+    completions: Receiver<Completion>,
+    paused: bool,
+    /// Exactly-once: an output of the open transaction failed; it must be aborted.
+    txn_failed: bool,
+    /// Exactly-once: records were dispatched since the last commit.
+    txn_dirty: bool,
+    /// Shutting down: the final commit is done; revocations only forget partitions.
+    closing: bool,
+}
+
+struct RunContext {
+    state: Mutex<LoopState>,
+    delivery: Delivery,
+    drain_timeout: Duration,
+    health: Arc<Health>,
+    producer: OnceLock<Arc<Output>>,
+}
+
+impl ClientContext for RunContext {}
+
+impl RunContext {
+    fn state(&self) -> MutexGuard<'_, LoopState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl ConsumerContext for RunContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let revoked: Vec<TopicPartition> = tpl
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_string(), e.partition()))
+            .collect();
+        let mut state = self.state();
+        if !state.closing {
+            let deadline = Instant::now() + self.drain_timeout;
+            let outcome = match self.delivery {
+                Delivery::AtLeastOnce => {
+                    state.drain(consumer, self.delivery, deadline, |t| {
+                        revoked.iter().all(|tp| t.in_flight_of(tp) == 0)
+                    });
+                    commit_stored(consumer)
+                }
+                Delivery::ExactlyOnce => {
+                    state.drain(consumer, self.delivery, deadline, |t| t.in_flight() == 0);
+                    match self.producer.get() {
+                        Some(producer) if consumer.assignment_lost() => {
+                            for tp in &revoked {
+                                state.tracker.revoke(tp);
+                            }
+                            state.abort_and_rewind(consumer, producer)
+                        }
+                        Some(producer) => state.commit_transaction(consumer, producer),
+                        None => Ok(()),
+                    }
+                }
+            };
+            if let Err(err) = outcome {
+                error!(error = %err, "commit on revocation failed");
+                self.health.set_failed(err.to_string());
+            }
+        }
+        for tp in &revoked {
+            state.tracker.revoke(tp);
+        }
+        info!(partitions = ?revoked, "partitions revoked");
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        match rebalance {
+            Rebalance::Assign(tpl) => {
+                let mut state = self.state();
+                let assigned: Vec<TopicPartition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                for tp in &assigned {
+                    state.tracker.assign(tp.clone());
+                }
+                if state.paused && tpl.count() > 0 {
+                    if let Err(err) = consumer.pause(tpl) {
+                        warn!(error = %err, "cannot pause newly assigned partitions");
+                    }
+                }
+                self.health.set_joined(true);
+                info!(partitions = ?assigned, "partitions assigned");
+            }
+            Rebalance::Revoke(_) => self.health.set_joined(true),
+            Rebalance::Error(err) => warn!(error = %err, "rebalance error"),
+        }
+    }
+}
+
+impl LoopState {
+    /// Applies one completion; returns the partition's new watermark if it advanced.
+    fn apply(&mut self, done: Completion, delivery: Delivery) -> Option<(TopicPartition, i64)> {
+        if !done.ok {
+            match delivery {
+                // Left in flight: the partition's watermark stays below it until redelivery.
+                Delivery::AtLeastOnce => return None,
+                Delivery::ExactlyOnce => self.txn_failed = true,
+            }
+        }
+        let watermark = self.tracker.complete(&done.tp, done.offset, done.epoch)?;
+        Some((done.tp, watermark))
+    }
+
+    /// Applies every completion already queued.
+    fn apply_ready(&mut self, consumer: &BaseConsumer<RunContext>, delivery: Delivery) {
+        let advanced: Vec<_> = std::iter::from_fn(|| self.completions.try_recv().ok())
+            .collect::<Vec<_>>()
+            .into_iter()
+            .filter_map(|done| self.apply(done, delivery))
+            .collect();
+        if delivery == Delivery::AtLeastOnce {
+            store(consumer, &advanced);
+        }
+    }
+
+    /// Waits for completions until `done` holds or `deadline` passes; returns whether `done`.
+    fn drain(
+        &mut self,
+        consumer: &BaseConsumer<RunContext>,
+        delivery: Delivery,
+        deadline: Instant,
+        done: impl Fn(&Tracker) -> bool,
+    ) -> bool {
+        loop {
+            self.apply_ready(consumer, delivery);
+            if done(&self.tracker) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                warn!(
+                    in_flight = self.tracker.in_flight(),
+                    "drain timed out; the rest will be redelivered"
+                );
+                return false;
+            }
+            match self.completions.recv_timeout(left.min(POLL_INTERVAL)) {
+                Ok(completion) => {
+                    let advanced: Vec<_> = self.apply(completion, delivery).into_iter().collect();
+                    if delivery == Delivery::AtLeastOnce {
+                        store(consumer, &advanced);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return done(&self.tracker),
+            }
+        }
+    }
+
+    /// Exactly-once: commits the open transaction with the completed offsets and, unless
+    /// closing, opens the next one. Everything dispatched must be complete (drained) first.
+    fn commit_transaction(
+        &mut self,
+        consumer: &BaseConsumer<RunContext>,
+        producer: &Output,
+    ) -> Result<(), RunError> {
+        if self.txn_failed {
+            return self.abort_and_rewind(consumer, producer);
+        }
+        let mut offsets = TopicPartitionList::new();
+        for tp in self.tracker.partitions().cloned().collect::<Vec<_>>() {
+            if let Some(watermark) = self.tracker.watermark(&tp) {
+                let _ = offsets.add_partition_offset(&tp.0, tp.1, Offset::Offset(watermark));
+            }
+        }
+        let metadata = consumer
+            .group_metadata()
+            .ok_or_else(|| RunError::Fatal("consumer group metadata unavailable".into()))?;
+        let result = match offsets.count() {
+            0 => Ok(()),
+            _ => producer.send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT),
+        }
+        .and_then(|()| producer.commit_transaction(CALL_TIMEOUT));
+        match result {
+            Ok(()) => {
+                self.txn_dirty = false;
+                if self.closing {
+                    Ok(())
+                } else {
+                    begin(producer)
+                }
+            }
+            Err(err) if requires_abort(&err) => {
+                warn!(error = %err, "transaction aborted; rewinding to the last commit");
+                self.abort_and_rewind(consumer, producer)
+            }
+            Err(err) => Err(RunError::Fatal(format!("cannot commit transaction: {err}"))),
+        }
+    }
+
+    /// Exactly-once: aborts the open transaction and rewinds every partition to its last
+    /// committed offset, so the aborted records are scanned again.
+    fn abort_and_rewind(
+        &mut self,
+        consumer: &BaseConsumer<RunContext>,
+        producer: &Output,
+    ) -> Result<(), RunError> {
+        producer
+            .abort_transaction(CALL_TIMEOUT)
+            .map_err(|e| RunError::Fatal(format!("cannot abort transaction: {e}")))?;
+        let committed = consumer
+            .committed(CALL_TIMEOUT)
+            .map_err(|e| RunError::Fatal(format!("cannot read committed offsets: {e}")))?;
+        let rewind = rewind_points(&committed);
+        if rewind.count() > 0 {
+            consumer
+                .seek_partitions(rewind, CALL_TIMEOUT)
+                .map_err(|e| RunError::Fatal(format!("cannot rewind after abort: {e}")))?;
+        }
+        for tp in self.tracker.partitions().cloned().collect::<Vec<_>>() {
+            self.tracker.assign(tp);
+        }
+        self.txn_failed = false;
+        self.txn_dirty = false;
+        if self.closing {
+            Ok(())
+        } else {
+            begin(producer)
+        }
+    }
+}
+
+/// Where to rewind after an abort: the committed offsets; partitions with none rewind to the
+/// beginning (nothing of theirs was ever committed, so all of it must be read again).
+fn rewind_points(committed: &TopicPartitionList) -> TopicPartitionList {
+    let mut rewind = TopicPartitionList::new();
+    for element in committed.elements() {
+        let offset = match element.offset() {
+            Offset::Invalid => Offset::Beginning,
+            offset => offset,
+        };
+        let _ = rewind.add_partition_offset(element.topic(), element.partition(), offset);
+    }
+    rewind
+}
+
+fn begin(producer: &Output) -> Result<(), RunError> {
+    producer
+        .begin_transaction()
+        .map_err(|e| RunError::Fatal(format!("cannot begin transaction: {e}")))
+}
+
+fn requires_abort(err: &KafkaError) -> bool {
+    matches!(err, KafkaError::Transaction(e) if e.txn_requires_abort())
+}
+
+/// Stores `advanced` watermarks (the next offsets to read) for the auto-committer.
+/// `store_offsets` stores exactly what it is given (the deprecated single-message calls add 1),
+/// and refuses — per partition, silently — a list naming a partition twice: keep the highest.
+fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]) {
+    let mut latest: BTreeMap<&TopicPartition, i64> = BTreeMap::new();
+    for (tp, offset) in advanced {
+        let entry = latest.entry(tp).or_insert(*offset);
+        *entry = (*entry).max(*offset);
+    }
+    if latest.is_empty() {
+        return;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset) in latest {
+        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset));
+    }
+    let refused = consumer
+        .store_offsets(&tpl)
+        .err()
+        .map(|e| e.to_string())
+        .or_else(|| {
+            let errors: Vec<String> = tpl
+                .elements()
+                .iter()
+                .filter_map(|e| {
+                    e.error()
+                        .err()
+                        .map(|err| format!("{}/{}: {err}", e.topic(), e.partition()))
+                })
+                .collect();
+            (!errors.is_empty()).then(|| errors.join(", "))
+        });
+    if let Some(error) = refused {
+        // After a revocation the partition is someone else's: they will redeliver.
+        debug!(%error, "offset store refused");
+    }
+}
+
+/// Commits stored offsets synchronously (revocation and shutdown).
+fn commit_stored(consumer: &BaseConsumer<RunContext>) -> Result<(), RunError> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(err) => {
+            warn!(error = %err, "synchronous commit failed; uncommitted records will be redelivered");
+            Ok(())
+        }
+    }
+}
+
+struct Shared {
+    config: Arc<Config>,
+    pipeline: Arc<Pipeline>,
+    lists: Vec<ListVersion>,
+    producer: Arc<Output>,
+    completions: Sender<Completion>,
+}
+
+fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
+    for Job { record, epoch } in jobs {
+        let source = Source::Kafka {
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+        };
+        let now = OffsetDateTime::now_utc();
+        let outcome = shared.pipeline.process(&record.payload, source, now);
+        let records = outputs(&shared.config, &shared.lists, &record, &outcome, now);
+        let tp = (record.topic, record.partition);
+        if records.is_empty() {
+            let _ = shared.completions.send(Completion {
+                tp,
+                offset: record.offset,
+                epoch,
+                ok: true,
+            });
+            continue;
+        }
+        let pending = Arc::new(Pending {
+            tp,
+            offset: record.offset,
+            epoch,
+            remaining: AtomicUsize::new(records.len()),
+            failed: AtomicBool::new(false),
+            records,
+        });
+        for index in 0..pending.records.len() {
+            send(&shared.producer, &pending, index);
+        }
+    }
+}
+
+fn retry_worker(retries: Receiver<Retry>, producer: Arc<Output>) {
+    for (pending, index) in retries {
+        std::thread::sleep(RETRY_BACKOFF);
+        send(&producer, &pending, index);
+    }
+}
+
+fn client_config(config: &Config) -> ClientConfig {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", &config.kafka.brokers);
+    client
+}
+
+fn with_passthrough(mut client: ClientConfig, config: &Config) -> ClientConfig {
+    for (key, value) in &config.kafka.client.0 {
+        client.set(key, value);
+    }
+    client
+}
+
+fn consumer_config(config: &Config) -> ClientConfig {
+    let k = &config.kafka;
+    let mut client = client_config(config);
+    client
+        .set("group.id", &k.group_id)
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .set("auto.offset.reset", "earliest")
+        .set("enable.partition.eof", "false");
+    let mut client = with_passthrough(client, config);
+    let auto_commit = k.delivery == Delivery::AtLeastOnce;
+    client
+        .set("enable.auto.commit", auto_commit.to_string())
+        .set("enable.auto.offset.store", "false")
+        .set("isolation.level", "read_committed");
+    client
+}
+
+fn producer_config(config: &Config) -> ClientConfig {
+    let k = &config.kafka;
+    let mut client = client_config(config);
+    client.set("linger.ms", "5");
+    let mut client = with_passthrough(client, config);
+    client.set("enable.idempotence", "true");
+    if k.delivery == Delivery::ExactlyOnce {
+        // Stable across restarts, so a restarted instance fences its predecessor and aborts
+        // its open transaction at once (instead of read_committed readers waiting for the
+        // transaction timeout); the admin port keeps instances on one host apart.
+        let id = if k.transactional_id.is_empty() {
+            let host = gethostname::gethostname().to_string_lossy().into_owned();
+            format!("{}-{host}-{}", k.group_id, config.admin.listen.port())
+        } else {
+            k.transactional_id.clone()
+        };
+        client
+            .set("transactional.id", id)
+            .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
+    }
+    client
+}
+
+fn setup(what: &'static str) -> impl FnOnce(KafkaError) -> RunError {
+    move |source| RunError::Setup { what, source }
+}
+
+/// Consumes `config.kafka.input_topics` until `shutdown` is set, then drains, commits and
+/// returns. Blocks the calling thread (run it off any async runtime).
+pub fn run(
+    config: Arc<Config>,
+    pipeline: Arc<Pipeline>,
+    health: Arc<Health>,
+    shutdown: Arc<AtomicBool>,
+) -> Result<(), RunError> {
+    let k = &config.kafka;
+    let delivery = k.delivery;
+    let (completions_tx, completions_rx) = unbounded();
+    let (retries_tx, retries_rx) = unbounded();
+    let producer: Arc<Output> = Arc::new(
+        producer_config(&config)
+            .create_with_context(DeliveryContext {
+                delivery,
+                completions: completions_tx.clone(),
+                retries: retries_tx,
+            })
+            .map_err(setup("producer"))?,
+    );
+    if delivery == Delivery::ExactlyOnce {
+        producer
+            .init_transactions(CALL_TIMEOUT)
+            .map_err(setup("transactional producer"))?;
+        begin(&producer)?;
+    }
+    let context = RunContext {
+        state: Mutex::new(LoopState {
+            tracker: Tracker::default(),
+            completions: completions_rx,
+            paused: false,
+            txn_failed: false,
+            txn_dirty: false,
+            closing: false,
+        }),
+        delivery,
+        drain_timeout: Duration::from_secs(k.shutdown_timeout_secs),
+        health: health.clone(),
+        producer: OnceLock::new(),
+    };
+    let _ = context.producer.set(producer.clone());
+    let consumer: BaseConsumer<RunContext> = consumer_config(&config)
+        .create_with_context(context)
+        .map_err(setup("consumer"))?;
+    let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics).map_err(setup("subscription"))?;
+    health.set_lists_loaded();
+
+    let lists = pipeline
+        .lists()
+        .iter()
+        .map(|l| ListVersion {
+            list: l.info.name.clone(),
+            version: l.info.version.clone(),
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        config: config.clone(),
+        pipeline,
+        lists,
+        producer: producer.clone(),
+        completions: completions_tx,
+    });
+    let (jobs_tx, jobs_rx) = unbounded::<Job>();
+    let workers = match k.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    for i in 0..workers {
+        let (jobs, shared) = (jobs_rx.clone(), shared.clone());
+        std::thread::Builder::new()
+            .name(format!("vigil-scan-{i}"))
+            .spawn(move || scan_worker(jobs, shared))
+            .map_err(|e| RunError::Fatal(format!("cannot start scanning threads: {e}")))?;
+    }
+    let retry_producer = producer.clone();
+    std::thread::Builder::new()
+        .name("vigil-retry".into())
+        .spawn(move || retry_worker(retries_rx, retry_producer))
+        .map_err(|e| RunError::Fatal(format!("cannot start the retry thread: {e}")))?;
+    info!(topics = ?k.input_topics, group = %k.group_id, ?delivery, workers, "consuming");
+
+    let result = poll_loop(&consumer, &producer, &jobs_tx, &config, &health, &shutdown);
+    if let Err(err) = &result {
+        health.set_failed(err.to_string());
+    }
+    close(
+        &consumer,
+        &producer,
+        delivery,
+        Duration::from_secs(k.shutdown_timeout_secs),
+    );
+    result
+}
+
+fn poll_loop(
+    consumer: &BaseConsumer<RunContext>,
+    producer: &Output,
+    jobs: &Sender<Job>,
+    config: &Config,
+    health: &Health,
+    shutdown: &AtomicBool,
+) -> Result<(), RunError> {
+    let k = &config.kafka;
+    let delivery = k.delivery;
+    let interval = Duration::from_millis(k.transaction_interval_ms);
+    let mut next_commit = Instant::now() + interval;
+    while !shutdown.load(Ordering::SeqCst) {
+        health.beat();
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            return Err(RunError::Fatal(format!("producer: {code}: {reason}")));
+        }
+        match consumer.poll(POLL_INTERVAL) {
+            Some(Ok(message)) => dispatch(consumer, jobs, &message),
+            Some(Err(err)) => warn!(error = %err, "consumer error"),
+            None => {}
+        }
+        let mut state = consumer.context().state();
+        state.apply_ready(consumer, delivery);
+        let in_flight = state.tracker.in_flight();
+        if !state.paused && in_flight >= k.max_in_flight {
+            set_paused(consumer, &mut state, true);
+        } else if state.paused && in_flight <= k.max_in_flight / 2 {
+            set_paused(consumer, &mut state, false);
+        }
+        if delivery == Delivery::ExactlyOnce && Instant::now() >= next_commit {
+            if state.txn_dirty || state.txn_failed {
+                let deadline = Instant::now() + Duration::from_secs(k.shutdown_timeout_secs);
+                state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
+                state.commit_transaction(consumer, producer)?;
+            }
+            next_commit = Instant::now() + interval;
+        }
+    }
+    Ok(())
+}
+
+fn set_paused(consumer: &BaseConsumer<RunContext>, state: &mut LoopState, paused: bool) {
+    let assignment = match consumer.assignment() {
+        Ok(assignment) => assignment,
+        Err(err) => return warn!(error = %err, "cannot read the assignment"),
+    };
+    let result = if paused {
+        consumer.pause(&assignment)
+    } else {
+        consumer.resume(&assignment)
+    };
+    match result {
+        Ok(()) => {
+            state.paused = paused;
+            debug!(
+                paused,
+                in_flight = state.tracker.in_flight(),
+                "backpressure"
+            );
+        }
+        Err(err) => warn!(error = %err, paused, "cannot pause or resume partitions"),
+    }
+}
+
+fn dispatch(
+    consumer: &BaseConsumer<RunContext>,
+    jobs: &Sender<Job>,
+    message: &BorrowedMessage<'_>,
+) {
+    let record = InputRecord {
+        topic: message.topic().to_string(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key().map(<[u8]>::to_vec),
+        payload: message.payload().unwrap_or_default().to_vec(),
+        headers: message
+            .headers()
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|h| (h.key.to_string(), h.value.unwrap_or_default().to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let mut state = consumer.context().state();
+    let tp = (record.topic.clone(), record.partition);
+    let Some(epoch) = state.tracker.dispatch(&tp, record.offset) else {
+        return warn!(
+            ?tp,
+            "record from an unassigned partition skipped; it will be redelivered"
+        );
+    };
+    state.txn_dirty = true;
+    let _ = jobs.send(Job { record, epoch });
+}
+
+/// Shutdown: pause, drain within the bound, commit, leave the group, flush the producer.
+fn close(
+    consumer: &BaseConsumer<RunContext>,
+    producer: &Output,
+    delivery: Delivery,
+    bound: Duration,
+) {
+    info!("shutting down: draining in-flight records");
+    let mut state = consumer.context().state();
+    set_paused(consumer, &mut state, true);
+    let deadline = Instant::now() + bound;
+    let drained = state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
+    state.closing = true;
+    let committed = match delivery {
+        Delivery::AtLeastOnce => commit_stored(consumer),
+        Delivery::ExactlyOnce if drained && !state.txn_failed => {
+            state.commit_transaction(consumer, producer)
+        }
+        Delivery::ExactlyOnce => producer
+            .abort_transaction(CALL_TIMEOUT)
+            .map_err(|e| RunError::Fatal(e.to_string())),
+    };
+    if let Err(err) = committed {
+        warn!(error = %err, "final commit failed; uncommitted records will be redelivered");
+    }
+    drop(state);
+    consumer.unsubscribe();
+    if let Err(err) = producer.flush(bound) {
+        warn!(error = %err, "producer flush incomplete");
+    }
+    info!(drained, "stopped");
+}
