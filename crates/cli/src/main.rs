@@ -2,6 +2,7 @@
 //! the work happens in the library crates (see docs/architecture.md).
 
 mod check;
+mod run;
 mod scan;
 mod settings;
 
@@ -36,6 +37,15 @@ enum Command {
     ///
     /// Example: vigil scan --config examples/vigil.toml examples/dms.jsonl
     Scan(scan::Args),
+    /// Consume messages from Kafka, scan them, and produce flags to the review topics.
+    ///
+    /// Joins the consumer group `kafka.group_id` on `kafka.input_topics`; writes flags to
+    /// `kafka.review_topic` (or the topic of the first matching [[routes]] entry),
+    /// unscannable records to `kafka.dead_letter_topic`, and one verdict per record to
+    /// `kafka.verdict_topic` if set. Serves /healthz and /readyz on `admin.listen`. SIGTERM or
+    /// SIGINT drains in-flight records, commits and exits within `kafka.shutdown_timeout_secs`
+    /// (a second signal exits at once). Log level: $VIGIL_LOG (default info).
+    Run(run::Args),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -56,6 +66,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Run(args) => run::run(args),
         Command::Config(ConfigCommand::Check { file }) => check::run(&file),
     };
     match result {

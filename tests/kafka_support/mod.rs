@@ -1,0 +1,382 @@
+//! Helpers for tests against the real broker that `deploy/local/kafka` starts: topics,
+//! producing, reading back, and running `vigil run` as a child process.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
+
+/// The bootstrap address of the test broker: `$VIGIL_TEST_BROKERS` if set (the test script
+/// sets it), else whatever `deploy/local/kafka start` prints (it is idempotent).
+pub fn brokers() -> &'static str {
+    static BROKERS: OnceLock<String> = OnceLock::new();
+    BROKERS.get_or_init(|| {
+        if let Ok(brokers) = std::env::var("VIGIL_TEST_BROKERS") {
+            return brokers;
+        }
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/kafka");
+        let output = Command::new(&script)
+            .arg("start")
+            .output()
+            .expect("deploy/local/kafka runs");
+        assert!(
+            output.status.success(),
+            "deploy/local/kafka start failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout
+            .lines()
+            .last()
+            .expect("the script prints the address")
+            .trim()
+            .to_string()
+    })
+}
+
+/// A topic name unique to this test process and call.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{n}-{nanos}", std::process::id())
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Creates `topics` with `partitions` partitions each.
+pub fn create_topics(topics: &[&str], partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .create()
+        .unwrap();
+    let new: Vec<NewTopic> = topics
+        .iter()
+        .map(|t| NewTopic::new(t, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let results = runtime()
+        .block_on(admin.create_topics(
+            &new,
+            &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+        ))
+        .unwrap();
+    for result in results {
+        result.unwrap();
+    }
+}
+
+/// A record to produce.
+pub struct Input {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub partition: Option<i32>,
+}
+
+/// Produces `records` to `topic` and waits until all are acknowledged.
+pub fn produce(topic: &str, records: &[Input]) {
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .create()
+        .unwrap();
+    for record in records {
+        let mut base = BaseRecord::to(topic)
+            .key(&record.key)
+            .payload(&record.value)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "origin",
+                value: Some("test"),
+            }));
+        if let Some(p) = record.partition {
+            base = base.partition(p);
+        }
+        loop {
+            match producer.send(base) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    base = returned;
+                    producer.poll(Duration::from_millis(10));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).unwrap();
+}
+
+/// A consumed record.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Vec<u8>,
+    pub headers: BTreeMap<String, String>,
+    /// The value as JSON, parsed once (predicates re-check whole topics after every poll).
+    parsed: Option<serde_json::Value>,
+}
+
+impl Read {
+    pub fn json(&self) -> &serde_json::Value {
+        self.parsed.as_ref().expect("a JSON value")
+    }
+
+    /// For verdicts: the input record's (partition, offset).
+    pub fn source(&self) -> (i64, i64) {
+        let source = &self.json()["source"];
+        (
+            source["partition"].as_i64().unwrap(),
+            source["offset"].as_i64().unwrap(),
+        )
+    }
+}
+
+/// Reads `topic` from the beginning until `done(records)` holds or `timeout` passes;
+/// `read_committed` hides aborted transactional records.
+pub fn read_until(
+    topic: &str,
+    read_committed: bool,
+    timeout: Duration,
+    done: impl Fn(&[Read]) -> bool,
+) -> Vec<Read> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .set(
+            "isolation.level",
+            if read_committed {
+                "read_committed"
+            } else {
+                "read_uncommitted"
+            },
+        )
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in metadata.topics()[0].partitions() {
+        tpl.add_partition_offset(topic, p.id(), Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let deadline = Instant::now() + timeout;
+    let mut records = Vec::new();
+    while Instant::now() < deadline && !done(&records) {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let headers = m
+                .headers()
+                .map(|h| {
+                    h.iter()
+                        .map(|h| {
+                            (
+                                h.key.to_string(),
+                                String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned(),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let value = m.payload().unwrap_or_default().to_vec();
+            records.push(Read {
+                partition: m.partition(),
+                offset: m.offset(),
+                key: m.key().map(<[u8]>::to_vec),
+                parsed: serde_json::from_slice(&value).ok(),
+                value,
+                headers,
+            });
+        }
+    }
+    records
+}
+
+/// Reads all of `topic` that is there now: until nothing arrives for a second.
+pub fn read_all(topic: &str, read_committed: bool) -> Vec<Read> {
+    let last = std::cell::Cell::new((0, Instant::now()));
+    read_until(topic, read_committed, Duration::from_secs(60), |records| {
+        let (seen, since) = last.get();
+        if records.len() != seen {
+            last.set((records.len(), Instant::now()));
+            return false;
+        }
+        since.elapsed() > Duration::from_secs(1)
+    })
+}
+
+/// Reads `topic` until it has at least `n` records (or `timeout`).
+pub fn read_at_least(topic: &str, n: usize, timeout: Duration) -> Vec<Read> {
+    read_until(topic, false, timeout, |r| r.len() >= n)
+}
+
+/// A free local port for an admin endpoint.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `GET path` on `addr`: (status, body), or `None` if nothing answers.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split_whitespace().nth(1)?.parse().ok()?;
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    Some((status, body))
+}
+
+/// A running `vigil run`.
+pub struct Vigil {
+    pub child: Child,
+    pub admin: SocketAddr,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Vigil {
+    /// Starts `vigil run` with `config` (TOML; `[admin]` is added) and waits until `/readyz`.
+    pub fn start(config: &str) -> Vigil {
+        let dir = tempfile::tempdir().unwrap();
+        let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(&path, format!("{config}\n[admin]\nlisten = \"{admin}\"\n")).unwrap();
+        let log = dir.path().join("vigil.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+            .args(["run", "--config", path.to_str().unwrap()])
+            .env(
+                "VIGIL_LOG",
+                std::env::var("VIGIL_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .env_remove("VIGIL_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut vigil = Vigil {
+            child,
+            admin,
+            log,
+            _dir: dir,
+        };
+        vigil.wait_ready(Duration::from_secs(60));
+        vigil
+    }
+
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some((200, _)) = http_get(self.admin, "/readyz") {
+                return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("vigil exited ({status}) before ready:\n{}", self.logs());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vigil not ready in {timeout:?}:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for the exit; returns whether it exited 0.
+    pub fn terminate(mut self, timeout: Duration) -> (bool, String) {
+        signal(self.child.id(), "TERM");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status.success(), self.logs());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return (false, self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends `SIG<name>` (e.g. `STOP`, `CONT`).
+    pub fn signal(&self, name: &str) {
+        signal(self.child.id(), name);
+    }
+
+    /// `kill -9`.
+    pub fn kill(mut self) -> String {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.logs()
+    }
+}
+
+impl Drop for Vigil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A `[kafka]` section for a test run: fast session timeouts so a killed member's partitions
+/// move on within seconds.
+pub fn kafka_section(group: &str, input: &str, extra: &str) -> String {
+    format!(
+        r#"[kafka]
+brokers = "{brokers}"
+group_id = "{group}"
+input_topics = ["{input}"]
+review_topic = "{input}.flags"
+dead_letter_topic = "{input}.dlq"
+verdict_topic = "{input}.verdicts"
+shutdown_timeout_secs = 10
+{extra}
+[kafka.client]
+"session.timeout.ms" = "6000"
+"heartbeat.interval.ms" = "500"
+"#,
+        brokers = brokers()
+    )
+}
