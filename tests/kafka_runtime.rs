@@ -500,3 +500,50 @@ fn store_offsets_commits_exactly_the_offset_given() {
         "store_offsets must store exactly the given offset"
     );
 }
+
+#[test]
+fn health_is_live_but_not_ready_while_the_broker_is_unreachable() {
+    let admin = kafka_support::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.toml");
+    let config = format!(
+        "{}[kafka]\nbrokers = \"127.0.0.1:1\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n",
+        lists_section()
+    );
+    std::fs::write(&path, config).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["run", "--config", path.to_str().unwrap()])
+        .env_remove("VIGIL_CONFIG")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr = format!("127.0.0.1:{admin}").parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (live, ready) = loop {
+        let live = kafka_support::http_get(addr, "/healthz");
+        let ready = kafka_support::http_get(addr, "/readyz");
+        if let (Some(live), Some(ready)) = (live, ready) {
+            break (live, ready);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "admin endpoint never answered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    let ready_later = kafka_support::http_get(addr, "/readyz").unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(live, (200, "ok\n".to_string()));
+    assert_eq!(ready.0, 503);
+    assert_eq!(
+        ready_later,
+        (503, "consumer group not joined\n".to_string())
+    );
+    assert_eq!(
+        kafka_support::http_get(addr, "/healthz"),
+        None,
+        "the process is gone"
+    );
+}
