@@ -6,7 +6,7 @@
 //! report of a record completes it. Rebalance (revoke) and shutdown share one drain path.
 //! Backpressure: past `max_in_flight` records the assignment is paused, and resumed at half.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -52,8 +52,13 @@ const RETRY_BACKOFF: Duration = Duration::from_millis(500);
 /// Exactly-once: the broker aborts a transaction left open this long (a crashed instance's),
 /// which bounds how long read_committed readers can be held up by it.
 const TRANSACTION_TIMEOUT_MS: &str = "15000";
-/// How long one poll may block; bounds how stale the watermarks and health beat get.
+/// Most records taken from the consumer per loop iteration.
+const POLL_BATCH: usize = 512;
+/// How long one poll may block when idle; bounds how stale the health beat gets.
 const POLL_INTERVAL: Duration = Duration::from_millis(50);
+/// How long one poll may block while records are in flight or waiting, so completions free
+/// dispatch slots promptly.
+const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(2);
 
 struct Completion {
     tp: TopicPartition,
@@ -171,6 +176,12 @@ fn send(producer: &Output, pending: &Arc<Pending>, index: usize) {
 
 struct LoopState {
     tracker: Tracker,
+    /// Records polled but not yet dispatched (dispatch is bounded by `max_in_flight`). Not in
+    /// the tracker, so never stored: dropping them (revocation, rewind, shutdown) only means
+    /// they are read again.
+    waiting: VecDeque<InputRecord>,
+    /// Size of `waiting`, counted by [`buffered_size`].
+    waiting_bytes: u64,
     completions: Receiver<Completion>,
     paused: bool,
     /// Exactly-once: an output of the open transaction failed; it must be aborted.
@@ -241,6 +252,12 @@ impl ConsumerContext for RunContext {
         for tp in &revoked {
             state.tracker.revoke(tp);
         }
+        state.waiting.retain(|r| {
+            !revoked
+                .iter()
+                .any(|(t, p)| *t == r.topic && *p == r.partition)
+        });
+        state.waiting_bytes = state.waiting.iter().map(buffered_size).sum();
         info!(partitions = ?revoked, "partitions revoked");
     }
 
@@ -393,6 +410,8 @@ impl LoopState {
         for tp in self.tracker.partitions().cloned().collect::<Vec<_>>() {
             self.tracker.assign(tp);
         }
+        self.waiting.clear();
+        self.waiting_bytes = 0;
         self.txn_failed = false;
         self.txn_dirty = false;
         if self.closing {
@@ -531,8 +550,13 @@ fn client_config(config: &Config) -> ClientConfig {
     client
 }
 
-fn with_passthrough(mut client: ClientConfig, config: &Config) -> ClientConfig {
-    for (key, value) in &config.kafka.client.0 {
+/// Applies `[kafka.client]`, then the client-specific section.
+fn with_passthrough(
+    mut client: ClientConfig,
+    config: &Config,
+    specific: &vigil_core::config::ClientProperties,
+) -> ClientConfig {
+    for (key, value) in config.kafka.client.0.iter().chain(&specific.0) {
         client.set(key, value);
     }
     client
@@ -546,7 +570,10 @@ fn consumer_config(config: &Config) -> ClientConfig {
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false");
-    let mut client = with_passthrough(client, config);
+    // librdkafka's own prefetch queue holds about as much again as ours.
+    let prefetch_kbytes = (k.max_buffered_bytes / 1024).clamp(1024, 2_097_151);
+    client.set("queued.max.messages.kbytes", prefetch_kbytes.to_string());
+    let mut client = with_passthrough(client, config, &k.consumer);
     let auto_commit = k.delivery == Delivery::AtLeastOnce;
     client
         .set("enable.auto.commit", auto_commit.to_string())
@@ -559,7 +586,7 @@ fn producer_config(config: &Config) -> ClientConfig {
     let k = &config.kafka;
     let mut client = client_config(config);
     client.set("linger.ms", "5");
-    let mut client = with_passthrough(client, config);
+    let mut client = with_passthrough(client, config, &k.producer);
     client.set("enable.idempotence", "true");
     if k.delivery == Delivery::ExactlyOnce {
         // Stable across restarts, so a restarted instance fences its predecessor and aborts
@@ -612,6 +639,8 @@ pub fn run(
     let context = RunContext {
         state: Mutex::new(LoopState {
             tracker: Tracker::default(),
+            waiting: VecDeque::new(),
+            waiting_bytes: 0,
             completions: completions_rx,
             paused: false,
             txn_failed: false,
@@ -695,17 +724,41 @@ fn poll_loop(
         if let Some((code, reason)) = producer.client().fatal_error() {
             return Err(RunError::Fatal(format!("producer: {code}: {reason}")));
         }
-        match consumer.poll(POLL_INTERVAL) {
-            Some(Ok(message)) => dispatch(consumer, jobs, &message),
-            Some(Err(err)) => warn!(error = %err, "consumer error"),
-            None => {}
+        let busy = {
+            let state = consumer.context().state();
+            state.tracker.in_flight() > 0 || !state.waiting.is_empty()
+        };
+        // Take what is already fetched in one go (up to a batch), so the bookkeeping below
+        // (completions, offset store, dispatch, pause) runs per batch, not per record.
+        let mut timeout = if busy {
+            BUSY_POLL_INTERVAL
+        } else {
+            POLL_INTERVAL
+        };
+        let mut polled = Vec::new();
+        while polled.len() < POLL_BATCH {
+            match consumer.poll(timeout) {
+                Some(Ok(message)) => polled.push(owned(&message)),
+                Some(Err(err)) => warn!(error = %err, "consumer error"),
+                None => break,
+            }
+            timeout = Duration::ZERO;
+        }
+        if !polled.is_empty() {
+            let mut state = consumer.context().state();
+            state.waiting_bytes += polled.iter().map(buffered_size).sum::<u64>();
+            state.waiting.extend(polled);
         }
         let mut state = consumer.context().state();
         state.apply_ready(consumer, delivery);
-        let in_flight = state.tracker.in_flight();
-        if !state.paused && in_flight >= k.max_in_flight {
+        state.dispatch(jobs, k.max_in_flight);
+        // Pausing makes librdkafka drop what it prefetched and fetch it again on resume (after
+        // its outstanding long-poll fetch returns), so it is kept for real overload, and
+        // resuming at half overlaps the refetch with the work still queued.
+        let waiting = state.waiting_bytes;
+        if !state.paused && waiting >= k.max_buffered_bytes {
             set_paused(consumer, &mut state, true);
-        } else if state.paused && in_flight <= k.max_in_flight / 2 {
+        } else if state.paused && waiting <= k.max_buffered_bytes / 2 {
             set_paused(consumer, &mut state, false);
         }
         if delivery == Delivery::ExactlyOnce && Instant::now() >= next_commit {
@@ -733,22 +786,20 @@ fn set_paused(consumer: &BaseConsumer<RunContext>, state: &mut LoopState, paused
     match result {
         Ok(()) => {
             state.paused = paused;
-            debug!(
-                paused,
-                in_flight = state.tracker.in_flight(),
-                "backpressure"
-            );
+            debug!(paused, waiting_bytes = state.waiting_bytes, "backpressure");
         }
         Err(err) => warn!(error = %err, paused, "cannot pause or resume partitions"),
     }
 }
 
-fn dispatch(
-    consumer: &BaseConsumer<RunContext>,
-    jobs: &Sender<Job>,
-    message: &BorrowedMessage<'_>,
-) {
-    let record = InputRecord {
+/// What a waiting record costs in memory: its bytes plus bookkeeping.
+fn buffered_size(record: &InputRecord) -> u64 {
+    let headers: usize = record.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    (record.payload.len() + record.key.as_ref().map_or(0, Vec::len) + headers + 128) as u64
+}
+
+fn owned(message: &BorrowedMessage<'_>) -> InputRecord {
+    InputRecord {
         topic: message.topic().to_string(),
         partition: message.partition(),
         offset: message.offset(),
@@ -763,17 +814,29 @@ fn dispatch(
                     .collect()
             })
             .unwrap_or_default(),
-    };
-    let mut state = consumer.context().state();
-    let tp = (record.topic.clone(), record.partition);
-    let Some(epoch) = state.tracker.dispatch(&tp, record.offset) else {
-        return warn!(
-            ?tp,
-            "record from an unassigned partition skipped; it will be redelivered"
-        );
-    };
-    state.txn_dirty = true;
-    let _ = jobs.send(Job { record, epoch });
+    }
+}
+
+impl LoopState {
+    /// Hands waiting records to the scanning pool while fewer than `max_in_flight` are out.
+    fn dispatch(&mut self, jobs: &Sender<Job>, max_in_flight: usize) {
+        while self.tracker.in_flight() < max_in_flight {
+            let Some(record) = self.waiting.pop_front() else {
+                return;
+            };
+            self.waiting_bytes -= buffered_size(&record);
+            let tp = (record.topic.clone(), record.partition);
+            let Some(epoch) = self.tracker.dispatch(&tp, record.offset) else {
+                debug!(
+                    ?tp,
+                    "record of an unassigned partition dropped; it will be redelivered"
+                );
+                continue;
+            };
+            self.txn_dirty = true;
+            let _ = jobs.send(Job { record, epoch });
+        }
+    }
 }
 
 /// Shutdown: pause, drain within the bound, commit, leave the group, flush the producer.
