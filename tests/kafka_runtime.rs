@@ -547,3 +547,39 @@ fn health_is_live_but_not_ready_while_the_broker_is_unreachable() {
         "the process is gone"
     );
 }
+
+#[test]
+fn backpressure_pauses_and_resumes_without_losing_records() {
+    let t = topics("pressure", 4);
+    let (records, expected) = messages(1500, "pressure");
+    produce(&t.input, &records);
+    let offsets = input_offsets(&t.input, records.len());
+    // A 16 KiB buffer and 8 records in flight: the assignment is paused and resumed many times.
+    let extra = "max_in_flight = 8\nmax_buffered_bytes = 16384";
+    let vigil = Vigil::start_logging(&config(&unique("g"), &t, extra), "info,vigil_kafka=debug");
+    let verdicts = read_until(&t.verdicts, false, Duration::from_secs(180), |v| {
+        covers(v, &offsets)
+    });
+    let flags = read_until(&t.flags, false, Duration::from_secs(30), |f| {
+        f.len() >= expected.len()
+    });
+    let (clean_exit, logs) = vigil.terminate(Duration::from_secs(30));
+    assert!(clean_exit, "{logs}");
+    assert!(
+        covers(&verdicts, &offsets),
+        "records lost under backpressure"
+    );
+    assert_eq!(verdicts.len(), records.len());
+    assert_eq!(
+        flags_by_message(&flags)
+            .into_keys()
+            .collect::<BTreeSet<_>>(),
+        expected
+    );
+    let pauses = logs.matches("backpressure paused=true").count();
+    let resumes = logs.matches("backpressure paused=false").count();
+    assert!(
+        pauses >= 2 && resumes >= 2,
+        "pauses {pauses}, resumes {resumes}:\n{logs}"
+    );
+}

@@ -268,6 +268,12 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil run` with `config` (TOML; `[admin]` is added) and waits until `/readyz`.
     pub fn start(config: &str) -> Vigil {
+        let level = std::env::var("VIGIL_TEST_LOG").unwrap_or_else(|_| "info".into());
+        Vigil::start_logging(config, &level)
+    }
+
+    /// [`Vigil::start`] with the log filter `level` (`VIGIL_LOG`).
+    pub fn start_logging(config: &str, level: &str) -> Vigil {
         let dir = tempfile::tempdir().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let path = dir.path().join("vigil.toml");
@@ -275,10 +281,7 @@ impl Vigil {
         let log = dir.path().join("vigil.log");
         let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
             .args(["run", "--config", path.to_str().unwrap()])
-            .env(
-                "VIGIL_LOG",
-                std::env::var("VIGIL_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("VIGIL_LOG", level)
             .env_remove("VIGIL_CONFIG")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
@@ -373,7 +376,7 @@ dead_letter_topic = "{input}.dlq"
 verdict_topic = "{input}.verdicts"
 shutdown_timeout_secs = 10
 {extra}
-[kafka.client]
+[kafka.consumer]
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
 "#,

@@ -34,6 +34,8 @@ pub mod defaults {
     pub const KAFKA_DEAD_LETTER_TOPIC: &str = "vigil.dlq";
     /// `kafka.max_in_flight`: messages dispatched but not yet completed, across partitions.
     pub const KAFKA_MAX_IN_FLIGHT: usize = 1000;
+    /// `kafka.max_buffered_bytes`: 64 MiB.
+    pub const KAFKA_MAX_BUFFERED_BYTES: u64 = 64 * 1024 * 1024;
     /// `kafka.shutdown_timeout_secs`.
     pub const KAFKA_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
     /// `kafka.transaction_interval_ms`: how often exactly-once mode commits a transaction.
@@ -171,8 +173,12 @@ pub struct KafkaConfig {
     pub verdict_topic: Option<String>,
     /// Delivery guarantee.
     pub delivery: Delivery,
-    /// Most records dispatched to scanning but not completed; beyond it partitions are paused.
+    /// Most records dispatched to scanning but not completed; the rest wait in a local queue.
     pub max_in_flight: usize,
+    /// When the records waiting for dispatch reach this size, the assignment is paused, and
+    /// resumed at half. Pausing discards what the client prefetched (it is fetched again on
+    /// resume), so the bound is large enough to make that rare and the refetch overlap work.
+    pub max_buffered_bytes: u64,
     /// Scanning threads; 0 means one per available CPU.
     pub worker_threads: usize,
     /// Bound on draining in-flight work at shutdown (and at partition revocation).
@@ -192,6 +198,10 @@ pub struct KafkaConfig {
     /// (e.g. `"security.protocol" = "SASL_SSL"`). Values of secret-looking keys are redacted in
     /// `Debug`.
     pub client: ClientProperties,
+    /// `[kafka.consumer]`: librdkafka properties for the consumer only (after `client`).
+    pub consumer: ClientProperties,
+    /// `[kafka.producer]`: librdkafka properties for the producer only (after `client`).
+    pub producer: ClientProperties,
 }
 
 /// How strongly each input record is tied to its outputs.
@@ -248,6 +258,7 @@ impl Default for KafkaConfig {
             verdict_topic: None,
             delivery: Delivery::default(),
             max_in_flight: defaults::KAFKA_MAX_IN_FLIGHT,
+            max_buffered_bytes: defaults::KAFKA_MAX_BUFFERED_BYTES,
             worker_threads: 0,
             shutdown_timeout_secs: defaults::KAFKA_SHUTDOWN_TIMEOUT_SECS,
             transaction_interval_ms: defaults::KAFKA_TRANSACTION_INTERVAL_MS,
@@ -255,6 +266,8 @@ impl Default for KafkaConfig {
             stall_timeout_secs: defaults::KAFKA_STALL_TIMEOUT_SECS,
             dead_letter_partial: true,
             client: ClientProperties::default(),
+            consumer: ClientProperties::default(),
+            producer: ClientProperties::default(),
         }
     }
 }
@@ -473,6 +486,7 @@ impl KafkaConfig {
         }
         let positive = [
             ("kafka.max_in_flight", self.max_in_flight as u64),
+            ("kafka.max_buffered_bytes", self.max_buffered_bytes),
             ("kafka.shutdown_timeout_secs", self.shutdown_timeout_secs),
             (
                 "kafka.transaction_interval_ms",
@@ -493,11 +507,17 @@ impl KafkaConfig {
             "transactional.id",
             "isolation.level",
         ];
-        if let Some(key) = self.client.0.keys().find(|k| owned.contains(&k.as_str())) {
-            return Err((
-                "kafka.client",
-                format!("`{key}` is set by vigil itself (use the [kafka] keys)"),
-            ));
+        for (section, properties) in [
+            ("kafka.client", &self.client),
+            ("kafka.consumer", &self.consumer),
+            ("kafka.producer", &self.producer),
+        ] {
+            if let Some(key) = properties.0.keys().find(|k| owned.contains(&k.as_str())) {
+                return Err((
+                    section,
+                    format!("`{key}` is set by vigil itself (use the [kafka] keys)"),
+                ));
+            }
         }
         Ok(())
     }
@@ -717,6 +737,11 @@ mod tests {
                 "[kafka]\nverdict_topic = \"vigil.dlq\"",
                 "kafka.verdict_topic",
                 "must differ",
+            ),
+            (
+                "[kafka.producer]\n\"transactional.id\" = \"x\"",
+                "kafka.producer",
+                "set by vigil",
             ),
             (
                 "[kafka.client]\n\"group.id\" = \"x\"",
