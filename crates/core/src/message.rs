@@ -87,7 +87,30 @@ struct RawMessage {
     #[serde(default)]
     text: Option<String>,
     #[serde(default)]
-    attachments: Option<Vec<RawAttachment>>,
+    attachments: Option<Vec<ObjectOnly<RawAttachment>>>,
+}
+
+/// Deserializes `T` from a JSON object only: serde's derived structs also accept arrays
+/// (fields by position), and only objects are messages and attachments.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Objects<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Objects<T> {
+            type Value = ObjectOnly<T>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(ObjectOnly)
+            }
+        }
+        deserializer.deserialize_map(Objects(std::marker::PhantomData))
+    }
 }
 
 #[derive(Deserialize)]
@@ -119,8 +142,12 @@ impl Message {
                 format!("invalid UTF-8 at byte {}", e.valid_up_to()),
             )
         })?;
-        // Parsed to a value first: serde's derived structs also accept JSON arrays, and only
-        // objects are messages.
+        // A well-formed message parses straight into the typed form.
+        if let Ok(ObjectOnly(raw)) = serde_json::from_str::<ObjectOnly<RawMessage>>(text) {
+            return raw.validate();
+        }
+        // Otherwise explain the failure from a parsed value: the field path, the message id
+        // if any, and never a quote of the input.
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| error(ReasonCode::MalformedJson, e.to_string()))?;
         let message_id = probe_message_id(&value);
@@ -192,7 +219,7 @@ impl RawMessage {
         }
         let mut seen = HashSet::new();
         let mut attachments = Vec::new();
-        for (i, raw) in self.attachments.unwrap_or_default().into_iter().enumerate() {
+        for (i, ObjectOnly(raw)) in self.attachments.unwrap_or_default().into_iter().enumerate() {
             if !valid_id(&raw.attachment_id) {
                 return Err(id_error(format!("attachments[{i}].attachment_id")));
             }
