@@ -276,33 +276,35 @@ listen = "127.0.0.1:0"
     (verdicts, handle)
 }
 
+/// Starts consumer `which` (`passthrough`, `vigil-alo`, `vigil-eos`) on `input`; returns its
+/// output topic and thread.
+fn start(
+    brokers: &str,
+    input: &str,
+    which: &str,
+    stop: Arc<AtomicBool>,
+) -> (String, std::thread::JoinHandle<()>) {
+    if which == "passthrough" {
+        let output = format!("{input}.copy");
+        create(brokers, &[&output]);
+        let handle = passthrough(brokers, input, &output, stop);
+        return (output, handle);
+    }
+    vigil(brokers, input, which == "vigil-eos", stop)
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-struct Throughput {
-    per_sec: f64,
-}
-
 /// Pre-produces `payloads`, runs the consumer, measures the output rate between the first and
 /// the last output record.
-fn throughput(brokers: &str, name: &str, payloads: &[Vec<u8>], which: &str) -> Throughput {
+fn throughput(brokers: &str, name: &str, payloads: &[Vec<u8>], which: &str) -> f64 {
     let input = unique(name);
     create(brokers, &[&input]);
     produce_all(brokers, &input, payloads);
     let stop = Arc::new(AtomicBool::new(false));
-    let (output, handle) = match which {
-        "passthrough" => {
-            let output = format!("{input}.copy");
-            create(brokers, &[&output]);
-            (
-                output.clone(),
-                passthrough(brokers, &input, &output, stop.clone()),
-            )
-        }
-        "vigil-alo" => vigil(brokers, &input, false, stop.clone()),
-        _ => vigil(brokers, &input, true, stop.clone()),
-    };
+    let (output, handle) = start(brokers, &input, which, stop.clone());
     let (span, _) = count(
         brokers,
         &output,
@@ -312,9 +314,7 @@ fn throughput(brokers: &str, name: &str, payloads: &[Vec<u8>], which: &str) -> T
     );
     stop.store(true, Ordering::SeqCst);
     handle.join().unwrap();
-    Throughput {
-        per_sec: payloads.len() as f64 / span.as_secs_f64(),
-    }
+    payloads.len() as f64 / span.as_secs_f64()
 }
 
 /// Produces at `rate` per second for `seconds` and measures produce → output arrival.
@@ -322,17 +322,7 @@ fn latency(brokers: &str, which: &str, rate: f64, seconds: u64) -> (Duration, Du
     let input = unique("latency");
     create(brokers, &[&input]);
     let stop = Arc::new(AtomicBool::new(false));
-    let (output, handle) = match which {
-        "passthrough" => {
-            let output = format!("{input}.copy");
-            create(brokers, &[&output]);
-            (
-                output.clone(),
-                passthrough(brokers, &input, &output, stop.clone()),
-            )
-        }
-        _ => vigil(brokers, &input, which == "vigil-eos", stop.clone()),
-    };
+    let (output, handle) = start(brokers, &input, which, stop.clone());
     std::thread::sleep(Duration::from_secs(3)); // join the group
     let n = (rate * seconds as f64) as usize;
     let payloads = payloads(n, 0);
@@ -411,7 +401,7 @@ fn main() {
             .collect();
         for _ in 0..reps {
             for (which, rates) in &mut runs {
-                rates.push(throughput(&brokers, name, payloads, which).per_sec);
+                rates.push(throughput(&brokers, name, payloads, which));
             }
         }
         for (which, mut rates) in runs {
