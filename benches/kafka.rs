@@ -2,7 +2,8 @@
 //! minimal rdkafka consume → produce passthrough (no scanning) measured in the same run on
 //! the same broker. Not a Criterion bench: each measurement is one long run over a topic.
 //!
-//! `cargo bench --bench kafka` (starts deploy/local/kafka unless VIGIL_TEST_BROKERS is set).
+//! `cargo bench --bench kafka` (starts deploy/local/kafka unless VIGIL_TEST_BROKERS is set;
+//! VIGIL_BENCH_QUICK=1 for a smoke run, VIGIL_BENCH_TEXT_ONLY=1 for the text throughput only).
 //! Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -394,7 +395,14 @@ fn main() {
     // alike; the median of each is reported.
     let reps = if quick { 1 } else { 3 };
     let mut results = Vec::new();
-    for (name, payloads) in [("text", &text), ("mix", &mix)] {
+    // VIGIL_BENCH_TEXT_ONLY=1: the text-only throughput comparison alone (for iterating).
+    let text_only = std::env::var("VIGIL_BENCH_TEXT_ONLY").is_ok();
+    let workloads: &[(&str, &Vec<Vec<u8>>)] = if text_only {
+        &[("text", &text)]
+    } else {
+        &[("text", &text), ("mix", &mix)]
+    };
+    for &(name, payloads) in workloads {
         let mut runs: Vec<(&str, Vec<f64>)> = ["passthrough", "vigil-alo", "vigil-eos"]
             .iter()
             .map(|w| (*w, Vec::new()))
@@ -427,6 +435,9 @@ fn main() {
             rate(name, "vigil-alo") / rate(name, "passthrough"),
             rate(name, "vigil-eos") / rate(name, "vigil-alo"),
         );
+    }
+    if text_only {
+        return;
     }
     let half = rate("text", "vigil-alo") / 2.0;
     let seconds = if quick { 5 } else { 15 };
