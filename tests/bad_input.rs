@@ -54,16 +54,14 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
+    // An image attachment with `body` (its `data` and/or `uri`).
     let att = |body: Value| {
-        json!([{"attachment_id": "a1", "media_type": "image/png"}])
-            .as_array()
-            .unwrap()[0]
-            .as_object()
+        let mut attachment = json!({"attachment_id": "a1", "media_type": "image/png"});
+        attachment
+            .as_object_mut()
             .unwrap()
-            .clone()
-            .into_iter()
-            .chain(body.as_object().unwrap().clone())
-            .collect::<serde_json::Map<_, _>>()
+            .extend(body.as_object().unwrap().clone());
+        attachment
     };
     let grooming = format!("{MARKER} are you home alone");
     vec![

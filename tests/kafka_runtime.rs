@@ -511,9 +511,8 @@ fn health_is_live_but_not_ready_while_the_broker_is_unreachable() {
         lists_section()
     );
     std::fs::write(&path, config).unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+    let mut child = common::vigil(dir.path())
         .args(["run", "--config", path.to_str().unwrap()])
-        .env_remove("VIGIL_CONFIG")
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

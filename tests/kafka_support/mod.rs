@@ -1,5 +1,6 @@
 //! Helpers for tests against the real broker that `deploy/local/kafka` starts: topics,
-//! producing, reading back, and running `vigil run` as a child process.
+//! producing, reading back, and running `vigil run` as a child process. Needs the test crate
+//! to have `mod common;` (for the scrubbed `vigil` command).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -279,10 +280,9 @@ impl Vigil {
         let path = dir.path().join("vigil.toml");
         std::fs::write(&path, format!("{config}\n[admin]\nlisten = \"{admin}\"\n")).unwrap();
         let log = dir.path().join("vigil.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        let child = crate::common::vigil(dir.path())
             .args(["run", "--config", path.to_str().unwrap()])
             .env("VIGIL_LOG", level)
-            .env_remove("VIGIL_CONFIG")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()

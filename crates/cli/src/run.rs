@@ -27,7 +27,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let (config, _) = crate::settings::load(args.config.as_deref())?;
+    let config = crate::settings::load(args.config.as_deref())?;
     let pipeline = Arc::new(Pipeline::from_config(&config)?);
     let health = Arc::new(Health::new(Duration::from_secs(
         config.kafka.stall_timeout_secs,

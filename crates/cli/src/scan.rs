@@ -38,7 +38,7 @@ struct Summary {
 
 /// `vigil scan`.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    let (mut config, _) = crate::settings::load(args.config.as_deref())?;
+    let mut config = crate::settings::load(args.config.as_deref())?;
     config.lists.hash_lists.extend(args.hash_lists);
     config.lists.keyword_lists.extend(args.keyword_lists);
     let pipeline = Pipeline::from_config(&config)?;

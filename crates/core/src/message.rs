@@ -351,14 +351,11 @@ impl fmt::Debug for Message {
 
 impl fmt::Debug for Attachment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = f.debug_struct("Attachment");
-        s.field("attachment_id", &self.attachment_id)
-            .field("media_type", &self.media_type);
-        match &self.body {
-            AttachmentBody::Data(data) => s.field("data", &Redacted("base64 chars", data.len())),
-            AttachmentBody::Uri(_) => s.field("uri", &Redacted("uri", 1)),
-        };
-        s.finish()
+        f.debug_struct("Attachment")
+            .field("attachment_id", &self.attachment_id)
+            .field("media_type", &self.media_type)
+            .field("body", &self.body)
+            .finish()
     }
 }
 

@@ -63,6 +63,18 @@ pub enum Stage {
     Scan,
 }
 
+impl Stage {
+    /// The wire name, e.g. `parse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Read => "read",
+            Stage::Parse => "parse",
+            Stage::Resolve => "resolve",
+            Stage::Scan => "scan",
+        }
+    }
+}
+
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
     pub const ALL: [ReasonCode; 17] = [

@@ -39,8 +39,8 @@ impl Health {
     }
 
     /// The consumer joined its group (got an assignment, possibly empty).
-    pub fn set_joined(&self, joined: bool) {
-        self.joined.store(joined, Ordering::Relaxed);
+    pub fn set_joined(&self) {
+        self.joined.store(true, Ordering::Relaxed);
     }
 
     /// The runtime hit an unrecoverable error.
@@ -92,7 +92,7 @@ mod tests {
         assert_eq!(health.ready(), Err("lists not loaded".into()));
         health.set_lists_loaded();
         assert_eq!(health.ready(), Err("consumer group not joined".into()));
-        health.set_joined(true);
+        health.set_joined();
         assert_eq!(health.ready(), Ok(()));
         std::thread::sleep(Duration::from_millis(120));
         assert!(health.live().unwrap_err().contains("stalled"));

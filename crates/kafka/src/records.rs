@@ -123,10 +123,7 @@ pub fn outputs(
             |name: &str, value: String| headers.push((name.to_string(), value.into_bytes()));
         add(headers::ERROR_REASON, first.reason.as_str().into());
         add(headers::ERROR_REASONS, reasons.join(","));
-        add(
-            headers::ERROR_STAGE,
-            format!("{:?}", first.stage).to_ascii_lowercase(),
-        );
+        add(headers::ERROR_STAGE, first.stage.as_str().into());
         add(headers::ERROR_RETRYABLE, first.retryable.to_string());
         add(headers::ERROR_ID, first.error_id.clone());
         add(headers::ERROR_DETAIL, first.detail.clone());

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
@@ -197,7 +197,7 @@ struct RunContext {
     delivery: Delivery,
     drain_timeout: Duration,
     health: Arc<Health>,
-    producer: OnceLock<Arc<Output>>,
+    producer: Arc<Output>,
 }
 
 impl ClientContext for RunContext {}
@@ -232,15 +232,13 @@ impl ConsumerContext for RunContext {
                 }
                 Delivery::ExactlyOnce => {
                     state.drain(consumer, self.delivery, deadline, |t| t.in_flight() == 0);
-                    match self.producer.get() {
-                        Some(producer) if consumer.assignment_lost() => {
-                            for tp in &revoked {
-                                state.tracker.revoke(tp);
-                            }
-                            state.abort_and_rewind(consumer, producer)
+                    if consumer.assignment_lost() {
+                        for tp in &revoked {
+                            state.tracker.revoke(tp);
                         }
-                        Some(producer) => state.commit_transaction(consumer, producer),
-                        None => Ok(()),
+                        state.abort_and_rewind(consumer, &self.producer)
+                    } else {
+                        state.commit_transaction(consumer, &self.producer)
                     }
                 }
             };
@@ -278,10 +276,10 @@ impl ConsumerContext for RunContext {
                         warn!(error = %err, "cannot pause newly assigned partitions");
                     }
                 }
-                self.health.set_joined(true);
+                self.health.set_joined();
                 info!(partitions = ?assigned, "partitions assigned");
             }
-            Rebalance::Revoke(_) => self.health.set_joined(true),
+            Rebalance::Revoke(_) => self.health.set_joined(),
             Rebalance::Error(err) => warn!(error = %err, "rebalance error"),
         }
     }
@@ -301,11 +299,18 @@ impl LoopState {
         Some((done.tp, watermark))
     }
 
-    /// Applies every completion already queued.
-    fn apply_ready(&mut self, consumer: &BaseConsumer<RunContext>, delivery: Delivery) {
-        let advanced: Vec<_> = std::iter::from_fn(|| self.completions.try_recv().ok())
-            .collect::<Vec<_>>()
+    /// Applies `first` (if any) and every completion already queued; at-least-once stores
+    /// the watermarks that advanced.
+    fn settle(
+        &mut self,
+        consumer: &BaseConsumer<RunContext>,
+        delivery: Delivery,
+        first: Option<Completion>,
+    ) {
+        let completions = self.completions.clone();
+        let advanced: Vec<_> = first
             .into_iter()
+            .chain(completions.try_iter())
             .filter_map(|done| self.apply(done, delivery))
             .collect();
         if delivery == Delivery::AtLeastOnce {
@@ -322,7 +327,7 @@ impl LoopState {
         done: impl Fn(&Tracker) -> bool,
     ) -> bool {
         loop {
-            self.apply_ready(consumer, delivery);
+            self.settle(consumer, delivery, None);
             if done(&self.tracker) {
                 return true;
             }
@@ -335,12 +340,7 @@ impl LoopState {
                 return false;
             }
             match self.completions.recv_timeout(left.min(POLL_INTERVAL)) {
-                Ok(completion) => {
-                    let advanced: Vec<_> = self.apply(completion, delivery).into_iter().collect();
-                    if delivery == Delivery::AtLeastOnce {
-                        store(consumer, &advanced);
-                    }
-                }
+                Ok(completion) => self.settle(consumer, delivery, Some(completion)),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return done(&self.tracker),
             }
@@ -650,9 +650,8 @@ pub fn run(
         delivery,
         drain_timeout: Duration::from_secs(k.shutdown_timeout_secs),
         health: health.clone(),
-        producer: OnceLock::new(),
+        producer: producer.clone(),
     };
-    let _ = context.producer.set(producer.clone());
     let consumer: BaseConsumer<RunContext> = consumer_config(&config)
         .create_with_context(context)
         .map_err(setup("consumer"))?;
@@ -750,7 +749,7 @@ fn poll_loop(
             state.waiting.extend(polled);
         }
         let mut state = consumer.context().state();
-        state.apply_ready(consumer, delivery);
+        state.settle(consumer, delivery, None);
         state.dispatch(jobs, k.max_in_flight);
         // Pausing makes librdkafka drop what it prefetched and fetch it again on resume (after
         // its outstanding long-poll fetch returns), so it is kept for real overload, and

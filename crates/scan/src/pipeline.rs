@@ -129,7 +129,7 @@ impl Pipeline {
     /// (which the scanner already contains) becomes an `internal_error` record.
     pub fn process(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.process_unguarded(record, source.clone(), now)
+            self.process_unguarded(record, &source, now)
         }));
         attempt.unwrap_or_else(|_| {
             let detail = "processing failed outside the detectors; the record was not scanned";
@@ -150,15 +150,22 @@ impl Pipeline {
         })
     }
 
-    fn process_unguarded(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
+    fn process_unguarded(&self, record: &[u8], source: &Source, now: OffsetDateTime) -> Outcome {
         if record.len() as u64 > self.max_message_bytes {
-            return self.too_large(record.len() as u64, source, now);
+            return self.too_large(record.len() as u64, source.clone(), now);
         }
         let message = match Message::parse(record) {
             Ok(message) => message,
             Err(e) => {
-                let error =
-                    ErrorRecord::new(e.reason, source, e.message_id, None, e.field, e.detail, now);
+                let error = ErrorRecord::new(
+                    e.reason,
+                    source.clone(),
+                    e.message_id,
+                    None,
+                    e.field,
+                    e.detail,
+                    now,
+                );
                 return Outcome {
                     flag: None,
                     errors: vec![error],
@@ -167,7 +174,7 @@ impl Pipeline {
             }
         };
         let (attachments, mut problems) = self.resolver.resolve(&message);
-        let verdict = self.scanner.scan(&message, &attachments, &source, now);
+        let verdict = self.scanner.scan(&message, &attachments, source, now);
         problems.extend(verdict.problems);
         let errors = problems
             .into_iter()
