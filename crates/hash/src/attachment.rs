@@ -1,0 +1,360 @@
+//! Everything vigil computes for one attachment: exact digests of the raw bytes first (so a
+//! listed file still matches when no decoder accepts it), then the guarded decode and the
+//! perceptual hashes.
+
+use std::fmt;
+
+use image::DynamicImage;
+
+use crate::decode::{DecodeError, DecodeLimits, decode};
+use crate::perceptual::{Family, FamilyHashers, Hash64};
+use crate::trim::{Rect, TrimOptions, content_box};
+use crate::{ExactAlgorithm, ExactDigests, PdqHash, PdqHasher, Pixels};
+
+/// Every hash algorithm vigil computes, by its list and wire name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Algorithm {
+    /// Meta's PDQ (256 bits).
+    Pdq,
+    /// DCT hash (64 bits).
+    Phash,
+    /// Gradient hash (64 bits).
+    Dhash,
+    /// Mean hash (64 bits).
+    Ahash,
+    /// MD5 of the raw bytes.
+    Md5,
+    /// SHA-1 of the raw bytes.
+    Sha1,
+    /// SHA-256 of the raw bytes.
+    Sha256,
+}
+
+impl Algorithm {
+    /// All of them, perceptual first.
+    pub const ALL: [Algorithm; 7] = [
+        Algorithm::Pdq,
+        Algorithm::Phash,
+        Algorithm::Dhash,
+        Algorithm::Ahash,
+        Algorithm::Md5,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+    ];
+
+    /// The wire name: `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1`, `sha256`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Pdq => "pdq",
+            Algorithm::Phash => "phash",
+            Algorithm::Dhash => "dhash",
+            Algorithm::Ahash => "ahash",
+            Algorithm::Md5 => "md5",
+            Algorithm::Sha1 => "sha1",
+            Algorithm::Sha256 => "sha256",
+        }
+    }
+
+    /// Parses a wire name (case-insensitive; `sha-1`/`sha-256` also accepted).
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        if let Some(exact) = ExactAlgorithm::parse(name) {
+            return Some(Algorithm::from(exact));
+        }
+        Algorithm::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name.trim()))
+    }
+
+    /// The exact algorithm, for MD5/SHA-1/SHA-256.
+    pub fn exact(self) -> Option<ExactAlgorithm> {
+        match self {
+            Algorithm::Md5 => Some(ExactAlgorithm::Md5),
+            Algorithm::Sha1 => Some(ExactAlgorithm::Sha1),
+            Algorithm::Sha256 => Some(ExactAlgorithm::Sha256),
+            _ => None,
+        }
+    }
+
+    /// The 64-bit family member, for pHash/dHash/aHash.
+    pub fn family(self) -> Option<Family> {
+        match self {
+            Algorithm::Phash => Some(Family::Phash),
+            Algorithm::Dhash => Some(Family::Dhash),
+            Algorithm::Ahash => Some(Family::Ahash),
+            _ => None,
+        }
+    }
+
+    /// Whether the algorithm needs decoded pixels.
+    pub fn is_perceptual(self) -> bool {
+        self.exact().is_none()
+    }
+}
+
+impl From<ExactAlgorithm> for Algorithm {
+    fn from(exact: ExactAlgorithm) -> Algorithm {
+        match exact {
+            ExactAlgorithm::Md5 => Algorithm::Md5,
+            ExactAlgorithm::Sha1 => Algorithm::Sha1,
+            ExactAlgorithm::Sha256 => Algorithm::Sha256,
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashOptions {
+    /// The algorithms (each computed once, however often named).
+    pub algorithms: Vec<Algorithm>,
+    /// Also the 8 dihedral PDQ hashes (rotations and mirrorings), from the same DCT.
+    pub dihedral: bool,
+    /// Also hash the content inside uniform borders, when there are borders.
+    pub trim: Option<TrimOptions>,
+    /// Decoding limits.
+    pub limits: DecodeLimits,
+}
+
+impl Default for HashOptions {
+    fn default() -> HashOptions {
+        HashOptions {
+            algorithms: Algorithm::ALL.to_vec(),
+            dihedral: false,
+            trim: Some(TrimOptions::default()),
+            limits: DecodeLimits::DEFAULT,
+        }
+    }
+}
+
+/// A PDQ hash with its quality and, when asked for, its dihedral variants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdqResult {
+    /// The hash of the pixels as stored.
+    pub hash: PdqHash,
+    /// The reference's quality, 0–100.
+    pub quality: u8,
+    /// The eight dihedral hashes in [`crate::Dihedral::ALL`] order (the first is `hash`).
+    pub dihedral: Option<[PdqHash; 8]>,
+}
+
+/// The hashes that need pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageHashes {
+    /// `JPEG`, `PNG`, …
+    pub format: &'static str,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// PDQ of the whole image.
+    pub pdq: Option<PdqResult>,
+    /// PDQ of the content inside uniform borders, and where that content is.
+    pub pdq_trimmed: Option<(Rect, PdqResult)>,
+    /// pHash.
+    pub phash: Option<Hash64>,
+    /// dHash.
+    pub dhash: Option<Hash64>,
+    /// aHash.
+    pub ahash: Option<Hash64>,
+}
+
+impl ImageHashes {
+    /// The 64-bit hash for `family`, if computed.
+    pub fn family(&self, family: Family) -> Option<Hash64> {
+        match family {
+            Family::Phash => self.phash,
+            Family::Dhash => self.dhash,
+            Family::Ahash => self.ahash,
+        }
+    }
+}
+
+/// Everything computed for one attachment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentHashes {
+    /// Digests of the raw bytes (always computed first).
+    pub exact: ExactDigests,
+    /// The perceptual hashes, or why the bytes could not be decoded; `None` when no
+    /// perceptual algorithm was asked for.
+    pub image: Option<Result<ImageHashes, DecodeError>>,
+}
+
+/// Hashes attachments. Holds scratch buffers: keep one per thread.
+#[derive(Debug, Default)]
+pub struct AttachmentHasher {
+    options: HashOptions,
+    pdq: PdqHasher,
+    family: FamilyHashers,
+}
+
+impl AttachmentHasher {
+    /// A hasher computing what `options` asks for.
+    pub fn new(options: HashOptions) -> AttachmentHasher {
+        AttachmentHasher {
+            options,
+            ..AttachmentHasher::default()
+        }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &HashOptions {
+        &self.options
+    }
+
+    /// Hashes one attachment's bytes.
+    pub fn hash(&mut self, bytes: &[u8]) -> AttachmentHashes {
+        let exact: Vec<ExactAlgorithm> = self
+            .options
+            .algorithms
+            .iter()
+            .filter_map(|a| a.exact())
+            .collect();
+        let exact = ExactDigests::compute(bytes, &exact);
+        let wants = |a: Algorithm| self.options.algorithms.contains(&a);
+        if !Algorithm::ALL
+            .iter()
+            .any(|&a| a.is_perceptual() && wants(a))
+        {
+            return AttachmentHashes { exact, image: None };
+        }
+        let image = decode(bytes, &self.options.limits)
+            .map(|decoded| self.hash_pixels(&decoded.image, decoded.format));
+        AttachmentHashes {
+            exact,
+            image: Some(image),
+        }
+    }
+
+    /// Hashes decoded pixels.
+    pub fn hash_pixels(&mut self, image: &DynamicImage, format: &'static str) -> ImageHashes {
+        let algorithms = self.options.algorithms.clone();
+        let wants = |a: Algorithm| algorithms.contains(&a);
+        let mut hashes = ImageHashes {
+            format,
+            width: image.width(),
+            height: image.height(),
+            pdq: None,
+            pdq_trimmed: None,
+            phash: None,
+            dhash: None,
+            ahash: None,
+        };
+        if wants(Algorithm::Pdq) {
+            with_pixels(image, |pixels| {
+                hashes.pdq = Some(self.pdq_of(pixels));
+                let trim = self.options.trim.as_ref();
+                hashes.pdq_trimmed = trim
+                    .and_then(|options| content_box(&pixels, options))
+                    .and_then(|rect| {
+                        let inner = pixels.crop(rect.x, rect.y, rect.width, rect.height)?;
+                        Some((rect, self.pdq_of(inner)))
+                    });
+            });
+        }
+        let families = [Family::Phash, Family::Dhash, Family::Ahash];
+        let wanted: Vec<Family> = families
+            .into_iter()
+            .filter(|&f| {
+                Algorithm::ALL
+                    .iter()
+                    .any(|&a| a.family() == Some(f) && wants(a))
+            })
+            .collect();
+        if !wanted.is_empty() {
+            let grey = match image {
+                DynamicImage::ImageLuma8(_) => std::borrow::Cow::Borrowed(image),
+                other => std::borrow::Cow::Owned(DynamicImage::ImageLuma8(other.to_luma8())),
+            };
+            for family in wanted {
+                let hash = Some(self.family.hash(family, &grey));
+                match family {
+                    Family::Phash => hashes.phash = hash,
+                    Family::Dhash => hashes.dhash = hash,
+                    Family::Ahash => hashes.ahash = hash,
+                }
+            }
+        }
+        hashes
+    }
+
+    fn pdq_of(&mut self, pixels: Pixels<'_>) -> PdqResult {
+        let features = self.pdq.features(pixels);
+        PdqResult {
+            hash: features.hash(),
+            quality: features.quality(),
+            dihedral: self.options.dihedral.then(|| features.dihedrals()),
+        }
+    }
+}
+
+/// Calls `f` with the image's 8-bit grey, RGB or RGBA pixels, converting other layouts
+/// (16-bit, float, grey with alpha) to RGB first.
+fn with_pixels(image: &DynamicImage, f: impl FnOnce(Pixels<'_>)) {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    let direct = match image {
+        DynamicImage::ImageLuma8(i) => Pixels::new(i.as_raw(), w, h, 1).ok(),
+        DynamicImage::ImageRgb8(i) => Pixels::new(i.as_raw(), w, h, 3).ok(),
+        DynamicImage::ImageRgba8(i) => Pixels::new(i.as_raw(), w, h, 4).ok(),
+        _ => None,
+    };
+    match direct {
+        Some(pixels) => f(pixels),
+        None => {
+            let rgb = image.to_rgb8();
+            if let Ok(pixels) = Pixels::new(rgb.as_raw(), w, h, 3) {
+                f(pixels);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn algorithm_names_round_trip() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::parse(a.as_str()), Some(a));
+            assert_eq!(Algorithm::parse(&a.as_str().to_uppercase()), Some(a));
+        }
+        assert_eq!(Algorithm::parse("SHA-256"), Some(Algorithm::Sha256));
+        assert_eq!(Algorithm::parse("photodna"), None);
+    }
+
+    #[test]
+    fn grey_luma_equals_the_rgb_route() {
+        // A grey pixel through the reference's RGB formula must give the grey value, so
+        // hashing grey directly (as the reference does) and via RGB agree.
+        for v in 0..=255u8 {
+            let rgb = f64::from(v) * 0.299 + f64::from(v) * 0.587 + f64::from(v) * 0.114;
+            assert_eq!(rgb as f32, f32::from(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn undecodable_bytes_still_get_exact_digests() {
+        let mut hasher = AttachmentHasher::default();
+        let hashes = hasher.hash(b"\x89PNG\r\n\x1a\n truncated");
+        assert!(hashes.exact.get(ExactAlgorithm::Sha256).is_some());
+        let err = hashes.image.unwrap().unwrap_err();
+        assert_eq!(err.reason(), "undecodable");
+    }
+
+    #[test]
+    fn exact_only_does_not_decode() {
+        let mut hasher = AttachmentHasher::new(HashOptions {
+            algorithms: vec![Algorithm::Md5],
+            ..HashOptions::default()
+        });
+        let hashes = hasher.hash(b"not an image");
+        assert!(hashes.image.is_none());
+        assert!(hashes.exact.get(ExactAlgorithm::Md5).is_some());
+        assert!(hashes.exact.get(ExactAlgorithm::Sha1).is_none());
+    }
+}

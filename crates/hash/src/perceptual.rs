@@ -1,0 +1,151 @@
+//! The img_hash family (pHash, dHash, aHash) through `image_hasher`, the maintained fork of
+//! `img_hash` on the current `image` crate.
+
+use std::fmt;
+
+use image::DynamicImage;
+use image_hasher::{HashAlg, Hasher, HasherConfig};
+
+/// A 64-bit perceptual hash. The text form is 16 lowercase hex digits: the hash's 8 bytes
+/// in `image_hasher`'s order (bit `i` of the algorithm's output is bit `i % 8` of byte
+/// `i / 8`, least significant first).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash64(u64);
+
+/// Why a string is not a 64-bit hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a 64-bit hash has 16 hex characters; got {0:?} characters or non-hex")]
+pub struct Hash64Error(usize);
+
+impl Hash64 {
+    /// From the 8 bytes in `image_hasher`'s order.
+    pub fn from_bytes(bytes: [u8; 8]) -> Hash64 {
+        Hash64(u64::from_be_bytes(bytes))
+    }
+
+    /// Parses the 16-hex-digit form (either case).
+    pub fn from_hex(hex: &str) -> Result<Hash64, Hash64Error> {
+        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Hash64Error(hex.chars().count()));
+        }
+        u64::from_str_radix(hex, 16)
+            .map(Hash64)
+            .map_err(|_| Hash64Error(hex.len()))
+    }
+
+    /// The value, first byte most significant.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+
+    /// Hamming distance.
+    pub fn distance(&self, other: &Hash64) -> u32 {
+        (self.0 ^ other.0).count_ones()
+    }
+
+    /// The 16-hex-digit form.
+    pub fn to_hex(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for Hash64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl fmt::Debug for Hash64 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash64({self})")
+    }
+}
+
+/// Which member of the family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Family {
+    /// DCT of a 16×16 grey thumbnail, 8×8 low frequencies against their median.
+    Phash,
+    /// Horizontal gradients of a 9×8 grey thumbnail.
+    Dhash,
+    /// An 8×8 grey thumbnail against its mean.
+    Ahash,
+}
+
+/// The three `image_hasher` configurations, built once.
+pub struct FamilyHashers {
+    phash: Hasher<[u8; 8]>,
+    dhash: Hasher<[u8; 8]>,
+    ahash: Hasher<[u8; 8]>,
+}
+
+impl fmt::Debug for FamilyHashers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FamilyHashers")
+    }
+}
+
+impl Default for FamilyHashers {
+    fn default() -> FamilyHashers {
+        let config = || HasherConfig::with_bytes_type::<[u8; 8]>().hash_size(8, 8);
+        FamilyHashers {
+            phash: config().hash_alg(HashAlg::Median).preproc_dct().to_hasher(),
+            dhash: config().hash_alg(HashAlg::Gradient).to_hasher(),
+            ahash: config().hash_alg(HashAlg::Mean).to_hasher(),
+        }
+    }
+}
+
+impl FamilyHashers {
+    /// Hashes a grey image (convert once with `DynamicImage::to_luma8`; `image_hasher`
+    /// would do the same conversion for each algorithm).
+    pub fn hash(&self, family: Family, grey: &DynamicImage) -> Hash64 {
+        let hasher = match family {
+            Family::Phash => &self.phash,
+            Family::Dhash => &self.dhash,
+            Family::Ahash => &self.ahash,
+        };
+        let hash = hasher.hash_image(grey);
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(hash.as_bytes());
+        Hash64::from_bytes(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trips() {
+        let hash = Hash64::from_bytes([0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef]);
+        assert_eq!(hash.to_hex(), "0123456789abcdef");
+        assert_eq!(Hash64::from_hex("0123456789ABCDEF"), Ok(hash));
+        assert!(Hash64::from_hex("0123").is_err());
+        assert!(Hash64::from_hex("0123456789abcdeg").is_err());
+        assert_eq!(
+            hash.distance(&Hash64::from_hex("0123456789abcdee").unwrap()),
+            1
+        );
+    }
+
+    #[test]
+    fn similar_images_hash_close_and_different_ones_far() {
+        let gradient = |flip: bool, noise: u8| {
+            let image = image::GrayImage::from_fn(256, 192, |x, y| {
+                let v = ((x + 2 * y) % 256) as u8;
+                let v = if flip { 255 - v } else { v };
+                image::Luma([v.saturating_add(((x * 7 + y * 13) % 3) as u8 * noise)])
+            });
+            DynamicImage::ImageLuma8(image)
+        };
+        let hashers = FamilyHashers::default();
+        for family in [Family::Phash, Family::Dhash, Family::Ahash] {
+            let a = hashers.hash(family, &gradient(false, 0));
+            let b = hashers.hash(family, &gradient(false, 2));
+            let c = hashers.hash(family, &gradient(true, 0));
+            assert!(a.distance(&b) <= 6, "{family:?}: {a} vs {b}");
+            assert!(a.distance(&c) >= 20, "{family:?}: {a} vs {c}");
+        }
+    }
+}
