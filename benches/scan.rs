@@ -17,7 +17,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use vigil_core::{Config, Source};
 use vigil_hash::{Digest, ExactAlgorithm, ExactDigests};
-use vigil_lists::{ExactIndex, HashList};
+use vigil_lists::{ExactIndex, HashList, HashValue};
 use vigil_scan::Pipeline;
 use vigil_text::{KeywordList, KeywordMatcher};
 
@@ -116,7 +116,10 @@ fn exact_lookup(c: &mut Criterion) {
         .entries
         .iter()
         .enumerate()
-        .map(|(i, e)| (e.digest, i as u32))
+        .filter_map(|(i, e)| match e.value {
+            HashValue::Digest(d) => Some((d, i as u32)),
+            _ => None,
+        })
         .collect();
     let index = ExactIndex::build(vec![list]);
     // Half the probes are listed, half are not.

@@ -2,6 +2,7 @@
 //! the work happens in the library crates (see docs/architecture.md).
 
 mod check;
+mod hash;
 mod run;
 mod scan;
 mod settings;
@@ -46,6 +47,17 @@ enum Command {
     /// SIGINT drains in-flight records, commits and exits within `kafka.shutdown_timeout_secs`
     /// (a second signal exits at once). Log level: $VIGIL_LOG (default info).
     Run(run::Args),
+    /// Hash image files: PDQ (with quality, dihedral variants and a border-trimmed hash),
+    /// pHash, dHash, aHash, MD5, SHA-1, SHA-256.
+    ///
+    /// Prints one JSON object per file, in input order (docs/detection.md describes every
+    /// field and hex encoding). Exact digests are computed from the raw bytes before
+    /// decoding, so they are printed even for files that cannot be decoded; such a file gets
+    /// an `error` reason code and `detail`, processing continues, and the exit status is 1 at
+    /// the end.
+    ///
+    /// Example: vigil hash --dihedral tests/fixtures/images/
+    Hash(hash::Args),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -67,6 +79,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Run(args) => run::run(args),
+        Command::Hash(args) => match hash::run(args) {
+            Ok(false) => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
         Command::Config(ConfigCommand::Check { file }) => check::run(&file),
     };
     match result {

@@ -18,6 +18,19 @@ pub mod defaults {
     pub const PDQ_MAX_DISTANCE: u32 = 31;
     /// `match.pdq_min_quality`: PDQ hashes below this quality are too flat to match on.
     pub const PDQ_MIN_QUALITY: u8 = 50;
+    /// `match.pdq_dihedral`: also match rotated and mirrored copies.
+    pub const PDQ_DIHEDRAL: bool = true;
+    /// `match.pdq_trim_borders`: also match copies framed by a uniform border.
+    pub const PDQ_TRIM_BORDERS: bool = true;
+    /// `match.phash_max_distance`, `match.dhash_max_distance`, `match.ahash_max_distance`:
+    /// out of 64 bits.
+    pub const HASH64_MAX_DISTANCE: u32 = 8;
+    /// Largest accepted 64-bit-hash distance.
+    pub const HASH64_MAX_DISTANCE_LIMIT: u32 = 16;
+    /// `attachments.max_image_width` and `max_image_height`, in pixels.
+    pub const MAX_IMAGE_DIMENSION: u32 = 8192;
+    /// `attachments.max_image_alloc_bytes`: decoded pixels, 256 MiB.
+    pub const MAX_IMAGE_ALLOC_BYTES: u64 = 256 * 1024 * 1024;
     /// `attachments.max_bytes`: 20 MiB.
     pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
     /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
@@ -109,6 +122,16 @@ pub struct MatchConfig {
     pub pdq_max_distance: u32,
     /// PDQ hashes of lower quality are not matched.
     pub pdq_min_quality: u8,
+    /// Also match the 8 rotations and mirrorings of each image (computed from one DCT).
+    pub pdq_dihedral: bool,
+    /// Also match the content inside uniform borders, when an image has them.
+    pub pdq_trim_borders: bool,
+    /// Largest pHash Hamming distance (of 64 bits) that counts as a match.
+    pub phash_max_distance: u32,
+    /// Largest dHash Hamming distance that counts as a match.
+    pub dhash_max_distance: u32,
+    /// Largest aHash Hamming distance that counts as a match.
+    pub ahash_max_distance: u32,
 }
 
 impl Default for MatchConfig {
@@ -116,6 +139,11 @@ impl Default for MatchConfig {
         MatchConfig {
             pdq_max_distance: defaults::PDQ_MAX_DISTANCE,
             pdq_min_quality: defaults::PDQ_MIN_QUALITY,
+            pdq_dihedral: defaults::PDQ_DIHEDRAL,
+            pdq_trim_borders: defaults::PDQ_TRIM_BORDERS,
+            phash_max_distance: defaults::HASH64_MAX_DISTANCE,
+            dhash_max_distance: defaults::HASH64_MAX_DISTANCE,
+            ahash_max_distance: defaults::HASH64_MAX_DISTANCE,
         }
     }
 }
@@ -128,6 +156,12 @@ pub struct AttachmentsConfig {
     pub max_bytes: u64,
     /// Directories that `file://` attachment URIs may point into. Empty: `file://` is refused.
     pub file_roots: Vec<PathBuf>,
+    /// Images declaring a larger width are refused before decoding (`image_too_large`).
+    pub max_image_width: u32,
+    /// Images declaring a larger height are refused before decoding.
+    pub max_image_height: u32,
+    /// Images whose decoded pixels would take more bytes are refused before decoding.
+    pub max_image_alloc_bytes: u64,
 }
 
 impl Default for AttachmentsConfig {
@@ -135,6 +169,9 @@ impl Default for AttachmentsConfig {
         AttachmentsConfig {
             max_bytes: defaults::MAX_ATTACHMENT_BYTES,
             file_roots: Vec::new(),
+            max_image_width: defaults::MAX_IMAGE_DIMENSION,
+            max_image_height: defaults::MAX_IMAGE_DIMENSION,
+            max_image_alloc_bytes: defaults::MAX_IMAGE_ALLOC_BYTES,
         }
     }
 }
@@ -422,6 +459,34 @@ impl Config {
                 "match.pdq_min_quality",
                 format!("{} is not a quality (0 to 100)", m.pdq_min_quality),
             ));
+        }
+        for (key, value) in [
+            ("match.phash_max_distance", m.phash_max_distance),
+            ("match.dhash_max_distance", m.dhash_max_distance),
+            ("match.ahash_max_distance", m.ahash_max_distance),
+        ] {
+            if value > defaults::HASH64_MAX_DISTANCE_LIMIT {
+                return Err((
+                    key,
+                    format!(
+                        "{value} is above {}: unrelated images would match",
+                        defaults::HASH64_MAX_DISTANCE_LIMIT
+                    ),
+                ));
+            }
+        }
+        let a = &self.attachments;
+        for (key, value) in [
+            ("attachments.max_image_width", u64::from(a.max_image_width)),
+            (
+                "attachments.max_image_height",
+                u64::from(a.max_image_height),
+            ),
+            ("attachments.max_image_alloc_bytes", a.max_image_alloc_bytes),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
         }
         if self.attachments.max_bytes == 0 {
             return Err(("attachments.max_bytes", "must be at least 1".into()));

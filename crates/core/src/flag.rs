@@ -146,6 +146,12 @@ pub enum MatchSubject {
         /// Hash quality (0–100) for perceptual hashes that define one (PDQ).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         quality: Option<u8>,
+        /// Which form of the image matched, when not the image as stored: a rotation or
+        /// mirroring (`rotate90`, `rotate180`, `rotate270`, `flip_x`, `flip_y`,
+        /// `flip_plus1`, `flip_minus1`), the content inside its borders (`trimmed`), or both
+        /// (`trimmed+rotate90`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        variant: Option<String>,
     },
     /// The text matched a rule.
     Text {
@@ -281,6 +287,7 @@ mod tests {
                 entry_id: entry.into(),
                 distance: 0,
                 quality: None,
+                variant: None,
             },
         }
     }

@@ -51,6 +51,14 @@ impl MediaType {
             .map(|&(_, media)| media)
     }
 
+    /// Whether the type is an image format (vigil decodes these for perceptual hashing).
+    pub fn is_image(self) -> bool {
+        !matches!(
+            self,
+            MediaType::Mp4 | MediaType::Quicktime | MediaType::Webm
+        )
+    }
+
     /// The canonical name, e.g. `image/jpeg`.
     pub fn as_str(self) -> &'static str {
         match self {

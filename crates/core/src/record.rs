@@ -43,6 +43,14 @@ pub enum ReasonCode {
     AttachmentNotFound,
     /// An attachment could not be read (an I/O error that may be transient).
     AttachmentUnreadable,
+    /// An attachment is an image in a format this build does not decode (or its media type
+    /// says image and its bytes are not one); only exact hashes were checked.
+    UnsupportedImageFormat,
+    /// An image declares more pixels or bytes than the `attachments.max_image_*` limits
+    /// (a decompression bomb is refused here, from its header); only exact hashes checked.
+    ImageTooLarge,
+    /// An image is corrupt or truncated, or its decoder failed; only exact hashes checked.
+    Undecodable,
     /// A detector panicked on this input; the other detectors' results stand.
     DetectorPanic,
     /// Processing the record failed outside any detector (a bug); the record was not scanned.
@@ -59,6 +67,8 @@ pub enum Stage {
     Parse,
     /// Turning attachments into bytes (base64, `file://`).
     Resolve,
+    /// Decoding attachments into pixels.
+    Decode,
     /// Running detectors.
     Scan,
 }
@@ -70,6 +80,7 @@ impl Stage {
             Stage::Read => "read",
             Stage::Parse => "parse",
             Stage::Resolve => "resolve",
+            Stage::Decode => "decode",
             Stage::Scan => "scan",
         }
     }
@@ -77,7 +88,7 @@ impl Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 17] = [
+    pub const ALL: [ReasonCode; 20] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -93,6 +104,9 @@ impl ReasonCode {
         ReasonCode::UriNotAllowed,
         ReasonCode::AttachmentNotFound,
         ReasonCode::AttachmentUnreadable,
+        ReasonCode::UnsupportedImageFormat,
+        ReasonCode::ImageTooLarge,
+        ReasonCode::Undecodable,
         ReasonCode::DetectorPanic,
         ReasonCode::InternalError,
     ];
@@ -115,6 +129,9 @@ impl ReasonCode {
             ReasonCode::UriNotAllowed => "uri_not_allowed",
             ReasonCode::AttachmentNotFound => "attachment_not_found",
             ReasonCode::AttachmentUnreadable => "attachment_unreadable",
+            ReasonCode::UnsupportedImageFormat => "unsupported_image_format",
+            ReasonCode::ImageTooLarge => "image_too_large",
+            ReasonCode::Undecodable => "undecodable",
             ReasonCode::DetectorPanic => "detector_panic",
             ReasonCode::InternalError => "internal_error",
         }
@@ -138,6 +155,9 @@ impl ReasonCode {
             | ReasonCode::UriNotAllowed
             | ReasonCode::AttachmentNotFound
             | ReasonCode::AttachmentUnreadable => Stage::Resolve,
+            ReasonCode::UnsupportedImageFormat
+            | ReasonCode::ImageTooLarge
+            | ReasonCode::Undecodable => Stage::Decode,
             ReasonCode::DetectorPanic | ReasonCode::InternalError => Stage::Scan,
         }
     }

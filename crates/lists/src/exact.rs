@@ -1,6 +1,8 @@
-use vigil_hash::{Digest, ExactAlgorithm};
+use std::sync::Arc;
 
-use crate::{HashEntry, HashList, ListInfo};
+use vigil_hash::{Algorithm, Digest, ExactAlgorithm};
+
+use crate::{HashEntry, HashList, HashValue, ListInfo};
 
 /// Exact-digest lookup over any number of lists. Per algorithm, the digests live in one
 /// contiguous sorted byte array (fixed width) with a parallel array of entry references, plus
@@ -9,7 +11,7 @@ use crate::{HashEntry, HashList, ListInfo};
 /// a bucket that almost always holds at most a couple of entries — no hashing.
 #[derive(Debug, Default)]
 pub struct ExactIndex {
-    lists: Vec<HashList>,
+    lists: Arc<[HashList]>,
     tables: [Table; 3],
 }
 
@@ -45,28 +47,36 @@ pub struct ExactHit<'a> {
 }
 
 impl ExactIndex {
-    /// Indexes every entry of `lists`.
-    pub fn build(lists: Vec<HashList>) -> ExactIndex {
+    /// Indexes every exact entry of `lists` (other algorithms are left to
+    /// [`crate::NearIndex`], which can share the same lists).
+    pub fn build(lists: impl Into<Arc<[HashList]>>) -> ExactIndex {
+        let lists = lists.into();
         let mut tables: [Table; 3] = Default::default();
         for algorithm in ExactAlgorithm::ALL {
             let width = algorithm.digest_len();
-            let mut refs: Vec<(u32, u32)> = lists
+            let mut rows: Vec<(Digest, u32, u32)> = lists
                 .iter()
                 .enumerate()
                 .flat_map(|(l, list)| {
                     list.entries
                         .iter()
                         .enumerate()
-                        .filter(|(_, e)| e.algorithm == algorithm)
-                        .map(move |(e, _)| (l as u32, e as u32))
+                        .filter_map(move |(e, entry)| match entry.value {
+                            HashValue::Digest(d)
+                                if entry.algorithm == Algorithm::from(algorithm) =>
+                            {
+                                Some((d, l as u32, e as u32))
+                            }
+                            _ => None,
+                        })
                 })
                 .collect();
-            let digest_of = |&(l, e): &(u32, u32)| lists[l as usize].entries[e as usize].digest;
-            refs.sort_by(|a, b| digest_of(a).cmp(&digest_of(b)).then(a.cmp(b)));
-            let mut digests = Vec::with_capacity(refs.len() * width);
-            for r in &refs {
-                digests.extend_from_slice(digest_of(r).as_bytes());
+            rows.sort();
+            let mut digests = Vec::with_capacity(rows.len() * width);
+            for (digest, _, _) in &rows {
+                digests.extend_from_slice(digest.as_bytes());
             }
+            let refs: Vec<(u32, u32)> = rows.iter().map(|&(_, l, e)| (l, e)).collect();
             let bits =
                 (usize::BITS - refs.len().saturating_sub(1).leading_zeros()).min(MAX_BUCKET_BITS);
             let mut buckets = Vec::with_capacity((1 << bits) + 1);
@@ -186,7 +196,10 @@ mod tests {
                 let mut want: Vec<_> = lists
                     .iter()
                     .flat_map(|l| l.entries.iter().map(move |e| (l, e)))
-                    .filter(|(_, e)| e.algorithm == algorithm && e.digest == digest)
+                    .filter(|(_, e)| {
+                        e.algorithm == Algorithm::from(algorithm)
+                            && e.value == HashValue::Digest(digest)
+                    })
                     .map(|(l, e)| (l.info.name.clone(), e.entry_id.clone()))
                     .collect();
                 got.sort();

@@ -2,18 +2,51 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use vigil_core::Severity;
-use vigil_hash::{Digest, ExactAlgorithm};
+use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
 
 use crate::csv::{Table, read_file};
 use crate::{ListError, ListInfo};
+
+/// A listed hash value, by kind of algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashValue {
+    /// MD5, SHA-1 or SHA-256 of the file.
+    Digest(Digest),
+    /// PDQ (256 bits).
+    Pdq(PdqHash),
+    /// pHash, dHash or aHash (64 bits).
+    Bits64(Hash64),
+}
+
+impl HashValue {
+    /// Parses `hex` as a hash of `algorithm`.
+    pub fn parse(algorithm: Algorithm, hex: &str) -> Result<HashValue, String> {
+        match algorithm {
+            Algorithm::Pdq => PdqHash::from_hex(hex)
+                .map(HashValue::Pdq)
+                .map_err(|e| e.to_string()),
+            Algorithm::Phash | Algorithm::Dhash | Algorithm::Ahash => Hash64::from_hex(hex)
+                .map(HashValue::Bits64)
+                .map_err(|e| e.to_string()),
+            Algorithm::Md5 | Algorithm::Sha1 | Algorithm::Sha256 => {
+                let exact = algorithm
+                    .exact()
+                    .unwrap_or(vigil_hash::ExactAlgorithm::Sha256);
+                Digest::from_hex(exact, hex)
+                    .map(HashValue::Digest)
+                    .map_err(|e| e.to_string())
+            }
+        }
+    }
+}
 
 /// One listed hash.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HashEntry {
     /// Hash algorithm.
-    pub algorithm: ExactAlgorithm,
-    /// The listed digest.
-    pub digest: Digest,
+    pub algorithm: Algorithm,
+    /// The listed hash.
+    pub value: HashValue,
     /// The list's id for the entry (unique within the list).
     pub entry_id: String,
     /// The list's category for the entry.
@@ -52,25 +85,24 @@ impl HashList {
         let mut entries = Vec::with_capacity(table.rows.len());
         for row in &table.rows {
             let name = row.get(algorithm_col);
-            let algorithm = ExactAlgorithm::parse(name).ok_or_else(|| {
-                let message = match name.to_ascii_lowercase().as_str() {
-                    "pdq" | "phash" | "dhash" | "ahash" => format!(
-                        "`{name}` (perceptual) is not supported by this build; \
-                         supported: md5, sha1, sha256"
+            let algorithm = Algorithm::parse(name).ok_or_else(|| {
+                table.error(
+                    row,
+                    algorithm_col,
+                    format_args!(
+                        "unknown `{name}` (expected pdq, phash, dhash, ahash, md5, sha1 or sha256)"
                     ),
-                    _ => format!("unknown `{name}` (expected md5, sha1 or sha256)"),
-                };
-                table.error(row, algorithm_col, message)
+                )
             })?;
-            let digest = Digest::from_hex(algorithm, row.get(hash_col)).map_err(|e| {
-                table.error(row, hash_col, format_args!("not a {algorithm} digest: {e}"))
+            let value = HashValue::parse(algorithm, row.get(hash_col)).map_err(|e| {
+                table.error(row, hash_col, format_args!("not a {algorithm} hash: {e}"))
             })?;
             let entry_id = table.unique(row, id_col, &mut seen)?;
             let category = table.non_empty(row, category_col)?;
             let severity = table.severity(row, severity_col, Severity::Critical)?;
             entries.push(HashEntry {
                 algorithm,
-                digest,
+                value,
                 entry_id: entry_id.to_string(),
                 category: category.to_string(),
                 severity,
@@ -105,8 +137,36 @@ mod tests {
         assert_eq!(list.entries[0].category, "A");
         assert_eq!(list.entries[0].severity, Severity::Critical);
         assert_eq!(list.entries[1].severity, Severity::High);
-        assert_eq!(list.entries[0].digest, list.entries[1].digest);
+        assert_eq!(list.entries[0].value, list.entries[1].value);
         assert!(list.info.version.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn perceptual_hashes_parse() {
+        let pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+        let text = format!(
+            "algorithm,hash,entry_id,category\npdq,{pdq},p-1,A\nPHASH,0123456789ABCDEF,h-1,B\n\
+             dhash,ffff000000000000,d-1,B\nahash,0000000000000001,a-1,C\n"
+        );
+        let list = parse(&text).unwrap();
+        let kinds: Vec<Algorithm> = list.entries.iter().map(|e| e.algorithm).collect();
+        assert_eq!(
+            kinds,
+            [
+                Algorithm::Pdq,
+                Algorithm::Phash,
+                Algorithm::Dhash,
+                Algorithm::Ahash
+            ]
+        );
+        assert_eq!(
+            list.entries[0].value,
+            HashValue::Pdq(PdqHash::from_hex(pdq).unwrap())
+        );
+        assert_eq!(
+            list.entries[1].value,
+            HashValue::Bits64(Hash64::from_hex("0123456789abcdef").unwrap())
+        );
     }
 
     #[test]
@@ -118,7 +178,12 @@ mod tests {
                 3,
                 "unknown `md4`",
             ),
-            (format!("{header}pdq,{MD5_ABC},e-1,A\n"), 2, "perceptual"),
+            (
+                format!("{header}pdq,{MD5_ABC},e-1,A\n"),
+                2,
+                "a PDQ hash has 64 hex characters",
+            ),
+            (format!("{header}phash,{MD5_ABC},e-1,A\n"), 2, "16 hex"),
             (
                 format!("{header}sha1,{MD5_ABC},e-1,A\n"),
                 2,

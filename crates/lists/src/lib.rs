@@ -4,9 +4,12 @@
 //!   Today the version is derived from the file's digest (`sha256:<12 hex>`), so it changes
 //!   exactly when the content does.
 //! - [`csv`] — the line-numbered CSV reader every vigil list format uses (keyword lists too).
-//! - [`HashList`] — a vigil CSV hash list (`algorithm,hash,entry_id,category[,severity,...]`).
+//! - [`HashList`] — a vigil CSV hash list (`algorithm,hash,entry_id,category[,severity,...]`)
+//!   with `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1` and `sha256` entries.
 //! - [`ExactIndex`] — exact-digest lookup (MD5, SHA-1, SHA-256) over many lists, stored as
 //!   sorted fixed-width arrays searched by bisection.
+//! - [`NearIndex`] — every perceptual entry within a Hamming radius of a set of query
+//!   hashes (an image's dihedral and trimmed variants), by linear scan.
 //!
 //! ```
 //! use vigil_hash::ExactAlgorithm;
@@ -27,10 +30,12 @@ pub mod csv;
 mod exact;
 mod hash_list;
 mod info;
+mod near;
 
 pub use exact::{ExactHit, ExactIndex};
-pub use hash_list::{HashEntry, HashList};
+pub use hash_list::{HashEntry, HashList, HashValue};
 pub use info::ListInfo;
+pub use near::{NearHit, NearIndex};
 
 use std::path::PathBuf;
 

@@ -1,9 +1,14 @@
-use vigil_core::{DetectorKind, Match, MatchSubject};
-use vigil_hash::{ExactAlgorithm, ExactDigests};
-use vigil_lists::ExactIndex;
+use std::cell::RefCell;
+
+use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
+use vigil_hash::{
+    AttachmentHasher, AttachmentHashes, DecodeError, DecodeLimits, Dihedral, ExactAlgorithm,
+    ExactDigests, Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
+};
+use vigil_lists::{ExactIndex, NearIndex};
 use vigil_text::KeywordMatcher;
 
-use crate::{Detector, Findings, ScanContext};
+use crate::{Detector, Findings, Problem, ScanContext};
 
 /// Matches the MD5/SHA-1/SHA-256 of each attachment's raw bytes against hash lists. Only the
 /// algorithms that some list uses are computed.
@@ -56,6 +61,7 @@ impl Detector for ExactHashDetector {
                             entry_id: hit.entry.entry_id.clone(),
                             distance: 0,
                             quality: None,
+                            variant: None,
                         },
                     });
                 }
@@ -98,6 +104,207 @@ impl Detector for KeywordDetector {
                     spans: hit.spans,
                 },
             });
+        }
+    }
+}
+
+/// What [`ImageHashDetector`] matches and how close counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageMatchSettings {
+    /// Largest PDQ distance that matches.
+    pub pdq_max_distance: u32,
+    /// PDQ hashes of lower quality are not matched.
+    pub pdq_min_quality: u8,
+    /// Also match the 8 rotations and mirrorings.
+    pub dihedral: bool,
+    /// Also match the content inside uniform borders.
+    pub trim_borders: bool,
+    /// Largest pHash, dHash and aHash distances that match.
+    pub hash64_max_distance: [(Family, u32); 3],
+    /// Decoding limits.
+    pub limits: DecodeLimits,
+}
+
+impl ImageMatchSettings {
+    /// The settings in `config`.
+    pub fn from_config(config: &Config) -> ImageMatchSettings {
+        let (m, a) = (&config.matching, &config.attachments);
+        ImageMatchSettings {
+            pdq_max_distance: m.pdq_max_distance,
+            pdq_min_quality: m.pdq_min_quality,
+            dihedral: m.pdq_dihedral,
+            trim_borders: m.pdq_trim_borders,
+            hash64_max_distance: [
+                (Family::Phash, m.phash_max_distance),
+                (Family::Dhash, m.dhash_max_distance),
+                (Family::Ahash, m.ahash_max_distance),
+            ],
+            limits: DecodeLimits {
+                max_input_bytes: a.max_bytes,
+                max_width: a.max_image_width,
+                max_height: a.max_image_height,
+                max_alloc_bytes: a.max_image_alloc_bytes,
+            },
+        }
+    }
+}
+
+/// Decodes image attachments and matches their PDQ (with its dihedral and border-trimmed
+/// variants) and pHash/dHash/aHash against hash lists. An image that cannot be decoded is
+/// reported (`undecodable`, `image_too_large`, `unsupported_image_format`), never passed as
+/// clean; its exact digests are still matched by [`ExactHashDetector`].
+#[derive(Debug)]
+pub struct ImageHashDetector {
+    index: NearIndex,
+    settings: ImageMatchSettings,
+    options: HashOptions,
+}
+
+thread_local! {
+    /// Scratch buffers for hashing, one set per scanning thread.
+    static HASHER: RefCell<Option<AttachmentHasher>> = const { RefCell::new(None) };
+}
+
+impl ImageHashDetector {
+    /// A detector over `index`; hashes only the algorithms the index holds.
+    pub fn new(index: NearIndex, settings: ImageMatchSettings) -> ImageHashDetector {
+        let options = HashOptions {
+            algorithms: index.algorithms(),
+            dihedral: settings.dihedral,
+            trim: settings.trim_borders.then(TrimOptions::default),
+            limits: settings.limits,
+        };
+        ImageHashDetector {
+            index,
+            settings,
+            options,
+        }
+    }
+
+    fn hash(&self, bytes: &[u8]) -> AttachmentHashes {
+        HASHER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let stale = slot.as_ref().is_none_or(|h| *h.options() != self.options);
+            if stale {
+                *slot = Some(AttachmentHasher::new(self.options.clone()));
+            }
+            match slot.as_mut() {
+                Some(hasher) => hasher.hash(bytes),
+                None => AttachmentHasher::new(self.options.clone()).hash(bytes),
+            }
+        })
+    }
+
+    fn match_pdq(&self, attachment_id: &str, image: &ImageHashes, findings: &mut Findings) {
+        let min_quality = self.settings.pdq_min_quality;
+        let mut queries = Vec::new();
+        let mut labels: Vec<(Option<String>, u8)> = Vec::new();
+        let forms = image
+            .pdq
+            .iter()
+            .map(|r| ("", r))
+            .chain(image.pdq_trimmed.iter().map(|(_, r)| ("trimmed", r)));
+        for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
+            let variants = result.dihedral.unwrap_or([result.hash; 8]);
+            let count = if result.dihedral.is_some() { 8 } else { 1 };
+            for (variant, hash) in Dihedral::ALL.iter().zip(variants).take(count) {
+                let label = match (form, variant) {
+                    ("", Dihedral::Original) => None,
+                    (form, Dihedral::Original) => Some(form.to_string()),
+                    ("", v) => Some(v.as_str().to_string()),
+                    (form, v) => Some(format!("{form}+{}", v.as_str())),
+                };
+                queries.push(hash);
+                labels.push((label, result.quality));
+            }
+        }
+        if queries.is_empty() {
+            return;
+        }
+        for hit in self
+            .index
+            .near_pdq(&queries, self.settings.pdq_max_distance)
+        {
+            let (variant, quality) = labels[hit.query].clone();
+            findings.matches.push(Match {
+                detector: DetectorKind::Pdq,
+                list: hit.list.name.clone(),
+                list_version: hit.list.version.clone(),
+                category: hit.entry.category.clone(),
+                severity: hit.entry.severity,
+                subject: MatchSubject::Attachment {
+                    attachment_id: attachment_id.to_string(),
+                    entry_id: hit.entry.entry_id.clone(),
+                    distance: hit.distance,
+                    quality: Some(quality),
+                    variant,
+                },
+            });
+        }
+    }
+
+    fn match_bits64(&self, attachment_id: &str, image: &ImageHashes, findings: &mut Findings) {
+        for (family, radius) in self.settings.hash64_max_distance {
+            let Some(hash) = image.family(family) else {
+                continue;
+            };
+            let detector = match family {
+                Family::Phash => DetectorKind::Phash,
+                Family::Dhash => DetectorKind::Dhash,
+                Family::Ahash => DetectorKind::Ahash,
+            };
+            for hit in self.index.near_bits64(family, hash, radius) {
+                findings.matches.push(Match {
+                    detector,
+                    list: hit.list.name.clone(),
+                    list_version: hit.list.version.clone(),
+                    category: hit.entry.category.clone(),
+                    severity: hit.entry.severity,
+                    subject: MatchSubject::Attachment {
+                        attachment_id: attachment_id.to_string(),
+                        entry_id: hit.entry.entry_id.clone(),
+                        distance: hit.distance,
+                        quality: None,
+                        variant: None,
+                    },
+                });
+            }
+        }
+    }
+}
+
+fn decode_reason(error: &DecodeError) -> ReasonCode {
+    match error.reason() {
+        "image_too_large" => ReasonCode::ImageTooLarge,
+        "unsupported_image_format" => ReasonCode::UnsupportedImageFormat,
+        _ => ReasonCode::Undecodable,
+    }
+}
+
+impl Detector for ImageHashDetector {
+    fn name(&self) -> &'static str {
+        "image-hash"
+    }
+
+    fn detect(&self, context: &ScanContext<'_>, findings: &mut Findings) {
+        for attachment in context.attachments {
+            let declared_image = attachment.media_type.is_some_and(|m| m.is_image());
+            if !declared_image && sniff_format(&attachment.bytes).is_none() {
+                continue;
+            }
+            let hashes = self.hash(&attachment.bytes);
+            match hashes.image {
+                None => {}
+                Some(Err(error)) => findings.problems.push(Problem {
+                    reason: decode_reason(&error),
+                    attachment_id: Some(attachment.attachment_id.clone()),
+                    detail: error.to_string(),
+                }),
+                Some(Ok(image)) => {
+                    self.match_pdq(&attachment.attachment_id, &image, findings);
+                    self.match_bits64(&attachment.attachment_id, &image, findings);
+                }
+            }
         }
     }
 }

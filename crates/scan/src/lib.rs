@@ -41,7 +41,7 @@ mod resolve;
 mod scanner;
 
 pub use detector::{Detector, Findings, Problem, ScanContext};
-pub use detectors::{ExactHashDetector, KeywordDetector};
+pub use detectors::{ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector};
 pub use lines::{BoundedLines, Record};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
 pub use resolve::{ResolvedAttachment, Resolver};

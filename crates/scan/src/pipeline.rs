@@ -2,10 +2,13 @@ use std::path::PathBuf;
 
 use time::OffsetDateTime;
 use vigil_core::{Config, ErrorRecord, Flag, Message, ReasonCode, Source};
-use vigil_lists::{ExactIndex, HashList, ListError, ListInfo};
+use vigil_lists::{ExactIndex, HashList, ListError, ListInfo, NearIndex};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
-use crate::{Detector, ExactHashDetector, KeywordDetector, Problem, Resolver, Scanner};
+use crate::{
+    Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, Problem,
+    Resolver, Scanner,
+};
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +94,16 @@ impl Pipeline {
             .collect();
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         if !hash_lists.is_empty() {
-            detectors.push(Box::new(ExactHashDetector::new(ExactIndex::build(
-                hash_lists,
-            ))));
+            let hash_lists: std::sync::Arc<[HashList]> = hash_lists.into();
+            let exact = ExactIndex::build(hash_lists.clone());
+            if !exact.algorithms().is_empty() {
+                detectors.push(Box::new(ExactHashDetector::new(exact)));
+            }
+            let near = NearIndex::build(hash_lists);
+            if !near.algorithms().is_empty() {
+                let settings = ImageMatchSettings::from_config(config);
+                detectors.push(Box::new(ImageHashDetector::new(near, settings)));
+            }
         }
         if !keyword_lists.is_empty() {
             detectors.push(Box::new(KeywordDetector::new(KeywordMatcher::build(

@@ -1,0 +1,220 @@
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Serialize;
+use vigil_hash::{
+    Algorithm, AttachmentHasher, AttachmentHashes, DecodeLimits, ExactAlgorithm, HashOptions,
+    PdqResult, TrimOptions,
+};
+
+/// Arguments of `vigil hash`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Comma-separated algorithms: pdq, phash, dhash, ahash, md5, sha1, sha256.
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "pdq,phash,dhash,ahash,md5,sha1,sha256",
+        value_parser = parse_algorithm
+    )]
+    algorithms: Vec<Algorithm>,
+    /// Also print the 8 dihedral PDQ hashes (original, rot90, rot180, rot270, flipX, flipY,
+    /// flip+1, flip-1), as the reference orders them.
+    #[arg(long)]
+    dihedral: bool,
+    /// Do not hash the content inside uniform borders separately.
+    #[arg(long)]
+    no_trim: bool,
+    /// Take the decoding limits from this configuration file's [attachments] section
+    /// [default: $VIGIL_CONFIG, else ./vigil.toml if present, else built-in defaults].
+    #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Image files, or directories (every file inside, recursively, in name order).
+    #[arg(value_name = "PATH", required = true)]
+    paths: Vec<PathBuf>,
+}
+
+fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+    Algorithm::parse(name).ok_or_else(|| {
+        format!("unknown algorithm `{name}` (expected pdq, phash, dhash, ahash, md5, sha1, sha256)")
+    })
+}
+
+/// One output line. Field order is the documented one; absent hashes are omitted.
+#[derive(Debug, Default, Serialize)]
+struct Line<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    format: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_quality: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_dihedral: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_trimmed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_trimmed_quality: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_trimmed_box: Option<[usize; 4]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_trimmed_dihedral: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    phash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dhash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ahash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    md5: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha1: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+}
+
+fn dihedral_hex(result: &PdqResult) -> Option<Vec<String>> {
+    result
+        .dihedral
+        .map(|hashes| hashes.iter().map(|h| h.to_hex()).collect())
+}
+
+impl<'a> Line<'a> {
+    fn new(path: &'a str, hashes: &AttachmentHashes) -> Line<'a> {
+        let exact = |a| hashes.exact.get(a).map(|d| d.to_hex());
+        let mut line = Line {
+            path,
+            md5: exact(ExactAlgorithm::Md5),
+            sha1: exact(ExactAlgorithm::Sha1),
+            sha256: exact(ExactAlgorithm::Sha256),
+            ..Line::default()
+        };
+        match &hashes.image {
+            None => {}
+            Some(Err(e)) => {
+                line.error = Some(e.reason());
+                line.detail = Some(e.to_string());
+            }
+            Some(Ok(image)) => {
+                line.format = Some(image.format);
+                line.width = Some(image.width);
+                line.height = Some(image.height);
+                if let Some(pdq) = &image.pdq {
+                    line.pdq = Some(pdq.hash.to_hex());
+                    line.pdq_quality = Some(pdq.quality);
+                    line.pdq_dihedral = dihedral_hex(pdq);
+                }
+                if let Some((rect, pdq)) = &image.pdq_trimmed {
+                    line.pdq_trimmed = Some(pdq.hash.to_hex());
+                    line.pdq_trimmed_quality = Some(pdq.quality);
+                    line.pdq_trimmed_box = Some([rect.x, rect.y, rect.width, rect.height]);
+                    line.pdq_trimmed_dihedral = dihedral_hex(pdq);
+                }
+                line.phash = image.phash.map(|h| h.to_hex());
+                line.dhash = image.dhash.map(|h| h.to_hex());
+                line.ahash = image.ahash.map(|h| h.to_hex());
+            }
+        }
+        line
+    }
+}
+
+/// `vigil hash`. Returns whether every file was hashed.
+pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
+    let limits = match &args.config {
+        Some(_) => {
+            let config = crate::settings::load(args.config.as_deref())?;
+            let a = &config.attachments;
+            DecodeLimits {
+                max_input_bytes: a.max_bytes,
+                max_width: a.max_image_width,
+                max_height: a.max_image_height,
+                max_alloc_bytes: a.max_image_alloc_bytes,
+            }
+        }
+        None => DecodeLimits::DEFAULT,
+    };
+    let mut hasher = AttachmentHasher::new(HashOptions {
+        algorithms: args.algorithms,
+        dihedral: args.dihedral,
+        trim: (!args.no_trim).then(TrimOptions::default),
+        limits,
+    });
+    let mut files = Vec::new();
+    for path in &args.paths {
+        collect(path, &mut files).with_context(|| format!("cannot list {}", path.display()))?;
+    }
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut failed = 0usize;
+    for path in &files {
+        let name = path.to_string_lossy();
+        let line = match read_limited(path, limits.max_input_bytes) {
+            Ok(bytes) => {
+                let hashes = hasher.hash(&bytes);
+                let line = Line::new(&name, &hashes);
+                serde_json::to_writer(&mut out, &line)?;
+                line.error.is_some()
+            }
+            Err((reason, detail)) => {
+                let line = Line {
+                    path: &name,
+                    error: Some(reason),
+                    detail: Some(detail),
+                    ..Line::default()
+                };
+                serde_json::to_writer(&mut out, &line)?;
+                true
+            }
+        };
+        failed += usize::from(line);
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    if failed > 0 {
+        eprintln!(
+            "vigil: {failed} of {} files could not be hashed",
+            files.len()
+        );
+    }
+    Ok(failed == 0)
+}
+
+/// Files under `path` in name order (the path itself if it is not a directory).
+fn collect(path: &Path, files: &mut Vec<PathBuf>) -> io::Result<()> {
+    if !path.is_dir() {
+        files.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<io::Result<_>>()?;
+    entries.sort();
+    for entry in entries {
+        collect(&entry, files)?;
+    }
+    Ok(())
+}
+
+/// Reads a file, refusing (without reading it) one larger than the decoding limit.
+fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, (&'static str, String)> {
+    let unreadable = |e: io::Error| ("unreadable", format!("cannot read: {}", e.kind()));
+    let size = std::fs::metadata(path).map_err(unreadable)?.len();
+    if size > limit {
+        return Err((
+            "image_too_large",
+            format!("{size} bytes of image data, over the {limit}-byte decoding limit"),
+        ));
+    }
+    std::fs::read(path).map_err(unreadable)
+}
