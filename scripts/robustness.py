@@ -8,10 +8,10 @@ saved as PNG under .cache/robustness/original/ and transformed deterministically
 .cache/robustness/<transform>/<name>.png (.jpg for jpeg_q70).
   reference: plain pdqhash.compute of original vs copy (copy decoded back from its file);
              a match is Hamming distance <= 31 (what HMA does: no dihedrals, no trimming).
-  vigil:     `vigil hash --algorithms pdq --dihedral` over all files (two concurrent runs); the
+  vigil:     `vigil hash --algorithms pdq --queries` over all files (two concurrent runs); the
              list holds the original's plain `pdq`; a copy matches if the min distance over
-             pdq_dihedral[0..8] and pdq_trimmed_dihedral[0..8] (if present) is <= 31;
-             "plain" uses `pdq` only.
+             pdq_queries (the oriented rotations/mirrorings and trimmed forms vigil's matching
+             queries with) is <= 31; "plain" uses `pdq` only.
   false matches: all ordered pairs of distinct originals (A queried, B listed).
 Flags rows where vigil (variants) < reference, or a rotation/flip/border row is below 0.95.
 Prints a Markdown table, false-match lines and flags; writes .cache/robustness/results.json.
@@ -126,7 +126,7 @@ def run_vigil(paths, chunks=2):
     if not VIGIL.exists():
         sys.exit(f"robustness: {VIGIL} missing; run `cargo build --release`")
     outs = [tempfile.TemporaryFile("w+") for _ in range(chunks)]  # files, so no run blocks on a pipe
-    procs = [subprocess.Popen([VIGIL, "hash", "--algorithms", "pdq", "--dihedral", *paths[i::chunks]],
+    procs = [subprocess.Popen([VIGIL, "hash", "--algorithms", "pdq", "--queries", *paths[i::chunks]],
                               stdout=out, cwd=REPO) for i, out in enumerate(outs)]
     for p, out in zip(procs, outs):
         p.wait()
@@ -137,8 +137,8 @@ def run_vigil(paths, chunks=2):
 
 
 def best_variant(rec, listed):
-    """Min distance from any query variant (dihedral + trimmed dihedral) of a vigil record to `listed`."""
-    return min(dist(int(h, 16), listed) for h in rec["pdq_dihedral"] + rec.get("pdq_trimmed_dihedral", []))
+    """Min distance from any of a vigil record's pdq_queries to `listed`."""
+    return min(dist(int(q["pdq"], 16), listed) for q in rec["pdq_queries"])
 
 
 def ref_dihedral_best(path, listed):  # diagnostic: reference compute_dihedral on the copy
@@ -204,7 +204,7 @@ def main():
                      f"| {r['vigil_plain_recall']:.3f} | {r['mean_best_distance']:.1f} |")
     lines.append("")
     for key, f in false.items():
-        what = "plain(A)" if key == "reference" else "any variant (dihedral + trimmed) of A"
+        what = "plain(A)" if key == "reference" else "any of A's pdq_queries"
         lines.append(f"False matches, {key} ({what} vs plain(B)): {f['matches']}/{f['pairs']} ordered pairs "
                      f"({f['rate']:.2%}), minimum distance {f['min_distance']}, "
                      f"lowest non-matching {f['min_non_matching']}"

@@ -27,6 +27,13 @@ pub(crate) struct Args {
     /// Do not hash the content inside uniform borders separately.
     #[arg(long)]
     no_trim: bool,
+    /// Also print `pdq_queries`: every PDQ hash vigil's matching would query lists with
+    /// (oriented rotations and mirrorings, trimmed forms) with its variant and quality.
+    #[arg(long)]
+    queries: bool,
+    /// Smallest quality of a form of the image that --queries includes.
+    #[arg(long, value_name = "Q", default_value_t = 0)]
+    min_quality: u8,
     /// Take the decoding limits from this configuration file's [attachments] section
     /// [default: $VIGIL_CONFIG, else ./vigil.toml if present, else built-in defaults].
     #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
@@ -71,6 +78,8 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pdq_trimmed_dihedral: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pdq_queries: Option<Vec<Query>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     phash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dhash: Option<String>,
@@ -84,6 +93,13 @@ struct Line<'a> {
     sha256: Option<String>,
 }
 
+#[derive(Debug, Serialize)]
+struct Query {
+    variant: String,
+    pdq: String,
+    quality: u8,
+}
+
 fn dihedral_hex(result: &PdqResult) -> Option<Vec<String>> {
     result
         .dihedral
@@ -91,7 +107,7 @@ fn dihedral_hex(result: &PdqResult) -> Option<Vec<String>> {
 }
 
 impl<'a> Line<'a> {
-    fn new(path: &'a str, hashes: &AttachmentHashes) -> Line<'a> {
+    fn new(path: &'a str, hashes: &AttachmentHashes, queries: Option<u8>) -> Line<'a> {
         let exact = |a| hashes.exact.get(a).map(|d| d.to_hex());
         let mut line = Line {
             path,
@@ -115,7 +131,17 @@ impl<'a> Line<'a> {
                     line.pdq_quality = Some(pdq.quality);
                     line.pdq_dihedral = dihedral_hex(pdq);
                 }
-                if let Some((rect, pdq)) = &image.pdq_trimmed {
+                line.pdq_queries = queries.map(|min_quality| {
+                    let queries = image.pdq_queries(min_quality).into_iter();
+                    queries
+                        .map(|q| Query {
+                            variant: q.variant.unwrap_or_else(|| "original".into()),
+                            pdq: q.hash.to_hex(),
+                            quality: q.quality,
+                        })
+                        .collect()
+                });
+                if let Some((rect, pdq)) = image.pdq_trimmed.first() {
                     line.pdq_trimmed = Some(pdq.hash.to_hex());
                     line.pdq_trimmed_quality = Some(pdq.quality);
                     line.pdq_trimmed_box = Some([rect.x, rect.y, rect.width, rect.height]);
@@ -145,9 +171,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         }
         None => DecodeLimits::DEFAULT,
     };
+    let queries = args.queries.then_some(args.min_quality);
     let mut hasher = AttachmentHasher::new(HashOptions {
         algorithms: args.algorithms,
-        dihedral: args.dihedral,
+        dihedral: args.dihedral || args.queries,
         trim: (!args.no_trim).then(TrimOptions::default),
         limits,
     });
@@ -162,7 +189,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         let line = match read_limited(path, limits.max_input_bytes) {
             Ok(bytes) => {
                 let hashes = hasher.hash(&bytes);
-                let line = Line::new(&name, &hashes);
+                let mut line = Line::new(&name, &hashes, queries);
+                if !args.dihedral {
+                    line.pdq_dihedral = None;
+                    line.pdq_trimmed_dihedral = None;
+                }
                 serde_json::to_writer(&mut out, &line)?;
                 line.error.is_some()
             }

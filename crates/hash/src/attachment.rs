@@ -8,7 +8,7 @@ use image::DynamicImage;
 
 use crate::decode::{DecodeError, DecodeLimits, decode};
 use crate::perceptual::{Family, FamilyHashers, Hash64};
-use crate::trim::{Rect, TrimOptions, content_box};
+use crate::trim::{Rect, TrimOptions, content_boxes};
 use crate::{ExactAlgorithm, ExactDigests, PdqHash, PdqHasher, Pixels};
 
 /// Every hash algorithm vigil computes, by its list and wire name.
@@ -112,7 +112,8 @@ impl fmt::Display for Algorithm {
 pub struct HashOptions {
     /// The algorithms (each computed once, however often named).
     pub algorithms: Vec<Algorithm>,
-    /// Also the 8 dihedral PDQ hashes (rotations and mirrorings), from the same DCT.
+    /// Also the rotations and mirrorings: the reference's 8 dihedral PDQ hashes and our
+    /// 8 oriented ones (see [`crate::PdqFeatures::oriented`]).
     pub dihedral: bool,
     /// Also hash the content inside uniform borders, when there are borders.
     pub trim: Option<TrimOptions>,
@@ -131,7 +132,7 @@ impl Default for HashOptions {
     }
 }
 
-/// A PDQ hash with its quality and, when asked for, its dihedral variants.
+/// A PDQ hash with its quality and, when asked for, its rotations and mirrorings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PdqResult {
     /// The hash of the pixels as stored.
@@ -140,6 +141,20 @@ pub struct PdqResult {
     pub quality: u8,
     /// The eight dihedral hashes in [`crate::Dihedral::ALL`] order (the first is `hash`).
     pub dihedral: Option<[PdqHash; 8]>,
+    /// The eight oriented hashes (estimates of the hashes of the physically rotated and
+    /// mirrored image), in the same order; what matching queries with.
+    pub oriented: Option<[PdqHash; 8]>,
+}
+
+/// One PDQ hash that matching queries lists with, and what form of the image it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdqQuery {
+    /// `None` for the image as stored; else `rotate90`, …, `trimmed`, `trimmed+rotate90`, …
+    pub variant: Option<String>,
+    /// The hash.
+    pub hash: PdqHash,
+    /// The quality of the image form it was computed from.
+    pub quality: u8,
 }
 
 /// The hashes that need pixels.
@@ -153,8 +168,9 @@ pub struct ImageHashes {
     pub height: u32,
     /// PDQ of the whole image.
     pub pdq: Option<PdqResult>,
-    /// PDQ of the content inside uniform borders, and where that content is.
-    pub pdq_trimmed: Option<(Rect, PdqResult)>,
+    /// PDQ of the content inside uniform borders, and where that content is (a second box
+    /// when opposite borders differ: see [`crate::content_boxes`]).
+    pub pdq_trimmed: Vec<(Rect, PdqResult)>,
     /// pHash.
     pub phash: Option<Hash64>,
     /// dHash.
@@ -164,6 +180,37 @@ pub struct ImageHashes {
 }
 
 impl ImageHashes {
+    /// Every PDQ hash to query lists with, from forms of the image of at least
+    /// `min_quality`: the image, its oriented variants, and the same for each trimmed box.
+    pub fn pdq_queries(&self, min_quality: u8) -> Vec<PdqQuery> {
+        let forms = self
+            .pdq
+            .iter()
+            .map(|r| (None, r))
+            .chain(self.pdq_trimmed.iter().map(|(_, r)| (Some("trimmed"), r)));
+        let mut queries = Vec::new();
+        for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
+            let oriented = result.oriented.unwrap_or([result.hash; 8]);
+            let count = if result.oriented.is_some() { 8 } else { 1 };
+            for (variant, hash) in crate::Dihedral::ALL.iter().zip(oriented).take(count) {
+                let variant = match (form, variant) {
+                    (None, crate::Dihedral::Original) => None,
+                    (Some(form), crate::Dihedral::Original) => Some(form.to_string()),
+                    (None, v) => Some(v.as_str().to_string()),
+                    (Some(form), v) => Some(format!("{form}+{}", v.as_str())),
+                };
+                if !queries.iter().any(|q: &PdqQuery| q.hash == hash) {
+                    queries.push(PdqQuery {
+                        variant,
+                        hash,
+                        quality: result.quality,
+                    });
+                }
+            }
+        }
+        queries
+    }
+
     /// The 64-bit hash for `family`, if computed.
     pub fn family(&self, family: Family) -> Option<Hash64> {
         match family {
@@ -239,7 +286,7 @@ impl AttachmentHasher {
             width: image.width(),
             height: image.height(),
             pdq: None,
-            pdq_trimmed: None,
+            pdq_trimmed: Vec::new(),
             phash: None,
             dhash: None,
             ahash: None,
@@ -247,13 +294,16 @@ impl AttachmentHasher {
         if wants(Algorithm::Pdq) {
             with_pixels(image, |pixels| {
                 hashes.pdq = Some(self.pdq_of(pixels));
-                let trim = self.options.trim.as_ref();
-                hashes.pdq_trimmed = trim
-                    .and_then(|options| content_box(&pixels, options))
-                    .and_then(|rect| {
-                        let inner = pixels.crop(rect.x, rect.y, rect.width, rect.height)?;
-                        Some((rect, self.pdq_of(inner)))
-                    });
+                let boxes = match &self.options.trim {
+                    Some(options) => content_boxes(&pixels, options),
+                    None => Vec::new(),
+                };
+                for rect in boxes {
+                    if let Some(inner) = pixels.crop(rect.x, rect.y, rect.width, rect.height) {
+                        let result = self.pdq_of(inner);
+                        hashes.pdq_trimmed.push((rect, result));
+                    }
+                }
             });
         }
         let families = [Family::Phash, Family::Dhash, Family::Ahash];
@@ -288,6 +338,7 @@ impl AttachmentHasher {
             hash: features.hash(),
             quality: features.quality(),
             dihedral: self.options.dihedral.then(|| features.dihedrals()),
+            oriented: self.options.dihedral.then(|| features.orientations()),
         }
     }
 }

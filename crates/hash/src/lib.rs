@@ -7,8 +7,9 @@
 //!   [`DecodeLimits`]; bombs, truncation and corruption become a [`DecodeError`] with a
 //!   reason code, and a panicking decoder is contained.
 //! - [`PdqHasher`]: Meta's PDQ, our own port, bit-exact against the reference (PyPI
-//!   `pdqhash`), with the 8 dihedral variants from one DCT ([`PdqFeatures`]).
-//! - [`content_box`]: finds uniform borders, so framed copies can be hashed without them.
+//!   `pdqhash`), with the reference's 8 dihedral hashes from one DCT and our oriented
+//!   hashes, which track physically rotated and mirrored copies far closer ([`PdqFeatures`]).
+//! - [`content_boxes`]: finds uniform borders, so framed copies can be hashed without them.
 //! - [`FamilyHashers`]: pHash, dHash and aHash (64 bits) through `image_hasher`.
 //! - [`AttachmentHasher`]: all of the above for one attachment, as [`AttachmentHashes`].
 //!
@@ -41,7 +42,7 @@ mod perceptual;
 mod trim;
 
 pub use attachment::{
-    Algorithm, AttachmentHasher, AttachmentHashes, HashOptions, ImageHashes, PdqResult,
+    Algorithm, AttachmentHasher, AttachmentHashes, HashOptions, ImageHashes, PdqQuery, PdqResult,
 };
 pub use decode::{DecodeError, DecodeLimits, Decoded, decode, sniff_format};
 pub use exact::{Digest, DigestError, ExactAlgorithm, ExactDigests};
@@ -49,4 +50,4 @@ pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, Pixels, PixelsError,
 };
 pub use perceptual::{Family, FamilyHashers, Hash64, Hash64Error};
-pub use trim::{Rect, TrimOptions, content_box};
+pub use trim::{Rect, TrimOptions, content_box, content_boxes};

@@ -193,11 +193,15 @@ impl Dihedral {
     }
 }
 
-/// What PDQ computes for one image before thresholding: the 16×16 DCT and the quality.
-/// Every dihedral hash comes from it without touching the pixels again.
+/// What PDQ computes for one image before thresholding: the 16×16 DCT and the quality,
+/// from which the hash and the reference's dihedral hashes are read, plus the DCTs of the
+/// image's three mirrorings sampled where the reference would sample the mirrored file
+/// (see [`PdqFeatures::oriented`]).
 #[derive(Clone, PartialEq)]
 pub struct PdqFeatures {
     dct: [f32; 256],
+    /// Top-bottom, left-right and both-ways mirrorings.
+    mirrored: [[f32; 256]; 3],
     quality: u8,
 }
 
@@ -214,6 +218,7 @@ impl PdqFeatures {
     fn degenerate() -> PdqFeatures {
         PdqFeatures {
             dct: [0.0; 256],
+            mirrored: [[0.0; 256]; 3],
             quality: 0,
         }
     }
@@ -253,6 +258,37 @@ impl PdqFeatures {
     pub fn dihedrals(&self) -> [PdqHash; 8] {
         Dihedral::ALL.map(|variant| self.dihedral(variant))
     }
+
+    /// An estimate of the hash of the physically rotated or mirrored image, closer to it
+    /// than [`PdqFeatures::dihedral`]. The reference's dihedral hashes permute and negate
+    /// the DCT, which assumes that mirroring commutes with decimation; it does not (a
+    /// mirrored file is sampled one or two pixels off the original's sample points, and the
+    /// box filter of an even window is off-centre), which costs fine textures and text up
+    /// to 100 bits. Here each mirroring is decimated at the points the reference would
+    /// sample in the mirrored file and gets its own DCT; transpositions, which keep the
+    /// sample points, still come from transposing a DCT.
+    pub fn oriented(&self, variant: Dihedral) -> PdqHash {
+        let [flip_x, flip_y, rotate180] = &self.mirrored;
+        match variant {
+            Dihedral::Original => self.hash(),
+            Dihedral::FlipX => threshold(flip_x),
+            Dihedral::FlipY => threshold(flip_y),
+            Dihedral::Rotate180 => threshold(rotate180),
+            Dihedral::FlipPlus1 => threshold(&transposed(&self.dct)),
+            Dihedral::FlipMinus1 => threshold(&transposed(rotate180)),
+            Dihedral::Rotate90 => threshold(&transposed(flip_y)),
+            Dihedral::Rotate270 => threshold(&transposed(flip_x)),
+        }
+    }
+
+    /// All eight [`PdqFeatures::oriented`] hashes, in [`Dihedral::ALL`] order.
+    pub fn orientations(&self) -> [PdqHash; 8] {
+        Dihedral::ALL.map(|variant| self.oriented(variant))
+    }
+}
+
+fn transposed(dct: &[f32; 256]) -> [f32; 256] {
+    std::array::from_fn(|k| dct[(k % 16) * 16 + k / 16])
 }
 
 /// Bits above the lower median (the 128th smallest of 256, which is what the reference's
@@ -402,17 +438,32 @@ impl PdqHasher {
         if rows < MIN_DIMENSION || cols < MIN_DIMENSION {
             return PdqFeatures::degenerate();
         }
-        let mut block = [[0f32; 64]; 64];
+        // The block and its top-bottom, left-right and both-ways mirrorings.
+        let mut blocks = [[[0f32; 64]; 64]; 4];
         if rows == 64 && cols == 64 {
-            for (y, out) in block.iter_mut().enumerate() {
+            for (y, out) in blocks[0].iter_mut().enumerate() {
                 luma_row(&pixels, y, out.iter_mut());
             }
+            for i in 0..64 {
+                for j in 0..64 {
+                    let v = blocks[0][i][j];
+                    blocks[1][63 - i][j] = v;
+                    blocks[2][i][63 - j] = v;
+                    blocks[3][63 - i][63 - j] = v;
+                }
+            }
         } else {
-            self.blur_and_decimate(&pixels, &mut block);
+            self.blur_and_decimate(&pixels, &mut blocks);
         }
+        let [block, flip_x, flip_y, rotate180] = &blocks;
         PdqFeatures {
-            quality: quality(&block),
-            dct: dct64_to_16(&block),
+            quality: quality(block),
+            dct: dct64_to_16(block),
+            mirrored: [
+                dct64_to_16(flip_x),
+                dct64_to_16(flip_y),
+                dct64_to_16(rotate180),
+            ],
         }
     }
 
@@ -422,10 +473,11 @@ impl PdqHasher {
         (features.hash(), features.quality())
     }
 
-    /// Two Jarosz passes (rows then columns, twice) and decimation to 64×64. Luma goes
-    /// straight into the first row pass; the second column pass runs only over the 64
-    /// sampled columns, since nothing else is read from it.
-    fn blur_and_decimate(&mut self, pixels: &Pixels<'_>, block: &mut [[f32; 64]; 64]) {
+    /// Two Jarosz passes (rows then columns, twice) and decimation to 64×64, at the
+    /// reference's sample points and at those of the mirrored image. Luma goes straight
+    /// into the first row pass; the second column pass runs only over the 128 sampled
+    /// columns, since nothing else is read from it.
+    fn blur_and_decimate(&mut self, pixels: &Pixels<'_>, blocks: &mut [[[f32; 64]; 64]; 4]) {
         let (rows, cols) = (pixels.height, pixels.width);
         let row_window = window_size(cols);
         let col_window = window_size(rows);
@@ -443,19 +495,30 @@ impl PdqHasher {
             }
         });
 
-        let sampled_cols = sample_indices(cols);
-        resize(&mut self.columns_in, rows * 64);
-        resize(&mut self.columns_out, rows * 64);
-        let gathered = &mut self.columns_in[..rows * 64];
-        for (g_row, row) in gathered.chunks_exact_mut(64).zip(b.chunks_exact(cols)) {
+        let sampled_cols: Vec<usize> = sample_indices(cols)
+            .into_iter()
+            .chain(mirrored_sample_indices(cols, row_window))
+            .collect();
+        resize(&mut self.columns_in, rows * 128);
+        resize(&mut self.columns_out, rows * 128);
+        let gathered = &mut self.columns_in[..rows * 128];
+        for (g_row, row) in gathered.chunks_exact_mut(128).zip(b.chunks_exact(cols)) {
             for (g, &c) in g_row.iter_mut().zip(&sampled_cols) {
                 *g = row[c];
             }
         }
-        let filtered = &mut self.columns_out[..rows * 64];
-        box_along_cols(gathered, filtered, 64, col_window, &mut self.sums);
-        for (out, r) in block.iter_mut().zip(sample_indices(rows)) {
-            out.copy_from_slice(&filtered[r * 64..(r + 1) * 64]);
+        let filtered = &mut self.columns_out[..rows * 128];
+        box_along_cols(gathered, filtered, 128, col_window, &mut self.sums);
+        let row_sets = [
+            sample_indices(rows),
+            mirrored_sample_indices(rows, col_window),
+        ];
+        // (row set, column half) of the block, top-bottom, left-right, both-ways mirrorings.
+        for (block, (row_set, half)) in blocks.iter_mut().zip([(0, 0), (1, 0), (0, 1), (1, 1)]) {
+            for (out, &r) in block.iter_mut().zip(&row_sets[row_set]) {
+                let start = r * 128 + half * 64;
+                out.copy_from_slice(&filtered[start..start + 64]);
+            }
         }
     }
 }
@@ -497,6 +560,18 @@ fn window_size(dim: usize) -> usize {
 /// `floor((i + 0.5) · dim / 64)` in f64, for i in 0..64.
 fn sample_indices(dim: usize) -> [usize; 64] {
     std::array::from_fn(|i| (((i as f64 + 0.5) * dim as f64) / 64.0) as usize)
+}
+
+/// Where the reference samples a mirrored copy of a `dim`-long axis, in the original's
+/// coordinates: output `i` of the mirrored file's filtered axis is the original's filtered
+/// value at `dim − 1 − s(i)` for odd windows, and at `dim − 3 − s(i)` for even ones (an
+/// even box reaches one sample further right than left, so each of the two passes moves the
+/// mirror point by one pixel).
+fn mirrored_sample_indices(dim: usize, window: usize) -> [usize; 64] {
+    sample_indices(dim).map(|s| {
+        let shift = if window % 2 == 1 { 1 } else { 3 };
+        dim.saturating_sub(s + shift)
+    })
 }
 
 /// The reference's four phases of a running-sum box filter of `window` over `len` samples:

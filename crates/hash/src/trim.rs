@@ -104,6 +104,35 @@ pub fn content_box(pixels: &Pixels<'_>, options: &TrimOptions) -> Option<Rect> {
     (any && rect.width >= options.min_content && rect.height >= options.min_content).then_some(rect)
 }
 
+/// The content boxes worth hashing: [`content_box`], and when its borders differ between
+/// opposite sides, also the box with each axis trimmed by the thinner of its two borders.
+/// An image whose own edge is a flat band (a white studio background, a letterboxed
+/// wallpaper) merges that band into an added frame on one side; frames are almost always
+/// even, so the symmetric box recovers the original.
+pub fn content_boxes(pixels: &Pixels<'_>, options: &TrimOptions) -> Vec<Rect> {
+    let Some(rect) = content_box(pixels, options) else {
+        return Vec::new();
+    };
+    let (width, height) = (pixels.width(), pixels.height());
+    let (left, top) = (rect.x, rect.y);
+    let right = width - rect.x - rect.width;
+    let bottom = height - rect.y - rect.height;
+    let (x, y) = (left.min(right), top.min(bottom));
+    let symmetric = Rect {
+        x,
+        y,
+        width: width - 2 * x,
+        height: height - 2 * y,
+    };
+    let significant = x * 1000 >= width * options.min_border_per_mille
+        || y * 1000 >= height * options.min_border_per_mille;
+    let mut boxes = vec![rect];
+    if symmetric != rect && significant {
+        boxes.push(symmetric);
+    }
+    boxes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,6 +182,27 @@ mod tests {
                 "{border:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_flat_band_of_the_image_itself_gets_a_symmetric_alternative() {
+        // Content whose own top 30 rows are black, framed by 20 black pixels all round.
+        let data = framed(200, 160, [50, 20, 20, 20], [0, 0, 0]);
+        let pixels = Pixels::new(&data, 200, 160, 3).unwrap();
+        let boxes = content_boxes(&pixels, &TrimOptions::default());
+        assert_eq!(boxes.len(), 2);
+        assert_eq!((boxes[0].y, boxes[0].height), (50, 90));
+        let even = Rect {
+            x: 20,
+            y: 20,
+            width: 160,
+            height: 120,
+        };
+        assert_eq!(boxes[1], even);
+        // An even frame needs no alternative.
+        let data = framed(200, 160, [20, 20, 20, 20], [0, 0, 0]);
+        let pixels = Pixels::new(&data, 200, 160, 3).unwrap();
+        assert_eq!(content_boxes(&pixels, &TrimOptions::default()), [even]);
     }
 
     #[test]

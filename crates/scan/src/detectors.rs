@@ -2,8 +2,8 @@ use std::cell::RefCell;
 
 use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
-    AttachmentHasher, AttachmentHashes, DecodeError, DecodeLimits, Dihedral, ExactAlgorithm,
-    ExactDigests, Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
+    AttachmentHasher, AttachmentHashes, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
+    Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
 };
 use vigil_lists::{ExactIndex, NearIndex};
 use vigil_text::KeywordMatcher;
@@ -196,36 +196,13 @@ impl ImageHashDetector {
     }
 
     fn match_pdq(&self, attachment_id: &str, image: &ImageHashes, findings: &mut Findings) {
-        let min_quality = self.settings.pdq_min_quality;
-        let mut queries = Vec::new();
-        let mut labels: Vec<(Option<String>, u8)> = Vec::new();
-        let forms = image
-            .pdq
-            .iter()
-            .map(|r| ("", r))
-            .chain(image.pdq_trimmed.iter().map(|(_, r)| ("trimmed", r)));
-        for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
-            let variants = result.dihedral.unwrap_or([result.hash; 8]);
-            let count = if result.dihedral.is_some() { 8 } else { 1 };
-            for (variant, hash) in Dihedral::ALL.iter().zip(variants).take(count) {
-                let label = match (form, variant) {
-                    ("", Dihedral::Original) => None,
-                    (form, Dihedral::Original) => Some(form.to_string()),
-                    ("", v) => Some(v.as_str().to_string()),
-                    (form, v) => Some(format!("{form}+{}", v.as_str())),
-                };
-                queries.push(hash);
-                labels.push((label, result.quality));
-            }
-        }
+        let queries = image.pdq_queries(self.settings.pdq_min_quality);
         if queries.is_empty() {
             return;
         }
-        for hit in self
-            .index
-            .near_pdq(&queries, self.settings.pdq_max_distance)
-        {
-            let (variant, quality) = labels[hit.query].clone();
+        let hashes: Vec<_> = queries.iter().map(|q| q.hash).collect();
+        for hit in self.index.near_pdq(&hashes, self.settings.pdq_max_distance) {
+            let query = &queries[hit.query];
             findings.matches.push(Match {
                 detector: DetectorKind::Pdq,
                 list: hit.list.name.clone(),
@@ -236,8 +213,8 @@ impl ImageHashDetector {
                     attachment_id: attachment_id.to_string(),
                     entry_id: hit.entry.entry_id.clone(),
                     distance: hit.distance,
-                    quality: Some(quality),
-                    variant,
+                    quality: Some(query.quality),
+                    variant: query.variant.clone(),
                 },
             });
         }
