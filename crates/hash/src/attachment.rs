@@ -7,7 +7,7 @@ use std::fmt;
 use image::DynamicImage;
 
 use crate::decode::{DecodeError, DecodeLimits, decode};
-use crate::perceptual::{Family, FamilyHashers, Hash64};
+use crate::perceptual::{Family, FamilyHashers, Hash64, grey_thumbnail};
 use crate::trim::{Rect, TrimOptions, content_boxes};
 use crate::{ExactAlgorithm, ExactDigests, PdqHash, PdqHasher, Pixels};
 
@@ -316,10 +316,7 @@ impl AttachmentHasher {
             })
             .collect();
         if !wanted.is_empty() {
-            let grey = match image {
-                DynamicImage::ImageLuma8(_) => std::borrow::Cow::Borrowed(image),
-                other => std::borrow::Cow::Owned(DynamicImage::ImageLuma8(other.to_luma8())),
-            };
+            let grey = family_input(image);
             for family in wanted {
                 let hash = Some(self.family.hash(family, &grey));
                 match family {
@@ -341,6 +338,28 @@ impl AttachmentHasher {
             oriented: self.options.dihedral.then(|| features.orientations()),
         }
     }
+}
+
+/// Longest side of the grey thumbnail the 64-bit family hashes: they resize to at most
+/// 16 × 16, and `image_hasher`'s Lanczos resize of a full photograph, three times over,
+/// costs ~25 ms per megapixel; an area-averaged thumbnail first costs well under one and
+/// moves the hashes by the few bits `tests/family_hashes.rs` bounds.
+pub const FAMILY_THUMBNAIL_SIDE: usize = 128;
+
+/// The grey image the 64-bit family hashes: the image itself (as `image_hasher` would
+/// convert it) when small, else an area-averaged thumbnail.
+fn family_input(image: &DynamicImage) -> DynamicImage {
+    let (w, h) = (image.width() as usize, image.height() as usize);
+    if w.max(h) > FAMILY_THUMBNAIL_SIDE {
+        let mut small = None;
+        with_pixels(image, |pixels| {
+            small = Some(grey_thumbnail(&pixels, FAMILY_THUMBNAIL_SIDE));
+        });
+        if let Some(small) = small {
+            return DynamicImage::ImageLuma8(small);
+        }
+    }
+    DynamicImage::ImageLuma8(image.to_luma8())
 }
 
 /// Calls `f` with the image's 8-bit grey, RGB or RGBA pixels, converting other layouts

@@ -42,7 +42,8 @@ mod perceptual;
 mod trim;
 
 pub use attachment::{
-    Algorithm, AttachmentHasher, AttachmentHashes, HashOptions, ImageHashes, PdqQuery, PdqResult,
+    Algorithm, AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes,
+    PdqQuery, PdqResult,
 };
 pub use decode::{DecodeError, DecodeLimits, Decoded, decode, sniff_format};
 pub use exact::{Digest, DigestError, ExactAlgorithm, ExactDigests};

@@ -417,11 +417,9 @@ impl<'a> Pixels<'a> {
 /// image is larger than every one before it; keep one per thread.
 #[derive(Debug, Default)]
 pub struct PdqHasher {
-    full_a: Vec<f32>,
-    full_b: Vec<f32>,
+    full: Vec<f32>,
     columns_in: Vec<f32>,
-    columns_out: Vec<f32>,
-    sums: Vec<f32>,
+    columns: ColumnScratch,
     rows: RowScratch,
 }
 
@@ -481,45 +479,58 @@ impl PdqHasher {
         let (rows, cols) = (pixels.height, pixels.width);
         let row_window = window_size(cols);
         let col_window = window_size(rows);
-        let n = rows * cols;
-        resize(&mut self.full_a, n);
-        resize(&mut self.full_b, n);
-        let (a, b) = (&mut self.full_a[..n], &mut self.full_b[..n]);
-        self.rows.box_rows(b, cols, row_window, |y, k, lanes| {
+        resize(&mut self.full, rows * cols);
+        let full = &mut self.full[..rows * cols];
+        self.rows.box_rows(full, cols, row_window, |y, k, lanes| {
             luma_row(pixels, y, lanes.iter_mut().map(|lane| &mut lane[k]));
         });
-        box_along_cols(b, a, cols, col_window, &mut self.sums);
-        self.rows.box_rows(b, cols, row_window, |y, k, lanes| {
-            for (lane, &v) in lanes.iter_mut().zip(&a[y * cols..(y + 1) * cols]) {
-                lane[k] = v;
-            }
-        });
 
+        // The first column pass hands each finished row straight to the second row pass,
+        // which keeps only the 128 columns sampled (directly and mirrored).
         let sampled_cols: Vec<usize> = sample_indices(cols)
             .into_iter()
             .chain(mirrored_sample_indices(cols, row_window))
             .collect();
         resize(&mut self.columns_in, rows * 128);
-        resize(&mut self.columns_out, rows * 128);
         let gathered = &mut self.columns_in[..rows * 128];
-        for (g_row, row) in gathered.chunks_exact_mut(128).zip(b.chunks_exact(cols)) {
-            for (g, &c) in g_row.iter_mut().zip(&sampled_cols) {
-                *g = row[c];
+        let row_pass = &mut self.rows;
+        row_pass.begin(cols, row_window);
+        box_along_cols(full, cols, col_window, &mut self.columns, |r, row| {
+            let k = r % LANES;
+            for (lane, &v) in row_pass.interleaved.iter_mut().zip(row) {
+                lane[k] = v;
             }
-        }
-        let filtered = &mut self.columns_out[..rows * 128];
-        box_along_cols(gathered, filtered, 128, col_window, &mut self.sums);
+            if k + 1 == LANES || r + 1 == rows {
+                let filtered = row_pass.filter();
+                let first = r - k;
+                for (kk, g_row) in gathered[first * 128..(r + 1) * 128]
+                    .chunks_exact_mut(128)
+                    .enumerate()
+                {
+                    for (g, &c) in g_row.iter_mut().zip(&sampled_cols) {
+                        *g = filtered[c][kk];
+                    }
+                }
+            }
+        });
+
         let row_sets = [
             sample_indices(rows),
             mirrored_sample_indices(rows, col_window),
         ];
         // (row set, column half) of the block, top-bottom, left-right, both-ways mirrorings.
-        for (block, (row_set, half)) in blocks.iter_mut().zip([(0, 0), (1, 0), (0, 1), (1, 1)]) {
-            for (out, &r) in block.iter_mut().zip(&row_sets[row_set]) {
-                let start = r * 128 + half * 64;
-                out.copy_from_slice(&filtered[start..start + 64]);
+        let layout = [(0, 0), (1, 0), (0, 1), (1, 1)];
+        box_along_cols(gathered, 128, col_window, &mut self.columns, |r, row| {
+            for (block, &(set, half)) in blocks.iter_mut().zip(&layout) {
+                for (out, _) in block
+                    .iter_mut()
+                    .zip(&row_sets[set])
+                    .filter(|&(_, &sample)| sample == r)
+                {
+                    out.copy_from_slice(&row[half * 64..half * 64 + 64]);
+                }
             }
-        }
+        });
     }
 }
 
@@ -577,7 +588,7 @@ fn mirrored_sample_indices(dim: usize, window: usize) -> [usize; 64] {
 /// The reference's four phases of a running-sum box filter of `window` over `len` samples:
 /// accumulate without output, output with a growing window, slide, output with a
 /// shrinking window.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct BoxPhases {
     fill: usize,
     grow: usize,
@@ -619,9 +630,33 @@ struct RowScratch {
     interleaved: Vec<Lane>,
     filtered: Vec<Lane>,
     divisors: Vec<f32>,
+    phases: BoxPhases,
 }
 
 impl RowScratch {
+    /// Prepares for rows of `cols` samples filtered with `window`.
+    fn begin(&mut self, cols: usize, window: usize) {
+        self.phases = BoxPhases::new(cols, window);
+        self.divisors.clear();
+        self.divisors.extend(self.phases.divisors());
+        self.interleaved.clear();
+        self.interleaved.resize(cols, [0.0; LANES]);
+        self.filtered.resize(cols, [0.0; LANES]);
+    }
+
+    /// Filters the `LANES` rows loaded into `interleaved` (lanes not loaded hold earlier
+    /// rows or zeros; their results are not read).
+    fn filter(&mut self) -> &[Lane] {
+        let cols = self.divisors.len();
+        running_box(
+            &self.interleaved[..cols],
+            &mut self.filtered[..cols],
+            self.phases,
+            &self.divisors,
+        );
+        &self.filtered[..cols]
+    }
+
     /// Box filter along each row of an image into `output`, with the reference's order of
     /// adds, subtracts and divisions per row. `load(y, k, lanes)` writes row `y` into lane
     /// `k` of `lanes`.
@@ -632,24 +667,14 @@ impl RowScratch {
         window: usize,
         mut load: impl FnMut(usize, usize, &mut [Lane]),
     ) {
-        let phases = BoxPhases::new(cols, window);
-        self.divisors.clear();
-        self.divisors.extend(phases.divisors());
-        self.interleaved.resize(cols, [0.0; LANES]);
-        self.filtered.resize(cols, [0.0; LANES]);
-        let (interleaved, filtered) = (&mut self.interleaved[..cols], &mut self.filtered[..cols]);
+        self.begin(cols, window);
         for (group, outs) in output.chunks_mut(LANES * cols).enumerate() {
-            let lanes = outs.len() / cols;
-            for k in 0..LANES {
-                if k < lanes {
-                    load(group * LANES + k, k, interleaved);
-                } else {
-                    interleaved.iter_mut().for_each(|lane| lane[k] = 0.0);
-                }
+            for k in 0..outs.len() / cols {
+                load(group * LANES + k, k, &mut self.interleaved[..cols]);
             }
-            running_box(interleaved, filtered, phases, &self.divisors);
+            let filtered = self.filter();
             for (k, out) in outs.chunks_exact_mut(cols).enumerate() {
-                for (o, lane) in out.iter_mut().zip(filtered.iter()) {
+                for (o, lane) in out.iter_mut().zip(filtered) {
                     *o = lane[k];
                 }
             }
@@ -691,18 +716,18 @@ fn running_box(input: &[Lane], output: &mut [Lane], p: BoxPhases, divisors: &[f3
 /// operation, with every column's sum updated in the reference's order.
 fn box_along_cols(
     input: &[f32],
-    output: &mut [f32],
     cols: usize,
     window: usize,
-    sums: &mut Vec<f32>,
+    scratch: &mut ColumnScratch,
+    mut emit: impl FnMut(usize, &[f32]),
 ) {
-    debug_assert_eq!(input.len(), output.len());
     let rows = input.len() / cols;
     let p = BoxPhases::new(rows, window);
+    let ColumnScratch { sums, row: out } = scratch;
     sums.clear();
     sums.resize(cols, 0.0);
+    out.resize(cols, 0.0);
     let row = |r: usize| &input[r * cols..(r + 1) * cols];
-    let mut outs = output.chunks_exact_mut(cols);
     let mut divisors = p.divisors();
     let mut right = 0;
     for _ in 0..p.fill {
@@ -712,23 +737,23 @@ fn box_along_cols(
         right += 1;
     }
     let mut left = 0;
-    for phase in [p.grow, p.slide, p.shrink].into_iter().enumerate() {
-        let (which, count) = phase;
+    let mut written = 0;
+    for (which, count) in [p.grow, p.slide, p.shrink].into_iter().enumerate() {
         for _ in 0..count {
-            let (Some(out), Some(d)) = (outs.next(), divisors.next()) else {
+            let Some(d) = divisors.next() else {
                 return;
             };
             match which {
                 0 => {
-                    for ((s, x), o) in sums.iter_mut().zip(row(right)).zip(out) {
+                    for ((s, x), o) in sums.iter_mut().zip(row(right)).zip(out.iter_mut()) {
                         *s += x;
                         *o = *s / d;
                     }
                     right += 1;
                 }
                 1 => {
-                    for (((s, x), y), o) in sums.iter_mut().zip(row(right)).zip(row(left)).zip(out)
-                    {
+                    let pairs = row(right).iter().zip(row(left));
+                    for ((s, (x, y)), o) in sums.iter_mut().zip(pairs).zip(out.iter_mut()) {
                         *s += x;
                         *s -= y;
                         *o = *s / d;
@@ -737,15 +762,24 @@ fn box_along_cols(
                     left += 1;
                 }
                 _ => {
-                    for ((s, y), o) in sums.iter_mut().zip(row(left)).zip(out) {
+                    for ((s, y), o) in sums.iter_mut().zip(row(left)).zip(out.iter_mut()) {
                         *s -= y;
                         *o = *s / d;
                     }
                     left += 1;
                 }
             }
+            emit(written, &out[..cols]);
+            written += 1;
         }
     }
+}
+
+/// The running sums and the output row of a column pass.
+#[derive(Debug, Default)]
+struct ColumnScratch {
+    sums: Vec<f32>,
+    row: Vec<f32>,
 }
 
 /// The reference's quality: significant gradients between neighbours, scaled to 0–100.
@@ -881,7 +915,9 @@ mod tests {
                 assert_eq!(&along_rows[r * cols..(r + 1) * cols], &expected[..]);
             }
             let mut along_cols = vec![0.0; rows * cols];
-            box_along_cols(&input, &mut along_cols, cols, cw, &mut Vec::new());
+            box_along_cols(&input, cols, cw, &mut ColumnScratch::default(), |r, row| {
+                along_cols[r * cols..(r + 1) * cols].copy_from_slice(row);
+            });
             for c in 0..cols {
                 let column: Vec<f32> = (0..rows).map(|r| input[r * cols + c]).collect();
                 let got: Vec<f32> = (0..rows).map(|r| along_cols[r * cols + c]).collect();

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use image::DynamicImage;
+use image::{DynamicImage, GrayImage};
+
+use crate::Pixels;
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
 /// A 64-bit perceptual hash. The text form is 16 lowercase hex digits: the hash's 8 bytes
@@ -112,9 +114,69 @@ impl FamilyHashers {
     }
 }
 
+/// An area-averaged grey thumbnail of `pixels`, at most `max_side` on its longest side, in
+/// one pass: grey with `image`'s weights (`(2126 R + 7152 G + 722 B) / 10000`), each output
+/// pixel the rounded mean of its source rectangle (one division per output pixel, not per
+/// input pixel).
+pub(crate) fn grey_thumbnail(pixels: &Pixels<'_>, max_side: usize) -> GrayImage {
+    let (w, h) = (pixels.width(), pixels.height());
+    let scale = |a: usize, b: usize| (a * max_side).div_ceil(b).clamp(1, max_side);
+    let (tw, th) = if w >= h {
+        (max_side.min(w), scale(h, w).min(h))
+    } else {
+        (scale(w, h).min(w), max_side.min(h))
+    };
+    let x_bounds: Vec<usize> = (0..=tw).map(|i| i * w / tw).collect();
+    let mut out = Vec::with_capacity(tw * th);
+    let mut column_sums = vec![0u64; w];
+    for j in 0..th {
+        let (y0, y1) = (j * h / th, (j + 1) * h / th);
+        column_sums.fill(0);
+        for y in y0..y1 {
+            let row = pixels.row(y);
+            match pixels.channels() {
+                1 => column_sums
+                    .iter_mut()
+                    .zip(row)
+                    .for_each(|(s, &v)| *s += 10000 * u64::from(v)),
+                channels => column_sums
+                    .iter_mut()
+                    .zip(row.chunks_exact(channels))
+                    .for_each(|(s, px)| {
+                        *s += u64::from(
+                            2126 * u32::from(px[0])
+                                + 7152 * u32::from(px[1])
+                                + 722 * u32::from(px[2]),
+                        );
+                    }),
+            }
+        }
+        for bounds in x_bounds.windows(2) {
+            let sum: u64 = column_sums[bounds[0]..bounds[1]].iter().sum();
+            let count = ((bounds[1] - bounds[0]) * (y1 - y0)) as u64 * 10000;
+            out.push(((sum + count / 2) / count).min(255) as u8);
+        }
+    }
+    GrayImage::from_raw(tw as u32, th as u32, out).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thumbnail_averages_areas() {
+        // 4×2 grey: left half 0/100, right half 200/255.
+        let data = [0u8, 100, 200, 255, 0, 100, 200, 255];
+        let pixels = Pixels::new(&data, 4, 2, 1).unwrap();
+        let small = grey_thumbnail(&pixels, 2);
+        assert_eq!(small.dimensions(), (2, 1));
+        assert_eq!(small.as_raw(), &[50, 228]);
+        let rgb = [255u8, 0, 0, 0, 255, 0];
+        let pixels = Pixels::new(&rgb, 2, 1, 3).unwrap();
+        assert_eq!(grey_thumbnail(&pixels, 4).as_raw(), &[54, 182]);
+        // Rounded means: 54.2 and 182.4.
+    }
 
     #[test]
     fn hex_round_trips() {
