@@ -427,4 +427,59 @@ mod tests {
         assert!(hashes.exact.get(ExactAlgorithm::Md5).is_some());
         assert!(hashes.exact.get(ExactAlgorithm::Sha1).is_none());
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// Real encodings of a small image, so mutations reach deep into each decoder.
+        fn seeds() -> Vec<Vec<u8>> {
+            let image = image::RgbImage::from_fn(24, 17, |x, y| {
+                image::Rgb([(x * 10) as u8, (y * 15) as u8, ((x ^ y) * 7) as u8])
+            });
+            let formats = [
+                image::ImageFormat::Png,
+                image::ImageFormat::Jpeg,
+                image::ImageFormat::Gif,
+                image::ImageFormat::Bmp,
+                image::ImageFormat::WebP,
+                image::ImageFormat::Tiff,
+            ];
+            formats
+                .iter()
+                .map(|&format| {
+                    let mut out = std::io::Cursor::new(Vec::new());
+                    image.write_to(&mut out, format).unwrap();
+                    out.into_inner()
+                })
+                .collect()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(400))]
+
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let hashes = AttachmentHasher::default().hash(&bytes);
+                prop_assert!(hashes.exact.get(ExactAlgorithm::Sha256).is_some());
+            }
+
+            #[test]
+            fn mutated_images_never_panic(
+                seed in 0usize..6,
+                edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..12),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let mut bytes = seeds().swap_remove(seed);
+                for (at, value) in edits {
+                    let i = at.index(bytes.len());
+                    bytes[i] = value;
+                }
+                bytes.truncate(cut.index(bytes.len()) + 1);
+                let hashes = AttachmentHasher::default().hash(&bytes);
+                prop_assert!(hashes.image.is_some());
+            }
+        }
+    }
 }
