@@ -5,7 +5,7 @@ use vigil_hash::{
     AttachmentHasher, AttachmentHashes, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
     Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
 };
-use vigil_lists::{ExactIndex, NearIndex};
+use vigil_lists::{ExactIndex, NearHit, NearIndex};
 use vigil_text::KeywordMatcher;
 
 use crate::{Detector, Findings, Problem, ScanContext};
@@ -203,20 +203,10 @@ impl ImageHashDetector {
         let hashes: Vec<_> = queries.iter().map(|q| q.hash).collect();
         for hit in self.index.near_pdq(&hashes, self.settings.pdq_max_distance) {
             let query = &queries[hit.query];
-            findings.matches.push(Match {
-                detector: DetectorKind::Pdq,
-                list: hit.list.name.clone(),
-                list_version: hit.list.version.clone(),
-                category: hit.entry.category.clone(),
-                severity: hit.entry.severity,
-                subject: MatchSubject::Attachment {
-                    attachment_id: attachment_id.to_string(),
-                    entry_id: hit.entry.entry_id.clone(),
-                    distance: hit.distance,
-                    quality: Some(query.quality),
-                    variant: query.variant.clone(),
-                },
-            });
+            let evidence = (Some(query.quality), query.variant.clone());
+            findings
+                .matches
+                .push(near_match(DetectorKind::Pdq, &hit, attachment_id, evidence));
         }
     }
 
@@ -231,22 +221,34 @@ impl ImageHashDetector {
                 Family::Ahash => DetectorKind::Ahash,
             };
             for hit in self.index.near_bits64(family, hash, radius) {
-                findings.matches.push(Match {
-                    detector,
-                    list: hit.list.name.clone(),
-                    list_version: hit.list.version.clone(),
-                    category: hit.entry.category.clone(),
-                    severity: hit.entry.severity,
-                    subject: MatchSubject::Attachment {
-                        attachment_id: attachment_id.to_string(),
-                        entry_id: hit.entry.entry_id.clone(),
-                        distance: hit.distance,
-                        quality: None,
-                        variant: None,
-                    },
-                });
+                findings
+                    .matches
+                    .push(near_match(detector, &hit, attachment_id, (None, None)));
             }
         }
+    }
+}
+
+/// A perceptual match of `attachment_id` against a list entry, with its (quality, variant).
+fn near_match(
+    detector: DetectorKind,
+    hit: &NearHit<'_>,
+    attachment_id: &str,
+    (quality, variant): (Option<u8>, Option<String>),
+) -> Match {
+    Match {
+        detector,
+        list: hit.list.name.clone(),
+        list_version: hit.list.version.clone(),
+        category: hit.entry.category.clone(),
+        severity: hit.entry.severity,
+        subject: MatchSubject::Attachment {
+            attachment_id: attachment_id.to_string(),
+            entry_id: hit.entry.entry_id.clone(),
+            distance: hit.distance,
+            quality,
+            variant,
+        },
     }
 }
 
