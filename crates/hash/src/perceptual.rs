@@ -127,32 +127,33 @@ pub(crate) fn grey_thumbnail(pixels: &Pixels<'_>, max_side: usize) -> GrayImage 
         (scale(w, h).min(w), max_side.min(h))
     };
     let x_bounds: Vec<usize> = (0..=tw).map(|i| i * w / tw).collect();
+    let channels = pixels.channels();
     let mut out = Vec::with_capacity(tw * th);
-    let mut column_sums = vec![0u64; w];
+    // Per-channel column sums of a band of rows: a widening add over the raw row bytes,
+    // which vectorises; the grey weights are applied once per output pixel.
+    let mut column_sums = vec![0u32; w * channels];
     for j in 0..th {
         let (y0, y1) = (j * h / th, (j + 1) * h / th);
         column_sums.fill(0);
         for y in y0..y1 {
-            let row = pixels.row(y);
-            match pixels.channels() {
-                1 => column_sums
-                    .iter_mut()
-                    .zip(row)
-                    .for_each(|(s, &v)| *s += 10000 * u64::from(v)),
-                channels => column_sums
-                    .iter_mut()
-                    .zip(row.chunks_exact(channels))
-                    .for_each(|(s, px)| {
-                        *s += u64::from(
-                            2126 * u32::from(px[0])
-                                + 7152 * u32::from(px[1])
-                                + 722 * u32::from(px[2]),
-                        );
-                    }),
+            for (s, &v) in column_sums.iter_mut().zip(pixels.row(y)) {
+                *s += u32::from(v);
             }
         }
         for bounds in x_bounds.windows(2) {
-            let sum: u64 = column_sums[bounds[0]..bounds[1]].iter().sum();
+            let cell = &column_sums[bounds[0] * channels..bounds[1] * channels];
+            let sum: u64 = if channels == 1 {
+                cell.iter().map(|&v| 10000 * u64::from(v)).sum()
+            } else {
+                let channel = |c: usize| -> u64 {
+                    cell.iter()
+                        .skip(c)
+                        .step_by(channels)
+                        .map(|&v| u64::from(v))
+                        .sum()
+                };
+                2126 * channel(0) + 7152 * channel(1) + 722 * channel(2)
+            };
             let count = ((bounds[1] - bounds[0]) * (y1 - y0)) as u64 * 10000;
             out.push(((sum + count / 2) / count).min(255) as u8);
         }
