@@ -4,6 +4,8 @@
 //! - `keywords`: the Aho-Corasick keyword matcher vs. lower-casing the text and calling
 //!   `str::find` per term, on 183-byte messages with 1,000 terms.
 //! - `exact_lookup`: the sorted-array SHA-256 index vs. a `HashMap`, 1M entries.
+//! - `near_pdq_1m`: PDQ radius-31 search over 1M hashes with 16 query forms, the
+//!   multi-index vs. the linear scan.
 //! - `pipeline`: parse + resolve + scan of the example messages vs. the unavoidable part of
 //!   that work (parse JSON, decode base64, three digests) and vs. parsing the JSON alone.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -16,8 +18,8 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use vigil_core::{Config, Source};
-use vigil_hash::{Digest, ExactAlgorithm, ExactDigests};
-use vigil_lists::{ExactIndex, HashList, HashValue};
+use vigil_hash::{Digest, ExactAlgorithm, ExactDigests, PdqHash};
+use vigil_lists::{ExactIndex, HashList, HashValue, NearIndex};
 use vigil_scan::Pipeline;
 use vigil_text::{KeywordList, KeywordMatcher};
 
@@ -207,12 +209,56 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
+/// PDQ radius search, 1M listed hashes, one image's 16 query forms (oriented variants of
+/// the image and of a trimmed box) at radius 31: the multi-index against the linear scan
+/// (which is what it must agree with; `vigil-lists` tests check that).
+fn near_pdq(c: &mut Criterion) {
+    const ENTRIES: u64 = 1_000_000;
+    let mut rng = Rng(42);
+    let mut random = || PdqHash::from_limbs(std::array::from_fn(|_| rng.next()));
+    let listed = random();
+    let mut csv = String::with_capacity(ENTRIES as usize * 90);
+    csv += &format!("algorithm,hash,entry_id,category\npdq,{listed},e0,A\n");
+    for i in 1..ENTRIES {
+        csv += &format!("pdq,{},e{i},A\n", random());
+    }
+    let list = HashList::parse("bench", Path::new("bench.csv"), csv.as_bytes()).unwrap();
+    drop(csv);
+    let lists: std::sync::Arc<[HashList]> = vec![list].into();
+    let scan = NearIndex::build_with(lists.clone(), usize::MAX);
+    let mih = NearIndex::build(lists);
+    // Half the queries sit 20 bits from a listed hash.
+    let queries: Vec<PdqHash> = (0..16)
+        .map(|i| {
+            let mut limbs = if i % 2 == 0 {
+                listed.limbs()
+            } else {
+                random().limbs()
+            };
+            limbs[i % 4] ^= (1u64 << 20) - 1;
+            PdqHash::from_limbs(limbs)
+        })
+        .collect();
+    let found = mih.near_pdq(&queries, 31).len();
+    assert_eq!(found, 1);
+    assert_eq!(scan.near_pdq(&queries, 31).len(), found);
+    let mut group = c.benchmark_group("near_pdq_1m");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("linear_scan", |b| {
+        b.iter(|| scan.near_pdq(black_box(&queries), 31).len())
+    });
+    group.bench_function("vigil_multi_index", |b| {
+        b.iter(|| mih.near_pdq(black_box(&queries), 31).len())
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(30)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = keywords, exact_lookup, pipeline
+    targets = keywords, exact_lookup, pipeline, near_pdq
 }
 criterion_main!(benches);

@@ -9,7 +9,8 @@
 //! - [`ExactIndex`] — exact-digest lookup (MD5, SHA-1, SHA-256) over many lists, stored as
 //!   sorted fixed-width arrays searched by bisection.
 //! - [`NearIndex`] — every perceptual entry within a Hamming radius of a set of query
-//!   hashes (an image's dihedral and trimmed variants), by linear scan.
+//!   hashes (an image's oriented and trimmed variants): a linear scan for small tables, an
+//!   exact multi-index (16-bit chunks) for large ones.
 //!
 //! ```
 //! use vigil_hash::ExactAlgorithm;
@@ -30,12 +31,13 @@ pub mod csv;
 mod exact;
 mod hash_list;
 mod info;
+mod mih;
 mod near;
 
 pub use exact::{ExactHit, ExactIndex};
 pub use hash_list::{HashEntry, HashList, HashValue};
 pub use info::ListInfo;
-pub use near::{NearHit, NearIndex};
+pub use near::{MIH_MIN_ENTRIES, NearHit, NearIndex};
 
 use std::path::PathBuf;
 
