@@ -21,6 +21,10 @@
 use std::fmt;
 use std::sync::LazyLock;
 
+/// Scratch samples a hasher keeps between calls (16 MP, 64 MiB of f32); a larger image's
+/// buffers are freed after it.
+const MAX_KEPT_SCRATCH: usize = 16 << 20;
+
 /// Images with fewer rows or columns than this hash to zero with quality zero.
 pub const MIN_DIMENSION: usize = 5;
 
@@ -452,6 +456,12 @@ impl PdqHasher {
             }
         } else {
             self.blur_and_decimate(&pixels, &mut blocks);
+            // A scanning thread keeps its scratch, but not the gigabyte-scale kind one huge
+            // image would leave behind.
+            if self.full.len() > MAX_KEPT_SCRATCH {
+                self.full = Vec::new();
+                self.columns_in = Vec::new();
+            }
         }
         let [block, flip_x, flip_y, rotate180] = &blocks;
         PdqFeatures {
@@ -1007,6 +1017,17 @@ mod tests {
             let fresh = PdqHasher::new().features(pixels);
             assert_eq!(reused.features(pixels), fresh, "{w}x{h}");
         }
+    }
+
+    #[test]
+    fn scratch_for_a_huge_image_is_not_kept() {
+        let (w, h) = (4100, 4100);
+        let grey = vec![90u8; w * h];
+        let mut hasher = PdqHasher::new();
+        hasher.hash(Pixels::new(&grey, w, h, 1).unwrap());
+        assert!(hasher.full.capacity() == 0 && hasher.columns_in.capacity() == 0);
+        hasher.hash(Pixels::new(&grey[..1000 * 1000], 1000, 1000, 1).unwrap());
+        assert_eq!(hasher.full.len(), 1000 * 1000);
     }
 
     #[test]
