@@ -137,6 +137,11 @@ impl ReasonCode {
         }
     }
 
+    /// The reason with wire name `name`, if there is one.
+    pub fn from_wire(name: &str) -> Option<ReasonCode> {
+        ReasonCode::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The stage this reason belongs to.
     pub fn stage(self) -> Stage {
         match self {
@@ -255,7 +260,9 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", reason.as_str()));
             let back: ReasonCode = serde_json::from_str(&json).unwrap();
             assert_eq!(back, reason);
+            assert_eq!(ReasonCode::from_wire(reason.as_str()), Some(reason));
         }
+        assert_eq!(ReasonCode::from_wire("no_such_reason"), None);
     }
 
     #[test]

@@ -279,8 +279,12 @@ impl AttachmentHasher {
 
     /// Hashes decoded pixels.
     pub fn hash_pixels(&mut self, image: &DynamicImage, format: &'static str) -> ImageHashes {
-        let algorithms = self.options.algorithms.clone();
-        let wants = |a: Algorithm| algorithms.contains(&a);
+        let algorithms = &self.options.algorithms;
+        let wants_pdq = algorithms.contains(&Algorithm::Pdq);
+        let families: Vec<Family> = [Family::Phash, Family::Dhash, Family::Ahash]
+            .into_iter()
+            .filter(|&f| algorithms.iter().any(|a| a.family() == Some(f)))
+            .collect();
         let mut hashes = ImageHashes {
             format,
             width: image.width(),
@@ -291,7 +295,7 @@ impl AttachmentHasher {
             dhash: None,
             ahash: None,
         };
-        if wants(Algorithm::Pdq) {
+        if wants_pdq {
             with_pixels(image, |pixels| {
                 hashes.pdq = Some(self.pdq_of(pixels));
                 let boxes = match &self.options.trim {
@@ -306,18 +310,9 @@ impl AttachmentHasher {
                 }
             });
         }
-        let families = [Family::Phash, Family::Dhash, Family::Ahash];
-        let wanted: Vec<Family> = families
-            .into_iter()
-            .filter(|&f| {
-                Algorithm::ALL
-                    .iter()
-                    .any(|&a| a.family() == Some(f) && wants(a))
-            })
-            .collect();
-        if !wanted.is_empty() {
+        if !families.is_empty() {
             let grey = family_input(image);
-            for family in wanted {
+            for family in families {
                 let hash = Some(self.family.hash(family, &grey));
                 match family {
                     Family::Phash => hashes.phash = hash,

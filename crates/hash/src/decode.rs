@@ -141,10 +141,13 @@ pub struct Decoded {
 
 /// The format of `bytes` judged from its magic number, if it is one this build decodes.
 pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
+    supported_format(bytes).map(format_name)
+}
+
+fn supported_format(bytes: &[u8]) -> Option<ImageFormat> {
     image::guess_format(bytes)
         .ok()
         .filter(|f| SUPPORTED.contains(f))
-        .map(format_name)
 }
 
 /// Decodes `bytes` (the first frame of an animation) within `limits`.
@@ -156,10 +159,7 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
             limit: limits.max_input_bytes,
         });
     }
-    let format = image::guess_format(bytes)
-        .ok()
-        .filter(|f| SUPPORTED.contains(f))
-        .ok_or(DecodeError::UnsupportedFormat)?;
+    let format = supported_format(bytes).ok_or(DecodeError::UnsupportedFormat)?;
     let name = format_name(format);
     catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits)))
         .unwrap_or(Err(DecodeError::DecoderPanicked { format: name }))

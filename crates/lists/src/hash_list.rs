@@ -21,22 +21,19 @@ pub enum HashValue {
 impl HashValue {
     /// Parses `hex` as a hash of `algorithm`.
     pub fn parse(algorithm: Algorithm, hex: &str) -> Result<HashValue, String> {
-        match algorithm {
-            Algorithm::Pdq => PdqHash::from_hex(hex)
-                .map(HashValue::Pdq)
-                .map_err(|e| e.to_string()),
-            Algorithm::Phash | Algorithm::Dhash | Algorithm::Ahash => Hash64::from_hex(hex)
-                .map(HashValue::Bits64)
-                .map_err(|e| e.to_string()),
-            Algorithm::Md5 | Algorithm::Sha1 | Algorithm::Sha256 => {
-                let exact = algorithm
-                    .exact()
-                    .unwrap_or(vigil_hash::ExactAlgorithm::Sha256);
-                Digest::from_hex(exact, hex)
-                    .map(HashValue::Digest)
-                    .map_err(|e| e.to_string())
-            }
+        if let Some(exact) = algorithm.exact() {
+            return Digest::from_hex(exact, hex)
+                .map(HashValue::Digest)
+                .map_err(|e| e.to_string());
         }
+        if algorithm.family().is_some() {
+            return Hash64::from_hex(hex)
+                .map(HashValue::Bits64)
+                .map_err(|e| e.to_string());
+        }
+        PdqHash::from_hex(hex)
+            .map(HashValue::Pdq)
+            .map_err(|e| e.to_string())
     }
 }
 

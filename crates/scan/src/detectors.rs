@@ -252,12 +252,9 @@ fn near_match(
     }
 }
 
+/// `DecodeError::reason` names the code; vigil-hash does not depend on vigil-core.
 fn decode_reason(error: &DecodeError) -> ReasonCode {
-    match error.reason() {
-        "image_too_large" => ReasonCode::ImageTooLarge,
-        "unsupported_image_format" => ReasonCode::UnsupportedImageFormat,
-        _ => ReasonCode::Undecodable,
-    }
+    ReasonCode::from_wire(error.reason()).unwrap_or(ReasonCode::Undecodable)
 }
 
 impl Detector for ImageHashDetector {
@@ -284,6 +281,53 @@ impl Detector for ImageHashDetector {
                     self.match_bits64(&attachment.attachment_id, &image, findings);
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every decode failure names a reason code that exists, in the decode stage.
+    #[test]
+    fn decode_errors_map_to_decode_stage_reasons() {
+        let table = [
+            (
+                DecodeError::UnsupportedFormat,
+                ReasonCode::UnsupportedImageFormat,
+            ),
+            (
+                DecodeError::InputTooLarge { bytes: 2, limit: 1 },
+                ReasonCode::ImageTooLarge,
+            ),
+            (
+                DecodeError::AllocationLimit {
+                    format: "PNG",
+                    max_bytes: 1,
+                },
+                ReasonCode::ImageTooLarge,
+            ),
+            (
+                DecodeError::Corrupt {
+                    format: "PNG",
+                    what: "truncated",
+                },
+                ReasonCode::Undecodable,
+            ),
+            (
+                DecodeError::DecoderPanicked { format: "GIF" },
+                ReasonCode::Undecodable,
+            ),
+        ];
+        for (error, reason) in table {
+            assert_eq!(
+                ReasonCode::from_wire(error.reason()),
+                Some(reason),
+                "{error}"
+            );
+            assert_eq!(decode_reason(&error), reason);
+            assert_eq!(reason.stage(), vigil_core::Stage::Decode);
         }
     }
 }
