@@ -22,7 +22,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use vigil_core::Config;
 use vigil_kafka::Health;
-use vigil_scan::Pipeline;
+use vigil_scan::{Pipeline, SharedPipeline};
 
 const PARTITIONS: i32 = 4;
 
@@ -270,7 +270,7 @@ listen = "127.0.0.1:0"
         },
     );
     let config = Arc::new(Config::from_toml(&text, "bench", root, std::iter::empty()).unwrap());
-    let pipeline = Arc::new(Pipeline::from_config(&config).unwrap());
+    let pipeline = Arc::new(SharedPipeline::new(Pipeline::from_config(&config).unwrap()));
     let health = Arc::new(Health::new(Duration::from_secs(60)));
     let handle =
         std::thread::spawn(move || vigil_kafka::run(config, pipeline, health, stop).unwrap());

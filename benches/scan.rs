@@ -224,9 +224,9 @@ fn near_pdq(c: &mut Criterion) {
     }
     let list = HashList::parse("bench", Path::new("bench.csv"), csv.as_bytes()).unwrap();
     drop(csv);
-    let lists: std::sync::Arc<[HashList]> = vec![list].into();
-    let scan = NearIndex::build_with(lists.clone(), usize::MAX);
-    let mih = NearIndex::build(lists);
+    let list = std::sync::Arc::new(list);
+    let scan = NearIndex::build_with([list.clone()], usize::MAX);
+    let mih = NearIndex::build([list]);
     // Half the queries sit 20 bits from a listed hash.
     let queries: Vec<PdqHash> = (0..16)
         .map(|i| {

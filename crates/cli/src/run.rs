@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use vigil_kafka::{Health, admin};
-use vigil_scan::Pipeline;
+use vigil_scan::{ListChange, Reloader};
 
 /// Arguments of `vigil run`.
 #[derive(Debug, clap::Args)]
@@ -28,7 +28,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     let config = crate::settings::load(args.config.as_deref())?;
-    let pipeline = Arc::new(Pipeline::from_config(&config)?);
+    let reloader = Reloader::start(config.clone())?;
+    let pipeline = reloader.shared();
+    let reload = spawn_reloader(reloader, config.lists.reload_interval_ms)?;
     let health = Arc::new(Health::new(Duration::from_secs(
         config.kafka.stall_timeout_secs,
     )));
@@ -53,6 +55,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             })
         };
         let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+        tokio::spawn(async move {
+            while hangup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading lists");
+                let _ = reload.send(());
+            }
+        });
         tokio::select! {
             result = &mut consumer => return Ok(result.context("the consumer thread failed")??),
             _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
@@ -69,4 +78,59 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         });
         Ok(consumer.await.context("the consumer thread failed")??)
     })
+}
+
+/// Starts the thread that reloads lists every `interval_ms` (0: only when triggered) and
+/// whenever the returned sender is signalled (SIGHUP). Reloading never blocks scanning: the
+/// new pipeline is built here and swapped in whole.
+fn spawn_reloader(
+    mut reloader: Reloader,
+    interval_ms: u64,
+) -> anyhow::Result<std::sync::mpsc::Sender<()>> {
+    let (trigger, triggers) = std::sync::mpsc::channel::<()>();
+    let interval = (interval_ms > 0).then(|| Duration::from_millis(interval_ms));
+    std::thread::Builder::new()
+        .name("vigil-reload".into())
+        .spawn(move || {
+            loop {
+                let next = match interval {
+                    Some(interval) => triggers
+                        .recv_timeout(interval)
+                        .map_err(|e| matches!(e, std::sync::mpsc::RecvTimeoutError::Disconnected)),
+                    None => triggers.recv().map_err(|_| true),
+                };
+                if next == Err(true) {
+                    return;
+                }
+                log_reload(reloader.reload(time::OffsetDateTime::now_utc()));
+            }
+        })
+        .context("cannot start the list reload thread")?;
+    Ok(trigger)
+}
+
+fn log_reload(report: vigil_scan::ReloadReport) {
+    for change in &report.changes {
+        match change {
+            ListChange::Replaced { old, new } => tracing::info!(
+                list = %new.name,
+                old_version = %old.version,
+                version = %new.version,
+                entries = new.entries,
+                skipped_lines = new.skipped_lines,
+                "list reloaded"
+            ),
+            ListChange::Refused { kept, error } => tracing::warn!(
+                list = %kept.name,
+                version_in_force = %kept.version,
+                error = %error,
+                "list update refused; the version in force stays"
+            ),
+        }
+    }
+    if let Some(error) = &report.build_error {
+        tracing::warn!(error = %error, "rebuilding the scanner failed; the lists in force stay");
+    } else if report.swapped {
+        tracing::info!("new lists in force");
+    }
 }

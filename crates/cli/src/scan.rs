@@ -39,8 +39,14 @@ struct Summary {
 /// `vigil scan`.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let mut config = crate::settings::load(args.config.as_deref())?;
-    config.lists.hash_lists.extend(args.hash_lists);
-    config.lists.keyword_lists.extend(args.keyword_lists);
+    config
+        .lists
+        .hash_lists
+        .extend(args.hash_lists.into_iter().map(Into::into));
+    config
+        .lists
+        .keyword_lists
+        .extend(args.keyword_lists.into_iter().map(Into::into));
     let pipeline = Pipeline::from_config(&config)?;
     if pipeline.lists().is_empty() {
         eprintln!("vigil: warning: no lists configured; nothing can match");

@@ -55,6 +55,8 @@ pub mod defaults {
     pub const KAFKA_TRANSACTION_INTERVAL_MS: u64 = 100;
     /// `kafka.stall_timeout_secs`: `/healthz` fails when the poll loop is stuck this long.
     pub const KAFKA_STALL_TIMEOUT_SECS: u64 = 60;
+    /// `lists.reload_interval_ms`: how often `vigil run` looks for new list versions.
+    pub const LISTS_RELOAD_INTERVAL_MS: u64 = 60_000;
     /// `admin.listen`.
     pub const ADMIN_LISTEN: &str = "127.0.0.1:9464";
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
@@ -105,13 +107,153 @@ impl Config {
 }
 
 /// `[lists]`. Relative paths are resolved against the configuration file's directory.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListsConfig {
-    /// Hash lists (CSV: `algorithm,hash,entry_id,category[,severity,...]`).
-    pub hash_lists: Vec<PathBuf>,
+    /// Hash lists: paths, or tables naming the format (see `docs/lists.md`).
+    pub hash_lists: Vec<ListSource>,
     /// Keyword lists (CSV: `rule_id,term,category[,whole_word,severity]`).
-    pub keyword_lists: Vec<PathBuf>,
+    pub keyword_lists: Vec<ListSource>,
+    /// How often `vigil run` checks the list files for a new version; 0 turns the periodic
+    /// check off (SIGHUP still reloads).
+    pub reload_interval_ms: u64,
+    /// Public keys (PEM, ed25519) that sign list manifests. When any is given, every list
+    /// must carry a manifest with a valid signature by one of them.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Refuse a list whose manifest `created_at` is older than this (a frozen feed); lists
+    /// without a manifest are refused too when it is set. Unset: no age limit.
+    pub max_age_secs: Option<u64>,
+    /// Default for each list's `lenient`: skip and count malformed lines instead of refusing
+    /// the list.
+    pub lenient: bool,
+}
+
+impl Default for ListsConfig {
+    fn default() -> Self {
+        ListsConfig {
+            hash_lists: Vec::new(),
+            keyword_lists: Vec::new(),
+            reload_interval_ms: defaults::LISTS_RELOAD_INTERVAL_MS,
+            trusted_keys: Vec::new(),
+            max_age_secs: None,
+            lenient: false,
+        }
+    }
+}
+
+/// The file formats of hash lists (`docs/lists.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListFormat {
+    /// vigil CSV: `algorithm,hash,entry_id,category[,severity,deleted,...]`.
+    Csv,
+    /// HMA / python-threatexchange: `<signal_type> <hash>` per line.
+    Hma,
+    /// One hash per line; the algorithm comes from the list's `algorithm`.
+    Bare,
+    /// JSON lines with the CSV's fields.
+    Jsonl,
+}
+
+impl ListFormat {
+    /// The format a file's extension implies: `.csv`, `.jsonl`/`.ndjson`; anything else is
+    /// `bare` when an algorithm is given, `hma` otherwise.
+    pub fn for_path(path: &Path, algorithm_given: bool) -> ListFormat {
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match extension.as_deref() {
+            Some("csv") => ListFormat::Csv,
+            Some("jsonl" | "ndjson") => ListFormat::Jsonl,
+            _ if algorithm_given => ListFormat::Bare,
+            _ => ListFormat::Hma,
+        }
+    }
+}
+
+/// One list in `lists.hash_lists` / `lists.keyword_lists`: a path, or a table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListSource {
+    /// The data file.
+    pub path: PathBuf,
+    /// The list's name in matches; default: the manifest's name, else the file stem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// File format; default from the extension ([`ListFormat::for_path`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<ListFormat>,
+    /// The algorithm of every hash in a `bare` list (`pdq`, `md5`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// Category of entries in formats without one (`hma`, `bare`); default: the list name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The manifest; default: `<path>.manifest.json` when that file exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<PathBuf>,
+    /// Skip and count malformed lines; default `lists.lenient`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lenient: Option<bool>,
+}
+
+impl From<PathBuf> for ListSource {
+    fn from(path: PathBuf) -> Self {
+        ListSource {
+            path,
+            name: None,
+            format: None,
+            algorithm: None,
+            category: None,
+            manifest: None,
+            lenient: None,
+        }
+    }
+}
+
+/// The table form of [`ListSource`], with its unknown keys refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListSourceTable {
+    path: PathBuf,
+    name: Option<String>,
+    format: Option<ListFormat>,
+    algorithm: Option<String>,
+    category: Option<String>,
+    manifest: Option<PathBuf>,
+    lenient: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for ListSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ListSource;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path, or a table with `path` and options")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<ListSource, E> {
+                Ok(ListSource::from(PathBuf::from(path)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ListSource, A::Error> {
+                let t = ListSourceTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ListSource {
+                    path: t.path,
+                    name: t.name,
+                    format: t.format,
+                    algorithm: t.algorithm,
+                    category: t.category,
+                    manifest: t.manifest,
+                    lenient: t.lenient,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// `[match]`.
@@ -429,10 +571,14 @@ impl Config {
 
     fn resolve_paths(&mut self, base: &Path) {
         let lists = &mut self.lists;
-        for path in lists
+        let sources = lists
             .hash_lists
             .iter_mut()
-            .chain(lists.keyword_lists.iter_mut())
+            .chain(lists.keyword_lists.iter_mut());
+        let source_paths =
+            sources.flat_map(|s| std::iter::once(&mut s.path).chain(s.manifest.as_mut()));
+        for path in source_paths
+            .chain(lists.trusted_keys.iter_mut())
             .chain(self.attachments.file_roots.iter_mut())
         {
             if path.is_relative() {
@@ -704,8 +850,12 @@ mod tests {
     fn issue_example_parses_and_resolves_paths() {
         let text = r#"
             [lists]
-            hash_lists = ["lists/sample-hashes.csv", "/abs/other.csv"]
+            hash_lists = [
+                "lists/sample-hashes.csv",
+                { path = "/abs/ncmec.txt", format = "hma", category = "ncmec", manifest = "m.json" },
+            ]
             keyword_lists = ["lists/sample-keywords.csv"]
+            trusted_keys = ["keys/iwf.pub"]
             [match]
             pdq_max_distance = 31
             pdq_min_quality = 50
@@ -719,13 +869,21 @@ mod tests {
             listen = "127.0.0.1:9464"
         "#;
         let config = parse(text, &[]).unwrap();
+        let lists = &config.lists;
         assert_eq!(
-            config.lists.hash_lists,
-            [
-                PathBuf::from("/etc/vigil/lists/sample-hashes.csv"),
-                PathBuf::from("/abs/other.csv")
-            ]
+            lists.hash_lists[0],
+            ListSource::from(PathBuf::from("/etc/vigil/lists/sample-hashes.csv"))
         );
+        let ncmec = &lists.hash_lists[1];
+        assert_eq!(ncmec.path, PathBuf::from("/abs/ncmec.txt"));
+        assert_eq!(ncmec.format, Some(ListFormat::Hma));
+        assert_eq!(ncmec.category.as_deref(), Some("ncmec"));
+        assert_eq!(ncmec.manifest, Some(PathBuf::from("/etc/vigil/m.json")));
+        assert_eq!(
+            lists.trusted_keys,
+            [PathBuf::from("/etc/vigil/keys/iwf.pub")]
+        );
+        assert_eq!(lists.reload_interval_ms, defaults::LISTS_RELOAD_INTERVAL_MS);
     }
 
     #[test]
@@ -735,6 +893,16 @@ mod tests {
                 "[kafka]\nbrokerz = \"x:1\"",
                 "kafka.brokerz",
                 "unknown field",
+            ),
+            (
+                "[lists]\nhash_lists = [{ path = \"a.txt\", fromat = \"hma\" }]",
+                "lists.hash_lists[0].fromat",
+                "unknown field `fromat`",
+            ),
+            (
+                "[lists]\nhash_lists = [{ path = \"a.txt\", format = \"xml\" }]",
+                "lists.hash_lists[0].format",
+                "unknown variant `xml`",
             ),
             (
                 "[match]\npdq_max_distance = \"far\"",

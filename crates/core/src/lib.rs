@@ -38,7 +38,7 @@ mod record;
 mod source;
 mod verdict;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, ListFormat, ListSource};
 pub use flag::{DetectorKind, FLAG_SCHEMA_VERSION, Flag, Match, MatchSubject, Severity, Span};
 pub use media::MediaType;
 pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};

@@ -13,18 +13,20 @@
 //!   `vigil.error.*` dead-letter headers in [`records::headers`].
 //! - [`tracker::Tracker`] — the watermarks.
 //!
-//! The runtime knows the scanner only through [`vigil_scan::Pipeline::process`]; detectors
-//! know nothing of Kafka.
+//! The runtime knows the scanner only through [`vigil_scan::SharedPipeline`] (the pipeline
+//! in force, which a list reload may swap between two records); detectors know nothing of
+//! Kafka.
 //!
 //! ```no_run
 //! use std::sync::{Arc, atomic::AtomicBool};
 //! use std::time::Duration;
 //! use vigil_core::Config;
 //! use vigil_kafka::{Health, run};
-//! use vigil_scan::Pipeline;
+//! use vigil_scan::Reloader;
 //!
 //! let config = Arc::new(Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap());
-//! let pipeline = Arc::new(Pipeline::from_config(&config).unwrap());
+//! let reloader = Reloader::start(Config::clone(&config)).unwrap();
+//! let pipeline = reloader.shared(); // call reloader.reload(..) from a timer to pick up new lists
 //! let health = Arc::new(Health::new(Duration::from_secs(config.kafka.stall_timeout_secs)));
 //! let shutdown = Arc::new(AtomicBool::new(false)); // set it from a signal handler
 //! run(config, pipeline, health, shutdown).unwrap();

@@ -21,8 +21,8 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use vigil_core::config::Delivery;
-use vigil_core::{Config, ListVersion, Source};
-use vigil_scan::Pipeline;
+use vigil_core::{Config, Source};
+use vigil_scan::SharedPipeline;
 
 use crate::Health;
 use crate::records::{InputRecord, OutputRecord, outputs};
@@ -497,8 +497,7 @@ fn commit_stored(consumer: &BaseConsumer<RunContext>) -> Result<(), RunError> {
 
 struct Shared {
     config: Arc<Config>,
-    pipeline: Arc<Pipeline>,
-    lists: Vec<ListVersion>,
+    pipeline: Arc<SharedPipeline>,
     producer: Arc<Output>,
     completions: Sender<Completion>,
 }
@@ -511,8 +510,16 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
             offset: record.offset,
         };
         let now = OffsetDateTime::now_utc();
-        let outcome = shared.pipeline.process(&record.payload, source, now);
-        let records = outputs(&shared.config, &shared.lists, &record, &outcome, now);
+        let pipeline = shared.pipeline.current();
+        let outcome = pipeline.process(&record.payload, source, now);
+        let records = outputs(
+            &shared.config,
+            pipeline.list_versions(),
+            &record,
+            &outcome,
+            now,
+        );
+        drop(pipeline);
         let tp = (record.topic, record.partition);
         if records.is_empty() {
             let _ = shared.completions.send(Completion {
@@ -613,7 +620,7 @@ fn setup(what: &'static str) -> impl FnOnce(KafkaError) -> RunError {
 /// returns. Blocks the calling thread (run it off any async runtime).
 pub fn run(
     config: Arc<Config>,
-    pipeline: Arc<Pipeline>,
+    pipeline: Arc<SharedPipeline>,
     health: Arc<Health>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
@@ -659,18 +666,9 @@ pub fn run(
     consumer.subscribe(&topics).map_err(setup("subscription"))?;
     health.set_lists_loaded();
 
-    let lists = pipeline
-        .lists()
-        .iter()
-        .map(|l| ListVersion {
-            list: l.info.name.clone(),
-            version: l.info.version.clone(),
-        })
-        .collect();
     let shared = Arc::new(Shared {
         config: config.clone(),
         pipeline,
-        lists,
         producer: producer.clone(),
         completions: completions_tx,
     });

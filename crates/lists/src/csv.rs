@@ -38,37 +38,8 @@ impl Table {
     /// Parses `bytes` (the content of `path`, which only names it in errors), requiring each
     /// of `required` among the header names.
     pub fn parse(path: &Path, bytes: &[u8], required: &[&str]) -> Result<Table, ListError> {
-        let mut reader = ::csv::ReaderBuilder::new()
-            .trim(::csv::Trim::All)
-            .comment(Some(b'#'))
-            .from_reader(bytes);
-        let headers: Vec<String> = reader
-            .headers()
-            .map_err(|e| csv_error(path, e))?
-            .iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect();
-        if headers.iter().all(String::is_empty) {
-            return Err(ListError::Format {
-                path: path.to_path_buf(),
-                message: format!("no header row (expected {})", required.join(",")),
-            });
-        }
-        let missing: Vec<&str> = required
-            .iter()
-            .copied()
-            .filter(|r| !headers.iter().any(|h| h == r))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ListError::Format {
-                path: path.to_path_buf(),
-                message: format!(
-                    "header lacks column(s) {} (header must include {})",
-                    missing.join(", "),
-                    required.join(",")
-                ),
-            });
-        }
+        let mut reader = reader(bytes);
+        let headers = read_headers(path, &mut reader, required)?;
         let mut rows = Vec::new();
         for record in reader.records() {
             let record = record.map_err(|e| csv_error(path, e))?;
@@ -151,7 +122,52 @@ impl Row {
     }
 }
 
-fn csv_error(path: &Path, err: ::csv::Error) -> ListError {
+/// A reader of the dialect.
+pub(crate) fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {
+    ::csv::ReaderBuilder::new()
+        .trim(::csv::Trim::All)
+        .comment(Some(b'#'))
+        .from_reader(bytes)
+}
+
+/// The header names, lower-cased, which must include each of `required`.
+pub(crate) fn read_headers(
+    path: &Path,
+    reader: &mut ::csv::Reader<&[u8]>,
+    required: &[&str],
+) -> Result<Vec<String>, ListError> {
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(ListError::Format {
+            path: path.to_path_buf(),
+            message: format!("no header row (expected {})", required.join(",")),
+        });
+    }
+    let missing: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|r| !headers.iter().any(|h| h == r))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ListError::Format {
+            path: path.to_path_buf(),
+            message: format!(
+                "header lacks column(s) {} (header must include {})",
+                missing.join(", "),
+                required.join(",")
+            ),
+        });
+    }
+    Ok(headers)
+}
+
+/// The line and description of a record-level CSV error.
+pub(crate) fn describe(err: &::csv::Error) -> (u64, String) {
     let line = err.position().map_or(0, |p| p.line());
     let message = match err.kind() {
         ::csv::ErrorKind::UnequalLengths {
@@ -160,6 +176,11 @@ fn csv_error(path: &Path, err: ::csv::Error) -> ListError {
         ::csv::ErrorKind::Utf8 { .. } => "is not valid UTF-8".to_string(),
         other => format!("{other:?}"),
     };
+    (line, message)
+}
+
+fn csv_error(path: &Path, err: ::csv::Error) -> ListError {
+    let (line, message) = describe(&err);
     ListError::Line {
         path: path.to_path_buf(),
         line,

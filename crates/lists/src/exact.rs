@@ -11,7 +11,7 @@ use crate::{HashEntry, HashList, HashValue, ListInfo};
 /// a bucket that almost always holds at most a couple of entries — no hashing.
 #[derive(Debug, Default)]
 pub struct ExactIndex {
-    lists: Arc<[HashList]>,
+    lists: Vec<Arc<HashList>>,
     tables: [Table; 3],
 }
 
@@ -49,8 +49,8 @@ pub struct ExactHit<'a> {
 impl ExactIndex {
     /// Indexes every exact entry of `lists` (other algorithms are left to
     /// [`crate::NearIndex`], which can share the same lists).
-    pub fn build(lists: impl Into<Arc<[HashList]>>) -> ExactIndex {
-        let lists = lists.into();
+    pub fn build<L: Into<Arc<HashList>>>(lists: impl IntoIterator<Item = L>) -> ExactIndex {
+        let lists: Vec<Arc<HashList>> = lists.into_iter().map(Into::into).collect();
         let mut tables: [Table; 3] = Default::default();
         for algorithm in ExactAlgorithm::ALL {
             let width = algorithm.digest_len();

@@ -1,24 +1,47 @@
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use crate::{ListError, Refusal};
 
 /// Identity of a loaded list, reported in every match and on the admin endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListInfo {
-    /// The list's name (today: the file name without extension).
+    /// The list's name: the configured name, else the manifest's, else the file stem.
     pub name: String,
-    /// The list's version (today: `sha256:` and the first 12 hex digits of the file digest).
+    /// The list's version as reported in matches: the manifest's version number, or, for a
+    /// list without a manifest, `sha256:` and the first 12 hex digits of the file digest.
     pub version: String,
     /// Where it was loaded from.
     pub path: PathBuf,
-    /// SHA-256 of the file, lowercase hex.
+    /// SHA-256 of the data file, lowercase hex.
     pub sha256: String,
-    /// Number of entries or rules.
+    /// Number of entries or rules in force (after deletions).
     pub entries: usize,
+    /// What the manifest says about the list, if it has one.
+    pub provenance: Option<Provenance>,
+    /// Malformed lines skipped (lenient lists only).
+    pub skipped_lines: usize,
+    /// Entries removed by tombstones.
+    pub deleted: usize,
+}
+
+/// The manifest facts of a list that has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// Who publishes the list (manifest `source`).
+    pub source: String,
+    /// The manifest's version number; it only ever increases.
+    pub version: u64,
+    /// When the publisher made this version.
+    pub created_at: OffsetDateTime,
+    /// The trusted key that verified the manifest's signature (its file name), if signed.
+    pub signed_by: Option<String>,
 }
 
 impl ListInfo {
-    /// Identity for a file's `bytes`; `entries` is filled in by the parser.
+    /// Identity for a file's `bytes` without a manifest; `entries` is filled in by the parser.
     pub fn for_file(name: &str, path: &Path, bytes: &[u8]) -> ListInfo {
         let sha256 = hex::encode(Sha256::digest(bytes));
         ListInfo {
@@ -27,6 +50,9 @@ impl ListInfo {
             path: path.to_path_buf(),
             sha256,
             entries: 0,
+            provenance: None,
+            skipped_lines: 0,
+            deleted: 0,
         }
     }
 
@@ -35,5 +61,49 @@ impl ListInfo {
         path.file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string())
+    }
+
+    /// Whether this (newly read) list may replace `previous`, the version in force: a
+    /// manifest version must increase, and an equal version must have the same content.
+    /// Lists without manifests have no order; any new content replaces the old.
+    pub fn check_successor(&self, previous: &ListInfo) -> Result<(), ListError> {
+        let (Some(new), Some(old)) = (&self.provenance, &previous.provenance) else {
+            return match (&self.provenance, &previous.provenance) {
+                (None, Some(old)) => Err(self.refused(
+                    Refusal::NoManifest,
+                    format!(
+                        "the version in force ({}) has a manifest; this file has none",
+                        old.version
+                    ),
+                )),
+                _ => Ok(()),
+            };
+        };
+        if new.version < old.version {
+            return Err(self.refused(
+                Refusal::Rollback,
+                format!(
+                    "version {} is lower than version {} in force",
+                    new.version, old.version
+                ),
+            ));
+        }
+        if new.version == old.version && self.sha256 != previous.sha256 {
+            return Err(self.refused(
+                Refusal::VersionReused,
+                format!("version {} is in force with different content", new.version),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A refusal of this list.
+    pub(crate) fn refused(&self, reason: Refusal, detail: String) -> ListError {
+        ListError::Refused {
+            list: self.name.clone(),
+            path: self.path.clone(),
+            reason,
+            detail,
+        }
     }
 }

@@ -29,15 +29,23 @@
 
 pub mod csv;
 mod exact;
+mod formats;
 mod hash_list;
 mod info;
+mod manifest;
 mod mih;
 mod near;
+mod stamp;
 
 pub use exact::{ExactHit, ExactIndex};
 pub use hash_list::{HashEntry, HashList, HashValue};
-pub use info::ListInfo;
+pub use info::{ListInfo, Provenance};
+pub use manifest::{
+    Integrity, ListFile, Manifest, TrustedKey, default_manifest_path, sha256_hex, sign_manifest,
+    signature_path,
+};
 pub use near::{MIH_MIN_ENTRIES, NearHit, NearIndex};
+pub use stamp::Stamp;
 
 use std::path::PathBuf;
 
@@ -61,6 +69,18 @@ pub enum ListError {
         /// What is wrong.
         message: String,
     },
+    /// The list was read but may not be used: see [`Refusal`].
+    #[error("list {list} ({path}) refused: {reason}: {detail}")]
+    Refused {
+        /// The list's name.
+        list: String,
+        /// The data file.
+        path: PathBuf,
+        /// Why, as a stable code.
+        reason: Refusal,
+        /// The particulars (versions, digests, dates; never list content).
+        detail: String,
+    },
     /// One line is wrong.
     #[error("list {path}, line {line}: {message}")]
     Line {
@@ -71,4 +91,54 @@ pub enum ListError {
         /// What is wrong, naming the column.
         message: String,
     },
+}
+
+/// Why a list that could be read is refused (its previous version stays in force).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A manifest is required (`trusted_keys` or `max_age_secs` is set, or the version in
+    /// force had one) and there is none.
+    NoManifest,
+    /// The manifest is not valid JSON of the manifest's fields.
+    BadManifest,
+    /// Trusted keys are configured and the manifest has no signature file.
+    Unsigned,
+    /// The signature is malformed or no trusted key verifies it.
+    BadSignature,
+    /// The data file's SHA-256 differs from the manifest's (tampered or truncated).
+    DigestMismatch,
+    /// The manifest's entry count differs from the entries parsed.
+    EntryCount,
+    /// The manifest names another list than the configuration does.
+    NameMismatch,
+    /// The version is lower than the one in force.
+    Rollback,
+    /// The version in force is offered again with different content.
+    VersionReused,
+    /// The version is older than `lists.max_age_secs`.
+    Stale,
+}
+
+impl Refusal {
+    /// The stable code (`digest_mismatch`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::NoManifest => "no_manifest",
+            Refusal::BadManifest => "bad_manifest",
+            Refusal::Unsigned => "unsigned",
+            Refusal::BadSignature => "bad_signature",
+            Refusal::DigestMismatch => "digest_mismatch",
+            Refusal::EntryCount => "entry_count",
+            Refusal::NameMismatch => "name_mismatch",
+            Refusal::Rollback => "rollback",
+            Refusal::VersionReused => "version_reused",
+            Refusal::Stale => "stale",
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }

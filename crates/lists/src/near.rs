@@ -19,7 +19,7 @@ pub const MIH_MIN_ENTRIES: usize = 4096;
 /// Perceptual-hash search over any number of lists.
 #[derive(Debug, Default)]
 pub struct NearIndex {
-    lists: Arc<[HashList]>,
+    lists: Vec<Arc<HashList>>,
     pdq: Vec<PdqHash>,
     pdq_refs: Vec<(u32, u32)>,
     pdq_index: Option<MultiIndex>,
@@ -60,13 +60,16 @@ fn family_slot(family: Family) -> usize {
 
 impl NearIndex {
     /// Indexes every perceptual entry of `lists`.
-    pub fn build(lists: impl Into<Arc<[HashList]>>) -> NearIndex {
+    pub fn build<L: Into<Arc<HashList>>>(lists: impl IntoIterator<Item = L>) -> NearIndex {
         NearIndex::build_with(lists, MIH_MIN_ENTRIES)
     }
 
     /// As [`NearIndex::build`], with multi-indexes from `mih_min_entries` entries on.
-    pub fn build_with(lists: impl Into<Arc<[HashList]>>, mih_min_entries: usize) -> NearIndex {
-        let lists = lists.into();
+    pub fn build_with<L: Into<Arc<HashList>>>(
+        lists: impl IntoIterator<Item = L>,
+        mih_min_entries: usize,
+    ) -> NearIndex {
+        let lists: Vec<Arc<HashList>> = lists.into_iter().map(Into::into).collect();
         let mut index = NearIndex::default();
         for (l, list) in lists.iter().enumerate() {
             for (e, entry) in list.entries.iter().enumerate() {
@@ -302,9 +305,9 @@ mod tests {
             }
         }
         let list = HashList::parse("l", Path::new("l.csv"), csv.as_bytes()).unwrap();
-        let lists: Arc<[HashList]> = vec![list].into();
-        let scan = NearIndex::build_with(lists.clone(), usize::MAX);
-        let mih = NearIndex::build_with(lists, 0);
+        let list = Arc::new(list);
+        let scan = NearIndex::build_with([list.clone()], usize::MAX);
+        let mih = NearIndex::build_with([list], 0);
         assert!(mih.heap_bytes() > scan.heap_bytes());
         let key = |hits: Vec<NearHit<'_>>| -> Vec<(String, u32, usize)> {
             hits.into_iter()

@@ -21,7 +21,7 @@
 //! let keywords = dir.path().join("kw.csv");
 //! std::fs::write(&keywords, "rule_id,term,category\nk1,home alone,grooming.isolation\n").unwrap();
 //! let mut config = Config::default();
-//! config.lists.keyword_lists.push(keywords);
+//! config.lists.keyword_lists.push(keywords.into());
 //! let pipeline = Pipeline::from_config(&config).unwrap();
 //!
 //! let record = br#"{"message_id":"m-1","conversation_id":"c-1","sender_id":"u-1",
@@ -36,6 +36,7 @@
 mod detector;
 mod detectors;
 mod lines;
+mod lists;
 mod pipeline;
 mod resolve;
 mod scanner;
@@ -43,6 +44,7 @@ mod scanner;
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector};
 pub use lines::{BoundedLines, Record};
+pub use lists::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};

@@ -1,13 +1,14 @@
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
-use vigil_core::{Config, ErrorRecord, Flag, Message, ReasonCode, Source};
+use vigil_core::{Config, ErrorRecord, Flag, ListVersion, Message, ReasonCode, Source};
 use vigil_lists::{ExactIndex, HashList, ListError, ListInfo, NearIndex};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
 use crate::{
-    Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, Problem,
-    Resolver, Scanner,
+    Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, ListSet,
+    Problem, Resolver, Scanner,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -54,6 +55,7 @@ pub struct Pipeline {
     resolver: Resolver,
     max_message_bytes: u64,
     lists: Vec<LoadedList>,
+    versions: Vec<ListVersion>,
 }
 
 /// What one input record produced.
@@ -71,19 +73,17 @@ pub struct Outcome {
 impl Pipeline {
     /// Loads and compiles every configured list and checks the attachment roots.
     pub fn from_config(config: &Config) -> Result<Pipeline, BuildError> {
-        let hash_lists = config
-            .lists
-            .hash_lists
-            .iter()
-            .map(|p| HashList::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let keyword_lists = config
-            .lists
-            .keyword_lists
-            .iter()
-            .map(|p| KeywordList::load(p))
-            .collect::<Result<Vec<_>, _>>()?;
-        let lists = hash_lists
+        Pipeline::build(config, &ListSet::load(config, OffsetDateTime::now_utc())?)
+    }
+
+    /// Builds the indexes and automata for `lists` and checks the attachment roots.
+    pub fn build(config: &Config, lists: &ListSet) -> Result<Pipeline, BuildError> {
+        let hash_lists: Vec<Arc<HashList>> = lists.hash_lists().cloned().collect();
+        let keyword_lists: Vec<KeywordList> = lists
+            .keyword_lists()
+            .map(|l| KeywordList::clone(l))
+            .collect();
+        let loaded: Vec<LoadedList> = hash_lists
             .iter()
             .map(|l| (ListKind::Hash, &l.info))
             .chain(keyword_lists.iter().map(|l| (ListKind::Keyword, &l.info)))
@@ -92,10 +92,16 @@ impl Pipeline {
                 info: info.clone(),
             })
             .collect();
+        let versions = loaded
+            .iter()
+            .map(|l| ListVersion {
+                list: l.info.name.clone(),
+                version: l.info.version.clone(),
+            })
+            .collect();
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         if !hash_lists.is_empty() {
-            let hash_lists: std::sync::Arc<[HashList]> = hash_lists.into();
-            let exact = ExactIndex::build(hash_lists.clone());
+            let exact = ExactIndex::build(hash_lists.iter().cloned());
             if !exact.algorithms().is_empty() {
                 detectors.push(Box::new(ExactHashDetector::new(exact)));
             }
@@ -116,8 +122,14 @@ impl Pipeline {
             scanner: Scanner::new(detectors),
             resolver,
             max_message_bytes: config.input.max_message_bytes,
-            lists,
+            lists: loaded,
+            versions,
         })
+    }
+
+    /// Name and version of each list in force, for verdict records.
+    pub fn list_versions(&self) -> &[ListVersion] {
+        &self.versions
     }
 
     /// The lists in force.

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use vigil_core::Severity;
 use vigil_lists::csv::{Table, read_file};
-use vigil_lists::{ListError, ListInfo};
+use vigil_lists::{ListError, ListFile, ListInfo};
 
 use crate::Normalized;
 
@@ -37,6 +37,17 @@ impl KeywordList {
     pub fn load(path: &Path) -> Result<KeywordList, ListError> {
         let bytes = read_file(path)?;
         KeywordList::parse(&ListInfo::name_from_path(path), path, &bytes)
+    }
+
+    /// Parses a list file read (and checked against its manifest) by [`ListFile::read`].
+    pub fn from_file(file: ListFile) -> Result<KeywordList, ListError> {
+        let mut list = KeywordList::parse(&file.info.name, &file.info.path, &file.bytes)?;
+        list.info = ListInfo {
+            entries: list.rules.len(),
+            ..file.info.clone()
+        };
+        file.check_entries(&list.info)?;
+        Ok(list)
     }
 
     /// Parses list `bytes`; `path` names the list in errors. The first bad line fails the

@@ -1,0 +1,431 @@
+//! The hash-list formats (`docs/lists.md`): vigil CSV, JSON lines, HMA `<signal_type> <hash>`
+//! lines and bare hashes. Each feeds its lines, in order, to the shared [`Builder`].
+
+use std::sync::Arc;
+
+use vigil_core::Severity;
+use vigil_hash::Algorithm;
+
+use crate::ListError;
+use crate::csv::{describe, read_headers, reader};
+use crate::hash_list::{Builder, HashEntry, HashValue, Item};
+
+const ALGORITHMS: &str = "pdq, phash, dhash, ahash, md5, sha1 or sha256";
+
+/// One entry's fields as a line gives them; `label` is `column` or `field` for messages.
+struct Fields<'r> {
+    label: &'static str,
+    algorithm: &'r str,
+    hash: &'r str,
+    entry_id: &'r str,
+    category: &'r str,
+    severity: &'r str,
+    deleted: &'r str,
+    metadata: Vec<(Arc<str>, String)>,
+}
+
+impl Fields<'_> {
+    fn item(self) -> Result<Item, String> {
+        let label = self.label;
+        let deleted = match self.deleted.to_ascii_lowercase().as_str() {
+            "" | "false" | "0" | "no" => false,
+            "true" | "1" | "yes" => true,
+            other => {
+                return Err(format!(
+                    "{label} deleted: `{other}` (expected true or false)"
+                ));
+            }
+        };
+        if self.entry_id.is_empty() {
+            return Err(format!("{label} entry_id: empty"));
+        }
+        if deleted {
+            return Ok(Item::Tombstone(self.entry_id.to_string()));
+        }
+        let algorithm = Algorithm::parse(self.algorithm).ok_or_else(|| {
+            format!(
+                "{label} algorithm: unknown `{}` (expected {ALGORITHMS})",
+                self.algorithm
+            )
+        })?;
+        let value = HashValue::parse(algorithm, self.hash)
+            .map_err(|e| format!("{label} hash: not a {algorithm} hash: {e}"))?;
+        if self.category.is_empty() {
+            return Err(format!("{label} category: empty"));
+        }
+        let severity = match self.severity {
+            "" => Severity::Critical,
+            s => Severity::parse(s).ok_or_else(|| {
+                format!("{label} severity: `{s}` (expected low, medium, high or critical)")
+            })?,
+        };
+        Ok(Item::Entry(HashEntry {
+            algorithm,
+            value,
+            entry_id: self.entry_id.to_string(),
+            category: self.category.to_string(),
+            severity,
+            metadata: self.metadata,
+        }))
+    }
+}
+
+const KNOWN_COLUMNS: [&str; 6] = [
+    "algorithm",
+    "hash",
+    "entry_id",
+    "category",
+    "severity",
+    "deleted",
+];
+
+/// vigil CSV: header `algorithm,hash,entry_id,category`, optional `severity` and `deleted`,
+/// other columns kept as metadata. Read as a stream: a list of millions of lines is never
+/// held as rows.
+pub(crate) fn csv(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListError> {
+    let mut reader = reader(bytes);
+    let headers = read_headers(builder.path(), &mut reader, &KNOWN_COLUMNS[..4])?;
+    let position = |name: &str| headers.iter().position(|h| h == name);
+    let [algorithm, hash, entry_id, category, severity, deleted] = KNOWN_COLUMNS.map(position);
+    let extras: Vec<(usize, Arc<str>)> = headers
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| !h.is_empty() && !KNOWN_COLUMNS.contains(&h.as_str()))
+        .map(|(i, h)| (i, Arc::from(h.as_str())))
+        .collect();
+    let mut record = ::csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let get = |c: Option<usize>| c.and_then(|c| record.get(c)).unwrap_or("");
+                let fields = Fields {
+                    label: "column",
+                    algorithm: get(algorithm),
+                    hash: get(hash),
+                    entry_id: get(entry_id),
+                    category: get(category),
+                    severity: get(severity),
+                    deleted: get(deleted),
+                    metadata: extras
+                        .iter()
+                        .filter_map(|(i, name)| {
+                            let value = record.get(*i).filter(|v| !v.is_empty())?;
+                            Some((name.clone(), value.to_string()))
+                        })
+                        .collect(),
+                };
+                let line = record.position().map_or(0, |p| p.line());
+                builder.push(line, fields.item())?;
+            }
+            Err(e) if e.position().is_some() => {
+                let (line, message) = describe(&e);
+                builder.push(line, Err(message))?;
+            }
+            Err(e) => {
+                let (line, message) = describe(&e);
+                return Err(ListError::Line {
+                    path: builder.path().to_path_buf(),
+                    line,
+                    message,
+                });
+            }
+        }
+    }
+}
+
+/// JSON lines: one object per line with the CSV's fields (`entry_id` may be a number,
+/// `deleted` a boolean); other fields are kept as metadata. Blank lines are ignored.
+pub(crate) fn jsonl(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListError> {
+    for (line, text) in lines(bytes) {
+        if text.is_empty() {
+            continue;
+        }
+        let item = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .map_err(|e| format!("not a JSON object: {e}"))
+            .and_then(|object| jsonl_item(&object));
+        builder.push(line, item)?;
+    }
+    Ok(())
+}
+
+fn jsonl_item(object: &serde_json::Map<String, serde_json::Value>) -> Result<Item, String> {
+    let text = |name: &str| -> Result<String, String> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(String::new()),
+            Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
+            Some(serde_json::Value::Number(n)) if name == "entry_id" => Ok(n.to_string()),
+            Some(serde_json::Value::Bool(b)) if name == "deleted" => Ok(b.to_string()),
+            Some(other) => Err(format!("field {name}: unexpected {other}")),
+        }
+    };
+    let [algorithm, hash, entry_id, category, severity, deleted] = [
+        text("algorithm")?,
+        text("hash")?,
+        text("entry_id")?,
+        text("category")?,
+        text("severity")?,
+        text("deleted")?,
+    ];
+    let metadata = object
+        .iter()
+        .filter(|(k, _)| !KNOWN_COLUMNS.contains(&k.as_str()))
+        .map(|(k, v)| {
+            let value = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (Arc::from(k.as_str()), value)
+        })
+        .collect();
+    Fields {
+        label: "field",
+        algorithm: &algorithm,
+        hash: &hash,
+        entry_id: &entry_id,
+        category: &category,
+        severity: &severity,
+        deleted: &deleted,
+        metadata,
+    }
+    .item()
+}
+
+/// The algorithm of an HMA / python-threatexchange signal type, for the types vigil matches.
+fn signal_algorithm(signal_type: &str) -> Option<Algorithm> {
+    match signal_type.to_ascii_lowercase().as_str() {
+        "video_md5" | "photo_md5" => Some(Algorithm::Md5),
+        other => Algorithm::parse(other),
+    }
+}
+
+/// HMA / python-threatexchange: `<signal_type> <hash>` per line; `#` comments and blank
+/// lines ignored. Entries have the hash as their id and the list's category.
+pub(crate) fn hma(
+    bytes: &[u8],
+    category: &str,
+    builder: &mut Builder<'_>,
+) -> Result<(), ListError> {
+    for (line, text) in lines(bytes) {
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let mut words = text.split_whitespace();
+        let item = match (words.next(), words.next(), words.next()) {
+            (Some(signal), Some(hash), None) => match signal_algorithm(signal) {
+                Some(algorithm) => hash_only(algorithm, hash, category),
+                None => Err(format!(
+                    "signal type `{signal}` is not one vigil matches (pdq, video_md5, photo_md5, \
+                     md5, sha1, sha256, phash, dhash, ahash)"
+                )),
+            },
+            _ => Err("expected `<signal_type> <hash>`".to_string()),
+        };
+        builder.push(line, item)?;
+    }
+    Ok(())
+}
+
+/// Bare hashes of one `algorithm`, one per line; `#` comments and blank lines ignored.
+pub(crate) fn bare(
+    bytes: &[u8],
+    algorithm: Algorithm,
+    category: &str,
+    builder: &mut Builder<'_>,
+) -> Result<(), ListError> {
+    for (line, text) in lines(bytes) {
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        builder.push(line, hash_only(algorithm, text, category))?;
+    }
+    Ok(())
+}
+
+fn hash_only(algorithm: Algorithm, hex: &str, category: &str) -> Result<Item, String> {
+    let value =
+        HashValue::parse(algorithm, hex).map_err(|e| format!("not a {algorithm} hash: {e}"))?;
+    Ok(Item::Entry(HashEntry {
+        algorithm,
+        value,
+        entry_id: value.to_hex(),
+        category: category.to_string(),
+        severity: Severity::Critical,
+        metadata: Vec::new(),
+    }))
+}
+
+/// Trimmed UTF-8 lines with 1-based numbers (invalid UTF-8 reads as an empty-looking line
+/// that fails to parse, so it is reported, not skipped).
+fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &str)> {
+    bytes.split(|&b| b == b'\n').enumerate().map(|(i, line)| {
+        let text = std::str::from_utf8(line).map_or("\u{fffd}", str::trim);
+        (i as u64 + 1, text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use vigil_core::{ListFormat, ListSource};
+
+    use crate::{HashList, ListError, ListFile};
+
+    const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
+
+    fn load(
+        format: ListFormat,
+        algorithm: Option<&str>,
+        lenient: bool,
+        text: &str,
+    ) -> Result<HashList, ListError> {
+        let mut source = ListSource::from(PathBuf::from("bank.txt"));
+        source.format = Some(format);
+        source.algorithm = algorithm.map(str::to_string);
+        let file = ListFile::read_unchecked(&source, text.as_bytes().to_vec());
+        HashList::from_file(&source, file, lenient)
+    }
+
+    /// (entry_id, category, hex) of each entry.
+    fn summary(list: &HashList) -> Vec<(String, String, String)> {
+        list.entries
+            .iter()
+            .map(|e| (e.entry_id.clone(), e.category.clone(), e.value.to_hex()))
+            .collect()
+    }
+
+    #[test]
+    fn every_format_reads_the_same_entries() {
+        let upper = PDQ.to_uppercase();
+        let hma = format!("# exported by HMA\npdq {upper}\n\nvideo_md5 {MD5}\npdq {PDQ}\n");
+        let list = load(ListFormat::Hma, None, false, &hma).unwrap();
+        assert_eq!(
+            summary(&list),
+            [
+                (PDQ.into(), "bank".into(), PDQ.into()),
+                (MD5.into(), "bank".into(), MD5.into())
+            ],
+            "duplicate lines collapse; ids are the hashes; category defaults to the list name"
+        );
+        let bare = format!("{PDQ}\n# comment\n\n");
+        let list = load(ListFormat::Bare, Some("pdq"), false, &bare).unwrap();
+        assert_eq!(summary(&list), [(PDQ.into(), "bank".into(), PDQ.into())]);
+
+        let jsonl = format!(
+            "{{\"algorithm\":\"pdq\",\"hash\":\"{PDQ}\",\"entry_id\":7,\"category\":\"A\",\"source\":\"iwf\",\"added_at\":\"2026-01-02\"}}\n\
+             {{\"algorithm\":\"md5\",\"hash\":\"{MD5}\",\"entry_id\":\"m\",\"category\":\"B\",\"severity\":\"high\"}}\n\n"
+        );
+        let list = load(ListFormat::Jsonl, None, false, &jsonl).unwrap();
+        assert_eq!(
+            summary(&list),
+            [
+                ("7".into(), "A".into(), PDQ.into()),
+                ("m".into(), "B".into(), MD5.into())
+            ]
+        );
+        assert_eq!(
+            list.entries[0].metadata,
+            [
+                ("added_at".into(), "2026-01-02".into()),
+                ("source".into(), "iwf".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn tombstones_remove_entries_in_csv_and_jsonl() {
+        let csv = format!(
+            "algorithm,hash,entry_id,category,deleted\npdq,{PDQ},p,A,\nmd5,{MD5},m,A,false\n,,p,,true\n,,gone-before,,yes\n"
+        );
+        let list = load(ListFormat::Csv, None, false, &csv).unwrap();
+        assert_eq!(summary(&list), [("m".into(), "A".into(), MD5.into())]);
+        assert_eq!((list.info.entries, list.info.deleted), (1, 1));
+        let jsonl = format!(
+            "{{\"entry_id\":\"p\",\"deleted\":true}}\n{{\"algorithm\":\"pdq\",\"hash\":\"{PDQ}\",\"entry_id\":\"p\",\"category\":\"A\"}}\n"
+        );
+        let list = load(ListFormat::Jsonl, None, false, &jsonl).unwrap();
+        assert!(
+            list.entries.is_empty(),
+            "a tombstone removes its id wherever it appears"
+        );
+    }
+
+    #[test]
+    fn bad_lines_fail_strict_lists_and_are_counted_in_lenient_ones() {
+        let table: [(ListFormat, Option<&str>, String, u64, &str); 6] = [
+            (
+                ListFormat::Hma,
+                None,
+                format!("pdq {PDQ}\nurl https://x\n"),
+                2,
+                "signal type `url`",
+            ),
+            (
+                ListFormat::Hma,
+                None,
+                format!("pdq {PDQ} extra\n"),
+                1,
+                "expected `<signal_type> <hash>`",
+            ),
+            (
+                ListFormat::Hma,
+                None,
+                format!("pdq {MD5}\n"),
+                1,
+                "not a pdq hash",
+            ),
+            (
+                ListFormat::Bare,
+                Some("md5"),
+                format!("{MD5}\n{PDQ}\n"),
+                2,
+                "not a md5 hash",
+            ),
+            (
+                ListFormat::Jsonl,
+                None,
+                format!(
+                    "{{\"algorithm\":\"md5\",\"hash\":\"{MD5}\",\"entry_id\":\"a\",\"category\":\"A\"}}\n[1]\n"
+                ),
+                2,
+                "not a JSON object",
+            ),
+            (
+                ListFormat::Jsonl,
+                None,
+                format!(
+                    "{{\"algorithm\":\"md5\",\"hash\":\"{MD5}\",\"entry_id\":\"a\",\"category\":[]}}\n"
+                ),
+                1,
+                "field category",
+            ),
+        ];
+        for (format, algorithm, text, line, needle) in table {
+            match load(format, algorithm, false, &text) {
+                Err(ListError::Line {
+                    line: got, message, ..
+                }) => {
+                    assert_eq!(got, line, "{text}: {message}");
+                    assert!(message.contains(needle), "{text}: {message}");
+                }
+                other => panic!("{text}: expected a line error, got {other:?}"),
+            }
+            let list = load(format, algorithm, true, &text).unwrap();
+            assert_eq!(list.info.skipped_lines, 1, "{text}");
+            assert_eq!(list.entries.len(), text.lines().count() - 1, "{text}");
+        }
+    }
+
+    #[test]
+    fn bare_lists_need_an_algorithm() {
+        let err = load(ListFormat::Bare, None, false, MD5).unwrap_err();
+        assert!(err.to_string().contains("needs `algorithm`"), "{err}");
+        let err = load(ListFormat::Bare, Some("crc32"), false, MD5).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown algorithm `crc32`"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! List manifests and their ed25519 signatures.
+//!
+//! A manifest is a small JSON file next to the data (`<data>.manifest.json` by default) that
+//! names the list, its publisher and version, when it was made, how many entries it holds and
+//! the SHA-256 of the data file. The signature (`<manifest>.sig`) is ed25519 over the exact
+//! manifest bytes, so it covers the data through the digest. Keys are PEM files, as
+//! `openssl genpkey -algorithm ed25519` writes them; the signature may be raw (64 bytes, as
+//! `openssl pkeyutl -sign -rawin` writes it), base64 or hex.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
+use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use vigil_core::ListSource;
+
+use crate::csv::read_file;
+use crate::{ListError, ListInfo, Provenance, Refusal};
+
+/// What a list's publisher states about one version of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// The list's name (reported in matches).
+    pub name: String,
+    /// Who publishes it, e.g. `IWF`.
+    pub source: String,
+    /// Version number; each new version must have a higher one.
+    pub version: u64,
+    /// When this version was made (RFC 3339).
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Entries in force in the data file (after its tombstones).
+    pub entries: u64,
+    /// SHA-256 of the data file, hex.
+    pub sha256: String,
+}
+
+impl Manifest {
+    /// The manifest serialised as vigil writes it (pretty JSON and a newline); what is
+    /// signed is whatever bytes the file holds.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = serde_json::to_vec_pretty(self).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+}
+
+/// The manifest path for a data file when none is configured.
+pub fn default_manifest_path(data: &Path) -> PathBuf {
+    let mut name = data.as_os_str().to_owned();
+    name.push(".manifest.json");
+    PathBuf::from(name)
+}
+
+/// The signature path for a manifest.
+pub fn signature_path(manifest: &Path) -> PathBuf {
+    let mut name = manifest.as_os_str().to_owned();
+    name.push(".sig");
+    PathBuf::from(name)
+}
+
+/// A public key that lists may be signed with, named after its file.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The key file's name, reported as `signed_by`.
+    pub label: String,
+    key: VerifyingKey,
+}
+
+impl TrustedKey {
+    /// Reads a PEM public key (`-----BEGIN PUBLIC KEY-----`, ed25519).
+    pub fn load(path: &Path) -> Result<TrustedKey, ListError> {
+        let text = String::from_utf8_lossy(&read_file(path)?).into_owned();
+        let key = VerifyingKey::from_public_key_pem(&text).map_err(|e| ListError::Format {
+            path: path.to_path_buf(),
+            message: format!("not an ed25519 public key in PEM: {e}"),
+        })?;
+        Ok(TrustedKey {
+            label: ListInfo::name_from_path(path),
+            key,
+        })
+    }
+}
+
+/// What every list must satisfy, from `[lists]`.
+#[derive(Debug, Clone, Default)]
+pub struct Integrity {
+    /// When non-empty, every list needs a manifest signed by one of these.
+    pub keys: Vec<TrustedKey>,
+    /// Lists made longer ago than this are refused (and lists without a manifest).
+    pub max_age: Option<Duration>,
+}
+
+impl Integrity {
+    /// Loads the configured keys.
+    pub fn from_config(config: &vigil_core::config::ListsConfig) -> Result<Integrity, ListError> {
+        Ok(Integrity {
+            keys: config
+                .trusted_keys
+                .iter()
+                .map(|p| TrustedKey::load(p))
+                .collect::<Result<_, _>>()?,
+            max_age: config.max_age_secs.map(Duration::from_secs),
+        })
+    }
+}
+
+/// A list's data file read and checked against its manifest, ready to parse.
+#[derive(Debug)]
+pub struct ListFile {
+    /// The data.
+    pub bytes: Vec<u8>,
+    /// The list's identity (entries still 0).
+    pub info: ListInfo,
+    /// The manifest's entry count, checked after parsing.
+    expected_entries: Option<u64>,
+}
+
+impl ListFile {
+    /// Reads `source`'s data and manifest and checks them against `integrity` at `now`:
+    /// signature, digest, age and name. Entry count and version order are checked later
+    /// ([`ListFile::check_entries`], [`ListInfo::check_successor`]).
+    pub fn read(
+        source: &ListSource,
+        integrity: &Integrity,
+        now: OffsetDateTime,
+    ) -> Result<ListFile, ListError> {
+        let bytes = read_file(&source.path)?;
+        let stem = ListInfo::name_from_path(&source.path);
+        let mut info = ListInfo::for_file(
+            source.name.as_deref().unwrap_or(&stem),
+            &source.path,
+            &bytes,
+        );
+        let manifest_path = match &source.manifest {
+            Some(path) => Some(path.clone()),
+            None => Some(default_manifest_path(&source.path)).filter(|p| p.exists()),
+        };
+        let Some(manifest_path) = manifest_path else {
+            if !integrity.keys.is_empty() {
+                return Err(info.refused(
+                    Refusal::NoManifest,
+                    "`lists.trusted_keys` is set, so every list needs a signed manifest".into(),
+                ));
+            }
+            if integrity.max_age.is_some() {
+                return Err(info.refused(
+                    Refusal::NoManifest,
+                    "`lists.max_age_secs` is set, so every list needs a manifest with `created_at`"
+                        .into(),
+                ));
+            }
+            return Ok(ListFile {
+                bytes,
+                info,
+                expected_entries: None,
+            });
+        };
+        let manifest_bytes = read_file(&manifest_path)?;
+        let signed_by = if integrity.keys.is_empty() {
+            None
+        } else {
+            Some(verify_signature(
+                &info,
+                &manifest_path,
+                &manifest_bytes,
+                &integrity.keys,
+            )?)
+        };
+        let manifest: Manifest = serde_json::from_slice(&manifest_bytes).map_err(|e| {
+            info.refused(
+                Refusal::BadManifest,
+                format!("{}: {e}", manifest_path.display()),
+            )
+        })?;
+        if !manifest.sha256.eq_ignore_ascii_case(&info.sha256) {
+            return Err(info.refused(
+                Refusal::DigestMismatch,
+                format!(
+                    "the data file's SHA-256 is {}, the manifest says {}",
+                    info.sha256, manifest.sha256
+                ),
+            ));
+        }
+        if let Some(max_age) = integrity.max_age {
+            let age = now - manifest.created_at;
+            if age > max_age {
+                return Err(info.refused(
+                    Refusal::Stale,
+                    format!(
+                        "version {} was created {} ({} s ago); `lists.max_age_secs` is {}",
+                        manifest.version,
+                        manifest.created_at,
+                        age.whole_seconds(),
+                        max_age.as_secs()
+                    ),
+                ));
+            }
+        }
+        match &source.name {
+            Some(name) if *name != manifest.name => {
+                return Err(info.refused(
+                    Refusal::NameMismatch,
+                    format!("the manifest is for list `{}`", manifest.name),
+                ));
+            }
+            _ => info.name = manifest.name.clone(),
+        }
+        info.version = manifest.version.to_string();
+        info.provenance = Some(Provenance {
+            source: manifest.source,
+            version: manifest.version,
+            created_at: manifest.created_at,
+            signed_by,
+        });
+        Ok(ListFile {
+            bytes,
+            info,
+            expected_entries: Some(manifest.entries),
+        })
+    }
+
+    /// `bytes` as the content of `source` without manifest checks (tests, conversions).
+    pub fn read_unchecked(source: &ListSource, bytes: Vec<u8>) -> ListFile {
+        let stem = ListInfo::name_from_path(&source.path);
+        let info = ListInfo::for_file(
+            source.name.as_deref().unwrap_or(&stem),
+            &source.path,
+            &bytes,
+        );
+        ListFile {
+            bytes,
+            info,
+            expected_entries: None,
+        }
+    }
+
+    /// Checks the parsed entry count against the manifest. A lenient list that skipped lines
+    /// is let through (the skipped lines are counted in [`ListInfo::skipped_lines`]).
+    pub fn check_entries(&self, info: &ListInfo) -> Result<(), ListError> {
+        match self.expected_entries {
+            Some(expected) if expected != info.entries as u64 && info.skipped_lines == 0 => {
+                Err(info.refused(
+                    Refusal::EntryCount,
+                    format!(
+                        "{} entries in the file, the manifest says {expected}",
+                        info.entries
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn verify_signature(
+    info: &ListInfo,
+    manifest_path: &Path,
+    manifest: &[u8],
+    keys: &[TrustedKey],
+) -> Result<String, ListError> {
+    let path = signature_path(manifest_path);
+    let raw = std::fs::read(&path).map_err(|e| {
+        info.refused(
+            Refusal::Unsigned,
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let signature = decode_signature(&raw).ok_or_else(|| {
+        info.refused(
+            Refusal::BadSignature,
+            format!(
+                "{} is not an ed25519 signature (64 bytes raw, base64 or hex)",
+                path.display()
+            ),
+        )
+    })?;
+    keys.iter()
+        .find(|k| k.key.verify_strict(manifest, &signature).is_ok())
+        .map(|k| k.label.clone())
+        .ok_or_else(|| {
+            info.refused(
+                Refusal::BadSignature,
+                format!(
+                    "no trusted key verifies {} for {}",
+                    path.display(),
+                    manifest_path.display()
+                ),
+            )
+        })
+}
+
+fn decode_signature(raw: &[u8]) -> Option<Signature> {
+    if raw.len() == Signature::BYTE_SIZE {
+        return Signature::from_slice(raw).ok();
+    }
+    let text = std::str::from_utf8(raw).ok()?.trim();
+    let bytes = hex::decode(text)
+        .ok()
+        .or_else(|| base64::engine::general_purpose::STANDARD.decode(text).ok())?;
+    Signature::from_slice(&bytes).ok()
+}
+
+/// Signs manifest bytes with a PEM private key (PKCS#8, as `openssl genpkey` writes it);
+/// returns the signature as base64 text with a newline.
+pub fn sign_manifest(key_path: &Path, manifest: &[u8]) -> Result<String, ListError> {
+    let text = String::from_utf8_lossy(&read_file(key_path)?).into_owned();
+    let key = SigningKey::from_pkcs8_pem(&text).map_err(|e| ListError::Format {
+        path: key_path.to_path_buf(),
+        message: format!("not an ed25519 private key in PEM (PKCS#8): {e}"),
+    })?;
+    let signature = key.sign(manifest);
+    Ok(format!(
+        "{}\n",
+        base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
+    ))
+}
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
