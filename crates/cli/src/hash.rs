@@ -43,7 +43,7 @@ pub(crate) struct Args {
     paths: Vec<PathBuf>,
 }
 
-fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
+pub(crate) fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
     Algorithm::parse(name).ok_or_else(|| {
         format!("unknown algorithm `{name}` (expected pdq, phash, dhash, ahash, md5, sha1, sha256)")
     })

@@ -3,6 +3,8 @@
 
 mod check;
 mod hash;
+mod lists;
+mod matching;
 mod run;
 mod scan;
 mod settings;
@@ -58,6 +60,19 @@ enum Command {
     ///
     /// Example: vigil hash --dihedral tests/fixtures/images/
     Hash(hash::Args),
+    /// Match hashes against hash lists: one JSON line of matches per input line.
+    ///
+    /// Input lines are hex hashes (of --algorithm) or the JSON lines `vigil hash` prints
+    /// (every hash in them is looked up; with `pdq_queries`, every rotation and trimmed
+    /// form). Output, in input order: {"query": HEX, "matches": [{"list", "list_version",
+    /// "entry_id", "category", "algorithm", "distance", ...}]}. A bad line gets an "error"
+    /// and the exit status is 1 at the end.
+    ///
+    /// Example: vigil hash --queries photo.jpg | vigil match --list lists/ncmec.txt
+    Match(matching::Args),
+    /// Verify, inspect, convert and sign lists.
+    #[command(subcommand)]
+    Lists(lists::Command),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -80,6 +95,14 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Run(args) => run::run(args),
         Command::Hash(args) => match hash::run(args) {
+            Ok(false) => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
+        Command::Match(args) => match matching::run(args) {
+            Ok(false) => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
+        Command::Lists(command) => match lists::run(command) {
             Ok(false) => return ExitCode::from(1),
             other => other.map(|_| ()),
         },

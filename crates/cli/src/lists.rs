@@ -1,0 +1,381 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use vigil_core::{ListFormat, ListSource};
+use vigil_lists::{
+    HashList, Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path,
+    sign_manifest, signature_path,
+};
+use vigil_text::KeywordList;
+
+/// `vigil lists` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Check lists against their manifests and signatures; print each list's identity.
+    ///
+    /// Checks the configured lists (--config) and any LIST given, with the configured
+    /// `lists.trusted_keys` and `lists.max_age_secs` plus any --key. Exits non-zero if any
+    /// list is refused, naming the list and the reason code (docs/lists.md).
+    Verify(Select),
+    /// Print entry counts per list, algorithm and category.
+    Stats(Select),
+    /// Convert a list (HMA lines, bare hashes, JSON lines, CSV) to vigil CSV.
+    Convert(Convert),
+    /// Write a manifest for a list file and sign it with an ed25519 key (PEM, PKCS#8, as
+    /// `openssl genpkey -algorithm ed25519 -out key.pem` writes it).
+    ///
+    /// Writes DATA.manifest.json and DATA.manifest.json.sig. The version defaults to the
+    /// existing manifest's plus one (1 for a new list); name and source default to the
+    /// existing manifest's.
+    Sign(Sign),
+}
+
+/// How to read one list file given on the command line.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Format {
+    /// File format [default: by extension: .csv, .jsonl; else `bare` with --algorithm, else
+    /// `hma`].
+    #[arg(long, value_name = "FORMAT", value_parser = parse_format)]
+    format: Option<ListFormat>,
+    /// Algorithm of a `bare` list.
+    #[arg(long, value_name = "NAME")]
+    algorithm: Option<String>,
+    /// Category for formats without one [default: the list name].
+    #[arg(long, value_name = "CATEGORY")]
+    category: Option<String>,
+    /// Skip and count malformed lines instead of refusing the list.
+    #[arg(long)]
+    lenient: bool,
+}
+
+impl Format {
+    fn source(&self, path: PathBuf) -> ListSource {
+        ListSource {
+            format: self.format,
+            algorithm: self.algorithm.clone(),
+            category: self.category.clone(),
+            lenient: Some(self.lenient),
+            ..ListSource::from(path)
+        }
+    }
+}
+
+fn parse_format(name: &str) -> Result<ListFormat, String> {
+    match name {
+        "csv" => Ok(ListFormat::Csv),
+        "hma" => Ok(ListFormat::Hma),
+        "bare" => Ok(ListFormat::Bare),
+        "jsonl" => Ok(ListFormat::Jsonl),
+        _ => Err(format!(
+            "unknown format `{name}` (expected csv, hma, bare or jsonl)"
+        )),
+    }
+}
+
+/// Which lists to look at.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Select {
+    /// The configured lists of this file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A trusted public key (PEM); repeatable. With any key, every list must be signed.
+    #[arg(long = "key", value_name = "PUB")]
+    keys: Vec<PathBuf>,
+    #[command(flatten)]
+    format: Format,
+    /// Hash-list files.
+    #[arg(value_name = "LIST")]
+    lists: Vec<PathBuf>,
+}
+
+/// Arguments of `vigil lists convert`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Convert {
+    #[command(flatten)]
+    format: Format,
+    /// Write here instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The list to convert.
+    #[arg(value_name = "LIST")]
+    input: PathBuf,
+}
+
+/// Arguments of `vigil lists sign`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Sign {
+    /// The private key (PEM, PKCS#8).
+    #[arg(long, value_name = "KEY")]
+    key: PathBuf,
+    /// List name [default: the existing manifest's, else the file stem].
+    #[arg(long)]
+    name: Option<String>,
+    /// Publisher [default: the existing manifest's].
+    #[arg(long)]
+    source: Option<String>,
+    /// Version number [default: the existing manifest's plus one, else 1].
+    #[arg(long)]
+    version: Option<u64>,
+    #[command(flatten)]
+    format: Format,
+    /// The list's data file (a keyword list is counted as one when its header has `term`).
+    #[arg(value_name = "DATA")]
+    data: PathBuf,
+}
+
+/// `vigil lists ...`; false if any list was refused.
+pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
+    match command {
+        Command::Verify(select) => verify(&select),
+        Command::Stats(select) => stats(&select).map(|()| true),
+        Command::Convert(convert) => self::convert(&convert).map(|()| true),
+        Command::Sign(sign) => self::sign(&sign).map(|()| true),
+    }
+}
+
+/// The selected lists: (source, is a keyword list), and the integrity policy.
+fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integrity)> {
+    let config = match &select.config {
+        Some(path) => crate::settings::load(Some(path))?,
+        None => vigil_core::Config::default(),
+    };
+    let mut integrity = Integrity::from_config(&config.lists)?;
+    for key in &select.keys {
+        integrity.keys.push(TrustedKey::load(key)?);
+    }
+    let mut sources: Vec<(ListSource, bool)> = config
+        .lists
+        .hash_lists
+        .iter()
+        .map(|s| (s.clone(), false))
+        .chain(config.lists.keyword_lists.iter().map(|s| (s.clone(), true)))
+        .collect();
+    sources.extend(
+        select
+            .lists
+            .iter()
+            .map(|p| (select.format.source(p.clone()), false)),
+    );
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "no lists: give LIST files or --config FILE"
+    );
+    Ok((sources, integrity))
+}
+
+fn read(
+    source: &ListSource,
+    keyword: bool,
+    integrity: &Integrity,
+) -> Result<ListInfo, vigil_lists::ListError> {
+    let now = time::OffsetDateTime::now_utc();
+    if keyword {
+        return KeywordList::from_file(ListFile::read(source, integrity, now)?).map(|l| l.info);
+    }
+    HashList::read(source, integrity, false, now).map(|l| l.info)
+}
+
+fn verify(select: &Select) -> anyhow::Result<bool> {
+    let (sources, integrity) = selection(select)?;
+    let mut out = std::io::stdout().lock();
+    let mut all_good = true;
+    for (source, keyword) in &sources {
+        match read(source, *keyword, &integrity) {
+            Ok(info) => {
+                write!(
+                    out,
+                    "ok      {} version {}: {} entries ({} lines skipped, {} deleted), sha256 {}",
+                    info.name,
+                    info.version,
+                    info.entries,
+                    info.skipped_lines,
+                    info.deleted,
+                    info.sha256
+                )?;
+                match &info.provenance {
+                    Some(p) => writeln!(
+                        out,
+                        ", source {}, created {}, {}",
+                        p.source,
+                        p.created_at
+                            .format(&time::format_description::well_known::Rfc3339)
+                            .unwrap_or_default(),
+                        p.signed_by.as_ref().map_or(
+                            "signature not checked (no trusted keys)".into(),
+                            |k| format!("signed by {k}")
+                        )
+                    )?,
+                    None => writeln!(out, ", no manifest")?,
+                }
+            }
+            Err(error) => {
+                all_good = false;
+                writeln!(out, "REFUSED {}: {error}", source.path.display())?;
+            }
+        }
+    }
+    Ok(all_good)
+}
+
+fn stats(select: &Select) -> anyhow::Result<()> {
+    let (sources, integrity) = selection(select)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "list\tversion\talgorithm\tcategory\tentries")?;
+    for (source, keyword) in &sources {
+        if *keyword {
+            let info = read(source, true, &integrity)?;
+            writeln!(
+                out,
+                "{}\t{}\tkeyword\t*\t{}",
+                info.name, info.version, info.entries
+            )?;
+            continue;
+        }
+        let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
+        let mut counts = std::collections::BTreeMap::new();
+        for entry in &list.entries {
+            *counts
+                .entry((entry.algorithm.as_str(), entry.category.as_str()))
+                .or_insert(0usize) += 1;
+        }
+        for ((algorithm, category), n) in counts {
+            writeln!(
+                out,
+                "{}\t{}\t{algorithm}\t{category}\t{n}",
+                list.info.name, list.info.version
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn convert(args: &Convert) -> anyhow::Result<()> {
+    let source = args.format.source(args.input.clone());
+    let file = ListFile::read(
+        &source,
+        &Integrity::default(),
+        time::OffsetDateTime::now_utc(),
+    )?;
+    let list = HashList::from_file(&source, file, args.format.lenient)?;
+    let mut extra: Vec<Arc<str>> = Vec::new();
+    for (key, _) in list.entries.iter().flat_map(|e| &e.metadata) {
+        if !extra.contains(key) {
+            extra.push(key.clone());
+        }
+    }
+    let sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    let mut header = vec!["algorithm", "hash", "entry_id", "category", "severity"];
+    header.extend(extra.iter().map(|k| &**k));
+    writer.write_record(&header)?;
+    for entry in &list.entries {
+        let hash = entry.value.to_hex();
+        let mut row = vec![
+            entry.algorithm.as_str(),
+            &hash,
+            &entry.entry_id,
+            &entry.category,
+            entry.severity.as_str(),
+        ];
+        for key in &extra {
+            row.push(
+                entry
+                    .metadata
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or("", |(_, v)| v),
+            );
+        }
+        writer.write_record(&row)?;
+    }
+    writer.flush()?;
+    if list.info.skipped_lines > 0 {
+        eprintln!("vigil: skipped {} malformed lines", list.info.skipped_lines);
+    }
+    Ok(())
+}
+
+fn sign(args: &Sign) -> anyhow::Result<()> {
+    let manifest_path = default_manifest_path(&args.data);
+    let previous: Option<Manifest> = match std::fs::read(&manifest_path) {
+        Ok(bytes) => Some(
+            serde_json::from_slice(&bytes)
+                .with_context(|| format!("{} is not a manifest", manifest_path.display()))?,
+        ),
+        Err(_) => None,
+    };
+    let source = args.format.source(args.data.clone());
+    let bytes = std::fs::read(&args.data)
+        .with_context(|| format!("cannot read {}", args.data.display()))?;
+    let file = ListFile::read_unchecked(&source, bytes);
+    let sha256 = file.info.sha256.clone();
+    let is_keywords = source.format.is_none()
+        && file
+            .bytes
+            .split(|&b| b == b'\n')
+            .find(|l| !l.starts_with(b"#") && !l.is_empty())
+            .is_some_and(|h| {
+                String::from_utf8_lossy(h)
+                    .to_ascii_lowercase()
+                    .split(',')
+                    .any(|c| c.trim() == "term")
+            });
+    let entries = if is_keywords {
+        KeywordList::from_file(file)?.info.entries
+    } else {
+        HashList::from_file(&source, file, false)?.info.entries
+    };
+    let name = args
+        .name
+        .clone()
+        .or_else(|| previous.as_ref().map(|m| m.name.clone()))
+        .unwrap_or_else(|| ListInfo::name_from_path(&args.data));
+    let publisher = args
+        .source
+        .clone()
+        .or_else(|| previous.as_ref().map(|m| m.source.clone()))
+        .context("--source is required for a list without a manifest")?;
+    let version = args
+        .version
+        .unwrap_or_else(|| previous.as_ref().map_or(1, |m| m.version + 1));
+    if let Some(previous) = &previous {
+        anyhow::ensure!(
+            version > previous.version,
+            "version {version} is not above the existing manifest's {}",
+            previous.version
+        );
+    }
+    let manifest = Manifest {
+        name,
+        source: publisher,
+        version,
+        created_at: time::OffsetDateTime::now_utc(),
+        entries: entries as u64,
+        sha256,
+    };
+    let bytes = manifest.to_bytes();
+    let signature = sign_manifest(&args.key, &bytes)?;
+    std::fs::write(&manifest_path, &bytes)
+        .with_context(|| format!("cannot write {}", manifest_path.display()))?;
+    let signature_file = signature_path(&manifest_path);
+    std::fs::write(&signature_file, signature)
+        .with_context(|| format!("cannot write {}", signature_file.display()))?;
+    writeln!(
+        std::io::stdout().lock(),
+        "signed {} version {} ({} entries): {} and {}",
+        manifest.name,
+        manifest.version,
+        manifest.entries,
+        manifest_path.display(),
+        signature_file.display()
+    )?;
+    Ok(())
+}

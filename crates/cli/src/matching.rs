@@ -1,0 +1,277 @@
+use std::io::{self, BufRead, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use serde::Serialize;
+use serde_json::Value;
+use vigil_core::config::MatchConfig;
+use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
+use vigil_lists::{ExactIndex, HashEntry, HashList, ListInfo, NearIndex};
+
+/// Arguments of `vigil match`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A hash list (any format of docs/lists.md, chosen by extension: .csv, .jsonl, else HMA
+    /// lines). Repeatable; added to the configured lists.
+    #[arg(long = "list", value_name = "FILE")]
+    lists: Vec<PathBuf>,
+    /// Use the hash lists (and match settings) of this configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Largest Hamming distance that matches [default: match.pdq_max_distance (31) for PDQ,
+    /// match.<family>_max_distance (8) for pHash, dHash, aHash].
+    #[arg(long, value_name = "N")]
+    max_distance: Option<u32>,
+    /// The algorithm of bare hex input lines.
+    #[arg(long, value_name = "NAME", default_value = "pdq", value_parser = crate::hash::parse_algorithm)]
+    algorithm: Algorithm,
+    /// Input: hex hashes or `vigil hash` JSON lines, one per line ("-" or absent: stdin).
+    #[arg(value_name = "INPUT")]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+struct Line<'a> {
+    query: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    matches: Vec<MatchOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct MatchOut<'a> {
+    list: &'a str,
+    list_version: &'a str,
+    entry_id: &'a str,
+    category: &'a str,
+    algorithm: &'static str,
+    distance: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variant: Option<String>,
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    metadata: serde_json::Map<String, Value>,
+}
+
+impl<'a> MatchOut<'a> {
+    fn new(list: &'a ListInfo, entry: &'a HashEntry, distance: u32) -> Self {
+        MatchOut {
+            list: &list.name,
+            list_version: &list.version,
+            entry_id: &entry.entry_id,
+            category: &entry.category,
+            algorithm: entry.algorithm.as_str(),
+            distance,
+            variant: None,
+            metadata: entry
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                .collect(),
+        }
+    }
+}
+
+struct Matcher {
+    exact: ExactIndex,
+    near: NearIndex,
+    radius: MatchConfig,
+}
+
+/// One thing to look up: a hash of an algorithm, with the variant it came from.
+struct Query {
+    algorithm: Algorithm,
+    hex: String,
+    variant: Option<String>,
+}
+
+impl Matcher {
+    fn radius(&self, algorithm: Algorithm, explicit: Option<u32>) -> u32 {
+        explicit.unwrap_or(match algorithm {
+            Algorithm::Phash => self.radius.phash_max_distance,
+            Algorithm::Dhash => self.radius.dhash_max_distance,
+            Algorithm::Ahash => self.radius.ahash_max_distance,
+            _ => self.radius.pdq_max_distance,
+        })
+    }
+
+    /// Every entry matching any query; for PDQ, each entry once with its best variant.
+    fn find(&self, queries: &[Query], explicit: Option<u32>) -> Result<Vec<MatchOut<'_>>, String> {
+        let mut out = Vec::new();
+        let mut pdq = Vec::new();
+        for query in queries {
+            let bad = |e: &dyn std::fmt::Display| format!("not a {} hash: {e}", query.algorithm);
+            if let Some(exact) = query.algorithm.exact() {
+                let digest = Digest::from_hex(exact, &query.hex).map_err(|e| bad(&e))?;
+                out.extend(
+                    self.exact
+                        .lookup(exact, &digest)
+                        .map(|h| MatchOut::new(h.list, h.entry, 0)),
+                );
+            } else if let Some(family) = query.algorithm.family() {
+                let hash = Hash64::from_hex(&query.hex).map_err(|e| bad(&e))?;
+                let radius = self.radius(query.algorithm, explicit);
+                out.extend(
+                    self.near
+                        .near_bits64(family, hash, radius)
+                        .into_iter()
+                        .map(|h| MatchOut::new(h.list, h.entry, h.distance)),
+                );
+            } else {
+                pdq.push((
+                    PdqHash::from_hex(&query.hex).map_err(|e| bad(&e))?,
+                    &query.variant,
+                ));
+            }
+        }
+        if !pdq.is_empty() {
+            let hashes: Vec<PdqHash> = pdq.iter().map(|(h, _)| *h).collect();
+            let radius = self.radius(Algorithm::Pdq, explicit);
+            out.extend(
+                self.near
+                    .near_pdq(&hashes, radius)
+                    .into_iter()
+                    .map(|h| MatchOut {
+                        variant: pdq[h.query].1.clone(),
+                        ..MatchOut::new(h.list, h.entry, h.distance)
+                    }),
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The queries of one input line, its `query` text and path.
+fn parse_line(
+    line: &str,
+    algorithm: Algorithm,
+) -> Result<(String, Option<String>, Vec<Query>), String> {
+    if !line.starts_with('{') {
+        let query = Query {
+            algorithm,
+            hex: line.to_string(),
+            variant: None,
+        };
+        return Ok((line.to_string(), None, vec![query]));
+    }
+    let value: serde_json::Map<String, Value> =
+        serde_json::from_str(line).map_err(|e| format!("not a hex hash nor a JSON object: {e}"))?;
+    let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let mut queries = Vec::new();
+    match value.get("pdq_queries").and_then(Value::as_array) {
+        Some(forms) => {
+            for form in forms {
+                let hex = form
+                    .get("pdq")
+                    .and_then(Value::as_str)
+                    .ok_or("pdq_queries: entry without `pdq`")?;
+                let variant = form
+                    .get("variant")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                queries.push(Query {
+                    algorithm: Algorithm::Pdq,
+                    hex: hex.into(),
+                    variant,
+                });
+            }
+        }
+        None => {
+            if let Some(hex) = text("pdq") {
+                queries.push(Query {
+                    algorithm: Algorithm::Pdq,
+                    hex,
+                    variant: None,
+                });
+            }
+        }
+    }
+    for algorithm in [
+        Algorithm::Phash,
+        Algorithm::Dhash,
+        Algorithm::Ahash,
+        Algorithm::Md5,
+        Algorithm::Sha1,
+        Algorithm::Sha256,
+    ] {
+        if let Some(hex) = text(algorithm.as_str()) {
+            queries.push(Query {
+                algorithm,
+                hex,
+                variant: None,
+            });
+        }
+    }
+    let query = queries
+        .first()
+        .map(|q| q.hex.clone())
+        .ok_or("no hash fields (pdq, phash, dhash, ahash, md5, sha1, sha256)")?;
+    Ok((query, text("path"), queries))
+}
+
+/// `vigil match`; false if any input line was bad.
+pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
+    let config = match &args.config {
+        Some(path) => crate::settings::load(Some(path))?,
+        None => vigil_core::Config::default(),
+    };
+    let mut sources = config.lists.hash_lists.clone();
+    sources.extend(args.lists.iter().cloned().map(Into::into));
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "no lists: give --list FILE or --config FILE"
+    );
+    let integrity = vigil_lists::Integrity::from_config(&config.lists)?;
+    let now = time::OffsetDateTime::now_utc();
+    let lists = sources
+        .iter()
+        .map(|s| HashList::read(s, &integrity, config.lists.lenient, now).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let matcher = Matcher {
+        exact: ExactIndex::build(lists.iter().cloned()),
+        near: NearIndex::build(lists),
+        radius: config.matching,
+    };
+    let input: Box<dyn BufRead> = match &args.input {
+        None => Box::new(io::stdin().lock()),
+        Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
+        Some(p) => Box::new(io::BufReader::new(
+            std::fs::File::open(p).with_context(|| format!("cannot open {}", p.display()))?,
+        )),
+    };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let mut all_good = true;
+    for line in input.lines() {
+        let line = line.context("cannot read the input")?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let result = parse_line(line, args.algorithm).and_then(|(query, path, queries)| {
+            Ok((query, path, matcher.find(&queries, args.max_distance)?))
+        });
+        let record = match result {
+            Ok((query, path, matches)) => Line {
+                query,
+                path,
+                error: None,
+                matches,
+            },
+            Err(error) => {
+                all_good = false;
+                Line {
+                    query: line.chars().take(200).collect(),
+                    path: None,
+                    error: Some(error),
+                    matches: Vec::new(),
+                }
+            }
+        };
+        serde_json::to_writer(&mut out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(all_good)
+}
