@@ -582,3 +582,101 @@ fn backpressure_pauses_and_resumes_without_losing_records() {
         "pauses {pauses}, resumes {resumes}:\n{logs}"
     );
 }
+
+/// Waits until the log has `needle` `count` times.
+fn wait_for_log(vigil: &Vigil, needle: &str, count: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while vigil.logs().matches(needle).count() < count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no `{needle}` in the log:\n{}",
+            vigil.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_list_update_takes_effect_on_sighup_and_a_bad_one_is_refused_while_consuming() {
+    let t = topics("reload", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("phrases.csv");
+    let header = "rule_id,term,category\n";
+    std::fs::write(
+        &list,
+        format!("{header}k1,keep this a secret,grooming.secrecy\n"),
+    )
+    .unwrap();
+    let lists = format!(
+        "[lists]\nkeyword_lists = [{:?}]\nreload_interval_ms = 0\n",
+        list.display().to_string()
+    );
+    let vigil = Vigil::start(&format!(
+        "{lists}{}",
+        kafka_section(&unique("g"), &t.input, "")
+    ));
+    let message = |id: &str| Input {
+        key: "c-1".into(),
+        value: serde_json::to_vec(&json!({
+            "message_id": id, "conversation_id": "c-1", "sender_id": "u-1",
+            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+            "text": "can you send me a pic tonight",
+        }))
+        .unwrap(),
+        partition: Some(0),
+    };
+    let verdict_of = |id: &str, n: usize| {
+        let verdicts = read_until(&t.verdicts, false, Duration::from_secs(60), |v| {
+            v.len() >= n
+        });
+        let v = verdicts
+            .iter()
+            .find(|v| v.json()["message_id"] == id)
+            .unwrap_or_else(|| {
+                let seen: Vec<_> = verdicts.iter().map(|v| v.json().clone()).collect();
+                panic!("no verdict for {id} in {seen:?}:\n{}", vigil.logs())
+            });
+        v.json().clone()
+    };
+
+    produce(&t.input, &[message("before")]);
+    assert_eq!(verdict_of("before", 1)["verdict"], "clean");
+
+    std::fs::write(
+        &list,
+        format!(
+            "{header}k1,keep this a secret,grooming.secrecy\nk2,send me a pic,grooming.images\n"
+        ),
+    )
+    .unwrap();
+    vigil.signal("HUP");
+    wait_for_log(&vigil, "new lists in force", 1);
+    produce(&t.input, &[message("after")]);
+    let after = verdict_of("after", 2);
+    assert_eq!(after["verdict"], "flagged", "{after}");
+    let new_version = after["lists"][0]["version"].as_str().unwrap().to_string();
+    assert_ne!(
+        Some(new_version.as_str()),
+        verdict_of("before", 2)["lists"][0]["version"].as_str(),
+        "the verdict names the new list version"
+    );
+
+    std::fs::write(&list, format!("{header}k1,,grooming.secrecy\n")).unwrap();
+    vigil.signal("HUP");
+    wait_for_log(&vigil, "list update refused", 1);
+    produce(&t.input, &[message("refused")]);
+    let refused = verdict_of("refused", 3);
+    assert_eq!(refused["verdict"], "flagged", "the version in force stays");
+    assert_eq!(refused["lists"][0]["version"], new_version.as_str());
+    let logs = vigil.logs();
+    assert!(
+        logs.contains("line 2"),
+        "the refusal names the line:\n{logs}"
+    );
+    assert!(
+        !logs.contains("send me a pic tonight"),
+        "no message content in logs"
+    );
+    let (clean_exit, logs) = vigil.terminate(Duration::from_secs(30));
+    assert!(clean_exit, "{logs}");
+}

@@ -148,11 +148,7 @@ pub fn outputs(
                 partition: input.partition,
                 offset: input.offset,
             },
-            message_id: outcome
-                .flag
-                .as_ref()
-                .map(|f| f.message_id.clone())
-                .or_else(|| outcome.errors.iter().find_map(|e| e.message_id.clone())),
+            message_id: outcome.message_id.clone(),
             verdict: match (&outcome.flag, outcome.scanned) {
                 (Some(_), _) => VerdictKind::Flagged,
                 (None, true) => VerdictKind::Clean,
@@ -269,6 +265,10 @@ mod tests {
         assert_eq!(out.len(), 1);
         let verdict: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
         assert_eq!(verdict["verdict"], "clean");
+        assert_eq!(
+            verdict["message_id"], "m-1",
+            "auditors can find clean messages too"
+        );
         assert_eq!(
             verdict["lists"],
             serde_json::json!([{"list": "kw", "version": "v"}])

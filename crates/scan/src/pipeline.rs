@@ -61,6 +61,8 @@ pub struct Pipeline {
 /// What one input record produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The message id, when the record had a readable one.
+    pub message_id: Option<String>,
     /// The flag, if the message matched anything.
     pub flag: Option<Flag>,
     /// Error records: one for an unscannable record, or one per attachment or detector that
@@ -165,6 +167,7 @@ impl Pipeline {
                 now,
             );
             Outcome {
+                message_id: None,
                 flag: None,
                 errors: vec![error],
                 scanned: false,
@@ -182,13 +185,14 @@ impl Pipeline {
                 let error = ErrorRecord::new(
                     e.reason,
                     source.clone(),
-                    e.message_id,
+                    e.message_id.clone(),
                     None,
                     e.field,
                     e.detail,
                     now,
                 );
                 return Outcome {
+                    message_id: e.message_id,
                     flag: None,
                     errors: vec![error],
                     scanned: false,
@@ -226,6 +230,7 @@ impl Pipeline {
             )
             .collect();
         Outcome {
+            message_id: Some(message.message_id),
             flag: verdict.flag,
             errors,
             scanned: true,
@@ -248,6 +253,7 @@ impl Pipeline {
             now,
         );
         Outcome {
+            message_id: None,
             flag: None,
             errors: vec![error],
             scanned: false,
