@@ -115,8 +115,7 @@ fn exact_lookup(c: &mut Criterion) {
     let list = HashList::parse("bench", Path::new("bench.csv"), csv.as_bytes()).unwrap();
     drop(csv);
     let map: HashMap<Digest, u32> = list
-        .entries
-        .iter()
+        .entries()
         .enumerate()
         .filter_map(|(i, e)| match e.value {
             HashValue::Digest(d) => Some((d, i as u32)),

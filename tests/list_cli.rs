@@ -245,8 +245,9 @@ fn convert_keeps_every_entry_and_sign_verify_round_trips() {
     assert_eq!(
         csv,
         format!(
-            "algorithm,hash,entry_id,category,severity,added_at\nmd5,{md5},m,B,high,2026-01-01\npdq,{pdq},p,A,critical,\n"
-        )
+            "algorithm,hash,entry_id,category,severity,added_at\npdq,{pdq},p,A,critical,\nmd5,{md5},m,B,high,2026-01-01\n"
+        ),
+        "entries grouped by algorithm (pdq, phash, dhash, ahash, md5, sha1, sha256), each in file order"
     );
 
     openssl(

@@ -235,9 +235,9 @@ fn stats(select: &Select) -> anyhow::Result<()> {
         }
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
         let mut counts = std::collections::BTreeMap::new();
-        for entry in &list.entries {
+        for entry in list.entries() {
             *counts
-                .entry((entry.algorithm.as_str(), entry.category.as_str()))
+                .entry((entry.algorithm.as_str(), entry.category))
                 .or_insert(0usize) += 1;
         }
         for ((algorithm, category), n) in counts {
@@ -260,7 +260,7 @@ fn convert(args: &Convert) -> anyhow::Result<()> {
     )?;
     let list = HashList::from_file(&source, file, args.format.lenient)?;
     let mut extra: Vec<Arc<str>> = Vec::new();
-    for (key, _) in list.entries.iter().flat_map(|e| &e.metadata) {
+    for (key, _) in list.entries().flat_map(|e| e.metadata) {
         if !extra.contains(key) {
             extra.push(key.clone());
         }
@@ -276,7 +276,7 @@ fn convert(args: &Convert) -> anyhow::Result<()> {
     let mut header = vec!["algorithm", "hash", "entry_id", "category", "severity"];
     header.extend(extra.iter().map(|k| &**k));
     writer.write_record(&header)?;
-    for entry in &list.entries {
+    for entry in list.entries() {
         let hash = entry.value.to_hex();
         let mut row = vec![
             entry.algorithm.as_str(),
@@ -315,11 +315,8 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
     let source = args.format.source(args.data.clone());
     let bytes = std::fs::read(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
-    let file = ListFile::read_unchecked(&source, bytes);
-    let sha256 = file.info.sha256.clone();
     let is_keywords = source.format.is_none()
-        && file
-            .bytes
+        && bytes
             .split(|&b| b == b'\n')
             .find(|l| !l.starts_with(b"#") && !l.is_empty())
             .is_some_and(|h| {
@@ -328,11 +325,13 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
                     .split(',')
                     .any(|c| c.trim() == "term")
             });
-    let entries = if is_keywords {
-        KeywordList::from_file(file)?.info.entries
+    let file = ListFile::read_unchecked(&source, bytes);
+    let info = if is_keywords {
+        KeywordList::from_file(file)?.info
     } else {
-        HashList::from_file(&source, file, false)?.info.entries
+        HashList::from_file(&source, file, false)?.info
     };
+    let (entries, sha256) = (info.entries, info.sha256);
     let name = args
         .name
         .clone()

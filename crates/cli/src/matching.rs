@@ -45,7 +45,7 @@ struct Line<'a> {
 struct MatchOut<'a> {
     list: &'a str,
     list_version: &'a str,
-    entry_id: &'a str,
+    entry_id: String,
     category: &'a str,
     algorithm: &'static str,
     distance: u32,
@@ -56,19 +56,19 @@ struct MatchOut<'a> {
 }
 
 impl<'a> MatchOut<'a> {
-    fn new(list: &'a ListInfo, entry: &'a HashEntry, distance: u32) -> Self {
+    fn new(list: &'a ListInfo, entry: HashEntry<'a>, distance: u32) -> Self {
         MatchOut {
             list: &list.name,
             list_version: &list.version,
-            entry_id: &entry.entry_id,
-            category: &entry.category,
+            entry_id: entry.entry_id.into_owned(),
+            category: entry.category,
             algorithm: entry.algorithm.as_str(),
             distance,
             variant: None,
             metadata: entry
                 .metadata
                 .iter()
-                .map(|(k, v)| (k.to_string(), Value::String(v.clone())))
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
                 .collect(),
         }
     }

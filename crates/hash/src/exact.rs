@@ -121,8 +121,9 @@ impl Digest {
             });
         }
         let mut bytes = [0; 32];
-        hex::decode_to_slice(hex, &mut bytes[..algorithm.digest_len()])
-            .map_err(|_| DigestError::NotHex)?;
+        if !crate::hexdigits::decode(hex.as_bytes(), &mut bytes[..algorithm.digest_len()]) {
+            return Err(DigestError::NotHex);
+        }
         Ok(Digest {
             len: algorithm.digest_len() as u8,
             bytes,

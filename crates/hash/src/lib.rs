@@ -37,6 +37,7 @@
 mod attachment;
 mod decode;
 mod exact;
+mod hexdigits;
 mod pdq;
 mod perceptual;
 mod trim;

@@ -55,15 +55,16 @@ impl PdqHash {
         if hex.len() != 64 {
             return Err(PdqHashError::Length(hex.chars().count()));
         }
-        let mut limbs = [0u64; 4];
-        for (i, chunk) in hex.as_bytes().chunks_exact(16).enumerate() {
-            let text = std::str::from_utf8(chunk).map_err(|_| PdqHashError::NotHex)?;
-            if !chunk.iter().all(u8::is_ascii_hexdigit) {
-                return Err(PdqHashError::NotHex);
-            }
-            limbs[3 - i] = u64::from_str_radix(text, 16).map_err(|_| PdqHashError::NotHex)?;
+        let mut bytes = [0u8; 32];
+        if !crate::hexdigits::decode(hex.as_bytes(), &mut bytes) {
+            return Err(PdqHashError::NotHex);
         }
-        Ok(PdqHash(limbs))
+        let limb = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&bytes[8 * (3 - i)..8 * (4 - i)]);
+            u64::from_be_bytes(b)
+        };
+        Ok(PdqHash([limb(0), limb(1), limb(2), limb(3)]))
     }
 
     /// Builds a hash from four 64-bit limbs, least significant (bits 0–63) first.

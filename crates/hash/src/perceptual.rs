@@ -27,12 +27,11 @@ impl Hash64 {
 
     /// Parses the 16-hex-digit form (either case).
     pub fn from_hex(hex: &str) -> Result<Hash64, Hash64Error> {
-        if hex.len() != 16 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Hash64Error(hex.chars().count()));
+        let mut bytes = [0u8; 8];
+        match crate::hexdigits::decode(hex.as_bytes(), &mut bytes) {
+            true => Ok(Hash64(u64::from_be_bytes(bytes))),
+            false => Err(Hash64Error(hex.chars().count())),
         }
-        u64::from_str_radix(hex, 16)
-            .map(Hash64)
-            .map_err(|_| Hash64Error(hex.len()))
     }
 
     /// The value, first byte most significant.

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use vigil_hash::{Algorithm, Digest, ExactAlgorithm};
 
-use crate::{HashEntry, HashList, HashValue, ListInfo};
+use crate::{HashEntry, HashList, ListInfo};
 
 /// Exact-digest lookup over any number of lists. Per algorithm, the digests live in one
 /// contiguous sorted byte array (fixed width) with a parallel array of entry references, plus
@@ -38,12 +38,12 @@ fn prefix(digest: &[u8], bits: u32) -> usize {
 }
 
 /// One entry that a lookup found.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ExactHit<'a> {
     /// The list holding the entry.
     pub list: &'a ListInfo,
     /// The entry.
-    pub entry: &'a HashEntry,
+    pub entry: HashEntry<'a>,
 }
 
 impl ExactIndex {
@@ -58,17 +58,11 @@ impl ExactIndex {
                 .iter()
                 .enumerate()
                 .flat_map(|(l, list)| {
-                    list.entries
+                    list.tables.exact[algorithm as usize]
+                        .values
                         .iter()
                         .enumerate()
-                        .filter_map(move |(e, entry)| match entry.value {
-                            HashValue::Digest(d)
-                                if entry.algorithm == Algorithm::from(algorithm) =>
-                            {
-                                Some((d, l as u32, e as u32))
-                            }
-                            _ => None,
-                        })
+                        .map(move |(e, &d)| (d, l as u32, e as u32))
                 })
                 .collect();
             rows.sort();
@@ -128,7 +122,7 @@ impl ExactIndex {
             let list = &self.lists[l as usize];
             ExactHit {
                 list: &list.info,
-                entry: &list.entries[e as usize],
+                entry: list.entry(Algorithm::from(algorithm), e as usize),
             }
         })
     }
@@ -195,10 +189,10 @@ mod tests {
                     .collect();
                 let mut want: Vec<_> = lists
                     .iter()
-                    .flat_map(|l| l.entries.iter().map(move |e| (l, e)))
+                    .flat_map(|l| l.entries().map(move |e| (l, e)))
                     .filter(|(_, e)| {
                         e.algorithm == Algorithm::from(algorithm)
-                            && e.value == HashValue::Digest(digest)
+                            && e.value == crate::HashValue::Digest(digest)
                     })
                     .map(|(l, e)| (l.info.name.clone(), e.entry_id.clone()))
                     .collect();

@@ -8,7 +8,7 @@ use vigil_hash::Algorithm;
 
 use crate::ListError;
 use crate::csv::{describe, read_headers, reader};
-use crate::hash_list::{Builder, HashEntry, HashValue, Item};
+use crate::hash_list::{Builder, HashValue, Item};
 
 const ALGORITHMS: &str = "pdq, phash, dhash, ahash, md5, sha1 or sha256";
 
@@ -21,11 +21,11 @@ struct Fields<'r> {
     category: &'r str,
     severity: &'r str,
     deleted: &'r str,
-    metadata: Vec<(Arc<str>, String)>,
+    metadata: Vec<(Arc<str>, Box<str>)>,
 }
 
-impl Fields<'_> {
-    fn item(self) -> Result<Item, String> {
+impl<'r> Fields<'r> {
+    fn item(self) -> Result<Item<'r>, String> {
         let label = self.label;
         let deleted = match self.deleted.to_ascii_lowercase().as_str() {
             "" | "false" | "0" | "no" => false,
@@ -40,7 +40,7 @@ impl Fields<'_> {
             return Err(format!("{label} entry_id: empty"));
         }
         if deleted {
-            return Ok(Item::Tombstone(self.entry_id.to_string()));
+            return Ok(Item::Tombstone(self.entry_id));
         }
         let algorithm = Algorithm::parse(self.algorithm).ok_or_else(|| {
             format!(
@@ -59,14 +59,14 @@ impl Fields<'_> {
                 format!("{label} severity: `{s}` (expected low, medium, high or critical)")
             })?,
         };
-        Ok(Item::Entry(HashEntry {
+        Ok(Item::Entry {
             algorithm,
             value,
-            entry_id: self.entry_id.to_string(),
-            category: self.category.to_string(),
+            id: Some(self.entry_id),
+            category: self.category,
             severity,
             metadata: self.metadata,
-        }))
+        })
     }
 }
 
@@ -111,7 +111,7 @@ pub(crate) fn csv(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListErr
                         .iter()
                         .filter_map(|(i, name)| {
                             let value = record.get(*i).filter(|v| !v.is_empty())?;
-                            Some((name.clone(), value.to_string()))
+                            Some((name.clone(), Box::from(value)))
                         })
                         .collect(),
                 };
@@ -141,15 +141,19 @@ pub(crate) fn jsonl(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListE
         if text.is_empty() {
             continue;
         }
-        let item = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
-            .map_err(|e| format!("not a JSON object: {e}"))
-            .and_then(|object| jsonl_item(&object));
-        builder.push(line, item)?;
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+            Ok(object) => jsonl_item(&object, builder, line)?,
+            Err(e) => builder.push(line, Err(format!("not a JSON object: {e}")))?,
+        }
     }
     Ok(())
 }
 
-fn jsonl_item(object: &serde_json::Map<String, serde_json::Value>) -> Result<Item, String> {
+fn jsonl_item(
+    object: &serde_json::Map<String, serde_json::Value>,
+    builder: &mut Builder<'_>,
+    line: u64,
+) -> Result<(), ListError> {
     let text = |name: &str| -> Result<String, String> {
         match object.get(name) {
             None | Some(serde_json::Value::Null) => Ok(String::new()),
@@ -159,26 +163,23 @@ fn jsonl_item(object: &serde_json::Map<String, serde_json::Value>) -> Result<Ite
             Some(other) => Err(format!("field {name}: unexpected {other}")),
         }
     };
-    let [algorithm, hash, entry_id, category, severity, deleted] = [
-        text("algorithm")?,
-        text("hash")?,
-        text("entry_id")?,
-        text("category")?,
-        text("severity")?,
-        text("deleted")?,
-    ];
+    let fields: Result<Vec<String>, String> = KNOWN_COLUMNS.iter().map(|c| text(c)).collect();
+    let [algorithm, hash, entry_id, category, severity, deleted] = match fields {
+        Ok(fields) => <[String; 6]>::try_from(fields).unwrap_or_default(),
+        Err(message) => return builder.push(line, Err(message)),
+    };
     let metadata = object
         .iter()
         .filter(|(k, _)| !KNOWN_COLUMNS.contains(&k.as_str()))
         .map(|(k, v)| {
             let value = match v {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
+                serde_json::Value::String(s) => s.as_str().into(),
+                other => other.to_string().into(),
             };
             (Arc::from(k.as_str()), value)
         })
         .collect();
-    Fields {
+    let item = Fields {
         label: "field",
         algorithm: &algorithm,
         hash: &hash,
@@ -188,7 +189,8 @@ fn jsonl_item(object: &serde_json::Map<String, serde_json::Value>) -> Result<Ite
         deleted: &deleted,
         metadata,
     }
-    .item()
+    .item();
+    builder.push(line, item)
 }
 
 /// The algorithm of an HMA / python-threatexchange signal type, for the types vigil matches.
@@ -242,17 +244,17 @@ pub(crate) fn bare(
     Ok(())
 }
 
-fn hash_only(algorithm: Algorithm, hex: &str, category: &str) -> Result<Item, String> {
+fn hash_only<'r>(algorithm: Algorithm, hex: &str, category: &'r str) -> Result<Item<'r>, String> {
     let value =
         HashValue::parse(algorithm, hex).map_err(|e| format!("not a {algorithm} hash: {e}"))?;
-    Ok(Item::Entry(HashEntry {
+    Ok(Item::Entry {
         algorithm,
         value,
-        entry_id: value.to_hex(),
-        category: category.to_string(),
+        id: None,
+        category,
         severity: Severity::Critical,
         metadata: Vec::new(),
-    }))
+    })
 }
 
 /// Trimmed UTF-8 lines with 1-based numbers (invalid UTF-8 reads as an empty-looking line
@@ -290,9 +292,14 @@ mod tests {
 
     /// (entry_id, category, hex) of each entry.
     fn summary(list: &HashList) -> Vec<(String, String, String)> {
-        list.entries
-            .iter()
-            .map(|e| (e.entry_id.clone(), e.category.clone(), e.value.to_hex()))
+        list.entries()
+            .map(|e| {
+                (
+                    e.entry_id.to_string(),
+                    e.category.to_string(),
+                    e.value.to_hex(),
+                )
+            })
             .collect()
     }
 
@@ -326,7 +333,7 @@ mod tests {
             ]
         );
         assert_eq!(
-            list.entries[0].metadata,
+            list.entries().collect::<Vec<_>>()[0].metadata,
             [
                 ("added_at".into(), "2026-01-02".into()),
                 ("source".into(), "iwf".into())
@@ -347,7 +354,7 @@ mod tests {
         );
         let list = load(ListFormat::Jsonl, None, false, &jsonl).unwrap();
         assert!(
-            list.entries.is_empty(),
+            list.is_empty(),
             "a tombstone removes its id wherever it appears"
         );
     }
@@ -414,7 +421,7 @@ mod tests {
             }
             let list = load(format, algorithm, true, &text).unwrap();
             assert_eq!(list.info.skipped_lines, 1, "{text}");
-            assert_eq!(list.entries.len(), text.lines().count() - 1, "{text}");
+            assert_eq!(list.len(), text.lines().count() - 1, "{text}");
         }
     }
 

@@ -1,4 +1,5 @@
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -47,31 +48,237 @@ impl HashValue {
     }
 }
 
-/// One listed hash.
+/// One listed hash, as a view into its list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HashEntry {
+pub struct HashEntry<'a> {
     /// Hash algorithm.
     pub algorithm: Algorithm,
     /// The listed hash.
     pub value: HashValue,
     /// The list's id for the entry (unique within the list; the hash itself in formats
     /// without ids).
-    pub entry_id: String,
+    pub entry_id: Cow<'a, str>,
     /// The list's category for the entry.
-    pub category: String,
+    pub category: &'a str,
     /// Severity of a match (default `critical`: listed material is known).
     pub severity: Severity,
     /// Other columns or fields of the entry (`source`, `added_at`, ...), in file order.
-    pub metadata: Vec<(Arc<str>, String)>,
+    pub metadata: &'a [(Arc<str>, Box<str>)],
 }
 
-/// A hash list in any of the formats of `docs/lists.md`.
+/// An entry's id is its hash (formats without ids).
+const DERIVED: u32 = u32::MAX;
+/// An entry without metadata.
+const NO_METADATA: u32 = u32::MAX;
+
+/// What an entry has besides its hash: 12 bytes, indexes into the list's strings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Attr {
+    id: u32,
+    metadata: u32,
+    category: u16,
+    severity: Severity,
+}
+
+/// The attributes of a table's entries: one for all while they are alike (an HMA or bare
+/// list: ids are the hashes, one category), else one per entry.
+#[derive(Debug, Clone)]
+enum Attrs {
+    Uniform(Option<Attr>),
+    Each(Vec<Attr>),
+}
+
+/// One algorithm's entries: hashes in a flat array (what the indexes scan), attributes beside.
+#[derive(Debug, Clone)]
+pub(crate) struct Table<V> {
+    pub(crate) values: Vec<V>,
+    attrs: Attrs,
+}
+
+impl<V> Default for Table<V> {
+    fn default() -> Self {
+        Table {
+            values: Vec::new(),
+            attrs: Attrs::Uniform(None),
+        }
+    }
+}
+
+impl<V> Table<V> {
+    fn push(&mut self, value: V, attr: Attr) {
+        match &mut self.attrs {
+            Attrs::Uniform(None) if attr.id == DERIVED && attr.metadata == NO_METADATA => {
+                self.attrs = Attrs::Uniform(Some(attr));
+            }
+            Attrs::Uniform(Some(first)) if *first == attr => {}
+            Attrs::Uniform(first) => {
+                let mut each = vec![first.unwrap_or(attr); self.values.len()];
+                each.push(attr);
+                self.attrs = Attrs::Each(each);
+            }
+            Attrs::Each(each) => each.push(attr),
+        }
+        self.values.push(value);
+    }
+
+    fn attr(&self, index: usize) -> Attr {
+        match &self.attrs {
+            Attrs::Uniform(Some(attr)) => *attr,
+            Attrs::Each(each) => each[index],
+            Attrs::Uniform(None) => unreachable!("an empty table has no entries"),
+        }
+    }
+
+    fn shrink(&mut self) {
+        self.values.shrink_to_fit();
+        if let Attrs::Each(each) = &mut self.attrs {
+            each.shrink_to_fit();
+        }
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        let mut i = 0;
+        self.values.retain(|_| {
+            i += 1;
+            keep[i - 1]
+        });
+        if let Attrs::Each(each) = &mut self.attrs {
+            let mut i = 0;
+            each.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        if self.values.is_empty() {
+            self.attrs = Attrs::Uniform(None);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let attrs = match &self.attrs {
+            Attrs::Each(each) => each.capacity() * std::mem::size_of::<Attr>(),
+            Attrs::Uniform(_) => 0,
+        };
+        self.values.capacity() * std::mem::size_of::<V>() + attrs
+    }
+}
+
+/// The tables of every algorithm, in [`Algorithm::ALL`] order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Tables {
+    pub(crate) pdq: Table<PdqHash>,
+    pub(crate) bits64: [Table<Hash64>; 3],
+    pub(crate) exact: [Table<Digest>; 3],
+}
+
+/// Runs `$body` with `$table` bound to the table of `$algorithm` (tables differ in type).
+macro_rules! with_table {
+    ($tables:expr, $algorithm:expr, |$table:ident| $body:expr) => {
+        match $algorithm {
+            Algorithm::Pdq => {
+                let $table = &$tables.pdq;
+                $body
+            }
+            Algorithm::Phash => {
+                let $table = &$tables.bits64[0];
+                $body
+            }
+            Algorithm::Dhash => {
+                let $table = &$tables.bits64[1];
+                $body
+            }
+            Algorithm::Ahash => {
+                let $table = &$tables.bits64[2];
+                $body
+            }
+            Algorithm::Md5 => {
+                let $table = &$tables.exact[0];
+                $body
+            }
+            Algorithm::Sha1 => {
+                let $table = &$tables.exact[1];
+                $body
+            }
+            Algorithm::Sha256 => {
+                let $table = &$tables.exact[2];
+                $body
+            }
+        }
+    };
+}
+
+/// A value of any table, as a [`HashValue`].
+trait Value: Copy + Ord {
+    fn wrap(self) -> HashValue;
+    /// 64 of the bits, as a sort key.
+    fn key64(&self) -> u64;
+}
+
+impl Value for PdqHash {
+    fn wrap(self) -> HashValue {
+        HashValue::Pdq(self)
+    }
+    fn key64(&self) -> u64 {
+        self.limbs()[0]
+    }
+}
+
+impl Value for Hash64 {
+    fn wrap(self) -> HashValue {
+        HashValue::Bits64(self)
+    }
+    fn key64(&self) -> u64 {
+        self.value()
+    }
+}
+
+impl Value for Digest {
+    fn wrap(self) -> HashValue {
+        HashValue::Digest(self)
+    }
+    fn key64(&self) -> u64 {
+        let mut head = [0u8; 8];
+        let bytes = self.as_bytes();
+        let n = bytes.len().min(8);
+        head[..n].copy_from_slice(&bytes[..n]);
+        u64::from_le_bytes(head)
+    }
+}
+
+/// Strings shared by a list's entries.
+#[derive(Debug, Clone, Default)]
+struct Strings {
+    /// Explicit entry ids, concatenated; `id_ends[i]` is where id `i` ends.
+    id_text: String,
+    id_ends: Vec<u32>,
+    categories: Vec<Arc<str>>,
+    metadata: Vec<Metadata>,
+}
+
+/// One entry's metadata: (column or field name, value) pairs.
+type Metadata = Box<[(Arc<str>, Box<str>)]>;
+
+impl Strings {
+    fn id(&self, id: u32) -> &str {
+        let i = id as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.id_ends[i - 1] as usize
+        };
+        &self.id_text[start..self.id_ends[i] as usize]
+    }
+}
+
+/// A hash list in any of the formats of `docs/lists.md`, stored compactly: per algorithm a
+/// flat array of hashes (which the indexes use in place) and 12 bytes of attributes per entry
+/// — none at all for HMA and bare lists, whose entries differ only in their hash.
 #[derive(Debug, Clone)]
 pub struct HashList {
     /// Identity.
     pub info: ListInfo,
-    /// Entries in file order (tombstoned ones removed).
-    pub entries: Vec<HashEntry>,
+    pub(crate) tables: Tables,
+    strings: Strings,
 }
 
 impl HashList {
@@ -122,33 +329,102 @@ impl HashList {
         let format = source
             .format
             .unwrap_or_else(|| ListFormat::for_path(&source.path, algorithm.is_some()));
-        let mut info = file.info.clone();
+        let info = file.info.clone();
         let category = source.category.clone().unwrap_or_else(|| info.name.clone());
-        let mut builder = Builder::new(&source.path, lenient);
-        match format {
-            ListFormat::Csv => crate::formats::csv(&file.bytes, &mut builder)?,
-            ListFormat::Jsonl => crate::formats::jsonl(&file.bytes, &mut builder)?,
-            ListFormat::Hma => crate::formats::hma(&file.bytes, &category, &mut builder)?,
-            ListFormat::Bare => {
-                let algorithm = algorithm.ok_or_else(|| ListError::Format {
+        let mut builder = Builder::new(&source.path, lenient, info);
+        let bytes = file.bytes();
+        let parsed = match format {
+            ListFormat::Csv => crate::formats::csv(bytes, &mut builder),
+            ListFormat::Jsonl => crate::formats::jsonl(bytes, &mut builder),
+            ListFormat::Hma => crate::formats::hma(bytes, &category, &mut builder),
+            ListFormat::Bare => match algorithm {
+                Some(algorithm) => crate::formats::bare(bytes, algorithm, &category, &mut builder),
+                None => Err(ListError::Format {
                     path: source.path.clone(),
                     message: "a `bare` list needs `algorithm` (pdq, md5, ...)".into(),
-                })?;
-                crate::formats::bare(&file.bytes, algorithm, &category, &mut builder)?
-            }
+                }),
+            },
         }
-        let entries = builder.finish(&mut info)?;
-        file.check_entries(&info)?;
-        Ok(HashList { info, entries })
+        .and_then(|()| builder.finish());
+        let list = file.finish(parsed, |list| &mut list.info)?;
+        Ok(list)
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        Algorithm::ALL
+            .iter()
+            .map(|&a| with_table!(self.tables, a, |t| t.values.len()))
+            .sum()
+    }
+
+    /// Whether the list has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Entry `index` of `algorithm`'s table.
+    pub fn entry(&self, algorithm: Algorithm, index: usize) -> HashEntry<'_> {
+        with_table!(self.tables, algorithm, |t| {
+            let value = t.values[index].wrap();
+            self.view(algorithm, value, t.attr(index))
+        })
+    }
+
+    fn view(&self, algorithm: Algorithm, value: HashValue, attr: Attr) -> HashEntry<'_> {
+        HashEntry {
+            algorithm,
+            value,
+            entry_id: match attr.id {
+                DERIVED => Cow::Owned(value.to_hex()),
+                id => Cow::Borrowed(self.strings.id(id)),
+            },
+            category: &self.strings.categories[usize::from(attr.category)],
+            severity: attr.severity,
+            metadata: match attr.metadata {
+                NO_METADATA => &[],
+                m => &self.strings.metadata[m as usize],
+            },
+        }
+    }
+
+    /// Every entry, algorithm by algorithm ([`Algorithm::ALL`] order), each in file order.
+    pub fn entries(&self) -> impl Iterator<Item = HashEntry<'_>> {
+        Algorithm::ALL.into_iter().flat_map(move |algorithm| {
+            let len = with_table!(self.tables, algorithm, |t| t.values.len());
+            (0..len).map(move |i| self.entry(algorithm, i))
+        })
+    }
+
+    /// Bytes held by the entries (hashes, attributes, strings).
+    pub fn heap_bytes(&self) -> usize {
+        let tables: usize = Algorithm::ALL
+            .iter()
+            .map(|&a| with_table!(self.tables, a, |t| t.heap_bytes()))
+            .sum();
+        let s = &self.strings;
+        let metadata: usize = s
+            .metadata
+            .iter()
+            .map(|m| m.iter().map(|(_, v)| v.len() + 32).sum::<usize>())
+            .sum();
+        tables + s.id_text.capacity() + s.id_ends.capacity() * 4 + metadata
     }
 }
 
 /// What one line of a list means.
-pub(crate) enum Item {
-    /// An entry.
-    Entry(HashEntry),
+pub(crate) enum Item<'r> {
+    /// An entry; `id` is absent in formats without ids (the hash is the id).
+    Entry {
+        algorithm: Algorithm,
+        value: HashValue,
+        id: Option<&'r str>,
+        category: &'r str,
+        severity: Severity,
+        metadata: Vec<(Arc<str>, Box<str>)>,
+    },
     /// A tombstone: the entry with this id is not in this version.
-    Tombstone(String),
+    Tombstone(&'r str),
 }
 
 /// Collects a list's lines in order: malformed lines fail the list (strict) or are skipped
@@ -156,20 +432,36 @@ pub(crate) enum Item {
 pub(crate) struct Builder<'a> {
     path: &'a Path,
     lenient: bool,
-    entries: Vec<HashEntry>,
-    lines: Vec<u64>,
+    list: HashList,
+    /// Line of each entry, per table (for duplicate reports).
+    lines: [Vec<u32>; 7],
     tombstones: HashSet<String>,
+    category_ids: HashMap<Arc<str>, u16>,
+    last_category: Option<(Arc<str>, u16)>,
     skipped: usize,
 }
 
+fn slot(algorithm: Algorithm) -> usize {
+    Algorithm::ALL
+        .iter()
+        .position(|&a| a == algorithm)
+        .unwrap_or_default()
+}
+
 impl<'a> Builder<'a> {
-    fn new(path: &'a Path, lenient: bool) -> Self {
+    fn new(path: &'a Path, lenient: bool, info: ListInfo) -> Self {
         Builder {
             path,
             lenient,
-            entries: Vec::new(),
-            lines: Vec::new(),
+            list: HashList {
+                info,
+                tables: Tables::default(),
+                strings: Strings::default(),
+            },
+            lines: Default::default(),
             tombstones: HashSet::new(),
+            category_ids: HashMap::new(),
+            last_category: None,
             skipped: 0,
         }
     }
@@ -180,18 +472,79 @@ impl<'a> Builder<'a> {
     }
 
     /// Records line `line`, or what is wrong with it.
-    pub(crate) fn push(&mut self, line: u64, item: Result<Item, String>) -> Result<(), ListError> {
+    pub(crate) fn push(
+        &mut self,
+        line: u64,
+        item: Result<Item<'_>, String>,
+    ) -> Result<(), ListError> {
         match item {
-            Ok(Item::Entry(entry)) => {
-                self.entries.push(entry);
-                self.lines.push(line);
+            Ok(Item::Entry {
+                algorithm,
+                value,
+                id,
+                category,
+                severity,
+                metadata,
+            }) => {
+                let category = match self.category(category) {
+                    Some(category) => category,
+                    None => return self.bad(line, "more than 65,535 categories".into()),
+                };
+                let strings = &mut self.list.strings;
+                let id = match id {
+                    None => DERIVED,
+                    Some(id) => {
+                        strings.id_text.push_str(id);
+                        strings.id_ends.push(strings.id_text.len() as u32);
+                        strings.id_ends.len() as u32 - 1
+                    }
+                };
+                let metadata = if metadata.is_empty() {
+                    NO_METADATA
+                } else {
+                    strings.metadata.push(metadata.into_boxed_slice());
+                    strings.metadata.len() as u32 - 1
+                };
+                let attr = Attr {
+                    id,
+                    metadata,
+                    category,
+                    severity,
+                };
+                let tables = &mut self.list.tables;
+                match value {
+                    HashValue::Pdq(h) => tables.pdq.push(h, attr),
+                    HashValue::Bits64(h) => tables.bits64[slot(algorithm) - 1].push(h, attr),
+                    HashValue::Digest(d) => tables.exact[slot(algorithm) - 4].push(d, attr),
+                }
+                self.lines[slot(algorithm)].push(u32::try_from(line).unwrap_or(u32::MAX));
             }
             Ok(Item::Tombstone(id)) => {
-                self.tombstones.insert(id);
+                self.tombstones.insert(id.to_string());
             }
             Err(message) => self.bad(line, message)?,
         }
         Ok(())
+    }
+
+    fn category(&mut self, name: &str) -> Option<u16> {
+        if let Some((last, id)) = &self.last_category {
+            if **last == *name {
+                return Some(*id);
+            }
+        }
+        let id = match self.category_ids.get(name) {
+            Some(&id) => id,
+            None => {
+                let id = u16::try_from(self.list.strings.categories.len()).ok()?;
+                let name: Arc<str> = Arc::from(name);
+                self.list.strings.categories.push(name.clone());
+                self.category_ids.insert(name, id);
+                id
+            }
+        };
+        self.last_category = Some((self.list.strings.categories[usize::from(id)].clone(), id));
+        Some(id)
     }
 
     fn bad(&mut self, line: u64, message: String) -> Result<(), ListError> {
@@ -206,48 +559,112 @@ impl<'a> Builder<'a> {
         })
     }
 
-    /// The entries in force. Ids must be unique among live lines, except that lines
-    /// repeating an entry exactly (same id and hash) collapse into one.
-    fn finish(mut self, info: &mut ListInfo) -> Result<Vec<HashEntry>, ListError> {
-        let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            let (a, b) = (a as usize, b as usize);
-            self.entries[a]
-                .entry_id
-                .cmp(&self.entries[b].entry_id)
-                .then(a.cmp(&b))
-        });
-        let mut keep = vec![true; self.entries.len()];
-        for pair in order.windows(2) {
-            let (first, later) = (pair[0] as usize, pair[1] as usize);
-            let (a, b) = (&self.entries[first], &self.entries[later]);
-            if a.entry_id != b.entry_id {
-                continue;
-            }
-            keep[later] = false;
+    /// The list in force: tombstoned entries removed; ids unique, except that lines
+    /// repeating an entry exactly (same id, hash and attributes) collapse into one.
+    fn finish(mut self) -> Result<HashList, ListError> {
+        let mut keep: Vec<Vec<bool>> = Algorithm::ALL
+            .iter()
+            .map(|&a| vec![true; with_table!(self.list.tables, a, |t| t.values.len())])
+            .collect();
+        // Explicit ids across all tables, then hashes-as-ids within each table.
+        let mut explicit: Vec<(&str, u8, u32)> = Vec::new();
+        for (s, &algorithm) in Algorithm::ALL.iter().enumerate() {
+            with_table!(self.list.tables, algorithm, |t| {
+                if let Attrs::Each(each) = &t.attrs {
+                    for (i, attr) in each.iter().enumerate() {
+                        if attr.id != DERIVED {
+                            explicit.push((self.list.strings.id(attr.id), s as u8, i as u32));
+                        }
+                    }
+                }
+            });
+        }
+        explicit.sort_unstable();
+        let mut duplicates: Vec<((u8, u32), (u8, u32))> = explicit
+            .windows(2)
+            .filter(|w| w[0].0 == w[1].0)
+            .map(|w| ((w[0].1, w[0].2), (w[1].1, w[1].2)))
+            .collect();
+        drop(explicit);
+        for (s, &algorithm) in Algorithm::ALL.iter().enumerate() {
+            with_table!(self.list.tables, algorithm, |t| {
+                // Sorting (leading 8 bytes, index) pairs keeps a 10M-entry list's check to
+                // one pass over contiguous memory; equal keys are then compared in full.
+                let mut order: Vec<(u64, u32)> = (0..t.values.len())
+                    .filter(|&i| t.attr(i).id == DERIVED)
+                    .map(|i| (t.values[i].key64(), i as u32))
+                    .collect();
+                order.sort_unstable();
+                for run in order.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+                    let mut run: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
+                    run.sort_by_key(|&i| (t.values[i as usize], i));
+                    duplicates.extend(
+                        run.windows(2)
+                            .filter(|w| t.values[w[0] as usize] == t.values[w[1] as usize])
+                            .map(|w| ((s as u8, w[0]), (s as u8, w[1]))),
+                    );
+                }
+            });
+        }
+        for ((fs, first), (ls, later)) in duplicates {
+            let algorithms = (
+                Algorithm::ALL[usize::from(fs)],
+                Algorithm::ALL[usize::from(ls)],
+            );
+            let (a, b) = (
+                self.list.entry(algorithms.0, first as usize),
+                self.list.entry(algorithms.1, later as usize),
+            );
+            // A chain of repeats keeps only its first line.
+            let (first_line, later_line) = (
+                self.lines[usize::from(fs)][first as usize],
+                self.lines[usize::from(ls)][later as usize],
+            );
+            let (first_line, later_line, later_slot, later) =
+                if (first_line, fs) <= (later_line, ls) {
+                    (first_line, later_line, ls, later)
+                } else {
+                    (later_line, first_line, fs, first)
+                };
+            keep[usize::from(later_slot)][later as usize] = false;
             if a != b {
                 let message = format!(
-                    "column entry_id: `{}` appears twice (first on line {})",
-                    b.entry_id, self.lines[first]
+                    "column entry_id: `{}` appears twice (first on line {first_line})",
+                    b.entry_id
                 );
-                self.bad(self.lines[later], message)?;
+                self.bad(u64::from(later_line), message)?;
             }
         }
         let mut deleted = 0;
-        let mut index = 0;
-        self.entries.retain(|entry| {
-            let live = keep[index];
-            index += 1;
-            if live && self.tombstones.contains(&entry.entry_id) {
-                deleted += 1;
-                return false;
+        if !self.tombstones.is_empty() {
+            for (keep, &algorithm) in keep.iter_mut().zip(Algorithm::ALL.iter()) {
+                for (i, keep) in keep.iter_mut().enumerate() {
+                    let entry = self.list.entry(algorithm, i);
+                    if *keep && self.tombstones.contains(entry.entry_id.as_ref()) {
+                        *keep = false;
+                        deleted += 1;
+                    }
+                }
             }
-            live
-        });
-        info.entries = self.entries.len();
-        info.skipped_lines = self.skipped;
-        info.deleted = deleted;
-        Ok(self.entries)
+        }
+        let tables = &mut self.list.tables;
+        tables.pdq.retain(&keep[0]);
+        tables.pdq.shrink();
+        for i in 0..3 {
+            tables.bits64[i].retain(&keep[1 + i]);
+            tables.bits64[i].shrink();
+            tables.exact[i].retain(&keep[4 + i]);
+            tables.exact[i].shrink();
+        }
+        let strings = &mut self.list.strings;
+        strings.id_text.shrink_to_fit();
+        strings.id_ends.shrink_to_fit();
+        strings.metadata.shrink_to_fit();
+        let mut list = self.list;
+        list.info.entries = list.len();
+        list.info.skipped_lines = self.skipped;
+        list.info.deleted = deleted;
+        Ok(list)
     }
 }
 
@@ -269,13 +686,25 @@ mod tests {
             MD5_ABC.to_uppercase()
         );
         let list = parse(&text).unwrap();
-        assert_eq!(list.entries.len(), 2);
+        assert_eq!(list.len(), 2);
         assert_eq!(list.info.entries, 2);
-        assert_eq!(list.entries[0].category, "A");
-        assert_eq!(list.entries[0].severity, Severity::Critical);
-        assert_eq!(list.entries[1].severity, Severity::High);
-        assert_eq!(list.entries[0].value, list.entries[1].value);
-        assert_eq!(list.entries[1].metadata, [("source".into(), "own".into())]);
+        assert_eq!(list.entries().collect::<Vec<_>>()[0].category, "A");
+        assert_eq!(
+            list.entries().collect::<Vec<_>>()[0].severity,
+            Severity::Critical
+        );
+        assert_eq!(
+            list.entries().collect::<Vec<_>>()[1].severity,
+            Severity::High
+        );
+        assert_eq!(
+            list.entries().collect::<Vec<_>>()[0].value,
+            list.entries().collect::<Vec<_>>()[1].value
+        );
+        assert_eq!(
+            list.entries().collect::<Vec<_>>()[1].metadata,
+            [("source".into(), "own".into())]
+        );
         assert!(list.info.version.starts_with("sha256:"));
     }
 
@@ -287,7 +716,7 @@ mod tests {
              dhash,ffff000000000000,d-1,B\nahash,0000000000000001,a-1,C\n"
         );
         let list = parse(&text).unwrap();
-        let kinds: Vec<Algorithm> = list.entries.iter().map(|e| e.algorithm).collect();
+        let kinds: Vec<Algorithm> = list.entries().map(|e| e.algorithm).collect();
         assert_eq!(
             kinds,
             [
@@ -298,11 +727,11 @@ mod tests {
             ]
         );
         assert_eq!(
-            list.entries[0].value,
+            list.entries().collect::<Vec<_>>()[0].value,
             HashValue::Pdq(PdqHash::from_hex(pdq).unwrap())
         );
         assert_eq!(
-            list.entries[1].value,
+            list.entries().collect::<Vec<_>>()[1].value,
             HashValue::Bits64(Hash64::from_hex("0123456789abcdef").unwrap())
         );
     }

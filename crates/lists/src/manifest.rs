@@ -8,6 +8,7 @@
 //! `openssl pkeyutl -sign -rawin` writes it), base64 or hex.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -110,37 +111,59 @@ impl Integrity {
     }
 }
 
-/// A list's data file read and checked against its manifest, ready to parse.
+/// A list's data file, read and checked against its manifest, ready to parse. Its SHA-256
+/// is computed on another thread while the caller parses (a 10-million-line list takes
+/// seconds to hash); [`ListFile::finish`] joins it and checks it.
 #[derive(Debug)]
 pub struct ListFile {
-    /// The data.
-    pub bytes: Vec<u8>,
-    /// The list's identity (entries still 0).
+    bytes: Arc<Vec<u8>>,
+    /// The list's identity; `sha256` (and, without a manifest, `version`) are filled in by
+    /// [`ListFile::finish`].
     pub info: ListInfo,
-    /// The manifest's entry count, checked after parsing.
     expected_entries: Option<u64>,
+    expected_sha256: Option<String>,
+    digest: Digesting,
+}
+
+#[derive(Debug)]
+enum Digesting {
+    Done(String),
+    Running(std::thread::JoinHandle<String>),
+}
+
+impl Digesting {
+    fn start(bytes: &Arc<Vec<u8>>) -> Digesting {
+        let shared = bytes.clone();
+        std::thread::Builder::new()
+            .name("vigil-list-digest".into())
+            .spawn(move || sha256_hex(&shared))
+            .map_or_else(|_| Digesting::Done(sha256_hex(bytes)), Digesting::Running)
+    }
+
+    fn join(self, bytes: &[u8]) -> String {
+        match self {
+            Digesting::Done(digest) => digest,
+            Digesting::Running(handle) => handle.join().unwrap_or_else(|_| sha256_hex(bytes)),
+        }
+    }
 }
 
 impl ListFile {
-    /// Reads `source`'s data and manifest and checks them against `integrity` at `now`:
-    /// signature, digest, age and name. Entry count and version order are checked later
-    /// ([`ListFile::check_entries`], [`ListInfo::check_successor`]).
+    /// Reads `source`'s data and manifest and checks what can be checked before parsing:
+    /// signature, age and name. The digest, entry count and version order are checked
+    /// after parsing ([`ListFile::finish`], [`ListInfo::check_successor`]).
     pub fn read(
         source: &ListSource,
         integrity: &Integrity,
         now: OffsetDateTime,
     ) -> Result<ListFile, ListError> {
-        let bytes = read_file(&source.path)?;
-        let stem = ListInfo::name_from_path(&source.path);
-        let mut info = ListInfo::for_file(
-            source.name.as_deref().unwrap_or(&stem),
-            &source.path,
-            &bytes,
-        );
+        let bytes = Arc::new(read_file(&source.path)?);
+        let mut file = ListFile::unverified(source, bytes);
         let manifest_path = match &source.manifest {
             Some(path) => Some(path.clone()),
             None => Some(default_manifest_path(&source.path)).filter(|p| p.exists()),
         };
+        let info = &mut file.info;
         let Some(manifest_path) = manifest_path else {
             if !integrity.keys.is_empty() {
                 return Err(info.refused(
@@ -155,18 +178,14 @@ impl ListFile {
                         .into(),
                 ));
             }
-            return Ok(ListFile {
-                bytes,
-                info,
-                expected_entries: None,
-            });
+            return Ok(file);
         };
         let manifest_bytes = read_file(&manifest_path)?;
         let signed_by = if integrity.keys.is_empty() {
             None
         } else {
             Some(verify_signature(
-                &info,
+                info,
                 &manifest_path,
                 &manifest_bytes,
                 &integrity.keys,
@@ -178,15 +197,6 @@ impl ListFile {
                 format!("{}: {e}", manifest_path.display()),
             )
         })?;
-        if !manifest.sha256.eq_ignore_ascii_case(&info.sha256) {
-            return Err(info.refused(
-                Refusal::DigestMismatch,
-                format!(
-                    "the data file's SHA-256 is {}, the manifest says {}",
-                    info.sha256, manifest.sha256
-                ),
-            ));
-        }
         if let Some(max_age) = integrity.max_age {
             let age = now - manifest.created_at;
             if age > max_age {
@@ -218,42 +228,77 @@ impl ListFile {
             created_at: manifest.created_at,
             signed_by,
         });
-        Ok(ListFile {
-            bytes,
-            info,
-            expected_entries: Some(manifest.entries),
-        })
+        file.expected_entries = Some(manifest.entries);
+        file.expected_sha256 = Some(manifest.sha256);
+        Ok(file)
     }
 
     /// `bytes` as the content of `source` without manifest checks (tests, conversions).
     pub fn read_unchecked(source: &ListSource, bytes: Vec<u8>) -> ListFile {
+        ListFile::unverified(source, Arc::new(bytes))
+    }
+
+    fn unverified(source: &ListSource, bytes: Arc<Vec<u8>>) -> ListFile {
         let stem = ListInfo::name_from_path(&source.path);
-        let info = ListInfo::for_file(
-            source.name.as_deref().unwrap_or(&stem),
-            &source.path,
-            &bytes,
-        );
+        let info = ListInfo {
+            name: source.name.clone().unwrap_or(stem),
+            version: String::new(),
+            path: source.path.clone(),
+            sha256: String::new(),
+            entries: 0,
+            provenance: None,
+            skipped_lines: 0,
+            deleted: 0,
+        };
         ListFile {
+            digest: Digesting::start(&bytes),
             bytes,
             info,
             expected_entries: None,
+            expected_sha256: None,
         }
     }
 
-    /// Checks the parsed entry count against the manifest. A lenient list that skipped lines
-    /// is let through (the skipped lines are counted in [`ListInfo::skipped_lines`]).
-    pub fn check_entries(&self, info: &ListInfo) -> Result<(), ListError> {
+    /// The data.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Completes a load: joins the digest and fills it into the parsed list's info (`info`
+    /// picks it out of `parsed`); then refuses a digest that differs from the manifest's —
+    /// before any parse error, since a truncated or tampered file explains those — and an
+    /// entry count that differs (unless a lenient parse skipped lines).
+    pub fn finish<T>(
+        self,
+        parsed: Result<T, ListError>,
+        info: impl FnOnce(&mut T) -> &mut ListInfo,
+    ) -> Result<T, ListError> {
+        let digest = self.digest.join(&self.bytes);
+        if let Some(expected) = &self.expected_sha256 {
+            if !expected.eq_ignore_ascii_case(&digest) {
+                return Err(self.info.refused(
+                    Refusal::DigestMismatch,
+                    format!("the data file's SHA-256 is {digest}, the manifest says {expected}"),
+                ));
+            }
+        }
+        let mut parsed = parsed?;
+        let list = info(&mut parsed);
+        if list.provenance.is_none() {
+            list.version = format!("sha256:{}", &digest[..12]);
+        }
+        list.sha256 = digest;
         match self.expected_entries {
-            Some(expected) if expected != info.entries as u64 && info.skipped_lines == 0 => {
-                Err(info.refused(
+            Some(expected) if expected != list.entries as u64 && list.skipped_lines == 0 => {
+                Err(list.refused(
                     Refusal::EntryCount,
                     format!(
                         "{} entries in the file, the manifest says {expected}",
-                        info.entries
+                        list.entries
                     ),
                 ))
             }
-            _ => Ok(()),
+            _ => Ok(parsed),
         }
     }
 }

@@ -1,49 +1,57 @@
 //! Hamming-radius search for perceptual hashes (PDQ, pHash, dHash, aHash).
 //!
 //! Lists of up to [`MIH_MIN_ENTRIES`] hashes are scanned linearly (contiguous arrays, about
-//! 0.2 ms per query per million PDQ hashes on one core, and exact by construction). Larger
-//! ones also get a multi-index (16-bit chunks, see `mih.rs`) that visits only the entries
+//! 5 ms per query per million PDQ hashes on one core, and exact by construction). Larger
+//! ones also get a multi-index (chunks sized to the table, see `mih.rs`) that visits only the entries
 //! sharing a nearly equal chunk with a query; the tests check it against the scan.
 
 use std::sync::Arc;
 
 use vigil_hash::{Algorithm, Family, Hash64, PdqHash};
 
-use crate::mih::MultiIndex;
-use crate::{HashEntry, HashList, HashValue, ListInfo};
+use crate::mih::{self, Chunk, MultiIndex};
+use crate::{HashEntry, HashList, ListInfo};
 
 /// Hash tables with at least this many entries get a multi-index; smaller ones are scanned
-/// (below this size a scan is as fast and needs no 4 MiB of bucket offsets).
+/// (below this size a scan is as fast and needs no bucket offsets).
 pub const MIH_MIN_ENTRIES: usize = 4096;
 
-/// Perceptual-hash search over any number of lists.
+/// Perceptual-hash search over any number of lists. Each list's hash arrays are searched in
+/// place (no copy); large ones get a multi-index whose chunk width follows their size.
 #[derive(Debug, Default)]
 pub struct NearIndex {
-    lists: Vec<Arc<HashList>>,
-    pdq: Vec<PdqHash>,
-    pdq_refs: Vec<(u32, u32)>,
-    pdq_index: Option<MultiIndex>,
-    bits64: [Table64; 3],
+    lists: Vec<Indexed>,
 }
 
-/// One 64-bit family's hashes, (list, entry) references in parallel, and the multi-index.
-type Table64 = (Vec<u64>, Vec<(u32, u32)>, Option<MultiIndex>);
-
-fn pdq_chunk(hash: &PdqHash, c: usize) -> u16 {
-    (hash.limbs()[c / 4] >> (16 * (c % 4))) as u16
+/// One list and the multi-indexes of its large tables.
+#[derive(Debug)]
+struct Indexed {
+    list: Arc<HashList>,
+    pdq: Option<MultiIndex>,
+    bits64: [Option<MultiIndex>; 3],
 }
 
-fn bits64_chunk(hash: u64, c: usize) -> u16 {
-    (hash >> (16 * c)) as u16
+fn pdq_chunk(hash: &PdqHash, chunk: Chunk) -> u32 {
+    let limbs = hash.limbs();
+    let (limb, shift) = ((chunk.start / 64) as usize, chunk.start % 64);
+    let mut bits = limbs[limb] >> shift;
+    if shift + chunk.width > 64 {
+        bits |= limbs[limb + 1] << (64 - shift);
+    }
+    (bits & ((1u64 << chunk.width) - 1)) as u32
+}
+
+fn bits64_chunk(hash: u64, chunk: Chunk) -> u32 {
+    ((hash >> chunk.start) & ((1u64 << chunk.width) - 1)) as u32
 }
 
 /// One entry within the radius of a query.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct NearHit<'a> {
     /// The list holding the entry.
     pub list: &'a ListInfo,
     /// The entry.
-    pub entry: &'a HashEntry,
+    pub entry: HashEntry<'a>,
     /// The smallest distance from any query to the entry.
     pub distance: u32,
     /// Which query (index into the slice given) achieved it; the first on ties.
@@ -58,6 +66,15 @@ fn family_slot(family: Family) -> usize {
     }
 }
 
+const FAMILIES: [(Algorithm, Family); 3] = [
+    (Algorithm::Phash, Family::Phash),
+    (Algorithm::Dhash, Family::Dhash),
+    (Algorithm::Ahash, Family::Ahash),
+];
+
+/// (list, entry, distance, query) of a candidate within the radius.
+type Found = (u32, u32, u32, usize);
+
 impl NearIndex {
     /// Indexes every perceptual entry of `lists`.
     pub fn build<L: Into<Arc<HashList>>>(lists: impl IntoIterator<Item = L>) -> NearIndex {
@@ -69,153 +86,149 @@ impl NearIndex {
         lists: impl IntoIterator<Item = L>,
         mih_min_entries: usize,
     ) -> NearIndex {
-        let lists: Vec<Arc<HashList>> = lists.into_iter().map(Into::into).collect();
-        let mut index = NearIndex::default();
-        for (l, list) in lists.iter().enumerate() {
-            for (e, entry) in list.entries.iter().enumerate() {
-                let at = (l as u32, e as u32);
-                match (entry.algorithm.family(), entry.value) {
-                    (_, HashValue::Pdq(hash)) => {
-                        index.pdq.push(hash);
-                        index.pdq_refs.push(at);
-                    }
-                    (Some(family), HashValue::Bits64(hash)) => {
-                        let (hashes, refs, _) = &mut index.bits64[family_slot(family)];
-                        hashes.push(hash.value());
-                        refs.push(at);
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if index.pdq.len() >= mih_min_entries {
-            let pdq = &index.pdq;
-            index.pdq_index = Some(MultiIndex::build(pdq.len(), 16, |i, c| {
-                pdq_chunk(&pdq[i], c)
-            }));
-        }
-        for (hashes, _, mih) in &mut index.bits64 {
-            if hashes.len() >= mih_min_entries {
-                *mih = Some(MultiIndex::build(hashes.len(), 4, |i, c| {
-                    bits64_chunk(hashes[i], c)
-                }));
-            }
-        }
-        index.lists = lists;
-        index
+        NearIndex::build_tuned(lists, mih_min_entries, None)
     }
 
-    /// Bytes of hashes, references and multi-index tables (not the lists themselves).
+    /// As [`NearIndex::build_with`], with PDQ chunks of `pdq_chunk_bits` bits instead of the
+    /// width chosen by table size (for measurements).
+    pub fn build_tuned<L: Into<Arc<HashList>>>(
+        lists: impl IntoIterator<Item = L>,
+        mih_min_entries: usize,
+        pdq_chunk_bits: Option<u32>,
+    ) -> NearIndex {
+        let lists = lists
+            .into_iter()
+            .map(|list| {
+                let list: Arc<HashList> = list.into();
+                let pdq = &list.tables.pdq.values;
+                let pdq_index = (pdq.len() >= mih_min_entries).then(|| {
+                    let width = pdq_chunk_bits.unwrap_or_else(|| mih::pdq_width(pdq.len()));
+                    MultiIndex::build(pdq.len(), mih::chunks(256, width), |i, c| {
+                        pdq_chunk(&pdq[i], c)
+                    })
+                });
+                let bits64 = std::array::from_fn(|f| {
+                    let hashes = &list.tables.bits64[f].values;
+                    (hashes.len() >= mih_min_entries).then(|| {
+                        MultiIndex::build(hashes.len(), mih::chunks(64, 16), |i, c| {
+                            bits64_chunk(hashes[i].value(), c)
+                        })
+                    })
+                });
+                Indexed {
+                    pdq: pdq_index,
+                    bits64,
+                    list,
+                }
+            })
+            .collect();
+        NearIndex { lists }
+    }
+
+    /// Bytes of the multi-index tables (the hashes themselves are the lists').
     pub fn heap_bytes(&self) -> usize {
         let mih = |m: &Option<MultiIndex>| m.as_ref().map_or(0, MultiIndex::heap_bytes);
-        let pdq = self.pdq.len() * (32 + 8) + mih(&self.pdq_index);
-        let bits64: usize = self
-            .bits64
+        self.lists
             .iter()
-            .map(|(h, _, m)| h.len() * 16 + mih(m))
-            .sum();
-        pdq + bits64
+            .map(|l| mih(&l.pdq) + l.bits64.iter().map(mih).sum::<usize>())
+            .sum()
     }
 
     /// The perceptual algorithms that have at least one entry.
     pub fn algorithms(&self) -> Vec<Algorithm> {
+        let has = |f: &dyn Fn(&HashList) -> bool| self.lists.iter().any(|l| f(&l.list));
         let mut algorithms = Vec::new();
-        if !self.pdq.is_empty() {
+        if has(&|l| !l.tables.pdq.values.is_empty()) {
             algorithms.push(Algorithm::Pdq);
         }
-        for (algorithm, family) in [
-            (Algorithm::Phash, Family::Phash),
-            (Algorithm::Dhash, Family::Dhash),
-            (Algorithm::Ahash, Family::Ahash),
-        ] {
-            if !self.bits64[family_slot(family)].0.is_empty() {
+        for (algorithm, family) in FAMILIES {
+            if has(&|l| !l.tables.bits64[family_slot(family)].values.is_empty()) {
                 algorithms.push(algorithm);
             }
         }
         algorithms
     }
 
-    fn hit(&self, (l, e): (u32, u32), distance: u32, query: usize) -> NearHit<'_> {
-        let list = &self.lists[l as usize];
-        NearHit {
-            list: &list.info,
-            entry: &list.entries[e as usize],
-            distance,
-            query,
-        }
-    }
-
     /// Every PDQ entry within `radius` of any of `queries` (e.g. the dihedral and trimmed
     /// variants of one image), each once, with its best distance; ordered by distance.
     pub fn near_pdq(&self, queries: &[PdqHash], radius: u32) -> Vec<NearHit<'_>> {
-        let Some(index) = &self.pdq_index else {
-            let mut hits: Vec<NearHit<'_>> = self
-                .pdq
-                .iter()
-                .zip(&self.pdq_refs)
-                .filter_map(|(listed, &at)| {
-                    let (query, distance) = best(queries.iter().map(|q| q.distance(listed)))?;
-                    (distance <= radius).then(|| self.hit(at, distance, query))
-                })
-                .collect();
-            hits.sort_by_key(|h| h.distance);
-            return hits;
-        };
-        let mut found = Vec::new();
-        for (q, query) in queries.iter().enumerate() {
-            index.candidates(
-                radius,
-                |c| pdq_chunk(query, c),
-                |id| {
-                    let distance = query.distance(&self.pdq[id as usize]);
-                    if distance <= radius {
-                        found.push((id, distance, q));
+        let mut found: Vec<Found> = Vec::new();
+        for (l, indexed) in self.lists.iter().enumerate() {
+            let hashes = &indexed.list.tables.pdq.values;
+            match &indexed.pdq {
+                Some(index) if index.probes(radius) < hashes.len() as u64 => {
+                    for (q, query) in queries.iter().enumerate() {
+                        index.candidates(
+                            radius,
+                            |c| pdq_chunk(query, c),
+                            |id| {
+                                let distance = query.distance(&hashes[id as usize]);
+                                if distance <= radius {
+                                    found.push((l as u32, id, distance, q));
+                                }
+                            },
+                        );
                     }
-                },
-            );
+                }
+                _ => found.extend(hashes.iter().enumerate().filter_map(|(e, listed)| {
+                    let (q, distance) = best(queries.iter().map(|q| q.distance(listed)))?;
+                    (distance <= radius).then_some((l as u32, e as u32, distance, q))
+                })),
+            }
         }
-        self.collect(found, &self.pdq_refs)
-    }
-
-    /// Hits from (entry, distance, query) triples: each entry once, with its smallest
-    /// distance (the first query on ties), ordered by distance then entry — the scan's order.
-    fn collect(&self, mut found: Vec<(u32, u32, usize)>, refs: &[(u32, u32)]) -> Vec<NearHit<'_>> {
-        found.sort_unstable();
-        found.dedup_by_key(|&mut (id, _, _)| id);
-        found.sort_by_key(|&(id, distance, _)| (distance, id));
-        found
-            .into_iter()
-            .map(|(id, distance, query)| self.hit(refs[id as usize], distance, query))
-            .collect()
+        self.collect(found, Algorithm::Pdq)
     }
 
     /// Every `family` entry within `radius` of `query`; ordered by distance.
     pub fn near_bits64(&self, family: Family, query: Hash64, radius: u32) -> Vec<NearHit<'_>> {
-        let (hashes, refs, index) = &self.bits64[family_slot(family)];
-        if let Some(index) = index {
-            let mut found = Vec::new();
-            index.candidates(
-                radius,
-                |c| bits64_chunk(query.value(), c),
-                |id| {
-                    let distance = (hashes[id as usize] ^ query.value()).count_ones();
-                    if distance <= radius {
-                        found.push((id, distance, 0));
-                    }
-                },
-            );
-            return self.collect(found, refs);
+        let slot = family_slot(family);
+        let query = query.value();
+        let mut found: Vec<Found> = Vec::new();
+        for (l, indexed) in self.lists.iter().enumerate() {
+            let hashes = &indexed.list.tables.bits64[slot].values;
+            let distance = |e: usize| (hashes[e].value() ^ query).count_ones();
+            match &indexed.bits64[slot] {
+                Some(index) if index.probes(radius) < hashes.len() as u64 => {
+                    index.candidates(
+                        radius,
+                        |c| bits64_chunk(query, c),
+                        |id| {
+                            let d = distance(id as usize);
+                            if d <= radius {
+                                found.push((l as u32, id, d, 0));
+                            }
+                        },
+                    );
+                }
+                _ => found.extend(
+                    (0..hashes.len())
+                        .map(|e| (e, distance(e)))
+                        .filter(|&(_, d)| d <= radius)
+                        .map(|(e, d)| (l as u32, e as u32, d, 0)),
+                ),
+            }
         }
-        let mut hits: Vec<NearHit<'_>> = hashes
-            .iter()
-            .zip(refs)
-            .filter_map(|(&listed, &at)| {
-                let distance = (listed ^ query.value()).count_ones();
-                (distance <= radius).then(|| self.hit(at, distance, 0))
+        self.collect(found, FAMILIES[slot].0)
+    }
+
+    /// Hits from candidates: each entry once, with its smallest distance (the first query
+    /// on ties), ordered by distance, then list and entry.
+    fn collect(&self, mut found: Vec<Found>, algorithm: Algorithm) -> Vec<NearHit<'_>> {
+        found.sort_unstable_by_key(|&(l, e, d, q)| (l, e, d, q));
+        found.dedup_by_key(|&mut (l, e, _, _)| (l, e));
+        found.sort_by_key(|&(l, e, d, _)| (d, l, e));
+        found
+            .into_iter()
+            .map(|(l, e, distance, query)| {
+                let list = &self.lists[l as usize].list;
+                NearHit {
+                    list: &list.info,
+                    entry: list.entry(algorithm, e as usize),
+                    distance,
+                    query,
+                }
             })
-            .collect();
-        hits.sort_by_key(|h| h.distance);
-        hits
+            .collect()
     }
 }
 
@@ -265,11 +278,13 @@ mod tests {
         let index = NearIndex::build(vec![list]);
         assert_eq!(index.algorithms(), [Algorithm::Pdq, Algorithm::Phash]);
         let hits = index.near_pdq(&[pdq(3), base], 31);
-        let got: Vec<(&str, u32, usize)> = hits
+        let got: Vec<(String, u32, usize)> = hits
             .iter()
-            .map(|h| (h.entry.entry_id.as_str(), h.distance, h.query))
+            .map(|h| (h.entry.entry_id.to_string(), h.distance, h.query))
             .collect();
-        assert_eq!(got, [("e0", 0, 1), ("e1", 10, 1), ("e2", 31, 1)]);
+        let want =
+            [("e0", 0, 1), ("e1", 10, 1), ("e2", 31, 1)].map(|(e, d, q)| (e.to_string(), d, q));
+        assert_eq!(got, want);
         let near = index.near_bits64(
             Family::Phash,
             Hash64::from_hex("000000000000000f").unwrap(),
@@ -277,7 +292,7 @@ mod tests {
         );
         assert_eq!(near.len(), 1);
         assert_eq!(
-            (near[0].entry.entry_id.as_str(), near[0].distance),
+            (near[0].entry.entry_id.as_ref(), near[0].distance),
             ("h0", 4)
         );
         assert!(
@@ -311,7 +326,7 @@ mod tests {
         assert!(mih.heap_bytes() > scan.heap_bytes());
         let key = |hits: Vec<NearHit<'_>>| -> Vec<(String, u32, usize)> {
             hits.into_iter()
-                .map(|h| (h.entry.entry_id.clone(), h.distance, h.query))
+                .map(|h| (h.entry.entry_id.to_string(), h.distance, h.query))
                 .collect()
         };
         for radius in [0, 1, 15, 16, 31, 32, 47, 64] {

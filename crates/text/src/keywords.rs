@@ -41,13 +41,15 @@ impl KeywordList {
 
     /// Parses a list file read (and checked against its manifest) by [`ListFile::read`].
     pub fn from_file(file: ListFile) -> Result<KeywordList, ListError> {
-        let mut list = KeywordList::parse(&file.info.name, &file.info.path, &file.bytes)?;
-        list.info = ListInfo {
-            entries: list.rules.len(),
-            ..file.info.clone()
-        };
-        file.check_entries(&list.info)?;
-        Ok(list)
+        let parsed =
+            KeywordList::parse(&file.info.name, &file.info.path, file.bytes()).map(|mut list| {
+                list.info = ListInfo {
+                    entries: list.rules.len(),
+                    ..file.info.clone()
+                };
+                list
+            });
+        file.finish(parsed, |list| &mut list.info)
     }
 
     /// Parses list `bytes`; `path` names the list in errors. The first bad line fails the
