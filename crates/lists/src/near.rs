@@ -349,3 +349,83 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod exactness {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The list's PDQ entries within `radius` of `query`, by brute force over the parsed
+    /// hashes: (entry id, distance), sorted.
+    fn brute_force(list: &HashList, query: &PdqHash, radius: u32) -> Vec<(String, u32)> {
+        let mut want: Vec<(String, u32)> = list
+            .entries()
+            .filter_map(|e| match e.value {
+                crate::HashValue::Pdq(h) => {
+                    let d: u32 = (0..4)
+                        .map(|i| (h.limbs()[i] ^ query.limbs()[i]).count_ones())
+                        .sum();
+                    (d <= radius).then(|| (e.entry_id.to_string(), d))
+                }
+                _ => None,
+            })
+            .collect();
+        want.sort();
+        want
+    }
+
+    fn flip(hash: [u64; 4], bits: &[u8]) -> [u64; 4] {
+        let mut limbs = hash;
+        for &b in bits {
+            limbs[usize::from(b) / 64] ^= 1 << (b % 64);
+        }
+        limbs
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+
+        /// Uniform random hashes plus clusters of near-duplicates (as real lists have), every
+        /// chunk width the index uses, radii below, at and past the pigeonhole bound of
+        /// 16-bit chunks: the index returns exactly the brute-force set.
+        #[test]
+        fn the_index_returns_exactly_the_brute_force_set(
+            seed in any::<u64>(),
+            centres in prop::collection::vec(any::<[u64; 4]>(), 8..16),
+            flips in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 64),
+            width in 16u32..=22,
+        ) {
+            let mut state = seed;
+            let mut next = || {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state
+            };
+            let mut csv = String::from("algorithm,hash,entry_id,category\n");
+            for i in 0..4200 {
+                let h = PdqHash::from_limbs([next(), next(), next(), next()]);
+                csv += &format!("pdq,{h},u{i},A\n");
+            }
+            for (i, bits) in flips.iter().enumerate() {
+                let h = PdqHash::from_limbs(flip(centres[i % centres.len()], bits));
+                csv += &format!("pdq,{h},c{i},A\n");
+            }
+            let list = Arc::new(HashList::parse("l", Path::new("l.csv"), csv.as_bytes()).unwrap());
+            let index = NearIndex::build_tuned([list.clone()], 0, Some(width));
+            for (q, centre) in centres.iter().enumerate() {
+                let query = PdqHash::from_limbs(flip(*centre, &[q as u8, 200, 77]));
+                for radius in [0, 8, 31, 32, 48] {
+                    let mut got: Vec<(String, u32)> = index
+                        .near_pdq(&[query], radius)
+                        .into_iter()
+                        .map(|h| (h.entry.entry_id.to_string(), h.distance))
+                        .collect();
+                    got.sort();
+                    prop_assert_eq!(got, brute_force(&list, &query, radius), "radius {} width {}", radius, width);
+                }
+            }
+        }
+    }
+}
