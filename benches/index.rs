@@ -141,6 +141,14 @@ fn run(dir: &Path, dataset: &str) {
         let index = NearIndex::build_tuned([list.clone()], vigil_lists::MIH_MIN_ENTRIES, width);
         let build = start.elapsed();
         let rss_index = rss_bytes();
+        if std::env::var_os("VIGIL_INDEX_LOAD_ONLY").is_some() {
+            println!(
+                "build {:.2} s, list + index RSS {} MB",
+                build.as_secs_f64(),
+                rss_index.saturating_sub(rss_before) >> 20
+            );
+            continue; // for profiling the load
+        }
         let (single, per_image, mismatches) = measure(&index, &queries, &truth, &hex_of);
         let label = width.map_or("chunk width by size".into(), |w| format!("{w}-bit chunks"));
         println!(

@@ -195,10 +195,16 @@ fn jsonl_item(
 
 /// The algorithm of an HMA / python-threatexchange signal type, for the types vigil matches.
 fn signal_algorithm(signal_type: &str) -> Option<Algorithm> {
-    match signal_type.to_ascii_lowercase().as_str() {
-        "video_md5" | "photo_md5" => Some(Algorithm::Md5),
-        other => Algorithm::parse(other),
+    if signal_type == "pdq" {
+        return Some(Algorithm::Pdq); // nearly every line of an HMA file
     }
+    if ["video_md5", "photo_md5"]
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case(signal_type))
+    {
+        return Some(Algorithm::Md5);
+    }
+    Algorithm::parse(signal_type)
 }
 
 /// HMA / python-threatexchange: `<signal_type> <hash>` per line; `#` comments and blank

@@ -1,16 +1,22 @@
 //! Hash lists ("banks") and the index that matches attachments against them.
 //!
-//! - [`ListInfo`] — a loaded list's identity: name, version, path and SHA-256 of the file.
-//!   Today the version is derived from the file's digest (`sha256:<12 hex>`), so it changes
-//!   exactly when the content does.
-//! - [`csv`] — the line-numbered CSV reader every vigil list format uses (keyword lists too).
-//! - [`HashList`] — a vigil CSV hash list (`algorithm,hash,entry_id,category[,severity,...]`)
-//!   with `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1` and `sha256` entries.
+//! - [`ListFile`] — a list's data file read and checked against its [`Manifest`] (name,
+//!   source, version, created_at, entries, SHA-256) and ed25519 signature under an
+//!   [`Integrity`] policy; a list that fails is refused with a [`Refusal`] code.
+//! - [`ListInfo`] — a loaded list's identity: name, version (the manifest's, else
+//!   `sha256:<12 hex>` of the file), path, digest, entry counts, [`Provenance`].
+//! - [`HashList`] — a hash list in any format (vigil CSV, JSON lines, HMA
+//!   `<signal_type> <hash>` lines, bare hashes), stored per algorithm as a flat array of
+//!   hashes plus compact attributes; entries are read as [`HashEntry`] views.
+//! - [`csv`] — the line-numbered CSV reader vigil's CSV lists use (keyword lists too).
 //! - [`ExactIndex`] — exact-digest lookup (MD5, SHA-1, SHA-256) over many lists, stored as
-//!   sorted fixed-width arrays searched by bisection.
+//!   sorted fixed-width arrays with a radix table.
 //! - [`NearIndex`] — every perceptual entry within a Hamming radius of a set of query
-//!   hashes (an image's oriented and trimmed variants): a linear scan for small tables, an
-//!   exact multi-index (16-bit chunks) for large ones.
+//!   hashes (an image's oriented and trimmed variants), searching each list's arrays in
+//!   place: a linear scan for small tables, an exact multi-index with chunks sized to the
+//!   table for large ones.
+//! - [`Stamp`] — sizes and modification times of a list's files, so a reloader re-reads
+//!   only what changed.
 //!
 //! ```
 //! use vigil_hash::ExactAlgorithm;
@@ -24,6 +30,7 @@
 //! let hits: Vec<_> = index.lookup(ExactAlgorithm::Md5, &digest).collect();
 //! assert_eq!(hits.len(), 1);
 //! assert_eq!(hits[0].entry.entry_id, "e-1");
+//! assert_eq!(hits[0].entry.category, "A");
 //! assert_eq!(hits[0].list.name, "iwf");
 //! ```
 

@@ -49,13 +49,18 @@ pub(crate) fn chunks(bits: u32, width: u32) -> Vec<Chunk> {
         .collect()
 }
 
-/// The chunk width for `entries` hashes of 256 bits: `floor(log2(entries)) - 1`, between 16
-/// and 22 bits. Wider chunks mean fewer candidates per probe but more probes; bucket offsets
-/// (`2^width` per chunk) stay below the entry ids in size. Measured in benches/index.rs: at
-/// 10M entries 22-bit chunks answer a query 3× faster than 16-bit ones.
+/// The chunk width for `entries` hashes of 256 bits. Wider chunks mean fewer candidates per
+/// probe but more probes and larger bucket-offset tables (`2^width` per chunk). Measured in
+/// benches/index.rs: at 1M entries 16-bit chunks are fastest (wider ones add probes that
+/// cost more than the candidates they save); at 10M, 22-bit chunks answer a query 3× faster
+/// than 20-bit ones and keep list plus index under 1 GB. Hence 16 bits up to 2M entries,
+/// then `floor(log2(entries)) - 1`, at most 22.
 pub(crate) fn pdq_width(entries: usize) -> u32 {
     let floor_log2 = (usize::BITS - 1).saturating_sub(entries.max(1).leading_zeros());
-    floor_log2.saturating_sub(1).clamp(16, 22)
+    if floor_log2 < 21 {
+        return 16;
+    }
+    (floor_log2 - 1).min(22)
 }
 
 /// Calls `f` with every mask of at most `max_bits` bits set among the low `width` bits.
@@ -196,16 +201,21 @@ impl MultiIndex {
         query: impl Fn(Chunk) -> u32,
         mut visit: impl FnMut(u32),
     ) {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        let mut found: Vec<u32> = Vec::new();
         for (c, threshold) in self.thresholds(radius) {
             let Some(threshold) = threshold else { continue };
             let chunk = self.chunks[c];
             let offsets = &self.offsets[self.offset_starts[c]..][..(1 << chunk.width) + 1];
             let ids = &self.ids[c * self.len..(c + 1) * self.len];
             let value = query(chunk);
+            // In stages — every probe's bucket bounds, then every bucket's ids — so the
+            // loads of each stage are independent of each other and overlap in the memory
+            // system, instead of chaining offset → ids → hash for one probe at a time.
+            ranges.clear();
             let mut probe = |flip: u32| {
                 let bucket = (value ^ flip) as usize;
-                let (start, end) = (offsets[bucket] as usize, offsets[bucket + 1] as usize);
-                ids[start..end].iter().for_each(|&id| visit(id));
+                ranges.push((offsets[bucket], offsets[bucket + 1]));
             };
             match self.listed.iter().find(|(w, _, _)| *w == chunk.width) {
                 Some((_, masks, ends)) if threshold <= LISTED_BITS => {
@@ -215,7 +225,11 @@ impl MultiIndex {
                 }
                 _ => for_each_mask(chunk.width, threshold, &mut probe),
             }
+            for &(start, end) in &ranges {
+                found.extend_from_slice(&ids[start as usize..end as usize]);
+            }
         }
+        found.iter().for_each(|&id| visit(id));
     }
 
     /// Bytes held.
@@ -240,6 +254,21 @@ mod tests {
             seen.sort_unstable();
             assert_eq!(seen, expected, "{width}/{bits}");
         }
+    }
+
+    #[test]
+    fn chunk_width_follows_table_size() {
+        let widths: Vec<u32> = [
+            4096,
+            1_000_000,
+            2_097_152,
+            5_000_000,
+            10_000_000,
+            100_000_000,
+        ]
+        .map(pdq_width)
+        .into();
+        assert_eq!(widths, [16, 16, 20, 21, 22, 22]);
     }
 
     #[test]
