@@ -196,3 +196,32 @@ fn refused_updates_keep_the_version_in_force() {
     assert!(reloader.reload(OffsetDateTime::now_utc()).swapped);
     assert_eq!(matched(&shared, &record()), ("8".into(), "e-8".into()));
 }
+
+#[test]
+fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("bank.csv");
+    let mut config = config(list.clone());
+    config.lists.ledger_file = Some(dir.path().join("ledger.json"));
+    publish(&list, 5, None);
+    drop(Reloader::start(config.clone()).unwrap());
+    publish(&list, 4, None);
+    match Reloader::start(config.clone()) {
+        Err(vigil_scan::BuildError::List(vigil_lists::ListError::Refused { reason, .. })) => {
+            assert_eq!(reason, Refusal::Rollback)
+        }
+        other => panic!("expected a rollback refusal, got {other:?}"),
+    }
+    let mut without_ledger = config.clone();
+    without_ledger.lists.ledger_file = None;
+    assert!(
+        Reloader::start(without_ledger).is_ok(),
+        "without a ledger only the running process remembers versions"
+    );
+    publish(&list, 6, None);
+    let reloader = Reloader::start(config).unwrap();
+    assert_eq!(
+        matched(&reloader.shared(), &record()),
+        ("6".into(), "e-6".into())
+    );
+}

@@ -123,6 +123,9 @@ pub struct ListsConfig {
     /// Refuse a list whose manifest `created_at` is older than this (a frozen feed); lists
     /// without a manifest are refused too when it is set. Unset: no age limit.
     pub max_age_secs: Option<u64>,
+    /// A file recording the highest manifest version accepted per list, so a restart
+    /// cannot roll a list back; unset: versions are only compared within one process.
+    pub ledger_file: Option<PathBuf>,
     /// Default for each list's `lenient`: skip and count malformed lines instead of refusing
     /// the list.
     pub lenient: bool,
@@ -136,6 +139,7 @@ impl Default for ListsConfig {
             reload_interval_ms: defaults::LISTS_RELOAD_INTERVAL_MS,
             trusted_keys: Vec::new(),
             max_age_secs: None,
+            ledger_file: None,
             lenient: false,
         }
     }
@@ -579,6 +583,7 @@ impl Config {
             sources.flat_map(|s| std::iter::once(&mut s.path).chain(s.manifest.as_mut()));
         for path in source_paths
             .chain(lists.trusted_keys.iter_mut())
+            .chain(lists.ledger_file.iter_mut())
             .chain(self.attachments.file_roots.iter_mut())
         {
             if path.is_relative() {

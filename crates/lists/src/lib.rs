@@ -15,6 +15,7 @@
 //!   hashes (an image's oriented and trimmed variants), searching each list's arrays in
 //!   place: a linear scan for small tables, an exact multi-index with chunks sized to the
 //!   table for large ones.
+//! - [`Ledger`] — the highest version accepted per list, kept across restarts.
 //! - [`Stamp`] — sizes and modification times of a list's files, so a reloader re-reads
 //!   only what changed.
 //!
@@ -39,6 +40,7 @@ mod exact;
 mod formats;
 mod hash_list;
 mod info;
+mod ledger;
 mod manifest;
 mod mih;
 mod near;
@@ -47,6 +49,7 @@ mod stamp;
 pub use exact::{ExactHit, ExactIndex};
 pub use hash_list::{HashEntry, HashList, HashValue};
 pub use info::{ListInfo, Provenance};
+pub use ledger::Ledger;
 pub use manifest::{
     Integrity, ListFile, Manifest, TrustedKey, default_manifest_path, sha256_hex, sign_manifest,
     signature_path,

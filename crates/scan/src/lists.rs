@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use time::OffsetDateTime;
 use vigil_core::{Config, ListSource};
-use vigil_lists::{HashList, Integrity, ListError, ListFile, ListInfo, Stamp};
+use vigil_lists::{HashList, Integrity, Ledger, ListError, ListFile, ListInfo, Stamp};
 use vigil_text::KeywordList;
 
 use crate::{BuildError, Pipeline};
@@ -28,6 +28,7 @@ struct Slot<T> {
 pub struct ListSet {
     hash: Vec<Slot<HashList>>,
     keyword: Vec<Slot<KeywordList>>,
+    ledger: Ledger,
 }
 
 /// A list kind the set can load.
@@ -74,12 +75,15 @@ fn load_all<T: Loadable>(
     integrity: &Integrity,
     lenient: bool,
     now: OffsetDateTime,
+    ledger: &mut Ledger,
 ) -> Result<Vec<Slot<T>>, ListError> {
     sources
         .iter()
         .map(|source| {
             let stamp = Stamp::of(source);
             let list = T::read(source, integrity, lenient, now)?;
+            ledger.check(list.info())?;
+            ledger.record(list.info())?;
             Ok(Slot {
                 source: source.clone(),
                 stamp,
@@ -113,6 +117,7 @@ fn refresh_slots<T: Loadable>(
     integrity: &Integrity,
     lenient: bool,
     now: OffsetDateTime,
+    ledger: &mut Ledger,
     changes: &mut Vec<ListChange>,
 ) {
     for slot in slots {
@@ -123,10 +128,18 @@ fn refresh_slots<T: Loadable>(
         slot.stamp = stamp;
         let old = slot.list.info();
         let loaded = T::read(&slot.source, integrity, lenient, now)
-            .and_then(|new| new.info().check_successor(old).map(|()| new));
+            .and_then(|new| new.info().check_successor(old).map(|()| new))
+            .and_then(|new| ledger.check(new.info()).map(|()| new));
         match loaded {
             Ok(new) if new.info().sha256 == old.sha256 && new.info().version == old.version => {}
             Ok(new) => {
+                if let Err(error) = ledger.record(new.info()) {
+                    changes.push(ListChange::Refused {
+                        kept: old.clone(),
+                        error,
+                    });
+                    continue;
+                }
                 changes.push(ListChange::Replaced {
                     old: old.clone(),
                     new: new.info().clone(),
@@ -146,9 +159,25 @@ impl ListSet {
     pub fn load(config: &Config, now: OffsetDateTime) -> Result<ListSet, BuildError> {
         let integrity = Integrity::from_config(&config.lists)?;
         let lenient = config.lists.lenient;
+        let mut ledger = Ledger::open(config.lists.ledger_file.as_deref())?;
+        let hash = load_all(
+            &config.lists.hash_lists,
+            &integrity,
+            lenient,
+            now,
+            &mut ledger,
+        )?;
+        let keyword = load_all(
+            &config.lists.keyword_lists,
+            &integrity,
+            lenient,
+            now,
+            &mut ledger,
+        )?;
         Ok(ListSet {
-            hash: load_all(&config.lists.hash_lists, &integrity, lenient, now)?,
-            keyword: load_all(&config.lists.keyword_lists, &integrity, lenient, now)?,
+            hash,
+            keyword,
+            ledger,
         })
     }
 
@@ -171,8 +200,23 @@ impl ListSet {
         now: OffsetDateTime,
     ) -> Vec<ListChange> {
         let mut changes = Vec::new();
-        refresh_slots(&mut self.hash, integrity, lenient, now, &mut changes);
-        refresh_slots(&mut self.keyword, integrity, lenient, now, &mut changes);
+        let ledger = &mut self.ledger;
+        refresh_slots(
+            &mut self.hash,
+            integrity,
+            lenient,
+            now,
+            ledger,
+            &mut changes,
+        );
+        refresh_slots(
+            &mut self.keyword,
+            integrity,
+            lenient,
+            now,
+            ledger,
+            &mut changes,
+        );
         changes
     }
 }
