@@ -188,14 +188,7 @@ fn parse_line(
             }
         }
     }
-    for algorithm in [
-        Algorithm::Phash,
-        Algorithm::Dhash,
-        Algorithm::Ahash,
-        Algorithm::Md5,
-        Algorithm::Sha1,
-        Algorithm::Sha256,
-    ] {
+    for algorithm in Algorithm::ALL.into_iter().filter(|&a| a != Algorithm::Pdq) {
         if let Some(hex) = text(algorithm.as_str()) {
             queries.push(Query {
                 algorithm,

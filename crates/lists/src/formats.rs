@@ -214,10 +214,7 @@ pub(crate) fn hma(
     category: &str,
     builder: &mut Builder<'_>,
 ) -> Result<(), ListError> {
-    for (line, text) in lines(bytes) {
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
+    for (line, text) in data_lines(bytes) {
         let mut words = text.split_whitespace();
         let item = match (words.next(), words.next(), words.next()) {
             (Some(signal), Some(hash), None) => match signal_algorithm(signal) {
@@ -241,10 +238,7 @@ pub(crate) fn bare(
     category: &str,
     builder: &mut Builder<'_>,
 ) -> Result<(), ListError> {
-    for (line, text) in lines(bytes) {
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
+    for (line, text) in data_lines(bytes) {
         builder.push(line, hash_only(algorithm, text, category))?;
     }
     Ok(())
@@ -261,6 +255,11 @@ fn hash_only<'r>(algorithm: Algorithm, hex: &str, category: &'r str) -> Result<I
         severity: Severity::Critical,
         metadata: Vec::new(),
     })
+}
+
+/// [`lines`] without blank lines and `#` comments.
+fn data_lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &str)> {
+    lines(bytes).filter(|(_, text)| !text.is_empty() && !text.starts_with('#'))
 }
 
 /// Trimmed UTF-8 lines with 1-based numbers (invalid UTF-8 reads as an empty-looking line

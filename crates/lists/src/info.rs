@@ -67,7 +67,7 @@ impl ListInfo {
     /// manifest version must increase, and an equal version must have the same content.
     /// Lists without manifests have no order; any new content replaces the old.
     pub fn check_successor(&self, previous: &ListInfo) -> Result<(), ListError> {
-        let (Some(new), Some(old)) = (&self.provenance, &previous.provenance) else {
+        let (Some(_), Some(old)) = (&self.provenance, &previous.provenance) else {
             return match (&self.provenance, &previous.provenance) {
                 (None, Some(old)) => Err(self.refused(
                     Refusal::NoManifest,
@@ -79,19 +79,34 @@ impl ListInfo {
                 _ => Ok(()),
             };
         };
-        if new.version < old.version {
+        self.check_order(old.version, &previous.sha256, "in force")
+    }
+
+    /// Refuses this list if its manifest version is below `version` (`rollback`), or equal
+    /// to it with content other than `sha256` (`version_reused`); `which` names where the
+    /// other version comes from in the message.
+    pub(crate) fn check_order(
+        &self,
+        version: u64,
+        sha256: &str,
+        which: &str,
+    ) -> Result<(), ListError> {
+        let Some(new) = &self.provenance else {
+            return Ok(());
+        };
+        if new.version < version {
             return Err(self.refused(
                 Refusal::Rollback,
                 format!(
-                    "version {} is lower than version {} in force",
-                    new.version, old.version
+                    "version {} is lower than version {version} {which}",
+                    new.version
                 ),
             ));
         }
-        if new.version == old.version && self.sha256 != previous.sha256 {
+        if new.version == version && self.sha256 != sha256 {
             return Err(self.refused(
                 Refusal::VersionReused,
-                format!("version {} is in force with different content", new.version),
+                format!("version {version} is {which} with different content"),
             ));
         }
         Ok(())

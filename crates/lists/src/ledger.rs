@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ListError, ListInfo, Refusal};
+use crate::{ListError, ListInfo};
 
 /// The highest manifest version accepted for each list, kept in a file (`lists.ledger_file`)
 /// so that a restart cannot be used to roll a list back to an older signed version.
@@ -49,29 +49,14 @@ impl Ledger {
     /// Refuses a list whose manifest version is below the highest accepted for its name, or
     /// equal to it with other content. Lists without a manifest have no order to check.
     pub fn check(&self, info: &ListInfo) -> Result<(), ListError> {
-        let (Some(provenance), Some(accepted)) = (&info.provenance, self.versions.get(&info.name))
-        else {
-            return Ok(());
-        };
-        if provenance.version < accepted.version {
-            return Err(info.refused(
-                Refusal::Rollback,
-                format!(
-                    "version {} is lower than version {} accepted before (lists.ledger_file)",
-                    provenance.version, accepted.version
-                ),
-            ));
+        match self.versions.get(&info.name) {
+            Some(accepted) => info.check_order(
+                accepted.version,
+                &accepted.sha256,
+                "accepted before (lists.ledger_file)",
+            ),
+            None => Ok(()),
         }
-        if provenance.version == accepted.version && info.sha256 != accepted.sha256 {
-            return Err(info.refused(
-                Refusal::VersionReused,
-                format!(
-                    "version {} was accepted before with different content",
-                    provenance.version
-                ),
-            ));
-        }
-        Ok(())
     }
 
     /// Records `info`'s version if it is the highest seen, and saves the file (written to a
@@ -110,7 +95,7 @@ mod tests {
     use time::OffsetDateTime;
 
     use super::*;
-    use crate::Provenance;
+    use crate::{Provenance, Refusal};
 
     fn info(version: u64, sha256: &str) -> ListInfo {
         let mut info = ListInfo::for_file("iwf", Path::new("iwf.csv"), b"");
