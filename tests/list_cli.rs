@@ -316,4 +316,22 @@ fn match_reads_lists_with_their_configured_format() {
     let line: Value = json_lines(&output.stdout).remove(0);
     assert_eq!(line["matches"][0]["category"], "own");
     assert_eq!(line["matches"][0]["list"], "hashes");
+    let output = ok(run(
+        vigil(dir.path()).args([
+            "match",
+            "--list",
+            "hashes.lst",
+            "--list-format",
+            "bare",
+            "--list-algorithm",
+            "md5",
+            "--list-category",
+            "cli",
+            "--algorithm",
+            "md5",
+        ]),
+        b"900150983cd24fb0d6963f7d28e17f72\n",
+    ));
+    let line: Value = json_lines(&output.stdout).remove(0);
+    assert_eq!(line["matches"][0]["category"], "cli");
 }

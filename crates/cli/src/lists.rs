@@ -62,7 +62,7 @@ impl Format {
     }
 }
 
-fn parse_format(name: &str) -> Result<ListFormat, String> {
+pub(crate) fn parse_format(name: &str) -> Result<ListFormat, String> {
     match name {
         "csv" => Ok(ListFormat::Csv),
         "hma" => Ok(ListFormat::Hma),

@@ -13,9 +13,18 @@ use vigil_lists::{ExactIndex, HashEntry, HashList, ListInfo, NearIndex};
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A hash list (any format of docs/lists.md, chosen by extension: .csv, .jsonl, else HMA
-    /// lines). Repeatable; added to the configured lists.
+    /// lines, unless --list-format says). Repeatable; added to the configured lists.
     #[arg(long = "list", value_name = "FILE")]
     lists: Vec<PathBuf>,
+    /// Format of the --list files: csv, jsonl, hma or bare.
+    #[arg(long, value_name = "FORMAT", value_parser = crate::lists::parse_format)]
+    list_format: Option<vigil_core::ListFormat>,
+    /// Algorithm of bare --list files.
+    #[arg(long, value_name = "NAME")]
+    list_algorithm: Option<String>,
+    /// Category of the entries of HMA and bare --list files [default: the list's name].
+    #[arg(long, value_name = "CATEGORY")]
+    list_category: Option<String>,
     /// Use the hash lists (and match settings) of this configuration file.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -211,7 +220,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         None => vigil_core::Config::default(),
     };
     let mut sources = config.lists.hash_lists.clone();
-    sources.extend(args.lists.iter().cloned().map(Into::into));
+    sources.extend(args.lists.iter().map(|path| vigil_core::ListSource {
+        format: args.list_format,
+        algorithm: args.list_algorithm.clone(),
+        category: args.list_category.clone(),
+        ..vigil_core::ListSource::from(path.clone())
+    }));
     anyhow::ensure!(
         !sources.is_empty(),
         "no lists: give --list FILE or --config FILE"
