@@ -6,7 +6,6 @@ use std::sync::Arc;
 use vigil_core::{ListFormat, ListSource, Severity};
 use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
 
-use crate::csv::read_file;
 use crate::{Integrity, ListError, ListFile, ListInfo};
 
 /// A listed hash value, by kind of algorithm.
@@ -282,13 +281,6 @@ pub struct HashList {
 }
 
 impl HashList {
-    /// Loads a vigil CSV list file without manifest checks; the list is named after the
-    /// file stem.
-    pub fn load(path: &Path) -> Result<HashList, ListError> {
-        let bytes = read_file(path)?;
-        HashList::parse(&ListInfo::name_from_path(path), path, &bytes)
-    }
-
     /// Parses vigil CSV `bytes`; `path` names the list in errors. Strict: the first bad line
     /// fails the whole list, with its line number.
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<HashList, ListError> {

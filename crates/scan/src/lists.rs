@@ -28,6 +28,10 @@ struct Slot<T> {
 pub struct ListSet {
     hash: Vec<Slot<HashList>>,
     keyword: Vec<Slot<KeywordList>>,
+    /// What every list must satisfy (`lists.trusted_keys`, `lists.max_age_secs`).
+    integrity: Integrity,
+    /// `lists.lenient`.
+    lenient: bool,
     ledger: Ledger,
 }
 
@@ -177,6 +181,8 @@ impl ListSet {
         Ok(ListSet {
             hash,
             keyword,
+            integrity,
+            lenient,
             ledger,
         })
     }
@@ -193,14 +199,9 @@ impl ListSet {
 
     /// Re-reads the lists whose files changed since they were last read; returns what
     /// changed (nothing when no file did).
-    pub fn refresh(
-        &mut self,
-        integrity: &Integrity,
-        lenient: bool,
-        now: OffsetDateTime,
-    ) -> Vec<ListChange> {
+    pub fn refresh(&mut self, now: OffsetDateTime) -> Vec<ListChange> {
         let mut changes = Vec::new();
-        let ledger = &mut self.ledger;
+        let (integrity, lenient, ledger) = (&self.integrity, self.lenient, &mut self.ledger);
         refresh_slots(
             &mut self.hash,
             integrity,
@@ -245,7 +246,6 @@ impl SharedPipeline {
 #[derive(Debug)]
 pub struct Reloader {
     config: Config,
-    integrity: Integrity,
     lists: ListSet,
     shared: Arc<SharedPipeline>,
 }
@@ -265,12 +265,10 @@ impl Reloader {
     /// Loads every list of `config` and builds the first pipeline (at start-up: any failure
     /// is fatal).
     pub fn start(config: Config) -> Result<Reloader, BuildError> {
-        let integrity = Integrity::from_config(&config.lists)?;
         let lists = ListSet::load(&config, OffsetDateTime::now_utc())?;
         let pipeline = Pipeline::build(&config, &lists)?;
         Ok(Reloader {
             config,
-            integrity,
             lists,
             shared: Arc::new(SharedPipeline::new(pipeline)),
         })
@@ -285,7 +283,7 @@ impl Reloader {
     /// pipeline. Failures leave what is in force untouched.
     pub fn reload(&mut self, now: OffsetDateTime) -> ReloadReport {
         let mut next = self.lists.clone();
-        let changes = next.refresh(&self.integrity, self.config.lists.lenient, now);
+        let changes = next.refresh(now);
         let replaced = changes
             .iter()
             .any(|c| matches!(c, ListChange::Replaced { .. }));

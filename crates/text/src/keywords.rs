@@ -2,7 +2,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use vigil_core::Severity;
-use vigil_lists::csv::{Table, read_file};
+use vigil_lists::csv::Table;
 use vigil_lists::{ListError, ListFile, ListInfo};
 
 use crate::Normalized;
@@ -33,68 +33,67 @@ pub struct KeywordList {
 }
 
 impl KeywordList {
-    /// Loads a list file; the list is named after the file stem.
-    pub fn load(path: &Path) -> Result<KeywordList, ListError> {
-        let bytes = read_file(path)?;
-        KeywordList::parse(&ListInfo::name_from_path(path), path, &bytes)
-    }
-
     /// Parses a list file read (and checked against its manifest) by [`ListFile::read`].
     pub fn from_file(file: ListFile) -> Result<KeywordList, ListError> {
-        let parsed =
-            KeywordList::parse(&file.info.name, &file.info.path, file.bytes()).map(|mut list| {
-                list.info = ListInfo {
-                    entries: list.rules.len(),
-                    ..file.info.clone()
-                };
-                list
-            });
+        let parsed = rules(&file.info.path, file.bytes()).map(|rules| KeywordList {
+            info: ListInfo {
+                entries: rules.len(),
+                ..file.info.clone()
+            },
+            rules,
+        });
         file.finish(parsed, |list| &mut list.info)
     }
 
     /// Parses list `bytes`; `path` names the list in errors. The first bad line fails the
     /// list, with its line number.
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<KeywordList, ListError> {
-        let table = Table::parse(path, bytes, &["rule_id", "term", "category"])?;
-        let id_col = table.required("rule_id");
-        let term_col = table.required("term");
-        let category_col = table.required("category");
-        let whole_word_col = table.column("whole_word");
-        let severity_col = table.column("severity");
-        let mut seen = HashSet::new();
-        let mut rules = Vec::with_capacity(table.rows.len());
-        for row in &table.rows {
-            let rule_id = table.unique(row, id_col, &mut seen)?;
-            let term = row.get(term_col);
-            if Normalized::new(term).text.trim().is_empty() {
-                return Err(table.error(row, term_col, "empty"));
-            }
-            let category = table.non_empty(row, category_col)?;
-            let whole_word = match whole_word_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
-                None => true,
-                Some((_, value)) if matches!(value.as_str(), "" | "true" | "yes" | "1") => true,
-                Some((_, value)) if matches!(value.as_str(), "false" | "no" | "0") => false,
-                Some((column, value)) => {
-                    return Err(table.error(
-                        row,
-                        column,
-                        format_args!("`{value}` (expected true or false)"),
-                    ));
-                }
-            };
-            let severity = table.severity(row, severity_col, Severity::Medium)?;
-            rules.push(KeywordRule {
-                rule_id: rule_id.to_string(),
-                term: term.to_string(),
-                category: category.to_string(),
-                whole_word,
-                severity,
-            });
-        }
+        let rules = rules(path, bytes)?;
         let mut info = ListInfo::for_file(name, path, bytes);
         info.entries = rules.len();
         Ok(KeywordList { info, rules })
     }
+}
+
+/// The rules of a keyword list file.
+fn rules(path: &Path, bytes: &[u8]) -> Result<Vec<KeywordRule>, ListError> {
+    let table = Table::parse(path, bytes, &["rule_id", "term", "category"])?;
+    let id_col = table.required("rule_id");
+    let term_col = table.required("term");
+    let category_col = table.required("category");
+    let whole_word_col = table.column("whole_word");
+    let severity_col = table.column("severity");
+    let mut seen = HashSet::new();
+    let mut rules = Vec::with_capacity(table.rows.len());
+    for row in &table.rows {
+        let rule_id = table.unique(row, id_col, &mut seen)?;
+        let term = row.get(term_col);
+        if Normalized::new(term).text.trim().is_empty() {
+            return Err(table.error(row, term_col, "empty"));
+        }
+        let category = table.non_empty(row, category_col)?;
+        let whole_word = match whole_word_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
+            None => true,
+            Some((_, value)) if matches!(value.as_str(), "" | "true" | "yes" | "1") => true,
+            Some((_, value)) if matches!(value.as_str(), "false" | "no" | "0") => false,
+            Some((column, value)) => {
+                return Err(table.error(
+                    row,
+                    column,
+                    format_args!("`{value}` (expected true or false)"),
+                ));
+            }
+        };
+        let severity = table.severity(row, severity_col, Severity::Medium)?;
+        rules.push(KeywordRule {
+            rule_id: rule_id.to_string(),
+            term: term.to_string(),
+            category: category.to_string(),
+            whole_word,
+            severity,
+        });
+    }
+    Ok(rules)
 }
 
 #[cfg(test)]
