@@ -415,15 +415,7 @@ mod tests {
             ),
         ];
         for (format, algorithm, text, line, needle) in table {
-            match load(format, algorithm, false, &text) {
-                Err(ListError::Line {
-                    line: got, message, ..
-                }) => {
-                    assert_eq!(got, line, "{text}: {message}");
-                    assert!(message.contains(needle), "{text}: {message}");
-                }
-                other => panic!("{text}: expected a line error, got {other:?}"),
-            }
+            crate::assert_line_error(load(format, algorithm, false, &text), line, needle, &text);
             let list = load(format, algorithm, true, &text).unwrap();
             assert_eq!(list.info.skipped_lines, 1, "{text}");
             assert_eq!(list.len(), text.lines().count() - 1, "{text}");

@@ -777,15 +777,7 @@ mod tests {
             ),
         ];
         for (text, line, needle) in table {
-            match parse(&text) {
-                Err(ListError::Line {
-                    line: got, message, ..
-                }) => {
-                    assert_eq!(got, line, "{text}: {message}");
-                    assert!(message.contains(needle), "{text}: {message}");
-                }
-                other => panic!("{text}: expected a line error, got {other:?}"),
-            }
+            crate::assert_line_error(parse(&text), line, needle, &text);
         }
     }
 

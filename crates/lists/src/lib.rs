@@ -57,6 +57,25 @@ pub use manifest::{
 pub use near::{MIH_MIN_ENTRIES, NearHit, NearIndex};
 pub use stamp::Stamp;
 
+/// Checks shared by the format tests.
+#[cfg(test)]
+pub(crate) fn assert_line_error<T: std::fmt::Debug>(
+    result: Result<T, ListError>,
+    line: u64,
+    needle: &str,
+    input: &str,
+) {
+    match result {
+        Err(ListError::Line {
+            line: got, message, ..
+        }) => {
+            assert_eq!(got, line, "{input}: {message}");
+            assert!(message.contains(needle), "{input}: {message}");
+        }
+        other => panic!("{input}: expected a line error, got {other:?}"),
+    }
+}
+
 use std::path::PathBuf;
 
 /// A list that cannot be loaded. The previous state stays in force wherever lists are
