@@ -3,7 +3,10 @@
 //! the same broker. Not a Criterion bench: each measurement is one long run over a topic.
 //!
 //! `cargo bench --bench kafka` (starts deploy/local/kafka unless VIGIL_TEST_BROKERS is set;
-//! VIGIL_BENCH_QUICK=1 for a smoke run, VIGIL_BENCH_TEXT_ONLY=1 for the text throughput only).
+//! VIGIL_BENCH_QUICK=1 for a smoke run, VIGIL_BENCH_TEXT_ONLY=1 for the text throughput only,
+//! VIGIL_BENCH_VARIANTS=vigil-alo,... for some consumers only). Each throughput run also
+//! prints the CPU time per message of the consumer, the Kafka client threads, the reader and
+//! the broker, which is where the two cores go.
 //! Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
@@ -25,6 +28,10 @@ use vigil_kafka::Health;
 use vigil_scan::{Pipeline, SharedPipeline};
 
 const PARTITIONS: i32 = 4;
+/// vigil's `kafka.max_in_flight` here. The default (1,000) caps one consumer at about 100k
+/// msg/s: a record stays in flight for the producer's linger (5 ms) plus the broker's
+/// acknowledgement, ~10 ms on this machine; more in flight lets the client CPU be the limit.
+const MAX_IN_FLIGHT: usize = 10_000;
 
 fn brokers() -> String {
     if let Ok(b) = std::env::var("VIGIL_TEST_BROKERS") {
@@ -136,19 +143,27 @@ fn produce_all(brokers: &str, topic: &str, payloads: &[Vec<u8>]) {
 /// Reads `topic` (from the start) until `n` distinct keys; returns the span of the output
 /// records' create timestamps (set by the producing consumer when it sent them, so a late
 /// reader does not distort it) and the arrival instant of each key at this reader.
+/// `latency_mode` fetches as soon as anything arrives, for arrival instants.
 fn count(
     brokers: &str,
     topic: &str,
     n: usize,
     committed: bool,
     timeout: Duration,
+    latency_mode: bool,
 ) -> (Duration, HashMap<Vec<u8>, Instant>) {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", unique("reader"))
         .set("auto.offset.reset", "earliest")
         .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "5")
+        // Counting for a throughput run needs no low latency: large fetches keep the reader
+        // from competing for the CPU with the consumer under test.
+        .set("fetch.wait.max.ms", if latency_mode { "5" } else { "500" })
+        .set(
+            "fetch.min.bytes",
+            if latency_mode { "1" } else { "1000000" },
+        )
         .set(
             "isolation.level",
             if committed {
@@ -195,31 +210,35 @@ fn passthrough(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let (brokers, input, output) = (brokers.to_string(), input.to_string(), output.to_string());
-    std::thread::spawn(move || {
-        let c: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", unique("passthrough"))
-            .set("partition.assignment.strategy", "cooperative-sticky")
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .unwrap();
-        c.subscribe(&[&input]).unwrap();
-        let p = producer(&brokers);
-        while !stop.load(Ordering::SeqCst) {
-            if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
-                let mut record = BaseRecord::to(&output).payload(m.payload().unwrap_or_default());
-                if let Some(k) = m.key() {
-                    record = record.key(k);
+    std::thread::Builder::new()
+        .name("passthrough".into())
+        .spawn(move || {
+            let c: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", unique("passthrough"))
+                .set("partition.assignment.strategy", "cooperative-sticky")
+                .set("auto.offset.reset", "earliest")
+                .create()
+                .unwrap();
+            c.subscribe(&[&input]).unwrap();
+            let p = producer(&brokers);
+            while !stop.load(Ordering::SeqCst) {
+                if let Some(Ok(m)) = c.poll(Duration::from_millis(20)) {
+                    let mut record =
+                        BaseRecord::to(&output).payload(m.payload().unwrap_or_default());
+                    if let Some(k) = m.key() {
+                        record = record.key(k);
+                    }
+                    while let Err((_, r)) = p.send(record) {
+                        record = r;
+                        p.poll(Duration::from_millis(1));
+                    }
                 }
-                while let Err((_, r)) = p.send(record) {
-                    record = r;
-                    p.poll(Duration::from_millis(1));
-                }
+                p.poll(Duration::ZERO);
             }
-            p.poll(Duration::ZERO);
-        }
-        p.flush(Duration::from_secs(30)).unwrap();
-    })
+            p.flush(Duration::from_secs(30)).unwrap();
+        })
+        .unwrap()
 }
 
 fn vigil(
@@ -251,6 +270,7 @@ dead_letter_topic = "{input}.dlq"
 verdict_topic = "{verdicts}"
 delivery = "{delivery}"
 transactional_id = "{group}"
+max_in_flight = {MAX_IN_FLIGHT}
 [admin]
 listen = "127.0.0.1:0"
 "#,
@@ -272,8 +292,10 @@ listen = "127.0.0.1:0"
     let config = Arc::new(Config::from_toml(&text, "bench", root, std::iter::empty()).unwrap());
     let pipeline = Arc::new(SharedPipeline::new(Pipeline::from_config(&config).unwrap()));
     let health = Arc::new(Health::new(Duration::from_secs(60)));
-    let handle =
-        std::thread::spawn(move || vigil_kafka::run(config, pipeline, health, stop).unwrap());
+    let handle = std::thread::Builder::new()
+        .name("vigil-poll".into())
+        .spawn(move || vigil_kafka::run(config, pipeline, health, stop).unwrap())
+        .unwrap();
     (verdicts, handle)
 }
 
@@ -298,12 +320,64 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// CPU seconds used so far, by role: the consumer under test (`vigil`: its poll, scanning,
+/// retry and producer-polling threads; or `passthrough`), `librdkafka` (the client threads of
+/// every client in the process, the reader's included), `reader` (the bench's own thread,
+/// which counts outputs) and `broker` (the local broker's JVM, when its pid is known).
+fn cpu_seconds(broker_pid: Option<u32>) -> HashMap<&'static str, f64> {
+    // /proc/<pid>/stat: utime and stime are fields 14 and 15, in clock ticks (100 Hz).
+    let read = |path: &Path| -> Option<(String, f64)> {
+        let stat = std::fs::read_to_string(path).ok()?;
+        let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+        let fields: Vec<&str> = stat[close + 2..].split(' ').collect();
+        let ticks = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+        Some((stat[open + 1..close].to_string(), ticks / 100.0))
+    };
+    let mut out = HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        if let Some((name, used)) = read(&task.path().join("stat")) {
+            let role = match name.as_str() {
+                n if n.starts_with("rdk:") => "librdkafka",
+                n if n.starts_with("vigil-") || n.starts_with("producer poll") => "vigil",
+                "passthrough" => "passthrough",
+                _ => "reader",
+            };
+            *out.entry(role).or_insert(0.0) += used;
+        }
+    }
+    if let Some((_, used)) =
+        broker_pid.and_then(|pid| read(Path::new(&format!("/proc/{pid}/stat"))))
+    {
+        out.insert("broker", used);
+    }
+    out
+}
+
+/// The local broker's pid, from `deploy/local/kafka status` ("running host:port (pid N)").
+fn broker_pid() -> Option<u32> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/kafka");
+    let out = std::process::Command::new(script)
+        .arg("status")
+        .output()
+        .ok()?;
+    let status = String::from_utf8_lossy(&out.stdout);
+    status
+        .split("(pid ")
+        .nth(1)?
+        .trim_end()
+        .trim_end_matches(')')
+        .parse()
+        .ok()
+}
+
 /// Pre-produces `payloads`, runs the consumer, measures the output rate between the first and
 /// the last output record.
 fn throughput(brokers: &str, name: &str, payloads: &[Vec<u8>], which: &str) -> f64 {
     let input = unique(name);
     create(brokers, &[&input]);
     produce_all(brokers, &input, payloads);
+    let pid = broker_pid();
+    let before = cpu_seconds(pid);
     let stop = Arc::new(AtomicBool::new(false));
     let (output, handle) = start(brokers, &input, which, stop.clone());
     let (span, _) = count(
@@ -312,6 +386,24 @@ fn throughput(brokers: &str, name: &str, payloads: &[Vec<u8>], which: &str) -> f
         payloads.len(),
         which == "vigil-eos",
         Duration::from_secs(600),
+        false,
+    );
+    let after = cpu_seconds(pid);
+    let per_message = |role: &str| {
+        (after.get(role).unwrap_or(&0.0) - before.get(role).unwrap_or(&0.0)) * 1e6
+            / payloads.len() as f64
+    };
+    let consumer = if which == "passthrough" {
+        "passthrough"
+    } else {
+        "vigil"
+    };
+    println!(
+        "  cpu {name:5} {which:12} µs/msg: consumer {:.1}, librdkafka {:.1}, reader {:.1}, broker {:.1}",
+        per_message(consumer),
+        per_message("librdkafka"),
+        per_message("reader"),
+        per_message("broker"),
     );
     stop.store(true, Ordering::SeqCst);
     handle.join().unwrap();
@@ -337,6 +429,7 @@ fn latency(brokers: &str, which: &str, rate: f64, seconds: u64) -> (Duration, Du
                 n,
                 committed,
                 Duration::from_secs(seconds + 120),
+                true,
             )
             .1
         })
@@ -397,6 +490,8 @@ fn main() {
     let mut results = Vec::new();
     // VIGIL_BENCH_TEXT_ONLY=1: the text-only throughput comparison alone (for iterating).
     let text_only = std::env::var("VIGIL_BENCH_TEXT_ONLY").is_ok();
+    // VIGIL_BENCH_VARIANTS=vigil-alo,passthrough: only those consumers (for profiling one).
+    let variants = std::env::var("VIGIL_BENCH_VARIANTS").unwrap_or_default();
     let workloads: &[(&str, &Vec<Vec<u8>>)] = if text_only {
         &[("text", &text)]
     } else {
@@ -405,6 +500,7 @@ fn main() {
     for &(name, payloads) in workloads {
         let mut runs: Vec<(&str, Vec<f64>)> = ["passthrough", "vigil-alo", "vigil-eos"]
             .iter()
+            .filter(|w| variants.is_empty() || variants.split(',').any(|v| v == **w))
             .map(|w| (*w, Vec::new()))
             .collect();
         for _ in 0..reps {

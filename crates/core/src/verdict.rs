@@ -1,4 +1,7 @@
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use crate::{ReasonCode, Source};
@@ -28,6 +31,59 @@ pub struct ListVersion {
     pub version: String,
 }
 
+/// The list versions in force for a pipeline: shared, so a verdict takes them by reference
+/// count, and serialised to JSON once, because every verdict carries them.
+#[derive(Clone)]
+pub struct ListVersions {
+    versions: Arc<[ListVersion]>,
+    json: Arc<RawValue>,
+}
+
+impl ListVersions {
+    /// Wraps `versions`.
+    pub fn new(versions: Vec<ListVersion>) -> Self {
+        let json = serde_json::value::to_raw_value(&versions)
+            .expect("a list of string pairs serialises to JSON");
+        ListVersions {
+            versions: versions.into(),
+            json: Arc::from(json),
+        }
+    }
+}
+
+impl std::ops::Deref for ListVersions {
+    type Target = [ListVersion];
+
+    fn deref(&self) -> &[ListVersion] {
+        &self.versions
+    }
+}
+
+impl std::fmt::Debug for ListVersions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.versions.fmt(f)
+    }
+}
+
+impl PartialEq for ListVersions {
+    fn eq(&self, other: &Self) -> bool {
+        self.versions == other.versions
+    }
+}
+
+impl Serialize for ListVersions {
+    /// Writes the JSON made once (verdicts are only ever JSON).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for ListVersions {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<ListVersion>::deserialize(deserializer).map(ListVersions::new)
+    }
+}
+
 /// One record per input record, so auditors can prove coverage (every offset accounted for)
 /// and attribute matches to list versions. Never carries content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,8 +108,52 @@ pub struct VerdictRecord {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ReasonCode>,
     /// The lists in force when the record was scanned.
-    pub lists: Vec<ListVersion>,
+    pub lists: ListVersions,
     /// When the record was scanned.
     #[serde(with = "time::serde::rfc3339")]
     pub scanned_at: OffsetDateTime,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_versions_serialise_as_the_plain_list_and_read_back() {
+        let versions = vec![
+            ListVersion {
+                list: "ncmec \"pdq\"".into(),
+                version: "2026-11-26".into(),
+            },
+            ListVersion {
+                list: "keywords".into(),
+                version: "v7".into(),
+            },
+        ];
+        let shared = ListVersions::new(versions.clone());
+        assert_eq!(
+            serde_json::to_string(&shared).unwrap(),
+            serde_json::to_string(&versions).unwrap()
+        );
+        let record = VerdictRecord {
+            schema_version: VERDICT_SCHEMA_VERSION,
+            source: Source::Kafka {
+                topic: "dms".into(),
+                partition: 3,
+                offset: 42,
+            },
+            message_id: Some("m-1".into()),
+            verdict: VerdictKind::Clean,
+            flag_id: None,
+            review_topic: None,
+            errors: Vec::new(),
+            lists: shared,
+            scanned_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let json = serde_json::to_string(&record).unwrap();
+        assert!(json.contains(r#""lists":[{"list":"ncmec \"pdq\"","version":"2026-11-26"},"#));
+        let back: VerdictRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(back.lists[1].version, "v7");
+    }
 }

@@ -3,7 +3,7 @@
 //! Pure functions, so the mapping is unit-tested without a broker.
 
 use time::OffsetDateTime;
-use vigil_core::{Config, ListVersion, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
+use vigil_core::{Config, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
 use vigil_scan::Outcome;
 
 /// Header names vigil writes. Values are never content: codes, ids, coordinates.
@@ -91,7 +91,7 @@ impl std::fmt::Debug for OutputRecord {
 /// The records `outcome` of `input` produces, in order: flag, dead-letter copy, verdict.
 pub fn outputs(
     config: &Config,
-    lists: &[ListVersion],
+    lists: &ListVersions,
     input: &InputRecord,
     outcome: &Outcome,
     now: OffsetDateTime,
@@ -104,7 +104,7 @@ pub fn outputs(
         out.push(OutputRecord {
             topic,
             key: Some(flag.conversation_id.clone().into_bytes()),
-            payload: serde_json::to_vec(flag).unwrap_or_default(),
+            payload: to_json(flag, 2048),
             headers: vec![
                 (headers::FLAG_ID.into(), flag.flag_id.clone().into_bytes()),
                 (
@@ -157,17 +157,27 @@ pub fn outputs(
             flag_id: outcome.flag.as_ref().map(|f| f.flag_id.clone()),
             review_topic,
             errors: outcome.errors.iter().map(|e| e.reason).collect(),
-            lists: lists.to_vec(),
+            lists: lists.clone(),
             scanned_at: now,
         };
         out.push(OutputRecord {
             topic: topic.clone(),
             key: input.key.clone(),
-            payload: serde_json::to_vec(&verdict).unwrap_or_default(),
+            payload: to_json(&verdict, 512),
             headers: Vec::new(),
         });
     }
     out
+}
+
+/// `value` as JSON, written into a buffer sized for the usual record (growing a small one
+/// step by step showed up in profiles).
+fn to_json<T: serde::Serialize>(value: &T, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut out, value) {
+        Ok(()) => out,
+        Err(_) => Vec::new(),
+    }
 }
 
 #[cfg(test)]
@@ -215,10 +225,10 @@ mod tests {
         };
         let now = OffsetDateTime::UNIX_EPOCH;
         let outcome = pipeline.process(&record.payload, source, now);
-        let lists = [ListVersion {
+        let lists = ListVersions::new(vec![vigil_core::ListVersion {
             list: "kw".into(),
             version: "v".into(),
-        }];
+        }]);
         outputs(config, &lists, record, &outcome, now)
     }
 

@@ -142,18 +142,20 @@ type Output = ThreadedProducer<DeliveryContext>;
 /// Enqueues output `index` of `pending`, waiting while the producer queue is full.
 fn send(producer: &Output, pending: &Arc<Pending>, index: usize) {
     let record = &pending.records[index];
-    let headers = record.headers.iter().fold(
-        OwnedHeaders::new_with_capacity(record.headers.len()),
-        |headers, (key, value)| {
-            headers.insert(Header {
-                key,
-                value: Some(value),
-            })
-        },
-    );
     let mut base = BaseRecord::with_opaque_to(&record.topic, Box::new((pending.clone(), index)))
-        .payload(&record.payload)
-        .headers(headers);
+        .payload(&record.payload);
+    // Verdicts have no headers: an empty native header list would still cost an allocation.
+    if !record.headers.is_empty() {
+        base = base.headers(record.headers.iter().fold(
+            OwnedHeaders::new_with_capacity(record.headers.len()),
+            |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            },
+        ));
+    }
     if let Some(key) = &record.key {
         base = base.key(key);
     }

@@ -2,7 +2,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use vigil_core::{Config, ErrorRecord, Flag, ListVersion, Message, ReasonCode, Source};
+use vigil_core::{
+    Config, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode, Source,
+};
 use vigil_lists::{ExactIndex, HashList, ListError, ListInfo, NearIndex};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
@@ -55,7 +57,7 @@ pub struct Pipeline {
     resolver: Resolver,
     max_message_bytes: u64,
     lists: Vec<LoadedList>,
-    versions: Vec<ListVersion>,
+    versions: ListVersions,
 }
 
 /// What one input record produced.
@@ -94,13 +96,15 @@ impl Pipeline {
                 info: info.clone(),
             })
             .collect();
-        let versions = loaded
-            .iter()
-            .map(|l| ListVersion {
-                list: l.info.name.clone(),
-                version: l.info.version.clone(),
-            })
-            .collect();
+        let versions = ListVersions::new(
+            loaded
+                .iter()
+                .map(|l| ListVersion {
+                    list: l.info.name.clone(),
+                    version: l.info.version.clone(),
+                })
+                .collect(),
+        );
         let mut detectors: Vec<Box<dyn Detector>> = Vec::new();
         if !hash_lists.is_empty() {
             let exact = ExactIndex::build(hash_lists.iter().cloned());
@@ -130,7 +134,7 @@ impl Pipeline {
     }
 
     /// Name and version of each list in force, for verdict records.
-    pub fn list_versions(&self) -> &[ListVersion] {
+    pub fn list_versions(&self) -> &ListVersions {
         &self.versions
     }
 
