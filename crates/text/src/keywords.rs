@@ -5,7 +5,7 @@ use vigil_core::Severity;
 use vigil_lists::csv::Table;
 use vigil_lists::{ListError, ListFile, ListInfo};
 
-use crate::Normalized;
+use crate::{Normalizer, Steps};
 
 /// One keyword rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +20,27 @@ pub struct KeywordRule {
     pub whole_word: bool,
     /// Severity of a match (default `medium`).
     pub severity: Severity,
+    /// The normalisation steps applied to the term and to texts it is matched in (default:
+    /// all).
+    pub normalize: Steps,
+    /// Whether the rule flags, or allows (suppresses term matches inside its own matches).
+    pub kind: RuleKind,
+}
+
+/// What a keyword rule does when it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleKind {
+    /// A match flags the message (unless an allow rule covers it).
+    Term,
+    /// A match suppresses every term match that lies inside it (`secretary` allows `secret`
+    /// when `secret` is not whole-word).
+    Allow,
 }
 
 /// A keyword list: CSV with header `rule_id,term,category`, optional `whole_word`
-/// (`true`/`false`, default `true`) and `severity` (default `medium`); other columns ignored.
+/// (`true`/`false`, default `true`), `severity` (default `medium`), `normalize` (which
+/// [`Steps`], default `all`) and `kind` (`term`, the default, or `allow`; allow rows need no
+/// category); other columns are ignored.
 #[derive(Debug, Clone)]
 pub struct KeywordList {
     /// Identity.
@@ -63,15 +80,42 @@ fn rules(path: &Path, bytes: &[u8]) -> Result<Vec<KeywordRule>, ListError> {
     let category_col = table.required("category");
     let whole_word_col = table.column("whole_word");
     let severity_col = table.column("severity");
+    let normalize_col = table.column("normalize");
+    let kind_col = table.column("kind");
     let mut seen = HashSet::new();
     let mut rules = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let rule_id = table.unique(row, id_col, &mut seen)?;
+        let normalize = match normalize_col {
+            Some(column) => Steps::parse(row.get(column), Steps::ALL)
+                .map_err(|message| table.error(row, column, message))?,
+            None => Steps::ALL,
+        };
         let term = row.get(term_col);
-        if Normalized::new(term).text.trim().is_empty() {
-            return Err(table.error(row, term_col, "empty"));
+        if Normalizer::new(normalize)
+            .normalize(term)
+            .text
+            .trim()
+            .is_empty()
+        {
+            return Err(table.error(row, term_col, "empty once normalised"));
         }
-        let category = table.non_empty(row, category_col)?;
+        let kind = match kind_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
+            None => RuleKind::Term,
+            Some((_, value)) if matches!(value.as_str(), "" | "term") => RuleKind::Term,
+            Some((_, value)) if value == "allow" => RuleKind::Allow,
+            Some((column, value)) => {
+                return Err(table.error(
+                    row,
+                    column,
+                    format_args!("`{value}` (expected term or allow)"),
+                ));
+            }
+        };
+        let category = match kind {
+            RuleKind::Term => table.non_empty(row, category_col)?,
+            RuleKind::Allow => row.get(category_col),
+        };
         let whole_word = match whole_word_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
             None => true,
             Some((_, value)) if matches!(value.as_str(), "" | "true" | "yes" | "1") => true,
@@ -91,6 +135,8 @@ fn rules(path: &Path, bytes: &[u8]) -> Result<Vec<KeywordRule>, ListError> {
             category: category.to_string(),
             whole_word,
             severity,
+            normalize,
+            kind,
         });
     }
     Ok(rules)
@@ -128,6 +174,11 @@ mod tests {
         let table = [
             (format!("{header}k1,,c,,\n"), 2, "term: empty"),
             (format!("{header}k1,  ,c,,\n"), 2, "term: empty"),
+            (
+                format!("{header}k1,\u{200b}.-,c,,\n"),
+                2,
+                "term: empty once normalised",
+            ),
             (format!("{header},t,c,,\n"), 2, "rule_id: empty"),
             (format!("{header}k1,t,c,,\nk1,u,c,,\n"), 3, "appears twice"),
             (format!("{header}k1,t,,,\n"), 2, "category: empty"),

@@ -2,12 +2,15 @@
 //! with every match mapped back to character spans of the original message.
 //!
 //! - [`KeywordList`] / [`KeywordRule`] — the CSV keyword-list format
-//!   (`rule_id,term,category[,whole_word,severity]`).
-//! - [`Normalized`] — the normalised form of a text plus the offset map back to the original.
-//!   Today: Unicode lower-casing and collapsing runs of white space; the disguise-aware steps
-//!   (confusables, leetspeak, separators) plug in here without changing callers.
-//! - [`KeywordMatcher`] — all lists in one automaton; reports every rule that matched
-//!   (overlapping matches included) with all its spans, honouring `whole_word` on the
+//!   (`rule_id,term,category[,whole_word,severity,normalize,kind]`); `kind = allow` rows
+//!   suppress term matches inside their own.
+//! - [`Normalizer`] / [`Steps`] — the normalisation pipeline that sees through disguises:
+//!   default-ignorable characters, NFKC, case folding, diacritics, UTS #39 confusables,
+//!   leetspeak, white space, separators, repeated letters; each step can be switched off per
+//!   rule. [`Normalized`] keeps, for every normalised byte, the original characters it came
+//!   from.
+//! - [`KeywordMatcher`] — one automaton per normalisation profile; reports every rule that
+//!   matched (overlapping matches included) with all its spans, honouring `whole_word` on the
 //!   ORIGINAL word boundaries so that `sext` does not fire inside `sextant`.
 //!
 //! ```
@@ -23,12 +26,16 @@
 //! assert_eq!(hits.len(), 1);
 //! assert_eq!(hits[0].rule.rule_id, "k1");
 //! assert_eq!((hits[0].spans[0].start, hits[0].spans[0].end), (5, 23));
+//!
+//! // Disguised: leetspeak, Cyrillic look-alikes, a zero-width space, dots between letters.
+//! let hits = matcher.find("k33p th1s а s.e.c\u{200b}r.e.t");
+//! assert_eq!((hits[0].spans[0].start, hits[0].spans[0].end), (0, 23));
 //! ```
 
 mod keywords;
 mod matcher;
 mod normalize;
 
-pub use keywords::{KeywordList, KeywordRule};
+pub use keywords::{KeywordList, KeywordRule, RuleKind};
 pub use matcher::{KeywordMatcher, TextError, TextHit};
-pub use normalize::Normalized;
+pub use normalize::{Normalized, Normalizer, Step, Steps};

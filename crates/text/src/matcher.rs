@@ -4,7 +4,7 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use vigil_core::Span;
 use vigil_lists::ListInfo;
 
-use crate::{KeywordList, KeywordRule, Normalized};
+use crate::{KeywordList, KeywordRule, Normalizer, RuleKind, Steps};
 
 /// Up to this many terms the automaton is a full DFA: with 1,000 terms on 183-byte messages it
 /// beat the contiguous NFA that aho-corasick picks by itself above 100 patterns by about 20 %
@@ -18,12 +18,23 @@ pub struct TextError {
     message: String,
 }
 
-/// All keyword lists compiled into one automaton.
+/// All keyword lists compiled into one automaton per normalisation profile (most lists use
+/// one: every step).
 #[derive(Debug)]
 pub struct KeywordMatcher {
     lists: Vec<KeywordList>,
-    /// Pattern id → (list index, rule index).
-    patterns: Vec<(usize, usize)>,
+    profiles: Vec<Profile>,
+}
+
+/// (list index, rule index).
+type RuleRef = (usize, usize);
+
+/// The rules sharing one set of normalisation steps.
+#[derive(Debug)]
+struct Profile {
+    normalizer: Normalizer,
+    /// Pattern id → rule.
+    patterns: Vec<RuleRef>,
     automaton: AhoCorasick,
 }
 
@@ -39,76 +50,81 @@ pub struct TextHit<'a> {
 }
 
 impl KeywordMatcher {
-    /// Compiles `lists`. Terms are normalised exactly as texts are.
+    /// Compiles `lists`. Terms are normalised exactly as texts are, rule by rule.
     pub fn build(lists: Vec<KeywordList>) -> Result<KeywordMatcher, TextError> {
-        let mut patterns = Vec::new();
-        let mut terms = Vec::new();
+        let mut by_steps: BTreeMap<Steps, Vec<(RuleRef, String)>> = BTreeMap::new();
         for (l, list) in lists.iter().enumerate() {
             for (r, rule) in list.rules.iter().enumerate() {
-                patterns.push((l, r));
-                terms.push(Normalized::new(&rule.term).text.trim().to_string());
+                let term = Normalizer::new(rule.normalize).normalize(&rule.term).text;
+                let term = term.trim().to_string();
+                by_steps
+                    .entry(rule.normalize)
+                    .or_default()
+                    .push(((l, r), term));
             }
         }
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind((terms.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-            .build(&terms)
-            .map_err(|e| TextError {
-                message: e.to_string(),
-            })?;
-        Ok(KeywordMatcher {
-            lists,
-            patterns,
-            automaton,
-        })
+        let profiles = by_steps
+            .into_iter()
+            .map(|(steps, rules)| {
+                let (patterns, terms): (Vec<_>, Vec<_>) = rules.into_iter().unzip();
+                let automaton = AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind((terms.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
+                    .build(&terms)
+                    .map_err(|e| TextError {
+                        message: e.to_string(),
+                    })?;
+                Ok(Profile {
+                    normalizer: Normalizer::new(steps),
+                    patterns,
+                    automaton,
+                })
+            })
+            .collect::<Result<_, TextError>>()?;
+        Ok(KeywordMatcher { lists, profiles })
     }
 
-    /// Every rule that matches `text`, in list and rule order.
+    /// Every term rule that matches `text` and is not allowed by an allow rule, in list and
+    /// rule order.
     pub fn find(&self, text: &str) -> Vec<TextHit<'_>> {
-        if self.patterns.is_empty() {
-            return Vec::new();
-        }
-        let normalized = Normalized::new(text);
         let mut chars: Option<Vec<char>> = None;
-        let mut found: BTreeMap<usize, Vec<Span>> = BTreeMap::new();
-        for m in self.automaton.find_overlapping_iter(&normalized.text) {
-            let pattern = m.pattern().as_usize();
-            let (l, r) = self.patterns[pattern];
-            let rule = &self.lists[l].rules[r];
-            let span = normalized.span(m.start(), m.end());
-            if rule.whole_word {
-                let chars = chars.get_or_insert_with(|| text.chars().collect());
-                if !on_word_boundaries(chars, span) {
-                    continue;
+        let mut found: BTreeMap<(usize, usize), Vec<Span>> = BTreeMap::new();
+        let mut allowed: Vec<Span> = Vec::new();
+        for profile in &self.profiles {
+            let normalized = profile.normalizer.normalize(text);
+            for m in profile.automaton.find_overlapping_iter(&normalized.text) {
+                let (l, r) = profile.patterns[m.pattern().as_usize()];
+                let rule = &self.lists[l].rules[r];
+                let span = normalized.span(m.start(), m.end());
+                if rule.whole_word {
+                    let chars = chars.get_or_insert_with(|| text.chars().collect());
+                    let n = &profile.normalizer;
+                    let before = n.is_word_boundary(chars, span.start, span.start.checked_sub(1));
+                    let after_at = (span.end < chars.len()).then_some(span.end);
+                    if !before || !n.is_word_boundary(chars, span.end - 1, after_at) {
+                        continue;
+                    }
+                }
+                match rule.kind {
+                    RuleKind::Term => found.entry((l, r)).or_default().push(span),
+                    RuleKind::Allow => allowed.push(span),
                 }
             }
-            found.entry(pattern).or_default().push(span);
         }
         found
             .into_iter()
-            .map(|(pattern, mut spans)| {
-                let (l, r) = self.patterns[pattern];
+            .filter_map(|((l, r), mut spans)| {
+                spans.retain(|s| !allowed.iter().any(|a| a.start <= s.start && s.end <= a.end));
                 spans.sort();
                 spans.dedup();
-                TextHit {
+                (!spans.is_empty()).then(|| TextHit {
                     list: &self.lists[l].info,
                     rule: &self.lists[l].rules[r],
                     spans,
-                }
+                })
             })
             .collect()
     }
-}
-
-/// Whether `span` of `chars` is a whole word: no word character continues it on either side.
-/// A side where the match itself ends in a non-word character (e.g. a term `@snap`) is free.
-fn on_word_boundaries(chars: &[char], span: Span) -> bool {
-    let is_word = |c: &char| c.is_alphanumeric() || *c == '_';
-    let before_ok =
-        span.start == 0 || !is_word(&chars[span.start]) || !is_word(&chars[span.start - 1]);
-    let after_ok =
-        span.end >= chars.len() || !is_word(&chars[span.end - 1]) || !is_word(&chars[span.end]);
-    before_ok && after_ok
 }
 
 #[cfg(test)]
@@ -117,8 +133,8 @@ mod tests {
 
     use super::*;
 
-    fn matcher(csv: &str) -> KeywordMatcher {
-        let text = format!("rule_id,term,category,whole_word\n{csv}");
+    fn matcher(rows: &str) -> KeywordMatcher {
+        let text = format!("rule_id,term,category,whole_word,normalize,kind\n{rows}");
         let list = KeywordList::parse("kw", Path::new("kw.csv"), text.as_bytes()).unwrap();
         KeywordMatcher::build(vec![list]).unwrap()
     }
@@ -135,34 +151,68 @@ mod tests {
 
     type Expected = Vec<(&'static str, Vec<(usize, usize)>)>;
 
-    #[test]
-    fn whole_word_uses_original_boundaries() {
-        let m = matcher("s,sext,x,true\np,sex,x,false\na,@snap,x,true\n");
-        // Hits come in list order: s, p, a.
-        let table: [(&str, Expected); 6] = [
-            ("a sextant", vec![("p", vec![(2, 5)])]),
-            ("sext me", vec![("s", vec![(0, 4)]), ("p", vec![(0, 3)])]),
-            ("SEXT!", vec![("s", vec![(0, 4)]), ("p", vec![(0, 3)])]),
-            ("nosext", vec![("p", vec![(2, 5)])]),
-            ("me@snap", vec![("a", vec![(2, 7)])]),
-            ("@snapchat", vec![]),
-        ];
+    fn check(m: &KeywordMatcher, table: &[(&str, Expected)]) {
         for (text, want) in table {
-            let want: Vec<_> = want.into_iter().map(|(r, s)| (r.to_string(), s)).collect();
-            assert_eq!(found(&m, text), want, "{text:?}");
+            let want: Vec<_> = want
+                .iter()
+                .map(|(r, s)| (r.to_string(), s.clone()))
+                .collect();
+            assert_eq!(found(m, text), want, "{text:?}");
         }
     }
 
     #[test]
-    fn reports_overlapping_and_repeated_matches() {
-        let m = matcher("a,home alone,x,true\nb,alone,x,true\n");
-        assert_eq!(
-            found(&m, "Home  Alone? alone."),
-            [
-                ("a".to_string(), vec![(0, 11)]),
-                ("b".to_string(), vec![(6, 11), (13, 18)]),
-            ]
+    fn whole_word_uses_original_boundaries() {
+        let m = matcher("s,sext,x,true,,\np,sex,x,false,,\na,@snap,x,true,all -leet,\n");
+        // Hits come in list order: s, p, a.
+        check(
+            &m,
+            &[
+                ("a sextant", vec![("p", vec![(2, 5)])]),
+                ("sext me", vec![("s", vec![(0, 4)]), ("p", vec![(0, 3)])]),
+                ("SEXT!", vec![("s", vec![(0, 4)]), ("p", vec![(0, 3)])]),
+                ("nosext", vec![("p", vec![(2, 5)])]),
+                ("me@snap", vec![("a", vec![(2, 7)])]),
+                ("@snapchat", vec![]),
+                ("s.e.x.t me", vec![("s", vec![(0, 7)]), ("p", vec![(0, 5)])]),
+            ],
         );
-        assert!(found(&m, "nothing here").is_empty());
+    }
+
+    #[test]
+    fn reports_overlapping_and_repeated_matches() {
+        let m = matcher("a,home alone,x,true,,\nb,alone,x,true,,\n");
+        check(
+            &m,
+            &[
+                (
+                    "Home  Alone? alone.",
+                    vec![("a", vec![(0, 11)]), ("b", vec![(6, 11), (13, 18)])],
+                ),
+                (
+                    "h0me @l0ne",
+                    vec![("a", vec![(0, 10)]), ("b", vec![(5, 10)])],
+                ),
+                ("nothing here", vec![]),
+            ],
+        );
+    }
+
+    #[test]
+    fn allow_rules_suppress_matches_inside_them() {
+        let m = matcher(
+            "k,secret,x,false,,\n\
+             a,secretary,,false,,allow\n\
+             n,snap,x,true,none,\n",
+        );
+        check(
+            &m,
+            &[
+                ("the secretary said", vec![]),
+                ("our secret, secretary", vec![("k", vec![(4, 10)])]),
+                // `none`: exact bytes, so case and disguises matter for this rule only.
+                ("snap SNAP s.n.a.p", vec![("n", vec![(0, 4)])]),
+            ],
+        );
     }
 }
