@@ -35,6 +35,8 @@ pub mod defaults {
     pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
     /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
     pub const MAX_MESSAGE_BYTES: u64 = 32 * 1024 * 1024;
+    /// `text.max_scan_bytes`: 1 MiB of text (about 500 printed pages) is scanned per message.
+    pub const TEXT_MAX_SCAN_BYTES: u64 = 1024 * 1024;
     /// `kafka.brokers`.
     pub const KAFKA_BROKERS: &str = "127.0.0.1:9092";
     /// `kafka.group_id`.
@@ -77,6 +79,8 @@ pub struct Config {
     pub attachments: AttachmentsConfig,
     /// `[input]`: limits on input records.
     pub input: InputConfig,
+    /// `[text]`: text scanning.
+    pub text: TextConfig,
     /// `[kafka]`: the broker runtime (`vigil run`).
     pub kafka: KafkaConfig,
     /// `[admin]`: the admin HTTP endpoint.
@@ -334,6 +338,23 @@ impl Default for InputConfig {
     fn default() -> Self {
         InputConfig {
             max_message_bytes: defaults::MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// `[text]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextConfig {
+    /// Keywords and rules search a message's text up to this many bytes (cut at a character
+    /// boundary); a longer text is reported with `text_truncated`, never silently cut.
+    pub max_scan_bytes: u64,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        TextConfig {
+            max_scan_bytes: defaults::TEXT_MAX_SCAN_BYTES,
         }
     }
 }
@@ -644,6 +665,9 @@ impl Config {
         }
         if self.input.max_message_bytes == 0 {
             return Err(("input.max_message_bytes", "must be at least 1".into()));
+        }
+        if self.text.max_scan_bytes == 0 {
+            return Err(("text.max_scan_bytes", "must be at least 1".into()));
         }
         self.kafka.validate()?;
         for route in &self.routes {

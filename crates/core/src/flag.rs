@@ -30,6 +30,8 @@ pub enum DetectorKind {
     Keyword,
     /// A regular-expression rule matched the text.
     Regex,
+    /// Terms of every group of a co-occurrence rule appeared close together in the text.
+    Cooccurrence,
 }
 
 impl DetectorKind {
@@ -45,6 +47,7 @@ impl DetectorKind {
             DetectorKind::Ahash => "ahash",
             DetectorKind::Keyword => "keyword",
             DetectorKind::Regex => "regex",
+            DetectorKind::Cooccurrence => "cooccurrence",
         }
     }
 }

@@ -51,6 +51,9 @@ pub enum ReasonCode {
     ImageTooLarge,
     /// An image is corrupt or truncated, or its decoder failed; only exact hashes checked.
     Undecodable,
+    /// The text is longer than `text.max_scan_bytes`: only its beginning (up to that
+    /// many bytes) was scanned for keywords and rules.
+    TextTruncated,
     /// A detector panicked on this input; the other detectors' results stand.
     DetectorPanic,
     /// Processing the record failed outside any detector (a bug); the record was not scanned.
@@ -88,7 +91,7 @@ impl Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 20] = [
+    pub const ALL: [ReasonCode; 21] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -107,6 +110,7 @@ impl ReasonCode {
         ReasonCode::UnsupportedImageFormat,
         ReasonCode::ImageTooLarge,
         ReasonCode::Undecodable,
+        ReasonCode::TextTruncated,
         ReasonCode::DetectorPanic,
         ReasonCode::InternalError,
     ];
@@ -132,6 +136,7 @@ impl ReasonCode {
             ReasonCode::UnsupportedImageFormat => "unsupported_image_format",
             ReasonCode::ImageTooLarge => "image_too_large",
             ReasonCode::Undecodable => "undecodable",
+            ReasonCode::TextTruncated => "text_truncated",
             ReasonCode::DetectorPanic => "detector_panic",
             ReasonCode::InternalError => "internal_error",
         }
@@ -163,7 +168,9 @@ impl ReasonCode {
             ReasonCode::UnsupportedImageFormat
             | ReasonCode::ImageTooLarge
             | ReasonCode::Undecodable => Stage::Decode,
-            ReasonCode::DetectorPanic | ReasonCode::InternalError => Stage::Scan,
+            ReasonCode::TextTruncated | ReasonCode::DetectorPanic | ReasonCode::InternalError => {
+                Stage::Scan
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use vigil_hash::{
     Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
 };
 use vigil_lists::{ExactIndex, NearHit, NearIndex};
-use vigil_text::KeywordMatcher;
+use vigil_text::{KeywordMatcher, RuleClass};
 
 use crate::{Detector, Findings, Problem, ScanContext};
 
@@ -70,16 +70,20 @@ impl Detector for ExactHashDetector {
     }
 }
 
-/// Matches the message text against keyword lists.
+/// Matches the message text against keyword lists and rule files.
 #[derive(Debug)]
 pub struct KeywordDetector {
     matcher: KeywordMatcher,
+    max_scan_bytes: usize,
 }
 
 impl KeywordDetector {
-    /// A detector over `matcher`.
-    pub fn new(matcher: KeywordMatcher) -> KeywordDetector {
-        KeywordDetector { matcher }
+    /// A detector over `matcher` that searches texts up to `max_scan_bytes`.
+    pub fn new(matcher: KeywordMatcher, max_scan_bytes: u64) -> KeywordDetector {
+        KeywordDetector {
+            matcher,
+            max_scan_bytes: usize::try_from(max_scan_bytes).unwrap_or(usize::MAX),
+        }
     }
 }
 
@@ -92,15 +96,36 @@ impl Detector for KeywordDetector {
         let Some(text) = &context.message.text else {
             return;
         };
-        for hit in self.matcher.find(text) {
+        let mut scanned = text.as_str();
+        if text.len() > self.max_scan_bytes {
+            let mut cut = self.max_scan_bytes;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            scanned = &text[..cut];
+            findings.problems.push(Problem {
+                reason: ReasonCode::TextTruncated,
+                attachment_id: None,
+                detail: format!(
+                    "text of {} bytes: the first {cut} searched (text.max_scan_bytes = {})",
+                    text.len(),
+                    self.max_scan_bytes
+                ),
+            });
+        }
+        for hit in self.matcher.find(scanned) {
             findings.matches.push(Match {
-                detector: DetectorKind::Keyword,
+                detector: match hit.class {
+                    RuleClass::Term => DetectorKind::Keyword,
+                    RuleClass::Regex => DetectorKind::Regex,
+                    RuleClass::Cooccurrence => DetectorKind::Cooccurrence,
+                },
                 list: hit.list.name.clone(),
                 list_version: hit.list.version.clone(),
-                category: hit.rule.category.clone(),
-                severity: hit.rule.severity,
+                category: hit.category.to_string(),
+                severity: hit.severity,
                 subject: MatchSubject::Text {
-                    rule_id: hit.rule.rule_id.clone(),
+                    rule_id: hit.rule_id.to_string(),
                     spans: hit.spans,
                 },
             });

@@ -118,9 +118,10 @@ impl Pipeline {
             }
         }
         if !keyword_lists.is_empty() {
-            detectors.push(Box::new(KeywordDetector::new(KeywordMatcher::build(
-                keyword_lists,
-            )?)));
+            detectors.push(Box::new(KeywordDetector::new(
+                KeywordMatcher::build(keyword_lists)?,
+                config.text.max_scan_bytes,
+            )));
         }
         let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
             .map_err(|(path, source)| BuildError::FileRoot { path, source })?;

@@ -5,7 +5,7 @@ use vigil_core::Severity;
 use vigil_lists::csv::Table;
 use vigil_lists::{ListError, ListFile, ListInfo};
 
-use crate::{Normalizer, Steps};
+use crate::{Normalizer, Rules, Steps};
 
 /// One keyword rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,34 +41,51 @@ pub enum RuleKind {
 /// (`true`/`false`, default `true`), `severity` (default `medium`), `normalize` (which
 /// [`Steps`], default `all`) and `kind` (`term`, the default, or `allow`; allow rows need no
 /// category); other columns are ignored.
+///
+/// A file ending in `.toml` is a rule file instead: `[[regex]]` and `[[cooccurrence]]`
+/// rules (see [`Rules::parse`]).
 #[derive(Debug, Clone)]
 pub struct KeywordList {
     /// Identity.
     pub info: ListInfo,
-    /// Rules in file order.
+    /// Term rules in file order (CSV lists).
     pub rules: Vec<KeywordRule>,
+    /// Regular-expression and co-occurrence rules (rule files).
+    pub extra: Rules,
 }
 
 impl KeywordList {
     /// Parses a list file read (and checked against its manifest) by [`ListFile::read`].
     pub fn from_file(file: ListFile) -> Result<KeywordList, ListError> {
-        let parsed = rules(&file.info.path, file.bytes()).map(|rules| KeywordList {
+        let parsed = parse_any(&file.info.path, file.bytes()).map(|(rules, extra)| KeywordList {
             info: ListInfo {
-                entries: rules.len(),
+                entries: rules.len() + extra.len(),
                 ..file.info.clone()
             },
             rules,
+            extra,
         });
         file.finish(parsed, |list| &mut list.info)
     }
 
-    /// Parses list `bytes`; `path` names the list in errors. The first bad line fails the
-    /// list, with its line number.
+    /// Parses list `bytes`; `path` names the list in errors (and its extension picks the
+    /// format). The first bad line fails the list, with its line number.
     pub fn parse(name: &str, path: &Path, bytes: &[u8]) -> Result<KeywordList, ListError> {
-        let rules = rules(path, bytes)?;
+        let (rules, extra) = parse_any(path, bytes)?;
         let mut info = ListInfo::for_file(name, path, bytes);
-        info.entries = rules.len();
-        Ok(KeywordList { info, rules })
+        info.entries = rules.len() + extra.len();
+        Ok(KeywordList { info, rules, extra })
+    }
+}
+
+fn parse_any(path: &Path, bytes: &[u8]) -> Result<(Vec<KeywordRule>, Rules), ListError> {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        Ok((Vec::new(), Rules::parse(path, bytes)?))
+    } else {
+        Ok((rules(path, bytes)?, Rules::default()))
     }
 }
 

@@ -24,7 +24,7 @@
 //!
 //! let hits = matcher.find("Ok.  KEEP this\na secret, no sextant talk");
 //! assert_eq!(hits.len(), 1);
-//! assert_eq!(hits[0].rule.rule_id, "k1");
+//! assert_eq!(hits[0].rule_id, "k1");
 //! assert_eq!((hits[0].spans[0].start, hits[0].spans[0].end), (5, 23));
 //!
 //! // Disguised: leetspeak, Cyrillic look-alikes, a zero-width space, dots between letters.
@@ -35,7 +35,9 @@
 mod keywords;
 mod matcher;
 mod normalize;
+mod rules;
 
 pub use keywords::{KeywordList, KeywordRule, RuleKind};
-pub use matcher::{KeywordMatcher, TextError, TextHit};
+pub use matcher::{KeywordMatcher, RuleClass, TextError, TextHit};
 pub use normalize::{Normalized, Normalizer, Step, Steps};
+pub use rules::{CooccurrenceRule, REGEX_SIZE_LIMIT_BYTES, RegexRule, Rules};

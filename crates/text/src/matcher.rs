@@ -1,41 +1,67 @@
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use vigil_core::Span;
+use regex::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use vigil_core::{Severity, Span};
 use vigil_lists::ListInfo;
 
-use crate::{KeywordList, KeywordRule, Normalizer, RuleKind, Steps};
+use crate::{KeywordList, Normalizer, REGEX_SIZE_LIMIT_BYTES, RuleKind, Steps};
 
 /// Up to this many terms the automaton is a full DFA: with 1,000 terms on 183-byte messages it
 /// beat the contiguous NFA that aho-corasick picks by itself above 100 patterns by about 20 %
 /// (docs/benchmarks.md). Above it the DFA's memory grows too fast and aho-corasick chooses.
 const DFA_MAX_PATTERNS: usize = 10_000;
 
-/// The keyword lists could not be compiled (e.g. the automaton would exceed its size limit).
+/// The keyword lists could not be compiled (e.g. an automaton would exceed its size limit).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot compile keyword lists: {message}")]
 pub struct TextError {
     message: String,
 }
 
-/// All keyword lists compiled into one automaton per normalisation profile (most lists use
-/// one: every step).
+/// All keyword lists compiled: per normalisation profile (most lists use one: every step),
+/// one Aho-Corasick automaton for terms and one `RegexSet` for regular expressions.
 #[derive(Debug)]
 pub struct KeywordMatcher {
     lists: Vec<KeywordList>,
     profiles: Vec<Profile>,
 }
 
-/// (list index, rule index).
-type RuleRef = (usize, usize);
+/// What an automaton pattern stands for.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Term rule `rule` of list `list`.
+    Term { list: usize, rule: usize },
+    /// A term of group `group` of co-occurrence rule `rule` of list `list`.
+    Group {
+        list: usize,
+        rule: usize,
+        group: usize,
+    },
+}
 
 /// The rules sharing one set of normalisation steps.
 #[derive(Debug)]
 struct Profile {
     normalizer: Normalizer,
-    /// Pattern id → rule.
-    patterns: Vec<RuleRef>,
-    automaton: AhoCorasick,
+    /// Pattern id → what it stands for.
+    patterns: Vec<Target>,
+    automaton: Option<AhoCorasick>,
+    /// First pass over every regular expression of the profile.
+    set: Option<RegexSet>,
+    /// Set index → (list, rule, compiled pattern), for the spans.
+    regexes: Vec<(usize, usize, Regex)>,
+}
+
+/// Which kind of rule matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RuleClass {
+    /// A keyword-list term.
+    Term,
+    /// A regular expression.
+    Regex,
+    /// A co-occurrence rule.
+    Cooccurrence,
 }
 
 /// A rule that matched, with every place it matched.
@@ -43,88 +69,281 @@ struct Profile {
 pub struct TextHit<'a> {
     /// The rule's list.
     pub list: &'a ListInfo,
-    /// The rule.
-    pub rule: &'a KeywordRule,
-    /// Original-text character spans, in order.
+    /// The kind of rule.
+    pub class: RuleClass,
+    /// The rule's id.
+    pub rule_id: &'a str,
+    /// The rule's category.
+    pub category: &'a str,
+    /// The rule's severity.
+    pub severity: Severity,
+    /// Original-text character spans, in order (for a co-occurrence rule, one term of each
+    /// group, in the closest window).
     pub spans: Vec<Span>,
 }
+
+type Pending = (Vec<Target>, Vec<String>, Vec<(usize, usize, String)>);
 
 impl KeywordMatcher {
     /// Compiles `lists`. Terms are normalised exactly as texts are, rule by rule.
     pub fn build(lists: Vec<KeywordList>) -> Result<KeywordMatcher, TextError> {
-        let mut by_steps: BTreeMap<Steps, Vec<(RuleRef, String)>> = BTreeMap::new();
+        let mut by_steps: BTreeMap<Steps, Pending> = BTreeMap::new();
+        let term = |steps: Steps, term: &str| {
+            Normalizer::new(steps)
+                .normalize(term)
+                .text
+                .trim()
+                .to_string()
+        };
         for (l, list) in lists.iter().enumerate() {
             for (r, rule) in list.rules.iter().enumerate() {
-                let term = Normalizer::new(rule.normalize).normalize(&rule.term).text;
-                let term = term.trim().to_string();
-                by_steps
-                    .entry(rule.normalize)
-                    .or_default()
-                    .push(((l, r), term));
+                let (targets, terms, _) = by_steps.entry(rule.normalize).or_default();
+                targets.push(Target::Term { list: l, rule: r });
+                terms.push(term(rule.normalize, &rule.term));
+            }
+            for (r, rule) in list.extra.regexes.iter().enumerate() {
+                let (_, _, regexes) = by_steps.entry(rule.normalize).or_default();
+                regexes.push((l, r, rule.pattern.clone()));
+            }
+            for (r, rule) in list.extra.cooccurrences.iter().enumerate() {
+                let (targets, terms, _) = by_steps.entry(rule.normalize).or_default();
+                for (g, group) in rule.groups.iter().enumerate() {
+                    for t in group {
+                        targets.push(Target::Group {
+                            list: l,
+                            rule: r,
+                            group: g,
+                        });
+                        terms.push(term(rule.normalize, t));
+                    }
+                }
             }
         }
+        let error = |e: &dyn std::fmt::Display| TextError {
+            message: e.to_string(),
+        };
         let profiles = by_steps
             .into_iter()
-            .map(|(steps, rules)| {
-                let (patterns, terms): (Vec<_>, Vec<_>) = rules.into_iter().unzip();
-                let automaton = AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind((terms.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-                    .build(&terms)
-                    .map_err(|e| TextError {
-                        message: e.to_string(),
-                    })?;
+            .map(|(steps, (patterns, terms, regexes))| {
+                let automaton = match terms.is_empty() {
+                    true => None,
+                    false => Some(
+                        AhoCorasick::builder()
+                            .match_kind(MatchKind::Standard)
+                            .kind((terms.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
+                            .build(&terms)
+                            .map_err(|e| error(&e))?,
+                    ),
+                };
+                let set = match regexes.is_empty() {
+                    true => None,
+                    false => Some(
+                        RegexSetBuilder::new(regexes.iter().map(|(_, _, p)| p))
+                            .size_limit(REGEX_SIZE_LIMIT_BYTES * regexes.len())
+                            .build()
+                            .map_err(|e| error(&e))?,
+                    ),
+                };
+                let regexes = regexes
+                    .into_iter()
+                    .map(|(l, r, pattern)| {
+                        RegexBuilder::new(&pattern)
+                            .size_limit(REGEX_SIZE_LIMIT_BYTES)
+                            .build()
+                            .map(|regex| (l, r, regex))
+                            .map_err(|e| error(&e))
+                    })
+                    .collect::<Result<_, _>>()?;
                 Ok(Profile {
                     normalizer: Normalizer::new(steps),
                     patterns,
                     automaton,
+                    set,
+                    regexes,
                 })
             })
             .collect::<Result<_, TextError>>()?;
         Ok(KeywordMatcher { lists, profiles })
     }
 
-    /// Every term rule that matches `text` and is not allowed by an allow rule, in list and
-    /// rule order.
+    /// Every rule that matches `text` (term matches inside an allow rule's match do not
+    /// count), in list order and, within a list, terms, regular expressions, co-occurrence.
     pub fn find(&self, text: &str) -> Vec<TextHit<'_>> {
         let mut chars: Option<Vec<char>> = None;
-        let mut found: BTreeMap<(usize, usize), Vec<Span>> = BTreeMap::new();
+        let mut found: BTreeMap<(usize, RuleClass, usize), Vec<Span>> = BTreeMap::new();
         let mut allowed: Vec<Span> = Vec::new();
+        // (list, rule) → spans per group.
+        let mut groups: BTreeMap<(usize, usize), Vec<Vec<Span>>> = BTreeMap::new();
         for profile in &self.profiles {
             let normalized = profile.normalizer.normalize(text);
-            for m in profile.automaton.find_overlapping_iter(&normalized.text) {
-                let (l, r) = profile.patterns[m.pattern().as_usize()];
-                let rule = &self.lists[l].rules[r];
-                let span = normalized.span(m.start(), m.end());
-                if rule.whole_word {
-                    let chars = chars.get_or_insert_with(|| text.chars().collect());
-                    let n = &profile.normalizer;
-                    let before = n.is_word_boundary(chars, span.start, span.start.checked_sub(1));
-                    let after_at = (span.end < chars.len()).then_some(span.end);
-                    if !before || !n.is_word_boundary(chars, span.end - 1, after_at) {
-                        continue;
+            if let Some(automaton) = &profile.automaton {
+                for m in automaton.find_overlapping_iter(&normalized.text) {
+                    let target = profile.patterns[m.pattern().as_usize()];
+                    let span = normalized.span(m.start(), m.end());
+                    let whole_word = match target {
+                        Target::Term { list, rule } => self.lists[list].rules[rule].whole_word,
+                        Target::Group { list, rule, .. } => {
+                            self.lists[list].extra.cooccurrences[rule].whole_word
+                        }
+                    };
+                    if whole_word {
+                        let chars = chars.get_or_insert_with(|| text.chars().collect());
+                        if !on_word_boundaries(&profile.normalizer, chars, span) {
+                            continue;
+                        }
+                    }
+                    match target {
+                        Target::Term { list, rule } => match self.lists[list].rules[rule].kind {
+                            RuleKind::Term => found
+                                .entry((list, RuleClass::Term, rule))
+                                .or_default()
+                                .push(span),
+                            RuleKind::Allow => allowed.push(span),
+                        },
+                        Target::Group { list, rule, group } => {
+                            let count = self.lists[list].extra.cooccurrences[rule].groups.len();
+                            let spans = groups
+                                .entry((list, rule))
+                                .or_insert_with(|| vec![Vec::new(); count]);
+                            spans[group].push(span);
+                        }
                     }
                 }
-                match rule.kind {
-                    RuleKind::Term => found.entry((l, r)).or_default().push(span),
-                    RuleKind::Allow => allowed.push(span),
+            }
+            if let Some(set) = &profile.set {
+                for i in set.matches(&normalized.text).iter() {
+                    let (list, rule, regex) = &profile.regexes[i];
+                    let spans = found.entry((*list, RuleClass::Regex, *rule)).or_default();
+                    for m in regex.find_iter(&normalized.text).filter(|m| !m.is_empty()) {
+                        spans.push(normalized.span(m.start(), m.end()));
+                    }
                 }
+            }
+        }
+        for ((list, rule), spans) in groups {
+            if spans.iter().any(Vec::is_empty) {
+                continue;
+            }
+            let chars = chars.get_or_insert_with(|| text.chars().collect());
+            let within = self.lists[list].extra.cooccurrences[rule].within_words;
+            if let Some(window) = closest_window(chars, &spans, within) {
+                found.insert((list, RuleClass::Cooccurrence, rule), window);
             }
         }
         found
             .into_iter()
-            .filter_map(|((l, r), mut spans)| {
-                spans.retain(|s| !allowed.iter().any(|a| a.start <= s.start && s.end <= a.end));
+            .filter_map(|((l, class, r), mut spans)| {
+                if class == RuleClass::Term {
+                    spans.retain(|s| !allowed.iter().any(|a| a.start <= s.start && s.end <= a.end));
+                }
                 spans.sort();
                 spans.dedup();
-                (!spans.is_empty()).then(|| TextHit {
-                    list: &self.lists[l].info,
-                    rule: &self.lists[l].rules[r],
+                let list = &self.lists[l];
+                let (rule_id, category, severity) = match class {
+                    RuleClass::Term => {
+                        let rule = &list.rules[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                    RuleClass::Regex => {
+                        let rule = &list.extra.regexes[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                    RuleClass::Cooccurrence => {
+                        let rule = &list.extra.cooccurrences[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                };
+                (!spans.is_empty()).then_some(TextHit {
+                    list: &list.info,
+                    class,
+                    rule_id,
+                    category,
+                    severity,
                     spans,
                 })
             })
             .collect()
     }
+}
+
+/// Whether `span` of `chars` stands as a whole word under `normalizer`'s steps.
+fn on_word_boundaries(normalizer: &Normalizer, chars: &[char], span: Span) -> bool {
+    let after = (span.end < chars.len()).then_some(span.end);
+    normalizer.is_word_boundary(chars, span.start, span.start.checked_sub(1))
+        && normalizer.is_word_boundary(chars, span.end - 1, after)
+}
+
+/// The closest set of matches, one per group, spanning at most `within` words (words being
+/// runs of letters and digits of the original text); `None` if there is none.
+fn closest_window(chars: &[char], groups: &[Vec<Span>], within: usize) -> Option<Vec<Span>> {
+    // Word number of each character (a character between words counts with the word before).
+    let mut word = Vec::with_capacity(chars.len() + 1);
+    let mut n = 0u32;
+    let mut in_word = false;
+    for c in chars {
+        let is_word = c.is_alphanumeric();
+        if is_word && !in_word {
+            n += 1;
+        }
+        in_word = is_word;
+        word.push(n);
+    }
+    // (first word, last word, group, span), by first word.
+    let mut hits: Vec<(u32, u32, usize, Span)> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(g, spans)| spans.iter().map(move |s| (g, *s)))
+        .map(|(g, s)| (word[s.start].max(1), word[s.end - 1].max(1), g, s))
+        .collect();
+    hits.sort();
+    // Sliding window over the hits, with the latest last-word kept in a monotonic queue.
+    let mut count = vec![0usize; groups.len()];
+    let mut covered = 0;
+    let mut latest: VecDeque<usize> = VecDeque::new();
+    let mut best: Option<(u32, usize, usize)> = None;
+    let mut j = 0;
+    for i in 0..hits.len() {
+        while covered < groups.len() && j < hits.len() {
+            let g = hits[j].2;
+            count[g] += 1;
+            if count[g] == 1 {
+                covered += 1;
+            }
+            while latest.back().is_some_and(|&k| hits[k].1 <= hits[j].1) {
+                latest.pop_back();
+            }
+            latest.push_back(j);
+            j += 1;
+        }
+        if covered < groups.len() {
+            break;
+        }
+        let last = latest.front().map_or(hits[i].1, |&k| hits[k].1);
+        let width = last - hits[i].0 + 1;
+        if best.is_none_or(|(w, _, _)| width < w) {
+            best = Some((width, i, j));
+        }
+        let g = hits[i].2;
+        count[g] -= 1;
+        if count[g] == 0 {
+            covered -= 1;
+        }
+        if latest.front() == Some(&i) {
+            latest.pop_front();
+        }
+    }
+    let (width, i, j) = best?;
+    if width as usize > within {
+        return None;
+    }
+    // One span per group: its first in the window.
+    let mut chosen: Vec<Option<Span>> = vec![None; groups.len()];
+    for hit in &hits[i..j] {
+        chosen[hit.2].get_or_insert(hit.3);
+    }
+    let mut spans: Vec<Span> = chosen.into_iter().flatten().collect();
+    spans.sort();
+    Some(spans)
 }
 
 #[cfg(test)]
@@ -144,7 +363,7 @@ mod tests {
             .into_iter()
             .map(|h| {
                 let spans = h.spans.iter().map(|s| (s.start, s.end)).collect();
-                (h.rule.rule_id.clone(), spans)
+                (h.rule_id.to_string(), spans)
             })
             .collect()
     }
@@ -214,5 +433,138 @@ mod tests {
                 ("snap SNAP s.n.a.p", vec![("n", vec![(0, 4)])]),
             ],
         );
+    }
+
+    fn rule_file(toml: &str) -> KeywordMatcher {
+        let list = KeywordList::parse("rules", Path::new("rules.toml"), toml.as_bytes()).unwrap();
+        KeywordMatcher::build(vec![list]).unwrap()
+    }
+
+    #[test]
+    fn regex_rules_match_normalised_text_with_original_spans() {
+        let m = rule_file(
+            r#"
+[[regex]]
+id = "age"
+pattern = '\bi\s*(?:am|m)\s+(?:1[0-7]|[89])\b'
+category = "grooming.age"
+[[regex]]
+id = "phone"
+pattern = '\b\d{3}[ .-]?\d{3}[ .-]?\d{4}\b'
+category = "contact.phone"
+severity = "high"
+"#,
+        );
+        check(
+            &m,
+            &[
+                ("hi, I AM 13 btw", vec![("age", vec![(4, 11)])]),
+                // Full-width digits and a zero-width space are normalised away.
+                ("i am １２\u{200b}", vec![("age", vec![(0, 7)])]),
+                ("i am 30", vec![]),
+                (
+                    "call 555-123-4567 or 555 123 4567",
+                    vec![("phone", vec![(5, 17), (21, 33)])],
+                ),
+            ],
+        );
+        let hits = m.find("555.123.4567");
+        assert_eq!(
+            (hits[0].class, hits[0].severity),
+            (RuleClass::Regex, Severity::High)
+        );
+    }
+
+    #[test]
+    fn cooccurrence_rules_need_every_group_within_the_window() {
+        let m = rule_file(
+            r#"
+[[cooccurrence]]
+id = "age-meet"
+category = "grooming.meeting"
+within_words = 8
+groups = [["how old are you", "what grade"], ["meet up", "come over"]]
+"#,
+        );
+        check(
+            &m,
+            &[
+                (
+                    "how old are you? wanna meet up",
+                    vec![("age-meet", vec![(0, 15), (23, 30)])],
+                ),
+                // Disguised terms count too.
+                (
+                    "h0w 0ld r u... what grade? c0me 0ver",
+                    vec![("age-meet", vec![(15, 25), (27, 36)])],
+                ),
+                // Too far apart: 10 words from `how` to `up`.
+                ("how old are you, one two three four five meet up", vec![]),
+                ("how old are you", vec![]),
+                ("let's meet up", vec![]),
+            ],
+        );
+    }
+
+    #[test]
+    fn rule_files_refuse_bad_rules_with_their_line() {
+        let table = [
+            (
+                "[[regex]]\nid = \"r\"\npattern = '('\ncategory = \"c\"\n",
+                2,
+                "pattern",
+            ),
+            (
+                "[[regex]]\nid = \"r\"\npattern = 'a'\ncategory = \"\"\n",
+                2,
+                "category: empty",
+            ),
+            (
+                "[[regex]]\nid = \"r\"\npattern = 'a'\ncategory = \"c\"\nseverity = \"dire\"\n",
+                2,
+                "severity",
+            ),
+            (
+                "[[regex]]\nid = \"r\"\npattern = 'a'\ncategory = \"c\"\nnormalize = \"nfkd\"\n",
+                2,
+                "normalize",
+            ),
+            (
+                "[[regex]]\nid = \"r\"\npattern = 'a{10000}{10000}'\ncategory = \"c\"\n",
+                2,
+                "size limit",
+            ),
+            (
+                "\n[[regex]]\nid = \"r\"\npatern = 'a'\ncategory = \"c\"\n",
+                4,
+                "unknown field",
+            ),
+            (
+                "[[cooccurrence]]\nid = \"x\"\ncategory = \"c\"\nwithin_words = 3\ngroups = [[\"a\"]]\n",
+                2,
+                "at least two",
+            ),
+            (
+                "[[cooccurrence]]\nid = \"x\"\ncategory = \"c\"\nwithin_words = 0\ngroups = [[\"a\"], [\"b\"]]\n",
+                2,
+                "within_words",
+            ),
+            (
+                "[[cooccurrence]]\nid = \"x\"\ncategory = \"c\"\nwithin_words = 3\ngroups = [[\"a\"], [\"..\"]]\n",
+                2,
+                "groups[1][0]",
+            ),
+        ];
+        for (text, line, needle) in table {
+            match KeywordList::parse("r", Path::new("r.toml"), text.as_bytes()) {
+                Err(vigil_lists::ListError::Line {
+                    line: got, message, ..
+                }) => {
+                    assert_eq!(got, line, "{text}: {message}");
+                    assert!(message.contains(needle), "{text}: {message}");
+                }
+                other => panic!("{text}: expected a line error, got {other:?}"),
+            }
+        }
     }
 }

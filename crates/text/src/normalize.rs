@@ -27,9 +27,9 @@ pub enum Step {
     /// the Latin letters: the non-ASCII sources of the Unicode UTS #39 confusables whose
     /// skeleton is ASCII letters or digits.
     Confusables,
-    /// Leetspeak: `0`→o, `1`→i, `3`→e, `4`→a, `5`→s, `7`→t, `8`→b, `9`→g, and, next to a
-    /// letter, `@`→a, `$`→s, `!`→i, `|`→i, `+`→t. `i` and `l` are one letter (`i`) so that a
-    /// `1` or `|` reads as either.
+    /// Leetspeak: `0`→o, `1`→i, `3`→e, `4` and `@`→a, `5` and `$`→s, `7`→t, `8`→b, `9`→g,
+    /// and before a letter or digit `!` and `|`→i, `+`→t. `i` and `l` are one letter (`i`) so
+    /// that a `1` or `|` reads as either.
     Leet,
     /// Runs of white space match one space.
     Spaces,
@@ -202,6 +202,9 @@ pub struct Normalized {
     /// original character (a collapsed run, a composed accent), in byte order; any other
     /// byte ends one past its start.
     ends: Vec<(u32, u32)>,
+    /// (normalised byte, start, end) of the later occurrence, for the first bytes of letters
+    /// merged across a word gap (`ok keep`): a match starting there starts at the later word.
+    splits: Vec<(u32, u32, u32)>,
 }
 
 impl Normalized {
@@ -213,8 +216,14 @@ impl Normalized {
             Ok(i) => self.ends[i].1,
             Err(_) => self.start[end - 1] + 1,
         };
+        let (first, stop) = match self.splits.binary_search_by_key(&(start as u32), |s| s.0) {
+            // A match of just the merged letter is its later occurrence.
+            Ok(i) if stop <= self.splits[i].1 => (self.splits[i].1, self.splits[i].2),
+            Ok(i) => (self.splits[i].1, stop),
+            Err(_) => (self.start[start], stop),
+        };
         Span {
-            start: self.start[start] as usize,
+            start: first as usize,
             end: stop as usize,
         }
     }
@@ -262,6 +271,7 @@ impl Normalizer {
             text: Vec::with_capacity(original.len()),
             start: Vec::with_capacity(original.len()),
             ends: Vec::new(),
+            splits: Vec::new(),
             collapse: self.steps.contains(Step::Collapse),
             in_space: false,
             token_len: 0,
@@ -278,13 +288,8 @@ impl Normalizer {
                 Stop::End => break,
                 Stop::Context => {
                     let c = char::from(bytes[at]);
-                    let prev = original[..at].chars().next_back();
                     let next = original[at + 1..].chars().next();
-                    out.push(
-                        leet_in_context(c, prev, next).unwrap_or(c),
-                        index,
-                        index + 1,
-                    );
+                    out.push(leet_in_context(c, next).unwrap_or(c), index, index + 1);
                     at += 1;
                 }
                 Stop::NonAscii => {
@@ -433,10 +438,9 @@ impl Normalizer {
         if c.is_alphanumeric() || c == '_' {
             return true;
         }
-        if self.steps.contains(Step::Leet) && leet_symbol(c).is_some() {
-            let prev = i.checked_sub(1).map(|p| chars[p]);
-            let next = chars.get(i + 1).copied();
-            return leet_in_context(c, prev, next).is_some();
+        if self.steps.contains(Step::Leet) {
+            return matches!(c, '@' | '$')
+                || leet_in_context(c, chars.get(i + 1).copied()).is_some();
         }
         false
     }
@@ -454,6 +458,7 @@ struct Output {
     text: Vec<u8>,
     start: Vec<u32>,
     ends: Vec<(u32, u32)>,
+    splits: Vec<(u32, u32, u32)>,
     collapse: bool,
     in_space: bool,
     /// Characters emitted since the last separator.
@@ -499,17 +504,14 @@ impl Output {
                     break;
                 }
                 mapped => {
-                    if self.collapse
-                        && mapped == last
-                        && mapped.is_ascii_alphabetic()
-                        && !in_space
-                        && separated_after.is_none_or(|before| before == 1)
+                    if self.collapse && mapped == last && mapped.is_ascii_alphabetic() && !in_space
                     {
-                        separated_after = None;
-                        let pos = (self.text.len() - 1) as u32;
-                        match self.ends.last_mut() {
-                            Some(end) if end.0 == pos => end.1 = at + 1,
-                            _ => self.ends.push((pos, at + 1)),
+                        let pos = self.text.len() - 1;
+                        if let Some(before) = separated_after.take() {
+                            token_len = 1;
+                            self.merge(pos, Some(before), at, at + 1);
+                        } else {
+                            self.merge(pos, None, at, at + 1);
                         }
                     } else {
                         in_space = false;
@@ -530,17 +532,29 @@ impl Output {
         stop
     }
 
-    /// Whether `b` repeats the last letter and folds into it. A repeated letter collapses
-    /// inside a word, and across separators only in a spelled-out word (`s e e`), not where
-    /// one word ends with the letter the next starts with (`ok keep`): the merged letter
-    /// could not then start a match at `keep`.
+    /// Whether `b` repeats the last letter and folds into it.
     #[inline]
     fn collapses(&self, b: u8) -> bool {
-        self.collapse
-            && self.text.last() == Some(&b)
-            && b.is_ascii_alphabetic()
-            && !self.in_space
-            && self.separated_after.is_none_or(|before| before == 1)
+        self.collapse && self.text.last() == Some(&b) && b.is_ascii_alphabetic() && !self.in_space
+    }
+
+    /// Folds a repeat of the character at normalised byte `pos` (its first byte), from
+    /// original characters `start..end`, into it. Inside a word, or across separators in a
+    /// spelled-out word (the token before them was one letter: `s e e`), the character now
+    /// stands for the whole run. Where one word ends with the letter the next starts with
+    /// (`ok keep`), a match starting at the character starts at the later word and one
+    /// ending there ends with the earlier one.
+    fn merge(&mut self, pos: usize, separated_after: Option<usize>, start: u32, end: u32) {
+        match separated_after {
+            Some(before) if before > 1 => self.splits.push((pos as u32, start, end)),
+            _ => {
+                let last = (self.text.len() - 1) as u32;
+                match self.ends.last_mut() {
+                    Some(e) if e.0 == last => e.1 = end,
+                    _ => self.ends.push((last, end)),
+                }
+            }
+        }
     }
 
     #[inline]
@@ -554,13 +568,14 @@ impl Output {
         self.start.push(index);
     }
 
-    /// The last character now stands for original characters up to `end`.
-    fn extend_last(&mut self, end: u32) {
-        self.separated_after = None;
-        let at = (self.text.len() - 1) as u32;
-        match self.ends.last_mut() {
-            Some(last) if last.0 == at => last.1 = end,
-            _ => self.ends.push((at, end)),
+    /// A repeat of the last character (one original character, `start..end`) folds into it.
+    fn merge_last(&mut self, char_len: usize, start: u32, end: u32) {
+        let pos = self.text.len() - char_len;
+        if let Some(before) = self.separated_after.take() {
+            self.token_len = 1;
+            self.merge(pos, Some(before), start, end);
+        } else {
+            self.merge(pos, None, start, end);
         }
     }
 
@@ -568,7 +583,7 @@ impl Output {
         if c.is_ascii() && end == start + 1 {
             let b = c as u8;
             if self.collapses(b) {
-                self.extend_last(end);
+                self.merge_last(1, start, end);
             } else {
                 self.emit_ascii(b, start);
             }
@@ -576,13 +591,8 @@ impl Output {
         }
         let mut buffer = [0u8; 4];
         let encoded = c.encode_utf8(&mut buffer).as_bytes();
-        if self.collapse
-            && c.is_alphabetic()
-            && !self.in_space
-            && self.separated_after.is_none_or(|before| before == 1)
-            && self.text.ends_with(encoded)
-        {
-            self.extend_last(end);
+        if self.collapse && c.is_alphabetic() && !self.in_space && self.text.ends_with(encoded) {
+            self.merge_last(encoded.len(), start, end);
             return;
         }
         self.in_space = false;
@@ -647,6 +657,7 @@ impl Output {
             text: String::from_utf8(self.text).expect("only whole characters are pushed"),
             start: self.start,
             ends: self.ends,
+            splits: self.splits,
         }
     }
 }
@@ -661,14 +672,14 @@ fn is_separator(c: char) -> bool {
         || c == '\u{2212}'
 }
 
-/// The letter a leet digit or letter stands for (identity otherwise).
+/// The letter a leet digit, letter or `@`/`$` stands for (identity otherwise).
 fn leet_letter(c: char) -> char {
     match c {
         '0' => 'o',
         '1' | 'l' => 'i',
         '3' => 'e',
-        '4' => 'a',
-        '5' => 's',
+        '4' | '@' => 'a',
+        '5' | '$' => 's',
         '7' => 't',
         '8' => 'b',
         '9' => 'g',
@@ -676,30 +687,21 @@ fn leet_letter(c: char) -> char {
     }
 }
 
-/// The letter a leet symbol can stand for.
+/// The letter a leet symbol that is also common punctuation can stand for.
 fn leet_symbol(c: char) -> Option<char> {
     match c {
-        '@' => Some('a'),
-        '$' => Some('s'),
         '!' | '|' => Some('i'),
         '+' => Some('t'),
         _ => None,
     }
 }
 
-/// A leet symbol reads as a letter when it sits in a word: `@` and `$` next to a letter or
-/// digit on either side (`@nal`, `pa$$`), `!`, `|` and `+` only before one (`h!m`), so that
-/// `hello!` keeps its exclamation mark.
-fn leet_in_context(c: char, prev: Option<char>, next: Option<char>) -> Option<char> {
+/// `!`, `|` and `+` read as letters only before a letter or digit (`h!m`, `+his`), so that
+/// `hello!` keeps its exclamation mark and `c++` its pluses.
+fn leet_in_context(c: char, next: Option<char>) -> Option<char> {
     let letter = leet_symbol(c)?;
-    let wordish = |x: Option<char>, symbols: bool| {
-        x.is_some_and(|x| x.is_alphanumeric() || (symbols && matches!(x, '@' | '$')))
-    };
-    let reads = match c {
-        '@' | '$' => wordish(prev, true) || wordish(next, true),
-        _ => wordish(next, false),
-    };
-    reads.then_some(letter)
+    next.is_some_and(|n| n.is_alphanumeric() || matches!(n, '@' | '$'))
+        .then_some(letter)
 }
 
 /// Unicode 15 `Default_Ignorable_Code_Point` (DerivedCoreProperties.txt).

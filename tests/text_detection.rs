@@ -1,0 +1,324 @@
+//! Text detection through `vigil scan`: every disguise of every phrase is flagged with the
+//! span of the disguised phrase in the original text; Scunthorpe-style hard negatives are
+//! not; regular-expression and co-occurrence rules flag with their detector; an over-long
+//! text is scanned up to the cap and reported, never silently cut.
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+mod common;
+
+use std::path::Path;
+
+use common::{assert_valid, json_lines, run, schema, vigil};
+use serde_json::{Value, json};
+
+const KEYWORDS: &str = "\
+rule_id,term,category,whole_word,severity
+secret,keep this a secret,grooming.secrecy,true,high
+alone,are you home alone,grooming.isolation,true,high
+snap,add me on snapchat,grooming.platform_move,true,medium
+pic,send me a pic,sexual.solicitation,true,high
+parents,dont tell your parents,grooming.secrecy,true,high
+sext,sext,sexual.solicitation,true,high
+sex,sex,sexual,true,medium
+anal,anal,sexual,true,medium
+cum,cum,sexual,true,medium
+rapist,rapist,violence,true,medium
+nude,nude,sexual,true,medium
+ass,ass,insult,true,low
+hoe,hoe,insult,true,low
+";
+
+const RULES: &str = r#"
+[[regex]]
+id = "age-statement"
+pattern = '\bi\s*(?:am|m)\s+(?:1[0-7]|[89])\s*(?:yo|years?\s+old)?\b'
+category = "grooming.age"
+severity = "high"
+
+[[cooccurrence]]
+id = "age-then-meet"
+category = "grooming.meeting"
+severity = "high"
+within_words = 12
+groups = [["how old are you", "what grade are you in"], ["meet up", "come over", "pick you up"]]
+"#;
+
+fn write_config(dir: &Path, max_scan_bytes: u64) -> String {
+    std::fs::write(dir.join("kw.csv"), KEYWORDS).unwrap();
+    std::fs::write(dir.join("rules.toml"), RULES).unwrap();
+    let config = dir.join("vigil.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[lists]\nkeyword_lists = [\"kw.csv\", \"rules.toml\"]\n\
+             [text]\nmax_scan_bytes = {max_scan_bytes}\n"
+        ),
+    )
+    .unwrap();
+    config.display().to_string()
+}
+
+/// Scans one message per text; returns the flags by message index and the error records.
+fn scan(texts: &[String], max_scan_bytes: u64) -> (Vec<Option<Value>>, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), max_scan_bytes);
+    let mut input = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let message = json!({
+            "message_id": format!("m-{i}"), "conversation_id": "c-1", "sender_id": "u-1",
+            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z", "text": text,
+        });
+        input.extend(serde_json::to_vec(&message).unwrap());
+        input.push(b'\n');
+    }
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", &config, "-"]),
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    let validator = schema("flag");
+    let mut flags = vec![None; texts.len()];
+    for flag in json_lines(&output.stdout) {
+        assert_valid(&validator, &flag);
+        let id = flag["message_id"].as_str().unwrap();
+        let i: usize = id.trim_start_matches("m-").parse().unwrap();
+        flags[i] = Some(flag);
+    }
+    let errors = json_lines(&output.stderr)
+        .into_iter()
+        .filter(|e| e.get("reason").is_some())
+        .collect();
+    (flags, errors)
+}
+
+/// (rule id, [start, end]) of every match of a flag.
+fn matches(flag: &Value) -> Vec<(String, Vec<(u64, u64)>)> {
+    flag["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let spans = m["spans"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| (s["start"].as_u64().unwrap(), s["end"].as_u64().unwrap()))
+                .collect();
+            (m["rule_id"].as_str().unwrap().to_string(), spans)
+        })
+        .collect()
+}
+
+fn map_letters(phrase: &str, f: impl Fn(char) -> String) -> String {
+    phrase.chars().map(f).collect()
+}
+
+/// Letters of each word joined by `sep`; words keep their spaces.
+fn spaced(phrase: &str, sep: &str) -> String {
+    phrase
+        .split(' ')
+        .map(|w| w.chars().map(String::from).collect::<Vec<_>>().join(sep))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A named way of disguising a phrase.
+type Disguise = (&'static str, fn(&str) -> String);
+
+fn disguises() -> Vec<Disguise> {
+    vec![
+        ("plain", |p| p.to_string()),
+        ("upper", |p| p.to_uppercase()),
+        ("leet", |p| {
+            map_letters(p, |c| {
+                match c {
+                    'a' => '4',
+                    'e' => '3',
+                    'i' => '1',
+                    'o' => '0',
+                    's' => '5',
+                    't' => '7',
+                    c => c,
+                }
+                .to_string()
+            })
+        }),
+        ("leet-symbols", |p| {
+            map_letters(p, |c| {
+                match c {
+                    'a' => '@',
+                    's' => '$',
+                    c => c,
+                }
+                .to_string()
+            })
+        }),
+        ("cyrillic", |p| {
+            map_letters(p, |c| {
+                match c {
+                    'a' => 'а',
+                    'e' => 'е',
+                    'o' => 'о',
+                    'p' => 'р',
+                    'c' => 'с',
+                    'x' => 'х',
+                    'y' => 'у',
+                    'i' => 'і',
+                    c => c,
+                }
+                .to_string()
+            })
+        }),
+        ("zero-width", |p| {
+            let chars: Vec<String> = p.chars().map(String::from).collect();
+            chars.join("\u{200b}")
+        }),
+        ("dots", |p| spaced(p, ".")),
+        ("spaces", |p| spaced(p, " ")),
+        ("dashes", |p| spaced(p, "-")),
+        ("underscores", |p| spaced(p, "_")),
+        ("asterisks", |p| spaced(p, "*")),
+        ("accents", |p| {
+            map_letters(p, |c| match c {
+                'a' => "à".into(),
+                'e' => "é".into(),
+                'o' => "ö".into(),
+                'u' => "û".into(),
+                'i' => "e\u{301}".replace('e', "i"),
+                c => c.to_string(),
+            })
+        }),
+        ("full-width", |p| {
+            map_letters(p, |c| match c {
+                ' ' => " ".to_string(),
+                c => char::from_u32(c as u32 - 0x21 + 0xFF01)
+                    .unwrap()
+                    .to_string(),
+            })
+        }),
+        ("stretched", |p| {
+            map_letters(p, |c| match c {
+                'a' | 'e' | 'o' | 'u' => c.to_string().repeat(4),
+                c => c.to_string(),
+            })
+        }),
+    ]
+}
+
+#[test]
+fn every_disguise_of_every_phrase_is_flagged_with_its_original_span() {
+    let phrases = [
+        ("keep this a secret", "secret"),
+        ("are you home alone", "alone"),
+        ("add me on snapchat", "snap"),
+        ("send me a pic", "pic"),
+        ("dont tell your parents", "parents"),
+    ];
+    let mut cases = Vec::new();
+    for (name, disguise) in disguises() {
+        for (phrase, rule) in phrases {
+            let disguised = disguise(phrase);
+            let text = format!("hey {disguised} ok?");
+            let end = 4 + disguised.chars().count() as u64;
+            cases.push((name, rule, text, (4, end)));
+        }
+    }
+    let texts: Vec<String> = cases.iter().map(|c| c.2.clone()).collect();
+    let (flags, errors) = scan(&texts, 1 << 20);
+    assert!(errors.is_empty(), "{errors:?}");
+    for ((name, rule, text, span), flag) in cases.iter().zip(&flags) {
+        let flag = flag
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: {text:?} not flagged"));
+        let found = matches(flag);
+        assert!(
+            found.contains(&(rule.to_string(), vec![*span])),
+            "{name}: {text:?}: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn hard_negatives_are_not_flagged() {
+    let texts: Vec<String> = [
+        "I bought a brass sextant at the market",
+        "the string sextet played Brahms",
+        "she is the new secretary of the club",
+        "history class starts at nine",
+        "the data analysis is done",
+        "we walked along the canal",
+        "cucumber salad for lunch",
+        "the cumulative score was high",
+        "my therapist said hi",
+        "Scunthorpe United won 2-1",
+        "these new shoes hurt",
+        "assassins creed is a game",
+        "a classic passage from the book",
+        "nudge me when you are done",
+        "Middlesex county cricket",
+        "is extra time allowed",
+        "its exciting news",
+        "the analyst called back",
+        "I'm 25 years old",
+        "how old are you? I am 30",
+    ]
+    .iter()
+    .map(|t| t.to_string())
+    .collect();
+    let (flags, _) = scan(&texts, 1 << 20);
+    for (text, flag) in texts.iter().zip(&flags) {
+        assert!(
+            flag.is_none(),
+            "{text:?} was flagged: {:?}",
+            flag.as_ref().map(matches)
+        );
+    }
+}
+
+#[test]
+fn rule_files_flag_with_their_detector() {
+    let texts = vec![
+        "btw i am 13 years old".to_string(),
+        "how old are you?? we could meet up saturday".to_string(),
+        "how old are you? one two three four five six seven eight nine ten eleven come over"
+            .to_string(),
+    ];
+    let (flags, _) = scan(&texts, 1 << 20);
+    let detector = |flag: &Value| flag["matches"][0]["detector"].as_str().unwrap().to_string();
+    let age = flags[0].as_ref().unwrap();
+    assert_eq!(detector(age), "regex");
+    assert_eq!(matches(age), [("age-statement".to_string(), vec![(4, 21)])]);
+    let meet = flags[1].as_ref().unwrap();
+    assert_eq!(detector(meet), "cooccurrence");
+    assert_eq!(
+        matches(meet),
+        [("age-then-meet".to_string(), vec![(0, 15), (27, 34)])]
+    );
+    assert!(flags[2].is_none(), "13 words apart: {:?}", flags[2]);
+}
+
+#[test]
+fn text_over_the_cap_is_scanned_up_to_it_and_reported() {
+    let filler = "é".repeat(60); // 120 bytes, 2 per character
+    let texts = vec![
+        format!("keep this a secret {filler}"),
+        format!("{filler} keep this a secret"),
+        "keep this a secret".to_string(),
+    ];
+    let (flags, errors) = scan(&texts, 100);
+    assert!(flags[0].is_some(), "a match before the cap counts");
+    assert!(flags[1].is_none(), "beyond the cap nothing is searched");
+    assert!(flags[2].is_some());
+    let truncated: Vec<&str> = errors
+        .iter()
+        .filter(|e| e["reason"] == "text_truncated")
+        .map(|e| e["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(truncated, ["m-0", "m-1"], "{errors:?}");
+    let validator = schema("error-record");
+    for error in &errors {
+        assert_valid(&validator, error);
+        assert!(!error.to_string().contains("secret"), "content in {error}");
+    }
+}
