@@ -166,6 +166,15 @@ impl KeywordMatcher {
         Ok(KeywordMatcher { lists, profiles })
     }
 
+    /// Heap bytes of the compiled automata (term lists; `RegexSet`s do not report theirs).
+    pub fn automata_bytes(&self) -> usize {
+        self.profiles
+            .iter()
+            .filter_map(|p| p.automaton.as_ref())
+            .map(AhoCorasick::memory_usage)
+            .sum()
+    }
+
     /// Every rule that matches `text` (term matches inside an allow rule's match do not
     /// count), in list order and, within a list, terms, regular expressions, co-occurrence.
     pub fn find(&self, text: &str) -> Vec<TextHit<'_>> {
@@ -179,19 +188,25 @@ impl KeywordMatcher {
             if let Some(automaton) = &profile.automaton {
                 for m in automaton.find_overlapping_iter(&normalized.text) {
                     let target = profile.patterns[m.pattern().as_usize()];
-                    let span = normalized.span(m.start(), m.end());
                     let whole_word = match target {
                         Target::Term { list, rule } => self.lists[list].rules[rule].whole_word,
                         Target::Group { list, rule, .. } => {
                             self.lists[list].extra.cooccurrences[rule].whole_word
                         }
                     };
-                    if whole_word {
+                    let span = if whole_word {
                         let chars = chars.get_or_insert_with(|| text.chars().collect());
-                        if !on_word_boundaries(&profile.normalizer, chars, span) {
-                            continue;
+                        let whole = normalized
+                            .spans(m.start(), m.end())
+                            .into_iter()
+                            .find(|s| on_word_boundaries(&profile.normalizer, chars, *s));
+                        match whole {
+                            Some(span) => span,
+                            None => continue,
                         }
-                    }
+                    } else {
+                        normalized.span(m.start(), m.end())
+                    };
                     match target {
                         Target::Term { list, rule } => match self.lists[list].rules[rule].kind {
                             RuleKind::Term => found

@@ -209,23 +209,93 @@ pub struct Normalized {
 
 impl Normalized {
     /// The original character span of the normalised byte range `start..end` (non-empty,
-    /// on character boundaries, as automata report them).
+    /// on character boundaries, as automata report them), in its narrowest reading: a letter
+    /// merged across a word gap counts as its latest occurrence at the start and its first
+    /// one at the end.
     pub fn span(&self, start: usize, end: usize) -> Span {
+        let starts = self.starts(start);
+        let ends = self.ends(end);
+        starts
+            .iter()
+            .flat_map(|s| ends.iter().map(move |e| (*s, *e)))
+            .find(|(s, e)| s < e)
+            .map_or(
+                Span {
+                    start: self.start[start] as usize,
+                    end: end.max(start + 1),
+                },
+                |(s, e)| Span {
+                    start: s as usize,
+                    end: e as usize,
+                },
+            )
+    }
+
+    /// Every reading of the normalised byte range `start..end`, preferred first. Where a
+    /// letter was merged across a word gap (`a add`, `chat the`, `a.p.p people`), the range
+    /// may start at any occurrence of it (latest first) and end at any (first first).
+    /// Whole-word rules take the first reading whose edges are word boundaries.
+    pub fn spans(&self, start: usize, end: usize) -> Vec<Span> {
+        let ends = self.ends(end);
+        let mut readings: Vec<Span> = Vec::new();
+        for s in self.starts(start) {
+            for &e in &ends {
+                let span = Span {
+                    start: s as usize,
+                    end: e as usize,
+                };
+                if s < e && !readings.contains(&span) {
+                    readings.push(span);
+                }
+            }
+        }
+        readings
+    }
+
+    /// Most occurrences of one merged letter tried as a match's edge.
+    const READINGS: usize = 4;
+
+    /// Original starts of the character at normalised byte `start`: its later occurrences
+    /// across word gaps (latest first), then the first.
+    fn starts(&self, start: usize) -> Vec<u32> {
+        let mut starts: Vec<u32> = self
+            .split_range(start)
+            .rev()
+            .take(Self::READINGS)
+            .map(|i| self.splits[i].1)
+            .collect();
+        starts.push(self.start[start]);
+        starts
+    }
+
+    /// Original ends of the character whose last byte is `end - 1`: where its first
+    /// occurrence (with its in-word run) ends, then its later occurrences.
+    fn ends(&self, end: usize) -> Vec<u32> {
         let last = (end - 1) as u32;
-        let stop = match self.ends.binary_search_by_key(&last, |&(at, _)| at) {
+        let first_end = match self.ends.binary_search_by_key(&last, |&(at, _)| at) {
             Ok(i) => self.ends[i].1,
             Err(_) => self.start[end - 1] + 1,
         };
-        let (first, stop) = match self.splits.binary_search_by_key(&(start as u32), |s| s.0) {
-            // A match of just the merged letter is its later occurrence.
-            Ok(i) if stop <= self.splits[i].1 => (self.splits[i].1, self.splits[i].2),
-            Ok(i) => (self.splits[i].1, stop),
-            Err(_) => (self.start[start], stop),
-        };
-        Span {
-            start: first as usize,
-            end: stop as usize,
-        }
+        let bytes = self.text.as_bytes();
+        let first = (0..end)
+            .rev()
+            .find(|&i| bytes[i] & 0xC0 != 0x80)
+            .unwrap_or(0);
+        let mut ends = vec![first_end];
+        ends.extend(
+            self.split_range(first)
+                .take(Self::READINGS)
+                .map(|i| self.splits[i].2),
+        );
+        ends
+    }
+
+    /// Indices into `splits` of the merges into the character starting at byte `at`.
+    fn split_range(&self, at: usize) -> std::ops::Range<usize> {
+        let at = at as u32;
+        let from = self.splits.partition_point(|s| s.0 < at);
+        let to = self.splits.partition_point(|s| s.0 <= at);
+        from..to
     }
 }
 
@@ -274,8 +344,7 @@ impl Normalizer {
             splits: Vec::new(),
             collapse: self.steps.contains(Step::Collapse),
             in_space: false,
-            token_len: 0,
-            separated_after: None,
+            separated: false,
         };
         let bytes = original.as_bytes();
         let mut index = 0u32;
@@ -324,11 +393,21 @@ impl Normalizer {
         }
         for &d in &decomposed[..len] {
             if is_combining_mark(d) {
-                // Dropped, or composed back onto its letter (so the text is NFKC, which is
-                // what regular expressions are written against).
-                if steps.contains(Step::Diacritics)
-                    || (steps.contains(Step::Nfkc) && out.compose(d, index + 1))
-                {
+                // Dropped (its letter then stands for it too), or composed back onto its
+                // letter (so the text is NFKC, which regular expressions are written for).
+                if steps.contains(Step::Diacritics) {
+                    out.cover(index + 1);
+                    continue;
+                }
+                if steps.contains(Step::Nfkc) && out.compose(d, index + 1) {
+                    continue;
+                }
+            }
+            // Look-alikes are looked up before case folding: capital Cyrillic and Greek
+            // letters (`Н`, `Τ`) look Latin where their lower-case forms do not.
+            if steps.contains(Step::Confusables) && !d.is_ascii() {
+                if let Some(latin) = confusable(d) {
+                    self.push_latin(latin, index, out);
                     continue;
                 }
             }
@@ -373,31 +452,64 @@ impl Normalizer {
         }
         if steps.contains(Step::Confusables) {
             if let Some(latin) = confusable(c) {
-                for l in latin.chars() {
-                    let l = if steps.contains(Step::Leet) {
-                        leet_letter(l)
-                    } else {
-                        l
-                    };
-                    out.push(l, index, index + 1);
-                }
+                self.push_latin(latin, index, out);
                 return;
             }
         }
         out.push(c, index, index + 1);
     }
 
-    /// Whether a match may start (`before` is the original character ahead of it) or end
-    /// (`after` follows it) here for a whole-word rule: the neighbouring original character
-    /// is not part of the word. `chars` is the original text; `at` the index of the
-    /// neighbour (`None` at the text's edges).
+    /// The Latin reading of a look-alike (lower case: the table is folded).
+    fn push_latin(&self, latin: &str, index: u32, out: &mut Output) {
+        for l in latin.chars() {
+            let l = if self.steps.contains(Step::Leet) {
+                leet_letter(l)
+            } else {
+                l
+            };
+            out.push(l, index, index + 1);
+        }
+    }
+
+    /// Whether a whole-word match may start or end at original character `inside` (its first
+    /// or last), given the character `outside` it (`None` at the text's edges): the match
+    /// does not continue a word there. Invisible characters (default-ignorables, combining
+    /// marks) belong to the letter next to them.
     ///
     /// Word characters are letters, digits and `_`, and under [`Step::Leet`] the leet symbols
-    /// that read as letters there. Under [`Step::Separators`], a single letter followed (or
-    /// preceded) by separators and another single letter continues a spelled-out word, so
-    /// `sex` does not fire inside `s.e.x.y`.
+    /// that read as letters there. Under [`Step::Separators`], a one-letter token joined by
+    /// `.`, `-`, `_`, `*` (not white space) to another one-letter token continues a
+    /// spelled-out word, so `sex` does not fire inside `s.e.x.y`.
     pub fn is_word_boundary(&self, chars: &[char], inside: usize, outside: Option<usize>) -> bool {
         let Some(outside) = outside else {
+            return true;
+        };
+        let forward = outside > inside;
+        // The nearest visible character from `i` (inclusive) in a direction.
+        let visible = |mut i: usize, away: bool| -> Option<usize> {
+            loop {
+                if !is_invisible(chars[i]) {
+                    return Some(i);
+                }
+                i = if away == forward {
+                    Some(i + 1).filter(|&n| n < chars.len())?
+                } else {
+                    i.checked_sub(1)?
+                };
+            }
+        };
+        let step = |i: usize, away: bool| -> Option<usize> {
+            let next = if away == forward {
+                Some(i + 1).filter(|&n| n < chars.len())?
+            } else {
+                i.checked_sub(1)?
+            };
+            visible(next, away)
+        };
+        let Some(inside) = visible(inside, false) else {
+            return true;
+        };
+        let Some(outside) = visible(outside, true) else {
             return true;
         };
         if !self.is_word(chars, inside) {
@@ -406,31 +518,22 @@ impl Normalizer {
         if self.is_word(chars, outside) {
             return false;
         }
-        if !self.steps.contains(Step::Separators) || !is_separator(chars[outside]) {
+        let joins_letters = |c: char| is_separator(c) && !c.is_whitespace();
+        if !self.steps.contains(Step::Separators) || !joins_letters(chars[outside]) {
             return true;
         }
-        // Neighbours of `i` away from the match and back towards it.
-        let forward = outside > inside;
-        let away = |i: usize| match forward {
-            true => Some(i + 1).filter(|&n| n < chars.len()),
-            false => i.checked_sub(1),
-        };
-        let toward = |i: usize| match forward {
-            true => i.checked_sub(1),
-            false => Some(i + 1).filter(|&n| n < chars.len()),
-        };
         let single = |neighbour: Option<usize>| neighbour.is_none_or(|n| !self.is_word(chars, n));
-        if !single(toward(inside)) {
+        if !single(step(inside, false)) {
             return true;
         }
         let mut i = outside;
-        while is_separator(chars[i]) {
-            match away(i) {
+        while joins_letters(chars[i]) {
+            match step(i, true) {
                 Some(next) => i = next,
                 None => return true,
             }
         }
-        !(self.is_word(chars, i) && single(away(i)))
+        !(self.is_word(chars, i) && single(step(i, true)))
     }
 
     fn is_word(&self, chars: &[char], i: usize) -> bool {
@@ -461,23 +564,21 @@ struct Output {
     splits: Vec<(u32, u32, u32)>,
     collapse: bool,
     in_space: bool,
-    /// Characters emitted since the last separator.
-    token_len: usize,
-    /// Length of the token before the last separator(s), when a separator came since the
-    /// last character emitted.
-    separated_after: Option<usize>,
+    /// A separator was dropped since the last character emitted.
+    separated: bool,
 }
 
 impl Output {
     /// The hot path: ASCII bytes that map to one byte each (or to nothing), from original
     /// character `index` on. Returns how many bytes it consumed and why it stopped.
     fn ascii_run(&mut self, table: &[Ascii; 128], bytes: &[u8], index: u32) -> (usize, Stop) {
-        // The state lives in locals here (written back on exit), which keeps the loop in
-        // registers: this loop is most of the time of scanning a plain message.
-        let mut last = self.text.last().copied().unwrap_or(0);
+        // The state and the two vectors live in locals here (written back on exit), which
+        // keeps them in registers: this loop is most of the time of scanning a plain message.
+        let mut text = std::mem::take(&mut self.text);
+        let mut starts = std::mem::take(&mut self.start);
+        let mut last = text.last().copied().unwrap_or(0);
         let mut in_space = self.in_space;
-        let mut token_len = self.token_len;
-        let mut separated_after = self.separated_after;
+        let mut separated = self.separated;
         let mut stop = (bytes.len(), Stop::End);
         for (i, &b) in bytes.iter().enumerate() {
             if b >= 0x80 {
@@ -490,15 +591,11 @@ impl Output {
                     if !in_space {
                         in_space = true;
                         last = b' ';
-                        self.text.push(b' ');
-                        self.start.push(at);
+                        text.push(b' ');
+                        starts.push(at);
                     }
                 }
-                DROP => {
-                    if separated_after.is_none() && token_len > 0 {
-                        separated_after = Some(token_len);
-                    }
-                }
+                DROP => separated = !text.is_empty(),
                 CONTEXT => {
                     stop = (i, Stop::Context);
                     break;
@@ -506,104 +603,64 @@ impl Output {
                 mapped => {
                     if self.collapse && mapped == last && mapped.is_ascii_alphabetic() && !in_space
                     {
-                        let pos = self.text.len() - 1;
-                        if let Some(before) = separated_after.take() {
-                            token_len = 1;
-                            self.merge(pos, Some(before), at, at + 1);
-                        } else {
-                            self.merge(pos, None, at, at + 1);
-                        }
+                        let pos = text.len() - 1;
+                        merge(
+                            &mut self.ends,
+                            &mut self.splits,
+                            (pos, pos),
+                            separated,
+                            (at, at + 1),
+                        );
                     } else {
                         in_space = false;
-                        if separated_after.take().is_some() {
-                            token_len = 0;
-                        }
-                        token_len += 1;
                         last = mapped;
-                        self.text.push(mapped);
-                        self.start.push(at);
+                        text.push(mapped);
+                        starts.push(at);
                     }
+                    separated = false;
                 }
             }
         }
+        self.text = text;
+        self.start = starts;
         self.in_space = in_space;
-        self.token_len = token_len;
-        self.separated_after = separated_after;
+        self.separated = separated;
         stop
     }
 
-    /// Whether `b` repeats the last letter and folds into it.
-    #[inline]
-    fn collapses(&self, b: u8) -> bool {
-        self.collapse && self.text.last() == Some(&b) && b.is_ascii_alphabetic() && !self.in_space
-    }
-
-    /// Folds a repeat of the character at normalised byte `pos` (its first byte), from
-    /// original characters `start..end`, into it. Inside a word, or across separators in a
-    /// spelled-out word (the token before them was one letter: `s e e`), the character now
-    /// stands for the whole run. Where one word ends with the letter the next starts with
-    /// (`ok keep`), a match starting at the character starts at the later word and one
-    /// ending there ends with the earlier one.
-    fn merge(&mut self, pos: usize, separated_after: Option<usize>, start: u32, end: u32) {
-        match separated_after {
-            Some(before) if before > 1 => self.splits.push((pos as u32, start, end)),
-            _ => {
-                let last = (self.text.len() - 1) as u32;
-                match self.ends.last_mut() {
-                    Some(e) if e.0 == last => e.1 = end,
-                    _ => self.ends.push((last, end)),
-                }
-            }
-        }
-    }
-
-    #[inline]
-    fn emit_ascii(&mut self, b: u8, index: u32) {
-        self.in_space = false;
-        if self.separated_after.take().is_some() {
-            self.token_len = 0;
-        }
-        self.token_len += 1;
-        self.text.push(b);
-        self.start.push(index);
-    }
-
-    /// A repeat of the last character (one original character, `start..end`) folds into it.
-    fn merge_last(&mut self, char_len: usize, start: u32, end: u32) {
-        let pos = self.text.len() - char_len;
-        if let Some(before) = self.separated_after.take() {
-            self.token_len = 1;
-            self.merge(pos, Some(before), start, end);
-        } else {
-            self.merge(pos, None, start, end);
-        }
-    }
-
     fn push(&mut self, c: char, start: u32, end: u32) {
-        if c.is_ascii() && end == start + 1 {
-            let b = c as u8;
-            if self.collapses(b) {
-                self.merge_last(1, start, end);
-            } else {
-                self.emit_ascii(b, start);
-            }
-            return;
-        }
         let mut buffer = [0u8; 4];
         let encoded = c.encode_utf8(&mut buffer).as_bytes();
         if self.collapse && c.is_alphabetic() && !self.in_space && self.text.ends_with(encoded) {
-            self.merge_last(encoded.len(), start, end);
+            let bytes = (self.text.len() - encoded.len(), self.text.len() - 1);
+            merge(
+                &mut self.ends,
+                &mut self.splits,
+                bytes,
+                self.separated,
+                (start, end),
+            );
+            self.separated = false;
             return;
         }
         self.in_space = false;
-        if self.separated_after.take().is_some() {
-            self.token_len = 0;
-        }
-        self.token_len += 1;
+        self.separated = false;
         self.text.extend_from_slice(encoded);
         self.start.extend(std::iter::repeat_n(start, encoded.len()));
         if end != start + 1 {
             self.ends.push(((self.text.len() - 1) as u32, end));
+        }
+    }
+
+    /// A dropped mark at original character `end - 1` belongs to the last letter.
+    fn cover(&mut self, end: u32) {
+        if self.text.is_empty() || self.in_space || self.separated {
+            return;
+        }
+        let last = (self.text.len() - 1) as u32;
+        match self.ends.last_mut() {
+            Some(e) if e.0 == last => e.1 = e.1.max(end),
+            _ => self.ends.push((last, end)),
         }
     }
 
@@ -638,9 +695,7 @@ impl Output {
 
     /// A separator was dropped.
     fn separator(&mut self) {
-        if self.separated_after.is_none() && self.token_len > 0 {
-            self.separated_after = Some(self.token_len);
-        }
+        self.separated = !self.text.is_empty();
     }
 
     fn space(&mut self, index: u32) {
@@ -660,6 +715,33 @@ impl Output {
             splits: self.splits,
         }
     }
+}
+
+/// Folds a repeat (original characters `start..end`) of the last character, at normalised
+/// bytes `first..=last`, into it. Inside a word the character now stands for the whole run.
+/// Across separators (`ok keep`, `s e e`, `a add`) it stands for either occurrence: a match
+/// starting there may start at the later one, a match ending there may end at either (see
+/// [`Normalized::spans`]).
+fn merge(
+    ends: &mut Vec<(u32, u32)>,
+    splits: &mut Vec<(u32, u32, u32)>,
+    (first, last): (usize, usize),
+    separated: bool,
+    (start, end): (u32, u32),
+) {
+    if separated {
+        splits.push((first as u32, start, end));
+        return;
+    }
+    match ends.last_mut() {
+        Some(e) if e.0 == last as u32 => e.1 = end,
+        _ => ends.push((last as u32, end)),
+    }
+}
+
+/// Characters that do not show on their own: they belong to the letter next to them.
+fn is_invisible(c: char) -> bool {
+    is_default_ignorable(c) || is_combining_mark(c)
 }
 
 fn is_separator(c: char) -> bool {
