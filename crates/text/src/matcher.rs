@@ -195,6 +195,9 @@ impl KeywordMatcher {
                         }
                     };
                     let span = if whole_word {
+                        if !normalized.may_be_whole_word(m.start(), m.end()) {
+                            continue;
+                        }
                         let chars = chars.get_or_insert_with(|| text.chars().collect());
                         let whole = normalized
                             .spans(m.start(), m.end())
@@ -581,5 +584,46 @@ groups = [["how old are you", "what grade"], ["meet up", "come over"]]
                 other => panic!("{text}: expected a line error, got {other:?}"),
             }
         }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_cheap_whole_word_check_never_rejects_a_whole_word(
+            text in "[a-cA-C0-3@$!. _\\-\u{200b}\u{301}а]{0,24}",
+            steps in 0u16..512,
+        ) {
+            let normalizer = Normalizer::new(Steps::parse(&format!("{}", steps_of(steps)), Steps::ALL).unwrap());
+            let normalized = normalizer.normalize(&text);
+            let chars: Vec<char> = text.chars().collect();
+            let bounds: Vec<usize> = normalized
+                .text
+                .char_indices()
+                .map(|(i, _)| i)
+                .chain([normalized.text.len()])
+                .collect();
+            for (a, &start) in bounds.iter().enumerate() {
+                for &end in &bounds[a + 1..] {
+                    let whole = normalized
+                        .spans(start, end)
+                        .into_iter()
+                        .any(|s| on_word_boundaries(&normalizer, &chars, s));
+                    proptest::prop_assert!(
+                        !whole || normalized.may_be_whole_word(start, end),
+                        "{:?} [{}, {}) of {:?}", text, start, end, normalized.text
+                    );
+                }
+            }
+        }
+    }
+
+    /// The steps whose bits are set in `bits`, in the `normalize` column's syntax.
+    fn steps_of(bits: u16) -> String {
+        let names: Vec<&str> = crate::Step::ALL
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| bits & (1 << i) != 0)
+            .map(|(_, s)| s.name())
+            .collect();
+        if names.is_empty() { "none".into() } else { names.join("+") }
     }
 }

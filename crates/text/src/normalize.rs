@@ -252,6 +252,39 @@ impl Normalized {
         readings
     }
 
+    /// A cheap first check for whole-word rules: whether the normalised range `start..end`
+    /// could be a whole word of the original — it starts where a token starts (after a
+    /// non-letter, or where original characters were dropped before it) and ends where one
+    /// ends, or an edge is a letter merged across a word gap. `false` means it certainly is
+    /// not; `true` is confirmed on the original text.
+    pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
+        let bytes = self.text.as_bytes();
+        let first_of = |i: usize| (0..=i).rev().find(|&k| bytes[k] & 0xC0 != 0x80).unwrap_or(0);
+        let opens = |i: usize| -> bool {
+            if i == 0 || i >= bytes.len() {
+                return true;
+            }
+            let prev = first_of(i - 1);
+            let word = |k: usize| {
+                self.text[k..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric())
+            };
+            if !word(prev) || !word(i) {
+                return true;
+            }
+            // Adjacent original characters: the same word, unless a merge spans the gap.
+            let prev_end = match self.ends.binary_search_by_key(&((i - 1) as u32), |e| e.0) {
+                Ok(k) => self.ends[k].1,
+                Err(_) => self.start[i - 1] + 1,
+            };
+            self.start[i] != prev_end
+        };
+        let merged = |i: usize| !self.split_range(first_of(i)).is_empty();
+        (opens(start) || merged(start)) && (opens(end) || merged(end - 1))
+    }
+
     /// Most occurrences of one merged letter tried as a match's edge.
     const READINGS: usize = 4;
 
@@ -666,6 +699,9 @@ impl Output {
 
     /// Composes `mark` onto the last character when Unicode has a precomposed form.
     fn compose(&mut self, mark: char, end: u32) -> bool {
+        if self.in_space || self.separated {
+            return false;
+        }
         // The last character starts at the last byte that is not a UTF-8 continuation byte.
         let Some(at) = self.text.iter().rposition(|&b| b & 0xC0 != 0x80) else {
             return false;
