@@ -6,7 +6,7 @@
 //! `scripts/bench-text` (fetches the benign corpus, Debian's fortunes, then runs
 //! `cargo bench --bench text`). The corpus directory comes from VIGIL_TEXT_CORPUS (default:
 //! .cache/text-eval/fortunes/usr/share/games/fortunes). VIGIL_BENCH_SIZES=100,1000 picks list
-//! sizes. Results: docs/benchmarks.md.
+//! sizes; VIGIL_BENCH_REGEX=0 skips the RegexSet baseline. Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -140,6 +140,9 @@ fn main() {
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();
+    // VIGIL_BENCH_REGEX=0 skips the RegexSet baseline (building it at 10,000 terms takes
+    // half a minute).
+    let regex_baseline = std::env::var("VIGIL_BENCH_REGEX").map_or(true, |v| v != "0");
     let mut rng = Rng(0x5eed);
     let words = corpus_words();
     let mut messages = messages(&words, &mut rng);
@@ -175,7 +178,7 @@ fn main() {
                 .build(&terms)
                 .unwrap()
         });
-        let regex_set = (n <= 10_000).then(|| {
+        let regex_set = (n <= 10_000 && regex_baseline).then(|| {
             timed(|| {
                 let escaped = terms.iter().map(|t| format!(r"\b{}\b", regex::escape(t)));
                 RegexSetBuilder::new(escaped)
