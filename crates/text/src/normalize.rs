@@ -205,6 +205,9 @@ pub struct Normalized {
     /// (normalised byte, start, end) of the later occurrence, for the first bytes of letters
     /// merged across a word gap (`ok keep`): a match starting there starts at the later word.
     splits: Vec<(u32, u32, u32)>,
+    /// Normalised bytes next to which an original non-letter that normalised to letters
+    /// stood (`℃` → `°c`), in order: words of the original may start or end there.
+    gaps: Vec<u32>,
 }
 
 impl Normalized {
@@ -259,7 +262,12 @@ impl Normalized {
     /// not; `true` is confirmed on the original text.
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
         let bytes = self.text.as_bytes();
-        let first_of = |i: usize| (0..=i).rev().find(|&k| bytes[k] & 0xC0 != 0x80).unwrap_or(0);
+        let first_of = |i: usize| {
+            (0..=i)
+                .rev()
+                .find(|&k| bytes[k] & 0xC0 != 0x80)
+                .unwrap_or(0)
+        };
         let opens = |i: usize| -> bool {
             if i == 0 || i >= bytes.len() {
                 return true;
@@ -271,7 +279,7 @@ impl Normalized {
                     .next()
                     .is_some_and(|c| c.is_alphanumeric())
             };
-            if !word(prev) || !word(i) {
+            if !word(prev) || !word(i) || self.gaps.binary_search(&(i as u32)).is_ok() {
                 return true;
             }
             // Adjacent original characters: the same word, unless a merge spans the gap.
@@ -378,6 +386,7 @@ impl Normalizer {
             collapse: self.steps.contains(Step::Collapse),
             in_space: false,
             separated: false,
+            gaps: Vec::new(),
         };
         let bytes = original.as_bytes();
         let mut index = 0u32;
@@ -407,10 +416,22 @@ impl Normalizer {
 
     /// The slow path: one non-ASCII character through every enabled step.
     fn push_char(&self, c: char, index: u32, out: &mut Output) {
-        let steps = self.steps;
-        if steps.contains(Step::Ignorables) && is_default_ignorable(c) {
+        if self.steps.contains(Step::Ignorables) && is_default_ignorable(c) {
             return;
         }
+        let gap = !c.is_alphanumeric() && !is_invisible(c);
+        if gap {
+            out.gaps.push(out.text.len() as u32);
+        }
+        self.decompose_into(c, index, out);
+        if gap {
+            out.gaps.push(out.text.len() as u32);
+        }
+    }
+
+    /// One non-ASCII character through decomposition, marks, look-alikes, folding.
+    fn decompose_into(&self, c: char, index: u32, out: &mut Output) {
+        let steps = self.steps;
         let mut decomposed = [char::default(); 18];
         let mut len = 0;
         if steps.contains(Step::Nfkc) {
@@ -599,6 +620,7 @@ struct Output {
     in_space: bool,
     /// A separator was dropped since the last character emitted.
     separated: bool,
+    gaps: Vec<u32>,
 }
 
 impl Output {
@@ -716,6 +738,7 @@ impl Output {
             return false;
         };
         let start = self.start[at];
+        let old_len = self.text.len() as u32;
         if self.ends.last().is_some_and(|e| e.0 as usize >= at) {
             self.ends.pop();
         }
@@ -726,6 +749,10 @@ impl Output {
         self.text.extend_from_slice(encoded);
         self.start.extend(std::iter::repeat_n(start, encoded.len()));
         self.ends.push(((self.text.len() - 1) as u32, end));
+        // A word gap marked after the letter moves with its end.
+        if let Some(gap) = self.gaps.last_mut().filter(|g| **g == old_len) {
+            *gap = self.text.len() as u32;
+        }
         true
     }
 
@@ -749,6 +776,7 @@ impl Output {
             start: self.start,
             ends: self.ends,
             splits: self.splits,
+            gaps: self.gaps,
         }
     }
 }
