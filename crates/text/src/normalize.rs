@@ -216,22 +216,12 @@ impl Normalized {
     /// merged across a word gap counts as its latest occurrence at the start and its first
     /// one at the end.
     pub fn span(&self, start: usize, end: usize) -> Span {
-        let starts = self.starts(start);
-        let ends = self.ends(end);
-        starts
-            .iter()
-            .flat_map(|s| ends.iter().map(move |e| (*s, *e)))
-            .find(|(s, e)| s < e)
-            .map_or(
-                Span {
-                    start: self.start[start] as usize,
-                    end: end.max(start + 1),
-                },
-                |(s, e)| Span {
-                    start: s as usize,
-                    end: e as usize,
-                },
-            )
+        // Never empty: the first occurrence's start comes before every end.
+        let first = self.start[start] as usize;
+        self.spans(start, end).first().copied().unwrap_or(Span {
+            start: first,
+            end: first + 1,
+        })
     }
 
     /// Every reading of the normalised byte range `start..end`, preferred first. Where a
