@@ -592,7 +592,7 @@ groups = [["how old are you", "what grade"], ["meet up", "come over"]]
             text in "[a-cA-C0-3@$!. _\\-\u{200b}\u{301}а°℃]{0,24}",
             steps in 0u16..512,
         ) {
-            let normalizer = Normalizer::new(Steps::parse(&format!("{}", steps_of(steps)), Steps::ALL).unwrap());
+            let normalizer = Normalizer::new(Steps::parse(&steps_of(steps), Steps::ALL).unwrap());
             let normalized = normalizer.normalize(&text);
             let chars: Vec<char> = text.chars().collect();
             let bounds: Vec<usize> = normalized
