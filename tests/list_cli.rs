@@ -297,6 +297,49 @@ fn convert_keeps_every_entry_and_sign_verify_round_trips() {
 }
 
 #[test]
+fn keyword_lists_and_rule_files_sign_and_verify_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kw.csv"),
+        "rule_id,term,category\nk1,keep this a secret,grooming\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("rules.toml"),
+        "[[regex]]\nid = \"phone\"\npattern = '\\d{10}'\ncategory = \"contact\"\n",
+    )
+    .unwrap();
+    openssl(
+        dir.path(),
+        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
+    );
+    openssl(
+        dir.path(),
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
+    );
+    for list in ["kw.csv", "rules.toml"] {
+        let signed = ok(run(
+            vigil(dir.path()).args(["lists", "sign", "--key", "key.pem", "--source", "own", list]),
+            b"",
+        ));
+        assert!(
+            String::from_utf8_lossy(&signed.stdout).contains("version 1 (1 entries)"),
+            "{}",
+            String::from_utf8_lossy(&signed.stdout)
+        );
+        let verified = ok(run(
+            vigil(dir.path()).args(["lists", "verify", "--key", "key.pub", list]),
+            b"",
+        ));
+        assert!(
+            String::from_utf8_lossy(&verified.stdout).starts_with("ok "),
+            "{}",
+            String::from_utf8_lossy(&verified.stdout)
+        );
+    }
+}
+
+#[test]
 fn match_reads_lists_with_their_configured_format() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

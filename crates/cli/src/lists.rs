@@ -152,17 +152,37 @@ fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integr
         .map(|s| (s.clone(), false))
         .chain(config.lists.keyword_lists.iter().map(|s| (s.clone(), true)))
         .collect();
-    sources.extend(
-        select
-            .lists
-            .iter()
-            .map(|p| (select.format.source(p.clone()), false)),
-    );
+    sources.extend(select.lists.iter().map(|p| {
+        let source = select.format.source(p.clone());
+        let keyword = source.format.is_none()
+            && std::fs::read(p).is_ok_and(|bytes| is_keyword_file(p, &bytes));
+        (source, keyword)
+    }));
     anyhow::ensure!(
         !sources.is_empty(),
         "no lists: give LIST files or --config FILE"
     );
     Ok((sources, integrity))
+}
+
+/// Whether a list file given on the command line is a keyword list: a rule file (`.toml`) or
+/// a CSV whose header names a `term` column.
+fn is_keyword_file(path: &std::path::Path, bytes: &[u8]) -> bool {
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
+    {
+        return true;
+    }
+    bytes
+        .split(|&b| b == b'\n')
+        .find(|l| !l.starts_with(b"#") && !l.is_empty())
+        .is_some_and(|h| {
+            String::from_utf8_lossy(h)
+                .to_ascii_lowercase()
+                .split(',')
+                .any(|c| c.trim() == "term")
+        })
 }
 
 fn read(
@@ -315,16 +335,7 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
     let source = args.format.source(args.data.clone());
     let bytes = std::fs::read(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
-    let is_keywords = source.format.is_none()
-        && bytes
-            .split(|&b| b == b'\n')
-            .find(|l| !l.starts_with(b"#") && !l.is_empty())
-            .is_some_and(|h| {
-                String::from_utf8_lossy(h)
-                    .to_ascii_lowercase()
-                    .split(',')
-                    .any(|c| c.trim() == "term")
-            });
+    let is_keywords = source.format.is_none() && is_keyword_file(&args.data, &bytes);
     let file = ListFile::read_unchecked(&source, bytes);
     let info = if is_keywords {
         KeywordList::from_file(file)?.info
