@@ -322,3 +322,64 @@ fn text_over_the_cap_is_scanned_up_to_it_and_reported() {
         assert!(!error.to_string().contains("secret"), "content in {error}");
     }
 }
+
+#[test]
+fn the_sample_rule_file_flags_its_examples() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("vigil.toml"), "[lists]\n").unwrap();
+    let rules = common::root().join("examples/lists/sample-rules.toml");
+    let table = [
+        ("im 13 yo lol", "rx-age-statement-001", vec![(0, 8)]),
+        (
+            "my snap is cool.kid_22",
+            "rx-platform-handle-001",
+            vec![(3, 22)],
+        ),
+        ("send me $50 now", "rx-payment-ask-001", vec![(0, 11)]),
+        ("call 555 123 4567", "rx-contact-phone-001", vec![(5, 17)]),
+        (
+            "how old are you? i could pick you up",
+            "co-age-meeting-001",
+            vec![(0, 15), (25, 36)],
+        ),
+        (
+            "dont tell ur mom, i'll buy you robux",
+            "co-secrecy-gift-001",
+            vec![(0, 9), (23, 30)],
+        ),
+    ];
+    let mut input = Vec::new();
+    for (i, (text, _, _)) in table.iter().enumerate() {
+        let message = json!({
+            "message_id": format!("m-{i}"), "conversation_id": "c-1", "sender_id": "u-1",
+            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z", "text": text,
+        });
+        input.extend(serde_json::to_vec(&message).unwrap());
+        input.push(b'\n');
+    }
+    let output = run(
+        vigil(dir.path()).args([
+            "scan",
+            "--config",
+            "vigil.toml",
+            "--keywords",
+            rules.to_str().unwrap(),
+            "-",
+        ]),
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flags = json_lines(&output.stdout);
+    assert_eq!(flags.len(), table.len());
+    for (flag, (text, rule, spans)) in flags.iter().zip(&table) {
+        assert_eq!(
+            matches(flag),
+            [(rule.to_string(), spans.clone())],
+            "{text:?}"
+        );
+    }
+}
