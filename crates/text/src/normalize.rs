@@ -333,6 +333,10 @@ impl Normalized {
 impl Normalizer {
     /// Compiles `steps`.
     pub fn new(steps: Steps) -> Normalizer {
+        if steps.contains(Step::Confusables) {
+            // Built now, while lists load, not when the first message needs it.
+            confusables();
+        }
         let mut ascii = [DROP; 128];
         for (b, action) in ascii.iter_mut().enumerate() {
             let b = b as u8;
@@ -851,8 +855,13 @@ fn is_default_ignorable(c: char) -> bool {
 
 /// The Latin reading of a non-ASCII confusable, from the UTS #39 skeleton.
 fn confusable(c: char) -> Option<&'static str> {
+    confusables().get(&c).map(|s| &**s)
+}
+
+/// The look-alike table, built on first use (about 10 ms).
+fn confusables() -> &'static HashMap<char, Box<str>> {
     static TABLE: OnceLock<HashMap<char, Box<str>>> = OnceLock::new();
-    TABLE.get_or_init(build_confusables).get(&c).map(|s| &**s)
+    TABLE.get_or_init(build_confusables)
 }
 
 /// Every non-ASCII character (outside the CJK and Hangul blocks, which have no Latin
