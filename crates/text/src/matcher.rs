@@ -89,12 +89,12 @@ impl KeywordMatcher {
     /// Compiles `lists`. Terms are normalised exactly as texts are, rule by rule.
     pub fn build(lists: Vec<KeywordList>) -> Result<KeywordMatcher, TextError> {
         let mut by_steps: BTreeMap<Steps, Pending> = BTreeMap::new();
-        let term = |steps: Steps, term: &str| {
-            Normalizer::new(steps)
-                .normalize(term)
-                .text
-                .trim()
-                .to_string()
+        let mut normalizers: BTreeMap<Steps, Normalizer> = BTreeMap::new();
+        let mut term = |steps: Steps, term: &str| {
+            let normalizer = normalizers
+                .entry(steps)
+                .or_insert_with(|| Normalizer::new(steps));
+            normalizer.normalize(term).text.trim().to_string()
         };
         for (l, list) in lists.iter().enumerate() {
             for (r, rule) in list.rules.iter().enumerate() {
