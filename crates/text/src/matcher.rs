@@ -239,13 +239,15 @@ impl KeywordMatcher {
                 }
             }
         }
+        let mut words: Option<Vec<u32>> = None;
         for ((list, rule), spans) in groups {
             if spans.iter().any(Vec::is_empty) {
                 continue;
             }
             let chars = chars.get_or_insert_with(|| text.chars().collect());
+            let words = words.get_or_insert_with(|| word_numbers(chars));
             let within = self.lists[list].extra.cooccurrences[rule].within_words;
-            if let Some(window) = closest_window(chars, &spans, within) {
+            if let Some(window) = closest_window(words, &spans, within) {
                 found.insert((list, RuleClass::Cooccurrence, rule), window);
             }
         }
@@ -292,21 +294,27 @@ fn on_word_boundaries(normalizer: &Normalizer, chars: &[char], span: Span) -> bo
         && normalizer.is_word_boundary(chars, span.end - 1, after)
 }
 
-/// The closest set of matches, one per group, spanning at most `within` words (words being
-/// runs of letters and digits of the original text); `None` if there is none.
-fn closest_window(chars: &[char], groups: &[Vec<Span>], within: usize) -> Option<Vec<Span>> {
-    // Word number of each character (a character between words counts with the word before).
-    let mut word = Vec::with_capacity(chars.len() + 1);
+/// The word number of each character: words are runs of letters and digits, numbered from 1;
+/// a character between words counts with the word before.
+fn word_numbers(chars: &[char]) -> Vec<u32> {
     let mut n = 0u32;
     let mut in_word = false;
-    for c in chars {
-        let is_word = c.is_alphanumeric();
-        if is_word && !in_word {
-            n += 1;
-        }
-        in_word = is_word;
-        word.push(n);
-    }
+    chars
+        .iter()
+        .map(|c| {
+            let is_word = c.is_alphanumeric();
+            if is_word && !in_word {
+                n += 1;
+            }
+            in_word = is_word;
+            n
+        })
+        .collect()
+}
+
+/// The closest set of matches, one per group, spanning at most `within` words (`word`: the
+/// word number of each original character); `None` if there is none.
+fn closest_window(word: &[u32], groups: &[Vec<Span>], within: usize) -> Option<Vec<Span>> {
     // (first word, last word, group, span), by first word.
     let mut hits: Vec<(u32, u32, usize, Span)> = groups
         .iter()
