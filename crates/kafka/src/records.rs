@@ -2,6 +2,8 @@
 //! dead-letter copy of the original record with `vigil.error.*` headers, and a verdict.
 //! Pure functions, so the mapping is unit-tested without a broker.
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 use vigil_core::{Config, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
 use vigil_scan::Outcome;
@@ -37,8 +39,8 @@ pub mod headers {
 /// An input record as consumed (owned: it outlives the consumer's buffer).
 #[derive(Clone, PartialEq, Eq)]
 pub struct InputRecord {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by every record of the topic).
+    pub topic: Arc<str>,
     /// Partition.
     pub partition: i32,
     /// Offset.
@@ -127,7 +129,7 @@ pub fn outputs(
         add(headers::ERROR_RETRYABLE, first.retryable.to_string());
         add(headers::ERROR_ID, first.error_id.clone());
         add(headers::ERROR_DETAIL, first.detail.clone());
-        add(headers::ERROR_TOPIC, input.topic.clone());
+        add(headers::ERROR_TOPIC, input.topic.to_string());
         add(headers::ERROR_PARTITION, input.partition.to_string());
         add(headers::ERROR_OFFSET, input.offset.to_string());
         if let Some(id) = &first.message_id {
@@ -144,7 +146,7 @@ pub fn outputs(
         let verdict = VerdictRecord {
             schema_version: VERDICT_SCHEMA_VERSION,
             source: vigil_core::Source::Kafka {
-                topic: input.topic.clone(),
+                topic: input.topic.to_string(),
                 partition: input.partition,
                 offset: input.offset,
             },
@@ -219,7 +221,7 @@ mod tests {
 
     fn run(config: &Config, pipeline: &Pipeline, record: &InputRecord) -> Vec<OutputRecord> {
         let source = Source::Kafka {
-            topic: record.topic.clone(),
+            topic: record.topic.to_string(),
             partition: record.partition,
             offset: record.offset,
         };

@@ -220,7 +220,7 @@ impl ConsumerContext for RunContext {
         let revoked: Vec<TopicPartition> = tpl
             .elements()
             .iter()
-            .map(|e| (e.topic().to_string(), e.partition()))
+            .map(|e| (Arc::from(e.topic()), e.partition()))
             .collect();
         let mut state = self.state();
         if !state.closing {
@@ -268,7 +268,7 @@ impl ConsumerContext for RunContext {
                 let assigned: Vec<TopicPartition> = tpl
                     .elements()
                     .iter()
-                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .map(|e| (Arc::from(e.topic()), e.partition()))
                     .collect();
                 for tp in &assigned {
                     state.tracker.assign(tp.clone());
@@ -507,7 +507,7 @@ struct Shared {
 fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
     for Job { record, epoch } in jobs {
         let source = Source::Kafka {
-            topic: record.topic.clone(),
+            topic: record.topic.to_string(),
             partition: record.partition,
             offset: record.offset,
         };
@@ -718,6 +718,8 @@ fn poll_loop(
     let delivery = k.delivery;
     let interval = Duration::from_millis(k.transaction_interval_ms);
     let mut next_commit = Instant::now() + interval;
+    let mut polled = Vec::with_capacity(POLL_BATCH);
+    let mut topics: Vec<Arc<str>> = Vec::new();
     while !shutdown.load(Ordering::SeqCst) {
         health.beat();
         if let Some((code, reason)) = producer.client().fatal_error() {
@@ -734,10 +736,9 @@ fn poll_loop(
         } else {
             POLL_INTERVAL
         };
-        let mut polled = Vec::new();
         while polled.len() < POLL_BATCH {
             match consumer.poll(timeout) {
-                Some(Ok(message)) => polled.push(owned(&message)),
+                Some(Ok(message)) => polled.push(owned(&message, &mut topics)),
                 Some(Err(err)) => warn!(error = %err, "consumer error"),
                 None => break,
             }
@@ -746,7 +747,7 @@ fn poll_loop(
         if !polled.is_empty() {
             let mut state = consumer.context().state();
             state.waiting_bytes += polled.iter().map(buffered_size).sum::<u64>();
-            state.waiting.extend(polled);
+            state.waiting.extend(polled.drain(..));
         }
         let mut state = consumer.context().state();
         state.settle(consumer, delivery, None);
@@ -797,9 +798,19 @@ fn buffered_size(record: &InputRecord) -> u64 {
     (record.payload.len() + record.key.as_ref().map_or(0, Vec::len) + headers + 128) as u64
 }
 
-fn owned(message: &BorrowedMessage<'_>) -> InputRecord {
+/// `message` copied out of the consumer's buffer; `topics` interns topic names.
+fn owned(message: &BorrowedMessage<'_>, topics: &mut Vec<Arc<str>>) -> InputRecord {
+    let name = message.topic();
+    let topic = match topics.iter().find(|t| &***t == name) {
+        Some(topic) => topic.clone(),
+        None => {
+            let topic: Arc<str> = Arc::from(name);
+            topics.push(topic.clone());
+            topic
+        }
+    };
     InputRecord {
-        topic: message.topic().to_string(),
+        topic,
         partition: message.partition(),
         offset: message.offset(),
         key: message.key().map(<[u8]>::to_vec),

@@ -7,9 +7,10 @@
 //! markers); only dispatched offsets count.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
-/// A topic-partition.
-pub type TopicPartition = (String, i32);
+/// A topic-partition (the topic shared: one allocation per topic, not per record).
+pub type TopicPartition = (Arc<str>, i32);
 
 /// Watermarks of every assigned partition.
 #[derive(Debug, Default)]
@@ -118,7 +119,7 @@ mod tests {
     use super::*;
 
     fn tp(p: i32) -> TopicPartition {
-        ("dms".to_string(), p)
+        ("dms".into(), p)
     }
 
     #[test]
