@@ -100,6 +100,7 @@ fn rules(path: &Path, bytes: &[u8]) -> Result<Vec<KeywordRule>, ListError> {
     let normalize_col = table.column("normalize");
     let kind_col = table.column("kind");
     let mut seen = HashSet::new();
+    let mut normalizers: Vec<Normalizer> = Vec::new();
     let mut rules = Vec::with_capacity(table.rows.len());
     for row in &table.rows {
         let rule_id = table.unique(row, id_col, &mut seen)?;
@@ -109,12 +110,14 @@ fn rules(path: &Path, bytes: &[u8]) -> Result<Vec<KeywordRule>, ListError> {
             None => Steps::ALL,
         };
         let term = row.get(term_col);
-        if Normalizer::new(normalize)
-            .normalize(term)
-            .text
-            .trim()
-            .is_empty()
-        {
+        let normalizer = match normalizers.iter().position(|n| n.steps() == normalize) {
+            Some(i) => &normalizers[i],
+            None => {
+                normalizers.push(Normalizer::new(normalize));
+                &normalizers[normalizers.len() - 1]
+            }
+        };
+        if normalizer.normalize(term).text.trim().is_empty() {
             return Err(table.error(row, term_col, "empty once normalised"));
         }
         let kind = match kind_col.map(|c| (c, row.get(c).to_ascii_lowercase())) {
