@@ -211,6 +211,18 @@ fn bad_query_lines_are_reported_in_place() {
     );
 }
 
+/// An ed25519 key pair made by OpenSSL: `key.pem` (private) and `key.pub` in `dir`.
+fn keypair(dir: &Path) {
+    openssl(
+        dir,
+        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
+    );
+    openssl(
+        dir,
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
+    );
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let output = std::process::Command::new("openssl")
         .current_dir(dir)
@@ -250,14 +262,7 @@ fn convert_keeps_every_entry_and_sign_verify_round_trips() {
         "entries grouped by algorithm (pdq, phash, dhash, ahash, md5, sha1, sha256), each in file order"
     );
 
-    openssl(
-        dir.path(),
-        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
-    );
-    openssl(
-        dir.path(),
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
-    );
+    keypair(dir.path());
     let signed = ok(run(
         vigil(dir.path()).args([
             "lists", "sign", "--key", "key.pem", "--source", "own", "bank.csv",
@@ -309,14 +314,7 @@ fn keyword_lists_and_rule_files_sign_and_verify_from_the_command_line() {
         "[[regex]]\nid = \"phone\"\npattern = '\\d{10}'\ncategory = \"contact\"\n",
     )
     .unwrap();
-    openssl(
-        dir.path(),
-        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"],
-    );
-    openssl(
-        dir.path(),
-        &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
-    );
+    keypair(dir.path());
     for list in ["kw.csv", "rules.toml"] {
         let signed = ok(run(
             vigil(dir.path()).args(["lists", "sign", "--key", "key.pem", "--source", "own", list]),

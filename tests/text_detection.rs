@@ -58,10 +58,8 @@ fn write_config(dir: &Path, max_scan_bytes: u64) -> String {
     config.display().to_string()
 }
 
-/// Scans one message per text; returns the flags by message index and the error records.
-fn scan(texts: &[String], max_scan_bytes: u64) -> (Vec<Option<Value>>, Vec<Value>) {
-    let dir = tempfile::tempdir().unwrap();
-    let config = write_config(dir.path(), max_scan_bytes);
+/// JSON lines of one message per text, with ids `m-0`, `m-1`, ….
+fn messages(texts: &[String]) -> Vec<u8> {
     let mut input = Vec::new();
     for (i, text) in texts.iter().enumerate() {
         let message = json!({
@@ -71,6 +69,14 @@ fn scan(texts: &[String], max_scan_bytes: u64) -> (Vec<Option<Value>>, Vec<Value
         input.extend(serde_json::to_vec(&message).unwrap());
         input.push(b'\n');
     }
+    input
+}
+
+/// Scans one message per text; returns the flags by message index and the error records.
+fn scan(texts: &[String], max_scan_bytes: u64) -> (Vec<Option<Value>>, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), max_scan_bytes);
+    let input = messages(texts);
     let output = run(
         vigil(dir.path()).args(["scan", "--config", &config, "-"]),
         &input,
@@ -348,15 +354,8 @@ fn the_sample_rule_file_flags_its_examples() {
             vec![(0, 9), (23, 30)],
         ),
     ];
-    let mut input = Vec::new();
-    for (i, (text, _, _)) in table.iter().enumerate() {
-        let message = json!({
-            "message_id": format!("m-{i}"), "conversation_id": "c-1", "sender_id": "u-1",
-            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z", "text": text,
-        });
-        input.extend(serde_json::to_vec(&message).unwrap());
-        input.push(b'\n');
-    }
+    let texts: Vec<String> = table.iter().map(|(text, _, _)| text.to_string()).collect();
+    let input = messages(&texts);
     let output = run(
         vigil(dir.path()).args([
             "scan",

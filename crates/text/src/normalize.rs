@@ -251,36 +251,48 @@ impl Normalized {
     /// ends, or an edge is a letter merged across a word gap. `false` means it certainly is
     /// not; `true` is confirmed on the original text.
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
-        let bytes = self.text.as_bytes();
-        let first_of = |i: usize| {
-            (0..=i)
-                .rev()
-                .find(|&k| bytes[k] & 0xC0 != 0x80)
-                .unwrap_or(0)
-        };
         let opens = |i: usize| -> bool {
-            if i == 0 || i >= bytes.len() {
+            if i == 0 || i >= self.text.len() {
                 return true;
             }
-            let prev = first_of(i - 1);
             let word = |k: usize| {
                 self.text[k..]
                     .chars()
                     .next()
                     .is_some_and(|c| c.is_alphanumeric())
             };
-            if !word(prev) || !word(i) || self.gaps.binary_search(&(i as u32)).is_ok() {
+            if !word(self.char_start(i - 1))
+                || !word(i)
+                || self.gaps.binary_search(&(i as u32)).is_ok()
+            {
                 return true;
             }
             // Adjacent original characters: the same word, unless a merge spans the gap.
-            let prev_end = match self.ends.binary_search_by_key(&((i - 1) as u32), |e| e.0) {
-                Ok(k) => self.ends[k].1,
-                Err(_) => self.start[i - 1] + 1,
-            };
-            self.start[i] != prev_end
+            self.start[i] != self.first_end(i - 1)
         };
-        let merged = |i: usize| !self.split_range(first_of(i)).is_empty();
+        let merged = |i: usize| !self.split_range(self.char_start(i)).is_empty();
         (opens(start) || merged(start)) && (opens(end) || merged(end - 1))
+    }
+
+    /// The first byte of the normalised character holding byte `i`.
+    fn char_start(&self, i: usize) -> usize {
+        let bytes = self.text.as_bytes();
+        (0..=i)
+            .rev()
+            .find(|&k| bytes[k] & 0xC0 != 0x80)
+            .unwrap_or(0)
+    }
+
+    /// Where the first occurrence (with its in-word run) of the character whose last byte is
+    /// `last` ends in the original.
+    fn first_end(&self, last: usize) -> u32 {
+        match self
+            .ends
+            .binary_search_by_key(&(last as u32), |&(at, _)| at)
+        {
+            Ok(i) => self.ends[i].1,
+            Err(_) => self.start[last] + 1,
+        }
     }
 
     /// Most occurrences of one merged letter tried as a match's edge.
@@ -302,19 +314,9 @@ impl Normalized {
     /// Original ends of the character whose last byte is `end - 1`: where its first
     /// occurrence (with its in-word run) ends, then its later occurrences.
     fn ends(&self, end: usize) -> Vec<u32> {
-        let last = (end - 1) as u32;
-        let first_end = match self.ends.binary_search_by_key(&last, |&(at, _)| at) {
-            Ok(i) => self.ends[i].1,
-            Err(_) => self.start[end - 1] + 1,
-        };
-        let bytes = self.text.as_bytes();
-        let first = (0..end)
-            .rev()
-            .find(|&i| bytes[i] & 0xC0 != 0x80)
-            .unwrap_or(0);
-        let mut ends = vec![first_end];
+        let mut ends = vec![self.first_end(end - 1)];
         ends.extend(
-            self.split_range(first)
+            self.split_range(self.char_start(end - 1))
                 .take(Self::READINGS)
                 .map(|i| self.splits[i].2),
         );
