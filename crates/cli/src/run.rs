@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use vigil_kafka::{Health, admin};
+use vigil_core::config::Delivery;
+use vigil_kafka::Health;
+use vigil_kafka::admin::{self, Admin};
+use vigil_metrics::{BuildInfo, Metrics};
 use vigil_scan::{ListChange, Reloader};
 
 /// Arguments of `vigil run`.
@@ -15,22 +18,53 @@ pub(crate) struct Args {
     /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
     #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
     config: Option<PathBuf>,
+    /// Log line format on stderr (the level filter is $VIGIL_LOG, default `info`).
+    #[arg(long, value_enum, env = "VIGIL_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log shippers).
+    Json,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Unix time now, as a metric value.
+fn unix_now() -> f64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as f64
 }
 
 /// `vigil run`.
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+    init_logging(args.log_format);
     let config = crate::settings::load(args.config.as_deref())?;
     let reloader = Reloader::start(config.clone())?;
     let pipeline = reloader.shared();
-    let reload = spawn_reloader(reloader, config.lists.reload_interval_ms)?;
+    let delivery = match config.kafka.delivery {
+        Delivery::AtLeastOnce => "at-least-once",
+        Delivery::ExactlyOnce => "exactly-once",
+    };
+    let metrics = Arc::new(Metrics::new(&BuildInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        delivery,
+    }));
+    metrics.lists_in_force(pipeline.current().lists(), unix_now());
+    let reload = spawn_reloader(reloader, config.lists.reload_interval_ms, metrics.clone())?;
     let health = Arc::new(Health::new(Duration::from_secs(
         config.kafka.stall_timeout_secs,
     )));
@@ -47,11 +81,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("config key `admin.listen`: cannot listen on {listen}"))?;
         tracing::info!(%listen, "admin endpoint up");
-        tokio::spawn(admin::serve(listener, health.clone()));
+        let routes = Admin {
+            health: health.clone(),
+            metrics: metrics.clone(),
+            pipeline: pipeline.clone(),
+        };
+        tokio::spawn(admin::serve(listener, routes));
         let mut consumer = {
             let (health, shutdown) = (health.clone(), shutdown.clone());
             tokio::task::spawn_blocking(move || {
-                vigil_kafka::run(config, pipeline, health, shutdown)
+                vigil_kafka::run(config, pipeline, health, metrics, shutdown)
             })
         };
         let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -86,6 +125,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 fn spawn_reloader(
     mut reloader: Reloader,
     interval_ms: u64,
+    metrics: Arc<Metrics>,
 ) -> anyhow::Result<std::sync::mpsc::Sender<()>> {
     let (trigger, triggers) = std::sync::mpsc::channel::<()>();
     let interval = (interval_ms > 0).then(|| Duration::from_millis(interval_ms));
@@ -102,7 +142,12 @@ fn spawn_reloader(
                 if next == Err(true) {
                     return;
                 }
-                log_reload(reloader.reload(time::OffsetDateTime::now_utc()));
+                let report = reloader.reload(time::OffsetDateTime::now_utc());
+                metrics.list_update(&report);
+                if report.swapped {
+                    metrics.lists_in_force(reloader.shared().current().lists(), unix_now());
+                }
+                log_reload(report);
             }
         })
         .context("cannot start the list reload thread")?;

@@ -55,6 +55,8 @@ pub mod defaults {
     pub const KAFKA_SHUTDOWN_TIMEOUT_SECS: u64 = 30;
     /// `kafka.transaction_interval_ms`: how often exactly-once mode commits a transaction.
     pub const KAFKA_TRANSACTION_INTERVAL_MS: u64 = 100;
+    /// `kafka.commit_interval_ms`: how often at-least-once mode commits stored offsets.
+    pub const KAFKA_COMMIT_INTERVAL_MS: u64 = 5000;
     /// `kafka.stall_timeout_secs`: `/healthz` fails when the poll loop is stuck this long.
     pub const KAFKA_STALL_TIMEOUT_SECS: u64 = 60;
     /// `lists.reload_interval_ms`: how often `vigil run` looks for new list versions.
@@ -389,6 +391,9 @@ pub struct KafkaConfig {
     pub shutdown_timeout_secs: u64,
     /// Exactly-once: how often the open transaction is committed.
     pub transaction_interval_ms: u64,
+    /// At-least-once: how often the completed offsets are committed (a crash redelivers at
+    /// most this much).
+    pub commit_interval_ms: u64,
     /// Exactly-once: the producer's `transactional.id`; empty means
     /// `<group_id>-<hostname>-<admin port>`. Keep it stable across restarts of one instance
     /// and distinct between instances.
@@ -466,6 +471,7 @@ impl Default for KafkaConfig {
             worker_threads: 0,
             shutdown_timeout_secs: defaults::KAFKA_SHUTDOWN_TIMEOUT_SECS,
             transaction_interval_ms: defaults::KAFKA_TRANSACTION_INTERVAL_MS,
+            commit_interval_ms: defaults::KAFKA_COMMIT_INTERVAL_MS,
             transactional_id: String::new(),
             stall_timeout_secs: defaults::KAFKA_STALL_TIMEOUT_SECS,
             dead_letter_partial: true,
@@ -732,6 +738,7 @@ impl KafkaConfig {
                 "kafka.transaction_interval_ms",
                 self.transaction_interval_ms,
             ),
+            ("kafka.commit_interval_ms", self.commit_interval_ms),
             ("kafka.stall_timeout_secs", self.stall_timeout_secs),
         ];
         if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {

@@ -44,7 +44,9 @@ pub use media::MediaType;
 pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
 pub use source::Source;
-pub use verdict::{ListVersion, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
+pub use verdict::{
+    ListVersion, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictMatch, VerdictRecord,
+};
 
 /// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two
 /// different part lists hash the same input; lowercase hex. Used for the deterministic ids

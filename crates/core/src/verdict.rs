@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::{ReasonCode, Source};
+use crate::{DetectorKind, Match, ReasonCode, Source};
 
 /// Version of the verdict wire format (`docs/schemas/verdict.schema.json`).
 pub const VERDICT_SCHEMA_VERSION: u32 = 1;
@@ -84,6 +84,39 @@ impl<'de> Deserialize<'de> for ListVersions {
     }
 }
 
+/// A list entry kind that matched, without the entry: which list, version, category and
+/// detector.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerdictMatch {
+    /// List name.
+    pub list: String,
+    /// List version in force.
+    pub list_version: String,
+    /// The matched entry's category.
+    pub category: String,
+    /// The detector that matched.
+    pub detector: DetectorKind,
+}
+
+impl VerdictMatch {
+    /// The distinct (list, version, category, detector) of `matches`, sorted.
+    pub fn summarise(matches: &[Match]) -> Vec<VerdictMatch> {
+        let mut out: Vec<VerdictMatch> = matches
+            .iter()
+            .map(|m| VerdictMatch {
+                list: m.list.clone(),
+                list_version: m.list_version.clone(),
+                category: m.category.clone(),
+                detector: m.detector,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
 /// One record per input record, so auditors can prove coverage (every offset accounted for)
 /// and attribute matches to list versions. Never carries content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -107,6 +140,10 @@ pub struct VerdictRecord {
     /// Reason codes of everything that could not be scanned (empty when fully scanned).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ReasonCode>,
+    /// What matched, one entry per distinct (list, version, category, detector), when
+    /// flagged: so an audit attributes flags to list versions without reading flags.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<VerdictMatch>,
     /// The lists in force when the record was scanned.
     pub lists: ListVersions,
     /// When the record was scanned.
@@ -147,6 +184,7 @@ mod tests {
             flag_id: None,
             review_topic: None,
             errors: Vec::new(),
+            matches: Vec::new(),
             lists: shared,
             scanned_at: OffsetDateTime::UNIX_EPOCH,
         };

@@ -7,8 +7,9 @@
 //!   offset is stored only after every output of its record is acknowledged, through
 //!   per-partition contiguous-completion watermarks; exactly-once: outputs and offsets in
 //!   one transaction).
-//! - [`Health`] and [`admin`] — `/healthz` (alive, poll loop progressing) and `/readyz`
-//!   (lists loaded, group joined).
+//! - [`Health`] and [`admin`] — `/healthz` (alive, poll loop progressing), `/readyz`
+//!   (lists loaded, group joined), `/metrics` (recorded into [`vigil_metrics::Metrics`] by
+//!   the loop, the scanning threads and delivery reports) and `/lists`.
 //! - [`records::outputs`] — the pure mapping from a scan outcome to output records, with the
 //!   `vigil.error.*` dead-letter headers in [`records::headers`].
 //! - [`tracker::Tracker`] — the watermarks.
@@ -22,14 +23,16 @@
 //! use std::time::Duration;
 //! use vigil_core::Config;
 //! use vigil_kafka::{Health, run};
+//! use vigil_metrics::{BuildInfo, Metrics};
 //! use vigil_scan::Reloader;
 //!
 //! let config = Arc::new(Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap());
 //! let reloader = Reloader::start(Config::clone(&config)).unwrap();
 //! let pipeline = reloader.shared(); // call reloader.reload(..) from a timer to pick up new lists
 //! let health = Arc::new(Health::new(Duration::from_secs(config.kafka.stall_timeout_secs)));
+//! let metrics = Arc::new(Metrics::new(&BuildInfo { version: "0.1.0", delivery: "at-least-once" }));
 //! let shutdown = Arc::new(AtomicBool::new(false)); // set it from a signal handler
-//! run(config, pipeline, health, shutdown).unwrap();
+//! run(config, pipeline, health, metrics, shutdown).unwrap();
 //! ```
 
 pub mod admin;

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use time::OffsetDateTime;
-use vigil_core::{Config, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictRecord};
+use vigil_core::{Config, ListVersions, VERDICT_SCHEMA_VERSION, VerdictMatch, VerdictRecord};
+use vigil_metrics::OutputKind;
 use vigil_scan::Outcome;
 
 /// Header names vigil writes. Values are never content: codes, ids, coordinates.
@@ -69,6 +70,8 @@ impl std::fmt::Debug for InputRecord {
 /// A record to produce.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OutputRecord {
+    /// Which output it is.
+    pub kind: OutputKind,
     /// Destination topic.
     pub topic: String,
     /// Key.
@@ -104,6 +107,7 @@ pub fn outputs(
         let topic = config.route(&flag.categories).to_string();
         review_topic = Some(topic.clone());
         out.push(OutputRecord {
+            kind: OutputKind::Flag,
             topic,
             key: Some(flag.conversation_id.clone().into_bytes()),
             payload: to_json(flag, 2048),
@@ -136,6 +140,7 @@ pub fn outputs(
             add(headers::ERROR_MESSAGE_ID, id.clone());
         }
         out.push(OutputRecord {
+            kind: OutputKind::DeadLetter,
             topic: config.kafka.dead_letter_topic.clone(),
             key: input.key.clone(),
             payload: input.payload.clone(),
@@ -151,18 +156,19 @@ pub fn outputs(
                 offset: input.offset,
             },
             message_id: outcome.message_id.clone(),
-            verdict: match (&outcome.flag, outcome.scanned) {
-                (Some(_), _) => VerdictKind::Flagged,
-                (None, true) => VerdictKind::Clean,
-                (None, false) => VerdictKind::Error,
-            },
+            verdict: outcome.verdict(),
             flag_id: outcome.flag.as_ref().map(|f| f.flag_id.clone()),
             review_topic,
             errors: outcome.errors.iter().map(|e| e.reason).collect(),
+            matches: outcome
+                .flag
+                .as_ref()
+                .map_or_else(Vec::new, |f| VerdictMatch::summarise(&f.matches)),
             lists: lists.clone(),
             scanned_at: now,
         };
         out.push(OutputRecord {
+            kind: OutputKind::Verdict,
             topic: topic.clone(),
             key: input.key.clone(),
             payload: to_json(&verdict, 512),

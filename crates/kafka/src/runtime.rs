@@ -14,15 +14,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use vigil_core::config::Delivery;
 use vigil_core::{Config, Source};
-use vigil_scan::SharedPipeline;
+use vigil_metrics::{Metrics, OutputKind, RuntimeGauges};
+use vigil_scan::{SharedPipeline, Trace};
 
 use crate::Health;
 use crate::records::{InputRecord, OutputRecord, outputs};
@@ -59,6 +61,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long one poll may block while records are in flight or waiting, so completions free
 /// dispatch slots promptly.
 const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(2);
+/// How often librdkafka reports statistics (consumer lag) by default.
+const STATISTICS_INTERVAL_MS: &str = "5000";
 
 struct Completion {
     tp: TopicPartition,
@@ -104,6 +108,7 @@ struct DeliveryContext {
     delivery: Delivery,
     completions: Sender<Completion>,
     retries: Sender<Retry>,
+    metrics: Arc<Metrics>,
 }
 
 impl ClientContext for DeliveryContext {}
@@ -113,11 +118,16 @@ impl ProducerContext for DeliveryContext {
 
     fn delivery(&self, result: &DeliveryResult<'_>, opaque: Self::DeliveryOpaque) {
         let (pending, index) = *opaque;
+        let kind = pending.records[index].kind;
         match result {
-            Ok(_) => pending.settle(true, &self.completions),
+            Ok(_) => {
+                self.metrics.output_delivered(kind);
+                pending.settle(true, &self.completions);
+            }
             Err((err, _)) => {
                 let topic = &pending.records[index].topic;
                 warn!(%topic, error = %err, "output delivery failed");
+                self.metrics.producer_error(kind);
                 self.failed(pending, index);
             }
         }
@@ -168,6 +178,7 @@ fn send(producer: &Output, pending: &Arc<Pending>, index: usize) {
             }
             Err((err, returned)) => {
                 warn!(topic = %record.topic, error = %err, "cannot enqueue output");
+                producer.context().metrics.producer_error(record.kind);
                 let (pending, index) = *returned.delivery_opaque;
                 producer.context().failed(pending, index);
                 return;
@@ -192,6 +203,8 @@ struct LoopState {
     txn_dirty: bool,
     /// Shutting down: the final commit is done; revocations only forget partitions.
     closing: bool,
+    /// At-least-once: offsets were stored since the last commit request.
+    uncommitted: bool,
 }
 
 struct RunContext {
@@ -199,10 +212,28 @@ struct RunContext {
     delivery: Delivery,
     drain_timeout: Duration,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     producer: Arc<Output>,
+    /// When the asynchronous commit in flight was requested (its callback times it).
+    commit_requested: Mutex<Option<Instant>>,
 }
 
-impl ClientContext for RunContext {}
+impl ClientContext for RunContext {
+    /// librdkafka statistics (every `statistics.interval.ms`): consumer lag per partition.
+    fn stats(&self, statistics: Statistics) {
+        let lags: Vec<(&str, i32, i64)> = statistics
+            .topics
+            .iter()
+            .flat_map(|(topic, t)| {
+                t.partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.desired && p.consumer_lag >= 0)
+                    .map(move |p| (topic.as_str(), p.partition, p.consumer_lag))
+            })
+            .collect();
+        self.metrics.set_lag(lags);
+    }
+}
 
 impl RunContext {
     fn state(&self) -> MutexGuard<'_, LoopState> {
@@ -213,10 +244,30 @@ impl RunContext {
 }
 
 impl ConsumerContext for RunContext {
+    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
+        let requested = self
+            .commit_requested
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(requested) = requested {
+            match &result {
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                Err(err) => {
+                    warn!(error = %err, "offset commit failed; it is retried with the next");
+                    self.metrics.commit(false, requested.elapsed());
+                }
+                Ok(()) => self.metrics.commit(true, requested.elapsed()),
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        let lost = consumer.assignment_lost();
+        self.metrics.rebalance(if lost { "lost" } else { "revoke" });
         let revoked: Vec<TopicPartition> = tpl
             .elements()
             .iter()
@@ -230,17 +281,17 @@ impl ConsumerContext for RunContext {
                     state.drain(consumer, self.delivery, deadline, |t| {
                         revoked.iter().all(|tp| t.in_flight_of(tp) == 0)
                     });
-                    commit_stored(consumer)
+                    commit_stored(consumer, &self.metrics)
                 }
                 Delivery::ExactlyOnce => {
                     state.drain(consumer, self.delivery, deadline, |t| t.in_flight() == 0);
-                    if consumer.assignment_lost() {
+                    if lost {
                         for tp in &revoked {
                             state.tracker.revoke(tp);
                         }
-                        state.abort_and_rewind(consumer, &self.producer)
+                        state.abort_and_rewind(consumer, &self.producer, &self.metrics)
                     } else {
-                        state.commit_transaction(consumer, &self.producer)
+                        state.commit_transaction(consumer, &self.producer, &self.metrics)
                     }
                 }
             };
@@ -279,6 +330,7 @@ impl ConsumerContext for RunContext {
                     }
                 }
                 self.health.set_joined();
+                self.metrics.rebalance("assign");
                 info!(partitions = ?assigned, "partitions assigned");
             }
             Rebalance::Revoke(_) => self.health.set_joined(),
@@ -315,8 +367,9 @@ impl LoopState {
             .chain(completions.try_iter())
             .filter_map(|done| self.apply(done, delivery))
             .collect();
-        if delivery == Delivery::AtLeastOnce {
+        if delivery == Delivery::AtLeastOnce && !advanced.is_empty() {
             store(consumer, &advanced);
+            self.uncommitted = true;
         }
     }
 
@@ -355,9 +408,10 @@ impl LoopState {
         &mut self,
         consumer: &BaseConsumer<RunContext>,
         producer: &Output,
+        metrics: &Metrics,
     ) -> Result<(), RunError> {
         if self.txn_failed {
-            return self.abort_and_rewind(consumer, producer);
+            return self.abort_and_rewind(consumer, producer, metrics);
         }
         let mut offsets = TopicPartitionList::new();
         for tp in self.tracker.partitions().cloned().collect::<Vec<_>>() {
@@ -368,11 +422,13 @@ impl LoopState {
         let metadata = consumer
             .group_metadata()
             .ok_or_else(|| RunError::Fatal("consumer group metadata unavailable".into()))?;
+        let requested = Instant::now();
         let result = match offsets.count() {
             0 => Ok(()),
             _ => producer.send_offsets_to_transaction(&offsets, &metadata, CALL_TIMEOUT),
         }
         .and_then(|()| producer.commit_transaction(CALL_TIMEOUT));
+        metrics.commit(result.is_ok(), requested.elapsed());
         match result {
             Ok(()) => {
                 self.txn_dirty = false;
@@ -384,7 +440,7 @@ impl LoopState {
             }
             Err(err) if requires_abort(&err) => {
                 warn!(error = %err, "transaction aborted; rewinding to the last commit");
-                self.abort_and_rewind(consumer, producer)
+                self.abort_and_rewind(consumer, producer, metrics)
             }
             Err(err) => Err(RunError::Fatal(format!("cannot commit transaction: {err}"))),
         }
@@ -396,7 +452,9 @@ impl LoopState {
         &mut self,
         consumer: &BaseConsumer<RunContext>,
         producer: &Output,
+        metrics: &Metrics,
     ) -> Result<(), RunError> {
+        metrics.transaction_aborted();
         producer
             .abort_transaction(CALL_TIMEOUT)
             .map_err(|e| RunError::Fatal(format!("cannot abort transaction: {e}")))?;
@@ -448,7 +506,7 @@ fn requires_abort(err: &KafkaError) -> bool {
     matches!(err, KafkaError::Transaction(e) if e.txn_requires_abort())
 }
 
-/// Stores `advanced` watermarks (the next offsets to read) for the auto-committer.
+/// Stores `advanced` watermarks (the next offsets to read) for the next commit.
 /// `store_offsets` stores exactly what it is given (the deprecated single-message calls add 1),
 /// and refuses — per partition, silently — a list naming a partition twice: keep the highest.
 fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]) {
@@ -487,10 +545,16 @@ fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]
 }
 
 /// Commits stored offsets synchronously (revocation and shutdown).
-fn commit_stored(consumer: &BaseConsumer<RunContext>) -> Result<(), RunError> {
+fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> Result<(), RunError> {
+    let requested = Instant::now();
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Ok(()) => {
+            metrics.commit(true, requested.elapsed());
+            Ok(())
+        }
         Err(err) => {
+            metrics.commit(false, requested.elapsed());
             warn!(error = %err, "synchronous commit failed; uncommitted records will be redelivered");
             Ok(())
         }
@@ -502,6 +566,7 @@ struct Shared {
     pipeline: Arc<SharedPipeline>,
     producer: Arc<Output>,
     completions: Sender<Completion>,
+    metrics: Arc<Metrics>,
 }
 
 fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
@@ -513,7 +578,12 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
         };
         let now = OffsetDateTime::now_utc();
         let pipeline = shared.pipeline.current();
-        let outcome = pipeline.process(&record.payload, source, now);
+        let started = Instant::now();
+        let mut trace = Trace::default();
+        let outcome = pipeline.process_traced(&record.payload, source, now, &mut trace);
+        shared
+            .metrics
+            .record_outcome(&outcome, &trace, started.elapsed());
         let records = outputs(
             &shared.config,
             pipeline.list_versions(),
@@ -522,6 +592,19 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
             now,
         );
         drop(pipeline);
+        for output in &records {
+            match output.kind {
+                OutputKind::Flag => {
+                    let severity = outcome.flag.as_ref().map_or("", |f| f.severity.as_str());
+                    shared.metrics.flag_routed(&output.topic, severity);
+                }
+                OutputKind::DeadLetter => {
+                    let reason = outcome.errors.first().map_or("", |e| e.reason.as_str());
+                    shared.metrics.dead_lettered(reason);
+                }
+                OutputKind::Verdict => {}
+            }
+        }
         let tp = (record.topic, record.partition);
         if records.is_empty() {
             let _ = shared.completions.send(Completion {
@@ -582,10 +665,12 @@ fn consumer_config(config: &Config) -> ClientConfig {
     // librdkafka's own prefetch queue holds about as much again as ours.
     let prefetch_kbytes = (k.max_buffered_bytes / 1024).clamp(1024, 2_097_151);
     client.set("queued.max.messages.kbytes", prefetch_kbytes.to_string());
+    // Lag per partition for the metrics; an operator may tune or disable it (0).
+    client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
     let mut client = with_passthrough(client, config, &k.consumer);
-    let auto_commit = k.delivery == Delivery::AtLeastOnce;
+    // vigil commits itself (every kafka.commit_interval_ms), so each commit can be timed.
     client
-        .set("enable.auto.commit", auto_commit.to_string())
+        .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("isolation.level", "read_committed");
     client
@@ -624,6 +709,7 @@ pub fn run(
     config: Arc<Config>,
     pipeline: Arc<SharedPipeline>,
     health: Arc<Health>,
+    metrics: Arc<Metrics>,
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
     let k = &config.kafka;
@@ -636,6 +722,7 @@ pub fn run(
                 delivery,
                 completions: completions_tx.clone(),
                 retries: retries_tx,
+                metrics: metrics.clone(),
             })
             .map_err(setup("producer"))?,
     );
@@ -655,11 +742,14 @@ pub fn run(
             txn_failed: false,
             txn_dirty: false,
             closing: false,
+            uncommitted: false,
         }),
         delivery,
         drain_timeout: Duration::from_secs(k.shutdown_timeout_secs),
         health: health.clone(),
+        metrics: metrics.clone(),
         producer: producer.clone(),
+        commit_requested: Mutex::new(None),
     };
     let consumer: BaseConsumer<RunContext> = consumer_config(&config)
         .create_with_context(context)
@@ -673,6 +763,7 @@ pub fn run(
         pipeline,
         producer: producer.clone(),
         completions: completions_tx,
+        metrics,
     });
     let (jobs_tx, jobs_rx) = unbounded::<Job>();
     let workers = match k.worker_threads {
@@ -700,7 +791,6 @@ pub fn run(
     close(
         &consumer,
         &producer,
-        delivery,
         Duration::from_secs(k.shutdown_timeout_secs),
     );
     result
@@ -716,7 +806,11 @@ fn poll_loop(
 ) -> Result<(), RunError> {
     let k = &config.kafka;
     let delivery = k.delivery;
-    let interval = Duration::from_millis(k.transaction_interval_ms);
+    let metrics = &consumer.context().metrics;
+    let interval = Duration::from_millis(match delivery {
+        Delivery::AtLeastOnce => k.commit_interval_ms,
+        Delivery::ExactlyOnce => k.transaction_interval_ms,
+    });
     let mut next_commit = Instant::now() + interval;
     let mut polled = Vec::with_capacity(POLL_BATCH);
     let mut topics: Vec<Arc<str>> = Vec::new();
@@ -745,6 +839,7 @@ fn poll_loop(
             timeout = Duration::ZERO;
         }
         if !polled.is_empty() {
+            count_consumed(metrics, &polled);
             let mut state = consumer.context().state();
             state.waiting_bytes += polled.iter().map(buffered_size).sum::<u64>();
             state.waiting.extend(polled.drain(..));
@@ -761,16 +856,59 @@ fn poll_loop(
         } else if state.paused && waiting <= k.max_buffered_bytes / 2 {
             set_paused(consumer, &mut state, false);
         }
-        if delivery == Delivery::ExactlyOnce && Instant::now() >= next_commit {
-            if state.txn_dirty || state.txn_failed {
-                let deadline = Instant::now() + Duration::from_secs(k.shutdown_timeout_secs);
-                state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
-                state.commit_transaction(consumer, producer)?;
+        if Instant::now() >= next_commit {
+            match delivery {
+                Delivery::AtLeastOnce if state.uncommitted => {
+                    state.uncommitted = false;
+                    request_commit(consumer);
+                }
+                Delivery::AtLeastOnce => {}
+                Delivery::ExactlyOnce if state.txn_dirty || state.txn_failed => {
+                    let deadline = Instant::now() + Duration::from_secs(k.shutdown_timeout_secs);
+                    state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
+                    state.commit_transaction(consumer, producer, metrics)?;
+                }
+                Delivery::ExactlyOnce => {}
             }
             next_commit = Instant::now() + interval;
         }
+        metrics.set_runtime(RuntimeGauges {
+            in_flight: state.tracker.in_flight(),
+            buffered: state.waiting.len(),
+            buffered_bytes: state.waiting_bytes,
+            assigned: state.tracker.partitions().count(),
+            paused: if state.paused {
+                state.tracker.partitions().count()
+            } else {
+                0
+            },
+        });
     }
     Ok(())
+}
+
+/// At-least-once: commits the stored offsets asynchronously; the commit callback times it.
+/// A commit still in flight is not doubled (the next interval picks up what it missed).
+fn request_commit(consumer: &BaseConsumer<RunContext>) {
+    let mut requested = consumer
+        .context()
+        .commit_requested
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if requested.is_some() {
+        return;
+    }
+    match consumer.commit_consumer_state(CommitMode::Async) {
+        Ok(()) => *requested = Some(Instant::now()),
+        Err(err) => warn!(error = %err, "cannot request an offset commit"),
+    }
+}
+
+/// Counts `polled` per topic (records of one topic come in runs).
+fn count_consumed(metrics: &Metrics, polled: &[InputRecord]) {
+    for run in polled.chunk_by(|a, b| Arc::ptr_eq(&a.topic, &b.topic)) {
+        metrics.consumed(&run[0].topic, run.len() as u64);
+    }
 }
 
 fn set_paused(consumer: &BaseConsumer<RunContext>, state: &mut LoopState, paused: bool) {
@@ -850,22 +988,19 @@ impl LoopState {
 }
 
 /// Shutdown: pause, drain within the bound, commit, leave the group, flush the producer.
-fn close(
-    consumer: &BaseConsumer<RunContext>,
-    producer: &Output,
-    delivery: Delivery,
-    bound: Duration,
-) {
+fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration) {
     info!("shutting down: draining in-flight records");
-    let mut state = consumer.context().state();
+    let context = consumer.context();
+    let (delivery, metrics) = (context.delivery, &context.metrics);
+    let mut state = context.state();
     set_paused(consumer, &mut state, true);
     let deadline = Instant::now() + bound;
     let drained = state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
     state.closing = true;
     let committed = match delivery {
-        Delivery::AtLeastOnce => commit_stored(consumer),
+        Delivery::AtLeastOnce => commit_stored(consumer, metrics),
         Delivery::ExactlyOnce if drained && !state.txn_failed => {
-            state.commit_transaction(consumer, producer)
+            state.commit_transaction(consumer, producer, metrics)
         }
         Delivery::ExactlyOnce => producer
             .abort_transaction(CALL_TIMEOUT)

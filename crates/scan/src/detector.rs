@@ -1,6 +1,6 @@
 use vigil_core::{Match, Message, ReasonCode};
 
-use crate::ResolvedAttachment;
+use crate::{ResolvedAttachment, Trace};
 
 /// What a detector sees: the message and the attachments that could be resolved to bytes.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +29,8 @@ pub struct Findings {
     pub matches: Vec<Match>,
     /// Problems found so far.
     pub problems: Vec<Problem>,
+    /// Time spent per stage and images hashed (observation only).
+    pub trace: Trace,
 }
 
 /// The seam every detector implements. Implementations are pure: no I/O, no clocks, no

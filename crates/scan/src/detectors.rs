@@ -1,14 +1,15 @@
 use std::cell::RefCell;
+use std::time::Instant;
 
 use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
-    AttachmentHasher, AttachmentHashes, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
-    Family, HashOptions, ImageHashes, TrimOptions, sniff_format,
+    AttachmentHasher, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests, Family, HashOptions,
+    ImageHashes, TrimOptions, decode, sniff_format,
 };
 use vigil_lists::{ExactIndex, NearHit, NearIndex};
 use vigil_text::{KeywordMatcher, RuleClass};
 
-use crate::{Detector, Findings, Problem, ScanContext};
+use crate::{Detector, Findings, Problem, ScanContext, Stage, Trace};
 
 /// Matches the MD5/SHA-1/SHA-256 of each attachment's raw bytes against hash lists. Only the
 /// algorithms that some list uses are computed.
@@ -40,9 +41,10 @@ impl Detector for ExactHashDetector {
     }
 
     fn detect(&self, context: &ScanContext<'_>, findings: &mut Findings) {
-        if self.algorithms.is_empty() {
+        if self.algorithms.is_empty() || context.attachments.is_empty() {
             return;
         }
+        let start = Instant::now();
         for attachment in context.attachments {
             let digests = ExactDigests::compute(&attachment.bytes, &self.algorithms);
             for &algorithm in &self.algorithms {
@@ -67,6 +69,7 @@ impl Detector for ExactHashDetector {
                 }
             }
         }
+        findings.trace.add(Stage::Exact, start.elapsed());
     }
 }
 
@@ -96,6 +99,7 @@ impl Detector for KeywordDetector {
         let Some(text) = &context.message.text else {
             return;
         };
+        let start = Instant::now();
         let mut scanned = text.as_str();
         if text.len() > self.max_scan_bytes {
             let mut cut = self.max_scan_bytes;
@@ -130,6 +134,7 @@ impl Detector for KeywordDetector {
                 },
             });
         }
+        findings.trace.add(Stage::Text, start.elapsed());
     }
 }
 
@@ -206,18 +211,28 @@ impl ImageHashDetector {
         }
     }
 
-    fn hash(&self, bytes: &[u8]) -> AttachmentHashes {
-        HASHER.with(|cell| {
+    /// Decodes and hashes `bytes`, timing each step into `trace`.
+    fn hash(&self, bytes: &[u8], trace: &mut Trace) -> Result<ImageHashes, DecodeError> {
+        let start = Instant::now();
+        let decoded = decode(bytes, &self.options.limits);
+        trace.add(Stage::Decode, start.elapsed());
+        let decoded = decoded?;
+        let start = Instant::now();
+        let hashes = HASHER.with(|cell| {
             let mut slot = cell.borrow_mut();
             let stale = slot.as_ref().is_none_or(|h| *h.options() != self.options);
             if stale {
                 *slot = Some(AttachmentHasher::new(self.options.clone()));
             }
             match slot.as_mut() {
-                Some(hasher) => hasher.hash(bytes),
-                None => AttachmentHasher::new(self.options.clone()).hash(bytes),
+                Some(hasher) => hasher.hash_pixels(&decoded.image, decoded.format),
+                None => AttachmentHasher::new(self.options.clone())
+                    .hash_pixels(&decoded.image, decoded.format),
             }
-        })
+        });
+        trace.add(Stage::Hash, start.elapsed());
+        trace.image_hashed();
+        Ok(hashes)
     }
 
     fn match_pdq(&self, attachment_id: &str, image: &ImageHashes, findings: &mut Findings) {
@@ -293,17 +308,17 @@ impl Detector for ImageHashDetector {
             if !declared_image && sniff_format(&attachment.bytes).is_none() {
                 continue;
             }
-            let hashes = self.hash(&attachment.bytes);
-            match hashes.image {
-                None => {}
-                Some(Err(error)) => findings.problems.push(Problem {
+            match self.hash(&attachment.bytes, &mut findings.trace) {
+                Err(error) => findings.problems.push(Problem {
                     reason: decode_reason(&error),
                     attachment_id: Some(attachment.attachment_id.clone()),
                     detail: error.to_string(),
                 }),
-                Some(Ok(image)) => {
+                Ok(image) => {
+                    let start = Instant::now();
                     self.match_pdq(&attachment.attachment_id, &image, findings);
                     self.match_bits64(&attachment.attachment_id, &image, findings);
+                    findings.trace.add(Stage::Match, start.elapsed());
                 }
             }
         }

@@ -40,6 +40,7 @@ mod lists;
 mod pipeline;
 mod resolve;
 mod scanner;
+mod trace;
 
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector};
@@ -48,3 +49,4 @@ pub use lists::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};
+pub use trace::{AttachmentOutcome, Stage, Trace};

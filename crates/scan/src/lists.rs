@@ -251,7 +251,7 @@ pub struct Reloader {
 }
 
 /// What one reload did.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ReloadReport {
     /// Per list that changed on disk.
     pub changes: Vec<ListChange>,

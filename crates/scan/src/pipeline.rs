@@ -3,14 +3,15 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use vigil_core::{
-    Config, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode, Source,
+    AttachmentBody, Config, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode,
+    Source, VerdictKind,
 };
 use vigil_lists::{ExactIndex, HashList, ListError, ListInfo, NearIndex};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
 use crate::{
-    Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, ListSet,
-    Problem, Resolver, Scanner,
+    AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
+    KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, Stage, Trace,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -72,6 +73,17 @@ pub struct Outcome {
     pub errors: Vec<ErrorRecord>,
     /// Whether the message was parsed and scanned (possibly in part).
     pub scanned: bool,
+}
+
+impl Outcome {
+    /// The verdict this outcome is reported under.
+    pub fn verdict(&self) -> VerdictKind {
+        match (&self.flag, self.scanned) {
+            (Some(_), _) => VerdictKind::Flagged,
+            (None, true) => VerdictKind::Clean,
+            (None, false) => VerdictKind::Error,
+        }
+    }
 }
 
 impl Pipeline {
@@ -157,8 +169,19 @@ impl Pipeline {
     /// Processes one record read from `source`. Never panics: a panic outside the detectors
     /// (which the scanner already contains) becomes an `internal_error` record.
     pub fn process(&self, record: &[u8], source: Source, now: OffsetDateTime) -> Outcome {
+        self.process_traced(record, source, now, &mut Trace::default())
+    }
+
+    /// [`Pipeline::process`], recording stage times and attachment outcomes in `trace`.
+    pub fn process_traced(
+        &self,
+        record: &[u8],
+        source: Source,
+        now: OffsetDateTime,
+        trace: &mut Trace,
+    ) -> Outcome {
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.process_unguarded(record, &source, now)
+            self.process_unguarded(record, &source, now, trace)
         }));
         attempt.unwrap_or_else(|_| {
             let detail = "processing failed outside the detectors; the record was not scanned";
@@ -180,11 +203,18 @@ impl Pipeline {
         })
     }
 
-    fn process_unguarded(&self, record: &[u8], source: &Source, now: OffsetDateTime) -> Outcome {
+    fn process_unguarded(
+        &self,
+        record: &[u8],
+        source: &Source,
+        now: OffsetDateTime,
+        trace: &mut Trace,
+    ) -> Outcome {
         if record.len() as u64 > self.max_message_bytes {
             return self.too_large(record.len() as u64, source.clone(), now);
         }
-        let message = match Message::parse(record) {
+        let parsed = trace.time(Stage::Parse, || Message::parse(record));
+        let message = match parsed {
             Ok(message) => message,
             Err(e) => {
                 let error = ErrorRecord::new(
@@ -204,9 +234,13 @@ impl Pipeline {
                 };
             }
         };
-        let (attachments, mut problems) = self.resolver.resolve(&message);
-        let verdict = self.scanner.scan(&message, &attachments, source, now);
+        let (attachments, mut problems) =
+            trace.time(Stage::Resolve, || self.resolver.resolve(&message));
+        let verdict = self
+            .scanner
+            .scan_traced(&message, &attachments, source, now, trace);
         problems.extend(verdict.problems);
+        tally_attachments(&message, &attachments, &problems, trace);
         let errors = problems
             .into_iter()
             .map(
@@ -262,6 +296,37 @@ impl Pipeline {
             flag: None,
             errors: vec![error],
             scanned: false,
+        }
+    }
+}
+
+/// Counts each attachment of `message` under one outcome: its first problem's, else hashed
+/// (as many as the image detector hashed), else exact digests only.
+fn tally_attachments(
+    message: &Message,
+    resolved: &[ResolvedAttachment],
+    problems: &[Problem],
+    trace: &mut Trace,
+) {
+    let mut hashed = trace.images_hashed();
+    for attachment in &message.attachments {
+        let id = &attachment.attachment_id;
+        let problem = problems
+            .iter()
+            .find(|p| p.attachment_id.as_ref() == Some(id));
+        let outcome = match problem {
+            Some(problem) => AttachmentOutcome::of_problem(problem.reason),
+            None if hashed > 0 => {
+                hashed -= 1;
+                AttachmentOutcome::Hashed
+            }
+            None => AttachmentOutcome::ExactOnly,
+        };
+        trace.attachment(outcome);
+        let fetched = matches!(attachment.body, AttachmentBody::Uri(_))
+            && resolved.iter().any(|r| &r.attachment_id == id);
+        if fetched {
+            trace.fetched();
         }
     }
 }

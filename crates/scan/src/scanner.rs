@@ -3,7 +3,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use time::OffsetDateTime;
 use vigil_core::{Flag, Message, ReasonCode, Source};
 
-use crate::{Detector, Findings, Problem, ResolvedAttachment, ScanContext};
+use crate::{Detector, Findings, Problem, ResolvedAttachment, ScanContext, Trace};
 
 /// Runs every detector over a message. Pure and synchronous: the same message, attachments and
 /// lists always give the same verdict (up to `flagged_at`, which is passed in).
@@ -40,6 +40,24 @@ impl Scanner {
         source: &Source,
         flagged_at: OffsetDateTime,
     ) -> Verdict {
+        self.scan_traced(
+            message,
+            attachments,
+            source,
+            flagged_at,
+            &mut Trace::default(),
+        )
+    }
+
+    /// [`Scanner::scan`], adding the detectors' stage times to `trace`.
+    pub fn scan_traced(
+        &self,
+        message: &Message,
+        attachments: &[ResolvedAttachment],
+        source: &Source,
+        flagged_at: OffsetDateTime,
+        trace: &mut Trace,
+    ) -> Verdict {
         let context = ScanContext {
             message,
             attachments,
@@ -51,6 +69,7 @@ impl Scanner {
                 Ok(()) => {
                     findings.matches.append(&mut own.matches);
                     findings.problems.append(&mut own.problems);
+                    trace.merge(&own.trace);
                 }
                 Err(_) => findings.problems.push(Problem {
                     reason: ReasonCode::DetectorPanic,

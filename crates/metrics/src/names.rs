@@ -1,0 +1,306 @@
+//! Every metric vigil exports: name, help and labels, in one place. Labels are bounded: list
+//! names, versions and categories come from the loaded lists, topics and partitions from the
+//! configuration and assignment, the rest from closed sets. Never user ids, message ids or
+//! content. `docs/auditing.md` explains each one.
+
+/// A metric's type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (name ends in `_total`).
+    Counter,
+    /// A value now.
+    Gauge,
+    /// Observations in buckets (`_bucket`, `_sum`, `_count` series).
+    Histogram,
+}
+
+impl Kind {
+    /// The `# TYPE` word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+            Kind::Histogram => "histogram",
+        }
+    }
+}
+
+/// A metric's name, type, help text and label names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Def {
+    /// The full name (`vigil_` prefix, base-unit suffix).
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    /// The `# HELP` text.
+    pub help: &'static str,
+    /// Label names, in order.
+    pub labels: &'static [&'static str],
+}
+
+const fn def(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    labels: &'static [&'static str],
+) -> Def {
+    Def {
+        name,
+        kind,
+        help,
+        labels,
+    }
+}
+
+/// Build facts; the value is always 1.
+pub const BUILD_INFO: Def = def(
+    "vigil_build_info",
+    Kind::Gauge,
+    "vigil build: version and delivery mode (value 1)",
+    &["version", "delivery"],
+);
+/// 1 while `/readyz` would answer 200.
+pub const READY: Def = def(
+    "vigil_ready",
+    Kind::Gauge,
+    "1 when lists are loaded, the group is joined and the poll loop is progressing",
+    &[],
+);
+/// Records read from the input topics.
+pub const MESSAGES_CONSUMED: Def = def(
+    "vigil_messages_consumed_total",
+    Kind::Counter,
+    "Records read from the input topics (redeliveries count again)",
+    &["topic"],
+);
+/// Records processed, by verdict.
+pub const MESSAGES_SCANNED: Def = def(
+    "vigil_messages_scanned_total",
+    Kind::Counter,
+    "Records processed, by verdict: clean, flagged, or error (not scanned, dead-lettered)",
+    &["verdict"],
+);
+/// Flags produced, by review topic and severity.
+pub const FLAGS: Def = def(
+    "vigil_flags_total",
+    Kind::Counter,
+    "Flags produced, by the review topic they were routed to and their severity",
+    &["review_topic", "severity"],
+);
+/// Matches, by list, list version, category and detector.
+pub const MATCHES: Def = def(
+    "vigil_matches_total",
+    Kind::Counter,
+    "Matches inside flags, by list, list version, entry category and detector",
+    &["list", "list_version", "category", "detector"],
+);
+/// Hamming distance of perceptual matches.
+pub const MATCH_DISTANCE: Def = def(
+    "vigil_match_distance_bits",
+    Kind::Histogram,
+    "Hamming distance of each perceptual-hash match, by algorithm",
+    &["algorithm"],
+);
+/// Time to process one record.
+pub const SCAN_DURATION: Def = def(
+    "vigil_scan_duration_seconds",
+    Kind::Histogram,
+    "Time to process one record: parse, resolve and every detector",
+    &[],
+);
+/// Time per pipeline stage.
+pub const STAGE_DURATION: Def = def(
+    "vigil_scan_stage_duration_seconds",
+    Kind::Histogram,
+    "Time one record spent in a stage (parse, resolve, exact, decode, hash, match, text), for records that reached it",
+    &["stage"],
+);
+/// Attachments by outcome.
+pub const ATTACHMENTS: Def = def(
+    "vigil_attachments_total",
+    Kind::Counter,
+    "Attachments of parsed messages by outcome: hashed, exact_only, too_large, undecodable, unsupported, unresolved",
+    &["outcome"],
+);
+/// Attachments read from `file://` uris.
+pub const ATTACHMENTS_FETCHED: Def = def(
+    "vigil_attachments_fetched_total",
+    Kind::Counter,
+    "Attachments read from file:// uris (the rest were inline)",
+    &[],
+);
+/// Error records, by reason code and stage.
+pub const ERRORS: Def = def(
+    "vigil_errors_total",
+    Kind::Counter,
+    "Error records (parts of records that could not be scanned), by reason code and stage",
+    &["reason", "stage"],
+);
+/// Records written to the dead-letter topic.
+pub const DEAD_LETTERS: Def = def(
+    "vigil_dead_letters_total",
+    Kind::Counter,
+    "Records copied to the dead-letter topic, by their first reason code",
+    &["reason"],
+);
+/// Output records acknowledged by the broker.
+pub const OUTPUTS: Def = def(
+    "vigil_output_records_total",
+    Kind::Counter,
+    "Output records acknowledged by the broker, by kind: flag, dead_letter, verdict",
+    &["kind"],
+);
+/// Failed output deliveries.
+pub const PRODUCER_ERRORS: Def = def(
+    "vigil_producer_errors_total",
+    Kind::Counter,
+    "Output deliveries that failed (at-least-once re-sends them), by kind",
+    &["kind"],
+);
+/// Records being scanned or awaiting acknowledgement.
+pub const IN_FLIGHT: Def = def(
+    "vigil_in_flight_messages",
+    Kind::Gauge,
+    "Records dispatched to scanning whose outputs are not yet acknowledged",
+    &[],
+);
+/// Records polled but not yet dispatched.
+pub const BUFFERED_MESSAGES: Def = def(
+    "vigil_buffered_messages",
+    Kind::Gauge,
+    "Records polled and waiting for a scanning slot (bounded by kafka.max_in_flight)",
+    &[],
+);
+/// Bytes of records polled but not yet dispatched.
+pub const BUFFERED_BYTES: Def = def(
+    "vigil_buffered_bytes",
+    Kind::Gauge,
+    "Bytes of records waiting for a scanning slot (pauses at kafka.max_buffered_bytes)",
+    &[],
+);
+/// Partitions assigned to this member.
+pub const ASSIGNED_PARTITIONS: Def = def(
+    "vigil_assigned_partitions",
+    Kind::Gauge,
+    "Input partitions assigned to this consumer",
+    &[],
+);
+/// Partitions paused for backpressure.
+pub const PAUSED_PARTITIONS: Def = def(
+    "vigil_paused_partitions",
+    Kind::Gauge,
+    "Assigned partitions paused because the buffer is full (backpressure)",
+    &[],
+);
+/// Consumer lag per partition, from librdkafka statistics.
+pub const CONSUMER_LAG: Def = def(
+    "vigil_consumer_lag_messages",
+    Kind::Gauge,
+    "Records behind the partition's high watermark (librdkafka statistics), per assigned partition",
+    &["topic", "partition"],
+);
+/// Offset commits by result.
+pub const COMMITS: Def = def(
+    "vigil_offset_commits_total",
+    Kind::Counter,
+    "Offset commits (at-least-once) or transaction commits (exactly-once), by result: ok, error",
+    &["result"],
+);
+/// Commit latency.
+pub const COMMIT_DURATION: Def = def(
+    "vigil_commit_duration_seconds",
+    Kind::Histogram,
+    "Time from requesting an offset or transaction commit to its acknowledgement",
+    &[],
+);
+/// Exactly-once: transactions aborted.
+pub const TRANSACTIONS_ABORTED: Def = def(
+    "vigil_transactions_aborted_total",
+    Kind::Counter,
+    "Exactly-once transactions aborted (their records are scanned again)",
+    &[],
+);
+/// Rebalance events.
+pub const REBALANCES: Def = def(
+    "vigil_rebalances_total",
+    Kind::Counter,
+    "Rebalance events of this member, by kind: assign, revoke, lost",
+    &["kind"],
+);
+/// A list in force; the value is always 1.
+pub const LIST_INFO: Def = def(
+    "vigil_list_info",
+    Kind::Gauge,
+    "A list in force (value 1): name, kind, version and the SHA-256 of its data file",
+    &["list", "kind", "version", "sha256"],
+);
+/// Entries of a list in force.
+pub const LIST_ENTRIES: Def = def(
+    "vigil_list_entries",
+    Kind::Gauge,
+    "Entries or rules of each list in force",
+    &["list"],
+);
+/// When the version in force was loaded.
+pub const LIST_LOADED: Def = def(
+    "vigil_list_loaded_timestamp_seconds",
+    Kind::Gauge,
+    "Unix time the version in force of each list was loaded",
+    &["list"],
+);
+/// When the publisher made the version in force.
+pub const LIST_CREATED: Def = def(
+    "vigil_list_created_timestamp_seconds",
+    Kind::Gauge,
+    "Unix time the publisher made the version in force (manifest created_at; absent without a manifest)",
+    &["list"],
+);
+/// List reload attempts that found a change, by result.
+pub const LIST_RELOADS: Def = def(
+    "vigil_list_reloads_total",
+    Kind::Counter,
+    "List updates seen on reload, by result: replaced (new version in force), refused (old version kept)",
+    &["list", "result"],
+);
+/// Whether the last update of a list was accepted.
+pub const LIST_RELOAD_OK: Def = def(
+    "vigil_list_last_reload_success",
+    Kind::Gauge,
+    "1 if the last update seen for a list was put in force (or none was seen), 0 if refused",
+    &["list"],
+);
+
+/// Every metric, for documentation and tests.
+pub const ALL: &[Def] = &[
+    BUILD_INFO,
+    READY,
+    MESSAGES_CONSUMED,
+    MESSAGES_SCANNED,
+    FLAGS,
+    MATCHES,
+    MATCH_DISTANCE,
+    SCAN_DURATION,
+    STAGE_DURATION,
+    ATTACHMENTS,
+    ATTACHMENTS_FETCHED,
+    ERRORS,
+    DEAD_LETTERS,
+    OUTPUTS,
+    PRODUCER_ERRORS,
+    IN_FLIGHT,
+    BUFFERED_MESSAGES,
+    BUFFERED_BYTES,
+    ASSIGNED_PARTITIONS,
+    PAUSED_PARTITIONS,
+    CONSUMER_LAG,
+    COMMITS,
+    COMMIT_DURATION,
+    TRANSACTIONS_ABORTED,
+    REBALANCES,
+    LIST_INFO,
+    LIST_ENTRIES,
+    LIST_LOADED,
+    LIST_CREATED,
+    LIST_RELOADS,
+    LIST_RELOAD_OK,
+];

@@ -1,0 +1,245 @@
+//! What processing one record cost and what happened to its attachments, for metrics. A
+//! [`Trace`] observes; it never changes a result.
+
+use std::time::{Duration, Instant};
+
+use vigil_core::ReasonCode;
+
+/// A step of processing a record, timed separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Size check, JSON parsing and validation.
+    Parse,
+    /// Attachment bodies to bytes (base64, `file://`).
+    Resolve,
+    /// MD5/SHA digests of raw attachment bytes and their list lookup.
+    Exact,
+    /// Image decoding under the limits.
+    Decode,
+    /// PDQ (with variants) and pHash/dHash/aHash of decoded pixels.
+    Hash,
+    /// Perceptual hash lookup in the multi-index.
+    Match,
+    /// Text normalisation, automata, regex and co-occurrence rules.
+    Text,
+}
+
+impl Stage {
+    /// Every stage, in processing order.
+    pub const ALL: [Stage; 7] = [
+        Stage::Parse,
+        Stage::Resolve,
+        Stage::Exact,
+        Stage::Decode,
+        Stage::Hash,
+        Stage::Match,
+        Stage::Text,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Parse => "parse",
+            Stage::Resolve => "resolve",
+            Stage::Exact => "exact",
+            Stage::Decode => "decode",
+            Stage::Hash => "hash",
+            Stage::Match => "match",
+            Stage::Text => "text",
+        }
+    }
+}
+
+/// What became of one attachment. Every attachment of a parsed message has exactly one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttachmentOutcome {
+    /// Decoded as an image and perceptually hashed (and its exact digests matched).
+    Hashed,
+    /// Only exact digests: not an image, or no list holds perceptual hashes.
+    ExactOnly,
+    /// Over `attachments.max_bytes` or the image limits.
+    TooLarge,
+    /// A corrupt, truncated or otherwise undecodable image.
+    Undecodable,
+    /// A media type or image format vigil does not read (exact digests still matched).
+    Unsupported,
+    /// The body could not be turned into bytes (bad base64, refused or unreadable `uri`).
+    Unresolved,
+}
+
+impl AttachmentOutcome {
+    /// Every outcome.
+    pub const ALL: [AttachmentOutcome; 6] = [
+        AttachmentOutcome::Hashed,
+        AttachmentOutcome::ExactOnly,
+        AttachmentOutcome::TooLarge,
+        AttachmentOutcome::Undecodable,
+        AttachmentOutcome::Unsupported,
+        AttachmentOutcome::Unresolved,
+    ];
+
+    /// The metric label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentOutcome::Hashed => "hashed",
+            AttachmentOutcome::ExactOnly => "exact_only",
+            AttachmentOutcome::TooLarge => "too_large",
+            AttachmentOutcome::Undecodable => "undecodable",
+            AttachmentOutcome::Unsupported => "unsupported",
+            AttachmentOutcome::Unresolved => "unresolved",
+        }
+    }
+
+    /// The outcome of an attachment that has a problem with `reason`.
+    pub fn of_problem(reason: ReasonCode) -> AttachmentOutcome {
+        match reason {
+            ReasonCode::AttachmentTooLarge | ReasonCode::ImageTooLarge => {
+                AttachmentOutcome::TooLarge
+            }
+            ReasonCode::Undecodable | ReasonCode::DetectorPanic => AttachmentOutcome::Undecodable,
+            ReasonCode::UnsupportedMediaType | ReasonCode::UnsupportedImageFormat => {
+                AttachmentOutcome::Unsupported
+            }
+            _ => AttachmentOutcome::Unresolved,
+        }
+    }
+}
+
+/// Time per stage and attachment outcomes of one record.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    stages: [Option<Duration>; Stage::ALL.len()],
+    attachments: [u32; AttachmentOutcome::ALL.len()],
+    fetched: u32,
+    images_hashed: u32,
+}
+
+impl Trace {
+    /// Runs `f`, adding its duration to `stage`.
+    pub fn time<T>(&mut self, stage: Stage, f: impl FnOnce() -> T) -> T {
+        let start = Instant::now();
+        let value = f();
+        self.add(stage, start.elapsed());
+        value
+    }
+
+    /// Adds `spent` to `stage`.
+    pub fn add(&mut self, stage: Stage, spent: Duration) {
+        let slot = &mut self.stages[stage as usize];
+        *slot = Some(slot.unwrap_or_default() + spent);
+    }
+
+    /// The stages that ran, with the time spent in each.
+    pub fn stages(&self) -> impl Iterator<Item = (Stage, Duration)> + '_ {
+        Stage::ALL
+            .into_iter()
+            .filter_map(|stage| Some((stage, self.stages[stage as usize]?)))
+    }
+
+    /// A detector decoded and hashed one image.
+    pub fn image_hashed(&mut self) {
+        self.images_hashed += 1;
+    }
+
+    /// Images decoded and hashed so far.
+    pub fn images_hashed(&self) -> u32 {
+        self.images_hashed
+    }
+
+    /// Counts an attachment's outcome.
+    pub fn attachment(&mut self, outcome: AttachmentOutcome) {
+        self.attachments[outcome as usize] += 1;
+    }
+
+    /// Counts an attachment read from a `file://` uri.
+    pub fn fetched(&mut self) {
+        self.fetched += 1;
+    }
+
+    /// Attachments by outcome (zero counts included).
+    pub fn attachments(&self) -> impl Iterator<Item = (AttachmentOutcome, u32)> + '_ {
+        AttachmentOutcome::ALL
+            .into_iter()
+            .map(|outcome| (outcome, self.attachments[outcome as usize]))
+    }
+
+    /// Attachments read from `file://` uris.
+    pub fn fetched_count(&self) -> u32 {
+        self.fetched
+    }
+
+    /// Adds `other`'s times and counts to this one.
+    pub fn merge(&mut self, other: &Trace) {
+        for (stage, spent) in other.stages() {
+            self.add(stage, spent);
+        }
+        for (outcome, n) in other.attachments() {
+            self.attachments[outcome as usize] += n;
+        }
+        self.fetched += other.fetched;
+        self.images_hashed += other.images_hashed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stages_accumulate_and_only_those_that_ran_are_reported() {
+        let mut trace = Trace::default();
+        trace.add(Stage::Decode, Duration::from_millis(2));
+        trace.add(Stage::Decode, Duration::from_millis(3));
+        trace.add(Stage::Parse, Duration::ZERO);
+        let stages: Vec<_> = trace.stages().collect();
+        assert_eq!(
+            stages,
+            [
+                (Stage::Parse, Duration::ZERO),
+                (Stage::Decode, Duration::from_millis(5))
+            ]
+        );
+        let mut other = Trace::default();
+        other.add(Stage::Decode, Duration::from_millis(1));
+        other.attachment(AttachmentOutcome::TooLarge);
+        other.image_hashed();
+        trace.merge(&other);
+        assert_eq!(
+            trace.stages().nth(1),
+            Some((Stage::Decode, Duration::from_millis(6)))
+        );
+        assert_eq!(trace.images_hashed(), 1);
+        assert_eq!(
+            trace
+                .attachments()
+                .find(|(o, _)| *o == AttachmentOutcome::TooLarge),
+            Some((AttachmentOutcome::TooLarge, 1))
+        );
+    }
+
+    #[test]
+    fn problem_reasons_map_to_outcomes() {
+        let table = [
+            (ReasonCode::AttachmentTooLarge, AttachmentOutcome::TooLarge),
+            (ReasonCode::ImageTooLarge, AttachmentOutcome::TooLarge),
+            (ReasonCode::Undecodable, AttachmentOutcome::Undecodable),
+            (
+                ReasonCode::UnsupportedImageFormat,
+                AttachmentOutcome::Unsupported,
+            ),
+            (
+                ReasonCode::UnsupportedMediaType,
+                AttachmentOutcome::Unsupported,
+            ),
+            (ReasonCode::InvalidBase64, AttachmentOutcome::Unresolved),
+            (
+                ReasonCode::AttachmentNotFound,
+                AttachmentOutcome::Unresolved,
+            ),
+            (ReasonCode::UriNotAllowed, AttachmentOutcome::Unresolved),
+        ];
+        for (reason, outcome) in table {
+            assert_eq!(AttachmentOutcome::of_problem(reason), outcome, "{reason:?}");
+        }
+    }
+}
