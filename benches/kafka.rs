@@ -25,6 +25,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::json;
 use vigil_core::Config;
 use vigil_kafka::Health;
+use vigil_metrics::{BuildInfo, Metrics};
 use vigil_scan::{Pipeline, SharedPipeline};
 
 const PARTITIONS: i32 = 4;
@@ -292,9 +293,14 @@ listen = "127.0.0.1:0"
     let config = Arc::new(Config::from_toml(&text, "bench", root, std::iter::empty()).unwrap());
     let pipeline = Arc::new(SharedPipeline::new(Pipeline::from_config(&config).unwrap()));
     let health = Arc::new(Health::new(Duration::from_secs(60)));
+    // Measured with metrics recorded, as in production.
+    let metrics = Arc::new(Metrics::new(&BuildInfo {
+        version: "bench",
+        delivery: "any",
+    }));
     let handle = std::thread::Builder::new()
         .name("vigil-poll".into())
-        .spawn(move || vigil_kafka::run(config, pipeline, health, stop).unwrap())
+        .spawn(move || vigil_kafka::run(config, pipeline, health, metrics, stop).unwrap())
         .unwrap();
     (verdicts, handle)
 }

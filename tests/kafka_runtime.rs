@@ -10,95 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kafka_support::{
-    Input, Read, Vigil, brokers, create_topics, kafka_section, produce, read_all, read_until,
-    unique,
+    Input, Read, Vigil, brokers, config, create_topics, kafka_section, lists_section, messages,
+    produce, read_all, read_until, topics, unique,
 };
 use serde_json::json;
-
-/// The lists and the base64 of a listed image (sha256 entry iwf-000101), from the examples.
-fn lists_section() -> String {
-    let root = common::root();
-    format!(
-        "[lists]\nhash_lists = [{:?}]\nkeyword_lists = [{:?}]\n",
-        root.join("examples/lists/sample-hashes.csv")
-            .display()
-            .to_string(),
-        root.join("examples/lists/sample-keywords.csv")
-            .display()
-            .to_string(),
-    )
-}
-
-fn listed_image() -> String {
-    let text = std::fs::read(common::root().join("examples/dms.jsonl")).unwrap();
-    let messages = common::json_lines(&text);
-    let m = messages
-        .iter()
-        .find(|m| m["message_id"] == "msg-0002")
-        .unwrap();
-    m["attachments"][0]["data"].as_str().unwrap().to_string()
-}
-
-/// `n` messages; every 7th plants a phrase, every 11th a listed image. Returns the records
-/// and the ids of the messages that must be flagged.
-fn messages(n: usize, tag: &str) -> (Vec<Input>, BTreeSet<String>) {
-    let image = listed_image();
-    let mut expected = BTreeSet::new();
-    let records = (0..n)
-        .map(|i| {
-            let id = format!("{tag}-{i:06}");
-            let mut text = format!("message {i}: see you at practice tomorrow");
-            let mut m = json!({
-                "message_id": id, "conversation_id": format!("c-{}", i % 13), "sender_id": "u-1",
-                "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
-            });
-            if i % 7 == 3 {
-                text.push_str(" and keep this a secret");
-                expected.insert(id.clone());
-            }
-            if i % 11 == 5 {
-                m["attachments"] =
-                    json!([{"attachment_id": "a1", "media_type": "image/png", "data": image}]);
-                expected.insert(id.clone());
-            }
-            m["text"] = json!(text);
-            Input {
-                key: format!("c-{}", i % 13),
-                value: serde_json::to_vec(&m).unwrap(),
-                partition: None,
-            }
-        })
-        .collect();
-    (records, expected)
-}
-
-struct Topics {
-    input: String,
-    flags: String,
-    dlq: String,
-    verdicts: String,
-}
-
-fn topics(prefix: &str, partitions: i32) -> Topics {
-    let input = unique(prefix);
-    let t = Topics {
-        flags: format!("{input}.flags"),
-        dlq: format!("{input}.dlq"),
-        verdicts: format!("{input}.verdicts"),
-        input,
-    };
-    create_topics(&[&t.input], partitions);
-    create_topics(&[&t.flags, &t.dlq, &t.verdicts], 2);
-    t
-}
-
-fn config(group: &str, t: &Topics, extra: &str) -> String {
-    format!(
-        "{}{}",
-        lists_section(),
-        kafka_section(group, &t.input, extra)
-    )
-}
 
 /// Verdicts keyed by input (partition, offset).
 fn by_offset(verdicts: &[Read]) -> BTreeMap<(i64, i64), Vec<&serde_json::Value>> {

@@ -3,7 +3,7 @@
 //! to have `mod common;` (for the scrubbed `vigil` command).
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read as _, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
+use serde_json::json;
 
 /// The bootstrap address of the test broker: `$VIGIL_TEST_BROKERS` if set (the test script
 /// sets it), else whatever `deploy/local/kafka start` prints (it is idempotent).
@@ -275,6 +276,11 @@ impl Vigil {
 
     /// [`Vigil::start`] with the log filter `level` (`VIGIL_LOG`).
     pub fn start_logging(config: &str, level: &str) -> Vigil {
+        Vigil::start_with(config, level, &[])
+    }
+
+    /// [`Vigil::start_logging`] with extra environment variables.
+    pub fn start_with(config: &str, level: &str, env: &[(&str, &str)]) -> Vigil {
         let dir = tempfile::tempdir().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let path = dir.path().join("vigil.toml");
@@ -283,6 +289,7 @@ impl Vigil {
         let child = crate::common::vigil(dir.path())
             .args(["run", "--config", path.to_str().unwrap()])
             .env("VIGIL_LOG", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -381,5 +388,90 @@ shutdown_timeout_secs = 10
 "heartbeat.interval.ms" = "500"
 "#,
         brokers = brokers()
+    )
+}
+
+/// The lists and the base64 of a listed image (sha256 entry iwf-000101), from the examples.
+pub fn lists_section() -> String {
+    let root = crate::common::root();
+    format!(
+        "[lists]\nhash_lists = [{:?}]\nkeyword_lists = [{:?}]\n",
+        root.join("examples/lists/sample-hashes.csv")
+            .display()
+            .to_string(),
+        root.join("examples/lists/sample-keywords.csv")
+            .display()
+            .to_string(),
+    )
+}
+
+pub fn listed_image() -> String {
+    let text = std::fs::read(crate::common::root().join("examples/dms.jsonl")).unwrap();
+    let messages = crate::common::json_lines(&text);
+    let m = messages
+        .iter()
+        .find(|m| m["message_id"] == "msg-0002")
+        .unwrap();
+    m["attachments"][0]["data"].as_str().unwrap().to_string()
+}
+
+/// `n` messages; every 7th plants a phrase, every 11th a listed image. Returns the records
+/// and the ids of the messages that must be flagged.
+pub fn messages(n: usize, tag: &str) -> (Vec<Input>, BTreeSet<String>) {
+    let image = listed_image();
+    let mut expected = BTreeSet::new();
+    let records = (0..n)
+        .map(|i| {
+            let id = format!("{tag}-{i:06}");
+            let mut text = format!("message {i}: see you at practice tomorrow");
+            let mut m = json!({
+                "message_id": id, "conversation_id": format!("c-{}", i % 13), "sender_id": "u-1",
+                "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+            });
+            if i % 7 == 3 {
+                text.push_str(" and keep this a secret");
+                expected.insert(id.clone());
+            }
+            if i % 11 == 5 {
+                m["attachments"] =
+                    json!([{"attachment_id": "a1", "media_type": "image/png", "data": image}]);
+                expected.insert(id.clone());
+            }
+            m["text"] = json!(text);
+            Input {
+                key: format!("c-{}", i % 13),
+                value: serde_json::to_vec(&m).unwrap(),
+                partition: None,
+            }
+        })
+        .collect();
+    (records, expected)
+}
+
+pub struct Topics {
+    pub input: String,
+    pub flags: String,
+    pub dlq: String,
+    pub verdicts: String,
+}
+
+pub fn topics(prefix: &str, partitions: i32) -> Topics {
+    let input = unique(prefix);
+    let t = Topics {
+        flags: format!("{input}.flags"),
+        dlq: format!("{input}.dlq"),
+        verdicts: format!("{input}.verdicts"),
+        input,
+    };
+    create_topics(&[&t.input], partitions);
+    create_topics(&[&t.flags, &t.dlq, &t.verdicts], 2);
+    t
+}
+
+pub fn config(group: &str, t: &Topics, extra: &str) -> String {
+    format!(
+        "{}{}",
+        lists_section(),
+        kafka_section(group, &t.input, extra)
     )
 }

@@ -1,7 +1,9 @@
 //! `vigil`: the command-line entry point. Thin by design: argument parsing and I/O wiring;
 //! the work happens in the library crates (see docs/architecture.md).
 
+mod audit;
 mod check;
+mod dlq;
 mod hash;
 mod lists;
 mod matching;
@@ -45,9 +47,10 @@ enum Command {
     /// Joins the consumer group `kafka.group_id` on `kafka.input_topics`; writes flags to
     /// `kafka.review_topic` (or the topic of the first matching [[routes]] entry),
     /// unscannable records to `kafka.dead_letter_topic`, and one verdict per record to
-    /// `kafka.verdict_topic` if set. Serves /healthz and /readyz on `admin.listen`. SIGTERM or
-    /// SIGINT drains in-flight records, commits and exits within `kafka.shutdown_timeout_secs`
-    /// (a second signal exits at once). Log level: $VIGIL_LOG (default info).
+    /// `kafka.verdict_topic` if set. Serves /healthz, /readyz, /metrics and /lists on
+    /// `admin.listen`. SIGTERM or SIGINT drains in-flight records, commits and exits within
+    /// `kafka.shutdown_timeout_secs` (a second signal exits at once). Log level: $VIGIL_LOG
+    /// (default info); --log-format json for one JSON object per line.
     Run(run::Args),
     /// Hash image files: PDQ (with quality, dihedral variants and a border-trimmed hash),
     /// pHash, dHash, aHash, MD5, SHA-1, SHA-256.
@@ -76,6 +79,18 @@ enum Command {
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Report from the verdict topic what was scanned, flagged (per list version and
+    /// category) and dead-lettered, and whether every input offset has a verdict.
+    ///
+    /// Reads only verdicts, which never carry content. Text by default, --format json for
+    /// tools (docs/auditing.md describes every field). With --strict, exits 1 if an input
+    /// offset lacks a verdict.
+    ///
+    /// Example: vigil audit --config vigil.toml --since 24h
+    Audit(audit::Args),
+    /// Work with the dead-letter topic.
+    #[command(subcommand)]
+    Dlq(dlq::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -107,6 +122,11 @@ fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Command::Config(ConfigCommand::Check { file }) => check::run(&file),
+        Command::Audit(args) => match audit::run(args) {
+            Ok(false) => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
+        Command::Dlq(command) => dlq::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

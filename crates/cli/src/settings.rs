@@ -16,3 +16,15 @@ pub(crate) fn load(explicit: Option<&Path>) -> anyhow::Result<Config> {
         }
     })
 }
+
+/// [`load`] for the offline Kafka tools: `brokers`, when given, overrides `kafka.brokers`.
+pub(crate) fn load_for_kafka(
+    explicit: Option<&Path>,
+    brokers: Option<String>,
+) -> anyhow::Result<Config> {
+    let mut config = load(explicit)?;
+    if let Some(brokers) = brokers {
+        config.kafka.brokers = brokers;
+    }
+    Ok(config)
+}

@@ -13,6 +13,9 @@
 //! - [`records::outputs`] — the pure mapping from a scan outcome to output records, with the
 //!   `vigil.error.*` dead-letter headers in [`records::headers`].
 //! - [`tracker::Tracker`] — the watermarks.
+//! - [`audit::audit`] — the report behind `vigil audit`, from the verdict topic alone.
+//! - [`replay::replay`] — `vigil dlq replay`: dead-lettered records back onto an input
+//!   topic, idempotently.
 //!
 //! The runtime knows the scanner only through [`vigil_scan::SharedPipeline`] (the pipeline
 //! in force, which a list reload may swap between two records); detectors know nothing of
@@ -36,10 +39,14 @@
 //! ```
 
 pub mod admin;
+pub mod audit;
 mod health;
+mod read;
 pub mod records;
+pub mod replay;
 mod runtime;
 pub mod tracker;
 
 pub use health::Health;
+pub use read::ToolError;
 pub use runtime::{RunError, run};

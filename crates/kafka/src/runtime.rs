@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
@@ -203,8 +203,6 @@ struct LoopState {
     txn_dirty: bool,
     /// Shutting down: the final commit is done; revocations only forget partitions.
     closing: bool,
-    /// At-least-once: offsets were stored since the last commit request.
-    uncommitted: bool,
 }
 
 struct RunContext {
@@ -214,8 +212,8 @@ struct RunContext {
     health: Arc<Health>,
     metrics: Arc<Metrics>,
     producer: Arc<Output>,
-    /// When the asynchronous commit in flight was requested (its callback times it).
-    commit_requested: Mutex<Option<Instant>>,
+    /// At-least-once: offsets were stored since the last commit.
+    uncommitted: AtomicBool,
 }
 
 impl ClientContext for RunContext {
@@ -244,24 +242,6 @@ impl RunContext {
 }
 
 impl ConsumerContext for RunContext {
-    fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
-        let requested = self
-            .commit_requested
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(requested) = requested {
-            match &result {
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(err) => {
-                    warn!(error = %err, "offset commit failed; it is retried with the next");
-                    self.metrics.commit(false, requested.elapsed());
-                }
-                Ok(()) => self.metrics.commit(true, requested.elapsed()),
-            }
-        }
-    }
-
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
@@ -281,7 +261,8 @@ impl ConsumerContext for RunContext {
                     state.drain(consumer, self.delivery, deadline, |t| {
                         revoked.iter().all(|tp| t.in_flight_of(tp) == 0)
                     });
-                    commit_stored(consumer, &self.metrics)
+                    commit_stored(consumer, &self.metrics);
+                    Ok(())
                 }
                 Delivery::ExactlyOnce => {
                     state.drain(consumer, self.delivery, deadline, |t| t.in_flight() == 0);
@@ -369,7 +350,7 @@ impl LoopState {
             .collect();
         if delivery == Delivery::AtLeastOnce && !advanced.is_empty() {
             store(consumer, &advanced);
-            self.uncommitted = true;
+            consumer.context().uncommitted.store(true, Ordering::SeqCst);
         }
     }
 
@@ -544,19 +525,20 @@ fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]
     }
 }
 
-/// Commits stored offsets synchronously (revocation and shutdown).
-fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> Result<(), RunError> {
+/// Commits stored offsets synchronously; returns whether they are committed (or there were
+/// none). A failure only means redelivery, so it is logged, not fatal.
+fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> bool {
     let requested = Instant::now();
     match consumer.commit_consumer_state(CommitMode::Sync) {
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
         Ok(()) => {
             metrics.commit(true, requested.elapsed());
-            Ok(())
+            true
         }
         Err(err) => {
             metrics.commit(false, requested.elapsed());
-            warn!(error = %err, "synchronous commit failed; uncommitted records will be redelivered");
-            Ok(())
+            warn!(error = %err, "offset commit failed; uncommitted records would be redelivered");
+            false
         }
     }
 }
@@ -636,14 +618,14 @@ fn retry_worker(retries: Receiver<Retry>, producer: Arc<Output>) {
     }
 }
 
-fn client_config(config: &Config) -> ClientConfig {
+pub(crate) fn client_config(config: &Config) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.kafka.brokers);
     client
 }
 
 /// Applies `[kafka.client]`, then the client-specific section.
-fn with_passthrough(
+pub(crate) fn with_passthrough(
     mut client: ClientConfig,
     config: &Config,
     specific: &vigil_core::config::ClientProperties,
@@ -742,18 +724,19 @@ pub fn run(
             txn_failed: false,
             txn_dirty: false,
             closing: false,
-            uncommitted: false,
         }),
         delivery,
         drain_timeout: Duration::from_secs(k.shutdown_timeout_secs),
         health: health.clone(),
         metrics: metrics.clone(),
         producer: producer.clone(),
-        commit_requested: Mutex::new(None),
+        uncommitted: AtomicBool::new(false),
     };
-    let consumer: BaseConsumer<RunContext> = consumer_config(&config)
-        .create_with_context(context)
-        .map_err(setup("consumer"))?;
+    let consumer: Arc<BaseConsumer<RunContext>> = Arc::new(
+        consumer_config(&config)
+            .create_with_context(context)
+            .map_err(setup("consumer"))?,
+    );
     let topics: Vec<&str> = k.input_topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics).map_err(setup("subscription"))?;
     health.set_lists_loaded();
@@ -782,11 +765,28 @@ pub fn run(
         .name("vigil-retry".into())
         .spawn(move || retry_worker(retries_rx, retry_producer))
         .map_err(|e| RunError::Fatal(format!("cannot start the retry thread: {e}")))?;
+    let stop_committing = Arc::new(AtomicBool::new(false));
+    let committer = match delivery {
+        Delivery::AtLeastOnce => {
+            let (consumer, stop) = (consumer.clone(), stop_committing.clone());
+            let interval = Duration::from_millis(k.commit_interval_ms);
+            let thread = std::thread::Builder::new()
+                .name("vigil-commit".into())
+                .spawn(move || commit_worker(&consumer, interval, &stop))
+                .map_err(|e| RunError::Fatal(format!("cannot start the commit thread: {e}")))?;
+            Some(thread)
+        }
+        Delivery::ExactlyOnce => None,
+    };
     info!(topics = ?k.input_topics, group = %k.group_id, ?delivery, workers, "consuming");
 
     let result = poll_loop(&consumer, &producer, &jobs_tx, &config, &health, &shutdown);
     if let Err(err) = &result {
         health.set_failed(err.to_string());
+    }
+    stop_committing.store(true, Ordering::SeqCst);
+    if let Some(committer) = committer {
+        let _ = committer.join();
     }
     close(
         &consumer,
@@ -807,10 +807,7 @@ fn poll_loop(
     let k = &config.kafka;
     let delivery = k.delivery;
     let metrics = &consumer.context().metrics;
-    let interval = Duration::from_millis(match delivery {
-        Delivery::AtLeastOnce => k.commit_interval_ms,
-        Delivery::ExactlyOnce => k.transaction_interval_ms,
-    });
+    let interval = Duration::from_millis(k.transaction_interval_ms);
     let mut next_commit = Instant::now() + interval;
     let mut polled = Vec::with_capacity(POLL_BATCH);
     let mut topics: Vec<Arc<str>> = Vec::new();
@@ -856,19 +853,11 @@ fn poll_loop(
         } else if state.paused && waiting <= k.max_buffered_bytes / 2 {
             set_paused(consumer, &mut state, false);
         }
-        if Instant::now() >= next_commit {
-            match delivery {
-                Delivery::AtLeastOnce if state.uncommitted => {
-                    state.uncommitted = false;
-                    request_commit(consumer);
-                }
-                Delivery::AtLeastOnce => {}
-                Delivery::ExactlyOnce if state.txn_dirty || state.txn_failed => {
-                    let deadline = Instant::now() + Duration::from_secs(k.shutdown_timeout_secs);
-                    state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
-                    state.commit_transaction(consumer, producer, metrics)?;
-                }
-                Delivery::ExactlyOnce => {}
+        if delivery == Delivery::ExactlyOnce && Instant::now() >= next_commit {
+            if state.txn_dirty || state.txn_failed {
+                let deadline = Instant::now() + Duration::from_secs(k.shutdown_timeout_secs);
+                state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
+                state.commit_transaction(consumer, producer, metrics)?;
             }
             next_commit = Instant::now() + interval;
         }
@@ -887,20 +876,24 @@ fn poll_loop(
     Ok(())
 }
 
-/// At-least-once: commits the stored offsets asynchronously; the commit callback times it.
-/// A commit still in flight is not doubled (the next interval picks up what it missed).
-fn request_commit(consumer: &BaseConsumer<RunContext>) {
-    let mut requested = consumer
-        .context()
-        .commit_requested
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if requested.is_some() {
-        return;
-    }
-    match consumer.commit_consumer_state(CommitMode::Async) {
-        Ok(()) => *requested = Some(Instant::now()),
-        Err(err) => warn!(error = %err, "cannot request an offset commit"),
+/// At-least-once: commits the stored offsets every `interval` while any were stored since
+/// the last commit. Synchronous, so each commit is timed, and on its own thread, so a slow
+/// or unreachable coordinator never holds up polling (and the health beat).
+fn commit_worker(consumer: &BaseConsumer<RunContext>, interval: Duration, stop: &AtomicBool) {
+    let step = interval.min(POLL_INTERVAL);
+    let mut next = Instant::now() + interval;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(step);
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + interval;
+        let context = consumer.context();
+        if context.uncommitted.swap(false, Ordering::SeqCst)
+            && !commit_stored(consumer, &context.metrics)
+        {
+            context.uncommitted.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -998,7 +991,10 @@ fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration
     let drained = state.drain(consumer, delivery, deadline, |t| t.in_flight() == 0);
     state.closing = true;
     let committed = match delivery {
-        Delivery::AtLeastOnce => commit_stored(consumer, metrics),
+        Delivery::AtLeastOnce => {
+            commit_stored(consumer, metrics);
+            Ok(())
+        }
         Delivery::ExactlyOnce if drained && !state.txn_failed => {
             state.commit_transaction(consumer, producer, metrics)
         }

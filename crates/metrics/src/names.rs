@@ -96,7 +96,7 @@ pub const MATCHES: Def = def(
 );
 /// Hamming distance of perceptual matches.
 pub const MATCH_DISTANCE: Def = def(
-    "vigil_match_distance_bits",
+    "vigil_match_hamming_distance",
     Kind::Histogram,
     "Hamming distance of each perceptual-hash match, by algorithm",
     &["algorithm"],

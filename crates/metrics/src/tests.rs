@@ -70,8 +70,9 @@ fn names_follow_prometheus_conventions_and_are_unique() {
         );
         match def.kind {
             Kind::Counter => assert!(def.name.ends_with("_total"), "{}", def.name),
+            // Base units only; a Hamming distance is a count of bits, unitless.
             Kind::Histogram => assert!(
-                def.name.ends_with("_seconds") || def.name.ends_with("_bits"),
+                def.name.ends_with("_seconds") || def.name.ends_with("_hamming_distance"),
                 "{}",
                 def.name
             ),

@@ -234,15 +234,28 @@ fn file_uri_path(uri: &str) -> Option<PathBuf> {
 
 /// A media type quoted only if it looks like one (`type/subtype` of token characters, short);
 /// a client could put anything in that field.
+/// `value` as error details may show it: the sender chose it, so only a registered top-level
+/// type is named (`image/...`); the subtype could carry anything.
 fn describe_media_type(value: &str) -> String {
-    let token = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
-    };
+    const TOP_LEVEL: [&str; 11] = [
+        "application",
+        "audio",
+        "example",
+        "font",
+        "haptics",
+        "image",
+        "message",
+        "model",
+        "multipart",
+        "text",
+        "video",
+    ];
     match value.split_once('/') {
-        Some((kind, sub)) if value.len() <= 64 && token(kind) && token(sub) => format!("`{value}`"),
-        _ => "(not a media type)".to_string(),
+        Some((kind, _)) => match TOP_LEVEL.iter().find(|t| t.eq_ignore_ascii_case(kind)) {
+            Some(top) => format!("`{top}/...` (subtype withheld)"),
+            None => "of an unregistered type (withheld)".to_string(),
+        },
+        None => "(not a media type)".to_string(),
     }
 }
 
@@ -369,11 +382,29 @@ mod tests {
                 .iter()
                 .all(|p| p.reason == ReasonCode::UnsupportedMediaType)
         );
-        assert!(problems[0].detail.contains("`application/x-thing`"));
+        assert!(problems[0].detail.contains("`application/...`"));
+        assert!(!problems[0].detail.contains("x-thing"));
         assert!(
             !problems[1].detail.contains("secret"),
             "{}",
             problems[1].detail
         );
+    }
+
+    #[test]
+    fn error_details_name_only_the_registered_top_level_media_type() {
+        assert_eq!(
+            describe_media_type("image/x-secret"),
+            "`image/...` (subtype withheld)"
+        );
+        assert_eq!(
+            describe_media_type("VIDEO/mp5"),
+            "`video/...` (subtype withheld)"
+        );
+        assert_eq!(
+            describe_media_type("x/hello"),
+            "of an unregistered type (withheld)"
+        );
+        assert_eq!(describe_media_type("hello there"), "(not a media type)");
     }
 }

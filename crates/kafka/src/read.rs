@@ -1,0 +1,227 @@
+//! Reading a whole topic once, as the offline tools do (`vigil audit`, `vigil dlq replay`):
+//! every partition from a start point up to the end it had when reading began.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::{Offset, TopicPartitionList};
+use vigil_core::Config;
+
+use crate::runtime::{client_config, with_passthrough};
+
+/// An offline tool could not read or write Kafka. Retrying helps when the broker was
+/// unreachable; a missing topic or refused authorisation needs a fix first.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    /// A client call failed.
+    #[error("{what} (topic `{topic}`): {source}")]
+    Kafka {
+        /// What was being done.
+        what: &'static str,
+        /// The topic concerned.
+        topic: String,
+        /// The client error.
+        source: rdkafka::error::KafkaError,
+    },
+    /// The topic does not exist (or has no partitions).
+    #[error("topic `{0}` does not exist")]
+    NoSuchTopic(String),
+    /// Outputs could not all be delivered; nothing past them was committed.
+    #[error("{failed} record(s) could not be delivered to `{topic}`; rerun to retry them")]
+    Undelivered {
+        /// The destination topic.
+        topic: String,
+        /// How many failed.
+        failed: usize,
+    },
+}
+
+impl ToolError {
+    pub(crate) fn kafka(
+        what: &'static str,
+        topic: &str,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> ToolError {
+        let topic = topic.to_string();
+        move |source| ToolError::Kafka {
+            what,
+            topic,
+            source,
+        }
+    }
+}
+
+/// Where reading starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// The first retained record.
+    Beginning,
+    /// The first record produced at or after this Unix time in milliseconds.
+    Time(i64),
+    /// The group's committed offset (the beginning when it has none).
+    Committed,
+}
+
+/// How long reading waits for a partition that has not reached its end before giving up on
+/// it (an open transaction can hold a read_committed reader back).
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long metadata and offset calls may block.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A consumer reading `topic` once.
+pub(crate) struct TopicReader {
+    pub(crate) consumer: BaseConsumer,
+    topic: String,
+    /// Per partition: the end (high watermark) when reading began.
+    ends: HashMap<i32, i64>,
+}
+
+impl TopicReader {
+    /// A reader of `topic` with `group` (committed offsets live there), positioned at `start`.
+    pub(crate) fn open(
+        config: &Config,
+        topic: &str,
+        group: &str,
+        start: Start,
+    ) -> Result<TopicReader, ToolError> {
+        let mut client = with_passthrough(client_config(config), config, &config.kafka.consumer);
+        client
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            .set("isolation.level", "read_committed")
+            .set("auto.offset.reset", "earliest");
+        let consumer: BaseConsumer = client
+            .create()
+            .map_err(ToolError::kafka("cannot create a consumer", topic))?;
+        let metadata = consumer
+            .fetch_metadata(Some(topic), CALL_TIMEOUT)
+            .map_err(ToolError::kafka("cannot read metadata", topic))?;
+        let partitions: Vec<i32> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.name() == topic && t.error().is_none())
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        if partitions.is_empty() {
+            return Err(ToolError::NoSuchTopic(topic.to_string()));
+        }
+        let mut ends = HashMap::new();
+        let mut assignment = TopicPartitionList::new();
+        for &partition in &partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(topic, partition, CALL_TIMEOUT)
+                .map_err(ToolError::kafka("cannot read watermarks", topic))?;
+            // An empty partition has no position to reach: nothing to read.
+            ends.insert(partition, if low >= high { -1 } else { high });
+            let offset = match start {
+                Start::Beginning => Offset::Beginning,
+                Start::Time(ms) => Offset::Offset(ms),
+                Start::Committed => Offset::Stored,
+            };
+            let _ = assignment.add_partition_offset(topic, partition, offset);
+        }
+        if start == Start::Committed {
+            let committed = consumer
+                .committed_offsets(assignment.clone(), CALL_TIMEOUT)
+                .map_err(ToolError::kafka("cannot read committed offsets", topic))?;
+            for element in committed.elements() {
+                if let Offset::Offset(at) = element.offset() {
+                    let end = ends.entry(element.partition()).or_insert(-1);
+                    if at >= *end {
+                        *end = -1;
+                    }
+                }
+            }
+        }
+        if let Start::Time(_) = start {
+            assignment = consumer
+                .offsets_for_times(assignment, CALL_TIMEOUT)
+                .map_err(ToolError::kafka("cannot find offsets for the time", topic))?;
+            // Partitions with nothing at or after the time report -1 (end): nothing to read.
+            for element in assignment.elements() {
+                if element.offset() == Offset::End {
+                    ends.insert(element.partition(), -1);
+                }
+            }
+        }
+        consumer
+            .assign(&assignment)
+            .map_err(ToolError::kafka("cannot assign partitions", topic))?;
+        Ok(TopicReader {
+            consumer,
+            topic: topic.to_string(),
+            ends,
+        })
+    }
+
+    /// Calls `each` for every record up to the ends; returns whether every partition was
+    /// read to its end (false when one stayed idle for too long).
+    pub(crate) fn read(
+        &self,
+        mut each: impl FnMut(&BorrowedMessage<'_>),
+    ) -> Result<bool, ToolError> {
+        let mut last_progress = Instant::now();
+        loop {
+            if self.done()? {
+                return Ok(true);
+            }
+            if last_progress.elapsed() > IDLE_TIMEOUT {
+                return Ok(false);
+            }
+            match self.consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) => {
+                    last_progress = Instant::now();
+                    let end = self.ends.get(&message.partition()).copied().unwrap_or(-1);
+                    if message.offset() < end {
+                        each(&message);
+                    }
+                }
+                Some(Err(err)) => {
+                    return Err(ToolError::Kafka {
+                        what: "cannot read",
+                        topic: self.topic.clone(),
+                        source: err,
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Whether every partition's position reached its end.
+    fn done(&self) -> Result<bool, ToolError> {
+        let positions = self
+            .consumer
+            .position()
+            .map_err(ToolError::kafka("cannot read positions", &self.topic))?;
+        Ok(self.ends.iter().all(|(&partition, &end)| {
+            end <= 0
+                || positions
+                    .find_partition(&self.topic, partition)
+                    .and_then(|e| match e.offset() {
+                        Offset::Offset(o) => Some(o >= end),
+                        _ => None,
+                    })
+                    .unwrap_or(false)
+        }))
+    }
+}
+
+/// The high watermark of each listed partition of `topic` (for coverage), or `None` for
+/// partitions that cannot be queried.
+pub(crate) fn high_watermarks(
+    consumer: &BaseConsumer,
+    topic: &str,
+    partitions: impl IntoIterator<Item = i32>,
+) -> HashMap<i32, i64> {
+    partitions
+        .into_iter()
+        .filter_map(|p| {
+            let (_, high) = consumer.fetch_watermarks(topic, p, CALL_TIMEOUT).ok()?;
+            Some((p, high))
+        })
+        .collect()
+}
