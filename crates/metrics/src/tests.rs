@@ -249,3 +249,15 @@ fn lag_and_list_series_of_partitions_and_versions_gone_are_removed() {
     assert!(text.contains(r#"vigil_list_loaded_timestamp_seconds{list="kw"} 300"#));
     assert!(text.contains(r#"vigil_list_last_reload_success{list="kw"} 1"#));
 }
+
+#[test]
+fn every_metric_is_documented_in_the_auditing_guide() {
+    let guide = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/auditing.md"),
+    )
+    .unwrap();
+    for def in ALL {
+        let row = format!("| `{}` | {} |", def.name, def.kind.as_str());
+        assert!(guide.contains(&row), "docs/auditing.md lacks the row {row}");
+    }
+}
