@@ -73,17 +73,20 @@ fn when(text: &str, now: OffsetDateTime) -> anyhow::Result<OffsetDateTime> {
     if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
         return Ok(t);
     }
-    let unit = text.chars().last().unwrap_or(' ');
-    let seconds = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3600,
-        'd' => 86_400,
-        _ => 0,
+    let unit_seconds = |unit| match unit {
+        's' => Some(1),
+        'm' => Some(60),
+        'h' => Some(3600),
+        'd' => Some(86_400),
+        _ => None,
     };
-    match text[..text.len() - unit.len_utf8()].parse::<i64>() {
-        Ok(n) if seconds > 0 && n >= 0 => Ok(now - time::Duration::seconds(n * seconds)),
-        _ => bail!("`{text}` is neither an RFC 3339 time nor an age like 24h, 90m, 7d"),
+    let age = text.char_indices().last().and_then(|(at, unit)| {
+        let n: i64 = text[..at].parse().ok().filter(|n| *n >= 0)?;
+        now.checked_sub(time::Duration::seconds(n.checked_mul(unit_seconds(unit)?)?))
+    });
+    match age {
+        Some(time) => Ok(time),
+        None => bail!("`{text}` is neither an RFC 3339 time nor an age like 24h, 90m, 7d"),
     }
 }
 
@@ -169,7 +172,7 @@ mod tests {
             when("2026-01-02T03:04:05Z", now).unwrap(),
             at("2026-01-02T03:04:05Z")
         );
-        for bad in ["", "h", "-3h", "12", "3w", "yesterday"] {
+        for bad in ["", "h", "-3h", "12", "3w", "yesterday", "99999999999999d"] {
             assert!(when(bad, now).is_err(), "{bad}");
         }
     }
