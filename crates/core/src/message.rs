@@ -160,11 +160,11 @@ impl Message {
         let Some(object) = value.as_object() else {
             return Err(not_object(None, "the record"));
         };
-        if let Some(serde_json::Value::Array(items)) = object.get("attachments") {
-            if let Some(i) = items.iter().position(|a| !a.is_object()) {
-                let field = format!("attachments[{i}]");
-                return Err(not_object(Some(field.clone()), &format!("`{field}`")));
-            }
+        if let Some(serde_json::Value::Array(items)) = object.get("attachments")
+            && let Some(i) = items.iter().position(|a| !a.is_object())
+        {
+            let field = format!("attachments[{i}]");
+            return Err(not_object(Some(field.clone()), &format!("`{field}`")));
         }
         let raw: RawMessage = serde_path_to_error::deserialize(value)
             .map_err(|e| classify_json_error(&e, message_id.clone()))?;

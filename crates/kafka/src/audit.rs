@@ -116,10 +116,10 @@ impl Ranges {
     /// Adds `offset`; false if it was already there.
     fn insert(&mut self, offset: i64) -> bool {
         let before = self.0.range(..=offset).next_back().map(|(&s, &e)| (s, e));
-        if let Some((_, end)) = before {
-            if offset <= end {
-                return false;
-            }
+        if let Some((_, end)) = before
+            && offset <= end
+        {
+            return false;
         }
         let joins_before = before.filter(|&(_, end)| end + 1 == offset);
         let after = self.0.get(&(offset + 1)).copied();

@@ -305,10 +305,11 @@ impl ConsumerContext for RunContext {
                 for tp in &assigned {
                     state.tracker.assign(tp.clone());
                 }
-                if state.paused && tpl.count() > 0 {
-                    if let Err(err) = consumer.pause(tpl) {
-                        warn!(error = %err, "cannot pause newly assigned partitions");
-                    }
+                if state.paused
+                    && tpl.count() > 0
+                    && let Err(err) = consumer.pause(tpl)
+                {
+                    warn!(error = %err, "cannot pause newly assigned partitions");
                 }
                 self.health.set_joined();
                 self.metrics.rebalance("assign");

@@ -520,10 +520,10 @@ impl<'a> Builder<'a> {
     }
 
     fn category(&mut self, name: &str) -> Option<u16> {
-        if let Some((last, id)) = &self.last_category {
-            if **last == *name {
-                return Some(*id);
-            }
+        if let Some((last, id)) = &self.last_category
+            && **last == *name
+        {
+            return Some(*id);
         }
         let id = match self.category_ids.get(name) {
             Some(&id) => id,

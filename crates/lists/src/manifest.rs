@@ -274,13 +274,13 @@ impl ListFile {
         info: impl FnOnce(&mut T) -> &mut ListInfo,
     ) -> Result<T, ListError> {
         let digest = self.digest.join(&self.bytes);
-        if let Some(expected) = &self.expected_sha256 {
-            if !expected.eq_ignore_ascii_case(&digest) {
-                return Err(self.info.refused(
-                    Refusal::DigestMismatch,
-                    format!("the data file's SHA-256 is {digest}, the manifest says {expected}"),
-                ));
-            }
+        if let Some(expected) = &self.expected_sha256
+            && !expected.eq_ignore_ascii_case(&digest)
+        {
+            return Err(self.info.refused(
+                Refusal::DigestMismatch,
+                format!("the data file's SHA-256 is {digest}, the manifest says {expected}"),
+            ));
         }
         let mut parsed = parsed?;
         let list = info(&mut parsed);

@@ -359,12 +359,12 @@ impl Metrics {
             self.matches
                 .with_label_values(&[&m.list, &m.list_version, &m.category, detector])
                 .inc();
-            if let MatchSubject::Attachment { distance, .. } = &m.subject {
-                if !matches!(detector, "md5" | "sha1" | "sha256") {
-                    self.distance
-                        .with_label_values(&[detector])
-                        .observe(f64::from(*distance));
-                }
+            if let MatchSubject::Attachment { distance, .. } = &m.subject
+                && !matches!(detector, "md5" | "sha1" | "sha256")
+            {
+                self.distance
+                    .with_label_values(&[detector])
+                    .observe(f64::from(*distance));
             }
         }
     }

@@ -455,11 +455,12 @@ impl Normalizer {
             }
             // Look-alikes are looked up before case folding: capital Cyrillic and Greek
             // letters (`Н`, `Τ`) look Latin where their lower-case forms do not.
-            if steps.contains(Step::Confusables) && !d.is_ascii() {
-                if let Some(latin) = confusable(d) {
-                    self.push_latin(latin, index, out);
-                    continue;
-                }
+            if steps.contains(Step::Confusables)
+                && !d.is_ascii()
+                && let Some(latin) = confusable(d)
+            {
+                self.push_latin(latin, index, out);
+                continue;
             }
             if steps.contains(Step::Casefold) {
                 match d {
@@ -500,11 +501,11 @@ impl Normalizer {
             out.space(index);
             return;
         }
-        if steps.contains(Step::Confusables) {
-            if let Some(latin) = confusable(c) {
-                self.push_latin(latin, index, out);
-                return;
-            }
+        if steps.contains(Step::Confusables)
+            && let Some(latin) = confusable(c)
+        {
+            self.push_latin(latin, index, out);
+            return;
         }
         out.push(c, index, index + 1);
     }
