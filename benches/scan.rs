@@ -7,20 +7,22 @@
 //! - `near_pdq_1m`: PDQ radius-31 search over 1M hashes with 16 query forms, the
 //!   multi-index vs. the linear scan.
 //! - `pipeline`: parse + resolve + scan of the example messages vs. the unavoidable part of
-//!   that work (parse JSON, decode base64, three digests) and vs. parsing the JSON alone.
+//!   that work (parse JSON, decode base64, three digests) and vs. parsing the JSON alone;
+//!   and the same traced, with every metric recorded (what `vigil run` pays for metrics).
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use std::collections::HashMap;
 use std::hint::black_box;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use vigil_core::{Config, Source};
 use vigil_hash::{Digest, ExactAlgorithm, ExactDigests, PdqHash};
 use vigil_lists::{ExactIndex, HashList, HashValue, NearIndex};
-use vigil_scan::Pipeline;
+use vigil_metrics::{BuildInfo, Metrics};
+use vigil_scan::{Pipeline, Trace};
 use vigil_text::{KeywordList, KeywordMatcher};
 
 /// Deterministic pseudo-random numbers (SplitMix64).
@@ -173,6 +175,30 @@ fn pipeline(c: &mut Criterion) {
                         .process(black_box(l.as_bytes()), source.clone(), now)
                         .flag
                         .is_some()
+                })
+                .count()
+        })
+    });
+    // What `vigil run` does per record: the same, traced, with every metric recorded.
+    let metrics = Metrics::new(&BuildInfo {
+        version: "bench",
+        delivery: "at-least-once",
+    });
+    group.bench_function("vigil_process_with_metrics", |b| {
+        b.iter(|| {
+            lines
+                .iter()
+                .filter(|l| {
+                    let started = Instant::now();
+                    let mut trace = Trace::default();
+                    let outcome = pipeline.process_traced(
+                        black_box(l.as_bytes()),
+                        source.clone(),
+                        now,
+                        &mut trace,
+                    );
+                    metrics.record_outcome(&outcome, &trace, started.elapsed());
+                    outcome.flag.is_some()
                 })
                 .count()
         })
