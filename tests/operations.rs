@@ -20,6 +20,8 @@ use kafka_support::{
     Input, Read, Vigil, brokers, config, create_topics, free_port, http_get, messages, produce,
     read_all, read_until, topics, unique,
 };
+use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use serde_json::{Value, json};
 
 const MARKER: &str = "CANARY-CONTENT-4b1d9e";
@@ -552,4 +554,85 @@ fn a_marker_in_dms_never_reaches_metrics_logs_dead_letter_headers_or_the_audit()
             );
         }
     }
+}
+
+/// A verdict for input offset `offset` of partition 0 of `input`.
+fn verdict(input: &str, offset: i64) -> Input {
+    let v = json!({
+        "schema_version": 1,
+        "source": {"kind": "kafka", "topic": input, "partition": 0, "offset": offset},
+        "message_id": format!("m-{offset}"), "verdict": "clean",
+        "lists": [{"list": "kw", "version": "v1"}], "scanned_at": "2026-11-26T07:00:00Z",
+    });
+    Input {
+        key: format!("m-{offset}"),
+        value: serde_json::to_vec(&v).unwrap(),
+        partition: Some(0),
+    }
+}
+
+#[test]
+fn the_audit_tells_records_without_a_verdict_from_offsets_without_records() {
+    let input = unique("audit-input");
+    let verdicts = unique("audit-verdicts");
+    create_topics(&[&input, &verdicts], 1);
+    let record = |i: i64| Input {
+        key: format!("k-{i}"),
+        value: format!("record {i}").into_bytes(),
+        partition: Some(0),
+    };
+    // Offsets 0-2 plain; 3-4 in a committed transaction, whose marker takes offset 5; 6 plain.
+    produce(&input, &[record(0), record(1), record(2)]);
+    let producer: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", brokers())
+        .set("transactional.id", unique("audit-txn"))
+        .create()
+        .unwrap();
+    producer.init_transactions(Duration::from_secs(30)).unwrap();
+    producer.begin_transaction().unwrap();
+    for i in [3, 4] {
+        let payload = format!("record {i}");
+        producer
+            .send(
+                BaseRecord::<str, str>::to(&input)
+                    .payload(&payload)
+                    .partition(0),
+            )
+            .unwrap();
+    }
+    producer
+        .commit_transaction(Duration::from_secs(30))
+        .unwrap();
+    produce(&input, &[record(6)]);
+    // Verdicts for every record but offset 1.
+    produce(&verdicts, &[0, 2, 3, 4, 6].map(|o| verdict(&input, o)));
+    let audit = |extra: &[&str]| {
+        let mut args = vec!["audit", "--brokers", brokers(), "--topic", &verdicts];
+        args.extend(extra);
+        let dir = tempfile::tempdir().unwrap();
+        let output = common::vigil(dir.path()).args(&args).output().unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+        )
+    };
+    let (status, report) = audit(&["--format", "json", "--verify-gaps", "--strict"]);
+    assert_eq!(status, Some(1), "a record lacks a verdict: {report}");
+    let report: Value = serde_json::from_str(&report).unwrap();
+    let coverage = &report["coverage"][0];
+    assert_eq!(coverage["gaps"], 2);
+    assert_eq!(coverage["gap_ranges"], json!([[1, 1], [5, 5]]));
+    assert_eq!(coverage["missing_records"], 1);
+    assert_eq!(coverage["empty_offsets"], 1);
+
+    produce(&verdicts, &[verdict(&input, 1)]);
+    let (status, report) = audit(&["--verify-gaps", "--strict"]);
+    assert_eq!(status, Some(0), "{report}");
+    assert!(
+        report.contains("gaps 1")
+            && report.contains("0 records without a verdict, 1 offsets without a record"),
+        "{report}"
+    );
+    let (status, _) = audit(&["--strict"]);
+    assert_eq!(status, Some(1), "an unverified gap fails --strict");
 }

@@ -31,9 +31,14 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Exit with status 1 if any input offset lacks a verdict or the topic was not read to
-    /// its end.
+    /// its end (with --verify-gaps: any input record).
     #[arg(long)]
     strict: bool,
+    /// Read the input topics at the gap offsets to tell records without a verdict from
+    /// offsets that hold no record (transaction markers, compaction). Needs read access to
+    /// the input topics.
+    #[arg(long)]
+    verify_gaps: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -54,6 +59,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         topic,
         since: args.since.as_deref().map(|t| when(t, now)).transpose()?,
         until: args.until.as_deref().map(|t| when(t, now)).transpose()?,
+        verify_gaps: args.verify_gaps,
     };
     let report = audit(&config, &query)?;
     let text = match args.format {
@@ -64,7 +70,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         .lock()
         .write_all(text.as_bytes())
         .context("cannot write the report")?;
-    let clean = report.complete && report.coverage.iter().all(|c| c.gaps == 0);
+    let clean = report.complete && report.coverage.iter().all(|c| c.covered());
     Ok(clean || !args.strict)
 }
 
@@ -148,6 +154,12 @@ fn render(r: &AuditReport) -> String {
         );
         if let Some(behind) = c.not_yet_scanned {
             let _ = write!(out, ", not yet scanned {behind}");
+        }
+        if let (Some(missing), Some(empty)) = (c.missing_records, c.empty_offsets) {
+            let _ = write!(
+                out,
+                " (gaps checked: {missing} records without a verdict, {empty} offsets without a record)"
+            );
         }
         let _ = writeln!(out);
         for [a, b] in &c.gap_ranges {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use vigil_core::{Config, Source, VerdictKind, VerdictRecord};
 
-use crate::read::{Start, ToolError, TopicReader, high_watermarks};
+use crate::read::{Start, ToolError, TopicReader, count_records, high_watermarks};
 
 /// Gap ranges listed per partition (the count covers all of them).
 const MAX_GAP_RANGES: usize = 20;
@@ -27,6 +27,9 @@ pub struct AuditQuery {
     pub since: Option<OffsetDateTime>,
     /// Only verdicts scanned before this time.
     pub until: Option<OffsetDateTime>,
+    /// Read the input topics at the gap offsets to tell records that lack a verdict from
+    /// offsets that hold none (needs read access to the input topics).
+    pub verify_gaps: bool,
 }
 
 /// The audit report (its JSON form is documented in `docs/auditing.md`).
@@ -106,6 +109,30 @@ pub struct PartitionCoverage {
     /// Offsets after the last verdict up to that end: not scanned yet (consumer lag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_yet_scanned: Option<i64>,
+    /// With `--verify-gaps`: gap offsets that hold a record, i.e. records without a verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_records: Option<u64>,
+    /// With `--verify-gaps`: gap offsets that hold no record (transaction markers, compacted
+    /// or aborted records), which need no verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty_offsets: Option<u64>,
+}
+
+impl PartitionCoverage {
+    /// Whether every input record between the first and last audited offsets has a verdict,
+    /// as far as known (a verified gap of empty offsets counts as covered).
+    pub fn covered(&self) -> bool {
+        self.gaps == 0 || self.missing_records == Some(0)
+    }
+}
+
+/// What is known about an input partition beyond the verdicts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InputFacts {
+    /// Its end (high watermark).
+    pub end: Option<i64>,
+    /// Records found at the gap offsets, when they were checked.
+    pub missing_records: Option<u64>,
 }
 
 /// Offsets seen, as disjoint inclusive ranges (memory grows with gaps, not records).
@@ -113,6 +140,14 @@ pub struct PartitionCoverage {
 struct Ranges(BTreeMap<i64, i64>);
 
 impl Ranges {
+    /// The offsets missing between the ranges, as inclusive ranges.
+    fn gaps(&self) -> impl Iterator<Item = [i64; 2]> + '_ {
+        self.0
+            .iter()
+            .zip(self.0.iter().skip(1))
+            .map(|((_, &end), (&next, _))| [end + 1, next - 1])
+    }
+
     /// Adds `offset`; false if it was already there.
     fn insert(&mut self, offset: i64) -> bool {
         let before = self.0.range(..=offset).next_back().map(|(&s, &e)| (s, e));
@@ -241,12 +276,21 @@ impl Auditor {
             })
     }
 
-    /// The report; `input_ends` gives each input partition's end, when known.
+    /// Every gap range (inclusive) of each input partition, in order.
+    pub fn gaps(&self) -> BTreeMap<(String, i32), Vec<[i64; 2]>> {
+        self.seen
+            .iter()
+            .map(|(tp, ranges)| (tp.clone(), ranges.gaps().collect()))
+            .filter(|(_, gaps): &(_, Vec<_>)| !gaps.is_empty())
+            .collect()
+    }
+
+    /// The report; `input` gives what is known of each input partition.
     pub fn finish(
         mut self,
         topic: &str,
         complete: bool,
-        input_ends: &HashMap<(String, i32), i64>,
+        input: &HashMap<(String, i32), InputFacts>,
     ) -> AuditReport {
         let mut report = std::mem::take(&mut self.report);
         report.verdict_topic = topic.to_string();
@@ -261,22 +305,21 @@ impl Auditor {
                 continue;
             };
             let accounted: i64 = ranges.0.iter().map(|(s, e)| e - s + 1).sum();
-            let gap_ranges: Vec<[i64; 2]> = ranges
-                .0
-                .iter()
-                .zip(ranges.0.iter().skip(1))
-                .map(|((_, &end), (&next, _))| [end + 1, next - 1])
-                .take(MAX_GAP_RANGES)
-                .collect();
-            let input_end = input_ends.get(&(topic.clone(), partition)).copied();
+            let gaps = (last - first + 1 - accounted) as u64;
+            let facts = input
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or_default();
             report.coverage.push(PartitionCoverage {
                 first_offset: first,
                 last_offset: last,
                 accounted: accounted as u64,
-                gaps: (last - first + 1 - accounted) as u64,
-                gap_ranges,
-                not_yet_scanned: input_end.map(|end| (end - last - 1).max(0)),
-                input_end,
+                gaps,
+                gap_ranges: ranges.gaps().take(MAX_GAP_RANGES).collect(),
+                not_yet_scanned: facts.end.map(|end| (end - last - 1).max(0)),
+                input_end: facts.end,
+                missing_records: facts.missing_records,
+                empty_offsets: facts.missing_records.map(|m| gaps - m),
                 topic,
                 partition,
             });
@@ -304,7 +347,7 @@ pub fn audit(config: &Config, query: &AuditQuery) -> Result<AuditReport, ToolErr
     let reader = TopicReader::open(config, &query.topic, &group, start)?;
     let mut auditor = Auditor::new(query.since, query.until);
     let complete = reader.read(|message| auditor.add(message.payload().unwrap_or_default()))?;
-    let mut input_ends = HashMap::new();
+    let mut input: HashMap<(String, i32), InputFacts> = HashMap::new();
     if query.since.is_none() && query.until.is_none() {
         let mut partitions: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
         for (topic, partition) in auditor.seen.keys() {
@@ -312,11 +355,17 @@ pub fn audit(config: &Config, query: &AuditQuery) -> Result<AuditReport, ToolErr
         }
         for (topic, partitions) in partitions {
             for (partition, end) in high_watermarks(&reader.consumer, topic, partitions) {
-                input_ends.insert((topic.to_string(), partition), end);
+                input.entry((topic.to_string(), partition)).or_default().end = Some(end);
             }
         }
     }
-    Ok(auditor.finish(&query.topic, complete, &input_ends))
+    if query.verify_gaps {
+        for ((topic, partition), gaps) in auditor.gaps() {
+            let missing = count_records(config, &topic, partition, &gaps)?;
+            input.entry((topic, partition)).or_default().missing_records = Some(missing);
+        }
+    }
+    Ok(auditor.finish(&query.topic, complete, &input))
 }
 
 #[cfg(test)]
@@ -354,7 +403,13 @@ mod tests {
             r#","errors":["undecodable","undecodable"]"#,
         ));
         auditor.add(b"not a verdict");
-        let ends = HashMap::from([(("dms".to_string(), 0), 12)]);
+        let ends = HashMap::from([(
+            ("dms".to_string(), 0),
+            InputFacts {
+                end: Some(12),
+                missing_records: Some(1),
+            },
+        )]);
         let report = auditor.finish("dms.verdicts", true, &ends);
         assert_eq!(
             (
@@ -390,8 +445,11 @@ mod tests {
         assert_eq!((p0.accounted, p0.gaps), (7, 3));
         assert_eq!(p0.gap_ranges, [[4, 4], [7, 8]]);
         assert_eq!((p0.input_end, p0.not_yet_scanned), (Some(12), Some(2)));
+        assert_eq!((p0.missing_records, p0.empty_offsets), (Some(1), Some(2)));
+        assert!(!p0.covered());
         let p1 = &report.coverage[1];
         assert_eq!((p1.accounted, p1.gaps, p1.input_end), (2, 0, None));
+        assert!(p1.covered());
     }
 
     #[test]

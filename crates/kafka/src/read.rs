@@ -225,3 +225,53 @@ pub(crate) fn high_watermarks(
         })
         .collect()
 }
+
+/// How many records `topic`/`partition` holds at the offsets of `ranges` (inclusive, in
+/// order), as a read_committed consumer sees them: transaction markers and aborted or
+/// compacted records are not records.
+pub(crate) fn count_records(
+    config: &Config,
+    topic: &str,
+    partition: i32,
+    ranges: &[[i64; 2]],
+) -> Result<u64, ToolError> {
+    let mut client = with_passthrough(client_config(config), config, &config.kafka.consumer);
+    client
+        .set(
+            "group.id",
+            format!("vigil-audit-gaps-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed");
+    let consumer: BaseConsumer = client
+        .create()
+        .map_err(ToolError::kafka("cannot create a consumer", topic))?;
+    let mut found = 0;
+    for &[first, last] in ranges {
+        let mut assignment = TopicPartitionList::new();
+        let _ = assignment.add_partition_offset(topic, partition, Offset::Offset(first));
+        consumer
+            .assign(&assignment)
+            .map_err(ToolError::kafka("cannot assign partitions", topic))?;
+        let mut last_progress = Instant::now();
+        // A record after the range always exists (the one whose verdict closed the gap).
+        while last_progress.elapsed() < IDLE_TIMEOUT {
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(message)) if message.offset() > last => break,
+                Some(Ok(message)) => {
+                    last_progress = Instant::now();
+                    found += u64::from(message.offset() >= first);
+                }
+                Some(Err(err)) => {
+                    return Err(ToolError::Kafka {
+                        what: "cannot read",
+                        topic: topic.to_string(),
+                        source: err,
+                    });
+                }
+                None => {}
+            }
+        }
+    }
+    Ok(found)
+}
