@@ -419,19 +419,14 @@ fn dead_letters_replay_once_with_their_keys_and_headers() {
 
     let target = unique("replayed");
     create_topics(&[&target], 1);
-    let replay = |extra: &[&str]| -> Value {
-        let mut args = vec![
-            "dlq",
-            "replay",
-            "--brokers",
-            brokers(),
-            "--from",
-            &t.dlq,
-            "--to",
-            &target,
-        ];
+    let run_replay = |extra: &[&str]| {
+        let mut args = vec!["dlq", "replay", "--brokers", brokers(), "--from", &t.dlq];
+        args.extend(["--to", &target]);
         args.extend(extra);
-        let (ok, stdout, stderr) = vigil_cli(&args);
+        vigil_cli(&args)
+    };
+    let replay = |extra: &[&str]| -> Value {
+        let (ok, stdout, stderr) = run_replay(extra);
         assert!(ok, "{stderr}");
         serde_json::from_str(&stdout).unwrap()
     };
@@ -451,18 +446,7 @@ fn dead_letters_replay_once_with_their_keys_and_headers() {
         (again["read"].as_u64(), again["replayed"].as_u64()),
         (Some(0), Some(0))
     );
-    let (ok, _, stderr) = vigil_cli(&[
-        "dlq",
-        "replay",
-        "--brokers",
-        brokers(),
-        "--from",
-        &t.dlq,
-        "--to",
-        &target,
-        "--reason",
-        "no_such_reason",
-    ]);
+    let (ok, _, stderr) = run_replay(&["--reason", "no_such_reason"]);
     assert!(!ok && stderr.contains("no_such_reason"), "{stderr}");
 
     let replayed = read_all(&target, false);
