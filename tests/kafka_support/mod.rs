@@ -21,10 +21,18 @@ use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 
+static BROKERS: OnceLock<String> = OnceLock::new();
+
+/// Makes every helper of this test binary use `address` (call before any other helper).
+pub fn use_brokers(address: &str) {
+    BROKERS
+        .set(address.to_string())
+        .expect("use_brokers is called before any broker is used");
+}
+
 /// The bootstrap address of the test broker: `$VIGIL_TEST_BROKERS` if set (the test script
 /// sets it), else whatever `deploy/local/kafka start` prints (it is idempotent).
 pub fn brokers() -> &'static str {
-    static BROKERS: OnceLock<String> = OnceLock::new();
     BROKERS.get_or_init(|| {
         if let Ok(brokers) = std::env::var("VIGIL_TEST_BROKERS") {
             return brokers;

@@ -44,6 +44,10 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// Seconds past `kafka.shutdown_timeout_secs` after which a shutdown gives up on the
+/// consumer's last calls (committing, leaving the group) and exits.
+const SHUTDOWN_GRACE_SECS: u64 = 10;
+
 /// Unix time now, as a metric value.
 fn unix_now() -> f64 {
     time::OffsetDateTime::now_utc().unix_timestamp() as f64
@@ -69,6 +73,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         config.kafka.stall_timeout_secs,
     )));
     let shutdown = Arc::new(AtomicBool::new(false));
+    let shutdown_timeout_secs = config.kafka.shutdown_timeout_secs;
     let config = Arc::new(config);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -115,7 +120,20 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             tracing::warn!("second signal: exiting without draining");
             std::process::exit(130);
         });
-        Ok(consumer.await.context("the consumer thread failed")??)
+        // The runtime bounds draining; this bounds what it cannot (a commit or group leave
+        // waiting on an unreachable broker), so a deploy never waits much past the bound.
+        let bound = Duration::from_secs(shutdown_timeout_secs + SHUTDOWN_GRACE_SECS);
+        match tokio::time::timeout(bound, &mut consumer).await {
+            Ok(result) => Ok(result.context("the consumer thread failed")??),
+            Err(_) => {
+                tracing::warn!(
+                    seconds = bound.as_secs(),
+                    "shutdown did not finish in time (broker unreachable?); exiting: \
+                     uncommitted records will be redelivered"
+                );
+                std::process::exit(1);
+            }
+        }
     })
 }
 

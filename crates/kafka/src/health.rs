@@ -11,6 +11,8 @@ pub struct Health {
     last_poll_ms: AtomicU64,
     lists_loaded: AtomicBool,
     joined: AtomicBool,
+    /// librdkafka reported every broker down, and none has answered since.
+    brokers_down: AtomicBool,
     failure: Mutex<Option<String>>,
 }
 
@@ -23,6 +25,7 @@ impl Health {
             last_poll_ms: AtomicU64::new(0),
             lists_loaded: AtomicBool::new(false),
             joined: AtomicBool::new(false),
+            brokers_down: AtomicBool::new(false),
             failure: Mutex::new(None),
         }
     }
@@ -41,6 +44,12 @@ impl Health {
     /// The consumer joined its group (got an assignment, possibly empty).
     pub fn set_joined(&self) {
         self.joined.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether any broker is reachable (an outage makes `/readyz` fail, not `/healthz`: the
+    /// process keeps polling and resumes by itself).
+    pub fn set_brokers_reachable(&self, reachable: bool) {
+        self.brokers_down.store(!reachable, Ordering::Relaxed);
     }
 
     /// The runtime hit an unrecoverable error.
@@ -76,6 +85,9 @@ impl Health {
         if !self.joined.load(Ordering::Relaxed) {
             return Err("consumer group not joined".into());
         }
+        if self.brokers_down.load(Ordering::Relaxed) {
+            return Err("no Kafka broker reachable; consuming resumes when one answers".into());
+        }
         Ok(())
     }
 }
@@ -93,6 +105,11 @@ mod tests {
         health.set_lists_loaded();
         assert_eq!(health.ready(), Err("consumer group not joined".into()));
         health.set_joined();
+        assert_eq!(health.ready(), Ok(()));
+        health.set_brokers_reachable(false);
+        assert!(health.ready().unwrap_err().contains("no Kafka broker"));
+        assert_eq!(health.live(), Ok(()));
+        health.set_brokers_reachable(true);
         assert_eq!(health.ready(), Ok(()));
         std::thread::sleep(Duration::from_millis(120));
         assert!(health.live().unwrap_err().contains("stalled"));

@@ -230,6 +230,11 @@ impl ClientContext for RunContext {
             })
             .collect();
         self.metrics.set_lag(lags);
+        let up = statistics
+            .brokers
+            .values()
+            .any(|b| b.nodeid >= 0 && b.state == "UP");
+        self.health.set_brokers_reachable(up);
     }
 }
 
@@ -831,12 +836,17 @@ fn poll_loop(
         while polled.len() < POLL_BATCH {
             match consumer.poll(timeout) {
                 Some(Ok(message)) => polled.push(owned(&message, &mut topics)),
+                Some(Err(KafkaError::MessageConsumption(RDKafkaErrorCode::AllBrokersDown))) => {
+                    warn!("no Kafka broker reachable; retrying");
+                    health.set_brokers_reachable(false);
+                }
                 Some(Err(err)) => warn!(error = %err, "consumer error"),
                 None => break,
             }
             timeout = Duration::ZERO;
         }
         if !polled.is_empty() {
+            health.set_brokers_reachable(true);
             count_consumed(metrics, &polled);
             let mut state = consumer.context().state();
             state.waiting_bytes += polled.iter().map(buffered_size).sum::<u64>();
@@ -1008,7 +1018,10 @@ fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration
     }
     drop(state);
     consumer.unsubscribe();
-    if let Err(err) = producer.flush(bound) {
+    // Whatever the drain and commit left of the bound (an unreachable broker must not
+    // double it).
+    let left = deadline.saturating_duration_since(Instant::now());
+    if let Err(err) = producer.flush(left.max(Duration::from_secs(1))) {
         warn!(error = %err, "producer flush incomplete");
     }
     info!(drained, "stopped");
