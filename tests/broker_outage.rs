@@ -72,10 +72,10 @@ fn signal_broker(name: &str) {
 fn wait_status(vigil: &Vigil, path: &str, status: u16, timeout: Duration) -> String {
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some((got, body)) = http_get(vigil.admin, path) {
-            if got == status {
-                return body;
-            }
+        if let Some((got, body)) = http_get(vigil.admin, path)
+            && got == status
+        {
+            return body;
         }
         assert!(
             Instant::now() < deadline,
