@@ -143,6 +143,8 @@ pub struct Read {
     pub key: Option<Vec<u8>>,
     pub value: Vec<u8>,
     pub headers: BTreeMap<String, String>,
+    /// The record's timestamp (milliseconds since the epoch), if it has one.
+    pub timestamp_ms: Option<i64>,
     /// The value as JSON, parsed once (predicates re-check whole topics after every poll).
     parsed: Option<serde_json::Value>,
 }
@@ -215,6 +217,7 @@ pub fn read_until(
                 partition: m.partition(),
                 offset: m.offset(),
                 key: m.key().map(<[u8]>::to_vec),
+                timestamp_ms: m.timestamp().to_millis(),
                 parsed: serde_json::from_slice(&value).ok(),
                 value,
                 headers,
