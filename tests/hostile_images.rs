@@ -8,12 +8,10 @@
 
 mod common;
 
-use std::io::Write as _;
 use std::process::Command;
 use std::time::Duration;
 
-use flate2::Compression;
-use flate2::write::ZlibEncoder;
+use common::{chunk, crc32, png, zeros_zlib};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -25,53 +23,6 @@ const TIME_BUDGET: Duration = Duration::from_secs(2);
 /// default limits admit (8192 × 8192 RGB, 201 MB) plus PDQ's full-size f32 luma (268 MB)
 /// and the process itself.
 const MEMORY_BOUND_BYTES: u64 = 600 * 1024 * 1024;
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(kind);
-    out.extend_from_slice(data);
-    let mut checked = kind.to_vec();
-    checked.extend_from_slice(data);
-    out.extend_from_slice(&crc32(&checked).to_be_bytes());
-    out
-}
-
-/// Zlib of `rows` rows of `row_bytes` zero bytes each, streamed (never all in memory).
-fn zeros_zlib(rows: usize, row_bytes: usize) -> Vec<u8> {
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
-    let row = vec![0u8; row_bytes];
-    for _ in 0..rows {
-        encoder.write_all(&row).unwrap();
-    }
-    encoder.finish().unwrap()
-}
-
-/// An RGB PNG of zeros, `width` × `height`, with `extra` chunks before the pixels.
-fn png(width: u32, height: u32, extra: &[u8]) -> Vec<u8> {
-    let mut ihdr = width.to_be_bytes().to_vec();
-    ihdr.extend_from_slice(&height.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
-    let pixels = zeros_zlib(height as usize, 1 + 3 * width as usize);
-    [
-        b"\x89PNG\r\n\x1a\n".to_vec(),
-        chunk(b"IHDR", &ihdr),
-        extra.to_vec(),
-        chunk(b"IDAT", &pixels),
-        chunk(b"IEND", &[]),
-    ]
-    .concat()
-}
 
 /// A PNG whose header declares `width` × `height` over 8 × 8 pixels of data.
 fn png_declaring(width: u32, height: u32) -> Vec<u8> {

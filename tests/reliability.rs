@@ -1,7 +1,8 @@
 //! `vigil run` under hostile traffic, against the real broker (deploy/local/kafka): a flood of
 //! malformed records among good ones dead-letters exactly the bad ones, crashes nothing and
 //! delays the good ones little; outputs throttled by a broker quota pause consumption and keep
-//! memory bounded, and nothing is lost when the quota lifts. CI runs 10,000 good records with 100 bad; the figures in
+//! memory bounded, and nothing is lost when the quota lifts; decompression bombs decoded by
+//! several scanning threads at once stay within the decode memory budget. CI runs 10,000 good records with 100 bad; the figures in
 //! docs/reliability.md come from the long run:
 //! `VIGIL_TEST_FLOOD_GOOD=100000 cargo test --release --test reliability -- --nocapture`.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
@@ -248,4 +249,79 @@ fn throttled_outputs_pause_consumption_keep_memory_bounded_and_lose_nothing() {
         peak / (1024 * 1024)
     );
     assert!(peak < MEMORY_BOUND, "peak RSS {peak} bytes");
+}
+
+/// Runs vigil (2 scanning threads, a PDQ list so images are decoded) over `n` messages each
+/// carrying a 8192 × 8192 PNG that inflates to 201 MB, with `extra` in `[attachments]`;
+/// returns its peak resident memory.
+fn bombs_peak_rss(n: usize, attachments: &str) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("pdq.csv");
+    std::fs::write(
+        &list,
+        format!(
+            "algorithm,hash,entry_id,category\npdq,{},p-1,c\n",
+            "f".repeat(64)
+        ),
+    )
+    .unwrap();
+    let bomb = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        common::png(8192, 8192, &[]),
+    );
+    let records: Vec<Input> = (0..n)
+        .map(|i| {
+            let m = serde_json::json!({
+                "message_id": format!("bomb-{i}"), "conversation_id": "c", "sender_id": "u",
+                "recipient_ids": ["r"], "sent_at": "2026-11-26T07:00:00Z",
+                "attachments": [{"attachment_id": "a", "media_type": "image/png", "data": bomb}],
+            });
+            Input {
+                key: format!("bomb-{i}"),
+                value: serde_json::to_vec(&m).unwrap(),
+                partition: None,
+            }
+        })
+        .collect();
+    let t = topics("bombs", 2);
+    produce(&t.input, &records);
+    let config = format!(
+        "[lists]\nhash_lists = [{:?}]\n[attachments]\n{attachments}\n{}",
+        list.display().to_string(),
+        kafka_support::kafka_section(&unique("g"), &t.input, "worker_threads = 2\n")
+    );
+    let vigil = Vigil::start(&config);
+    let verdicts = read_until(&t.verdicts, false, Duration::from_secs(120), |v| {
+        v.len() >= n
+    });
+    assert_eq!(verdicts.len(), n);
+    assert!(
+        verdicts.iter().all(|v| v.json()["verdict"] == "clean"),
+        "every bomb decoded and hashed"
+    );
+    let peak = peak_rss(vigil.child.id());
+    let (clean_exit, logs) = vigil.terminate(Duration::from_secs(60));
+    assert!(clean_exit, "{logs}");
+    peak
+}
+
+#[test]
+fn concurrent_decompression_bombs_stay_within_the_decode_memory_budget() {
+    const MIB: u64 = 1024 * 1024;
+    // The default budget (640 MiB) admits one maximal image (201 MB of pixels + 268 MB of
+    // luma) at a time; without a budget two threads hold two.
+    let budgeted = bombs_peak_rss(8, "");
+    let unbounded = bombs_peak_rss(8, "max_decode_memory_bytes = 8589934592");
+    // Reported in docs/reliability.md (run with --nocapture).
+    println!(
+        "8 bombs, 2 threads: peak RSS {} MiB with the default budget, {} MiB without",
+        budgeted / MIB,
+        unbounded / MIB
+    );
+    assert!(budgeted < 640 * MIB, "peak RSS {} MiB", budgeted / MIB);
+    assert!(
+        unbounded > budgeted + 200 * MIB,
+        "the control run should hold two images at once ({} MiB)",
+        unbounded / MIB
+    );
 }

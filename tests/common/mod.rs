@@ -2,6 +2,9 @@
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used)]
 
 use std::io::Write;
+
+use flate2::Compression;
+use flate2::write::ZlibEncoder;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -70,4 +73,53 @@ pub fn assert_valid(validator: &jsonschema::Validator, instance: &Value) {
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(errors.is_empty(), "{errors:#?}\n{instance:#}");
+}
+
+/// PNG's chunk checksum (CRC-32, reflected, polynomial 0xEDB88320).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+/// A PNG chunk.
+pub fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut checked = kind.to_vec();
+    checked.extend_from_slice(data);
+    out.extend_from_slice(&crc32(&checked).to_be_bytes());
+    out
+}
+
+/// Zlib of `rows` rows of `row_bytes` zero bytes each, streamed (never all in memory).
+pub fn zeros_zlib(rows: usize, row_bytes: usize) -> Vec<u8> {
+    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::best());
+    let row = vec![0u8; row_bytes];
+    for _ in 0..rows {
+        encoder.write_all(&row).unwrap();
+    }
+    encoder.finish().unwrap()
+}
+
+/// An RGB PNG of zeros, `width` × `height`, with `extra` chunks before the pixels.
+pub fn png(width: u32, height: u32, extra: &[u8]) -> Vec<u8> {
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let pixels = zeros_zlib(height as usize, 1 + 3 * width as usize);
+    [
+        b"\x89PNG\r\n\x1a\n".to_vec(),
+        chunk(b"IHDR", &ihdr),
+        extra.to_vec(),
+        chunk(b"IDAT", &pixels),
+        chunk(b"IEND", &[]),
+    ]
+    .concat()
 }

@@ -31,6 +31,9 @@ pub mod defaults {
     pub const MAX_IMAGE_DIMENSION: u32 = 8192;
     /// `attachments.max_image_alloc_bytes`: decoded pixels, 256 MiB.
     pub const MAX_IMAGE_ALLOC_BYTES: u64 = 256 * 1024 * 1024;
+    /// `attachments.max_decode_memory_bytes`: 640 MiB, room for one image at the default
+    /// limits (201 MB of pixels and 268 MB of PDQ luma) or several ordinary photographs.
+    pub const MAX_DECODE_MEMORY_BYTES: u64 = 640 * 1024 * 1024;
     /// `attachments.max_bytes`: 20 MiB.
     pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
     /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
@@ -314,6 +317,9 @@ pub struct AttachmentsConfig {
     pub max_image_height: u32,
     /// Images whose decoded pixels would take more bytes are refused before decoding.
     pub max_image_alloc_bytes: u64,
+    /// Memory that decoding and hashing images may hold at once across scanning threads; an
+    /// image waits for its share (pixels plus 4 bytes per pixel for hashing).
+    pub max_decode_memory_bytes: u64,
 }
 
 impl Default for AttachmentsConfig {
@@ -324,6 +330,7 @@ impl Default for AttachmentsConfig {
             max_image_width: defaults::MAX_IMAGE_DIMENSION,
             max_image_height: defaults::MAX_IMAGE_DIMENSION,
             max_image_alloc_bytes: defaults::MAX_IMAGE_ALLOC_BYTES,
+            max_decode_memory_bytes: defaults::MAX_DECODE_MEMORY_BYTES,
         }
     }
 }
@@ -661,6 +668,10 @@ impl Config {
                 u64::from(a.max_image_height),
             ),
             ("attachments.max_image_alloc_bytes", a.max_image_alloc_bytes),
+            (
+                "attachments.max_decode_memory_bytes",
+                a.max_decode_memory_bytes,
+            ),
         ] {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));

@@ -3,8 +3,11 @@
 
 use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
+
+use crate::{BudgetPermit, DecodeBudget};
 
 /// Decoding limits. A decompression bomb declares huge dimensions in a few bytes; it is
 /// refused from its header, before any pixel buffer exists.
@@ -131,13 +134,20 @@ fn format_name(format: ImageFormat) -> &'static str {
 }
 
 /// A decoded image and the format it was stored in.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Decoded {
     /// The pixels as stored (EXIF orientation is not applied, as the PDQ reference does not).
     pub image: DynamicImage,
     /// `JPEG`, `PNG`, `GIF`, `WebP`, `BMP` or `TIFF`.
     pub format: &'static str,
+    /// The memory taken from a [`DecodeBudget`] for these pixels and their hashing, if one
+    /// was given: keep it until hashing is done.
+    pub permit: Option<BudgetPermit>,
 }
+
+/// What [`decode_budgeted`] takes from the budget per pixel beyond the decoded bytes: PDQ's
+/// full-size f32 luma.
+pub const HASHING_BYTES_PER_PIXEL: u64 = 4;
 
 /// The format of `bytes` judged from its magic number, if it is one this build decodes.
 pub fn sniff_format(bytes: &[u8]) -> Option<&'static str> {
@@ -152,6 +162,16 @@ fn supported_format(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// Decodes `bytes` (the first frame of an animation) within `limits`.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
+    decode_budgeted(bytes, limits, None)
+}
+
+/// [`decode`], first taking from `budget` (waiting if need be) the decoded size plus
+/// [`HASHING_BYTES_PER_PIXEL`] per pixel, once the header has passed the limits.
+pub fn decode_budgeted(
+    bytes: &[u8],
+    limits: &DecodeLimits,
+    budget: Option<&Arc<DecodeBudget>>,
+) -> Result<Decoded, DecodeError> {
     let size = bytes.len() as u64;
     if size > limits.max_input_bytes {
         return Err(DecodeError::InputTooLarge {
@@ -161,19 +181,23 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeErro
     }
     let format = supported_format(bytes).ok_or(DecodeError::UnsupportedFormat)?;
     let name = format_name(format);
-    catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits)))
-        .unwrap_or(Err(DecodeError::DecoderPanicked { format: name }))
-        .map(|image| Decoded {
-            image,
-            format: name,
-        })
+    catch_unwind(AssertUnwindSafe(|| {
+        decode_format(bytes, format, limits, budget)
+    }))
+    .unwrap_or(Err(DecodeError::DecoderPanicked { format: name }))
+    .map(|(image, permit)| Decoded {
+        image,
+        format: name,
+        permit,
+    })
 }
 
 fn decode_format(
     bytes: &[u8],
     format: ImageFormat,
     limits: &DecodeLimits,
-) -> Result<DynamicImage, DecodeError> {
+    budget: Option<&Arc<DecodeBudget>>,
+) -> Result<(DynamicImage, Option<BudgetPermit>), DecodeError> {
     let name = format_name(format);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = Limits::default();
@@ -192,7 +216,10 @@ fn decode_format(
     {
         return Err(too_many_pixels(name, width, height, decoded_bytes, limits));
     }
-    DynamicImage::from_decoder(decoder).map_err(|e| classify(e, name, limits))
+    let pixels = u64::from(width) * u64::from(height);
+    let permit = budget.map(|b| b.acquire(decoded_bytes + HASHING_BYTES_PER_PIXEL * pixels));
+    let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, name, limits))?;
+    Ok((image, permit))
 }
 
 fn too_many_pixels(

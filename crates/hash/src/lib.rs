@@ -35,6 +35,7 @@
 //! ```
 
 mod attachment;
+mod budget;
 mod decode;
 mod exact;
 mod hexdigits;
@@ -46,7 +47,11 @@ pub use attachment::{
     Algorithm, AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes,
     PdqQuery, PdqResult,
 };
-pub use decode::{DecodeError, DecodeLimits, Decoded, decode, sniff_format};
+pub use budget::{BudgetPermit, DecodeBudget};
+pub use decode::{
+    DecodeError, DecodeLimits, Decoded, HASHING_BYTES_PER_PIXEL, decode, decode_budgeted,
+    sniff_format,
+};
 pub use exact::{Digest, DigestError, ExactAlgorithm, ExactDigests};
 pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, Pixels, PixelsError,

@@ -1,10 +1,11 @@
 use std::cell::RefCell;
+use std::sync::Arc;
 use std::time::Instant;
 
 use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
-    AttachmentHasher, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests, Family, HashOptions,
-    ImageHashes, TrimOptions, decode, sniff_format,
+    AttachmentHasher, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
+    Family, HashOptions, ImageHashes, TrimOptions, decode_budgeted, sniff_format,
 };
 use vigil_lists::{ExactIndex, NearHit, NearIndex};
 use vigil_text::{KeywordMatcher, RuleClass};
@@ -153,6 +154,8 @@ pub struct ImageMatchSettings {
     pub hash64_max_distance: [(Family, u32); 3],
     /// Decoding limits.
     pub limits: DecodeLimits,
+    /// Memory that decoding and hashing may hold at once across threads.
+    pub decode_memory_bytes: u64,
 }
 
 impl ImageMatchSettings {
@@ -175,6 +178,7 @@ impl ImageMatchSettings {
                 max_height: a.max_image_height,
                 max_alloc_bytes: a.max_image_alloc_bytes,
             },
+            decode_memory_bytes: a.max_decode_memory_bytes,
         }
     }
 }
@@ -188,6 +192,7 @@ pub struct ImageHashDetector {
     index: NearIndex,
     settings: ImageMatchSettings,
     options: HashOptions,
+    budget: Arc<DecodeBudget>,
 }
 
 thread_local! {
@@ -206,6 +211,7 @@ impl ImageHashDetector {
         };
         ImageHashDetector {
             index,
+            budget: DecodeBudget::new(settings.decode_memory_bytes),
             settings,
             options,
         }
@@ -214,7 +220,7 @@ impl ImageHashDetector {
     /// Decodes and hashes `bytes`, timing each step into `trace`.
     fn hash(&self, bytes: &[u8], trace: &mut Trace) -> Result<ImageHashes, DecodeError> {
         let start = Instant::now();
-        let decoded = decode(bytes, &self.options.limits);
+        let decoded = decode_budgeted(bytes, &self.options.limits, Some(&self.budget));
         trace.add(Stage::Decode, start.elapsed());
         let decoded = decoded?;
         let start = Instant::now();
