@@ -8,65 +8,16 @@ mod common;
 mod kafka_support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use kafka_support::{Read, Vigil, config, http_get, messages, produce, read_until, topics, unique};
+use kafka_support::{
+    LocalBroker, Read, Vigil, config, http_get, messages, produce, read_until, topics, unique,
+};
 
 /// The broker's port: apart from the shared test broker's, which other tests keep using.
-const PORT: &str = "29392";
+const PORT: u16 = 29392;
 /// `kafka.shutdown_timeout_secs` in the test configuration (kafka_section) plus vigil's grace.
 const SHUTDOWN_BOUND: Duration = Duration::from_secs(10 + 10);
-
-/// Runs `deploy/local/kafka command` for this test's broker; returns its last stdout line.
-fn broker(command: &str, keep_data: bool) -> String {
-    let output = Command::new(common::root().join("deploy/local/kafka"))
-        .arg(command)
-        .env("KAFKA_PORT", PORT)
-        .env("KAFKA_CONTROLLER_PORT", "29393")
-        .env("KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" })
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "deploy/local/kafka {command}:\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    stdout.lines().last().unwrap_or_default().trim().to_string()
-}
-
-/// Stops the test's broker however the test ends.
-struct StopBroker;
-
-impl Drop for StopBroker {
-    fn drop(&mut self) {
-        signal_broker("CONT");
-        let _ = Command::new(common::root().join("deploy/local/kafka"))
-            .arg("stop")
-            .env("KAFKA_PORT", PORT)
-            .output();
-    }
-}
-
-/// Sends `SIG<name>` to this test's broker, if it runs.
-fn signal_broker(name: &str) {
-    let status = Command::new(common::root().join("deploy/local/kafka"))
-        .arg("status")
-        .env("KAFKA_PORT", PORT)
-        .output()
-        .unwrap();
-    let status = String::from_utf8_lossy(&status.stdout);
-    if let Some(pid) = status
-        .split("(pid ")
-        .nth(1)
-        .and_then(|rest| rest.split(')').next())
-    {
-        let _ = Command::new("kill")
-            .args([&format!("-{name}"), pid])
-            .status();
-    }
-}
 
 /// Waits until `/path` answers `status` (polling), or panics with the logs.
 fn wait_status(vigil: &Vigil, path: &str, status: u16, timeout: Duration) -> String {
@@ -101,9 +52,8 @@ fn a_broker_outage_shows_in_readiness_not_liveness_and_loses_nothing() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(30),
     );
-    let address = broker("start", false);
-    let _stop = StopBroker;
-    kafka_support::use_brokers(&address);
+    let broker = LocalBroker::start(PORT);
+    kafka_support::use_brokers(&broker.address);
     let t = topics("outage", 2);
     let (records, expected) = messages(600, "outage");
     let (before, after) = records.split_at(300);
@@ -113,7 +63,7 @@ fn a_broker_outage_shows_in_readiness_not_liveness_and_loses_nothing() {
         v.len() >= 300
     });
 
-    broker("stop", false);
+    broker.stop();
     let down = Instant::now();
     let why = wait_status(&vigil, "/readyz", 503, Duration::from_secs(20));
     assert!(why.contains("no Kafka broker reachable"), "{why}");
@@ -128,7 +78,7 @@ fn a_broker_outage_shows_in_readiness_not_liveness_and_loses_nothing() {
         std::thread::sleep(Duration::from_millis(500));
     }
 
-    broker("start", true);
+    broker.restart();
     produce(&t.input, after);
     wait_status(&vigil, "/readyz", 200, Duration::from_secs(60));
     let input = read_until(&t.input, false, Duration::from_secs(30), |r| r.len() >= 600);
@@ -158,7 +108,7 @@ fn a_broker_outage_shows_in_readiness_not_liveness_and_loses_nothing() {
 
     // Shutting down while the broker hangs (frozen: requests get no answer, the worst case
     // for the final commit and the group leave) still ends within the bound.
-    signal_broker("STOP");
+    broker.signal("STOP");
     std::thread::sleep(Duration::from_secs(1));
     let stopping = Instant::now();
     let (clean, logs) = vigil.terminate(Duration::from_secs(120));

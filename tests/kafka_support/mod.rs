@@ -486,3 +486,81 @@ pub fn config(group: &str, t: &Topics, extra: &str) -> String {
         kafka_section(group, &t.input, extra)
     )
 }
+
+/// A broker of a test's own (deploy/local/kafka on `port`), for tests that stop, restart or
+/// freeze it without disturbing the shared one. Stopped when dropped.
+pub struct LocalBroker {
+    port: u16,
+    pub address: String,
+}
+
+impl LocalBroker {
+    /// Starts a fresh broker on `port` (its controller on `port + 1`).
+    pub fn start(port: u16) -> LocalBroker {
+        let mut broker = LocalBroker {
+            port,
+            address: String::new(),
+        };
+        broker.address = broker.run("start", false);
+        broker
+    }
+
+    /// Runs `deploy/local/kafka command`; returns its last stdout line.
+    fn run(&self, command: &str, keep_data: bool) -> String {
+        let output = Command::new(crate::common::root().join("deploy/local/kafka"))
+            .arg(command)
+            .env("KAFKA_PORT", self.port.to_string())
+            .env("KAFKA_CONTROLLER_PORT", (self.port + 1).to_string())
+            .env("KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" })
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "deploy/local/kafka {command}:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let stdout = String::from_utf8(output.stdout).unwrap();
+        stdout.lines().last().unwrap_or_default().trim().to_string()
+    }
+
+    /// Stops it (SIGTERM, then SIGKILL after a while).
+    pub fn stop(&self) {
+        self.run("stop", false);
+    }
+
+    /// Starts it again on its previous storage: topics, records and offsets survive.
+    pub fn restart(&self) {
+        self.run("start", true);
+    }
+
+    /// Sends `SIG<name>` to it, if it runs.
+    pub fn signal(&self, name: &str) {
+        let Ok(output) = Command::new(crate::common::root().join("deploy/local/kafka"))
+            .arg("status")
+            .env("KAFKA_PORT", self.port.to_string())
+            .output()
+        else {
+            return;
+        };
+        let status = String::from_utf8_lossy(&output.stdout);
+        if let Some(pid) = status
+            .split("(pid ")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+        {
+            let _ = Command::new("kill")
+                .args([&format!("-{name}"), pid])
+                .status();
+        }
+    }
+}
+
+impl Drop for LocalBroker {
+    fn drop(&mut self) {
+        self.signal("CONT");
+        let _ = Command::new(crate::common::root().join("deploy/local/kafka"))
+            .arg("stop")
+            .env("KAFKA_PORT", self.port.to_string())
+            .output();
+    }
+}
