@@ -9,6 +9,7 @@
 mod common;
 mod kafka_support;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -18,15 +19,31 @@ use kafka_support::{
 
 const PORT: u16 = 29492;
 
-/// Distinct input offsets with a verdict so far.
-fn scanned(t: &kafka_support::Topics, at_least: usize, timeout: Duration) -> usize {
-    let verdicts = read_until(&t.verdicts, false, timeout, |v| {
-        v.iter().map(Read::source).collect::<BTreeSet<_>>().len() >= at_least
+/// Reads `topic` until `done` holds for the set of `key`s of its records, which is kept
+/// up to date record by record (rebuilding it per poll would be quadratic at 100k records).
+fn read_keys<K: Ord>(
+    topic: &str,
+    timeout: Duration,
+    key: impl Fn(&Read) -> K,
+    done: impl Fn(&BTreeSet<K>) -> bool,
+) -> (Vec<Read>, BTreeSet<K>) {
+    let keys = RefCell::new((0, BTreeSet::new()));
+    let records = read_until(topic, false, timeout, |records| {
+        let mut keys = keys.borrow_mut();
+        let (counted, set) = &mut *keys;
+        set.extend(records[*counted..].iter().map(&key));
+        *counted = records.len();
+        done(set)
     });
-    verdicts
-        .iter()
-        .map(Read::source)
-        .collect::<BTreeSet<_>>()
+    let mut keys = keys.into_inner().1;
+    keys.extend(records.iter().map(&key));
+    (records, keys)
+}
+
+/// Distinct input offsets with a verdict, once there are `at_least`.
+fn scanned(t: &kafka_support::Topics, at_least: usize, timeout: Duration) -> usize {
+    read_keys(&t.verdicts, timeout, Read::source, |s| s.len() >= at_least)
+        .1
         .len()
 }
 
@@ -76,16 +93,12 @@ fn kill_9s_and_broker_restarts_lose_nothing_and_repeat_flags_only_identically() 
         .iter()
         .map(|r| (i64::from(r.partition), r.offset))
         .collect();
-    let verdicts = read_until(&t.verdicts, false, Duration::from_secs(60), |v| {
-        wanted.is_subset(&v.iter().map(Read::source).collect())
+    let (verdicts, seen) = read_keys(&t.verdicts, Duration::from_secs(60), Read::source, |s| {
+        s.len() >= wanted.len() && wanted.is_subset(s)
     });
-    let seen: BTreeSet<(i64, i64)> = verdicts.iter().map(Read::source).collect();
     let missing = wanted.difference(&seen).count();
-    let flags = read_until(&t.flags, false, Duration::from_secs(60), |f| {
-        let ids: BTreeSet<&str> = f
-            .iter()
-            .map(|f| f.json()["message_id"].as_str().unwrap())
-            .collect();
+    let message_id = |f: &Read| f.json()["message_id"].as_str().unwrap().to_string();
+    let (flags, _) = read_keys(&t.flags, Duration::from_secs(60), message_id, |ids| {
         ids.len() >= expected.len()
     });
     let mut flag_ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
