@@ -95,16 +95,7 @@ fn a_broker_outage_shows_in_readiness_not_liveness_and_loses_nothing() {
         seen.len()
     );
     // Redelivery after the outage may repeat flags (with identical ids): compare distinct ids.
-    let flagged = |flags: &[Read]| -> BTreeSet<String> {
-        flags
-            .iter()
-            .map(|f| f.json()["message_id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let flags = read_until(&t.flags, false, Duration::from_secs(60), |f| {
-        flagged(f) == expected
-    });
-    assert_eq!(flagged(&flags), expected);
+    kafka_support::assert_flagged(&t.flags, &expected);
 
     // Shutting down while the broker hangs (frozen: requests get no answer, the worst case
     // for the final commit and the group leave) still ends within the bound.

@@ -228,16 +228,7 @@ fn throttled_outputs_pause_consumption_keep_memory_bounded_and_lose_nothing() {
     });
     let offsets: BTreeSet<(i64, i64)> = verdicts.iter().map(Read::source).collect();
     assert_eq!(offsets.len(), records.len(), "every record has a verdict");
-    let flagged = |flags: &[Read]| -> BTreeSet<String> {
-        flags
-            .iter()
-            .map(|f| f.json()["message_id"].as_str().unwrap().to_string())
-            .collect()
-    };
-    let flags = read_until(&t.flags, false, Duration::from_secs(60), |f| {
-        flagged(f) == expected
-    });
-    assert_eq!(flagged(&flags), expected);
+    kafka_support::assert_flagged(&t.flags, &expected);
     let peak = peak_rss(vigil.child.id());
     let (clean_exit, logs) = vigil.terminate(Duration::from_secs(60));
     assert!(clean_exit, "{logs}");

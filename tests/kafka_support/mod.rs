@@ -564,3 +564,18 @@ impl Drop for LocalBroker {
             .output();
     }
 }
+
+/// Waits until the flags on `topic` name exactly the messages `expected` (repeats, which
+/// redelivery may cause, carry the same ids and are allowed), and asserts it.
+pub fn assert_flagged(topic: &str, expected: &BTreeSet<String>) {
+    let flagged = |flags: &[Read]| -> BTreeSet<String> {
+        flags
+            .iter()
+            .map(|f| f.json()["message_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let flags = read_until(topic, false, Duration::from_secs(60), |f| {
+        flagged(f) == *expected
+    });
+    assert_eq!(flagged(&flags), *expected);
+}
