@@ -13,7 +13,7 @@ use axum::routing::get;
 use serde::Serialize;
 use time::OffsetDateTime;
 use vigil_metrics::Metrics;
-use vigil_scan::{ListKind, SharedPipeline};
+use vigil_scan::SharedPipeline;
 
 use crate::Health;
 
@@ -102,10 +102,7 @@ async fn lists(State(admin): State<Admin>) -> impl IntoResponse {
             let provenance = info.provenance.as_ref();
             ListView {
                 name: info.name.clone(),
-                kind: match l.kind {
-                    ListKind::Hash => "hash",
-                    ListKind::Keyword => "keyword",
-                },
+                kind: l.kind.as_str(),
                 version: info.version.clone(),
                 entries: info.entries,
                 sha256: info.sha256.clone(),

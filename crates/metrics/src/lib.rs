@@ -448,10 +448,7 @@ impl Metrics {
             .iter()
             .map(|l| ListLabels {
                 list: l.info.name.clone(),
-                kind: match l.kind {
-                    vigil_scan::ListKind::Hash => "hash",
-                    vigil_scan::ListKind::Keyword => "keyword",
-                },
+                kind: l.kind.as_str(),
                 version: l.info.version.clone(),
                 sha256: l.info.sha256.clone(),
                 created: l.info.provenance.is_some(),

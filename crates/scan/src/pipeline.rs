@@ -42,6 +42,16 @@ pub enum ListKind {
     Keyword,
 }
 
+impl ListKind {
+    /// `hash` or `keyword`, as metrics and `/lists` name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListKind::Hash => "hash",
+            ListKind::Keyword => "keyword",
+        }
+    }
+}
+
 /// A list the pipeline loaded.
 #[derive(Debug, Clone)]
 pub struct LoadedList {
