@@ -572,10 +572,12 @@ impl<'a> Builder<'a> {
             });
         }
         explicit.sort_unstable();
-        let mut duplicates: Vec<((u8, u32), (u8, u32))> = explicit
-            .windows(2)
-            .filter(|w| w[0].0 == w[1].0)
-            .map(|w| ((w[0].1, w[0].2), (w[1].1, w[1].2)))
+        // Groups of entries that claim one id: an explicit id anywhere, or a derived id (the
+        // hash) within one table.
+        let mut groups: Vec<Vec<(u8, u32)>> = explicit
+            .chunk_by(|a, b| a.0 == b.0)
+            .filter(|g| g.len() > 1)
+            .map(|g| g.iter().map(|&(_, s, i)| (s, i)).collect())
             .collect();
         drop(explicit);
         for (s, &algorithm) in Algorithm::ALL.iter().enumerate() {
@@ -590,42 +592,43 @@ impl<'a> Builder<'a> {
                 for run in order.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
                     let mut run: Vec<u32> = run.iter().map(|&(_, i)| i).collect();
                     run.sort_by_key(|&i| (t.values[i as usize], i));
-                    duplicates.extend(
-                        run.windows(2)
-                            .filter(|w| t.values[w[0] as usize] == t.values[w[1] as usize])
-                            .map(|w| ((s as u8, w[0]), (s as u8, w[1]))),
+                    groups.extend(
+                        run.chunk_by(|&a, &b| t.values[a as usize] == t.values[b as usize])
+                            .filter(|g| g.len() > 1)
+                            .map(|g| g.iter().map(|&i| (s as u8, i)).collect()),
                     );
                 }
             });
         }
-        for ((fs, first), (ls, later)) in duplicates {
-            let algorithms = (
-                Algorithm::ALL[usize::from(fs)],
-                Algorithm::ALL[usize::from(ls)],
-            );
-            let (a, b) = (
-                self.list.entry(algorithms.0, first as usize),
-                self.list.entry(algorithms.1, later as usize),
-            );
-            // A chain of repeats keeps only its first line.
-            let (first_line, later_line) = (
-                self.lines[usize::from(fs)][first as usize],
-                self.lines[usize::from(ls)][later as usize],
-            );
-            let (first_line, later_line, later_slot, later) =
-                if (first_line, fs) <= (later_line, ls) {
-                    (first_line, later_line, ls, later)
-                } else {
-                    (later_line, first_line, fs, first)
-                };
-            keep[usize::from(later_slot)][later as usize] = false;
-            if a != b {
-                let message = format!(
-                    "column entry_id: `{}` appears twice (first on line {first_line})",
-                    b.entry_id
-                );
-                self.bad(u64::from(later_line), message)?;
+        // Each group keeps its first line; a later line that repeats it exactly collapses
+        // into it, any other is a bad line (reported in line order).
+        let mut conflicts: Vec<(u64, String)> = Vec::new();
+        for mut group in groups {
+            group.sort_by_key(|&(s, i)| (self.lines[usize::from(s)][i as usize], s));
+            let (fs, first) = group[0];
+            let first_line = self.lines[usize::from(fs)][first as usize];
+            let kept = self
+                .list
+                .entry(Algorithm::ALL[usize::from(fs)], first as usize);
+            for &(ls, later) in &group[1..] {
+                keep[usize::from(ls)][later as usize] = false;
+                let entry = self
+                    .list
+                    .entry(Algorithm::ALL[usize::from(ls)], later as usize);
+                if entry != kept {
+                    conflicts.push((
+                        u64::from(self.lines[usize::from(ls)][later as usize]),
+                        format!(
+                            "column entry_id: `{}` appears twice (first on line {first_line})",
+                            entry.entry_id
+                        ),
+                    ));
+                }
             }
+        }
+        conflicts.sort_unstable();
+        for (line, message) in conflicts {
+            self.bad(line, message)?;
         }
         let mut deleted = 0;
         if !self.tombstones.is_empty() {
@@ -779,6 +782,40 @@ mod tests {
         for (text, line, needle) in table {
             crate::assert_line_error(parse(&text), line, needle, &text);
         }
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/list_parse/lenient-csv-duplicate-id-across-
+    /// algorithms`): pairing sorted neighbours kept one of three lines claiming an id.
+    #[test]
+    fn an_id_claimed_by_several_lines_keeps_only_its_first_line() {
+        let sha256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let text = format!(
+            "algorithm,hash,entry_id,category,source\nmd5,{MD5_ABC},e-1,A,\n\
+             sha256,{sha256},e-1,A,\nmd5,{MD5_ABC},e-1,A,x\nmd5,{MD5_ABC},e-1,A,\n"
+        );
+        let mut source = ListSource::from(std::path::PathBuf::from("t.csv"));
+        source.format = Some(ListFormat::Csv);
+        let lenient = |text: &str| {
+            let file = ListFile::read_unchecked(&source, text.as_bytes().to_vec());
+            HashList::from_file(&source, file, true).unwrap()
+        };
+        let list = lenient(&text);
+        let kept: Vec<_> = list
+            .entries()
+            .map(|e| (e.algorithm, e.metadata.len()))
+            .collect();
+        assert_eq!(kept, [(Algorithm::Md5, 0)], "{text}");
+        // Lines 3 and 4 differ from line 2; line 5 repeats it exactly.
+        assert_eq!(list.info.skipped_lines, 2);
+        crate::assert_line_error(parse(&text), 3, "first on line 2", &text);
+
+        // The same for ids derived from the hash (formats without an id column).
+        let mut source = ListSource::from(std::path::PathBuf::from("t.txt"));
+        source.format = Some(ListFormat::Hma);
+        let hma = format!("md5 {MD5_ABC}\nmd5 {MD5_ABC}\nmd5 {MD5_ABC}\n");
+        let file = ListFile::read_unchecked(&source, hma.as_bytes().to_vec());
+        let list = HashList::from_file(&source, file, false).unwrap();
+        assert_eq!((list.len(), list.info.skipped_lines), (1, 0));
     }
 
     #[test]
