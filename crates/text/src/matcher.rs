@@ -425,6 +425,33 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (`fuzz/regressions/text_normalize/whole-word-*`): marks and
+    /// ignorables that are alphabetic, left in the text when their steps are off, made the
+    /// cheap check call a whole word part of a longer one.
+    #[test]
+    fn whole_words_match_through_alphabetic_marks_and_ignorables() {
+        let m = matcher(
+            "ar,\u{633}\u{644}\u{627}\u{645},x,true,nfkc+casefold,\n\
+             he,o,x,true,none,\nko,a,x,true,none,\n",
+        );
+        check(
+            &m,
+            &[
+                // Arabic tanwin fathatan (U+064B) after the word.
+                (
+                    "\u{633}\u{644}\u{627}\u{645}\u{64b} x",
+                    vec![("ar", vec![(0, 4)])],
+                ),
+                // Hebrew patah (U+05B7) after a letter.
+                ("o\u{5b7}", vec![("he", vec![(0, 1)])]),
+                // Hangul fillers (U+3164, U+FFA0): letters by category, but invisible.
+                ("a\u{3164}", vec![("ko", vec![(0, 1)])]),
+                ("\u{ffa0}a", vec![("ko", vec![(1, 2)])]),
+                ("ab\u{5b7}", vec![]),
+            ],
+        );
+    }
+
     #[test]
     fn reports_overlapping_and_repeated_matches() {
         let m = matcher("a,home alone,x,true,,\nb,alone,x,true,,\n");
@@ -598,7 +625,7 @@ groups = [["how old are you", "what grade"], ["meet up", "come over"]]
     proptest::proptest! {
         #[test]
         fn the_cheap_whole_word_check_never_rejects_a_whole_word(
-            text in "[a-cA-C0-3@$!. _\\-\u{200b}\u{301}а°℃]{0,24}",
+            text in "[a-cA-C0-3@$!. _\\-\u{200b}\u{301}\u{5b7}\u{64b}\u{3164}\u{ffa0}а°℃]{0,24}",
             steps in 0u16..512,
         ) {
             let normalizer = Normalizer::new(Steps::parse(&steps_of(steps), Steps::ALL).unwrap());

@@ -249,7 +249,9 @@ impl Normalized {
     /// could be a whole word of the original — it starts where a token starts (after a
     /// non-letter, or where original characters were dropped before it) and ends where one
     /// ends, or an edge is a letter merged across a word gap. `false` means it certainly is
-    /// not; `true` is confirmed on the original text.
+    /// not; `true` is confirmed on the original text. Invisible characters left in the text
+    /// (combining marks and ignorables, some of them alphabetic, when their steps are off)
+    /// count as gaps here, since the full check looks through them.
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
         let opens = |i: usize| -> bool {
             if i == 0 || i >= self.text.len() {
@@ -259,7 +261,7 @@ impl Normalized {
                 self.text[k..]
                     .chars()
                     .next()
-                    .is_some_and(|c| c.is_alphanumeric())
+                    .is_some_and(|c| c.is_alphanumeric() && !is_invisible(c))
             };
             if !word(self.char_start(i - 1))
                 || !word(i)
