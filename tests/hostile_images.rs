@@ -4,6 +4,8 @@
 //! Each goes through `vigil hash` in its own process, measured by GNU time: each must give its
 //! typed outcome within the time budget and memory bound, and its exact digest must still be
 //! the SHA-256 of its bytes (so a listed file matches even when it cannot be decoded).
+//! Through `vigil scan`, an image that takes longer than its wall-clock budget is reported
+//! `image_timeout` and the scan moves on.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
 mod common;
@@ -11,8 +13,9 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{chunk, crc32, png, zeros_zlib};
-use serde_json::Value;
+use base64::Engine;
+use common::{assert_valid, chunk, crc32, json_lines, png, run, schema, vigil, zeros_zlib};
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// CPU time one attachment may take, hashing included (vigil-hash and its decoders are
@@ -194,4 +197,72 @@ fn hostile_images_give_typed_outcomes_within_time_and_memory_and_keep_their_dige
     }
     // Reported in docs/reliability.md (run with --nocapture).
     println!("{}", report.join("\n"));
+}
+
+/// A message with one inline attachment.
+fn message(id: &str, media_type: &str, bytes: &[u8]) -> String {
+    json!({
+        "message_id": id, "conversation_id": "c", "sender_id": "u1", "recipient_ids": ["u2"],
+        "sent_at": "2026-11-26T10:00:00Z",
+        "attachments": [{
+            "attachment_id": "a1", "media_type": media_type,
+            "data": base64::engine::general_purpose::STANDARD.encode(bytes),
+        }],
+    })
+    .to_string()
+}
+
+#[test]
+fn an_image_over_its_time_budget_is_reported_and_still_matches_its_digest() {
+    // Decoding and hashing the 8192 x 8192 PNG takes about a second; a 16 x 16 one well under
+    // a millisecond. A 100 ms budget separates them on any machine this runs on.
+    let slow = png(8192, 8192, &[]);
+    let quick = png(16, 16, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let slow_sha = hex::encode(Sha256::digest(&slow));
+    // A PDQ entry, so that images are decoded and hashed at all; the slow file listed by
+    // SHA-256.
+    let pdq = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
+    std::fs::write(
+        dir.path().join("hashes.csv"),
+        format!("algorithm,hash,entry_id,category\npdq,{pdq},p-1,A\nsha256,{slow_sha},s-1,B\n"),
+    )
+    .unwrap();
+    let input = [
+        message("m-slow", "image/png", &slow),
+        message("m-quick", "image/png", &quick),
+    ]
+    .join("\n");
+    let output = run(
+        vigil(dir.path())
+            .env("VIGIL_ATTACHMENTS__MAX_IMAGE_TIME_MS", "100")
+            .args(["scan", "--hash-list", "hashes.csv", "-"]),
+        input.as_bytes(),
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let flags = json_lines(&output.stdout);
+    let flagged: Vec<(&str, &str)> = flags
+        .iter()
+        .flat_map(|f| {
+            f["matches"].as_array().unwrap().iter().map(|m| {
+                (
+                    f["message_id"].as_str().unwrap(),
+                    m["detector"].as_str().unwrap(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(flagged, [("m-slow", "sha256")], "{flags:#?}");
+    let errors = json_lines(&output.stderr);
+    assert_eq!(errors.len(), 1, "only the slow image fails: {errors:#?}");
+    assert_valid(&schema("error-record"), &errors[0]);
+    assert_eq!(errors[0]["reason"], "image_timeout");
+    assert_eq!(errors[0]["stage"], "decode");
+    assert_eq!(errors[0]["message_id"], "m-slow");
+    assert_eq!(errors[0]["attachment_id"], "a1");
+    assert!(
+        stderr.contains("records=2 scanned=2"),
+        "both messages scanned: {stderr}"
+    );
 }

@@ -34,6 +34,9 @@ pub mod defaults {
     /// `attachments.max_decode_memory_bytes`: 640 MiB, room for one image at the default
     /// limits (201 MB of pixels and 268 MB of PDQ luma) or several ordinary photographs.
     pub const MAX_DECODE_MEMORY_BYTES: u64 = 640 * 1024 * 1024;
+    /// `attachments.max_image_time_ms`: decoding and hashing one image; the largest image the
+    /// default limits admit takes about 1 s on one core.
+    pub const MAX_IMAGE_TIME_MS: u64 = 2000;
     /// `attachments.max_bytes`: 20 MiB.
     pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
     /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
@@ -320,6 +323,10 @@ pub struct AttachmentsConfig {
     /// Memory that decoding and hashing images may hold at once across scanning threads; an
     /// image waits for its share (pixels plus 4 bytes per pixel for hashing).
     pub max_decode_memory_bytes: u64,
+    /// Wall-clock budget for decoding and hashing one image, waiting for memory included.
+    /// Past it the image is reported `image_timeout` (its exact hashes still match) and its
+    /// work is abandoned to a helper thread, which keeps its memory until it finishes.
+    pub max_image_time_ms: u64,
 }
 
 impl Default for AttachmentsConfig {
@@ -331,6 +338,7 @@ impl Default for AttachmentsConfig {
             max_image_height: defaults::MAX_IMAGE_DIMENSION,
             max_image_alloc_bytes: defaults::MAX_IMAGE_ALLOC_BYTES,
             max_decode_memory_bytes: defaults::MAX_DECODE_MEMORY_BYTES,
+            max_image_time_ms: defaults::MAX_IMAGE_TIME_MS,
         }
     }
 }
@@ -672,6 +680,7 @@ impl Config {
                 "attachments.max_decode_memory_bytes",
                 a.max_decode_memory_bytes,
             ),
+            ("attachments.max_image_time_ms", a.max_image_time_ms),
         ] {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));

@@ -51,6 +51,9 @@ pub enum ReasonCode {
     ImageTooLarge,
     /// An image is corrupt or truncated, or its decoder failed; only exact hashes checked.
     Undecodable,
+    /// Decoding and hashing an image took longer than `attachments.max_image_time_ms`; only
+    /// exact hashes checked.
+    ImageTimeout,
     /// The text is longer than `text.max_scan_bytes`: only its beginning (up to that
     /// many bytes) was scanned for keywords and rules.
     TextTruncated,
@@ -91,7 +94,7 @@ impl Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 21] = [
+    pub const ALL: [ReasonCode; 22] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -110,6 +113,7 @@ impl ReasonCode {
         ReasonCode::UnsupportedImageFormat,
         ReasonCode::ImageTooLarge,
         ReasonCode::Undecodable,
+        ReasonCode::ImageTimeout,
         ReasonCode::TextTruncated,
         ReasonCode::DetectorPanic,
         ReasonCode::InternalError,
@@ -136,6 +140,7 @@ impl ReasonCode {
             ReasonCode::UnsupportedImageFormat => "unsupported_image_format",
             ReasonCode::ImageTooLarge => "image_too_large",
             ReasonCode::Undecodable => "undecodable",
+            ReasonCode::ImageTimeout => "image_timeout",
             ReasonCode::TextTruncated => "text_truncated",
             ReasonCode::DetectorPanic => "detector_panic",
             ReasonCode::InternalError => "internal_error",
@@ -167,7 +172,8 @@ impl ReasonCode {
             | ReasonCode::AttachmentUnreadable => Stage::Resolve,
             ReasonCode::UnsupportedImageFormat
             | ReasonCode::ImageTooLarge
-            | ReasonCode::Undecodable => Stage::Decode,
+            | ReasonCode::Undecodable
+            | ReasonCode::ImageTimeout => Stage::Decode,
             ReasonCode::TextTruncated | ReasonCode::DetectorPanic | ReasonCode::InternalError => {
                 Stage::Scan
             }

@@ -5,6 +5,9 @@
 //! at once — a few crafted messages could then push a process past its memory limit.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::{Deadline, TimedOut};
 
 /// Bytes that decoding and hashing images may hold at once across threads.
 #[derive(Debug)]
@@ -37,21 +40,38 @@ impl DecodeBudget {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes `bytes`, waiting until they fit. An image larger than the whole budget (the
-    /// decoding limits still admit it) proceeds alone, once nothing else is held.
-    pub fn acquire(self: &Arc<Self>, bytes: u64) -> BudgetPermit {
+    /// Takes `bytes`, waiting until they fit, or gives up once `deadline` has passed. An
+    /// image larger than the whole budget (the decoding limits still admit it) proceeds
+    /// alone, once nothing else is held.
+    pub fn acquire(
+        self: &Arc<Self>,
+        bytes: u64,
+        deadline: Option<Deadline>,
+    ) -> Result<BudgetPermit, TimedOut> {
         let mut used = self.used();
         while *used > 0 && used.saturating_add(bytes) > self.limit_bytes {
-            used = self
-                .freed
-                .wait(used)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            used = match deadline {
+                None => self
+                    .freed
+                    .wait(used)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                Some(deadline) => {
+                    let wait = deadline
+                        .at
+                        .checked_duration_since(Instant::now())
+                        .ok_or(deadline.timed_out())?;
+                    self.freed
+                        .wait_timeout(used, wait)
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .0
+                }
+            };
         }
         *used += bytes;
-        BudgetPermit {
+        Ok(BudgetPermit {
             budget: self.clone(),
             bytes,
-        }
+        })
     }
 
     /// Bytes held now.
@@ -83,7 +103,7 @@ mod tests {
             .map(|bytes| {
                 let (budget, peak) = (budget.clone(), peak.clone());
                 std::thread::spawn(move || {
-                    let permit = budget.acquire(bytes);
+                    let permit = budget.acquire(bytes, None).unwrap();
                     let held = budget.in_use();
                     peak.fetch_max(held, Ordering::SeqCst);
                     assert!(held <= 100 || held == bytes, "{held} held with {bytes}");
@@ -97,5 +117,26 @@ mod tests {
         }
         assert_eq!(budget.in_use(), 0);
         assert!(peak.load(Ordering::SeqCst) <= 150);
+    }
+
+    #[test]
+    fn a_waiter_gives_up_at_its_deadline() {
+        let budget = DecodeBudget::new(100);
+        let held = budget.acquire(80, None).unwrap();
+        let deadline = Deadline {
+            at: Instant::now() + Duration::from_millis(20),
+            limit_ms: 20,
+        };
+        assert_eq!(
+            budget.acquire(30, Some(deadline)).err(),
+            Some(TimedOut { limit_ms: 20 })
+        );
+        assert!(deadline.passed());
+        assert_eq!(budget.in_use(), 80, "giving up takes nothing");
+        drop(held);
+        assert!(
+            budget.acquire(30, Some(deadline)).is_ok(),
+            "it fits: no wait"
+        );
     }
 }

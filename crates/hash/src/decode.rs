@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Limits};
 
-use crate::{BudgetPermit, DecodeBudget};
+use crate::{BudgetPermit, Deadline, DecodeBudget, TimedOut};
 
 /// Decoding limits. A decompression bomb declares huge dimensions in a few bytes; it is
 /// refused from its header, before any pixel buffer exists.
@@ -96,11 +96,15 @@ pub enum DecodeError {
         /// The format.
         format: &'static str,
     },
+    /// Decoding and hashing did not finish within the time budget (waiting for memory from
+    /// the [`DecodeBudget`] included).
+    #[error("decoding and hashing the image took over {} ms", .0.limit_ms)]
+    TimedOut(#[from] TimedOut),
 }
 
 impl DecodeError {
-    /// The reason code for error records: `unsupported_image_format`, `image_too_large`
-    /// or `undecodable`.
+    /// The reason code for error records: `unsupported_image_format`, `image_too_large`,
+    /// `undecodable` or `image_timeout`.
     pub fn reason(&self) -> &'static str {
         match self {
             DecodeError::UnsupportedFormat => "unsupported_image_format",
@@ -108,6 +112,7 @@ impl DecodeError {
             | DecodeError::TooManyPixels { .. }
             | DecodeError::AllocationLimit { .. } => "image_too_large",
             DecodeError::Corrupt { .. } | DecodeError::DecoderPanicked { .. } => "undecodable",
+            DecodeError::TimedOut(_) => "image_timeout",
         }
     }
 }
@@ -162,15 +167,18 @@ fn supported_format(bytes: &[u8]) -> Option<ImageFormat> {
 
 /// Decodes `bytes` (the first frame of an animation) within `limits`.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
-    decode_budgeted(bytes, limits, None)
+    decode_budgeted(bytes, limits, None, None)
 }
 
-/// [`decode`], first taking from `budget` (waiting if need be) the decoded size plus
-/// [`HASHING_BYTES_PER_PIXEL`] per pixel, once the header has passed the limits.
+/// [`decode`], first taking from `budget` (waiting if need be, until `deadline`) the decoded
+/// size plus [`HASHING_BYTES_PER_PIXEL`] per pixel, once the header has passed the limits.
+/// A passed `deadline` is also checked before decoding starts; decoding itself cannot be
+/// interrupted (run it in a [`Timebox`](crate::Timebox) to walk away from it).
 pub fn decode_budgeted(
     bytes: &[u8],
     limits: &DecodeLimits,
     budget: Option<&Arc<DecodeBudget>>,
+    deadline: Option<Deadline>,
 ) -> Result<Decoded, DecodeError> {
     let size = bytes.len() as u64;
     if size > limits.max_input_bytes {
@@ -182,7 +190,7 @@ pub fn decode_budgeted(
     let format = supported_format(bytes).ok_or(DecodeError::UnsupportedFormat)?;
     let name = format_name(format);
     catch_unwind(AssertUnwindSafe(|| {
-        decode_format(bytes, format, limits, budget)
+        decode_format(bytes, format, limits, budget, deadline)
     }))
     .unwrap_or(Err(DecodeError::DecoderPanicked { format: name }))
     .map(|(image, permit)| Decoded {
@@ -197,6 +205,7 @@ fn decode_format(
     format: ImageFormat,
     limits: &DecodeLimits,
     budget: Option<&Arc<DecodeBudget>>,
+    deadline: Option<Deadline>,
 ) -> Result<(DynamicImage, Option<BudgetPermit>), DecodeError> {
     let name = format_name(format);
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -217,7 +226,15 @@ fn decode_format(
         return Err(too_many_pixels(name, width, height, decoded_bytes, limits));
     }
     let pixels = u64::from(width) * u64::from(height);
-    let permit = budget.map(|b| b.acquire(decoded_bytes + HASHING_BYTES_PER_PIXEL * pixels));
+    let permit = match budget {
+        Some(budget) => {
+            Some(budget.acquire(decoded_bytes + HASHING_BYTES_PER_PIXEL * pixels, deadline)?)
+        }
+        None => None,
+    };
+    if let Some(deadline) = deadline.filter(Deadline::passed) {
+        return Err(deadline.timed_out().into());
+    }
     let image = DynamicImage::from_decoder(decoder).map_err(|e| classify(e, name, limits))?;
     Ok((image, permit))
 }

@@ -12,6 +12,8 @@
 //! - [`content_boxes`]: finds uniform borders, so framed copies can be hashed without them.
 //! - [`FamilyHashers`]: pHash, dHash and aHash (64 bits) through `image_hasher`.
 //! - [`AttachmentHasher`]: all of the above for one attachment, as [`AttachmentHashes`].
+//! - [`Timebox`] and [`DecodeBudget`]: a wall-clock budget per image (the caller walks away
+//!   from a slow decoder) and a memory budget shared by the threads that decode.
 //!
 //! ```
 //! use vigil_hash::{Dihedral, PdqHasher, Pixels};
@@ -41,6 +43,7 @@ mod exact;
 mod hexdigits;
 mod pdq;
 mod perceptual;
+mod timebox;
 mod trim;
 
 pub use attachment::{
@@ -57,4 +60,5 @@ pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, Pixels, PixelsError,
 };
 pub use perceptual::{Family, FamilyHashers, Hash64, Hash64Error};
+pub use timebox::{Deadline, Timebox, TimedOut};
 pub use trim::{Rect, TrimOptions, content_box, content_boxes};

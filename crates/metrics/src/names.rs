@@ -119,7 +119,7 @@ pub const STAGE_DURATION: Def = def(
 pub const ATTACHMENTS: Def = def(
     "vigil_attachments_total",
     Kind::Counter,
-    "Attachments of parsed messages by outcome: hashed, exact_only, too_large, undecodable, unsupported, unresolved",
+    "Attachments of parsed messages by outcome: hashed, exact_only, too_large, undecodable, timed_out, unsupported, unresolved",
     &["outcome"],
 );
 /// Attachments read from `file://` uris.

@@ -1,11 +1,12 @@
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
-    AttachmentHasher, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
-    Family, HashOptions, ImageHashes, TrimOptions, decode_budgeted, sniff_format,
+    AttachmentHasher, Deadline, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm,
+    ExactDigests, Family, HashOptions, ImageHashes, Timebox, TrimOptions, decode_budgeted,
+    sniff_format,
 };
 use vigil_lists::{ExactIndex, NearHit, NearIndex};
 use vigil_text::{KeywordMatcher, RuleClass};
@@ -156,6 +157,10 @@ pub struct ImageMatchSettings {
     pub limits: DecodeLimits,
     /// Memory that decoding and hashing may hold at once across threads.
     pub decode_memory_bytes: u64,
+    /// Wall-clock budget for decoding and hashing one image.
+    pub image_time_ms: u64,
+    /// Most images decoded or hashed at once, abandoned ones included.
+    pub image_threads: usize,
 }
 
 impl ImageMatchSettings {
@@ -179,24 +184,39 @@ impl ImageMatchSettings {
                 max_alloc_bytes: a.max_image_alloc_bytes,
             },
             decode_memory_bytes: a.max_decode_memory_bytes,
+            image_time_ms: a.max_image_time_ms,
+            // Room for every scanning thread's image plus as many abandoned ones.
+            image_threads: 2 * match config.kafka.worker_threads {
+                0 => std::thread::available_parallelism().map_or(1, usize::from),
+                n => n,
+            },
         }
     }
 }
 
 /// Decodes image attachments and matches their PDQ (with its dihedral and border-trimmed
-/// variants) and pHash/dHash/aHash against hash lists. An image that cannot be decoded is
-/// reported (`undecodable`, `image_too_large`, `unsupported_image_format`), never passed as
-/// clean; its exact digests are still matched by [`ExactHashDetector`].
+/// variants) and pHash/dHash/aHash against hash lists. An image that cannot be decoded in
+/// its time budget is reported (`undecodable`, `image_too_large`, `unsupported_image_format`,
+/// `image_timeout`), never passed as clean; its exact digests are still matched by
+/// [`ExactHashDetector`].
 #[derive(Debug)]
 pub struct ImageHashDetector {
     index: NearIndex,
     settings: ImageMatchSettings,
-    options: HashOptions,
+    options: Arc<HashOptions>,
     budget: Arc<DecodeBudget>,
+    timebox: Arc<Timebox>,
+}
+
+/// What decoding and hashing one image gave, and how long each took.
+struct ImageWork {
+    result: Result<ImageHashes, DecodeError>,
+    decode: Duration,
+    hash: Duration,
 }
 
 thread_local! {
-    /// Scratch buffers for hashing, one set per scanning thread.
+    /// Scratch buffers for hashing, one set per timebox helper thread.
     static HASHER: RefCell<Option<AttachmentHasher>> = const { RefCell::new(None) };
 }
 
@@ -212,33 +232,36 @@ impl ImageHashDetector {
         ImageHashDetector {
             index,
             budget: DecodeBudget::new(settings.decode_memory_bytes),
+            timebox: Timebox::new(
+                Duration::from_millis(settings.image_time_ms),
+                settings.image_threads,
+            ),
             settings,
-            options,
+            options: Arc::new(options),
         }
     }
 
-    /// Decodes and hashes `bytes`, timing each step into `trace`.
+    /// Decodes and hashes `bytes` within the time budget, timing each step into `trace`.
     fn hash(&self, bytes: &[u8], trace: &mut Trace) -> Result<ImageHashes, DecodeError> {
         let start = Instant::now();
-        let decoded = decode_budgeted(bytes, &self.options.limits, Some(&self.budget));
-        trace.add(Stage::Decode, start.elapsed());
-        let decoded = decoded?;
-        let start = Instant::now();
-        let hashes = HASHER.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            let stale = slot.as_ref().is_none_or(|h| *h.options() != self.options);
-            if stale {
-                *slot = Some(AttachmentHasher::new(self.options.clone()));
+        // The work may outlive this call (abandoned at the deadline), so it owns its inputs.
+        let (bytes, options, budget) = (bytes.to_vec(), self.options.clone(), self.budget.clone());
+        let work = self
+            .timebox
+            .run(move |deadline| hash_image(&bytes, &options, &budget, deadline));
+        let work = match work {
+            Ok(work) => work,
+            Err(timed_out) => {
+                trace.add(Stage::Decode, start.elapsed());
+                return Err(timed_out.into());
             }
-            match slot.as_mut() {
-                Some(hasher) => hasher.hash_pixels(&decoded.image, decoded.format),
-                None => AttachmentHasher::new(self.options.clone())
-                    .hash_pixels(&decoded.image, decoded.format),
-            }
-        });
-        trace.add(Stage::Hash, start.elapsed());
-        trace.image_hashed();
-        Ok(hashes)
+        };
+        trace.add(Stage::Decode, work.decode);
+        trace.add(Stage::Hash, work.hash);
+        if work.result.is_ok() {
+            trace.image_hashed();
+        }
+        work.result
     }
 
     fn match_pdq(&self, attachment_id: &str, image: &ImageHashes, findings: &mut Findings) {
@@ -272,6 +295,52 @@ impl ImageHashDetector {
                     .push(near_match(detector, &hit, attachment_id, (None, None)));
             }
         }
+    }
+}
+
+/// Decodes and hashes one image on a [`Timebox`] helper, stopping early once `deadline` has
+/// passed (nobody waits for the result then).
+fn hash_image(
+    bytes: &[u8],
+    options: &HashOptions,
+    budget: &Arc<DecodeBudget>,
+    deadline: Deadline,
+) -> ImageWork {
+    let start = Instant::now();
+    let decoded = decode_budgeted(bytes, &options.limits, Some(budget), Some(deadline));
+    let decode = start.elapsed();
+    let decoded = match decoded {
+        Ok(_) if deadline.passed() => Err(deadline.timed_out().into()),
+        decoded => decoded,
+    };
+    let decoded = match decoded {
+        Ok(decoded) => decoded,
+        Err(error) => {
+            return ImageWork {
+                result: Err(error),
+                decode,
+                hash: Duration::ZERO,
+            };
+        }
+    };
+    let start = Instant::now();
+    let hashes = HASHER.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let stale = slot.as_ref().is_none_or(|h| h.options() != options);
+        if stale {
+            *slot = Some(AttachmentHasher::new(options.clone()));
+        }
+        match slot.as_mut() {
+            Some(hasher) => hasher.hash_pixels(&decoded.image, decoded.format),
+            None => {
+                AttachmentHasher::new(options.clone()).hash_pixels(&decoded.image, decoded.format)
+            }
+        }
+    });
+    ImageWork {
+        result: Ok(hashes),
+        decode,
+        hash: start.elapsed(),
     }
 }
 
@@ -364,6 +433,10 @@ mod tests {
             (
                 DecodeError::DecoderPanicked { format: "GIF" },
                 ReasonCode::Undecodable,
+            ),
+            (
+                DecodeError::TimedOut(vigil_hash::TimedOut { limit_ms: 2000 }),
+                ReasonCode::ImageTimeout,
             ),
         ];
         for (error, reason) in table {

@@ -61,6 +61,8 @@ pub enum AttachmentOutcome {
     TooLarge,
     /// A corrupt, truncated or otherwise undecodable image.
     Undecodable,
+    /// An image not decoded and hashed within `attachments.max_image_time_ms`.
+    TimedOut,
     /// A media type or image format vigil does not read (exact digests still matched).
     Unsupported,
     /// The body could not be turned into bytes (bad base64, refused or unreadable `uri`).
@@ -69,11 +71,12 @@ pub enum AttachmentOutcome {
 
 impl AttachmentOutcome {
     /// Every outcome.
-    pub const ALL: [AttachmentOutcome; 6] = [
+    pub const ALL: [AttachmentOutcome; 7] = [
         AttachmentOutcome::Hashed,
         AttachmentOutcome::ExactOnly,
         AttachmentOutcome::TooLarge,
         AttachmentOutcome::Undecodable,
+        AttachmentOutcome::TimedOut,
         AttachmentOutcome::Unsupported,
         AttachmentOutcome::Unresolved,
     ];
@@ -85,6 +88,7 @@ impl AttachmentOutcome {
             AttachmentOutcome::ExactOnly => "exact_only",
             AttachmentOutcome::TooLarge => "too_large",
             AttachmentOutcome::Undecodable => "undecodable",
+            AttachmentOutcome::TimedOut => "timed_out",
             AttachmentOutcome::Unsupported => "unsupported",
             AttachmentOutcome::Unresolved => "unresolved",
         }
@@ -97,6 +101,7 @@ impl AttachmentOutcome {
                 AttachmentOutcome::TooLarge
             }
             ReasonCode::Undecodable | ReasonCode::DetectorPanic => AttachmentOutcome::Undecodable,
+            ReasonCode::ImageTimeout => AttachmentOutcome::TimedOut,
             ReasonCode::UnsupportedMediaType | ReasonCode::UnsupportedImageFormat => {
                 AttachmentOutcome::Unsupported
             }
@@ -223,6 +228,7 @@ mod tests {
             (ReasonCode::AttachmentTooLarge, AttachmentOutcome::TooLarge),
             (ReasonCode::ImageTooLarge, AttachmentOutcome::TooLarge),
             (ReasonCode::Undecodable, AttachmentOutcome::Undecodable),
+            (ReasonCode::ImageTimeout, AttachmentOutcome::TimedOut),
             (
                 ReasonCode::UnsupportedImageFormat,
                 AttachmentOutcome::Unsupported,
