@@ -491,14 +491,26 @@ pub fn config(group: &str, t: &Topics, extra: &str) -> String {
 /// freeze it without disturbing the shared one. Stopped when dropped.
 pub struct LocalBroker {
     port: u16,
+    /// Extra environment of `deploy/local/kafka` (`KAFKA_EXTRA_CONFIG`, `KAFKA_FORMAT_ARGS`).
+    env: Vec<(String, String)>,
     pub address: String,
 }
 
 impl LocalBroker {
     /// Starts a fresh broker on `port` (its controller on `port + 1`).
     pub fn start(port: u16) -> LocalBroker {
+        LocalBroker::start_with(port, &[])
+    }
+
+    /// [`LocalBroker::start`] with extra environment for `deploy/local/kafka` (kept for
+    /// restarts). `address` stays the PLAINTEXT listener on `port`.
+    pub fn start_with(port: u16, env: &[(&str, &str)]) -> LocalBroker {
         let mut broker = LocalBroker {
             port,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             address: String::new(),
         };
         broker.address = broker.run("start", false);
@@ -512,6 +524,7 @@ impl LocalBroker {
             .env("KAFKA_PORT", self.port.to_string())
             .env("KAFKA_CONTROLLER_PORT", (self.port + 1).to_string())
             .env("KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" })
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .unwrap();
         assert!(

@@ -55,6 +55,34 @@ pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
         k.review_topic,
         k.dead_letter_topic
     )?;
+    if let Some(tls) = &k.tls {
+        let ca = tls
+            .ca_file
+            .as_ref()
+            .map_or_else(|| "system".to_string(), |p| p.display().to_string());
+        writeln!(
+            out,
+            "  kafka.tls     ca_file={ca} client_certificate={} verify_hostname={}",
+            tls.cert_file.is_some(),
+            tls.verify_hostname
+        )?;
+    }
+    if let Some(sasl) = &k.sasl {
+        // Where the password comes from, never the password.
+        let source = if let Some(path) = &sasl.password_file {
+            format!("password_file={}", path.display())
+        } else if let Some(var) = &sasl.password_env {
+            format!("password_env={var}")
+        } else {
+            "password=<redacted>".to_string()
+        };
+        writeln!(
+            out,
+            "  kafka.sasl    mechanism={} username={} {source}",
+            sasl.mechanism.as_str(),
+            sasl.username
+        )?;
+    }
     writeln!(out, "  admin         listen={}", config.admin.listen)?;
     Ok(())
 }

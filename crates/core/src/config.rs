@@ -418,6 +418,10 @@ pub struct KafkaConfig {
     /// Also dead-letter records that were scanned only in part (an attachment could not be
     /// fetched, decoded or was too large), so they can be replayed after a fix.
     pub dead_letter_partial: bool,
+    /// `[kafka.tls]`: TLS to the brokers; unset: plaintext.
+    pub tls: Option<TlsConfig>,
+    /// `[kafka.sasl]`: SASL authentication; unset: none.
+    pub sasl: Option<SaslConfig>,
     /// `[kafka.client]`: librdkafka properties passed to the consumer and the producer as is
     /// (e.g. `"security.protocol" = "SASL_SSL"`). Values of secret-looking keys are redacted in
     /// `Debug`.
@@ -471,6 +475,156 @@ impl std::fmt::Debug for ClientProperties {
     }
 }
 
+/// A password. `Debug` and serialisation show `<redacted>`, and a value of another type than
+/// a string is refused without being echoed (an unquoted numeric password in an environment
+/// override would otherwise appear in the error).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`.
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that must pass it on (the Kafka client).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("<redacted>")
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl Visitor {
+            fn refuse<E: serde::de::Error>(self) -> Result<Secret, E> {
+                Err(E::custom(
+                    "must be a string (quote it in TOML and in VIGIL_* overrides)",
+                ))
+            }
+        }
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Secret, E> {
+                Ok(Secret::new(value))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                self.refuse()
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                self.refuse()
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                self.refuse()
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                self.refuse()
+            }
+        }
+        deserializer.deserialize_str(Visitor)
+    }
+}
+
+/// `[kafka.tls]`: TLS to the brokers (librdkafka `security.protocol` `SSL`, or `SASL_SSL`
+/// with `[kafka.sasl]`). Paths resolve against the configuration file's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// CA certificates (PEM) the brokers' certificates must chain to; unset: the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM), for brokers that require one; needs `key_file`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub key_file: Option<PathBuf>,
+    /// The password of `key_file`, if it is encrypted.
+    pub key_password: Option<Secret>,
+    /// Check that a broker's certificate names the host vigil connected to.
+    pub verify_hostname: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            ca_file: None,
+            cert_file: None,
+            key_file: None,
+            key_password: None,
+            verify_hostname: true,
+        }
+    }
+}
+
+/// `[kafka.sasl]`: SASL authentication (librdkafka `security.protocol` `SASL_SSL` with
+/// `[kafka.tls]`, else `SASL_PLAINTEXT`). The password comes from exactly one of `password`,
+/// `password_file` and `password_env`, read once when the configuration is loaded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaslConfig {
+    /// The SASL mechanism.
+    pub mechanism: SaslMechanism,
+    /// The principal's user name.
+    pub username: String,
+    /// The password itself (prefer `password_file` or `password_env`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<Secret>,
+    /// A file holding the password (one trailing line break is ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// The password from whichever source is set.
+    #[serde(skip)]
+    resolved: Secret,
+}
+
+impl SaslConfig {
+    /// The password, read from its source when the configuration was loaded.
+    pub fn password(&self) -> &Secret {
+        &self.resolved
+    }
+}
+
+/// `kafka.sasl.mechanism`. GSSAPI (Kerberos) and OAUTHBEARER are not built in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SaslMechanism {
+    /// SCRAM with SHA-256: the password never crosses the wire.
+    #[serde(rename = "SCRAM-SHA-256")]
+    ScramSha256,
+    /// SCRAM with SHA-512.
+    #[serde(rename = "SCRAM-SHA-512")]
+    ScramSha512,
+    /// The password in clear text: only over TLS.
+    #[serde(rename = "PLAIN")]
+    Plain,
+}
+
+impl SaslMechanism {
+    /// The name librdkafka and Kafka use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+            SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            SaslMechanism::Plain => "PLAIN",
+        }
+    }
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
@@ -490,6 +644,8 @@ impl Default for KafkaConfig {
             transactional_id: String::new(),
             stall_timeout_secs: defaults::KAFKA_STALL_TIMEOUT_SECS,
             dead_letter_partial: true,
+            tls: None,
+            sasl: None,
             client: ClientProperties::default(),
             consumer: ClientProperties::default(),
             producer: ClientProperties::default(),
@@ -585,9 +741,10 @@ impl Config {
             text.parse()
                 .map_err(|e: toml::de::Error| ConfigError::Syntax {
                     path: PathBuf::from(origin),
-                    message: e.to_string().trim_end().to_string(),
+                    message: syntax_message(text, &e),
                 })?;
-        let overrides = apply_env(&mut table, env)?;
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let overrides = apply_env(&mut table, env.iter().cloned())?;
         let origin_of = |key: &str| {
             overrides
                 .iter()
@@ -605,13 +762,13 @@ impl Config {
                 }
             })?;
         config.resolve_paths(base);
-        config
-            .validate()
-            .map_err(|(key, message)| ConfigError::Invalid {
-                origin: origin_of(key),
-                key: key.to_string(),
-                message,
-            })?;
+        let invalid = |(key, message): (&str, String)| ConfigError::Invalid {
+            origin: origin_of(key),
+            key: key.to_string(),
+            message,
+        };
+        config.validate().map_err(invalid)?;
+        config.kafka.read_secrets(&env).map_err(invalid)?;
         Ok(config)
     }
 
@@ -627,6 +784,7 @@ impl Config {
             .chain(lists.trusted_keys.iter_mut())
             .chain(lists.ledger_file.iter_mut())
             .chain(self.attachments.file_roots.iter_mut())
+            .chain(self.kafka.paths_mut())
         {
             if path.is_relative() {
                 *path = base.join(&*path);
@@ -786,6 +944,127 @@ impl KafkaConfig {
                 ));
             }
         }
+        self.validate_security()
+    }
+
+    /// The paths of `[kafka.tls]` and `[kafka.sasl]`, to resolve against the file's directory.
+    fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
+        let tls = self.tls.iter_mut().flat_map(|t| {
+            t.ca_file
+                .iter_mut()
+                .chain(t.cert_file.iter_mut())
+                .chain(t.key_file.iter_mut())
+        });
+        tls.chain(
+            self.sasl
+                .iter_mut()
+                .flat_map(|s| s.password_file.iter_mut()),
+        )
+    }
+
+    /// `[kafka.tls]` and `[kafka.sasl]`: files readable, one password source, no clear-text
+    /// password on the wire.
+    fn validate_security(&self) -> Result<(), (&'static str, String)> {
+        if let Some(tls) = &self.tls {
+            for (key, path) in [
+                ("kafka.tls.ca_file", &tls.ca_file),
+                ("kafka.tls.cert_file", &tls.cert_file),
+                ("kafka.tls.key_file", &tls.key_file),
+            ] {
+                if let Some(path) = path {
+                    check_readable(key, path)?;
+                }
+            }
+            match (&tls.cert_file, &tls.key_file) {
+                (Some(_), None) => {
+                    return Err(("kafka.tls.key_file", "is needed with cert_file".into()));
+                }
+                (None, Some(_)) => {
+                    return Err(("kafka.tls.cert_file", "is needed with key_file".into()));
+                }
+                _ => {}
+            }
+            if tls.key_password.is_some() && tls.key_file.is_none() {
+                return Err((
+                    "kafka.tls.key_password",
+                    "is set without kafka.tls.key_file".into(),
+                ));
+            }
+        }
+        let Some(sasl) = &self.sasl else {
+            return Ok(());
+        };
+        if sasl.username.trim().is_empty() {
+            return Err(("kafka.sasl.username", "must not be empty".into()));
+        }
+        let sources = [
+            sasl.password.is_some(),
+            sasl.password_file.is_some(),
+            sasl.password_env.is_some(),
+        ];
+        match sources.iter().filter(|set| **set).count() {
+            0 => {
+                return Err((
+                    "kafka.sasl.password",
+                    "no password: set one of password, password_file, password_env".into(),
+                ));
+            }
+            1 => {}
+            _ => {
+                return Err((
+                    "kafka.sasl.password",
+                    "set only one of password, password_file, password_env".into(),
+                ));
+            }
+        }
+        if let Some(path) = &sasl.password_file {
+            check_readable("kafka.sasl.password_file", path)?;
+        }
+        if sasl.mechanism == SaslMechanism::Plain && self.tls.is_none() {
+            return Err((
+                "kafka.sasl.mechanism",
+                "PLAIN sends the password in clear text: configure [kafka.tls] too, or use SCRAM"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the SASL password from its source (after [`KafkaConfig::validate`]); `env` is
+    /// the process environment. Errors never quote the password.
+    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), (&'static str, String)> {
+        let Some(sasl) = &mut self.sasl else {
+            return Ok(());
+        };
+        let (key, password) = if let Some(password) = &sasl.password {
+            ("kafka.sasl.password", password.expose().to_string())
+        } else if let Some(path) = &sasl.password_file {
+            let key = "kafka.sasl.password_file";
+            let bytes = std::fs::read(path)
+                .map_err(|e| (key, format!("cannot read {}: {e}", path.display())))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| (key, format!("{} is not UTF-8", path.display())))?;
+            let password = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            (key, password.to_string())
+        } else if let Some(var) = &sasl.password_env {
+            let value = env.iter().find(|(name, _)| name == var).map(|(_, v)| v);
+            let value = value.ok_or_else(|| {
+                (
+                    "kafka.sasl.password_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            ("kafka.sasl.password_env", value.clone())
+        } else {
+            return Err(("kafka.sasl.password", "no password".into()));
+        };
+        if password.is_empty() {
+            return Err((key, "the password is empty".into()));
+        }
+        sasl.resolved = Secret::new(password);
         Ok(())
     }
 
@@ -803,6 +1082,28 @@ impl KafkaConfig {
         }
         Ok(())
     }
+}
+
+/// A file a client will read at start-up must exist and be readable now.
+fn check_readable(key: &'static str, path: &Path) -> Result<(), (&'static str, String)> {
+    if !path.is_file() {
+        return Err((key, format!("{} is not a file", path.display())));
+    }
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| (key, format!("cannot read {}: {e}", path.display())))
+}
+
+/// A TOML syntax error as line, column and message: the parser's own rendering quotes the
+/// offending line, which may hold a password.
+fn syntax_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(before) = error.span().and_then(|span| text.get(..span.start)) else {
+        return message.to_string();
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 /// Kafka topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
@@ -1086,6 +1387,178 @@ mod tests {
         let debug = format!("{config:?}");
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("SASL_SSL"), "{debug}");
+    }
+
+    /// A directory with the files `[kafka.tls]` and `[kafka.sasl]` name (contents are not
+    /// checked here: the Kafka client reads them).
+    fn security_files() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ca.pem", "client.pem", "client.key"] {
+            std::fs::write(dir.path().join(name), "-----BEGIN-----\n").unwrap();
+        }
+        std::fs::write(dir.path().join("password"), "s3cr3t-from-file\n").unwrap();
+        dir
+    }
+
+    const SECURED: &str = r#"
+        [kafka.tls]
+        ca_file = "ca.pem"
+        cert_file = "client.pem"
+        key_file = "client.key"
+        key_password = "k3y-passw0rd"
+        [kafka.sasl]
+        mechanism = "SCRAM-SHA-512"
+        username = "vigil"
+        password_file = "password"
+    "#;
+
+    #[test]
+    fn tls_and_sasl_resolve_paths_read_the_password_and_redact_it() {
+        let dir = security_files();
+        let config = Config::from_toml(SECURED, "test.toml", dir.path(), []).unwrap();
+        let tls = config.kafka.tls.as_ref().unwrap();
+        assert_eq!(tls.ca_file, Some(dir.path().join("ca.pem")));
+        assert_eq!(tls.key_file, Some(dir.path().join("client.key")));
+        assert!(tls.verify_hostname);
+        let sasl = config.kafka.sasl.as_ref().unwrap();
+        assert_eq!(sasl.mechanism, SaslMechanism::ScramSha512);
+        assert_eq!(sasl.password_file, Some(dir.path().join("password")));
+        // One trailing line break (as `echo` writes) is not part of the password.
+        assert_eq!(sasl.password().expose(), "s3cr3t-from-file");
+        let debug = format!("{config:?} {config:#?}");
+        for secret in ["s3cr3t-from-file", "k3y-passw0rd"] {
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(debug.contains("<redacted>"), "{debug}");
+        let serialized = serde_json::to_string(&config).unwrap();
+        assert!(!serialized.contains("k3y-passw0rd"), "{serialized}");
+    }
+
+    #[test]
+    fn sasl_passwords_come_from_exactly_one_source() {
+        let dir = security_files();
+        let sasl = |source: &str| {
+            format!("[kafka.tls]\n[kafka.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\n{source}")
+        };
+        let load = |text: &str, env: &[(&str, &str)]| {
+            let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+            Config::from_toml(text, "test.toml", dir.path(), env)
+        };
+        let config = load(&sasl("password = \"inline-pw\""), &[]).unwrap();
+        let password = |c: &Config| {
+            c.kafka
+                .sasl
+                .as_ref()
+                .unwrap()
+                .password()
+                .expose()
+                .to_string()
+        };
+        assert_eq!(password(&config), "inline-pw");
+        let config = load(
+            &sasl("password_env = \"KAFKA_PW\""),
+            &[("KAFKA_PW", "env-pw")],
+        )
+        .unwrap();
+        assert_eq!(password(&config), "env-pw");
+        // The whole section from the environment, the password through another variable.
+        let config = load(
+            "",
+            &[
+                ("VIGIL_KAFKA__TLS__VERIFY_HOSTNAME", "false"),
+                ("VIGIL_KAFKA__SASL__MECHANISM", "SCRAM-SHA-256"),
+                ("VIGIL_KAFKA__SASL__USERNAME", "vigil"),
+                ("VIGIL_KAFKA__SASL__PASSWORD_ENV", "KAFKA_PW"),
+                ("KAFKA_PW", "env-pw"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(password(&config), "env-pw");
+        assert!(!config.kafka.tls.as_ref().unwrap().verify_hostname);
+
+        /// (configuration, environment, the key named, a word of the message)
+        type Case<'a> = (String, &'a [(&'a str, &'a str)], &'a str, &'a str);
+        let table: &[Case<'_>] = &[
+            (sasl(""), &[], "kafka.sasl.password", "no password"),
+            (
+                sasl("password = \"a\"\npassword_env = \"KAFKA_PW\""),
+                &[("KAFKA_PW", "b")],
+                "kafka.sasl.password",
+                "only one",
+            ),
+            (
+                sasl("password_env = \"KAFKA_PW\""),
+                &[],
+                "kafka.sasl.password_env",
+                "KAFKA_PW is not set",
+            ),
+            (
+                sasl("password_file = \"missing\""),
+                &[],
+                "kafka.sasl.password_file",
+                "not a file",
+            ),
+            (sasl("password = \"\""), &[], "kafka.sasl.password", "empty"),
+            (
+                "[kafka.sasl]\nmechanism = \"GSSAPI\"\nusername = \"u\"\npassword = \"x\"".into(),
+                &[],
+                "kafka.sasl.mechanism",
+                "unknown variant",
+            ),
+            (
+                "[kafka.sasl]\nmechanism = \"PLAIN\"\nusername = \"u\"\npassword = \"x\"".into(),
+                &[],
+                "kafka.sasl.mechanism",
+                "clear text",
+            ),
+            (
+                "[kafka.tls]\nca_file = \"nowhere.pem\"".into(),
+                &[],
+                "kafka.tls.ca_file",
+                "nowhere.pem",
+            ),
+            (
+                "[kafka.tls]\ncert_file = \"client.pem\"".into(),
+                &[],
+                "kafka.tls.key_file",
+                "needed with cert_file",
+            ),
+            (
+                "[kafka.tls]\nkey_password = \"x\"".into(),
+                &[],
+                "kafka.tls.key_password",
+                "without kafka.tls.key_file",
+            ),
+            (
+                "[kafka.tls]\ncafile = \"ca.pem\"".into(),
+                &[],
+                "kafka.tls.cafile",
+                "unknown field",
+            ),
+        ];
+        for (text, env, key, needle) in table {
+            let (got_key, message, _) = invalid_key(load(text, env));
+            assert_eq!(got_key, *key, "{text}");
+            assert!(message.contains(needle), "{text}: {message}");
+        }
+    }
+
+    #[test]
+    fn errors_never_quote_a_password() {
+        // An unquoted numeric password from the environment is a TOML integer.
+        let (key, message, origin) = invalid_key(parse(
+            "[kafka.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"u\"",
+            &[("VIGIL_KAFKA__SASL__PASSWORD", "918273645")],
+        ));
+        assert_eq!(key, "kafka.sasl.password");
+        assert!(message.contains("must be a string"), "{message}");
+        assert!(!message.contains("918273645"), "{message}");
+        assert_eq!(origin, "environment variable VIGIL_KAFKA__SASL__PASSWORD");
+        // A syntax error names the line and column, not the line's text.
+        let err = parse("[kafka.sasl]\npassword = hunter2-unquoted\n", &[]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 2, column"), "{text}");
+        assert!(!text.contains("hunter2"), "{text}");
     }
 
     #[test]

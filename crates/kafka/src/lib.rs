@@ -16,6 +16,9 @@
 //! - [`audit::audit`] — the report behind `vigil audit`, from the verdict topic alone.
 //! - [`replay::replay`] — `vigil dlq replay`: dead-lettered records back onto an input
 //!   topic, idempotently.
+//! - [`AccessError`] — every client shares `[kafka.tls]` and `[kafka.sasl]`; each command
+//!   connects once at start-up and stops with the cause if the brokers refuse the TLS
+//!   handshake or the SASL credentials (librdkafka alone would retry forever).
 //!
 //! The runtime knows the scanner only through [`vigil_scan::SharedPipeline`] (the pipeline
 //! in force, which a list reload may swap between two records); detectors know nothing of
@@ -38,6 +41,7 @@
 //! run(config, pipeline, health, metrics, shutdown).unwrap();
 //! ```
 
+mod access;
 pub mod admin;
 pub mod audit;
 mod health;
@@ -47,6 +51,7 @@ pub mod replay;
 mod runtime;
 pub mod tracker;
 
+pub use access::AccessError;
 pub use health::Health;
 pub use read::ToolError;
 pub use runtime::{RunError, run};

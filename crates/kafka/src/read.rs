@@ -9,6 +9,7 @@ use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
 use vigil_core::Config;
 
+use crate::access::{AccessError, check_access};
 use crate::runtime::{client_config, with_passthrough};
 
 /// An offline tool could not read or write Kafka. Retrying helps when the broker was
@@ -25,6 +26,9 @@ pub enum ToolError {
         /// The client error.
         source: rdkafka::error::KafkaError,
     },
+    /// The brokers refused the TLS or SASL settings.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The topic does not exist (or has no partitions).
     #[error("topic `{0}` does not exist")]
     NoSuchTopic(String),
@@ -85,6 +89,7 @@ impl TopicReader {
         group: &str,
         start: Start,
     ) -> Result<TopicReader, ToolError> {
+        check_access(config)?;
         let mut client = with_passthrough(client_config(config), config, &config.kafka.consumer);
         client
             .set("group.id", group)

@@ -21,12 +21,13 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
-use vigil_core::config::Delivery;
+use vigil_core::config::{Delivery, KafkaConfig};
 use vigil_core::{Config, Source};
 use vigil_metrics::{Metrics, OutputKind, RuntimeGauges};
 use vigil_scan::{SharedPipeline, Trace};
 
 use crate::Health;
+use crate::access::{AccessError, check_access};
 use crate::records::{InputRecord, OutputRecord, outputs};
 use crate::tracker::{TopicPartition, Tracker};
 
@@ -45,6 +46,9 @@ pub enum RunError {
     /// An unrecoverable client error (e.g. the transactional producer was fenced).
     #[error("fatal Kafka error: {0}")]
     Fatal(String),
+    /// The brokers refused the TLS or SASL settings at start-up.
+    #[error(transparent)]
+    Access(#[from] AccessError),
 }
 
 /// How long transactional and synchronous commit calls may block.
@@ -624,10 +628,51 @@ fn retry_worker(retries: Receiver<Retry>, producer: Arc<Output>) {
     }
 }
 
+/// The settings every client shares: the brokers, `[kafka.tls]` and `[kafka.sasl]`.
 pub(crate) fn client_config(config: &Config) -> ClientConfig {
     let mut client = ClientConfig::new();
     client.set("bootstrap.servers", &config.kafka.brokers);
+    for (key, value) in security_properties(&config.kafka) {
+        client.set(key, value);
+    }
     client
+}
+
+/// The librdkafka properties of `[kafka.tls]` and `[kafka.sasl]` (none without either).
+fn security_properties(k: &KafkaConfig) -> Vec<(&'static str, String)> {
+    let protocol = match (&k.tls, &k.sasl) {
+        (None, None) => return Vec::new(),
+        (Some(_), None) => "SSL",
+        (None, Some(_)) => "SASL_PLAINTEXT",
+        (Some(_), Some(_)) => "SASL_SSL",
+    };
+    let mut properties = vec![("security.protocol", protocol.to_string())];
+    let path = |p: &std::path::Path| p.display().to_string();
+    if let Some(tls) = &k.tls {
+        for (key, file) in [
+            ("ssl.ca.location", &tls.ca_file),
+            ("ssl.certificate.location", &tls.cert_file),
+            ("ssl.key.location", &tls.key_file),
+        ] {
+            if let Some(file) = file {
+                properties.push((key, path(file)));
+            }
+        }
+        if let Some(password) = &tls.key_password {
+            properties.push(("ssl.key.password", password.expose().to_string()));
+        }
+        let identification = if tls.verify_hostname { "https" } else { "none" };
+        properties.push((
+            "ssl.endpoint.identification.algorithm",
+            identification.to_string(),
+        ));
+    }
+    if let Some(sasl) = &k.sasl {
+        properties.push(("sasl.mechanisms", sasl.mechanism.as_str().to_string()));
+        properties.push(("sasl.username", sasl.username.clone()));
+        properties.push(("sasl.password", sasl.password().expose().to_string()));
+    }
+    properties
 }
 
 /// Applies `[kafka.client]`, then the client-specific section.
@@ -701,6 +746,7 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
     let k = &config.kafka;
+    check_access(&config)?;
     let delivery = k.delivery;
     let (completions_tx, completions_rx) = unbounded();
     let (retries_tx, retries_rx) = unbounded();
@@ -1025,4 +1071,90 @@ fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration
         warn!(error = %err, "producer flush incomplete");
     }
     info!(drained, "stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn load(text: &str, dir: &Path) -> Config {
+        let env = [("KAFKA_PW".to_string(), "pw-from-env".to_string())];
+        Config::from_toml(text, "test.toml", dir, env).unwrap()
+    }
+
+    #[test]
+    fn tls_and_sasl_become_librdkafka_properties_of_every_client() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ca.pem", "client.pem", "client.key"] {
+            std::fs::write(dir.path().join(name), "pem").unwrap();
+        }
+        let config = load(
+            r#"
+            [kafka.tls]
+            ca_file = "ca.pem"
+            cert_file = "client.pem"
+            key_file = "client.key"
+            key_password = "key-pw"
+            verify_hostname = false
+            [kafka.sasl]
+            mechanism = "SCRAM-SHA-256"
+            username = "vigil"
+            password_env = "KAFKA_PW"
+            [kafka.producer]
+            "ssl.endpoint.identification.algorithm" = "https"
+            "#,
+            dir.path(),
+        );
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let expected = [
+            ("security.protocol", "SASL_SSL".to_string()),
+            ("ssl.ca.location", file("ca.pem")),
+            ("ssl.certificate.location", file("client.pem")),
+            ("ssl.key.location", file("client.key")),
+            ("ssl.key.password", "key-pw".into()),
+            ("sasl.mechanisms", "SCRAM-SHA-256".into()),
+            ("sasl.username", "vigil".into()),
+            ("sasl.password", "pw-from-env".into()),
+        ];
+        let consumer = consumer_config(&config);
+        let producer = producer_config(&config);
+        for client in [&consumer, &producer] {
+            for (key, value) in &expected {
+                assert_eq!(client.get(key), Some(value.as_str()), "{key}");
+            }
+            // rdkafka's Debug leaves secrets out; vigil never logs a client's settings anyway.
+            let debug = format!("{client:?}");
+            assert!(
+                !debug.contains("pw-from-env") && !debug.contains("key-pw"),
+                "{debug}"
+            );
+        }
+        // The client-specific passthrough still wins.
+        let verify = "ssl.endpoint.identification.algorithm";
+        assert_eq!(consumer.get(verify), Some("none"));
+        assert_eq!(producer.get(verify), Some("https"));
+    }
+
+    #[test]
+    fn the_protocol_follows_the_sections_present() {
+        let dir = tempfile::tempdir().unwrap();
+        let sasl =
+            "[kafka.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\npassword = \"p\"\n";
+        for (text, protocol) in [
+            ("", None),
+            ("[kafka.tls]\n", Some("SSL")),
+            (sasl, Some("SASL_PLAINTEXT")),
+        ] {
+            let client = client_config(&load(text, dir.path()));
+            assert_eq!(client.get("security.protocol"), protocol, "{text}");
+        }
+        let tls_only = client_config(&load("[kafka.tls]\n", dir.path()));
+        assert_eq!(tls_only.get("ssl.ca.location"), None);
+        assert_eq!(
+            tls_only.get("ssl.endpoint.identification.algorithm"),
+            Some("https")
+        );
+    }
 }
