@@ -77,11 +77,6 @@ impl Timebox {
         })
     }
 
-    /// The budget of one job.
-    pub fn limit(&self) -> Duration {
-        self.limit
-    }
-
     fn state(&self) -> MutexGuard<'_, Helpers> {
         self.state
             .lock()

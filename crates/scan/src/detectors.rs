@@ -310,12 +310,9 @@ fn hash_image(
     let decoded = decode_budgeted(bytes, &options.limits, Some(budget), Some(deadline));
     let decode = start.elapsed();
     let decoded = match decoded {
-        Ok(_) if deadline.passed() => Err(deadline.timed_out().into()),
-        decoded => decoded,
-    };
-    let decoded = match decoded {
-        Ok(decoded) => decoded,
-        Err(error) => {
+        Ok(decoded) if !deadline.passed() => decoded,
+        failed => {
+            let error = failed.err().unwrap_or_else(|| deadline.timed_out().into());
             return ImageWork {
                 result: Err(error),
                 decode,
@@ -326,16 +323,11 @@ fn hash_image(
     let start = Instant::now();
     let hashes = HASHER.with(|cell| {
         let mut slot = cell.borrow_mut();
-        let stale = slot.as_ref().is_none_or(|h| h.options() != options);
-        if stale {
-            *slot = Some(AttachmentHasher::new(options.clone()));
+        if slot.as_ref().is_some_and(|h| h.options() != options) {
+            *slot = None;
         }
-        match slot.as_mut() {
-            Some(hasher) => hasher.hash_pixels(&decoded.image, decoded.format),
-            None => {
-                AttachmentHasher::new(options.clone()).hash_pixels(&decoded.image, decoded.format)
-            }
-        }
+        slot.get_or_insert_with(|| AttachmentHasher::new(options.clone()))
+            .hash_pixels(&decoded.image, decoded.format)
     });
     ImageWork {
         result: Ok(hashes),
