@@ -63,7 +63,7 @@ fn bad_configs_fail_naming_the_key_file_or_line() {
     .unwrap();
     std::fs::write(dir.path().join("bad-keywords.csv"), "rule_id,term\nk1,x\n").unwrap();
     type Env<'a> = &'a [(&'a str, &'a str)];
-    let table: [(&str, Env, &str); 8] = [
+    let table: [(&str, Env, &str); 9] = [
         (
             "[kafka]\nbroker = \"a:1\"\n",
             &[],
@@ -100,6 +100,11 @@ fn bad_configs_fail_naming_the_key_file_or_line() {
             &[("VIGIL_KAFKA__REVIEW_TOPIC", "dms")],
             "environment variable VIGIL_KAFKA__REVIEW_TOPIC: key `kafka.review_topic`",
         ),
+        (
+            "[review]\ndatabase_url = \"mysql://u:hunter2@db/vigil\"\n",
+            &[],
+            "key `review.database_url`: must be a postgres:// or postgresql:// URL",
+        ),
     ];
     for (config, env, needle) in table {
         let (ok, _, stderr) = check(dir.path(), config, env);
@@ -109,6 +114,7 @@ fn bad_configs_fail_naming_the_key_file_or_line() {
             "{config:?}: want {needle:?} in {stderr}"
         );
         assert!(stderr.starts_with("vigil: error: "), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "a password in {stderr}");
     }
 }
 

@@ -69,6 +69,22 @@ pub mod defaults {
     pub const LISTS_RELOAD_INTERVAL_MS: u64 = 60_000;
     /// `admin.listen`.
     pub const ADMIN_LISTEN: &str = "127.0.0.1:9464";
+    /// `review.listen`: the review console.
+    pub const REVIEW_LISTEN: &str = "127.0.0.1:8480";
+    /// `review.database_url`: the local development database (`deploy/local/postgres`).
+    pub const REVIEW_DATABASE_URL: &str = "postgres://vigil:vigil@127.0.0.1:55432/vigil";
+    /// `review.group_id`: the console's consumer group on the review topics.
+    pub const REVIEW_GROUP_ID: &str = "vigil-review";
+    /// `review.decisions_topic`.
+    pub const REVIEW_DECISIONS_TOPIC: &str = "vigil.decisions";
+    /// `review.lease_secs`: how long a claimed item stays with its reviewer.
+    pub const REVIEW_LEASE_SECS: u64 = 15 * 60;
+    /// `review.content_retention_days`: message text and images are purged after this.
+    pub const REVIEW_CONTENT_RETENTION_DAYS: u32 = 30;
+    /// `review.session_ttl_secs`: a login lasts one working day.
+    pub const REVIEW_SESSION_TTL_SECS: u64 = 8 * 60 * 60;
+    /// `review.content_fetch_timeout_ms`: fetching a flagged message from its source topic.
+    pub const REVIEW_CONTENT_FETCH_TIMEOUT_MS: u64 = 10_000;
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
     /// (two random PDQ hashes are about 128 ± 8 bits apart).
     pub const PDQ_MAX_DISTANCE_LIMIT: u32 = 64;
@@ -93,6 +109,8 @@ pub struct Config {
     pub kafka: KafkaConfig,
     /// `[admin]`: the admin HTTP endpoint.
     pub admin: AdminConfig,
+    /// `[review]`: the review console (`vigil review`).
+    pub review: ReviewConfig,
     /// `[[routes]]`: which review topic a flag goes to, by category; first match wins.
     pub routes: Vec<Route>,
 }
@@ -671,6 +689,107 @@ impl Default for AdminConfig {
     }
 }
 
+/// `[review]`: the review console, `vigil review`. It reads the review topics with the
+/// `[kafka]` section's brokers and security settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Address of the console's HTTP server.
+    pub listen: SocketAddr,
+    /// PostgreSQL connection URL; it holds the database password, so `Debug` redacts it.
+    pub database_url: Secret,
+    /// Consumer group on the review topics.
+    pub group_id: String,
+    /// Review topics to read; empty: `kafka.review_topic` and every route's topic.
+    pub topics: Vec<String>,
+    /// Where every decision is produced (no content).
+    pub decisions_topic: String,
+    /// How long a claim keeps an item away from other reviewers.
+    pub lease_secs: u64,
+    /// Message text and images are deleted this many days after they were stored; flags,
+    /// decisions and the access log stay.
+    pub content_retention_days: u32,
+    /// How long a login lasts.
+    pub session_ttl_secs: u64,
+    /// Bound on fetching one flagged message from its source topic before retrying.
+    pub content_fetch_timeout_ms: u64,
+    /// Session cookies carry `Secure` (set false only to try the console over plain HTTP on
+    /// localhost).
+    pub secure_cookies: bool,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            listen: defaults::REVIEW_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8480))),
+            database_url: Secret::new(defaults::REVIEW_DATABASE_URL),
+            group_id: defaults::REVIEW_GROUP_ID.to_string(),
+            topics: Vec::new(),
+            decisions_topic: defaults::REVIEW_DECISIONS_TOPIC.to_string(),
+            lease_secs: defaults::REVIEW_LEASE_SECS,
+            content_retention_days: defaults::REVIEW_CONTENT_RETENTION_DAYS,
+            session_ttl_secs: defaults::REVIEW_SESSION_TTL_SECS,
+            content_fetch_timeout_ms: defaults::REVIEW_CONTENT_FETCH_TIMEOUT_MS,
+            secure_cookies: true,
+        }
+    }
+}
+
+impl ReviewConfig {
+    /// The review topics the console reads: `review.topics`, or by default every topic
+    /// `vigil run` writes flags to.
+    pub fn review_topics(&self, config: &Config) -> Vec<String> {
+        if !self.topics.is_empty() {
+            return self.topics.clone();
+        }
+        let mut topics = vec![config.kafka.review_topic.clone()];
+        for route in &config.routes {
+            if !topics.contains(&route.topic) {
+                topics.push(route.topic.clone());
+            }
+        }
+        topics
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if !self.database_url.expose().starts_with("postgres://")
+            && !self.database_url.expose().starts_with("postgresql://")
+        {
+            // The value itself is not echoed: it may hold a password.
+            return Err((
+                "review.database_url",
+                "must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(("review.group_id", "must not be empty".into()));
+        }
+        for topic in &self.topics {
+            check_topic("review.topics", topic)?;
+        }
+        check_topic("review.decisions_topic", &self.decisions_topic)?;
+        for (key, value) in [
+            ("review.lease_secs", self.lease_secs),
+            (
+                "review.content_retention_days",
+                u64::from(self.content_retention_days),
+            ),
+            ("review.session_ttl_secs", self.session_ttl_secs),
+            (
+                "review.content_fetch_timeout_ms",
+                self.content_fetch_timeout_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err((key, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A configuration that cannot be used. Never retryable: fix the file or the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -854,6 +973,7 @@ impl Config {
             return Err(("text.max_scan_bytes", "must be at least 1".into()));
         }
         self.kafka.validate()?;
+        self.review.validate()?;
         for route in &self.routes {
             if route.category.trim().is_empty() {
                 return Err(("routes.category", "must not be empty".into()));
