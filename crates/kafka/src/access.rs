@@ -105,7 +105,7 @@ fn secured(client: &ClientConfig) -> bool {
 /// refuse the TLS handshake or the SASL credentials. Returns at once without TLS and SASL;
 /// returns `Ok` when no broker is reachable or none answers within the bound (the clients
 /// then retry as usual).
-pub(crate) fn check_access(config: &Config) -> Result<(), AccessError> {
+pub fn check_access(config: &Config) -> Result<(), AccessError> {
     let mut client = client_config(config);
     for (key, value) in &config.kafka.client.0 {
         client.set(key, value);

@@ -51,7 +51,7 @@ pub mod replay;
 mod runtime;
 pub mod tracker;
 
-pub use access::AccessError;
+pub use access::{AccessError, check_access};
 pub use health::Health;
 pub use read::ToolError;
-pub use runtime::{RunError, run};
+pub use runtime::{RunError, consumer_settings, producer_settings, run};

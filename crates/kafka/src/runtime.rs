@@ -675,6 +675,18 @@ fn security_properties(k: &KafkaConfig) -> Vec<(&'static str, String)> {
     properties
 }
 
+/// A consumer's settings for another component reading with vigil's brokers and security
+/// (the review console): `[kafka]` brokers, TLS, SASL, `[kafka.client]`, `[kafka.consumer]`.
+pub fn consumer_settings(config: &Config) -> ClientConfig {
+    with_passthrough(client_config(config), config, &config.kafka.consumer)
+}
+
+/// A producer's settings for another component: as [`consumer_settings`], with
+/// `[kafka.producer]`.
+pub fn producer_settings(config: &Config) -> ClientConfig {
+    with_passthrough(client_config(config), config, &config.kafka.producer)
+}
+
 /// Applies `[kafka.client]`, then the client-specific section.
 pub(crate) fn with_passthrough(
     mut client: ClientConfig,

@@ -1,0 +1,30 @@
+//! The review console behind `vigil review`: flags from the review topics become a queue
+//! that safety teams work in the browser.
+//!
+//! - [`ingest::ingest`] — consumes the review topics into PostgreSQL, fetching each flagged
+//!   message's text and images from its source topic, de-duplicating on `flag_id`, and
+//!   storing an offset for commit only after its row is stored.
+//! - [`Store`] — the database (schema in `crates/review/migrations/`, applied at start-up):
+//!   flags, matches, content (purged after `review.content_retention_days`), reviewers,
+//!   sessions, decisions and the append-only access log.
+//!
+//! ```no_run
+//! use std::sync::atomic::AtomicBool;
+//! use std::time::Duration;
+//! use vigil_core::Config;
+//! use vigil_review::{Store, ingest};
+//!
+//! let config = Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap();
+//! let rt = tokio::runtime::Runtime::new().unwrap();
+//! let store = rt
+//!     .block_on(Store::open(&config.review.database_url, Duration::from_secs(10)))
+//!     .unwrap();
+//! let shutdown = AtomicBool::new(false); // set it from a signal handler
+//! let stats = ingest::ingest(&config, &store, rt.handle(), &shutdown).unwrap();
+//! println!("{} new flags", stats.stored);
+//! ```
+
+pub mod ingest;
+mod store;
+
+pub use store::{Content, Image, IncomingFlag, Store, StoreError, Stored};

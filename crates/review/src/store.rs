@@ -1,0 +1,290 @@
+//! The review store in PostgreSQL: flags with their content, de-duplicated on `flag_id`.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Postgres, Transaction};
+use vigil_core::config::Secret;
+use vigil_core::{Flag, MatchSubject, Severity};
+
+/// The migrations, embedded at build time from `crates/review/migrations/`.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The database failed. Retrying helps when the server was unreachable or restarting;
+/// a migration or constraint failure needs a fix first.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `review.database_url` is not a usable PostgreSQL URL (the URL is not echoed).
+    #[error("review.database_url: {0}")]
+    Url(String),
+    /// A statement or the connection failed.
+    #[error("database {what}: {source}")]
+    Database {
+        /// What was being done.
+        what: &'static str,
+        /// The driver error (never carries bound values).
+        source: sqlx::Error,
+    },
+    /// The schema could not be brought up to date.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    pub(crate) fn db(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+        move |source| StoreError::Database { what, source }
+    }
+
+    /// Whether trying again later can succeed (the server was unreachable, busy or
+    /// restarting), as opposed to a statement the server refuses.
+    pub fn retryable(&self) -> bool {
+        match self {
+            StoreError::Database { source, .. } => {
+                matches!(
+                    source,
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::PoolClosed
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Protocol(_)
+                ) || source
+                    .as_database_error()
+                    .and_then(|e| e.code())
+                    // Class 08 (connection), 53 (resources), 57P (shutdown), 40001 (serialisation).
+                    .is_some_and(|c| {
+                        c.starts_with("08")
+                            || c.starts_with("53")
+                            || c.starts_with("57P")
+                            || c == "40001"
+                    })
+            }
+            StoreError::Url(_) | StoreError::Migrate(_) => false,
+        }
+    }
+}
+
+/// An image attachment of a flagged message, as the sender sent it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The attachment's id in the message.
+    pub attachment_id: String,
+    /// Its declared media type.
+    pub media_type: String,
+    /// The bytes.
+    pub data: Vec<u8>,
+}
+
+impl std::fmt::Debug for Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Image")
+            .field("attachment_id", &self.attachment_id)
+            .field("media_type", &self.media_type)
+            .field("bytes", &self.data.len())
+            .finish()
+    }
+}
+
+/// What a reviewer will see of the flagged message.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Content {
+    /// Fetched from the source.
+    Stored {
+        /// The message text.
+        text: Option<String>,
+        /// Its inline image attachments.
+        images: Vec<Image>,
+    },
+    /// Could not be fetched; says why (never quotes content).
+    Unavailable(String),
+}
+
+impl std::fmt::Debug for Content {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Content::Stored { text, images } => f
+                .debug_struct("Stored")
+                .field("text_chars", &text.as_ref().map(|t| t.chars().count()))
+                .field("images", images)
+                .finish(),
+            Content::Unavailable(why) => f.debug_tuple("Unavailable").field(why).finish(),
+        }
+    }
+}
+
+/// A flag read from a review topic, with where it was read and its content.
+#[derive(Debug, Clone)]
+pub struct IncomingFlag {
+    /// The flag.
+    pub flag: Flag,
+    /// The review topic it arrived on.
+    pub queue: String,
+    /// Partition of the review record.
+    pub partition: i32,
+    /// Offset of the review record.
+    pub offset: i64,
+    /// The flagged message's content.
+    pub content: Content,
+}
+
+/// Whether a flag was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// A new row.
+    New,
+    /// A row with this `flag_id` existed (a redelivery or a replay); nothing changed.
+    Duplicate,
+}
+
+/// The review store. Cheap to clone (a connection pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: PgPool,
+}
+
+fn severity_rank(severity: Severity) -> i16 {
+    match severity {
+        Severity::Low => 0,
+        Severity::Medium => 1,
+        Severity::High => 2,
+        Severity::Critical => 3,
+    }
+}
+
+impl Store {
+    /// Connects (waiting up to `timeout` for the server) and applies pending migrations.
+    pub async fn open(url: &Secret, timeout: Duration) -> Result<Store, StoreError> {
+        let options: PgConnectOptions = url
+            .expose()
+            .parse()
+            .map_err(|_| StoreError::Url("not a valid PostgreSQL URL".into()))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(timeout)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::db("connect"))?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    /// The connection pool, for the console's queries.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Stores a flag, its matches and its content in one transaction, unless a flag with
+    /// its id is stored already.
+    pub async fn insert_flag(&self, incoming: &IncomingFlag) -> Result<Stored, StoreError> {
+        let flag = &incoming.flag;
+        let mut tx = self.pool.begin().await.map_err(StoreError::db("begin"))?;
+        let (state, note) = match &incoming.content {
+            Content::Stored { .. } => ("stored", None),
+            Content::Unavailable(why) => ("unavailable", Some(why.as_str())),
+        };
+        let source = serde_json::to_value(&flag.source).unwrap_or_default();
+        let matches = serde_json::to_value(&flag.matches).unwrap_or_default();
+        let inserted = sqlx::query(
+            "INSERT INTO flags (flag_id, message_id, conversation_id, sender_id, sent_at,
+                flagged_at, severity, severity_rank, categories, queue, review_partition,
+                review_offset, source, matches, content_state, content_note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (flag_id) DO NOTHING",
+        )
+        .bind(&flag.flag_id)
+        .bind(&flag.message_id)
+        .bind(&flag.conversation_id)
+        .bind(&flag.sender_id)
+        .bind(flag.sent_at)
+        .bind(flag.flagged_at)
+        .bind(flag.severity.as_str())
+        .bind(severity_rank(flag.severity))
+        .bind(&flag.categories)
+        .bind(&incoming.queue)
+        .bind(incoming.partition)
+        .bind(incoming.offset)
+        .bind(source)
+        .bind(matches)
+        .bind(state)
+        .bind(note)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("insert flag"))?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(StoreError::db("rollback"))?;
+            return Ok(Stored::Duplicate);
+        }
+        insert_matches(&mut tx, flag).await?;
+        if let Content::Stored { text, images } = &incoming.content {
+            sqlx::query("INSERT INTO flag_content (flag_id, text) VALUES ($1, $2)")
+                .bind(&flag.flag_id)
+                .bind(text)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("insert content"))?;
+            for image in images {
+                sqlx::query(
+                    "INSERT INTO flag_images (flag_id, attachment_id, media_type, data)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .bind(&flag.flag_id)
+                .bind(&image.attachment_id)
+                .bind(&image.media_type)
+                .bind(&image.data)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("insert image"))?;
+            }
+        }
+        tx.commit().await.map_err(StoreError::db("commit"))?;
+        Ok(Stored::New)
+    }
+
+    /// Keeps a review record that is not a flag, with the reason (idempotent).
+    pub async fn reject(
+        &self,
+        queue: &str,
+        partition: i32,
+        offset: i64,
+        reason: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO rejected_records (queue, partition, \"offset\", reason, detail)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(queue)
+        .bind(partition)
+        .bind(offset)
+        .bind(reason)
+        .bind(detail)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::db("insert rejected record"))?;
+        Ok(())
+    }
+}
+
+async fn insert_matches(tx: &mut Transaction<'_, Postgres>, flag: &Flag) -> Result<(), StoreError> {
+    for (ordinal, m) in flag.matches.iter().enumerate() {
+        let entry = match &m.subject {
+            MatchSubject::Attachment { entry_id, .. } => entry_id,
+            MatchSubject::Text { rule_id, .. } => rule_id,
+        };
+        sqlx::query(
+            "INSERT INTO flag_matches (flag_id, ordinal, detector, list, list_version, category, entry)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&flag.flag_id)
+        .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+        .bind(m.detector.as_str())
+        .bind(&m.list)
+        .bind(&m.list_version)
+        .bind(&m.category)
+        .bind(entry)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db("insert match"))?;
+    }
+    Ok(())
+}
