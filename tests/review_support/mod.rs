@@ -1,5 +1,7 @@
-//! A fresh PostgreSQL database per test, on the server of `deploy/local/postgres`.
-#![allow(unreachable_pub)] // shared by test binaries
+//! Helpers for the review console tests: a fresh PostgreSQL database per test (on the server
+//! of `deploy/local/postgres`), `vigil review serve` as a child process, and an HTTP client
+//! with a cookie jar.
+#![allow(dead_code, unreachable_pub)] // shared by test binaries that each use some of it
 
 use std::path::Path;
 use std::process::Command;
@@ -49,4 +51,291 @@ pub async fn fresh_database(name: &str) -> Secret {
         .unwrap();
     let (prefix, _) = base.rsplit_once('/').unwrap();
     Secret::new(format!("{prefix}/{db}"))
+}
+
+/// A running `vigil review serve` (a child process) with its config file.
+pub struct Console {
+    pub child: std::process::Child,
+    pub addr: std::net::SocketAddr,
+    pub config: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Console {
+    /// Writes `config` plus `[review]` (its own database, a free port, plain-HTTP cookies,
+    /// and `review_extra` lines), creates the accounts `(name, role)` (password
+    /// `<name>-password!`), starts the console and waits until it answers.
+    pub fn start(config: &str, review_extra: &str, accounts: &[(&str, &str)]) -> Console {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let db = rt.block_on(fresh_database("console"));
+        let dir = tempfile::tempdir().unwrap();
+        let port = crate::kafka_support::free_port();
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "{config}\n[review]\nlisten = \"{addr}\"\ndatabase_url = {:?}\nsecure_cookies = false\n{review_extra}\n",
+                db.expose()
+            ),
+        )
+        .unwrap();
+        for (name, role) in accounts {
+            let out = crate::common::run(
+                crate::common::vigil(dir.path()).args([
+                    "review",
+                    "user",
+                    "add",
+                    name,
+                    "--role",
+                    role,
+                    "--config",
+                    path.to_str().unwrap(),
+                ]),
+                format!("{name}-password!\n").as_bytes(),
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let log = dir.path().join("console.log");
+        let child = crate::common::vigil(dir.path())
+            .args(["review", "serve", "--config", path.to_str().unwrap()])
+            .env("VIGIL_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut console = Console {
+            child,
+            addr,
+            config: path,
+            log,
+            _dir: dir,
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while crate::kafka_support::http_get(addr, "/healthz").map(|r| r.0) != Some(200) {
+            if let Ok(Some(status)) = console.child.try_wait() {
+                panic!("the console exited ({status}):\n{}", console.logs());
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "console not up:\n{}",
+                console.logs()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        console
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The database URL from the config file.
+    pub fn database_url(&self) -> String {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("database_url"))
+            .unwrap();
+        line.split('"').nth(1).unwrap().to_string()
+    }
+
+    /// SIGTERM and wait; returns the logs.
+    pub fn stop(mut self) -> String {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+        self.logs()
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A minimal HTTP/1.1 client with a cookie jar, enough to drive the console as a browser
+/// would (forms, redirects by hand, cookies).
+pub struct Client {
+    pub addr: std::net::SocketAddr,
+    pub cookies: std::collections::BTreeMap<String, String>,
+}
+
+/// `application/x-www-form-urlencoded` value.
+pub fn form_encode(pairs: &[(&str, &str)]) -> String {
+    let enc = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".into(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+impl Client {
+    pub fn new(addr: std::net::SocketAddr) -> Client {
+        Client {
+            addr,
+            cookies: Default::default(),
+        }
+    }
+
+    pub fn request(&mut self, method: &str, path: &str, form: Option<&str>) -> Response {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let cookies = self
+            .cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        if !cookies.is_empty() {
+            head.push_str(&format!("Cookie: {cookies}\r\n"));
+        }
+        let body = form.unwrap_or("");
+        if form.is_some() {
+            head.push_str("Content-Type: application/x-www-form-urlencoded\r\n");
+        }
+        head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        stream.write_all(head.as_bytes()).unwrap();
+        stream.write_all(body.as_bytes()).unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).unwrap();
+        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        for (k, v) in &headers {
+            if k.eq_ignore_ascii_case("set-cookie") {
+                let pair = v.split(';').next().unwrap();
+                let (name, value) = pair.split_once('=').unwrap();
+                if value.is_empty() || v.contains("Max-Age=0") {
+                    self.cookies.remove(name);
+                } else {
+                    self.cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub fn get(&mut self, path: &str) -> Response {
+        self.request("GET", path, None)
+    }
+
+    pub fn post(&mut self, path: &str, pairs: &[(&str, &str)]) -> Response {
+        self.request("POST", path, Some(&form_encode(pairs)))
+    }
+
+    /// Signs in as `name` (password `<name>-password!`); panics unless it works.
+    pub fn login(&mut self, name: &str) {
+        let page = self.get("/login");
+        let csrf = csrf_of(&page.text());
+        let password = format!("{name}-password!");
+        let r = self.post(
+            "/login",
+            &[("csrf", &csrf), ("username", name), ("password", &password)],
+        );
+        assert_eq!(r.status, 303, "login {name}: {}", r.text());
+    }
+
+    /// The CSRF token of the current session (from any page with a form).
+    pub fn csrf(&mut self, page: &str) -> String {
+        csrf_of(&self.get(page).text())
+    }
+}
+
+/// The first `csrf` hidden field of a page.
+pub fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF field")
+        + 19;
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+fn dechunk(mut body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(end) = body.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size =
+            usize::from_str_radix(std::str::from_utf8(&body[..end]).unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&body[end + 2..end + 2 + size]);
+        body = &body[end + 2 + size + 2..];
+    }
 }

@@ -7,6 +7,7 @@ mod dlq;
 mod hash;
 mod lists;
 mod matching;
+mod review;
 mod run;
 mod scan;
 mod settings;
@@ -91,6 +92,10 @@ enum Command {
     /// Work with the dead-letter topic.
     #[command(subcommand)]
     Dlq(dlq::Command),
+    /// The review console for safety teams: the review queue in the browser, decisions,
+    /// the access audit.
+    #[command(subcommand)]
+    Review(review::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +132,7 @@ fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Command::Dlq(command) => dlq::run(command),
+        Command::Review(command) => review::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

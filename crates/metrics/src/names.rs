@@ -304,3 +304,48 @@ pub const ALL: &[Def] = &[
     LIST_RELOADS,
     LIST_RELOAD_OK,
 ];
+
+/// Items in the review store, by review topic and status (`vigil review`).
+pub const REVIEW_FLAGS: Def = def(
+    "vigil_review_flags",
+    Kind::Gauge,
+    "Flags in the review store, by review topic and status (open, escalated, decided)",
+    &["queue", "status"],
+);
+/// Age of the oldest item waiting in each review topic.
+pub const REVIEW_OLDEST_WAITING: Def = def(
+    "vigil_review_oldest_waiting_age_seconds",
+    Kind::Gauge,
+    "Seconds since the oldest open or escalated flag of a review topic was flagged",
+    &["queue"],
+);
+/// Decided flags by latest decision, per list version, category and detector.
+pub const REVIEW_DECIDED: Def = def(
+    "vigil_review_decided_flags",
+    Kind::Gauge,
+    "Flags whose latest decision is confirm, false_positive or escalate, per list, list version, category and detector of their matches",
+    &["list", "list_version", "category", "detector", "decision"],
+);
+/// Confirmed share of decided flags.
+pub const REVIEW_PRECISION: Def = def(
+    "vigil_review_precision_ratio",
+    Kind::Gauge,
+    "Confirmed / (confirmed + false positive) flags, per list, list version, category and detector (absent until one is decided)",
+    &["list", "list_version", "category", "detector"],
+);
+/// Decisions not yet acknowledged by the decisions topic.
+pub const REVIEW_DECISIONS_UNPUBLISHED: Def = def(
+    "vigil_review_decisions_unpublished",
+    Kind::Gauge,
+    "Decisions recorded but not yet acknowledged by the decisions topic (the outbox)",
+    &[],
+);
+
+/// Every metric of the review console (`vigil review`, its own `/metrics`).
+pub const REVIEW: &[Def] = &[
+    REVIEW_FLAGS,
+    REVIEW_OLDEST_WAITING,
+    REVIEW_DECIDED,
+    REVIEW_PRECISION,
+    REVIEW_DECISIONS_UNPUBLISHED,
+];

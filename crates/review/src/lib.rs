@@ -24,7 +24,18 @@
 //! println!("{} new flags", stats.stored);
 //! ```
 
+pub mod access;
+pub mod accounts;
+pub mod decisions;
 pub mod ingest;
+pub mod queue;
+pub mod retention;
+mod server;
 mod store;
+// Handlers return `Result<Response, Response>`, axum's idiom: the error is a page too.
+#[allow(clippy::result_large_err)]
+mod web;
 
+pub use server::{ConsoleError, run};
 pub use store::{Content, Image, IncomingFlag, Store, StoreError, Stored};
+pub use web::router;

@@ -1,0 +1,155 @@
+use std::io::BufRead as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio::signal::unix::{SignalKind, signal};
+use vigil_review::Store;
+use vigil_review::accounts::Role;
+
+/// `vigil review` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// Run the review console: read the review topics into PostgreSQL (fetching each flagged
+    /// message's text and images from its source topic), serve the queue on
+    /// `review.listen`, publish decisions to `review.decisions_topic`, and delete content
+    /// after `review.content_retention_days`.
+    ///
+    /// Applies pending database migrations at start-up. SIGTERM or SIGINT stops it after
+    /// committing what was stored. docs/review.md describes the workflow.
+    ///
+    /// Example: vigil review serve --config vigil.toml
+    Serve(ServeArgs),
+    /// Manage console accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Arguments of `vigil review serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+    #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Log line format on stderr (the level filter is $VIGIL_LOG, default `info`).
+    #[arg(long, value_enum, env = "VIGIL_LOG_FORMAT", default_value = "text")]
+    log_format: crate::run::LogFormat,
+}
+
+/// `vigil review user` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create an account. The password is read from the first line of standard input (at
+    /// least 12 characters) unless --proxy-only. Prints the account's pseudonym, the name
+    /// its decisions carry.
+    ///
+    /// Example: printf '%s\n' "$PASSWORD" | vigil review user add alice --role reviewer
+    Add {
+        /// Login name: 1-64 of a-z 0-9 . _ -
+        username: String,
+        /// reviewer, lead or auditor.
+        #[arg(long, value_parser = ["reviewer", "lead", "auditor"])]
+        role: String,
+        /// No password: the account signs in only through the trusted proxy.
+        #[arg(long)]
+        proxy_only: bool,
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Disable an account (its sessions end at once) or, with --enable, enable it again.
+    Disable {
+        /// Login name.
+        username: String,
+        /// Enable instead.
+        #[arg(long)]
+        enable: bool,
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn open(config: &vigil_core::Config) -> anyhow::Result<Store> {
+    Ok(Store::open(&config.review.database_url, Duration::from_secs(30)).await?)
+}
+
+/// `vigil review`.
+pub(crate) fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve(args),
+        Command::User(UserCommand::Add {
+            username,
+            role,
+            proxy_only,
+            config,
+        }) => {
+            let config = crate::settings::load(config.as_deref())?;
+            let role = Role::parse(&role).context("role must be reviewer, lead or auditor")?;
+            let password = if proxy_only {
+                None
+            } else {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .context("cannot read the password from standard input")?;
+                let line = line.trim_end_matches(['\r', '\n']).to_string();
+                if line.is_empty() {
+                    bail!("no password on standard input (or use --proxy-only)");
+                }
+                Some(line)
+            };
+            let reviewer = runtime()?.block_on(async {
+                let store = open(&config).await?;
+                Ok::<_, anyhow::Error>(
+                    store
+                        .add_reviewer(&username, role, password.as_deref())
+                        .await?,
+                )
+            })?;
+            let mut out = std::io::stdout().lock();
+            std::io::Write::write_all(&mut out, format!("{}\n", reviewer.pseudonym).as_bytes())?;
+            Ok(())
+        }
+        Command::User(UserCommand::Disable {
+            username,
+            enable,
+            config,
+        }) => {
+            let config = crate::settings::load(config.as_deref())?;
+            runtime()?.block_on(async {
+                let store = open(&config).await?;
+                Ok::<_, anyhow::Error>(store.set_disabled(&username, !enable).await?)
+            })
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::run::init_logging(args.log_format);
+    let config = Arc::new(crate::settings::load(args.config.as_deref())?);
+    runtime()?.block_on(async move {
+        let listen = config.review.listen;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("config key `review.listen`: cannot listen on {listen}"))?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+        let stop = async move {
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            }
+        };
+        Ok(vigil_review::run(config, listener, stop).await?)
+    })
+}

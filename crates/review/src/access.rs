@@ -1,0 +1,227 @@
+//! The access audit: who viewed which flag, revealed which image, decided what, when and
+//! from where (an append-only table; a trigger refuses updates and deletes), and the
+//! precision figures auditors read. Neither ever holds content.
+
+use serde::Serialize;
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::accounts::Reviewer;
+use crate::store::{Store, StoreError};
+
+/// What happened, as the log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Signed in.
+    Login,
+    /// A sign-in was refused (the attempted name is the actor).
+    LoginFailed,
+    /// Signed out.
+    Logout,
+    /// Opened a flag's detail (its text and blurred images).
+    ViewFlag,
+    /// Revealed one image unblurred.
+    RevealImage,
+    /// Took a decision.
+    Decide,
+    /// Was refused a page their role does not allow.
+    Denied,
+    /// Exported the access log.
+    Export,
+}
+
+impl Action {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Login => "login",
+            Action::LoginFailed => "login_failed",
+            Action::Logout => "logout",
+            Action::ViewFlag => "view_flag",
+            Action::RevealImage => "reveal_image",
+            Action::Decide => "decide",
+            Action::Denied => "denied",
+            Action::Export => "export_access_log",
+        }
+    }
+}
+
+/// One access-log row to write.
+#[derive(Debug, Clone)]
+pub struct Access<'a> {
+    /// Who (none for a refused sign-in).
+    pub who: Option<&'a Reviewer>,
+    /// The name shown for a refused sign-in.
+    pub attempted: Option<&'a str>,
+    /// What.
+    pub action: Action,
+    /// Which flag.
+    pub flag_id: Option<&'a str>,
+    /// Which image.
+    pub attachment_id: Option<&'a str>,
+    /// A content-free detail (a decision, a refused path).
+    pub detail: &'a str,
+    /// The client address.
+    pub remote_addr: &'a str,
+}
+
+/// One access-log row as read back and exported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessRow {
+    /// Row id (increasing).
+    pub id: i64,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// The reviewer's pseudonym (or the attempted login name).
+    pub actor: String,
+    /// Their role.
+    pub role: String,
+    /// What.
+    pub action: String,
+    /// Which flag.
+    pub flag_id: Option<String>,
+    /// Which image.
+    pub attachment_id: Option<String>,
+    /// A content-free detail.
+    pub detail: String,
+    /// The client address.
+    pub remote_addr: String,
+}
+
+/// Decisions on one list version, category and detector.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Precision {
+    /// The list.
+    pub list: String,
+    /// Its version.
+    pub list_version: String,
+    /// The match category.
+    pub category: String,
+    /// `pdq`, `keyword`, …
+    pub detector: String,
+    /// Flags with a match here that were confirmed.
+    pub confirmed: i64,
+    /// … decided false positives.
+    pub false_positive: i64,
+    /// … escalated and not yet decided.
+    pub escalated: i64,
+    /// confirmed / (confirmed + false positives), when any were decided.
+    pub precision: Option<f64>,
+}
+
+impl Store {
+    /// Appends one row to the access log.
+    pub async fn log_access(&self, access: &Access<'_>) -> Result<(), StoreError> {
+        let (id, actor, role) = match access.who {
+            Some(who) => (Some(who.id), who.pseudonym.as_str(), who.role.as_str()),
+            None => (None, access.attempted.unwrap_or(""), ""),
+        };
+        sqlx::query(
+            "INSERT INTO access_log (reviewer_id, actor, role, action, flag_id, attachment_id,
+                detail, remote_addr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(id)
+        .bind(actor)
+        .bind(role)
+        .bind(access.action.as_str())
+        .bind(access.flag_id)
+        .bind(access.attachment_id)
+        .bind(access.detail)
+        .bind(access.remote_addr)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("write access log"))?;
+        Ok(())
+    }
+
+    /// The access log, newest first, at most `limit` rows (`None`: all).
+    pub async fn access_log(&self, limit: Option<i64>) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, role, action, flag_id, attachment_id, detail, remote_addr
+             FROM access_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read access log"))?;
+        Ok(rows
+            .iter()
+            .map(|r| AccessRow {
+                id: r.get("id"),
+                at: r.get("at"),
+                actor: r.get("actor"),
+                role: r.get("role"),
+                action: r.get("action"),
+                flag_id: r.get("flag_id"),
+                attachment_id: r.get("attachment_id"),
+                detail: r.get("detail"),
+                remote_addr: r.get("remote_addr"),
+            })
+            .collect())
+    }
+
+    /// Whether `who` revealed `attachment_id` of `flag_id` since `since` (their sign-in).
+    pub async fn revealed(
+        &self,
+        who: &Reviewer,
+        flag_id: &str,
+        attachment_id: &str,
+        since: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM access_log WHERE reviewer_id = $1 AND action = $2
+                AND flag_id = $3 AND attachment_id = $4 AND at >= $5)",
+        )
+        .bind(who.id)
+        .bind(Action::RevealImage.as_str())
+        .bind(flag_id)
+        .bind(attachment_id)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("check reveal"))
+    }
+
+    /// Decisions per list version, category and detector. A flag counts once per distinct
+    /// (list, version, category, detector) among its matches, by its latest decision.
+    pub async fn precision(&self) -> Result<Vec<Precision>, StoreError> {
+        let rows = sqlx::query(
+            "WITH latest AS (
+                 SELECT DISTINCT ON (flag_id) flag_id, decision FROM decisions
+                 ORDER BY flag_id, id DESC),
+             keyed AS (
+                 SELECT DISTINCT m.flag_id, m.list, m.list_version, m.category, m.detector
+                 FROM flag_matches m)
+             SELECT k.list, k.list_version, k.category, k.detector,
+                    count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
+                    count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive,
+                    count(*) FILTER (WHERE l.decision = 'escalate') AS escalated
+             FROM keyed k JOIN latest l USING (flag_id)
+             GROUP BY k.list, k.list_version, k.category, k.detector
+             ORDER BY k.list, k.list_version, k.category, k.detector",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("precision"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let confirmed: i64 = r.get("confirmed");
+                let false_positive: i64 = r.get("false_positive");
+                let decided = confirmed + false_positive;
+                Precision {
+                    list: r.get("list"),
+                    list_version: r.get("list_version"),
+                    category: r.get("category"),
+                    detector: r.get("detector"),
+                    confirmed,
+                    false_positive,
+                    escalated: r.get("escalated"),
+                    precision: (decided > 0).then(|| confirmed as f64 / decided as f64),
+                }
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,320 @@
+//! Decisions: taken in one transaction with the flag's new status and the access-log row,
+//! then published to `review.decisions_topic` from the `decisions` table (an outbox), so a
+//! decision is never lost when Kafka is unreachable and is re-sent until acknowledged.
+
+use std::time::Duration;
+
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use serde::Serialize;
+use sqlx::Row;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+use vigil_core::{Config, Match, MatchSubject};
+
+use crate::access::Action;
+use crate::accounts::{Reviewer, Role};
+use crate::store::{Store, StoreError};
+
+/// Version of the decision record (`docs/schemas/decision.schema.json`).
+pub const DECISION_SCHEMA_VERSION: u32 = 1;
+
+/// What a reviewer decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// The match is what the list says it is.
+    Confirm,
+    /// It is not.
+    FalsePositive,
+    /// A lead must decide.
+    Escalate,
+}
+
+impl Decision {
+    /// The wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Confirm => "confirm",
+            Decision::FalsePositive => "false_positive",
+            Decision::Escalate => "escalate",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(value: &str) -> Option<Decision> {
+        [
+            Decision::Confirm,
+            Decision::FalsePositive,
+            Decision::Escalate,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == value)
+    }
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// The flag does not exist.
+    #[error("no such flag")]
+    NoSuchFlag,
+    /// The decider does not hold the flag's claim (it expired or someone else has it).
+    #[error("you do not hold this item's claim; claim it again")]
+    NotHolder,
+    /// The flag is not in a state this role decides (decided already; escalated items are
+    /// for leads; a lead's escalation has nobody to go to).
+    #[error("this item is {0}; your role cannot take this decision on it")]
+    NotDecidable(String),
+    /// The note is too long.
+    #[error("the note is longer than {MAX_NOTE_CHARS} characters")]
+    NoteTooLong,
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Longest note.
+pub const MAX_NOTE_CHARS: usize = 2000;
+
+/// A decision as produced to the decisions topic: identifiers only, never content or the
+/// reviewer's note.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DecisionRecord {
+    /// Always [`DECISION_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Unique per decision; a re-sent decision keeps its id.
+    pub decision_id: i64,
+    /// The flag decided.
+    pub flag_id: String,
+    /// The flagged message's id.
+    pub message_id: String,
+    /// The review topic the flag came from.
+    pub queue: String,
+    /// `confirm`, `false_positive` or `escalate`.
+    pub decision: &'static str,
+    /// The reviewer's pseudonym.
+    pub reviewer: String,
+    /// `reviewer` or `lead`.
+    pub role: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub decided_at: OffsetDateTime,
+    /// The list entries and rules the flag matched.
+    pub matches: Vec<DecidedMatch>,
+}
+
+/// One matched list entry or rule, without evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecidedMatch {
+    /// The detector.
+    pub detector: String,
+    /// The list.
+    pub list: String,
+    /// Its version.
+    pub list_version: String,
+    /// The entry id (hash lists) or rule id (text).
+    pub entry: String,
+    /// The category.
+    pub category: String,
+}
+
+impl Store {
+    /// Records `decision` on `flag_id` by `who`, who must hold its claim: the flag becomes
+    /// `decided` (or `escalated`), the claim ends, and the access log gets a row.
+    pub async fn decide(
+        &self,
+        who: &Reviewer,
+        flag_id: &str,
+        decision: Decision,
+        note: &str,
+        remote_addr: &str,
+    ) -> Result<i64, DecideError> {
+        if note.chars().count() > MAX_NOTE_CHARS {
+            return Err(DecideError::NoteTooLong);
+        }
+        let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
+        let row = sqlx::query(
+            "SELECT status, claimed_by = $2 AND claim_expires_at > now() AS holds
+             FROM flags WHERE flag_id = $1 FOR UPDATE",
+        )
+        .bind(flag_id)
+        .bind(who.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db("lock flag"))?
+        .ok_or(DecideError::NoSuchFlag)?;
+        let status: String = row.get("status");
+        let holds: Option<bool> = row.get("holds");
+        let allowed = matches!(
+            (status.as_str(), who.role, decision),
+            ("open", Role::Reviewer | Role::Lead, _)
+                | (
+                    "escalated",
+                    Role::Lead,
+                    Decision::Confirm | Decision::FalsePositive
+                )
+        );
+        if !allowed {
+            return Err(DecideError::NotDecidable(status));
+        }
+        if holds != Some(true) {
+            return Err(DecideError::NotHolder);
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO decisions (flag_id, reviewer_id, decision, note) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+        )
+        .bind(flag_id)
+        .bind(who.id)
+        .bind(decision.as_str())
+        .bind(note)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(StoreError::db("insert decision"))?;
+        let next = if decision == Decision::Escalate {
+            "escalated"
+        } else {
+            "decided"
+        };
+        sqlx::query(
+            "UPDATE flags SET status = $2, claimed_by = NULL, claim_expires_at = NULL
+             WHERE flag_id = $1",
+        )
+        .bind(flag_id)
+        .bind(next)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("update flag"))?;
+        sqlx::query(
+            "INSERT INTO access_log (reviewer_id, actor, role, action, flag_id, detail, remote_addr)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(who.id)
+        .bind(&who.pseudonym)
+        .bind(who.role.as_str())
+        .bind(Action::Decide.as_str())
+        .bind(flag_id)
+        .bind(decision.as_str())
+        .bind(remote_addr)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("write access log"))?;
+        tx.commit().await.map_err(StoreError::db("commit"))?;
+        Ok(id)
+    }
+
+    /// Decisions not yet acknowledged by the decisions topic, oldest first.
+    pub async fn unpublished(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.flag_id, f.message_id, f.queue, d.decision, r.pseudonym, r.role,
+                    d.decided_at, f.matches
+             FROM decisions d JOIN flags f USING (flag_id) JOIN reviewers r ON r.id = d.reviewer_id
+             WHERE d.published_at IS NULL ORDER BY d.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read unpublished decisions"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let matches: Vec<Match> =
+                    serde_json::from_value(r.get("matches")).unwrap_or_default();
+                DecisionRecord {
+                    schema_version: DECISION_SCHEMA_VERSION,
+                    decision_id: r.get("id"),
+                    flag_id: r.get("flag_id"),
+                    message_id: r.get("message_id"),
+                    queue: r.get("queue"),
+                    decision: Decision::parse(r.get("decision"))
+                        .unwrap_or(Decision::Escalate)
+                        .as_str(),
+                    reviewer: r.get("pseudonym"),
+                    role: r.get("role"),
+                    decided_at: r.get("decided_at"),
+                    matches: matches.iter().map(decided_match).collect(),
+                }
+            })
+            .collect())
+    }
+
+    /// Marks decisions as acknowledged by the topic.
+    pub async fn mark_published(&self, ids: &[i64]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE decisions SET published_at = now() WHERE id = ANY($1)")
+            .bind(ids)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("mark decisions published"))?;
+        Ok(())
+    }
+}
+
+fn decided_match(m: &Match) -> DecidedMatch {
+    let entry = match &m.subject {
+        MatchSubject::Attachment { entry_id, .. } => entry_id,
+        MatchSubject::Text { rule_id, .. } => rule_id,
+    };
+    DecidedMatch {
+        detector: m.detector.as_str().to_string(),
+        list: m.list.clone(),
+        list_version: m.list_version.clone(),
+        entry: entry.clone(),
+        category: m.category.clone(),
+    }
+}
+
+/// How often the outbox is read when idle.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(500);
+/// Most decisions sent per round.
+const PUBLISH_BATCH: i64 = 500;
+
+/// Publishes decisions from the outbox until the task is dropped. Each decision is keyed by
+/// its flag id (so one flag's decisions stay in order) and marked published once the broker
+/// acknowledged it; a crash in between re-sends it with the same `decision_id`.
+pub async fn publish(config: &Config, store: Store) -> Result<(), rdkafka::error::KafkaError> {
+    let mut client = vigil_kafka::producer_settings(config);
+    client
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5");
+    let producer: FutureProducer = client.create()?;
+    let topic = config.review.decisions_topic.clone();
+    info!(%topic, "publishing decisions");
+    loop {
+        let batch = match store.unpublished(PUBLISH_BATCH).await {
+            Ok(batch) => batch,
+            Err(err) => {
+                warn!(error = %err, "cannot read decisions to publish; retrying");
+                tokio::time::sleep(PUBLISH_INTERVAL).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            tokio::time::sleep(PUBLISH_INTERVAL).await;
+            continue;
+        }
+        let mut sent = Vec::with_capacity(batch.len());
+        for record in &batch {
+            let payload = serde_json::to_vec(record).unwrap_or_default();
+            let delivery = producer
+                .send(
+                    FutureRecord::to(&topic)
+                        .key(&record.flag_id)
+                        .payload(&payload),
+                    Duration::from_secs(30),
+                )
+                .await;
+            match delivery {
+                Ok(_) => sent.push(record.decision_id),
+                Err((err, _)) => {
+                    warn!(%topic, error = %err, "decision not acknowledged; it is re-sent");
+                    break;
+                }
+            }
+        }
+        if let Err(err) = store.mark_published(&sent).await {
+            warn!(error = %err, "cannot mark decisions published; they are re-sent");
+        }
+        if sent.len() < batch.len() {
+            tokio::time::sleep(PUBLISH_INTERVAL).await;
+        }
+    }
+}

@@ -1,0 +1,344 @@
+//! The queue: what is waiting, claims (leases) so two reviewers never work one item, and
+//! what a flag's detail page shows.
+
+use std::time::Duration;
+
+use sqlx::Row;
+use time::OffsetDateTime;
+use vigil_core::Match;
+
+use crate::accounts::{Reviewer, Role};
+use crate::store::{Store, StoreError};
+
+/// Which items a list or a claim considers; `None` means any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// A review topic.
+    pub queue: Option<String>,
+    /// A match category.
+    pub category: Option<String>,
+}
+
+/// Waiting items per queue and category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueCount {
+    /// The review topic.
+    pub queue: String,
+    /// A category of the items (an item with two categories counts in both).
+    pub category: String,
+    /// Items waiting for a first decision.
+    pub open: i64,
+    /// Items escalated to a lead.
+    pub escalated: i64,
+    /// When the oldest waiting item was flagged.
+    pub oldest: OffsetDateTime,
+}
+
+/// One line of the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemSummary {
+    /// The flag.
+    pub flag_id: String,
+    /// Its review topic.
+    pub queue: String,
+    /// `low` … `critical`.
+    pub severity: String,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// When vigil flagged it.
+    pub flagged_at: OffsetDateTime,
+    /// `open` or `escalated`.
+    pub status: String,
+    /// Who holds an unexpired claim on it.
+    pub claimed_by: Option<String>,
+    /// How many matches it has.
+    pub matches: i64,
+}
+
+/// A decision already taken on a flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastDecision {
+    /// `confirm`, `false_positive` or `escalate`.
+    pub decision: String,
+    /// Who took it.
+    pub reviewer: String,
+    /// When.
+    pub decided_at: OffsetDateTime,
+    /// Their note.
+    pub note: String,
+}
+
+/// Everything the detail page explains.
+#[derive(Debug, Clone)]
+pub struct FlagDetail {
+    /// The flag.
+    pub flag_id: String,
+    /// Ids of the message (not content).
+    pub message_id: String,
+    /// Its conversation.
+    pub conversation_id: String,
+    /// Its review topic.
+    pub queue: String,
+    /// `low` … `critical`.
+    pub severity: String,
+    /// Its categories.
+    pub categories: Vec<String>,
+    /// When the message was sent.
+    pub sent_at: OffsetDateTime,
+    /// When vigil flagged it.
+    pub flagged_at: OffsetDateTime,
+    /// `open`, `escalated` or `decided`.
+    pub status: String,
+    /// Every match, as vigil reported it.
+    pub matches: Vec<Match>,
+    /// `stored`, `unavailable` or `purged`.
+    pub content_state: String,
+    /// Why content is unavailable.
+    pub content_note: Option<String>,
+    /// The message text, while stored.
+    pub text: Option<String>,
+    /// Image attachments (id, media type), while stored.
+    pub images: Vec<(String, String)>,
+    /// Who holds an unexpired claim.
+    pub claimed_by: Option<i64>,
+    /// Decisions so far, oldest first.
+    pub decisions: Vec<PastDecision>,
+}
+
+/// The statuses a role works on.
+pub(crate) fn workable(role: Role) -> &'static [&'static str] {
+    match role {
+        Role::Reviewer => &["open"],
+        Role::Lead => &["open", "escalated"],
+        Role::Auditor => &[],
+    }
+}
+
+impl Store {
+    /// Waiting items per queue and category.
+    pub async fn queue_counts(&self) -> Result<Vec<QueueCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT queue, category,
+                    count(*) FILTER (WHERE status = 'open') AS open,
+                    count(*) FILTER (WHERE status = 'escalated') AS escalated,
+                    min(flagged_at) AS oldest
+             FROM flags, unnest(categories) AS category
+             WHERE status IN ('open', 'escalated')
+             GROUP BY queue, category ORDER BY queue, category",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("count queue"))?;
+        Ok(rows
+            .iter()
+            .map(|r| QueueCount {
+                queue: r.get("queue"),
+                category: r.get("category"),
+                open: r.get("open"),
+                escalated: r.get("escalated"),
+                oldest: r.get("oldest"),
+            })
+            .collect())
+    }
+
+    /// Up to `limit` items `role` works on, most severe first, then oldest first.
+    pub async fn list_items(
+        &self,
+        role: Role,
+        filter: &Filter,
+        limit: i64,
+    ) -> Result<Vec<ItemSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT f.flag_id, f.queue, f.severity, f.categories, f.flagged_at, f.status,
+                    CASE WHEN f.claim_expires_at > now() THEN r.pseudonym END AS claimed_by,
+                    jsonb_array_length(f.matches)::bigint AS matches
+             FROM flags f LEFT JOIN reviewers r ON r.id = f.claimed_by
+             WHERE f.status = ANY($1)
+               AND ($2::text IS NULL OR f.queue = $2)
+               AND ($3::text IS NULL OR $3 = ANY(f.categories))
+             ORDER BY f.severity_rank DESC, f.flagged_at, f.flag_id
+             LIMIT $4",
+        )
+        .bind(workable(role))
+        .bind(&filter.queue)
+        .bind(&filter.category)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list queue"))?;
+        Ok(rows
+            .iter()
+            .map(|r| ItemSummary {
+                flag_id: r.get("flag_id"),
+                queue: r.get("queue"),
+                severity: r.get("severity"),
+                categories: r.get("categories"),
+                flagged_at: r.get("flagged_at"),
+                status: r.get("status"),
+                claimed_by: r.get("claimed_by"),
+                matches: r.get("matches"),
+            })
+            .collect())
+    }
+
+    /// Claims the next item for `who`: one they already hold, else the most severe, oldest
+    /// item nobody holds. Concurrent claims never return the same item.
+    pub async fn claim_next(
+        &self,
+        who: &Reviewer,
+        filter: &Filter,
+        lease: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "UPDATE flags SET claimed_by = $1, claim_expires_at = now() + make_interval(secs => $2)
+             WHERE flag_id = (
+                 SELECT flag_id FROM flags
+                 WHERE status = ANY($3)
+                   AND (claimed_by IS NULL OR claim_expires_at <= now() OR claimed_by = $1)
+                   AND ($4::text IS NULL OR queue = $4)
+                   AND ($5::text IS NULL OR $5 = ANY(categories))
+                 ORDER BY (claimed_by = $1 AND claim_expires_at > now()) DESC NULLS LAST,
+                          severity_rank DESC, flagged_at, flag_id
+                 LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING flag_id",
+        )
+        .bind(who.id)
+        .bind(lease.as_secs_f64())
+        .bind(workable(who.role))
+        .bind(&filter.queue)
+        .bind(&filter.category)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("claim next"))
+    }
+
+    /// Claims `flag_id` for `who` if nobody else holds it and `who`'s role works on its
+    /// status; renews the lease of a claim `who` holds.
+    pub async fn claim(
+        &self,
+        who: &Reviewer,
+        flag_id: &str,
+        lease: Duration,
+    ) -> Result<bool, StoreError> {
+        let claimed = sqlx::query(
+            "UPDATE flags SET claimed_by = $1, claim_expires_at = now() + make_interval(secs => $2)
+             WHERE flag_id = $3 AND status = ANY($4)
+               AND (claimed_by IS NULL OR claim_expires_at <= now() OR claimed_by = $1)",
+        )
+        .bind(who.id)
+        .bind(lease.as_secs_f64())
+        .bind(flag_id)
+        .bind(workable(who.role))
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("claim"))?
+        .rows_affected();
+        Ok(claimed == 1)
+    }
+
+    /// Gives back a claim `who` holds.
+    pub async fn release(&self, who: &Reviewer, flag_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE flags SET claimed_by = NULL, claim_expires_at = NULL
+             WHERE flag_id = $1 AND claimed_by = $2",
+        )
+        .bind(flag_id)
+        .bind(who.id)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("release"))?;
+        Ok(())
+    }
+
+    /// Whether `who` holds an unexpired claim on `flag_id`.
+    pub async fn holds(&self, who: &Reviewer, flag_id: &str) -> Result<bool, StoreError> {
+        let held: Option<bool> = sqlx::query_scalar(
+            "SELECT claimed_by = $2 AND claim_expires_at > now() FROM flags WHERE flag_id = $1",
+        )
+        .bind(flag_id)
+        .bind(who.id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("check claim"))?;
+        Ok(held == Some(true))
+    }
+
+    /// The detail of `flag_id`, content included.
+    pub async fn flag_detail(&self, flag_id: &str) -> Result<Option<FlagDetail>, StoreError> {
+        let Some(r) = sqlx::query(
+            "SELECT f.flag_id, f.message_id, f.conversation_id, f.queue, f.severity,
+                    f.categories, f.sent_at, f.flagged_at, f.status, f.matches,
+                    f.content_state, f.content_note, c.text,
+                    CASE WHEN f.claim_expires_at > now() THEN f.claimed_by END AS claimed_by
+             FROM flags f LEFT JOIN flag_content c USING (flag_id)
+             WHERE f.flag_id = $1",
+        )
+        .bind(flag_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read flag"))?
+        else {
+            return Ok(None);
+        };
+        let images: Vec<(String, String)> = sqlx::query_as(
+            "SELECT attachment_id, media_type FROM flag_images WHERE flag_id = $1
+             ORDER BY attachment_id",
+        )
+        .bind(flag_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list images"))?;
+        let decisions = sqlx::query(
+            "SELECT d.decision, r.pseudonym, d.decided_at, d.note
+             FROM decisions d JOIN reviewers r ON r.id = d.reviewer_id
+             WHERE d.flag_id = $1 ORDER BY d.id",
+        )
+        .bind(flag_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list decisions"))?
+        .iter()
+        .map(|d| PastDecision {
+            decision: d.get("decision"),
+            reviewer: d.get("pseudonym"),
+            decided_at: d.get("decided_at"),
+            note: d.get("note"),
+        })
+        .collect();
+        let matches: serde_json::Value = r.get("matches");
+        Ok(Some(FlagDetail {
+            flag_id: r.get("flag_id"),
+            message_id: r.get("message_id"),
+            conversation_id: r.get("conversation_id"),
+            queue: r.get("queue"),
+            severity: r.get("severity"),
+            categories: r.get("categories"),
+            sent_at: r.get("sent_at"),
+            flagged_at: r.get("flagged_at"),
+            status: r.get("status"),
+            matches: serde_json::from_value(matches).unwrap_or_default(),
+            content_state: r.get("content_state"),
+            content_note: r.get("content_note"),
+            text: r.get("text"),
+            images,
+            claimed_by: r.get("claimed_by"),
+            decisions,
+        }))
+    }
+
+    /// An image attachment's media type and bytes, while stored.
+    pub async fn image(
+        &self,
+        flag_id: &str,
+        attachment_id: &str,
+    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
+        sqlx::query_as(
+            "SELECT media_type, data FROM flag_images WHERE flag_id = $1 AND attachment_id = $2",
+        )
+        .bind(flag_id)
+        .bind(attachment_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read image"))
+    }
+}

@@ -1,0 +1,100 @@
+//! `vigil review`: the console's parts running together — ingestion (a blocking thread), the
+//! decision publisher, the retention purge and the HTTP server — until a stop signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tracing::{info, warn};
+use vigil_core::Config;
+
+use crate::ingest::{IngestError, ingest};
+use crate::store::{Store, StoreError};
+
+/// How long start-up waits for the database.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often content past its retention is deleted.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// The console could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsoleError {
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Ingestion could not start or failed.
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    /// The decisions producer could not be created.
+    #[error("cannot create the decisions producer: {0}")]
+    Producer(rdkafka::error::KafkaError),
+    /// The HTTP server failed.
+    #[error("review console HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+async fn purge_loop(store: Store, retention: Duration) {
+    loop {
+        match store.purge_content(retention).await {
+            Ok(purged) if purged.flags > 0 => {
+                info!(
+                    flags = purged.flags,
+                    images = purged.images,
+                    "content past retention deleted"
+                );
+            }
+            Ok(_) => {}
+            Err(err) => warn!(error = %err, "retention purge failed; retrying later"),
+        }
+        tokio::time::sleep(PURGE_INTERVAL).await;
+    }
+}
+
+/// Runs the console on `listener` until `stop` completes; then stops ingesting (committing
+/// what was stored) and returns.
+pub async fn run(
+    config: Arc<Config>,
+    listener: tokio::net::TcpListener,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ConsoleError> {
+    let store = Store::open(&config.review.database_url, CONNECT_TIMEOUT).await?;
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let mut ingesting = {
+        let (config, store, shutdown) = (config.clone(), store.clone(), shutdown.clone());
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || ingest(&config, &store, &handle, &shutdown))
+    };
+    let publisher = {
+        let (config, store) = (config.clone(), store.clone());
+        tokio::spawn(async move { crate::decisions::publish(&config, store).await })
+    };
+    let retention = Duration::from_secs(u64::from(config.review.content_retention_days) * 86_400);
+    let purge = tokio::spawn(purge_loop(store.clone(), retention));
+    info!(listen = %listener.local_addr().map_err(ConsoleError::Http)?, "review console up");
+    let app = crate::web::router(store, config).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let outcome = tokio::select! {
+        served = server => served.map_err(ConsoleError::Http),
+        ingested = &mut ingesting => match ingested {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(err)) => Err(err.into()),
+            Err(join) => Err(ConsoleError::Http(std::io::Error::other(join.to_string()))),
+        },
+    };
+    shutdown.store(true, Ordering::SeqCst);
+    if !ingesting.is_finished() {
+        let _ = ingesting.await;
+    }
+    purge.abort();
+    match publisher.is_finished() {
+        true => {
+            if let Ok(Err(err)) = publisher.await {
+                return Err(ConsoleError::Producer(err));
+            }
+        }
+        false => publisher.abort(),
+    }
+    outcome
+}

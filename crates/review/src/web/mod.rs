@@ -1,0 +1,113 @@
+//! The console's HTTP side: server-rendered pages (no JavaScript), every route checking the
+//! role on the server, security headers on every response.
+
+mod metrics;
+mod pages;
+mod routes;
+mod session;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tracing::error;
+use vigil_core::Config;
+
+use crate::access::{Access, Action};
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Store,
+    pub(crate) config: Arc<Config>,
+}
+
+/// The console's routes.
+pub fn router(store: Store, config: Arc<Config>) -> Router {
+    let state = AppState { store, config };
+    Router::new()
+        .route("/", get(routes::home))
+        .route("/login", get(routes::login_page).post(routes::login))
+        .route("/logout", post(routes::logout))
+        .route("/queue", get(routes::queue))
+        .route("/queue/claim-next", post(routes::claim_next))
+        .route("/flags/{flag_id}", get(routes::flag))
+        .route("/flags/{flag_id}/claim", post(routes::claim))
+        .route("/flags/{flag_id}/release", post(routes::release))
+        .route("/flags/{flag_id}/decision", post(routes::decide))
+        .route(
+            "/flags/{flag_id}/images/{attachment_id}/blurred",
+            get(routes::blurred_image),
+        )
+        .route(
+            "/flags/{flag_id}/images/{attachment_id}/reveal",
+            post(routes::reveal_image),
+        )
+        .route(
+            "/flags/{flag_id}/images/{attachment_id}",
+            get(routes::original_image),
+        )
+        .route("/audit", get(routes::audit))
+        .route("/audit/access-log.csv", get(routes::export_csv))
+        .route("/audit/access-log.json", get(routes::export_json))
+        .route("/metrics", get(metrics::metrics))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/static/console.css", get(pages::stylesheet))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}
+
+/// No caching (pages hold content), no framing, no scripts, no sniffing, no referrers.
+async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// A server error: logged without detail that could hold content, a bare 500 to the client.
+pub(crate) fn internal(err: &dyn std::fmt::Display) -> Response {
+    error!(error = %err, "review console request failed");
+    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+}
+
+/// Refuses a page the role does not allow, and logs the attempt.
+pub(crate) async fn forbidden(state: &AppState, signed: &session::Signed, what: &str) -> Response {
+    let _ = state
+        .store
+        .log_access(&Access {
+            who: Some(&signed.who),
+            attempted: None,
+            action: Action::Denied,
+            flag_id: None,
+            attachment_id: None,
+            detail: what,
+            remote_addr: &signed.remote_addr,
+        })
+        .await;
+    (
+        StatusCode::FORBIDDEN,
+        pages::message_page(
+            Some(signed),
+            "Not allowed",
+            "Your role does not allow this page. The attempt was logged.",
+        ),
+    )
+        .into_response()
+}

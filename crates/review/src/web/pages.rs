@@ -1,0 +1,423 @@
+//! The pages, rendered on the server with `maud` (every interpolation is HTML-escaped).
+
+use std::collections::BTreeSet;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use maud::{DOCTYPE, Markup, html};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use vigil_core::{Match, MatchSubject};
+
+use super::session::Signed;
+use crate::access::{AccessRow, Precision};
+use crate::accounts::Role;
+use crate::queue::{Filter, FlagDetail, ItemSummary, QueueCount};
+
+const STYLESHEET: &str = include_str!("console.css");
+
+/// `/static/console.css`.
+pub(crate) async fn stylesheet() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        STYLESHEET,
+    )
+}
+
+fn when(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · vigil review" }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body {
+                header {
+                    span.brand { "vigil review" }
+                    @if let Some(s) = signed {
+                        nav {
+                            @if s.who.role.sees_content() { a href="/queue" { "Queue" } }
+                            @if s.who.role.audits() { a href="/audit" { "Audit" } }
+                        }
+                        span.who { (s.who.pseudonym) " (" (s.who.role.as_str()) ")" }
+                        form method="post" action="/logout" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+pub(crate) fn message_page(signed: Option<&Signed>, title: &str, text: &str) -> Markup {
+    layout(signed, title, html! { p { (text) } })
+}
+
+pub(crate) fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+    layout(
+        None,
+        "Sign in",
+        html! {
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form.login method="post" action="/login" {
+                input type="hidden" name="csrf" value=(csrf);
+                label { "User name" input name="username" autocomplete="username" required; }
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn filter_query(filter: &Filter) -> Markup {
+    html! {
+        @if let Some(q) = &filter.queue { input type="hidden" name="queue" value=(q); }
+        @if let Some(c) = &filter.category { input type="hidden" name="category" value=(c); }
+    }
+}
+
+pub(crate) fn queue_page(
+    signed: &Signed,
+    counts: &[QueueCount],
+    items: &[ItemSummary],
+    filter: &Filter,
+    notice: Option<&str>,
+) -> Markup {
+    let lead = signed.who.role == Role::Lead;
+    layout(
+        Some(signed),
+        "Queue",
+        html! {
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            section {
+                h2 { "Waiting, by queue and category" }
+                table.counts {
+                    thead { tr { th { "queue" } th { "category" } th { "open" } @if lead { th { "escalated" } } th { "oldest flagged" } th {} } }
+                    tbody {
+                        @for c in counts {
+                            tr {
+                                td { (c.queue) } td { (c.category) } td { (c.open) }
+                                @if lead { td { (c.escalated) } }
+                                td { (when(c.oldest)) }
+                                td { a href={ "/queue?queue=" (urlencode(&c.queue)) "&category=" (urlencode(&c.category)) } { "show" } }
+                            }
+                        }
+                    }
+                }
+            }
+            section {
+                h2 {
+                    "Items"
+                    @if let Some(q) = &filter.queue { " in " (q) }
+                    @if let Some(c) = &filter.category { ", category " (c) }
+                }
+                @if filter.queue.is_some() || filter.category.is_some() { p { a href="/queue" { "all queues" } } }
+                form method="post" action="/queue/claim-next" {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    (filter_query(filter))
+                    button #claim-next type="submit" { "Claim next item" }
+                }
+                table.items {
+                    thead { tr { th { "severity" } th { "categories" } th { "queue" } th { "flagged" } th { "matches" } th { "status" } th { "claimed by" } th {} } }
+                    tbody {
+                        @for item in items {
+                            tr class={ "sev-" (item.severity) } {
+                                td { (item.severity) }
+                                td { (item.categories.join(", ")) }
+                                td { (item.queue) }
+                                td { (when(item.flagged_at)) }
+                                td { (item.matches) }
+                                td { (item.status) }
+                                td { (item.claimed_by.as_deref().unwrap_or("")) }
+                                td {
+                                    form method="post" action={ "/flags/" (item.flag_id) "/claim" } {
+                                        input type="hidden" name="csrf" value=(signed.csrf);
+                                        button type="submit" { "Claim" }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                @if items.is_empty() { p { "Nothing waiting." } }
+            }
+        },
+    )
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text with every matched span marked; overlapping spans are merged.
+fn highlighted(text: &str, matches: &[Match]) -> Markup {
+    let mut spans: Vec<(usize, usize)> = matches
+        .iter()
+        .filter_map(|m| match &m.subject {
+            MatchSubject::Text { spans, .. } => Some(spans.iter().map(|s| (s.start, s.end))),
+            MatchSubject::Attachment { .. } => None,
+        })
+        .flatten()
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    // Spans count characters; slice at the byte offsets of those characters.
+    let offsets: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain(std::iter::once(text.len()))
+        .collect();
+    let at = |chars: usize| offsets[chars.min(offsets.len() - 1)];
+    let mut pieces: Vec<(bool, &str)> = Vec::new();
+    let mut cursor = 0;
+    for (start, end) in merged {
+        let (start, end) = (at(start), at(end));
+        if start < cursor || end <= start {
+            continue;
+        }
+        pieces.push((false, &text[cursor..start]));
+        pieces.push((true, &text[start..end]));
+        cursor = end;
+    }
+    pieces.push((false, &text[cursor..]));
+    html! {
+        @for (marked, piece) in pieces {
+            @if marked { mark { (piece) } } @else { (piece) }
+        }
+    }
+}
+
+fn evidence(m: &Match) -> Markup {
+    match &m.subject {
+        MatchSubject::Attachment {
+            attachment_id,
+            entry_id,
+            distance,
+            quality,
+            variant,
+        } => html! {
+            "attachment " code { (attachment_id) } ", entry " code { (entry_id) }
+            ", distance " (distance)
+            @if let Some(q) = quality { ", quality " (q) }
+            @if let Some(v) = variant { ", as " (v) }
+        },
+        MatchSubject::Text { rule_id, spans } => html! {
+            "rule " code { (rule_id) } ", characters "
+            (spans.iter().map(|s| format!("{}–{}", s.start, s.end)).collect::<Vec<_>>().join(", "))
+        },
+    }
+}
+
+pub(crate) fn flag_page(
+    signed: &Signed,
+    flag: &FlagDetail,
+    holds: bool,
+    revealed: &BTreeSet<String>,
+    notice: Option<&str>,
+) -> Markup {
+    let role = signed.who.role;
+    let decidable =
+        holds && (flag.status == "open" || (flag.status == "escalated" && role == Role::Lead));
+    layout(
+        Some(signed),
+        "Flag",
+        html! {
+            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            dl.facts {
+                dt { "flag" } dd { code { (flag.flag_id) } }
+                dt { "severity" } dd { (flag.severity) }
+                dt { "categories" } dd { (flag.categories.join(", ")) }
+                dt { "queue" } dd { (flag.queue) }
+                dt { "status" } dd #status { (flag.status) }
+                dt { "message" } dd { code { (flag.message_id) } " in conversation " code { (flag.conversation_id) } }
+                dt { "sent" } dd { (when(flag.sent_at)) }
+                dt { "flagged" } dd { (when(flag.flagged_at)) }
+            }
+            h2 { "Why it was flagged" }
+            table.matches {
+                thead { tr { th { "detector" } th { "list" } th { "version" } th { "category" } th { "severity" } th { "evidence" } } }
+                tbody {
+                    @for m in &flag.matches {
+                        tr {
+                            td { (m.detector.as_str()) } td { (m.list) } td { (m.list_version) }
+                            td { (m.category) } td { (m.severity.as_str()) } td { (evidence(m)) }
+                        }
+                    }
+                }
+            }
+            h2 { "Message" }
+            @match flag.content_state.as_str() {
+                "stored" => {
+                    @if let Some(text) = &flag.text {
+                        blockquote #text { (highlighted(text, &flag.matches)) }
+                    } @else { p { "(no text)" } }
+                    @for (attachment_id, media_type) in &flag.images {
+                        figure.image {
+                            @let base = format!("/flags/{}/images/{}", flag.flag_id, attachment_id);
+                            @if revealed.contains(attachment_id) {
+                                img.revealed src=(base) alt={ "attachment " (attachment_id) };
+                                figcaption { (attachment_id) " (" (media_type) "), revealed" }
+                            } @else {
+                                img.blurred src={ (base) "/blurred" } alt={ "attachment " (attachment_id) ", blurred" };
+                                figcaption {
+                                    (attachment_id) " (" (media_type) "), blurred"
+                                    @if holds {
+                                        form method="post" action={ (base) "/reveal" } {
+                                            input type="hidden" name="csrf" value=(signed.csrf);
+                                            button.reveal type="submit" { "Reveal image (logged)" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                "purged" => p { "The content was deleted after the retention period." }
+                _ => p { "The content is unavailable: " (flag.content_note.as_deref().unwrap_or("not fetched")) }
+            }
+            @if !flag.decisions.is_empty() {
+                h2 { "Decisions" }
+                ul.decisions {
+                    @for d in &flag.decisions {
+                        li { (when(d.decided_at)) ": " strong { (d.decision) } " by " (d.reviewer)
+                            @if !d.note.is_empty() { " — " (d.note) } }
+                    }
+                }
+            }
+            @if decidable {
+                h2 { "Decide" }
+                form.decide method="post" action={ "/flags/" (flag.flag_id) "/decision" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    label { input type="radio" name="decision" value="confirm" required; " Confirm: the match is what the list says" }
+                    label { input type="radio" name="decision" value="false_positive"; " False positive" }
+                    @if flag.status == "open" {
+                        label { input type="radio" name="decision" value="escalate"; " Escalate to a lead" }
+                    }
+                    label { "Note (stays in the console)" textarea name="note" maxlength="2000" {} }
+                    button type="submit" { "Record decision" }
+                }
+                form method="post" action={ "/flags/" (flag.flag_id) "/release" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    button type="submit" { "Release without deciding" }
+                }
+            } @else if flag.status != "decided" {
+                form method="post" action={ "/flags/" (flag.flag_id) "/claim" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    button type="submit" { "Claim this item" }
+                }
+            }
+        },
+    )
+}
+
+pub(crate) fn audit_page(signed: &Signed, precision: &[Precision], log: &[AccessRow]) -> Markup {
+    layout(
+        Some(signed),
+        "Audit",
+        html! {
+            h2 { "Precision by list version, category and detector" }
+            table.precision {
+                thead { tr { th { "list" } th { "version" } th { "category" } th { "detector" } th { "confirmed" } th { "false positive" } th { "escalated" } th { "precision" } } }
+                tbody {
+                    @for p in precision {
+                        tr {
+                            td { (p.list) } td { (p.list_version) } td { (p.category) } td { (p.detector) }
+                            td { (p.confirmed) } td { (p.false_positive) } td { (p.escalated) }
+                            td { @if let Some(v) = p.precision { (format!("{:.1} %", v * 100.0)) } @else { "—" } }
+                        }
+                    }
+                }
+            }
+            h2 { "Access log (latest 200)" }
+            @if signed.who.role == Role::Auditor {
+                p { "Export: " a href="/audit/access-log.csv" { "CSV" } " · " a href="/audit/access-log.json" { "JSON" } }
+            }
+            table.access {
+                thead { tr { th { "at" } th { "who" } th { "role" } th { "action" } th { "flag" } th { "image" } th { "detail" } th { "from" } } }
+                tbody {
+                    @for r in log {
+                        tr {
+                            td { (when(r.at)) } td { (r.actor) } td { (r.role) } td { (r.action) }
+                            td { (r.flag_id.as_deref().unwrap_or("")) } td { (r.attachment_id.as_deref().unwrap_or("")) }
+                            td { (r.detail) } td { (r.remote_addr) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vigil_core::{DetectorKind, Severity, Span};
+
+    fn text_match(spans: &[(usize, usize)]) -> Match {
+        Match {
+            detector: DetectorKind::Keyword,
+            list: "l".into(),
+            list_version: "1".into(),
+            category: "c".into(),
+            severity: Severity::High,
+            subject: MatchSubject::Text {
+                rule_id: "r".into(),
+                spans: spans
+                    .iter()
+                    .map(|&(start, end)| Span { start, end })
+                    .collect(),
+            },
+        }
+    }
+
+    #[test]
+    fn spans_mark_characters_of_the_original_and_content_is_escaped() {
+        type Case<'a> = (&'a str, &'a [(usize, usize)], &'a str);
+        let cases: &[Case] = &[
+            (
+                "keep this a secret",
+                &[(0, 4)],
+                "<mark>keep</mark> this a secret",
+            ),
+            // Character offsets, not bytes: "é" is two bytes.
+            (
+                "héllo s.e.c.r.e.t",
+                &[(6, 17)],
+                "héllo <mark>s.e.c.r.e.t</mark>",
+            ),
+            // Overlapping spans of two rules become one mark.
+            ("abcdef", &[(0, 3), (2, 5)], "<mark>abcde</mark>f"),
+            ("<b>hi</b>", &[(3, 5)], "&lt;b&gt;<mark>hi</mark>&lt;/b&gt;"),
+            // A span past the end is clipped, not a panic.
+            ("short", &[(3, 99)], "sho<mark>rt</mark>"),
+        ];
+        for (text, spans, want) in cases {
+            let got = highlighted(text, &[text_match(spans)]).into_string();
+            assert_eq!(&got, want, "{text}");
+        }
+    }
+}

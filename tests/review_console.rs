@@ -1,0 +1,542 @@
+//! The review console (`vigil review serve`, the real binary) over real PostgreSQL and Kafka,
+//! driven over HTTP as a browser would: a reviewer works an item end to end and the decision
+//! reaches the decisions topic; every route checks the role; forms need the session's CSRF
+//! token; signing in never keeps a planted session; filters are bound, not spliced; two
+//! reviewers never hold one item; content stays out of logs, exports and the topic.
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+mod common;
+mod kafka_support;
+mod review_support;
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use kafka_support::{
+    Topics, Vigil, create_topics, listed_image, messages, produce, read_at_least, read_until,
+    topics, unique,
+};
+use review_support::{Client, Console, csrf_of};
+use sqlx::Connection;
+
+/// Words every flagged message's text carries: they must never leave the console's pages.
+const CANARY: &str = "see you at practice";
+
+/// Flags written by a real `vigil run`, shared by the tests of this binary.
+struct Flagged {
+    topics: Topics,
+    config: String,
+    flags: usize,
+}
+
+fn flagged() -> &'static Flagged {
+    static FLAGGED: OnceLock<Flagged> = OnceLock::new();
+    FLAGGED.get_or_init(|| {
+        let t = topics("review-console", 2);
+        let group = unique("review-console");
+        let (records, expected) = messages(40, "rc");
+        produce(&t.input, &records);
+        let config = kafka_support::config(&group, &t, "");
+        let vigil = Vigil::start(&config);
+        read_at_least(&t.flags, expected.len(), Duration::from_secs(90));
+        vigil.terminate(Duration::from_secs(30));
+        Flagged {
+            topics: t,
+            config,
+            flags: expected.len(),
+        }
+    })
+}
+
+/// A console of its own (database, group, decisions topic) over the shared flags, with the
+/// accounts `rita`, `remy` (reviewers), `lena` (lead) and `aldo` (auditor); waits until
+/// every flag is stored.
+fn console() -> (Console, String) {
+    let f = flagged();
+    let decisions = unique("review-decisions");
+    create_topics(&[&decisions], 1);
+    let console = Console::start(
+        &f.config,
+        &format!(
+            "group_id = \"{}\"\ntopics = [\"{}\"]\ndecisions_topic = \"{decisions}\"\n",
+            unique("console"),
+            f.topics.flags
+        ),
+        &[
+            ("rita", "reviewer"),
+            ("remy", "reviewer"),
+            ("lena", "lead"),
+            ("aldo", "auditor"),
+        ],
+    );
+    wait_rows(&console, "SELECT count(*) FROM flags", f.flags as i64);
+    (console, decisions)
+}
+
+fn query_i64(console: &Console, sql: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&console.database_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
+fn wait_rows(console: &Console, sql: &str, n: i64) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while query_i64(console, sql) != n {
+        assert!(
+            Instant::now() < deadline,
+            "{sql} never reached {n}:\n{}",
+            console.logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The flag id a claim redirected to.
+fn claimed(r: &review_support::Response) -> String {
+    assert_eq!(r.status, 303, "{}", r.text());
+    let location = r.header("location").unwrap();
+    location
+        .strip_prefix("/flags/")
+        .unwrap_or_else(|| panic!("claim went to {location}"))
+        .to_string()
+}
+
+/// Claims items until one with an image and a text match comes up; returns its id (the
+/// others are escalated, out of a reviewer's way).
+fn claim_item_with_image_and_text(client: &mut Client) -> String {
+    loop {
+        let csrf = client.csrf("/queue");
+        let id = claimed(&client.post("/queue/claim-next", &[("csrf", &csrf)]));
+        let page = client.get(&format!("/flags/{id}")).text();
+        if page.contains("/blurred") && page.contains("<mark>") {
+            return id;
+        }
+        // Escalate it so the next claim moves on (a lead will see it).
+        let r = client.post(
+            &format!("/flags/{id}/decision"),
+            &[("csrf", &csrf), ("decision", "escalate"), ("note", "")],
+        );
+        assert_eq!(r.status, 303);
+    }
+}
+
+#[test]
+fn a_reviewer_works_an_item_end_to_end_and_the_decision_reaches_the_topic() {
+    let (console, decisions) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let queue = rita.get("/queue");
+    assert_eq!(queue.status, 200);
+    assert!(queue.text().contains("Claim next item"), "{}", queue.text());
+
+    let id = claim_item_with_image_and_text(&mut rita);
+    let page = rita.get(&format!("/flags/{id}")).text();
+    // Every match explained, the phrase highlighted in the original text.
+    for needle in [
+        "sample-keywords",
+        "sample-hashes",
+        "iwf-000101",
+        "distance 0",
+        "<mark>keep this a secret</mark>",
+        "Reveal image (logged)",
+    ] {
+        assert!(page.contains(needle), "{needle} missing:\n{page}");
+    }
+    // Blurred by default: the original is refused until revealed.
+    let image = format!("/flags/{id}/images/a1");
+    assert_eq!(rita.get(&image).status, 403);
+    let blurred = rita.get(&format!("{image}/blurred"));
+    assert_eq!(blurred.status, 200);
+    assert_eq!(blurred.header("content-type"), Some("image/png"));
+    let listed = base64::engine::general_purpose::STANDARD
+        .decode(listed_image())
+        .unwrap();
+    assert_ne!(blurred.body, listed);
+    let csrf = csrf_of(&page);
+    assert_eq!(
+        rita.post(&format!("{image}/reveal"), &[("csrf", &csrf)])
+            .status,
+        303
+    );
+    let original = rita.get(&image);
+    assert_eq!(original.status, 200);
+    assert_eq!(original.body, listed);
+    assert_eq!(original.header("content-type"), Some("image/png"));
+
+    let r = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[
+            ("csrf", &csrf),
+            ("decision", "confirm"),
+            ("note", "matches the list"),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/queue?notice=decided"));
+    // Decided: nobody can decide it again.
+    let again = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[
+            ("csrf", &csrf),
+            ("decision", "false_positive"),
+            ("note", ""),
+        ],
+    );
+    assert_eq!(
+        again.header("location"),
+        Some(format!("/flags/{id}?notice=not-decidable").as_str())
+    );
+
+    // The decision on the topic: identifiers, no content, no note.
+    let records = read_until(&decisions, false, Duration::from_secs(30), |rs| {
+        rs.iter().any(|r| r.json()["flag_id"] == id.as_str())
+    });
+    let record = records
+        .iter()
+        .find(|r| r.json()["flag_id"] == id.as_str())
+        .unwrap();
+    let json = record.json();
+    assert_eq!(json["decision"], "confirm");
+    assert_eq!(json["reviewer"], "reviewer-1");
+    assert_eq!(json["schema_version"], 1);
+    let lists: BTreeSet<&str> = json["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["list"].as_str().unwrap())
+        .collect();
+    assert!(lists.contains("sample-hashes"), "{json}");
+    let text = String::from_utf8_lossy(&record.value);
+    assert!(
+        !text.contains(CANARY) && !text.contains("matches the list"),
+        "{text}"
+    );
+
+    // The access log has the trail, without content.
+    let mut aldo = Client::new(console.addr);
+    aldo.login("aldo");
+    let export = aldo.get("/audit/access-log.csv").text();
+    for needle in [
+        format!("\"view_flag\",\"{id}\""),
+        format!("\"reveal_image\",\"{id}\",\"a1\""),
+        format!("\"decide\",\"{id}\",\"\",\"confirm\""),
+    ] {
+        assert!(export.contains(&needle), "{needle} missing:\n{export}");
+    }
+    assert!(!export.contains(CANARY));
+    let audit = aldo.get("/audit").text();
+    assert!(audit.contains("sample-hashes"), "{audit}");
+    assert!(!audit.contains(CANARY));
+    let metrics = Client::new(console.addr).get("/metrics").text();
+    assert!(
+        metrics.contains("vigil_review_precision_ratio{category="),
+        "{metrics}"
+    );
+    let logs = console.stop();
+    assert!(
+        !logs.contains(CANARY),
+        "content in the console log:\n{logs}"
+    );
+}
+
+#[test]
+fn every_route_checks_the_role_on_the_server() {
+    let (console, _) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/queue");
+    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let mut aldo = Client::new(console.addr);
+    aldo.login("aldo");
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    let mut remy = Client::new(console.addr);
+    remy.login("remy");
+    let mut nobody = Client::new(console.addr);
+
+    let flag = format!("/flags/{id}");
+    let blurred = format!("{flag}/images/a1/blurred");
+    // Auditors never see content.
+    for (path, want) in [
+        ("/queue", 403),
+        (flag.as_str(), 403),
+        (blurred.as_str(), 403),
+        ("/audit", 200),
+        ("/audit/access-log.json", 200),
+    ] {
+        assert_eq!(aldo.get(path).status, want, "aldo {path}");
+    }
+    // Reviewers see only what they hold, and no audit pages or exports.
+    for (path, want) in [
+        (flag.as_str(), 403),
+        ("/audit", 403),
+        ("/audit/access-log.csv", 403),
+        ("/audit/access-log.json", 403),
+        ("/queue", 200),
+    ] {
+        assert_eq!(remy.get(path).status, want, "remy {path}");
+    }
+    // Leads see content and the audit page, but the export is the auditors'.
+    for (path, want) in [
+        (flag.as_str(), 200),
+        ("/audit", 200),
+        ("/audit/access-log.csv", 403),
+    ] {
+        assert_eq!(lena.get(path).status, want, "lena {path}");
+    }
+    // Without a session everything leads to the sign-in page.
+    for path in [
+        "/",
+        "/queue",
+        flag.as_str(),
+        "/audit",
+        "/audit/access-log.csv",
+    ] {
+        let r = nobody.get(path);
+        assert_eq!(
+            (r.status, r.header("location")),
+            (303, Some("/login")),
+            "{path}"
+        );
+    }
+    let r = nobody.post(&format!("{flag}/decision"), &[("decision", "confirm")]);
+    assert_eq!(r.header("location"), Some("/login"));
+    // Every refusal of a signed-in person is in the access log: 3 + 4 + 1.
+    let denied = query_i64(
+        &console,
+        "SELECT count(*) FROM access_log WHERE action = 'denied'",
+    );
+    assert_eq!(denied, 8);
+}
+
+#[test]
+fn forms_need_the_sessions_csrf_token_and_sign_in_never_keeps_a_planted_session() {
+    let (console, _) = console();
+    // Sign-in without the form's cookie, or with a token of another form, is refused.
+    let mut a = Client::new(console.addr);
+    let token = csrf_of(&a.get("/login").text());
+    let mut b = Client::new(console.addr);
+    b.get("/login");
+    let r = b.post(
+        "/login",
+        &[
+            ("csrf", &token),
+            ("username", "rita"),
+            ("password", "rita-password!"),
+        ],
+    );
+    assert_eq!(r.status, 403);
+    let r = a.post(
+        "/login",
+        &[
+            ("csrf", &token),
+            ("username", "rita"),
+            ("password", "wrong password"),
+        ],
+    );
+    assert_eq!(r.status, 401);
+
+    // A session id planted before sign-in is replaced, and is worthless.
+    let mut victim = Client::new(console.addr);
+    victim
+        .cookies
+        .insert("vigil_session".into(), "a".repeat(64));
+    victim.login("rita");
+    let issued = victim.cookies["vigil_session"].clone();
+    assert_ne!(issued, "a".repeat(64));
+    let mut attacker = Client::new(console.addr);
+    attacker
+        .cookies
+        .insert("vigil_session".into(), "a".repeat(64));
+    assert_eq!(attacker.get("/queue").status, 303);
+
+    // Every state-changing form wants this session's token.
+    let csrf = victim.csrf("/queue");
+    let mut other = Client::new(console.addr);
+    other.login("remy");
+    let others = other.csrf("/queue");
+    for token in ["", others.as_str()] {
+        let r = victim.post("/queue/claim-next", &[("csrf", token)]);
+        assert_eq!(r.status, 403, "token {token:?}");
+    }
+    let id = claimed(&victim.post("/queue/claim-next", &[("csrf", &csrf)]));
+    for form in [
+        vec![("decision", "confirm")],
+        vec![("csrf", others.as_str()), ("decision", "confirm")],
+    ] {
+        let r = victim.post(&format!("/flags/{id}/decision"), &form);
+        assert_eq!(r.status, 403, "{form:?}");
+    }
+    assert_eq!(
+        victim
+            .post(&format!("/flags/{id}/images/a1/reveal"), &[])
+            .status,
+        403
+    );
+    assert_eq!(
+        query_i64(&console, "SELECT count(*) FROM decisions"),
+        0,
+        "a decision without a valid token"
+    );
+    // Signing out ends the session on the server too.
+    let stolen = victim.cookies["vigil_session"].clone();
+    assert_eq!(victim.post("/logout", &[("csrf", &csrf)]).status, 303);
+    let mut replay = Client::new(console.addr);
+    replay.cookies.insert("vigil_session".into(), stolen);
+    assert_eq!(replay.get("/queue").status, 303);
+    // The pages forbid framing, scripts and caching.
+    let r = other.get("/queue");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+}
+
+#[test]
+fn queue_filters_are_bound_not_spliced_and_two_reviewers_never_hold_one_item() {
+    let (console, _) = console();
+    let total = flagged().flags as i64;
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    for path in [
+        "/queue?queue=%27%20OR%201%3D1%20--",
+        "/queue?category=x%27%3B%20DROP%20TABLE%20flags%3B%20--",
+        "/queue?queue=%27&category=%5C",
+    ] {
+        let r = rita.get(path);
+        assert_eq!(r.status, 200, "{path}");
+        assert!(r.text().contains("Nothing waiting."), "{path}");
+    }
+    let csrf = rita.csrf("/queue");
+    let r = rita.post(
+        "/queue/claim-next",
+        &[("csrf", &csrf), ("queue", "' OR 1=1 --")],
+    );
+    assert_eq!(r.header("location"), Some("/queue?notice=empty"));
+    assert_eq!(query_i64(&console, "SELECT count(*) FROM flags"), total);
+
+    // Concurrent claims from two reviewers: every item goes to exactly one of them.
+    let addr = console.addr;
+    let claims: Vec<Vec<String>> = ["rita", "remy"]
+        .into_iter()
+        .map(|name| {
+            std::thread::spawn(move || {
+                let mut client = Client::new(addr);
+                client.login(name);
+                let csrf = client.csrf("/queue");
+                let mut mine = Vec::new();
+                loop {
+                    let r = client.post("/queue/claim-next", &[("csrf", &csrf)]);
+                    if r.header("location") == Some("/queue?notice=empty") {
+                        return mine;
+                    }
+                    let id = claimed(&r);
+                    // A claim you already hold comes back first: decide it to move on.
+                    let d = client.post(
+                        &format!("/flags/{id}/decision"),
+                        &[
+                            ("csrf", &csrf),
+                            ("decision", "false_positive"),
+                            ("note", ""),
+                        ],
+                    );
+                    assert_eq!(d.header("location"), Some("/queue?notice=decided"), "{id}");
+                    mine.push(id);
+                }
+            })
+        })
+        .map(|h| h.join().unwrap())
+        .collect();
+    let all: Vec<&String> = claims.iter().flatten().collect();
+    let distinct: BTreeSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), distinct.len(), "an item was decided twice");
+    assert_eq!(distinct.len() as i64, total);
+}
+
+#[test]
+fn content_is_purged_after_retention_and_the_access_log_is_append_only() {
+    let (console, _) = console();
+    let url = console.database_url();
+    let logs = console.stop();
+    assert!(!logs.contains(CANARY), "{logs}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = vigil_review::Store::open(&vigil_core::config::Secret::new(url), Duration::from_secs(10))
+            .await
+            .unwrap();
+        let pool = store.pool();
+        // Half the content is older than the retention period.
+        sqlx::raw_sql(
+            "UPDATE flag_content SET stored_at = now() - interval '31 days'
+               WHERE flag_id IN (SELECT flag_id FROM flags ORDER BY flag_id LIMIT 5);
+             UPDATE flag_images SET stored_at = now() - interval '31 days'
+               WHERE flag_id IN (SELECT flag_id FROM flags ORDER BY flag_id LIMIT 5);
+             UPDATE flags SET stored_at = now() - interval '31 days'
+               WHERE flag_id IN (SELECT flag_id FROM flags ORDER BY flag_id LIMIT 5);",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+        let before: i64 = sqlx::query_scalar("SELECT count(*) FROM flags").fetch_one(pool).await.unwrap();
+        let purged = store
+            .purge_content(Duration::from_secs(30 * 86_400))
+            .await
+            .unwrap();
+        assert_eq!(purged.flags, 5);
+        let count = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+        };
+        assert_eq!(count("SELECT count(*) FROM flags").await, before);
+        assert_eq!(count("SELECT count(*) FROM flags WHERE content_state = 'purged'").await, 5);
+        assert_eq!(
+            count("SELECT count(*) FROM flag_content c JOIN flags f USING (flag_id) WHERE f.content_state = 'purged'").await,
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM flag_images i JOIN flags f USING (flag_id) WHERE f.content_state = 'purged'").await,
+            0
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM flag_content").await,
+            before - 5
+        );
+        // The access log refuses changes.
+        store
+            .log_access(&vigil_review::access::Access {
+                who: None,
+                attempted: Some("someone"),
+                action: vigil_review::access::Action::LoginFailed,
+                flag_id: None,
+                attachment_id: None,
+                detail: "",
+                remote_addr: "127.0.0.1",
+            })
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE access_log SET actor = 'x'",
+            "DELETE FROM access_log",
+            "TRUNCATE access_log",
+        ] {
+            let err = sqlx::raw_sql(sql).execute(pool).await.unwrap_err();
+            assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+        }
+    });
+}
