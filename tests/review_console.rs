@@ -10,98 +10,14 @@ mod kafka_support;
 mod review_support;
 
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use kafka_support::{
-    Topics, Vigil, create_topics, listed_image, messages, produce, read_at_least, read_until,
-    topics, unique,
-};
-use review_support::{Client, Console, csrf_of};
-use sqlx::Connection;
+use kafka_support::{listed_image, read_until};
+use review_support::{Client, console, csrf_of, flagged, query_i64};
 
 /// Words every flagged message's text carries: they must never leave the console's pages.
 const CANARY: &str = "see you at practice";
-
-/// Flags written by a real `vigil run`, shared by the tests of this binary.
-struct Flagged {
-    topics: Topics,
-    config: String,
-    flags: usize,
-}
-
-fn flagged() -> &'static Flagged {
-    static FLAGGED: OnceLock<Flagged> = OnceLock::new();
-    FLAGGED.get_or_init(|| {
-        let t = topics("review-console", 2);
-        let group = unique("review-console");
-        let (records, expected) = messages(40, "rc");
-        produce(&t.input, &records);
-        let config = kafka_support::config(&group, &t, "");
-        let vigil = Vigil::start(&config);
-        read_at_least(&t.flags, expected.len(), Duration::from_secs(90));
-        vigil.terminate(Duration::from_secs(30));
-        Flagged {
-            topics: t,
-            config,
-            flags: expected.len(),
-        }
-    })
-}
-
-/// A console of its own (database, group, decisions topic) over the shared flags, with the
-/// accounts `rita`, `remy` (reviewers), `lena` (lead) and `aldo` (auditor); waits until
-/// every flag is stored.
-fn console() -> (Console, String) {
-    let f = flagged();
-    let decisions = unique("review-decisions");
-    create_topics(&[&decisions], 1);
-    let console = Console::start(
-        &f.config,
-        &format!(
-            "group_id = \"{}\"\ntopics = [\"{}\"]\ndecisions_topic = \"{decisions}\"\n",
-            unique("console"),
-            f.topics.flags
-        ),
-        &[
-            ("rita", "reviewer"),
-            ("remy", "reviewer"),
-            ("lena", "lead"),
-            ("aldo", "auditor"),
-        ],
-    );
-    wait_rows(&console, "SELECT count(*) FROM flags", f.flags as i64);
-    (console, decisions)
-}
-
-fn query_i64(console: &Console, sql: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&console.database_url())
-            .await
-            .unwrap();
-        sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap()
-    })
-}
-
-fn wait_rows(console: &Console, sql: &str, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while query_i64(console, sql) != n {
-        assert!(
-            Instant::now() < deadline,
-            "{sql} never reached {n}:\n{}",
-            console.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// The flag id a claim redirected to.
 fn claimed(r: &review_support::Response) -> String {
@@ -207,6 +123,7 @@ fn a_reviewer_works_an_item_end_to_end_and_the_decision_reaches_the_topic() {
         .find(|r| r.json()["flag_id"] == id.as_str())
         .unwrap();
     let json = record.json();
+    common::assert_valid(&common::schema("decision"), json);
     assert_eq!(json["decision"], "confirm");
     assert_eq!(json["reviewer"], "reviewer-1");
     assert_eq!(json["schema_version"], 1);

@@ -339,3 +339,87 @@ fn dechunk(mut body: &[u8]) -> Vec<u8> {
         body = &body[end + 2 + size + 2..];
     }
 }
+
+/// Flags written by a real `vigil run` over 40 messages (every 7th with a listed phrase,
+/// every 11th with a listed image), made once per test binary.
+pub struct Flagged {
+    pub topics: crate::kafka_support::Topics,
+    pub config: String,
+    pub flags: usize,
+}
+
+pub fn flagged() -> &'static Flagged {
+    use crate::kafka_support::{Vigil, messages, produce, read_at_least, topics, unique};
+    static FLAGGED: OnceLock<Flagged> = OnceLock::new();
+    FLAGGED.get_or_init(|| {
+        let t = topics("review", 2);
+        let group = unique("review");
+        let (records, expected) = messages(40, "rc");
+        produce(&t.input, &records);
+        let config = crate::kafka_support::config(&group, &t, "");
+        let vigil = Vigil::start(&config);
+        read_at_least(&t.flags, expected.len(), std::time::Duration::from_secs(90));
+        vigil.terminate(std::time::Duration::from_secs(30));
+        Flagged {
+            topics: t,
+            config,
+            flags: expected.len(),
+        }
+    })
+}
+
+/// A console of its own (database, group, decisions topic) over the shared flags, with the
+/// accounts `rita`, `remy` (reviewers), `lena` (lead) and `aldo` (auditor); waits until
+/// every flag is stored. Returns it and its decisions topic.
+pub fn console() -> (Console, String) {
+    use crate::kafka_support::{create_topics, unique};
+    let f = flagged();
+    let decisions = unique("review-decisions");
+    create_topics(&[&decisions], 1);
+    let console = Console::start(
+        &f.config,
+        &format!(
+            "group_id = \"{}\"\ntopics = [\"{}\"]\ndecisions_topic = \"{decisions}\"\n",
+            unique("console"),
+            f.topics.flags
+        ),
+        &[
+            ("rita", "reviewer"),
+            ("remy", "reviewer"),
+            ("lena", "lead"),
+            ("aldo", "auditor"),
+        ],
+    );
+    wait_rows(&console, "SELECT count(*) FROM flags", f.flags as i64);
+    (console, decisions)
+}
+
+/// One number from the console's database.
+pub fn query_i64(console: &Console, sql: &str) -> i64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&console.database_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits until `sql` counts `n`.
+pub fn wait_rows(console: &Console, sql: &str, n: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while query_i64(console, sql) != n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql} never reached {n}:\n{}",
+            console.logs()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
