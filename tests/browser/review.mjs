@@ -1,0 +1,109 @@
+// The review console in a real browser: headless Chromium (Debian's, at CHROMIUM or
+// /usr/bin/chromium) driven by playwright-core. Run by tests/review_browser.rs, which starts
+// Kafka, PostgreSQL, `vigil run` and `vigil review serve` and passes:
+//   CONSOLE_URL      the console, e.g. http://127.0.0.1:18480
+//   SCREENSHOTS      a directory for the screenshots (test artifacts)
+// Accounts: rita (reviewer), aldo (auditor); password "<name>-password!".
+// Exits non-zero with a message on the first failed expectation.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const base = process.env.CONSOLE_URL;
+const shots = process.env.SCREENSHOTS;
+mkdirSync(shots, { recursive: true });
+
+function expect(condition, message) {
+  if (!condition) {
+    throw new Error(`expectation failed: ${message}`);
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function login(context, name) {
+  const page = await context.newPage();
+  await page.goto(`${base}/login`);
+  await page.fill('input[name=username]', name);
+  await page.fill('input[name=password]', `${name}-password!`);
+  await Promise.all([page.waitForNavigation(), page.click('button[type=submit]')]);
+  return page;
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  // No sandbox as root; no background traffic (this network is closed, and it only slows
+  // start-up).
+  args: [
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+try {
+  // A reviewer: sign in, claim an item, read why it was flagged, reveal its image, decide.
+  const reviewer = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const page = await login(reviewer, 'rita');
+  expect(page.url() === `${base}/queue`, `signed in to ${page.url()}`);
+  expect(await page.locator('table.items tbody tr').count() > 0, 'the queue lists items');
+  await shot(page, '1-queue');
+
+  // Claim until an item with a highlighted phrase and an image comes up; escalate others.
+  let found = false;
+  for (let i = 0; i < 20 && !found; i++) {
+    await page.goto(`${base}/queue`);
+    await Promise.all([page.waitForNavigation(), page.click('#claim-next')]);
+    expect(page.url().includes('/flags/'), `claim led to ${page.url()}`);
+    found = (await page.locator('blockquote#text mark').count()) > 0 &&
+      (await page.locator('img.blurred').count()) > 0;
+    if (!found) {
+      await page.check('input[value=escalate]');
+      await Promise.all([page.waitForNavigation(), page.click('form.decide button[type=submit]')]);
+    }
+  }
+  expect(found, 'an item with a text match and an image');
+  const flagUrl = page.url();
+  const marked = await page.locator('blockquote#text mark').first().innerText();
+  expect(marked === 'keep this a secret', `highlighted "${marked}"`);
+  expect(await page.locator('table.matches tbody tr').count() >= 2, 'both matches explained');
+  const blurred = page.locator('img.blurred').first();
+  expect(await blurred.evaluate((img) => img.complete && img.naturalWidth > 0), 'the blurred preview loads');
+  expect((await blurred.getAttribute('src')).endsWith('/blurred'), 'the preview is the blurred rendition');
+  await shot(page, '2-flag-blurred');
+
+  await Promise.all([page.waitForNavigation(), page.click('button.reveal')]);
+  const revealed = page.locator('img.revealed').first();
+  expect(await revealed.count() === 1, 'the image is revealed after the click');
+  expect(await revealed.evaluate((img) => img.complete && img.naturalWidth > 0), 'the original loads');
+  await shot(page, '3-flag-revealed');
+
+  await page.check('input[value=confirm]');
+  await page.fill('textarea[name=note]', 'matches the list entry');
+  await Promise.all([page.waitForNavigation(), page.click('form.decide button[type=submit]')]);
+  expect(page.url() === `${base}/queue?notice=decided`, `after deciding: ${page.url()}`);
+  expect((await page.locator('p.notice').innerText()).includes('Decision recorded'), 'notice shown');
+  await shot(page, '4-decided');
+
+  // The reviewer cannot open the audit export.
+  const exportResponse = await page.goto(`${base}/audit/access-log.csv`);
+  expect(exportResponse.status() === 403, `reviewer export: ${exportResponse.status()}`);
+
+  // An auditor sees figures and the access log, never content.
+  const auditor = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const audit = await login(auditor, 'aldo');
+  expect(audit.url() === `${base}/audit`, `auditor landed on ${audit.url()}`);
+  expect(await audit.locator('table.precision tbody tr').count() > 0, 'precision rows');
+  const actions = await audit.locator('table.access tbody td:nth-child(4)').allInnerTexts();
+  for (const action of ['view_flag', 'reveal_image', 'decide']) {
+    expect(actions.includes(action), `access log shows ${action}`);
+  }
+  await shot(audit, '5-audit');
+  const content = await audit.goto(flagUrl);
+  expect(content.status() === 403, `auditor opening a flag: ${content.status()}`);
+  const image = await audit.goto(`${flagUrl}/images/a1/blurred`);
+  expect(image.status() === 403, `auditor opening an image: ${image.status()}`);
+  console.log('browser checks passed');
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,72 @@
+//! The review console in headless Chromium (Debian's `chromium`, driven by `playwright-core`
+//! from npm: tests/browser/review.mjs): a reviewer signs in, claims an item, sees the
+//! highlighted phrase and a blurred image, reveals it, decides; an auditor sees the figures
+//! and the access log but gets 403 on content; a reviewer gets 403 on the audit export.
+//! Screenshots land in target/review-screenshots/ (docs/review.md shows them).
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+mod common;
+mod kafka_support;
+mod review_support;
+
+use std::process::Command;
+
+fn browser_dir() -> std::path::PathBuf {
+    common::root().join("tests/browser")
+}
+
+/// `npm ci` once, if playwright-core is not installed yet.
+fn install_playwright() {
+    if browser_dir().join("node_modules/playwright-core").is_dir() {
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(browser_dir())
+        .status()
+        .expect("npm runs (Debian: apt-get install npm)");
+    assert!(status.success(), "npm ci in tests/browser failed");
+}
+
+#[test]
+fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).is_file(),
+        "{chromium} missing (Debian: apt-get install chromium; scripts/test installs it)"
+    );
+    install_playwright();
+    let (console, _) = review_support::console();
+    let shots = common::root().join("target/review-screenshots");
+    let output = Command::new("node")
+        .arg(browser_dir().join("review.mjs"))
+        .env("CONSOLE_URL", format!("http://{}", console.addr))
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{}\n{}\nconsole log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        console.logs()
+    );
+    for name in [
+        "1-queue",
+        "2-flag-blurred",
+        "3-flag-revealed",
+        "4-decided",
+        "5-audit",
+    ] {
+        assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png");
+    }
+    // The browser's trail is in the access log.
+    for action in ["login", "view_flag", "reveal_image", "decide", "denied"] {
+        let n = review_support::query_i64(
+            &console,
+            &format!("SELECT count(*) FROM access_log WHERE action = '{action}'"),
+        );
+        assert!(n >= 1, "no {action} in the access log");
+    }
+}
