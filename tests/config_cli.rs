@@ -63,7 +63,7 @@ fn bad_configs_fail_naming_the_key_file_or_line() {
     .unwrap();
     std::fs::write(dir.path().join("bad-keywords.csv"), "rule_id,term\nk1,x\n").unwrap();
     type Env<'a> = &'a [(&'a str, &'a str)];
-    let table: [(&str, Env, &str); 9] = [
+    let table: [(&str, Env, &str); 10] = [
         (
             "[kafka]\nbroker = \"a:1\"\n",
             &[],
@@ -104,6 +104,11 @@ fn bad_configs_fail_naming_the_key_file_or_line() {
             "[review]\ndatabase_url = \"mysql://u:hunter2@db/vigil\"\n",
             &[],
             "key `review.database_url`: must be a postgres:// or postgresql:// URL",
+        ),
+        (
+            "[review]\nauth = \"proxy\"\n",
+            &[],
+            "key `review.trusted_proxies`: proxy sign-in needs the proxy's addresses",
         ),
     ];
     for (config, env, needle) in table {

@@ -457,3 +457,55 @@ fn content_is_purged_after_retention_and_the_access_log_is_append_only() {
         }
     });
 }
+
+#[test]
+fn behind_a_trusted_proxy_the_proxy_names_the_account_and_nobody_else_can() {
+    let f = flagged();
+    let accounts = [("rita", "reviewer"), ("aldo", "auditor")];
+    let proxy = |trusted: &str| {
+        format!(
+            "group_id = \"{}\"\ntopics = [\"{}\"]\nauth = \"proxy\"\ntrusted_proxies = [\"{trusted}\"]\n",
+            kafka_support::unique("proxy"),
+            f.topics.flags
+        )
+    };
+    let console = review_support::Console::start(&f.config, &proxy("127.0.0.1"), &accounts);
+    let mut client = Client::new(console.addr);
+    assert_eq!(client.get("/queue").status, 403, "no user header");
+    client.headers = vec![("X-Forwarded-User".into(), "mallory".into())];
+    assert_eq!(client.get("/queue").status, 403, "unknown account");
+    client.headers = vec![
+        ("X-Forwarded-User".into(), "rita".into()),
+        ("X-Forwarded-For".into(), "203.0.113.7".into()),
+    ];
+    let first = client.get("/queue?category=A");
+    assert_eq!(first.status, 303);
+    assert_eq!(first.header("location"), Some("/queue?category=A"));
+    assert!(client.cookies.contains_key("vigil_session"));
+    assert_eq!(client.get("/queue?category=A").status, 200);
+    assert_eq!(client.get("/login").header("location"), Some("/"));
+    assert_eq!(client.post("/login", &[("username", "rita")]).status, 404);
+    // The role comes from the console's account, whatever session the browser still has.
+    client.headers[0].1 = "aldo".into();
+    assert_eq!(client.get("/queue").status, 303);
+    assert_eq!(client.get("/queue").status, 403);
+    assert_eq!(client.get("/audit").status, 200);
+    let export = client.get("/audit/access-log.csv").text();
+    assert!(
+        export.contains("\"mallory\",\"\",\"login_failed\""),
+        "{export}"
+    );
+    assert!(
+        export
+            .contains("\"reviewer-1\",\"reviewer\",\"login\",\"\",\"\",\"proxy\",\"203.0.113.7\""),
+        "{export}"
+    );
+    drop(console);
+
+    // A peer that is not the proxy is refused whatever header it sends.
+    let elsewhere = review_support::Console::start(&f.config, &proxy("10.1.2.3"), &accounts);
+    let mut forger = Client::new(elsewhere.addr);
+    forger.headers = vec![("X-Forwarded-User".into(), "rita".into())];
+    assert_eq!(forger.get("/queue").status, 403);
+    assert!(!forger.cookies.contains_key("vigil_session"));
+}

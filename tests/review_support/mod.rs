@@ -191,6 +191,8 @@ impl Response {
 pub struct Client {
     pub addr: std::net::SocketAddr,
     pub cookies: std::collections::BTreeMap<String, String>,
+    /// Sent with every request (e.g. a sign-in proxy's user header).
+    pub headers: Vec<(String, String)>,
 }
 
 /// `application/x-www-form-urlencoded` value.
@@ -218,6 +220,7 @@ impl Client {
         Client {
             addr,
             cookies: Default::default(),
+            headers: Vec::new(),
         }
     }
 
@@ -239,6 +242,9 @@ impl Client {
         );
         if !cookies.is_empty() {
             head.push_str(&format!("Cookie: {cookies}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
         }
         let body = form.unwrap_or("");
         if form.is_some() {

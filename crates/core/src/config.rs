@@ -85,6 +85,8 @@ pub mod defaults {
     pub const REVIEW_SESSION_TTL_SECS: u64 = 8 * 60 * 60;
     /// `review.content_fetch_timeout_ms`: fetching a flagged message from its source topic.
     pub const REVIEW_CONTENT_FETCH_TIMEOUT_MS: u64 = 10_000;
+    /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
+    pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
     /// (two random PDQ hashes are about 128 ± 8 bits apart).
     pub const PDQ_MAX_DISTANCE_LIMIT: u32 = 64;
@@ -716,6 +718,26 @@ pub struct ReviewConfig {
     /// Session cookies carry `Secure` (set false only to try the console over plain HTTP on
     /// localhost).
     pub secure_cookies: bool,
+    /// How people sign in: `local` (accounts with passwords) or `proxy` (a trusted reverse
+    /// proxy that authenticated them names the account in `proxy_user_header`).
+    pub auth: ReviewAuth,
+    /// `proxy` mode: the request header carrying the account's user name.
+    pub proxy_user_header: String,
+    /// `proxy` mode: peer addresses allowed to send requests (the proxy's); every other
+    /// peer is refused, so the header cannot be forged around the proxy.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// How people sign in to the review console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAuth {
+    /// Local accounts with argon2id password hashes.
+    #[default]
+    Local,
+    /// A trusted reverse proxy (SSO) authenticates and names the account in a header; the
+    /// account must exist and its role comes from the console, never from the proxy.
+    Proxy,
 }
 
 impl Default for ReviewConfig {
@@ -733,6 +755,9 @@ impl Default for ReviewConfig {
             session_ttl_secs: defaults::REVIEW_SESSION_TTL_SECS,
             content_fetch_timeout_ms: defaults::REVIEW_CONTENT_FETCH_TIMEOUT_MS,
             secure_cookies: true,
+            auth: ReviewAuth::Local,
+            proxy_user_header: defaults::REVIEW_PROXY_USER_HEADER.to_string(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -770,6 +795,21 @@ impl ReviewConfig {
             check_topic("review.topics", topic)?;
         }
         check_topic("review.decisions_topic", &self.decisions_topic)?;
+        if self.auth == ReviewAuth::Proxy {
+            if self.trusted_proxies.is_empty() {
+                return Err((
+                    "review.trusted_proxies",
+                    "proxy sign-in needs the proxy's addresses (anyone else could send the header)"
+                        .into(),
+                ));
+            }
+            if !is_header_name(&self.proxy_user_header) {
+                return Err((
+                    "review.proxy_user_header",
+                    format!("`{}` is not a header name", self.proxy_user_header),
+                ));
+            }
+        }
         for (key, value) in [
             ("review.lease_secs", self.lease_secs),
             (
@@ -1227,6 +1267,14 @@ fn syntax_message(text: &str, error: &toml::de::Error) -> String {
 }
 
 /// Kafka topic names: 1 to 249 of `[a-zA-Z0-9._-]`, not `.` or `..`.
+/// Whether `name` is a legal HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 fn check_topic(key: &'static str, topic: &str) -> Result<(), (&'static str, String)> {
     let legal = !topic.is_empty()
         && topic.len() <= 249

@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use vigil_core::config::ReviewAuth;
 use vigil_hash::{DecodeLimits, decode, sniff_format};
 
 use super::session::{
@@ -114,6 +115,9 @@ pub(crate) async fn home(signed: Signed) -> Response {
 }
 
 pub(crate) async fn login_page(State(state): State<AppState>) -> Response {
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return see_other("/");
+    }
     let token = random_token();
     (
         [(
@@ -136,6 +140,9 @@ pub(crate) async fn login(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Form(form): Form<LoginForm>,
 ) -> Page {
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return Err((StatusCode::NOT_FOUND, "sign in through the proxy").into_response());
+    }
     let secure = state.config.review.secure_cookies;
     let form_cookie = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
     if form.csrf.is_empty() || !same_token(&form.csrf, form_cookie) {

@@ -6,7 +6,7 @@
 //! fixation). Every form carries the session's CSRF token, compared in constant time; the
 //! sign-in form, which has no session yet, is protected by a double-submit cookie.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -16,8 +16,10 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
+use vigil_core::config::ReviewAuth;
 
 use super::{AppState, internal};
+use crate::access::{Access, Action};
 use crate::accounts::{Reviewer, reviewer_from};
 use crate::store::{Store, StoreError};
 
@@ -149,19 +151,40 @@ impl Signed {
     }
 }
 
-/// The client's address, as the access log records it.
-pub(crate) fn remote_addr(parts: &Parts) -> String {
+fn peer(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+        .map(|c| c.0.ip())
+}
+
+/// The client's address, as the access log records it: the peer's, or behind the trusted
+/// proxy the first `X-Forwarded-For` address it reports.
+fn remote_addr(parts: &Parts, behind_proxy: bool) -> String {
+    let forwarded = parts
+        .headers
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| v.parse::<IpAddr>().is_ok());
+    match forwarded {
+        Some(client) if behind_proxy => client.to_string(),
+        _ => peer(parts).map(|ip| ip.to_string()).unwrap_or_default(),
+    }
+}
+
+fn refuse(text: &'static str) -> Response {
+    (StatusCode::FORBIDDEN, text).into_response()
 }
 
 impl FromRequestParts<AppState> for Signed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        if state.config.review.auth == ReviewAuth::Proxy {
+            return proxied(parts, state).await;
+        }
         let to_login = || Redirect::to("/login").into_response();
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
         let mut signed = state
@@ -170,7 +193,87 @@ impl FromRequestParts<AppState> for Signed {
             .await
             .map_err(|e| internal(&e))?
             .ok_or_else(to_login)?;
-        signed.remote_addr = remote_addr(parts);
+        signed.remote_addr = remote_addr(parts, false);
         Ok(signed)
     }
+}
+
+/// Trusted-proxy sign-in: only the proxy may connect, and it names the account. A request
+/// without a session of that account gets one and is sent back to the same address.
+async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
+    let review = &state.config.review;
+    if !peer(parts).is_some_and(|ip| review.trusted_proxies.contains(&ip)) {
+        return Err(refuse("requests must come through the sign-in proxy"));
+    }
+    let remote = remote_addr(parts, true);
+    let user = parts
+        .headers
+        .get(review.proxy_user_header.as_str())
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| refuse("the sign-in proxy named no user"))?;
+    if let Some(token) = cookie(&parts.headers, SESSION_COOKIE)
+        && let Some(mut signed) = state.store.session(token).await.map_err(|e| internal(&e))?
+        && signed.who.username == user
+    {
+        signed.remote_addr = remote;
+        return Ok(signed);
+    }
+    let Some(who) = state
+        .store
+        .find_reviewer(user)
+        .await
+        .map_err(|e| internal(&e))?
+    else {
+        let _ = state
+            .store
+            .log_access(&Access {
+                who: None,
+                attempted: Some(user.get(..64).unwrap_or(user)),
+                action: Action::LoginFailed,
+                flag_id: None,
+                attachment_id: None,
+                detail: "proxy",
+                remote_addr: &remote,
+            })
+            .await;
+        return Err(refuse(
+            "no enabled console account for the user the proxy named",
+        ));
+    };
+    let (token, _) = state
+        .store
+        .create_session(&who, review.session_ttl_secs)
+        .await
+        .map_err(|e| internal(&e))?;
+    state
+        .store
+        .log_access(&Access {
+            who: Some(&who),
+            attempted: None,
+            action: Action::Login,
+            flag_id: None,
+            attachment_id: None,
+            detail: "proxy",
+            remote_addr: &remote,
+        })
+        .await
+        .map_err(|e| internal(&e))?;
+    let back = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    let mut response = Redirect::to(&back).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            SESSION_COOKIE,
+            &token,
+            review.session_ttl_secs,
+            review.secure_cookies,
+        ),
+    );
+    Err(response)
 }
