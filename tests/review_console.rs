@@ -212,6 +212,32 @@ fn every_route_checks_the_role_on_the_server() {
     ] {
         assert_eq!(lena.get(path).status, want, "lena {path}");
     }
+    // Posting as an auditor, even with a valid token, changes nothing.
+    let aldo_csrf = aldo.csrf("/audit");
+    for path in [
+        "/queue/claim-next".to_string(),
+        format!("{flag}/claim"),
+        format!("{flag}/decision"),
+        format!("{flag}/images/a1/reveal"),
+    ] {
+        let r = aldo.post(&path, &[("csrf", &aldo_csrf), ("decision", "confirm")]);
+        assert_eq!(r.status, 403, "aldo POST {path}");
+    }
+    // A reviewer cannot take, decide or reveal what someone else holds.
+    let remy_csrf = remy.csrf("/queue");
+    let r = remy.post(&format!("{flag}/claim"), &[("csrf", &remy_csrf)]);
+    assert_eq!(r.header("location"), Some("/queue?notice=taken"));
+    let r = remy.post(
+        &format!("{flag}/decision"),
+        &[("csrf", &remy_csrf), ("decision", "confirm")],
+    );
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{flag}?notice=not-holder").as_str())
+    );
+    let r = remy.post(&format!("{flag}/images/a1/reveal"), &[("csrf", &remy_csrf)]);
+    assert_eq!(r.status, 403);
+    assert_eq!(query_i64(&console, "SELECT count(*) FROM decisions"), 0);
     // Without a session everything leads to the sign-in page.
     for path in [
         "/",
@@ -229,12 +255,12 @@ fn every_route_checks_the_role_on_the_server() {
     }
     let r = nobody.post(&format!("{flag}/decision"), &[("decision", "confirm")]);
     assert_eq!(r.header("location"), Some("/login"));
-    // Every refusal of a signed-in person is in the access log: 3 + 4 + 1.
+    // Every refusal of a signed-in person is in the access log: 3 + 4 + 1 + 4 + 1.
     let denied = query_i64(
         &console,
         "SELECT count(*) FROM access_log WHERE action = 'denied'",
     );
-    assert_eq!(denied, 8);
+    assert_eq!(denied, 13);
 }
 
 #[test]
@@ -382,6 +408,81 @@ fn queue_filters_are_bound_not_spliced_and_two_reviewers_never_hold_one_item() {
     let distinct: BTreeSet<&String> = all.iter().copied().collect();
     assert_eq!(all.len(), distinct.len(), "an item was decided twice");
     assert_eq!(distinct.len() as i64, total);
+}
+
+#[test]
+fn an_escalated_item_leaves_the_reviewers_queue_and_a_lead_decides_it() {
+    let (console, decisions) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/queue");
+    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let r = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[
+            ("csrf", &csrf),
+            ("decision", "escalate"),
+            ("note", "unsure"),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/queue?notice=decided"));
+    // Reviewers no longer see or get it; the lead does.
+    let mut remy = Client::new(console.addr);
+    remy.login("remy");
+    assert!(!remy.get("/queue").text().contains(&id));
+    let remy_csrf = remy.csrf("/queue");
+    let r = remy.post(&format!("/flags/{id}/claim"), &[("csrf", &remy_csrf)]);
+    assert_eq!(r.header("location"), Some("/queue?notice=taken"));
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    assert!(
+        lena.get("/queue")
+            .text()
+            .contains(&format!("/flags/{id}/claim"))
+    );
+    let lena_csrf = lena.csrf("/queue");
+    assert_eq!(
+        claimed(&lena.post(&format!("/flags/{id}/claim"), &[("csrf", &lena_csrf)])),
+        id
+    );
+    let page = lena.get(&format!("/flags/{id}")).text();
+    assert!(
+        page.contains("unsure") && page.contains("escalate"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("value=\"escalate\""),
+        "a lead cannot escalate further"
+    );
+    let r = lena.post(
+        &format!("/flags/{id}/decision"),
+        &[
+            ("csrf", &lena_csrf),
+            ("decision", "false_positive"),
+            ("note", ""),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/queue?notice=decided"));
+    // Both decisions went out, in order, under the deciders' pseudonyms.
+    let records = read_until(&decisions, false, Duration::from_secs(30), |rs| {
+        rs.len() >= 2
+    });
+    let trail: Vec<(String, String)> = records
+        .iter()
+        .map(|r| {
+            (
+                r.json()["decision"].as_str().unwrap().to_string(),
+                r.json()["reviewer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("escalate".to_string(), "reviewer-1".to_string()),
+            ("false_positive".to_string(), "lead-3".to_string())
+        ]
+    );
 }
 
 #[test]
