@@ -15,35 +15,17 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kafka_support::{
-    Input, Topics, Vigil, brokers, create_topics, kafka_section, listed_image, lists_section,
-    messages, produce, read_at_least, topics, unique,
+    Input, Topics, Vigil, brokers, create_topics, listed_image, messages, produce, read_at_least,
+    topics, unique,
 };
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
+use review_support::{count, review_config, runtime};
 use sqlx::Row;
-use vigil_core::config::Secret;
-use vigil_core::{Config, DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span};
+use vigil_core::Config;
 use vigil_review::Store;
 use vigil_review::ingest::{IngestStats, ingest};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn review_config(group: &str, input: &str, review_topics: &[&str], db: &Secret) -> Config {
-    let text = format!(
-        "{}{}[review]\ndatabase_url = {:?}\ngroup_id = \"{group}-review\"\ntopics = {review_topics:?}\ncontent_fetch_timeout_ms = 5000\n",
-        lists_section(),
-        kafka_section(group, input, ""),
-        db.expose(),
-    );
-    Config::from_toml(&text, "test", &common::root(), std::iter::empty()).unwrap()
-}
 
 /// Ingestion on a thread of its own until stopped.
 struct Ingesting {
@@ -63,11 +45,6 @@ impl Ingesting {
         self.shutdown.store(true, Ordering::SeqCst);
         self.handle.join().unwrap()
     }
-}
-
-fn count(rt: &tokio::runtime::Runtime, store: &Store, sql: &str) -> i64 {
-    rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()))
-        .unwrap()
 }
 
 fn wait_for_count(rt: &tokio::runtime::Runtime, store: &Store, sql: &str, n: i64) {
@@ -263,35 +240,6 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
     assert_eq!(reasons, ["invalid_flag", "unsupported_schema_version"]);
 }
 
-/// A flag with a text match, from a file source (its content is not fetched).
-fn flag(message_id: &str) -> Vec<u8> {
-    let sent = time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
-    let m = Match {
-        detector: DetectorKind::Keyword,
-        list: "sample-keywords".into(),
-        list_version: "1".into(),
-        category: "grooming".into(),
-        severity: Severity::High,
-        subject: MatchSubject::Text {
-            rule_id: "kw-1".into(),
-            spans: vec![Span { start: 0, end: 4 }],
-        },
-    };
-    let flag = Flag::new(
-        message_id.into(),
-        "c-1".into(),
-        "u-1".into(),
-        sent,
-        Source::File {
-            file: "dms.jsonl".into(),
-            line: 1,
-        },
-        vec![m],
-        sent,
-    );
-    serde_json::to_vec(&flag).unwrap()
-}
-
 #[test]
 fn an_offset_is_committed_only_after_its_flag_is_stored() {
     let queue = unique("review-commit");
@@ -317,7 +265,7 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
         .iter()
         .map(|id| Input {
             key: id.to_string(),
-            value: flag(id),
+            value: review_support::text_flag(id),
             partition: Some(0),
         })
         .collect();

@@ -429,3 +429,66 @@ pub fn wait_rows(console: &Console, sql: &str, n: i64) {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// A runtime for the tests' own database calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// A configuration for in-process ingestion: the example lists, `[kafka]` for `input`, and
+/// `[review]` reading `review_topics` into the database `db`.
+pub fn review_config(
+    group: &str,
+    input: &str,
+    review_topics: &[&str],
+    db: &Secret,
+) -> vigil_core::Config {
+    let text = format!(
+        "{}{}[review]\ndatabase_url = {:?}\ngroup_id = \"{group}-review\"\ntopics = {review_topics:?}\ncontent_fetch_timeout_ms = 5000\n",
+        crate::kafka_support::lists_section(),
+        crate::kafka_support::kafka_section(group, input, ""),
+        db.expose(),
+    );
+    vigil_core::Config::from_toml(&text, "test", &crate::common::root(), std::iter::empty())
+        .unwrap()
+}
+
+/// One number from the store.
+pub fn count(rt: &tokio::runtime::Runtime, store: &vigil_review::Store, sql: &str) -> i64 {
+    rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()))
+        .unwrap()
+}
+
+/// The JSON of a flag with a text match, from a file source (its content is not fetched).
+pub fn text_flag(message_id: &str) -> Vec<u8> {
+    let sent = time::OffsetDateTime::from_unix_timestamp(1_795_000_000).unwrap();
+    use vigil_core::{DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span};
+    let m = Match {
+        detector: DetectorKind::Keyword,
+        list: "sample-keywords".into(),
+        list_version: "1".into(),
+        category: "grooming".into(),
+        severity: Severity::High,
+        subject: MatchSubject::Text {
+            rule_id: "kw-1".into(),
+            spans: vec![Span { start: 0, end: 4 }],
+        },
+    };
+    let flag = Flag::new(
+        message_id.into(),
+        "c-1".into(),
+        "u-1".into(),
+        sent,
+        Source::File {
+            file: "dms.jsonl".into(),
+            line: 1,
+        },
+        vec![m],
+        sent,
+    );
+    serde_json::to_vec(&flag).unwrap()
+}
