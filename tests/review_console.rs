@@ -408,6 +408,17 @@ fn queue_filters_are_bound_not_spliced_and_two_reviewers_never_hold_one_item() {
     let distinct: BTreeSet<&String> = all.iter().copied().collect();
     assert_eq!(all.len(), distinct.len(), "an item was decided twice");
     assert_eq!(distinct.len() as i64, total);
+    // Everything was rejected: the auditors see which entries and rules are noisy.
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    let audit = lena.get("/audit").text();
+    for needle in [
+        "<code>kw-secrecy-001</code>",
+        "<code>iwf-000101</code>",
+        "0.0 %",
+    ] {
+        assert!(audit.contains(needle), "{needle} missing:\n{audit}");
+    }
 }
 
 #[test]

@@ -110,6 +110,23 @@ pub struct Precision {
     pub precision: Option<f64>,
 }
 
+/// Decisions on one list entry or rule.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryPrecision {
+    /// The list.
+    pub list: String,
+    /// Its version.
+    pub list_version: String,
+    /// The entry id or rule id.
+    pub entry: String,
+    /// `pdq`, `keyword`, …
+    pub detector: String,
+    /// Flags with this entry among their matches that were confirmed.
+    pub confirmed: i64,
+    /// … decided false positives.
+    pub false_positive: i64,
+}
+
 impl Store {
     /// Appends one row to the access log.
     pub async fn log_access(&self, access: &Access<'_>) -> Result<(), StoreError> {
@@ -182,6 +199,42 @@ impl Store {
         .fetch_one(self.pool())
         .await
         .map_err(StoreError::db("check reveal"))
+    }
+
+    /// The `limit` entries and rules with the most false positives (a noisy keyword or a bad
+    /// hash-list entry), most first.
+    pub async fn noisiest(&self, limit: i64) -> Result<Vec<EntryPrecision>, StoreError> {
+        let rows = sqlx::query(
+            "WITH latest AS (
+                 SELECT DISTINCT ON (flag_id) flag_id, decision FROM decisions
+                 ORDER BY flag_id, id DESC),
+             keyed AS (
+                 SELECT DISTINCT m.flag_id, m.list, m.list_version, m.entry, m.detector
+                 FROM flag_matches m)
+             SELECT k.list, k.list_version, k.entry, k.detector,
+                    count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
+                    count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive
+             FROM keyed k JOIN latest l USING (flag_id)
+             GROUP BY k.list, k.list_version, k.entry, k.detector
+             HAVING count(*) FILTER (WHERE l.decision = 'false_positive') > 0
+             ORDER BY false_positive DESC, confirmed, k.list, k.entry
+             LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("noisiest entries"))?;
+        Ok(rows
+            .iter()
+            .map(|r| EntryPrecision {
+                list: r.get("list"),
+                list_version: r.get("list_version"),
+                entry: r.get("entry"),
+                detector: r.get("detector"),
+                confirmed: r.get("confirmed"),
+                false_positive: r.get("false_positive"),
+            })
+            .collect())
     }
 
     /// Decisions per list version, category and detector. A flag counts once per distinct

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use vigil_core::{Match, MatchSubject};
 
 use super::session::Signed;
-use crate::access::{AccessRow, Precision};
+use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::queue::{Filter, FlagDetail, ItemSummary, QueueCount};
 
@@ -334,7 +334,12 @@ pub(crate) fn flag_page(
     )
 }
 
-pub(crate) fn audit_page(signed: &Signed, precision: &[Precision], log: &[AccessRow]) -> Markup {
+pub(crate) fn audit_page(
+    signed: &Signed,
+    precision: &[Precision],
+    noisiest: &[EntryPrecision],
+    log: &[AccessRow],
+) -> Markup {
     layout(
         Some(signed),
         "Audit",
@@ -348,6 +353,20 @@ pub(crate) fn audit_page(signed: &Signed, precision: &[Precision], log: &[Access
                             td { (p.list) } td { (p.list_version) } td { (p.category) } td { (p.detector) }
                             td { (p.confirmed) } td { (p.false_positive) } td { (p.escalated) }
                             td { @if let Some(v) = p.precision { (format!("{:.1} %", v * 100.0)) } @else { "—" } }
+                        }
+                    }
+                }
+            }
+            h2 { "Entries and rules with the most false positives" }
+            @if noisiest.is_empty() { p { "None yet." } } @else {
+                table.noisiest {
+                    thead { tr { th { "list" } th { "version" } th { "entry or rule" } th { "detector" } th { "false positive" } th { "confirmed" } } }
+                    tbody {
+                        @for e in noisiest {
+                            tr {
+                                td { (e.list) } td { (e.list_version) } td { code { (e.entry) } } td { (e.detector) }
+                                td { (e.false_positive) } td { (e.confirmed) }
+                            }
                         }
                     }
                 }

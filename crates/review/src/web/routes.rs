@@ -23,6 +23,8 @@ use crate::queue::Filter;
 const QUEUE_PAGE_ITEMS: i64 = 100;
 /// Rows the audit page shows.
 const AUDIT_PAGE_ROWS: i64 = 200;
+/// Entries and rules the audit page lists as the noisiest.
+const NOISIEST_ROWS: i64 = 20;
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;
 /// The sign-in form's cookie lives this long.
@@ -589,12 +591,19 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Page
         return Err(forbidden(&state, &signed, "/audit").await);
     }
     let precision = state.store.precision().await.map_err(|e| internal(&e))?;
+    let noisiest = state
+        .store
+        .noisiest(NOISIEST_ROWS)
+        .await
+        .map_err(|e| internal(&e))?;
     let log = state
         .store
         .access_log(Some(AUDIT_PAGE_ROWS))
         .await
         .map_err(|e| internal(&e))?;
-    Ok(html(pages::audit_page(&signed, &precision, &log)))
+    Ok(html(pages::audit_page(
+        &signed, &precision, &noisiest, &log,
+    )))
 }
 
 async fn export(
