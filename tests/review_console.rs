@@ -548,15 +548,10 @@ fn content_is_purged_after_retention_and_the_access_log_is_append_only() {
         );
         // The access log refuses changes.
         store
-            .log_access(&vigil_review::access::Access {
-                who: None,
-                attempted: Some("someone"),
-                action: vigil_review::access::Action::LoginFailed,
-                flag_id: None,
-                attachment_id: None,
-                detail: "",
-                remote_addr: "127.0.0.1",
-            })
+            .log_access(&vigil_review::access::Access::failed_sign_in(
+                "someone",
+                "127.0.0.1",
+            ))
             .await
             .unwrap();
         for sql in [

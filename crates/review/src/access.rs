@@ -65,6 +65,56 @@ pub struct Access<'a> {
     pub remote_addr: &'a str,
 }
 
+impl<'a> Access<'a> {
+    /// `who` did `action` from `remote_addr`.
+    pub fn by(who: &'a Reviewer, action: Action, remote_addr: &'a str) -> Access<'a> {
+        Access {
+            who: Some(who),
+            attempted: None,
+            action,
+            flag_id: None,
+            attachment_id: None,
+            detail: "",
+            remote_addr,
+        }
+    }
+
+    /// A refused sign-in as `name` (at most 64 characters of it are kept).
+    pub fn failed_sign_in(name: &'a str, remote_addr: &'a str) -> Access<'a> {
+        let kept = name
+            .char_indices()
+            .nth(64)
+            .map_or(name, |(i, _)| &name[..i]);
+        Access {
+            who: None,
+            attempted: Some(kept),
+            action: Action::LoginFailed,
+            flag_id: None,
+            attachment_id: None,
+            detail: "",
+            remote_addr,
+        }
+    }
+
+    /// About `flag_id`.
+    pub fn flag(mut self, flag_id: &'a str) -> Access<'a> {
+        self.flag_id = Some(flag_id);
+        self
+    }
+
+    /// About image `attachment_id`.
+    pub fn image(mut self, attachment_id: &'a str) -> Access<'a> {
+        self.attachment_id = Some(attachment_id);
+        self
+    }
+
+    /// With a content-free detail.
+    pub fn detail(mut self, detail: &'a str) -> Access<'a> {
+        self.detail = detail;
+        self
+    }
+}
+
 /// One access-log row as read back and exported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AccessRow {

@@ -326,19 +326,17 @@ impl Store {
         }))
     }
 
-    /// An image attachment's media type and bytes, while stored.
+    /// An image attachment's bytes, while stored.
     pub async fn image(
         &self,
         flag_id: &str,
         attachment_id: &str,
-    ) -> Result<Option<(String, Vec<u8>)>, StoreError> {
-        sqlx::query_as(
-            "SELECT media_type, data FROM flag_images WHERE flag_id = $1 AND attachment_id = $2",
-        )
-        .bind(flag_id)
-        .bind(attachment_id)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(StoreError::db("read image"))
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT data FROM flag_images WHERE flag_id = $1 AND attachment_id = $2")
+            .bind(flag_id)
+            .bind(attachment_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read image"))
     }
 }

@@ -91,15 +91,7 @@ pub(crate) fn internal(err: &dyn std::fmt::Display) -> Response {
 pub(crate) async fn forbidden(state: &AppState, signed: &session::Signed, what: &str) -> Response {
     let _ = state
         .store
-        .log_access(&Access {
-            who: Some(&signed.who),
-            attempted: None,
-            action: Action::Denied,
-            flag_id: None,
-            attachment_id: None,
-            detail: what,
-            remote_addr: &signed.remote_addr,
-        })
+        .log_access(&Access::by(&signed.who, Action::Denied, &signed.remote_addr).detail(what))
         .await;
     (
         StatusCode::FORBIDDEN,

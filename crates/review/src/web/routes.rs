@@ -163,15 +163,7 @@ pub(crate) async fn login(
     let Some(who) = who else {
         let _ = state
             .store
-            .log_access(&Access {
-                who: None,
-                attempted: Some(truncate(form.username.trim(), 64)),
-                action: Action::LoginFailed,
-                flag_id: None,
-                attachment_id: None,
-                detail: "",
-                remote_addr: &remote,
-            })
+            .log_access(&Access::failed_sign_in(form.username.trim(), &remote))
             .await;
         let token = random_token();
         return Ok((
@@ -196,22 +188,9 @@ pub(crate) async fn login(
             .map_err(|e| internal(&e))?;
     }
     let ttl = state.config.review.session_ttl_secs;
-    let (token, _) = state
+    let token = state
         .store
-        .create_session(&who, ttl)
-        .await
-        .map_err(|e| internal(&e))?;
-    state
-        .store
-        .log_access(&Access {
-            who: Some(&who),
-            attempted: None,
-            action: Action::Login,
-            flag_id: None,
-            attachment_id: None,
-            detail: "",
-            remote_addr: &remote,
-        })
+        .sign_in(&who, ttl, &remote, "")
         .await
         .map_err(|e| internal(&e))?;
     let mut response = see_other("/");
@@ -222,13 +201,6 @@ pub(crate) async fn login(
     );
     headers.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, secure));
     Ok(response)
-}
-
-fn truncate(value: &str, chars: usize) -> &str {
-    value
-        .char_indices()
-        .nth(chars)
-        .map_or(value, |(i, _)| &value[..i])
 }
 
 pub(crate) async fn logout(
@@ -247,15 +219,11 @@ pub(crate) async fn logout(
     }
     let _ = state
         .store
-        .log_access(&Access {
-            who: Some(&signed.who),
-            attempted: None,
-            action: Action::Logout,
-            flag_id: None,
-            attachment_id: None,
-            detail: "",
-            remote_addr: &signed.remote_addr,
-        })
+        .log_access(&Access::by(
+            &signed.who,
+            Action::Logout,
+            &signed.remote_addr,
+        ))
         .await;
     let mut response = see_other("/login");
     response.headers_mut().append(
@@ -323,19 +291,32 @@ fn not_found() -> Response {
     (StatusCode::NOT_FOUND, "no such flag").into_response()
 }
 
+/// What every form acting on a flag needs: this session's token, a role that works on
+/// flags (a refusal is logged as `what`), a well-formed flag id.
+async fn acting_on_flag(
+    state: &AppState,
+    signed: &Signed,
+    csrf: &str,
+    flag_id: &str,
+    what: &str,
+) -> Result<(), Response> {
+    signed.check_csrf(csrf)?;
+    if !signed.who.role.sees_content() {
+        return Err(forbidden(state, signed, what).await);
+    }
+    if !valid_flag_id(flag_id) {
+        return Err(not_found());
+    }
+    Ok(())
+}
+
 pub(crate) async fn claim(
     State(state): State<AppState>,
     signed: Signed,
     Path(flag_id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
-    signed.check_csrf(&form.csrf)?;
-    if !signed.who.role.sees_content() {
-        return Err(forbidden(&state, &signed, "/flags/claim").await);
-    }
-    if !valid_flag_id(&flag_id) {
-        return Err(not_found());
-    }
+    acting_on_flag(&state, &signed, &form.csrf, &flag_id, "/flags/claim").await?;
     let claimed = state
         .store
         .claim(&signed.who, &flag_id, lease(&state))
@@ -397,15 +378,7 @@ pub(crate) async fn flag(
         .ok_or_else(not_found)?;
     state
         .store
-        .log_access(&Access {
-            who: Some(&signed.who),
-            attempted: None,
-            action: Action::ViewFlag,
-            flag_id: Some(&flag_id),
-            attachment_id: None,
-            detail: "",
-            remote_addr: &signed.remote_addr,
-        })
+        .log_access(&Access::by(&signed.who, Action::ViewFlag, &signed.remote_addr).flag(&flag_id))
         .await
         .map_err(|e| internal(&e))?;
     let mut revealed = BTreeSet::new();
@@ -435,13 +408,7 @@ pub(crate) async fn decide(
     Path(flag_id): Path<String>,
     Form(form): Form<DecisionForm>,
 ) -> Page {
-    signed.check_csrf(&form.csrf)?;
-    if !signed.who.role.sees_content() {
-        return Err(forbidden(&state, &signed, "/flags/decision").await);
-    }
-    if !valid_flag_id(&flag_id) {
-        return Err(not_found());
-    }
+    acting_on_flag(&state, &signed, &form.csrf, &flag_id, "/flags/decision").await?;
     let Some(decision) = Decision::parse(&form.decision) else {
         return Err((StatusCode::UNPROCESSABLE_ENTITY, "choose a decision").into_response());
     };
@@ -489,6 +456,20 @@ fn blur(data: &[u8], limits: &DecodeLimits) -> Option<Vec<u8>> {
     Some(png.into_inner())
 }
 
+/// A stored image's bytes, or 404.
+async fn image_bytes(
+    state: &AppState,
+    flag_id: &str,
+    attachment_id: &str,
+) -> Result<Vec<u8>, Response> {
+    state
+        .store
+        .image(flag_id, attachment_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_found)
+}
+
 /// A grey placeholder for images that cannot be decoded (they are never sent as is).
 const PLACEHOLDER_SVG: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='#888'/></svg>";
 
@@ -500,12 +481,7 @@ pub(crate) async fn blurred_image(
     if !may_see(&state, &signed, &flag_id).await? {
         return Err(forbidden(&state, &signed, "/flags/images/blurred").await);
     }
-    let (_, data) = state
-        .store
-        .image(&flag_id, &attachment_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)?;
+    let data = image_bytes(&state, &flag_id, &attachment_id).await?;
     let limits = image_limits(&state);
     let png = tokio::task::spawn_blocking(move || blur(&data, &limits))
         .await
@@ -526,26 +502,14 @@ pub(crate) async fn reveal_image(
     if !may_see(&state, &signed, &flag_id).await? {
         return Err(forbidden(&state, &signed, "/flags/images/reveal").await);
     }
-    if state
-        .store
-        .image(&flag_id, &attachment_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .is_none()
-    {
-        return Err(not_found());
-    }
+    image_bytes(&state, &flag_id, &attachment_id).await?;
     state
         .store
-        .log_access(&Access {
-            who: Some(&signed.who),
-            attempted: None,
-            action: Action::RevealImage,
-            flag_id: Some(&flag_id),
-            attachment_id: Some(&attachment_id),
-            detail: "",
-            remote_addr: &signed.remote_addr,
-        })
+        .log_access(
+            &Access::by(&signed.who, Action::RevealImage, &signed.remote_addr)
+                .flag(&flag_id)
+                .image(&attachment_id),
+        )
         .await
         .map_err(|e| internal(&e))?;
     Ok(see_other(&format!("/flags/{flag_id}")))
@@ -565,12 +529,7 @@ pub(crate) async fn original_image(
     {
         return Err(forbidden(&state, &signed, "/flags/images (not revealed)").await);
     }
-    let (_, data) = state
-        .store
-        .image(&flag_id, &attachment_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)?;
+    let data = image_bytes(&state, &flag_id, &attachment_id).await?;
     // The type comes from the bytes, not from what the sender declared.
     let media = match sniff_format(&data) {
         Some("JPEG") => "image/jpeg",
@@ -617,15 +576,7 @@ async fn export(
     }
     state
         .store
-        .log_access(&Access {
-            who: Some(&signed.who),
-            attempted: None,
-            action: Action::Export,
-            flag_id: None,
-            attachment_id: None,
-            detail: format,
-            remote_addr: &signed.remote_addr,
-        })
+        .log_access(&Access::by(&signed.who, Action::Export, &signed.remote_addr).detail(format))
         .await
         .map_err(|e| internal(&e))?;
     state.store.access_log(None).await.map_err(|e| internal(&e))

@@ -67,12 +67,8 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: boo
 }
 
 impl Store {
-    /// Starts a session for `who`; returns the cookie token and the CSRF token.
-    pub(crate) async fn create_session(
-        &self,
-        who: &Reviewer,
-        ttl_secs: u64,
-    ) -> Result<(String, String), StoreError> {
+    /// Starts a session for `who`; returns the cookie token.
+    async fn create_session(&self, who: &Reviewer, ttl_secs: u64) -> Result<String, StoreError> {
         let token = random_token();
         let csrf = random_token();
         sqlx::query(
@@ -91,7 +87,21 @@ impl Store {
             .execute(self.pool())
             .await
             .map_err(StoreError::db("expire sessions"))?;
-        Ok((token, csrf))
+        Ok(token)
+    }
+
+    /// Signs `who` in: a new session (its cookie token is returned) and a `login` row.
+    pub(crate) async fn sign_in(
+        &self,
+        who: &Reviewer,
+        ttl_secs: u64,
+        remote_addr: &str,
+        detail: &str,
+    ) -> Result<String, StoreError> {
+        let token = self.create_session(who, ttl_secs).await?;
+        self.log_access(&Access::by(who, Action::Login, remote_addr).detail(detail))
+            .await?;
+        Ok(token)
     }
 
     /// Ends the session of `token`.
@@ -228,36 +238,15 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
     else {
         let _ = state
             .store
-            .log_access(&Access {
-                who: None,
-                attempted: Some(user.get(..64).unwrap_or(user)),
-                action: Action::LoginFailed,
-                flag_id: None,
-                attachment_id: None,
-                detail: "proxy",
-                remote_addr: &remote,
-            })
+            .log_access(&Access::failed_sign_in(user, &remote).detail("proxy"))
             .await;
         return Err(refuse(
             "no enabled console account for the user the proxy named",
         ));
     };
-    let (token, _) = state
+    let token = state
         .store
-        .create_session(&who, review.session_ttl_secs)
-        .await
-        .map_err(|e| internal(&e))?;
-    state
-        .store
-        .log_access(&Access {
-            who: Some(&who),
-            attempted: None,
-            action: Action::Login,
-            flag_id: None,
-            attachment_id: None,
-            detail: "proxy",
-            remote_addr: &remote,
-        })
+        .sign_in(&who, review.session_ttl_secs, &remote, "proxy")
         .await
         .map_err(|e| internal(&e))?;
     let back = parts
