@@ -289,6 +289,23 @@ fn forms_need_the_sessions_csrf_token_and_sign_in_never_keeps_a_planted_session(
         ],
     );
     assert_eq!(r.status, 401);
+    // Guessing is cut off after five failures for one name, even with the right password.
+    for (password, want) in [
+        ("guess 1", 401),
+        ("guess 2", 401),
+        ("guess 3", 401),
+        ("guess 4", 401),
+        ("guess 5", 401),
+        ("remy-password!", 429),
+    ] {
+        let token = csrf_of(&a.get("/login").text());
+        let form = [
+            ("csrf", token.as_str()),
+            ("username", "remy"),
+            ("password", password),
+        ];
+        assert_eq!(a.post("/login", &form).status, want, "{password}");
+    }
 
     // A session id planted before sign-in is replaced, and is worthless.
     let mut victim = Client::new(console.addr);
@@ -307,7 +324,7 @@ fn forms_need_the_sessions_csrf_token_and_sign_in_never_keeps_a_planted_session(
     // Every state-changing form wants this session's token.
     let csrf = victim.csrf("/queue");
     let mut other = Client::new(console.addr);
-    other.login("remy");
+    other.login("lena");
     let others = other.csrf("/queue");
     for token in ["", others.as_str()] {
         let r = victim.post("/queue/claim-next", &[("csrf", token)]);

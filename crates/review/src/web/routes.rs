@@ -27,6 +27,10 @@ const AUDIT_PAGE_ROWS: i64 = 200;
 const NOISIEST_ROWS: i64 = 20;
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;
+/// Failed sign-ins for one account name within [`SIGN_IN_WINDOW`] after which further
+/// attempts are refused until the window has passed.
+const MAX_FAILED_SIGN_INS: i64 = 5;
+const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The sign-in form's cookie lives this long.
 const LOGIN_FORM_SECS: u64 = 600;
 
@@ -155,6 +159,23 @@ pub(crate) async fn login(
             .into_response());
     }
     let remote = peer.ip().to_string();
+    // Guessing is slowed per account name, whatever address the guesses come from.
+    let failures = state
+        .store
+        .recent_failed_sign_ins(form.username.trim(), SIGN_IN_WINDOW)
+        .await
+        .map_err(|e| internal(&e))?;
+    if failures >= MAX_FAILED_SIGN_INS {
+        let _ = state
+            .store
+            .log_access(&Access::failed_sign_in(form.username.trim(), &remote).detail("throttled"))
+            .await;
+        return Err((
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many failed sign-ins for this account; try again in 15 minutes",
+        )
+            .into_response());
+    }
     let who = state
         .store
         .check_password(form.username.trim(), &form.password)
