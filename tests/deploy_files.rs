@@ -376,6 +376,37 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
     }
     check_common(&config, "deploy/compose/vigil.toml");
 
+    // The review console reads the same file, with its database from its own environment,
+    // and is published on the port it listens on.
+    let review = &compose["services"]["review"];
+    let args: Vec<&str> = seq(&review["command"], "command")
+        .iter()
+        .map(|a| text(a, "command[]"))
+        .collect();
+    assert_eq!(args, ["review", "serve", "--config", config_path.as_str()]);
+    let console = Config::from_toml(
+        &read("deploy/compose/vigil.toml"),
+        "deploy/compose/vigil.toml",
+        Path::new(&config_path).parent().unwrap(),
+        compose_env(review),
+    )
+    .unwrap();
+    assert!(
+        console
+            .review
+            .database_url
+            .expose()
+            .contains("@postgres:5432/vigil"),
+        "the console's database is the postgres service"
+    );
+    let published = format!("127.0.0.1:{0}:{0}", console.review.listen.port());
+    assert!(
+        seq(&review["ports"], "ports")
+            .iter()
+            .any(|p| p.as_str() == Some(published.as_str())),
+        "{published} not published"
+    );
+
     // Kubernetes: the ConfigMap as the Deployment mounts it, with the Deployment's env.
     let kustomization = Kustomization::load();
     let deployment = kustomization.resource("Deployment");
