@@ -273,16 +273,13 @@ impl Store {
     /// hash-list entry), most first.
     pub async fn noisiest(&self, limit: i64) -> Result<Vec<EntryPrecision>, StoreError> {
         let rows = sqlx::query(
-            "WITH latest AS (
-                 SELECT DISTINCT ON (flag_id) flag_id, decision FROM decisions
-                 ORDER BY flag_id, id DESC),
-             keyed AS (
+            "WITH keyed AS (
                  SELECT DISTINCT m.flag_id, m.list, m.list_version, m.entry, m.detector
                  FROM flag_matches m)
              SELECT k.list, k.list_version, k.entry, k.detector,
                     count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
                     count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive
-             FROM keyed k JOIN latest l USING (flag_id)
+             FROM keyed k JOIN latest_decisions l USING (flag_id)
              GROUP BY k.list, k.list_version, k.entry, k.detector
              HAVING count(*) FILTER (WHERE l.decision = 'false_positive') > 0
              ORDER BY false_positive DESC, confirmed, k.list, k.entry
@@ -309,17 +306,14 @@ impl Store {
     /// (list, version, category, detector) among its matches, by its latest decision.
     pub async fn precision(&self) -> Result<Vec<Precision>, StoreError> {
         let rows = sqlx::query(
-            "WITH latest AS (
-                 SELECT DISTINCT ON (flag_id) flag_id, decision FROM decisions
-                 ORDER BY flag_id, id DESC),
-             keyed AS (
+            "WITH keyed AS (
                  SELECT DISTINCT m.flag_id, m.list, m.list_version, m.category, m.detector
                  FROM flag_matches m)
              SELECT k.list, k.list_version, k.category, k.detector,
                     count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
                     count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive,
                     count(*) FILTER (WHERE l.decision = 'escalate') AS escalated
-             FROM keyed k JOIN latest l USING (flag_id)
+             FROM keyed k JOIN latest_decisions l USING (flag_id)
              GROUP BY k.list, k.list_version, k.category, k.detector
              ORDER BY k.list, k.list_version, k.category, k.detector",
         )
