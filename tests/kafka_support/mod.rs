@@ -34,27 +34,29 @@ pub fn use_brokers(address: &str) {
 /// sets it), else whatever `deploy/local/kafka start` prints (it is idempotent).
 pub fn brokers() -> &'static str {
     BROKERS.get_or_init(|| {
-        if let Ok(brokers) = std::env::var("VIGIL_TEST_BROKERS") {
-            return brokers;
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/kafka");
-        let output = Command::new(&script)
-            .arg("start")
-            .output()
-            .expect("deploy/local/kafka runs");
-        assert!(
-            output.status.success(),
-            "deploy/local/kafka start failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        stdout
-            .lines()
-            .last()
-            .expect("the script prints the address")
-            .trim()
-            .to_string()
+        std::env::var("VIGIL_TEST_BROKERS").unwrap_or_else(|_| start_local("kafka"))
     })
+}
+
+/// Runs `deploy/local/<server> start` (idempotent) and returns the last line it prints (the
+/// address or URL to connect to).
+pub fn start_local(server: &str) -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("deploy/local/{server}"));
+    let output = Command::new(&script)
+        .arg("start")
+        .output()
+        .unwrap_or_else(|e| panic!("deploy/local/{server} runs: {e}"));
+    assert!(
+        output.status.success(),
+        "deploy/local/{server} start failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .expect("the script prints where the server is")
+        .trim()
+        .to_string()
 }
 
 /// A topic name unique to this test process and call.

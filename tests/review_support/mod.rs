@@ -3,8 +3,6 @@
 //! with a cookie jar.
 #![allow(dead_code, unreachable_pub)] // shared by test binaries that each use some of it
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use sqlx::Connection;
@@ -15,25 +13,8 @@ use vigil_core::config::Secret;
 pub fn server_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| {
-        if let Ok(url) = std::env::var("VIGIL_TEST_DATABASE_URL") {
-            return url;
-        }
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/local/postgres");
-        let output = Command::new(&script)
-            .arg("start")
-            .output()
-            .expect("deploy/local/postgres runs");
-        assert!(
-            output.status.success(),
-            "deploy/local/postgres start failed:\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .expect("the script prints the URL")
-            .trim()
-            .to_string()
+        std::env::var("VIGIL_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| crate::kafka_support::start_local("postgres"))
     })
 }
 
