@@ -65,6 +65,9 @@ pub mod defaults {
     pub const KAFKA_COMMIT_INTERVAL_MS: u64 = 5000;
     /// `kafka.stall_timeout_secs`: `/healthz` fails when the poll loop is stuck this long.
     pub const KAFKA_STALL_TIMEOUT_SECS: u64 = 60;
+    /// `kafka.crash_loop_limit`: processes one record may end, alone in flight, before it is
+    /// dead-lettered unscanned.
+    pub const KAFKA_CRASH_LOOP_LIMIT: u32 = 2;
     /// `lists.reload_interval_ms`: how often `vigil run` looks for new list versions.
     pub const LISTS_RELOAD_INTERVAL_MS: u64 = 60_000;
     /// `admin.listen`.
@@ -438,6 +441,10 @@ pub struct KafkaConfig {
     /// Also dead-letter records that were scanned only in part (an attachment could not be
     /// fetched, decoded or was too large), so they can be replayed after a fix.
     pub dead_letter_partial: bool,
+    /// At-least-once: a record that ends this many vigil processes (an abort or an
+    /// out-of-memory kill) while it is the only record in flight is dead-lettered
+    /// (`crash_loop`) instead of being scanned again; 0 turns the crash-loop breaker off.
+    pub crash_loop_limit: u32,
     /// `[kafka.tls]`: TLS to the brokers; unset: plaintext.
     pub tls: Option<TlsConfig>,
     /// `[kafka.sasl]`: SASL authentication; unset: none.
@@ -664,6 +671,7 @@ impl Default for KafkaConfig {
             transactional_id: String::new(),
             stall_timeout_secs: defaults::KAFKA_STALL_TIMEOUT_SECS,
             dead_letter_partial: true,
+            crash_loop_limit: defaults::KAFKA_CRASH_LOOP_LIMIT,
             tls: None,
             sasl: None,
             client: ClientProperties::default(),

@@ -61,6 +61,10 @@ pub enum ReasonCode {
     DetectorPanic,
     /// Processing the record failed outside any detector (a bug); the record was not scanned.
     InternalError,
+    /// The record ended `kafka.crash_loop_limit` vigil processes (an abort or an
+    /// out-of-memory kill, which no panic handler can hold) while it was the only record
+    /// being scanned; it was dead-lettered without being scanned again.
+    CrashLoop,
 }
 
 /// The pipeline stage where an error arose.
@@ -94,7 +98,7 @@ impl Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 22] = [
+    pub const ALL: [ReasonCode; 23] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -117,6 +121,7 @@ impl ReasonCode {
         ReasonCode::TextTruncated,
         ReasonCode::DetectorPanic,
         ReasonCode::InternalError,
+        ReasonCode::CrashLoop,
     ];
 
     /// The wire name, e.g. `malformed_json`.
@@ -144,6 +149,7 @@ impl ReasonCode {
             ReasonCode::TextTruncated => "text_truncated",
             ReasonCode::DetectorPanic => "detector_panic",
             ReasonCode::InternalError => "internal_error",
+            ReasonCode::CrashLoop => "crash_loop",
         }
     }
 
@@ -174,9 +180,10 @@ impl ReasonCode {
             | ReasonCode::ImageTooLarge
             | ReasonCode::Undecodable
             | ReasonCode::ImageTimeout => Stage::Decode,
-            ReasonCode::TextTruncated | ReasonCode::DetectorPanic | ReasonCode::InternalError => {
-                Stage::Scan
-            }
+            ReasonCode::TextTruncated
+            | ReasonCode::DetectorPanic
+            | ReasonCode::InternalError
+            | ReasonCode::CrashLoop => Stage::Scan,
         }
     }
 

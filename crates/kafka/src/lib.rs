@@ -13,6 +13,9 @@
 //! - [`records::outputs`] — the pure mapping from a scan outcome to output records, with the
 //!   `vigil.error.*` dead-letter headers in [`records::headers`].
 //! - [`tracker::Tracker`] — the watermarks.
+//! - [`breaker`] — the crash-loop breaker: a record that ends the process (an abort, an
+//!   out-of-memory kill) is found through marks in the committed offsets' metadata and
+//!   dead-lettered after `kafka.crash_loop_limit` crashes, instead of stalling its partition.
 //! - [`audit::audit`] — the report behind `vigil audit`, from the verdict topic alone.
 //! - [`replay::replay`] — `vigil dlq replay`: dead-lettered records back onto an input
 //!   topic, idempotently.
@@ -44,6 +47,7 @@
 mod access;
 pub mod admin;
 pub mod audit;
+pub mod breaker;
 mod health;
 mod read;
 pub mod records;

@@ -6,7 +6,7 @@
 //! report of a record completes it. Rebalance (revoke) and shutdown share one drain path.
 //! Backpressure: past `max_in_flight` records the assignment is paused, and resumed at half.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -22,12 +22,13 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use vigil_core::config::{Delivery, KafkaConfig};
-use vigil_core::{Config, Source};
+use vigil_core::{Config, ErrorRecord, ReasonCode, Source};
 use vigil_metrics::{Metrics, OutputKind, RuntimeGauges};
-use vigil_scan::{SharedPipeline, Trace};
+use vigil_scan::{Outcome, SharedPipeline, Trace};
 
 use crate::Health;
 use crate::access::{AccessError, check_access};
+use crate::breaker::{self, Guard, Mark, Mode};
 use crate::records::{InputRecord, OutputRecord, outputs};
 use crate::tracker::{TopicPartition, Tracker};
 
@@ -78,6 +79,8 @@ struct Completion {
 struct Job {
     record: InputRecord,
     epoch: u64,
+    /// The crash-loop breaker condemned the record: dead-letter it without scanning.
+    poison: bool,
 }
 
 /// All outputs of one input record; the last delivery report completes the record.
@@ -207,6 +210,8 @@ struct LoopState {
     txn_dirty: bool,
     /// Shutting down: the final commit is done; revocations only forget partitions.
     closing: bool,
+    /// The crash-loop breaker's state of each assigned partition (at-least-once, when on).
+    guards: HashMap<TopicPartition, Guard>,
 }
 
 struct RunContext {
@@ -218,6 +223,13 @@ struct RunContext {
     producer: Arc<Output>,
     /// At-least-once: offsets were stored since the last commit.
     uncommitted: AtomicBool,
+    /// At-least-once: the crash-loop breaker, unless `kafka.crash_loop_limit` is 0.
+    breaker: Option<breaker::Settings>,
+    /// Whether a partition without a committed offset starts at its beginning.
+    from_earliest: bool,
+    /// Held by every commit: the commit thread's commit of stored offsets must not land
+    /// after an explicit commit issued later, or it would overwrite that commit's mark.
+    commit_lock: Mutex<()>,
 }
 
 impl ClientContext for RunContext {
@@ -248,6 +260,94 @@ impl RunContext {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn commit_lock(&self) -> MutexGuard<'_, ()> {
+        self.commit_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The crash-loop breaker on newly `assigned` partitions: reads the marks committed
+    /// there, sets up their guards and commits one more start on each.
+    fn guard(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        assigned: &TopicPartitionList,
+        state: &mut LoopState,
+    ) {
+        let Some(settings) = self.breaker else {
+            return;
+        };
+        let committed = match consumer.committed_offsets(assigned.clone(), CALL_TIMEOUT) {
+            Ok(committed) => committed,
+            Err(err) => {
+                let effect = "no crash-loop breaker on these partitions";
+                return warn!(error = %err, "cannot read committed offsets; {effect}");
+            }
+        };
+        let mut marks = Vec::new();
+        for element in committed.elements() {
+            let (topic, partition) = (element.topic(), element.partition());
+            let found = Mark::parse(element.metadata());
+            let committed_at = match element.offset() {
+                Offset::Offset(offset) => Some(offset),
+                _ => None,
+            };
+            let needs_end = committed_at.is_none() || Guard::needs_log_end(found);
+            let bounds = if needs_end {
+                let bounds = consumer.fetch_watermarks(topic, partition, CALL_TIMEOUT);
+                if let Err(err) = &bounds {
+                    warn!(topic, partition, error = %err, "cannot read the partition's offsets");
+                }
+                bounds.ok()
+            } else {
+                None
+            };
+            let start = match (committed_at, bounds) {
+                (Some(offset), _) => offset,
+                (None, Some((low, high))) => {
+                    if self.from_earliest {
+                        low
+                    } else {
+                        high
+                    }
+                }
+                (None, None) => continue,
+            };
+            let log_end = match bounds {
+                Some((_, high)) => high,
+                // Unknown: careful until released.
+                None if needs_end => i64::MAX,
+                None => start,
+            };
+            let guard = Guard::new(start, found, log_end, settings);
+            if guard.mode() != Mode::Normal {
+                warn!(
+                    topic,
+                    partition,
+                    offset = start,
+                    unclean_starts = found.unclean,
+                    mode = ?guard.mode(),
+                    "earlier reads of this partition ended without a clean release; \
+                     reading it carefully"
+                );
+            }
+            if guard.is_poison(start) {
+                error!(
+                    topic,
+                    partition,
+                    offset = start,
+                    crashes = found.alone,
+                    "this record ended vigil processes while scanned alone; \
+                     dead-lettering it unscanned"
+                );
+            }
+            let tp: TopicPartition = (Arc::from(topic), partition);
+            marks.push((tp.clone(), start, guard.start_mark()));
+            state.guards.insert(tp, guard);
+        }
+        commit_marks(consumer, &marks);
+    }
 }
 
 impl ConsumerContext for RunContext {
@@ -271,6 +371,9 @@ impl ConsumerContext for RunContext {
                         revoked.iter().all(|tp| t.in_flight_of(tp) == 0)
                     });
                     commit_stored(consumer, &self.metrics);
+                    if !lost {
+                        state.release(consumer, &revoked);
+                    }
                     Ok(())
                 }
                 Delivery::ExactlyOnce => {
@@ -292,6 +395,7 @@ impl ConsumerContext for RunContext {
         }
         for tp in &revoked {
             state.tracker.revoke(tp);
+            state.guards.remove(tp);
         }
         state.waiting.retain(|r| {
             !revoked
@@ -314,6 +418,7 @@ impl ConsumerContext for RunContext {
                 for tp in &assigned {
                     state.tracker.assign(tp.clone());
                 }
+                self.guard(consumer, tpl, &mut state);
                 if state.paused
                     && tpl.count() > 0
                     && let Err(err) = consumer.pause(tpl)
@@ -358,10 +463,65 @@ impl LoopState {
             .chain(completions.try_iter())
             .filter_map(|done| self.apply(done, delivery))
             .collect();
-        if delivery == Delivery::AtLeastOnce && !advanced.is_empty() {
-            store(consumer, &advanced);
-            consumer.context().uncommitted.store(true, Ordering::SeqCst);
+        if delivery != Delivery::AtLeastOnce || advanced.is_empty() {
+            return;
         }
+        let was_serial = self.serial();
+        let mut changed = false;
+        for (tp, watermark) in &advanced {
+            if let Some(guard) = self.guards.get_mut(tp) {
+                changed |= guard.advance(*watermark);
+            }
+        }
+        // While serial, guarded positions go out with each record's mark instead: a stored
+        // offset could be committed after a mark and erase it.
+        let stored: Vec<_> = advanced
+            .into_iter()
+            .filter(|(tp, _)| !was_serial || !self.guards.contains_key(tp))
+            .collect();
+        store(consumer, &stored, |tp| {
+            self.guards.get(tp).map_or(Mark::default(), Guard::mark)
+        });
+        let context = consumer.context();
+        if !stored.is_empty() {
+            context.uncommitted.store(true, Ordering::SeqCst);
+        }
+        if was_serial && !self.serial() {
+            commit_marks(consumer, &self.guarded_positions());
+        } else if changed || self.guards.values().any(|g| g.mode() == Mode::Careful) {
+            commit_stored(consumer, &context.metrics);
+        }
+    }
+
+    /// Whether some partition is read one record at a time (then the whole process is).
+    fn serial(&self) -> bool {
+        self.guards.values().any(|g| g.mode() == Mode::Serial)
+    }
+
+    /// Every guarded partition's position (its watermark, or where it started) and mark.
+    fn guarded_positions(&self) -> Vec<(TopicPartition, i64, Mark)> {
+        self.guards
+            .iter()
+            .map(|(tp, guard)| (tp.clone(), self.position(tp, guard), guard.mark()))
+            .collect()
+    }
+
+    fn position(&self, tp: &TopicPartition, guard: &Guard) -> i64 {
+        self.tracker.watermark(tp).unwrap_or(guard.start())
+    }
+
+    /// A clean release of `released` (revocation, shutdown): commits each guarded
+    /// partition's position with its release mark.
+    fn release(&self, consumer: &BaseConsumer<RunContext>, released: &[TopicPartition]) {
+        let positions: Vec<_> = released
+            .iter()
+            .filter_map(|tp| {
+                let guard = self.guards.get(tp)?;
+                let position = self.position(tp, guard);
+                Some((tp.clone(), position, guard.release_mark(position)))
+            })
+            .collect();
+        commit_marks(consumer, &positions);
     }
 
     /// Waits for completions until `done` holds or `deadline` passes; returns whether `done`.
@@ -497,10 +657,15 @@ fn requires_abort(err: &KafkaError) -> bool {
     matches!(err, KafkaError::Transaction(e) if e.txn_requires_abort())
 }
 
-/// Stores `advanced` watermarks (the next offsets to read) for the next commit.
-/// `store_offsets` stores exactly what it is given (the deprecated single-message calls add 1),
-/// and refuses — per partition, silently — a list naming a partition twice: keep the highest.
-fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]) {
+/// Stores `advanced` watermarks (the next offsets to read), with each partition's `mark`, for
+/// the next commit. `store_offsets` stores exactly what it is given (the deprecated
+/// single-message calls add 1), and refuses — per partition, silently — a list naming a
+/// partition twice: keep the highest.
+fn store(
+    consumer: &BaseConsumer<RunContext>,
+    advanced: &[(TopicPartition, i64)],
+    mark: impl Fn(&TopicPartition) -> Mark,
+) {
     let mut latest: BTreeMap<&TopicPartition, i64> = BTreeMap::new();
     for (tp, offset) in advanced {
         let entry = latest.entry(tp).or_insert(*offset);
@@ -510,8 +675,13 @@ fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]
         return;
     }
     let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), offset) in latest {
-        let _ = tpl.add_partition_offset(topic, *partition, Offset::Offset(offset));
+    for (tp, offset) in latest {
+        let mut element = tpl.add_partition(&tp.0, tp.1);
+        let _ = element.set_offset(Offset::Offset(offset));
+        let mark = mark(tp);
+        if mark != Mark::default() {
+            element.set_metadata(mark.encode());
+        }
     }
     let refused = consumer
         .store_offsets(&tpl)
@@ -538,6 +708,7 @@ fn store(consumer: &BaseConsumer<RunContext>, advanced: &[(TopicPartition, i64)]
 /// Commits stored offsets synchronously; returns whether they are committed (or there were
 /// none). A failure only means redelivery, so it is logged, not fatal.
 fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> bool {
+    let _held = consumer.context().commit_lock();
     let requested = Instant::now();
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
@@ -553,6 +724,32 @@ fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> bool
     }
 }
 
+/// Commits `positions` (per partition: the next offset to read and its mark) synchronously,
+/// whatever is stored; returns whether they are committed.
+fn commit_marks(
+    consumer: &BaseConsumer<RunContext>,
+    positions: &[(TopicPartition, i64, Mark)],
+) -> bool {
+    if positions.is_empty() {
+        return true;
+    }
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset, mark) in positions {
+        let mut element = tpl.add_partition(topic, *partition);
+        let _ = element.set_offset(Offset::Offset(*offset));
+        element.set_metadata(mark.encode());
+    }
+    let context = consumer.context();
+    let _held = context.commit_lock();
+    let requested = Instant::now();
+    let result = consumer.commit(&tpl, CommitMode::Sync);
+    context.metrics.commit(result.is_ok(), requested.elapsed());
+    if let Err(err) = &result {
+        warn!(error = %err, "commit of crash-loop marks failed; a crash now would go unnoticed");
+    }
+    result.is_ok()
+}
+
 struct Shared {
     config: Arc<Config>,
     pipeline: Arc<SharedPipeline>,
@@ -562,7 +759,12 @@ struct Shared {
 }
 
 fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
-    for Job { record, epoch } in jobs {
+    for Job {
+        record,
+        epoch,
+        poison,
+    } in jobs
+    {
         let source = Source::Kafka {
             topic: record.topic.to_string(),
             partition: record.partition,
@@ -572,7 +774,11 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
         let pipeline = shared.pipeline.current();
         let started = Instant::now();
         let mut trace = Trace::default();
-        let outcome = pipeline.process_traced(&record.payload, source, now, &mut trace);
+        let outcome = if poison {
+            condemned(source, now)
+        } else {
+            pipeline.process_traced(&record.payload, source, now, &mut trace)
+        };
         shared
             .metrics
             .record_outcome(&outcome, &trace, started.elapsed());
@@ -618,6 +824,25 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
         for index in 0..pending.records.len() {
             send(&shared.producer, &pending, index);
         }
+    }
+}
+
+/// The outcome of a record the crash-loop breaker dead-letters without scanning.
+fn condemned(source: Source, now: OffsetDateTime) -> Outcome {
+    let detail = "this record ended vigil processes while it was scanned alone; not scanned again";
+    Outcome {
+        message_id: None,
+        flag: None,
+        errors: vec![ErrorRecord::new(
+            ReasonCode::CrashLoop,
+            source,
+            None,
+            None,
+            None,
+            detail.into(),
+            now,
+        )],
+        scanned: false,
     }
 }
 
@@ -788,6 +1013,7 @@ pub fn run(
             txn_failed: false,
             txn_dirty: false,
             closing: false,
+            guards: HashMap::new(),
         }),
         delivery,
         drain_timeout: Duration::from_secs(k.shutdown_timeout_secs),
@@ -795,6 +1021,17 @@ pub fn run(
         metrics: metrics.clone(),
         producer: producer.clone(),
         uncommitted: AtomicBool::new(false),
+        breaker: (delivery == Delivery::AtLeastOnce && k.crash_loop_limit > 0).then(|| {
+            breaker::Settings {
+                limit: k.crash_loop_limit,
+                // A second crash leaves the committed offset within about this of its cause.
+                serial_window: (2 * k.max_in_flight + POLL_BATCH) as i64,
+            }
+        }),
+        from_earliest: consumer_config(&config)
+            .get("auto.offset.reset")
+            .is_none_or(|reset| ["earliest", "smallest", "beginning"].contains(&reset)),
+        commit_lock: Mutex::new(()),
     };
     let consumer: Arc<BaseConsumer<RunContext>> = Arc::new(
         consumer_config(&config)
@@ -912,7 +1149,7 @@ fn poll_loop(
         }
         let mut state = consumer.context().state();
         state.settle(consumer, delivery, None);
-        state.dispatch(jobs, k.max_in_flight);
+        state.dispatch(consumer, jobs, k.max_in_flight);
         // Pausing makes librdkafka drop what it prefetched and fetch it again on resume (after
         // its outstanding long-poll fetch returns), so it is kept for real overload, and
         // resuming at half overlaps the refetch with the work still queued.
@@ -1028,8 +1265,17 @@ fn owned(message: &BorrowedMessage<'_>, topics: &mut Vec<Arc<str>>) -> InputReco
 }
 
 impl LoopState {
-    /// Hands waiting records to the scanning pool while fewer than `max_in_flight` are out.
-    fn dispatch(&mut self, jobs: &Sender<Job>, max_in_flight: usize) {
+    /// Hands waiting records to the scanning pool while fewer than `max_in_flight` are out
+    /// (one, marked, while serial).
+    fn dispatch(
+        &mut self,
+        consumer: &BaseConsumer<RunContext>,
+        jobs: &Sender<Job>,
+        max_in_flight: usize,
+    ) {
+        if self.serial() {
+            return self.dispatch_alone(consumer, jobs);
+        }
         while self.tracker.in_flight() < max_in_flight {
             let Some(record) = self.waiting.pop_front() else {
                 return;
@@ -1044,7 +1290,44 @@ impl LoopState {
                 continue;
             };
             self.txn_dirty = true;
-            let _ = jobs.send(Job { record, epoch });
+            let _ = jobs.send(Job {
+                record,
+                epoch,
+                poison: false,
+            });
+        }
+    }
+
+    /// Serial: when nothing is in flight, commits the next record's offset with its alone
+    /// mark (and every other guarded position), then hands it over — so if it ends the
+    /// process, the next owner knows which record did.
+    fn dispatch_alone(&mut self, consumer: &BaseConsumer<RunContext>, jobs: &Sender<Job>) {
+        if self.tracker.in_flight() > 0 {
+            return;
+        }
+        while let Some(record) = self.waiting.pop_front() {
+            self.waiting_bytes -= buffered_size(&record);
+            let tp = (record.topic.clone(), record.partition);
+            if !self.tracker.partitions().any(|t| *t == tp) {
+                continue; // revoked: whoever owns it now reads it again
+            }
+            let mut positions = self.guarded_positions();
+            positions.retain(|(t, _, _)| *t != tp);
+            let guard = self.guards.get(&tp);
+            if let Some(guard) = guard {
+                positions.push((tp.clone(), record.offset, guard.alone_mark(record.offset)));
+            }
+            let poison = guard.is_some_and(|g| g.is_poison(record.offset));
+            commit_marks(consumer, &positions);
+            let Some(epoch) = self.tracker.dispatch(&tp, record.offset) else {
+                continue;
+            };
+            let _ = jobs.send(Job {
+                record,
+                epoch,
+                poison,
+            });
+            return;
         }
     }
 }
@@ -1062,6 +1345,8 @@ fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration
     let committed = match delivery {
         Delivery::AtLeastOnce => {
             commit_stored(consumer, metrics);
+            let all: Vec<TopicPartition> = state.guards.keys().cloned().collect();
+            state.release(consumer, &all);
             Ok(())
         }
         Delivery::ExactlyOnce if drained && !state.txn_failed => {
