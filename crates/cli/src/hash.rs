@@ -161,13 +161,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
     let limits = match &args.config {
         Some(_) => {
             let config = crate::settings::load(args.config.as_deref())?;
-            let a = &config.attachments;
-            DecodeLimits {
-                max_input_bytes: a.max_bytes,
-                max_width: a.max_image_width,
-                max_height: a.max_image_height,
-                max_alloc_bytes: a.max_image_alloc_bytes,
-            }
+            vigil_scan::decode_limits(&config.attachments)
         }
         None => DecodeLimits::DEFAULT,
     };

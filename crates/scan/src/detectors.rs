@@ -2,6 +2,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use vigil_core::config::AttachmentsConfig;
 use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
     AttachmentHasher, Deadline, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm,
@@ -163,6 +164,16 @@ pub struct ImageMatchSettings {
     pub image_threads: usize,
 }
 
+/// The decoding limits `[attachments]` sets, shared by everything that decodes attachments.
+pub fn decode_limits(a: &AttachmentsConfig) -> DecodeLimits {
+    DecodeLimits {
+        max_input_bytes: a.max_bytes,
+        max_width: a.max_image_width,
+        max_height: a.max_image_height,
+        max_alloc_bytes: a.max_image_alloc_bytes,
+    }
+}
+
 impl ImageMatchSettings {
     /// The settings in `config`.
     pub fn from_config(config: &Config) -> ImageMatchSettings {
@@ -177,12 +188,7 @@ impl ImageMatchSettings {
                 (Family::Dhash, m.dhash_max_distance),
                 (Family::Ahash, m.ahash_max_distance),
             ],
-            limits: DecodeLimits {
-                max_input_bytes: a.max_bytes,
-                max_width: a.max_image_width,
-                max_height: a.max_image_height,
-                max_alloc_bytes: a.max_image_alloc_bytes,
-            },
+            limits: decode_limits(a),
             decode_memory_bytes: a.max_decode_memory_bytes,
             image_time_ms: a.max_image_time_ms,
             // Room for every scanning thread's image plus as many abandoned ones.

@@ -43,7 +43,9 @@ mod scanner;
 mod trace;
 
 pub use detector::{Detector, Findings, Problem, ScanContext};
-pub use detectors::{ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector};
+pub use detectors::{
+    ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, decode_limits,
+};
 pub use lines::{BoundedLines, Record};
 pub use lists::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};

@@ -455,13 +455,7 @@ pub(crate) async fn decide(
 }
 
 fn image_limits(state: &AppState) -> DecodeLimits {
-    let a = &state.config.attachments;
-    DecodeLimits {
-        max_input_bytes: a.max_bytes,
-        max_width: a.max_image_width,
-        max_height: a.max_image_height,
-        max_alloc_bytes: a.max_image_alloc_bytes,
-    }
+    vigil_scan::decode_limits(&state.config.attachments)
 }
 
 /// A coarse grey mosaic of the image: enough to see that there is a picture and its
