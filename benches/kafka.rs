@@ -19,12 +19,14 @@ use std::time::{Duration, Instant};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
 use vigil_core::Config;
 use vigil_kafka::Health;
+use vigil_kafka::breaker::Mark;
 use vigil_metrics::{BuildInfo, Metrics};
 use vigil_scan::{Pipeline, SharedPipeline};
 
@@ -242,12 +244,41 @@ fn passthrough(
         .unwrap()
 }
 
+/// Commits offset 0 of every partition of `input` for `group` with the crash-loop breaker's
+/// mark of one unclean start, as a crash right after joining would leave it.
+fn mark_one_crash(brokers: &str, group: &str, input: &str) {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut offsets = TopicPartitionList::new();
+    let mark = Mark {
+        unclean: 1,
+        alone: 0,
+    };
+    for partition in 0..PARTITIONS {
+        let mut element = offsets.add_partition(input, partition);
+        element.set_offset(Offset::Offset(0)).unwrap();
+        element.set_metadata(mark.encode());
+    }
+    consumer.commit(&offsets, CommitMode::Sync).unwrap();
+}
+
+/// Starts `vigil_kafka::run` on `input`: `which` is `vigil-alo`, `vigil-eos`, or
+/// `vigil-careful` (at-least-once after one crash: the breaker commits every batch until it
+/// has read the backlog).
 fn vigil(
     brokers: &str,
     input: &str,
-    exactly_once: bool,
+    which: &str,
     stop: Arc<AtomicBool>,
 ) -> (String, std::thread::JoinHandle<()>) {
+    let exactly_once = which == "vigil-eos";
+    let group = unique("vigil");
+    if which == "vigil-careful" {
+        mark_one_crash(brokers, &group, input);
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let verdicts = format!("{input}.verdicts");
     create(
@@ -283,7 +314,6 @@ listen = "127.0.0.1:0"
             .join("examples/lists/sample-keywords.csv")
             .display()
             .to_string(),
-        group = unique("vigil"),
         delivery = if exactly_once {
             "exactly-once"
         } else {
@@ -305,8 +335,8 @@ listen = "127.0.0.1:0"
     (verdicts, handle)
 }
 
-/// Starts consumer `which` (`passthrough`, `vigil-alo`, `vigil-eos`) on `input`; returns its
-/// output topic and thread.
+/// Starts consumer `which` (`passthrough`, `vigil-alo`, `vigil-eos`, `vigil-careful`) on
+/// `input`; returns its output topic and thread.
 fn start(
     brokers: &str,
     input: &str,
@@ -319,7 +349,7 @@ fn start(
         let handle = passthrough(brokers, input, &output, stop);
         return (output, handle);
     }
-    vigil(brokers, input, which == "vigil-eos", stop)
+    vigil(brokers, input, which, stop)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -504,11 +534,12 @@ fn main() {
         &[("text", &text), ("mix", &mix)]
     };
     for &(name, payloads) in workloads {
-        let mut runs: Vec<(&str, Vec<f64>)> = ["passthrough", "vigil-alo", "vigil-eos"]
-            .iter()
-            .filter(|w| variants.is_empty() || variants.split(',').any(|v| v == **w))
-            .map(|w| (*w, Vec::new()))
-            .collect();
+        let mut runs: Vec<(&str, Vec<f64>)> =
+            ["passthrough", "vigil-alo", "vigil-eos", "vigil-careful"]
+                .iter()
+                .filter(|w| variants.is_empty() || variants.split(',').any(|v| v == **w))
+                .map(|w| (*w, Vec::new()))
+                .collect();
         for _ in 0..reps {
             for (which, rates) in &mut runs {
                 rates.push(throughput(&brokers, name, payloads, which));
@@ -533,9 +564,11 @@ fn main() {
     };
     for name in ["text", "mix"] {
         println!(
-            "ratio {name:5} vigil-alo/passthrough {:.2}  vigil-eos/vigil-alo {:.2}",
+            "ratio {name:5} vigil-alo/passthrough {:.2}  vigil-eos/vigil-alo {:.2}  \
+             vigil-careful/vigil-alo {:.2}",
             rate(name, "vigil-alo") / rate(name, "passthrough"),
             rate(name, "vigil-eos") / rate(name, "vigil-alo"),
+            rate(name, "vigil-careful") / rate(name, "vigil-alo"),
         );
     }
     if text_only {
