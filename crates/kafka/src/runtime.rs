@@ -22,7 +22,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
 use vigil_core::config::{Delivery, KafkaConfig};
-use vigil_core::{Config, ErrorRecord, ReasonCode, Source};
+use vigil_core::{Config, ReasonCode, Source};
 use vigil_metrics::{Metrics, OutputKind, RuntimeGauges};
 use vigil_scan::{Outcome, SharedPipeline, Trace};
 
@@ -830,20 +830,7 @@ fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
 /// The outcome of a record the crash-loop breaker dead-letters without scanning.
 fn condemned(source: Source, now: OffsetDateTime) -> Outcome {
     let detail = "this record ended vigil processes while it was scanned alone; not scanned again";
-    Outcome {
-        message_id: None,
-        flag: None,
-        errors: vec![ErrorRecord::new(
-            ReasonCode::CrashLoop,
-            source,
-            None,
-            None,
-            None,
-            detail.into(),
-            now,
-        )],
-        scanned: false,
-    }
+    Outcome::record_error(ReasonCode::CrashLoop, source, detail.into(), now)
 }
 
 fn retry_worker(retries: Receiver<Retry>, producer: Arc<Output>) {

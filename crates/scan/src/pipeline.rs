@@ -86,6 +86,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome of a record that was not scanned at all, for `error`.
+    pub fn unscanned(message_id: Option<String>, error: ErrorRecord) -> Outcome {
+        Outcome {
+            message_id,
+            flag: None,
+            errors: vec![error],
+            scanned: false,
+        }
+    }
+
+    /// The outcome of a record not scanned for `reason`, which concerns the record as a whole
+    /// (no message id, attachment or field to name).
+    pub fn record_error(
+        reason: ReasonCode,
+        source: Source,
+        detail: String,
+        now: OffsetDateTime,
+    ) -> Outcome {
+        let error = ErrorRecord::new(reason, source, None, None, None, detail, now);
+        Outcome::unscanned(None, error)
+    }
+
     /// The verdict this outcome is reported under.
     pub fn verdict(&self) -> VerdictKind {
         match (&self.flag, self.scanned) {
@@ -195,21 +217,7 @@ impl Pipeline {
         }));
         attempt.unwrap_or_else(|_| {
             let detail = "processing failed outside the detectors; the record was not scanned";
-            let error = ErrorRecord::new(
-                ReasonCode::InternalError,
-                source,
-                None,
-                None,
-                None,
-                detail.into(),
-                now,
-            );
-            Outcome {
-                message_id: None,
-                flag: None,
-                errors: vec![error],
-                scanned: false,
-            }
+            Outcome::record_error(ReasonCode::InternalError, source, detail.into(), now)
         })
     }
 
@@ -236,12 +244,7 @@ impl Pipeline {
                     e.detail,
                     now,
                 );
-                return Outcome {
-                    message_id: e.message_id,
-                    flag: None,
-                    errors: vec![error],
-                    scanned: false,
-                };
+                return Outcome::unscanned(e.message_id, error);
             }
         };
         let (attachments, mut problems) =
@@ -292,21 +295,7 @@ impl Pipeline {
             "{size} bytes exceeds input.max_message_bytes = {}",
             self.max_message_bytes
         );
-        let error = ErrorRecord::new(
-            ReasonCode::MessageTooLarge,
-            source,
-            None,
-            None,
-            None,
-            detail,
-            now,
-        );
-        Outcome {
-            message_id: None,
-            flag: None,
-            errors: vec![error],
-            scanned: false,
-        }
+        Outcome::record_error(ReasonCode::MessageTooLarge, source, detail, now)
     }
 }
 
