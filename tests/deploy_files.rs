@@ -55,6 +55,7 @@ const ALERTS: &[(&str, &str)] = &[
     ("VigilConsumerLagGrowing", "lag-growing"),
     ("VigilStalled", "stalled"),
     ("VigilDeadLetterSpike", "dead-letter-spike"),
+    ("VigilCrashLoop", "crash-loop"),
     ("VigilListStale", "list-stale"),
     ("VigilListReloadFailed", "list-reload-failed"),
     ("VigilCanaryMissing", "canary-missing"),
