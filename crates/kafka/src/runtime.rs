@@ -488,14 +488,19 @@ impl LoopState {
         }
         if was_serial && !self.serial() {
             commit_marks(consumer, &self.guarded_positions());
-        } else if changed || self.guards.values().any(|g| g.mode() == Mode::Careful) {
+        } else if changed || self.guarded(Mode::Careful) > 0 {
             commit_stored(consumer, &context.metrics);
         }
     }
 
     /// Whether some partition is read one record at a time (then the whole process is).
     fn serial(&self) -> bool {
-        self.guards.values().any(|g| g.mode() == Mode::Serial)
+        self.guarded(Mode::Serial) > 0
+    }
+
+    /// How many partitions are read in `mode`.
+    fn guarded(&self, mode: Mode) -> usize {
+        self.guards.values().filter(|g| g.mode() == mode).count()
     }
 
     /// Every guarded partition's position (its watermark, or where it started) and mark.
@@ -1164,6 +1169,8 @@ fn poll_loop(
             } else {
                 0
             },
+            careful: state.guarded(Mode::Careful),
+            serial: state.guarded(Mode::Serial),
         });
     }
     Ok(())

@@ -112,6 +112,10 @@ pub struct RuntimeGauges {
     pub assigned: usize,
     /// Partitions paused for backpressure.
     pub paused: usize,
+    /// Partitions the crash-loop breaker reads carefully.
+    pub careful: usize,
+    /// Partitions the crash-loop breaker reads one record at a time.
+    pub serial: usize,
 }
 
 /// Every metric vigil exports, registered in one registry.
@@ -136,6 +140,8 @@ pub struct Metrics {
     buffered_bytes: IntGauge,
     assigned: IntGauge,
     paused: IntGauge,
+    /// `careful`, `serial`.
+    guarded: [IntGauge; 2],
     lag: IntGaugeVec,
     lag_labels: Mutex<BTreeSet<(String, String)>>,
     commits: [IntCounter; 2],
@@ -253,6 +259,7 @@ impl Metrics {
         let attachments = counter_vec(&registry, names::ATTACHMENTS);
         let outputs = counter_vec(&registry, names::OUTPUTS);
         let producer_errors = counter_vec(&registry, names::PRODUCER_ERRORS);
+        let guarded = gauge_vec(&registry, names::GUARDED_PARTITIONS);
         let commits = counter_vec(&registry, names::COMMITS);
         let kinds = [
             OutputKind::Flag,
@@ -290,6 +297,7 @@ impl Metrics {
             buffered_bytes: gauge(&registry, names::BUFFERED_BYTES),
             assigned: gauge(&registry, names::ASSIGNED_PARTITIONS),
             paused: gauge(&registry, names::PAUSED_PARTITIONS),
+            guarded: ["careful", "serial"].map(|m| guarded.with_label_values(&[m])),
             lag: gauge_vec(&registry, names::CONSUMER_LAG),
             lag_labels: Mutex::new(BTreeSet::new()),
             commits: ["ok", "error"].map(|r| commits.with_label_values(&[r])),
@@ -400,6 +408,8 @@ impl Metrics {
             .set(i64::try_from(gauges.buffered_bytes).unwrap_or(i64::MAX));
         self.assigned.set(int(gauges.assigned));
         self.paused.set(int(gauges.paused));
+        self.guarded[0].set(int(gauges.careful));
+        self.guarded[1].set(int(gauges.serial));
     }
 
     /// Consumer lag of each assigned partition (from librdkafka statistics); partitions not

@@ -192,6 +192,13 @@ pub const PAUSED_PARTITIONS: Def = def(
     "Assigned partitions paused because the buffer is full (backpressure)",
     &[],
 );
+/// Partitions the crash-loop breaker reads carefully or one record at a time.
+pub const GUARDED_PARTITIONS: Def = def(
+    "vigil_crash_guarded_partitions",
+    Kind::Gauge,
+    "Assigned partitions the crash-loop breaker reads carefully (committing every batch) or serially (one record at a time) after starts that ended without a clean release",
+    &["mode"],
+);
 /// Consumer lag per partition, from librdkafka statistics.
 pub const CONSUMER_LAG: Def = def(
     "vigil_consumer_lag_messages",
@@ -292,6 +299,7 @@ pub const ALL: &[Def] = &[
     BUFFERED_BYTES,
     ASSIGNED_PARTITIONS,
     PAUSED_PARTITIONS,
+    GUARDED_PARTITIONS,
     CONSUMER_LAG,
     COMMITS,
     COMMIT_DURATION,
