@@ -314,12 +314,8 @@ impl RunContext {
                 }
                 (None, None) => continue,
             };
-            let log_end = match bounds {
-                Some((_, high)) => high,
-                // Unknown: careful until released.
-                None if needs_end => i64::MAX,
-                None => start,
-            };
+            // Only consulted after unclean starts; unknown then: careful until released.
+            let log_end = bounds.map_or(i64::MAX, |(_, high)| high);
             let guard = Guard::new(start, found, log_end, settings);
             if guard.mode() != Mode::Normal {
                 warn!(
@@ -679,15 +675,11 @@ fn store(
     if latest.is_empty() {
         return;
     }
-    let mut tpl = TopicPartitionList::new();
-    for (tp, offset) in latest {
-        let mut element = tpl.add_partition(&tp.0, tp.1);
-        let _ = element.set_offset(Offset::Offset(offset));
-        let mark = mark(tp);
-        if mark != Mark::default() {
-            element.set_metadata(mark.encode());
-        }
-    }
+    let tpl = offsets_list(
+        latest
+            .into_iter()
+            .map(|(tp, offset)| (tp, offset, mark(tp))),
+    );
     let refused = consumer
         .store_offsets(&tpl)
         .err()
@@ -717,42 +709,50 @@ fn commit_stored(consumer: &BaseConsumer<RunContext>, metrics: &Metrics) -> bool
     let requested = Instant::now();
     match consumer.commit_consumer_state(CommitMode::Sync) {
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => true,
-        Ok(()) => {
-            metrics.commit(true, requested.elapsed());
-            true
-        }
-        Err(err) => {
-            metrics.commit(false, requested.elapsed());
-            warn!(error = %err, "offset commit failed; uncommitted records would be redelivered");
-            false
+        result => {
+            metrics.commit(result.is_ok(), requested.elapsed());
+            if let Err(err) = &result {
+                warn!(error = %err, "offset commit failed; uncommitted records would be redelivered");
+            }
+            result.is_ok()
         }
     }
 }
 
 /// Commits `positions` (per partition: the next offset to read and its mark) synchronously,
-/// whatever is stored; returns whether they are committed.
-fn commit_marks(
-    consumer: &BaseConsumer<RunContext>,
-    positions: &[(TopicPartition, i64, Mark)],
-) -> bool {
+/// whatever is stored, under the same lock and timing as [`commit_stored`].
+fn commit_marks(consumer: &BaseConsumer<RunContext>, positions: &[(TopicPartition, i64, Mark)]) {
     if positions.is_empty() {
-        return true;
+        return;
     }
-    let mut tpl = TopicPartitionList::new();
-    for ((topic, partition), offset, mark) in positions {
-        let mut element = tpl.add_partition(topic, *partition);
-        let _ = element.set_offset(Offset::Offset(*offset));
-        element.set_metadata(mark.encode());
-    }
+    let tpl = offsets_list(
+        positions
+            .iter()
+            .map(|(tp, offset, mark)| (tp, *offset, *mark)),
+    );
     let context = consumer.context();
     let _held = context.commit_lock();
     let requested = Instant::now();
     let result = consumer.commit(&tpl, CommitMode::Sync);
     context.metrics.commit(result.is_ok(), requested.elapsed());
-    if let Err(err) = &result {
+    if let Err(err) = result {
         warn!(error = %err, "commit of crash-loop marks failed; a crash now would go unnoticed");
     }
-    result.is_ok()
+}
+
+/// Offsets (the next to read) with their marks as metadata (none when clean).
+fn offsets_list<'a>(
+    positions: impl Iterator<Item = (&'a TopicPartition, i64, Mark)>,
+) -> TopicPartitionList {
+    let mut tpl = TopicPartitionList::new();
+    for ((topic, partition), offset, mark) in positions {
+        let mut element = tpl.add_partition(topic, *partition);
+        let _ = element.set_offset(Offset::Offset(offset));
+        if mark != Mark::default() {
+            element.set_metadata(mark.encode());
+        }
+    }
+    tpl
 }
 
 struct Shared {
