@@ -12,12 +12,11 @@ mod common;
 mod kafka_support;
 
 use std::collections::BTreeSet;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use kafka_support::{
-    Input, Read, free_port, http_get, kafka_section, messages, produce, read_until, topics, unique,
+    Input, Read, Vigil, kafka_section, messages, produce, read_until, topics, unique,
 };
 use serde_json::json;
 
@@ -25,53 +24,17 @@ use serde_json::json;
 /// an 8192 × 8192 image's pixels and PDQ buffer (about 470 MB).
 const DATA_LIMIT_BYTES: u64 = 320 * 1024 * 1024;
 
-struct Run {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Run {
-    fn start(dir: &std::path::Path, config: &str, index: usize, limited: bool) -> Run {
-        let admin = format!("127.0.0.1:{}", free_port());
-        let path = dir.join(format!("vigil-{index}.toml"));
-        std::fs::write(&path, format!("{config}\n[admin]\nlisten = \"{admin}\"\n")).unwrap();
-        let log = dir.join(format!("vigil-{index}.log"));
-        let mut command = if limited {
-            let mut command = std::process::Command::new("prlimit");
-            command
-                .arg(format!("--data={DATA_LIMIT_BYTES}"))
-                .arg(env!("CARGO_BIN_EXE_vigil"));
-            command
-        } else {
-            std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
-        };
-        let child = command
-            .args(["run", "--config", path.to_str().unwrap()])
-            .env("VIGIL_LOG", "info")
-            .current_dir(dir)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        let run = Run { child, log };
-        let ready = Instant::now() + Duration::from_secs(60);
-        while http_get(admin.parse().unwrap(), "/readyz").map(|r| r.0) != Some(200) {
-            assert!(Instant::now() < ready, "not ready:\n{}", run.logs());
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        run
-    }
-
-    fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `vigil run` with `config`, under the data limit when `limited`, once it is ready.
+fn start(config: &str, limited: bool) -> Vigil {
+    let limit = format!("--data={DATA_LIMIT_BYTES}");
+    let wrapper = if limited {
+        vec!["prlimit", &limit]
+    } else {
+        vec![]
+    };
+    let mut vigil = Vigil::spawn(config, "info", &[], &wrapper);
+    vigil.wait_ready(Duration::from_secs(60));
+    vigil
 }
 
 #[test]
@@ -117,10 +80,10 @@ fn a_record_that_ends_the_process_is_dead_lettered_after_the_limit_and_nothing_e
 
     // The supervisor: restart after every crash until every record has a verdict.
     let scanned = |reads: &[Read]| reads.iter().map(Read::source).collect::<BTreeSet<_>>();
-    let mut runs: Vec<(Run, Option<std::process::ExitStatus>)> = Vec::new();
+    let mut runs: Vec<(Vigil, Option<std::process::ExitStatus>)> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(240);
     loop {
-        let mut run = Run::start(dir.path(), &config, runs.len(), true);
+        let mut run = start(&config, true);
         let status = loop {
             if let Some(status) = run.child.try_wait().unwrap() {
                 break Some(status);
@@ -196,7 +159,7 @@ fn a_record_that_ends_the_process_is_dead_lettered_after_the_limit_and_nothing_e
     assert!(killed.unwrap().success());
     let status = last.child.wait().unwrap();
     assert!(status.success(), "{status:?}\n{}", last.logs());
-    let again = Run::start(dir.path(), &config, 99, false);
+    let again = start(&config, false);
     std::thread::sleep(Duration::from_secs(3));
     let log = again.logs();
     assert!(!log.contains("reading it carefully"), "{log}");

@@ -17,7 +17,21 @@ pub fn root() -> PathBuf {
 
 /// A `vigil` command with a clean environment: no inherited VIGIL_* variables, run in `cwd`.
 pub fn vigil(cwd: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    vigil_via(cwd, &[])
+}
+
+/// [`vigil`] started through `wrapper`, a command that runs the one after it (e.g.
+/// `["prlimit", "--data=N"]`); none when empty.
+pub fn vigil_via(cwd: &Path, wrapper: &[&str]) -> Command {
+    let binary = env!("CARGO_BIN_EXE_vigil");
+    let mut command = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
     command.current_dir(cwd);
     for (key, _) in std::env::vars() {
         if key.starts_with("VIGIL_") {

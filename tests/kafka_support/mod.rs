@@ -294,12 +294,20 @@ impl Vigil {
 
     /// [`Vigil::start_logging`] with extra environment variables.
     pub fn start_with(config: &str, level: &str, env: &[(&str, &str)]) -> Vigil {
+        let mut vigil = Vigil::spawn(config, level, env, &[]);
+        vigil.wait_ready(Duration::from_secs(60));
+        vigil
+    }
+
+    /// Starts `vigil run` through `wrapper` (see [`crate::common::vigil_via`]) without
+    /// waiting for it to be ready.
+    pub fn spawn(config: &str, level: &str, env: &[(&str, &str)], wrapper: &[&str]) -> Vigil {
         let dir = tempfile::tempdir().unwrap();
         let admin: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let path = dir.path().join("vigil.toml");
         std::fs::write(&path, format!("{config}\n[admin]\nlisten = \"{admin}\"\n")).unwrap();
         let log = dir.path().join("vigil.log");
-        let child = crate::common::vigil(dir.path())
+        let child = crate::common::vigil_via(dir.path(), wrapper)
             .args(["run", "--config", path.to_str().unwrap()])
             .env("VIGIL_LOG", level)
             .envs(env.iter().copied())
@@ -307,14 +315,12 @@ impl Vigil {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        let mut vigil = Vigil {
+        Vigil {
             child,
             admin,
             log,
             _dir: dir,
-        };
-        vigil.wait_ready(Duration::from_secs(60));
-        vigil
+        }
     }
 
     pub fn wait_ready(&mut self, timeout: Duration) {
