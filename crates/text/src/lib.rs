@@ -9,9 +9,11 @@
 //!   leetspeak, white space, separators, repeated letters; each step can be switched off per
 //!   rule. [`Normalized`] keeps, for every normalised byte, the original characters it came
 //!   from.
-//! - [`KeywordMatcher`] — one automaton per normalisation profile; reports every rule that
-//!   matched (overlapping matches included) with all its spans, honouring `whole_word` on the
-//!   ORIGINAL word boundaries so that `sext` does not fire inside `sextant`.
+//! - [`KeywordMatcher`] — per normalisation profile, one term search (an Aho-Corasick
+//!   automaton, or for large lists a hashed-window literal matcher; [`TermSearch`]); reports
+//!   every rule that matched (overlapping matches included) with all its spans, honouring
+//!   `whole_word` on the ORIGINAL word boundaries so that `sext` does not fire inside
+//!   `sextant`.
 //!
 //! ```
 //! use vigil_text::{KeywordList, KeywordMatcher};
@@ -33,11 +35,12 @@
 //! ```
 
 mod keywords;
+mod literals;
 mod matcher;
 mod normalize;
 mod rules;
 
 pub use keywords::{KeywordList, KeywordRule, RuleKind};
-pub use matcher::{KeywordMatcher, RuleClass, TextError, TextHit};
+pub use matcher::{KeywordMatcher, RuleClass, TermSearch, TextError, TextHit};
 pub use normalize::{Normalized, Normalizer, Step, Steps};
 pub use rules::{CooccurrenceRule, REGEX_SIZE_LIMIT_BYTES, RegexRule, Rules};

@@ -276,6 +276,53 @@ impl Normalized {
         (opens(start) || merged(start)) && (opens(end) || merged(end - 1))
     }
 
+    /// Where a whole-word match may start: the normalised characters at which
+    /// [`Normalized::may_be_whole_word`] can hold on the start side, in order — in one pass,
+    /// so a large list of whole-word terms is looked up only there (most positions of text
+    /// without word gaps are inside words).
+    pub(crate) fn word_starts(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.text.len() / 2);
+        let text = self.text.as_bytes();
+        let (mut gap, mut split) = (0, 0);
+        let mut ends = self.ends.iter().peekable();
+        // Where the previous character's first occurrence ends in the original, and whether
+        // it is a word character.
+        let mut previous_end = 0u32;
+        let mut previous_word = false;
+        let mut i = 0;
+        while let Some(&byte) = text.get(i) {
+            let (word, len) = if byte.is_ascii() {
+                (byte.is_ascii_alphanumeric(), 1)
+            } else {
+                let c = self.text[i..].chars().next().unwrap_or_default();
+                (c.is_alphanumeric() && !is_invisible(c), c.len_utf8())
+            };
+            let at = i as u32;
+            let last = at + len as u32 - 1;
+            let start = self.start[i];
+            let mut opens = i == 0 || !previous_word || !word || start != previous_end;
+            while self.gaps.get(gap).is_some_and(|&g| g < at) {
+                gap += 1;
+            }
+            while self.splits.get(split).is_some_and(|s| s.0 < at) {
+                split += 1;
+            }
+            opens |= self.gaps.get(gap) == Some(&at)
+                || self.splits.get(split).is_some_and(|s| s.0 == at);
+            if opens {
+                out.push(at);
+            }
+            while ends.next_if(|e| e.0 < last).is_some() {}
+            previous_end = match ends.peek() {
+                Some(&&(byte, end)) if byte == last => end,
+                _ => self.start[last as usize] + 1,
+            };
+            previous_word = word;
+            i += len;
+        }
+        out
+    }
+
     /// The first byte of the normalised character holding byte `i`.
     fn char_start(&self, i: usize) -> usize {
         let bytes = self.text.as_bytes();
@@ -804,7 +851,7 @@ fn merge(
 
 /// Characters that do not show on their own: they belong to the letter next to them.
 fn is_invisible(c: char) -> bool {
-    is_default_ignorable(c) || is_combining_mark(c)
+    !c.is_ascii() && (is_default_ignorable(c) || is_combining_mark(c))
 }
 
 fn is_separator(c: char) -> bool {
