@@ -1,6 +1,7 @@
 //! Keyword matching speed at 100 to 100,000 terms over 200,000 realistic DMs: vigil with full
 //! normalisation and without any, against a plain Aho-Corasick over lower-cased text (all
-//! matches, and leftmost only) and a `RegexSet` of the same terms, measured in the same run.
+//! matches, and leftmost only) and a `RegexSet` of the same terms, measured in the same run;
+//! and vigil with the term search (`TermSearch`) its automatic choice did not pick.
 //! Also prints automaton build time and memory.
 //!
 //! `scripts/bench-text` (fetches the benign corpus, Debian's fortunes, then runs
@@ -17,7 +18,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use regex::RegexSetBuilder;
-use vigil_text::{KeywordList, KeywordMatcher};
+use vigil_text::{KeywordList, KeywordMatcher, TermSearch};
 
 const MESSAGES: usize = 200_000;
 const MESSAGE_BYTES: usize = 180;
@@ -119,13 +120,22 @@ fn terms(words: &[String], n: usize, rng: &mut Rng) -> Vec<String> {
     terms
 }
 
-fn matcher(terms: &[String], normalize: &str) -> KeywordMatcher {
+fn matcher(terms: &[String], normalize: &str, search: TermSearch) -> KeywordMatcher {
     let mut csv = String::from("rule_id,term,category,normalize\n");
     for (i, term) in terms.iter().enumerate() {
         csv += &format!("r{i},{term},c,{normalize}\n");
     }
     let list = KeywordList::parse("bench", Path::new("bench.csv"), csv.as_bytes()).unwrap();
-    KeywordMatcher::build(vec![list]).unwrap()
+    KeywordMatcher::build_with(vec![list], search).unwrap()
+}
+
+/// The term search `Auto` does not pick for `n` terms, to compare in the same run.
+fn other_search(n: usize) -> TermSearch {
+    if n >= 10_000 {
+        TermSearch::Automaton
+    } else {
+        TermSearch::Literals
+    }
 }
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
@@ -170,8 +180,10 @@ fn main() {
             let term = &terms[i % terms.len()];
             message.push_str(&term.replace('e', "3").replace(' ', "."));
         }
-        let (full, full_build) = timed(|| matcher(&terms, "all"));
-        let (none, none_build) = timed(|| matcher(&terms, "none"));
+        let (full, full_build) = timed(|| matcher(&terms, "all", TermSearch::Auto));
+        let (none, none_build) = timed(|| matcher(&terms, "none", TermSearch::Auto));
+        let other = other_search(n);
+        let (full_other, other_build) = timed(|| matcher(&terms, "all", other));
         let (plain, plain_build) = timed(|| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
@@ -189,10 +201,12 @@ fn main() {
             })
         });
         println!(
-            "{n} terms: build vigil (all steps) {:.1} ms, {:.1} MB; vigil (none) {:.1} ms; \
-             aho-corasick {:.1} ms, {:.1} MB; regex set {}",
+            "{n} terms: build vigil (all steps) {:.1} ms, {:.1} MB; with {other:?} {:.1} ms, \
+             {:.1} MB; vigil (none) {:.1} ms; aho-corasick {:.1} ms, {:.1} MB; regex set {}",
             full_build.as_secs_f64() * 1e3,
             full.automata_bytes() as f64 / 1e6,
+            other_build.as_secs_f64() * 1e3,
+            full_other.automata_bytes() as f64 / 1e6,
             none_build.as_secs_f64() * 1e3,
             plain_build.as_secs_f64() * 1e3,
             plain.memory_usage() as f64 / 1e6,
@@ -210,6 +224,15 @@ fn main() {
                 messages
                     .iter()
                     .map(|m| full.find(black_box(m)).len())
+                    .sum::<usize>()
+            })
+        });
+        let other_id = format!("vigil_all_steps_{}", format!("{other:?}").to_lowercase());
+        group.bench_with_input(BenchmarkId::new(other_id, n), &n, |b, _| {
+            b.iter(|| {
+                messages
+                    .iter()
+                    .map(|m| full_other.find(black_box(m)).len())
                     .sum::<usize>()
             })
         });
