@@ -78,6 +78,9 @@ struct Profile {
     normalizer: Normalizer,
     /// Pattern id → what it stands for.
     patterns: Vec<Target>,
+    /// Pattern id → whether it must stand as a whole word: apart from the rules, since most
+    /// candidate matches need only this and it stays in cache.
+    whole_word: Vec<bool>,
     terms: Option<Terms>,
     /// First pass over every regular expression of the profile.
     set: Option<RegexSet>,
@@ -279,6 +282,7 @@ impl KeywordMatcher {
                 Ok(Profile {
                     normalizer: Normalizer::new(steps),
                     patterns,
+                    whole_word,
                     terms,
                     set,
                     regexes,
@@ -309,15 +313,13 @@ impl KeywordMatcher {
             let normalized = profile.normalizer.normalize(text);
             if let Some(terms) = &profile.terms {
                 terms.find(&normalized, |pattern, start, end| {
-                    let target = profile.patterns[pattern];
-                    let span = if target.whole_word(&self.lists) {
+                    let span = if profile.whole_word[pattern] {
                         if !normalized.may_be_whole_word(start, end) {
                             return;
                         }
                         let chars = chars.get_or_insert_with(|| text.chars().collect());
                         let whole = normalized
-                            .spans(start, end)
-                            .into_iter()
+                            .readings(start, end)
                             .find(|s| on_word_boundaries(&profile.normalizer, chars, *s));
                         match whole {
                             Some(span) => span,
@@ -326,7 +328,7 @@ impl KeywordMatcher {
                     } else {
                         normalized.span(start, end)
                     };
-                    match target {
+                    match profile.patterns[pattern] {
                         Target::Term { list, rule } => match self.lists[list].rules[rule].kind {
                             RuleKind::Term => found
                                 .entry((list, RuleClass::Term, rule))

@@ -218,7 +218,7 @@ impl Normalized {
     pub fn span(&self, start: usize, end: usize) -> Span {
         // Never empty: the first occurrence's start comes before every end.
         let first = self.start[start] as usize;
-        self.spans(start, end).first().copied().unwrap_or(Span {
+        self.readings(start, end).next().unwrap_or(Span {
             start: first,
             end: first + 1,
         })
@@ -229,20 +229,24 @@ impl Normalized {
     /// may start at any occurrence of it (latest first) and end at any (first first).
     /// Whole-word rules take the first reading whose edges are word boundaries.
     pub fn spans(&self, start: usize, end: usize) -> Vec<Span> {
-        let ends = self.ends(end);
         let mut readings: Vec<Span> = Vec::new();
-        for s in self.starts(start) {
-            for &e in &ends {
-                let span = Span {
-                    start: s as usize,
-                    end: e as usize,
-                };
-                if s < e && !readings.contains(&span) {
-                    readings.push(span);
-                }
+        for span in self.readings(start, end) {
+            if !readings.contains(&span) {
+                readings.push(span);
             }
         }
         readings
+    }
+
+    /// [`Normalized::spans`] without allocating, some perhaps repeated.
+    pub(crate) fn readings(&self, start: usize, end: usize) -> impl Iterator<Item = Span> + '_ {
+        let ends = self.ends(end);
+        self.starts(start).flat_map(move |s| {
+            ends.clone().filter(move |&e| s < e).map(move |e| Span {
+                start: s as usize,
+                end: e as usize,
+            })
+        })
     }
 
     /// A cheap first check for whole-word rules: whether the normalised range `start..end`
@@ -349,27 +353,22 @@ impl Normalized {
 
     /// Original starts of the character at normalised byte `start`: its later occurrences
     /// across word gaps (latest first), then the first.
-    fn starts(&self, start: usize) -> Vec<u32> {
-        let mut starts: Vec<u32> = self
-            .split_range(start)
+    fn starts(&self, start: usize) -> impl Iterator<Item = u32> + '_ {
+        self.split_range(start)
             .rev()
             .take(Self::READINGS)
             .map(|i| self.splits[i].1)
-            .collect();
-        starts.push(self.start[start]);
-        starts
+            .chain(std::iter::once(self.start[start]))
     }
 
     /// Original ends of the character whose last byte is `end - 1`: where its first
     /// occurrence (with its in-word run) ends, then its later occurrences.
-    fn ends(&self, end: usize) -> Vec<u32> {
-        let mut ends = vec![self.first_end(end - 1)];
-        ends.extend(
+    fn ends(&self, end: usize) -> impl Iterator<Item = u32> + Clone + '_ {
+        std::iter::once(self.first_end(end - 1)).chain(
             self.split_range(self.char_start(end - 1))
                 .take(Self::READINGS)
                 .map(|i| self.splits[i].2),
-        );
-        ends
+        )
     }
 
     /// Indices into `splits` of the merges into the character starting at byte `at`.
