@@ -131,10 +131,9 @@ fn matcher(terms: &[String], normalize: &str, search: TermSearch) -> KeywordMatc
 
 /// The term search `Auto` does not pick for `n` terms, to compare in the same run.
 fn other_search(n: usize) -> TermSearch {
-    if n >= 10_000 {
-        TermSearch::Automaton
-    } else {
-        TermSearch::Literals
+    match TermSearch::Auto.for_terms(n) {
+        TermSearch::Literals => TermSearch::Automaton,
+        _ => TermSearch::Literals,
     }
 }
 

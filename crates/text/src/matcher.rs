@@ -34,6 +34,17 @@ pub enum TermSearch {
     Literals,
 }
 
+impl TermSearch {
+    /// The search used for a profile of `terms` terms: [`TermSearch::Auto`] resolved.
+    pub fn for_terms(self, terms: usize) -> TermSearch {
+        match self {
+            TermSearch::Auto if terms >= LITERALS_MIN_PATTERNS => TermSearch::Literals,
+            TermSearch::Auto => TermSearch::Automaton,
+            search => search,
+        }
+    }
+}
+
 /// The keyword lists could not be compiled (e.g. an automaton would exceed its size limit).
 #[derive(Debug, thiserror::Error)]
 #[error("cannot compile keyword lists: {message}")]
@@ -102,14 +113,13 @@ enum Terms {
 }
 
 impl Terms {
-    /// Compiles `terms`, whose whole-word flags are `whole_word`: as [`Literals`] from
-    /// `literals_from` terms on.
+    /// Compiles `terms`, whose whole-word flags are `whole_word`, for `search`.
     fn build(
         terms: &[String],
         whole_word: &[bool],
-        literals_from: usize,
+        search: TermSearch,
     ) -> Result<Terms, aho_corasick::BuildError> {
-        if terms.len() >= literals_from {
+        if search.for_terms(terms.len()) == TermSearch::Literals {
             let subset = |whole: bool| {
                 Box::new(Literals::new(
                     terms
@@ -210,11 +220,6 @@ impl KeywordMatcher {
         lists: Vec<KeywordList>,
         search: TermSearch,
     ) -> Result<KeywordMatcher, TextError> {
-        let literals_from = match search {
-            TermSearch::Auto => LITERALS_MIN_PATTERNS,
-            TermSearch::Automaton => usize::MAX,
-            TermSearch::Literals => 0,
-        };
         let mut by_steps: BTreeMap<Steps, Pending> = BTreeMap::new();
         let mut normalizers: BTreeMap<Steps, Normalizer> = BTreeMap::new();
         let mut term = |steps: Steps, term: &str| {
@@ -256,9 +261,9 @@ impl KeywordMatcher {
                 let whole_word: Vec<bool> = patterns.iter().map(|t| t.whole_word(&lists)).collect();
                 let terms = match terms.is_empty() {
                     true => None,
-                    false => Some(
-                        Terms::build(&terms, &whole_word, literals_from).map_err(|e| error(&e))?,
-                    ),
+                    false => {
+                        Some(Terms::build(&terms, &whole_word, search).map_err(|e| error(&e))?)
+                    }
                 };
                 let set = match regexes.is_empty() {
                     true => None,
@@ -495,6 +500,19 @@ mod tests {
     use std::path::Path;
 
     use super::*;
+
+    #[test]
+    fn the_automatic_search_switches_to_literals_at_ten_thousand_terms() {
+        let table = [
+            (TermSearch::Auto, 9_999, TermSearch::Automaton),
+            (TermSearch::Auto, 10_000, TermSearch::Literals),
+            (TermSearch::Automaton, 100_000, TermSearch::Automaton),
+            (TermSearch::Literals, 1, TermSearch::Literals),
+        ];
+        for (search, terms, chosen) in table {
+            assert_eq!(search.for_terms(terms), chosen, "{search:?} at {terms}");
+        }
+    }
 
     /// The list compiled both ways: automata, and [`Literals`].
     type Both = [KeywordMatcher; 2];
