@@ -156,7 +156,7 @@ impl Terms {
             } => {
                 let text = normalized.text.as_bytes();
                 if !whole_word.is_empty() {
-                    let starts = normalized.word_starts().into_iter().map(|s| s as usize);
+                    let starts = normalized.word_starts().iter().map(|&s| s as usize);
                     whole_word.find_at(text, starts, &mut found);
                 }
                 if !anywhere.is_empty() {

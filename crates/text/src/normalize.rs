@@ -176,12 +176,16 @@ const SPACE: Ascii = 0x80;
 const DROP: Ascii = 0x81;
 /// A leet symbol whose reading depends on its neighbours: the slow path decides.
 const CONTEXT: Ascii = 0x82;
+/// Not ASCII: the slow path decodes the character.
+const NON_ASCII: Ascii = 0x83;
+/// Most bytes one ASCII run takes (a power of two: the size of its buffers on the stack).
+const ASCII_CHUNK_BYTES: usize = 256;
 
 /// A compiled set of steps: normalises texts and terms alike.
 #[derive(Clone)]
 pub struct Normalizer {
     steps: Steps,
-    ascii: [Ascii; 128],
+    ascii: [Ascii; 256],
 }
 
 impl fmt::Debug for Normalizer {
@@ -205,9 +209,9 @@ pub struct Normalized {
     /// (normalised byte, start, end) of the later occurrence, for the first bytes of letters
     /// merged across a word gap (`ok keep`): a match starting there starts at the later word.
     splits: Vec<(u32, u32, u32)>,
-    /// Normalised bytes next to which an original non-letter that normalised to letters
-    /// stood (`℃` → `°c`), in order: words of the original may start or end there.
-    gaps: Vec<u32>,
+    /// The normalised characters where a whole-word match may start (see
+    /// [`Normalized::word_starts`]), in order.
+    word_starts: Vec<u32>,
 }
 
 impl Normalized {
@@ -257,74 +261,20 @@ impl Normalized {
     /// (combining marks and ignorables, some of them alphabetic, when their steps are off)
     /// count as gaps here, since the full check looks through them.
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
-        let opens = |i: usize| -> bool {
-            if i == 0 || i >= self.text.len() {
-                return true;
-            }
-            let word = |k: usize| {
-                self.text[k..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_alphanumeric() && !is_invisible(c))
-            };
-            if !word(self.char_start(i - 1))
-                || !word(i)
-                || self.gaps.binary_search(&(i as u32)).is_ok()
-            {
-                return true;
-            }
-            // Adjacent original characters: the same word, unless a merge spans the gap.
-            self.start[i] != self.first_end(i - 1)
-        };
+        let opens =
+            |i: usize| i >= self.text.len() || self.word_starts.binary_search(&(i as u32)).is_ok();
         let merged = |i: usize| !self.split_range(self.char_start(i)).is_empty();
-        (opens(start) || merged(start)) && (opens(end) || merged(end - 1))
+        opens(start) && (opens(end) || merged(end - 1))
     }
 
-    /// Where a whole-word match may start: the normalised characters at which
-    /// [`Normalized::may_be_whole_word`] can hold on the start side, in order — in one pass,
-    /// so a large list of whole-word terms is looked up only there (most positions of text
-    /// without word gaps are inside words).
-    pub(crate) fn word_starts(&self) -> Vec<u32> {
-        let mut out = Vec::with_capacity(self.text.len() / 2);
-        let text = self.text.as_bytes();
-        let (mut gap, mut split) = (0, 0);
-        let mut ends = self.ends.iter().peekable();
-        // Where the previous character's first occurrence ends in the original, and whether
-        // it is a word character.
-        let mut previous_end = 0u32;
-        let mut previous_word = false;
-        let mut i = 0;
-        while let Some(&byte) = text.get(i) {
-            let (word, len) = if byte.is_ascii() {
-                (byte.is_ascii_alphanumeric(), 1)
-            } else {
-                let c = self.text[i..].chars().next().unwrap_or_default();
-                (c.is_alphanumeric() && !is_invisible(c), c.len_utf8())
-            };
-            let at = i as u32;
-            let last = at + len as u32 - 1;
-            let start = self.start[i];
-            let mut opens = i == 0 || !previous_word || !word || start != previous_end;
-            while self.gaps.get(gap).is_some_and(|&g| g < at) {
-                gap += 1;
-            }
-            while self.splits.get(split).is_some_and(|s| s.0 < at) {
-                split += 1;
-            }
-            opens |= self.gaps.get(gap) == Some(&at)
-                || self.splits.get(split).is_some_and(|s| s.0 == at);
-            if opens {
-                out.push(at);
-            }
-            while ends.next_if(|e| e.0 < last).is_some() {}
-            previous_end = match ends.peek() {
-                Some(&&(byte, end)) if byte == last => end,
-                _ => self.start[last as usize] + 1,
-            };
-            previous_word = word;
-            i += len;
-        }
-        out
+    /// Where a whole-word match may start, in order: the normalised characters that open a
+    /// token (the first; one after a non-letter, or after original characters that were
+    /// dropped; a letter or non-letter next to an original non-letter that normalised to
+    /// letters, as `℃` → `°c`), and letters merged across a word gap (a match may start at
+    /// their later occurrence). Found while normalising, so a large list of whole-word terms
+    /// is looked up only there: most positions of text without word gaps are inside words.
+    pub(crate) fn word_starts(&self) -> &[u32] {
+        &self.word_starts
     }
 
     /// The first byte of the normalised character holding byte `i`.
@@ -387,8 +337,8 @@ impl Normalizer {
             // Built now, while lists load, not when the first message needs it.
             confusables();
         }
-        let mut ascii = [DROP; 128];
-        for (b, action) in ascii.iter_mut().enumerate() {
+        let mut ascii = [NON_ASCII; 256];
+        for (b, action) in ascii.iter_mut().enumerate().take(128) {
             let b = b as u8;
             let c = char::from(b);
             let lower = if steps.contains(Step::Casefold) {
@@ -430,21 +380,25 @@ impl Normalizer {
             collapse: self.steps.contains(Step::Collapse),
             in_space: false,
             separated: false,
-            gaps: Vec::new(),
+            word_starts: Vec::with_capacity(original.len() / 2),
+            previous_word: false,
+            previous_end: 0,
+            gap: false,
         };
         let bytes = original.as_bytes();
         let mut index = 0u32;
         let mut at = 0;
         while at < bytes.len() {
-            let (done, stopped) = out.ascii_run(&self.ascii, &bytes[at..], index);
+            let chunk = &bytes[at..bytes.len().min(at + ASCII_CHUNK_BYTES)];
+            let (done, stopped) = out.ascii_run(&self.ascii, chunk, index);
             at += done;
             index += done as u32;
             match stopped {
-                Stop::End => break,
+                Stop::End => continue,
                 Stop::Context => {
                     let c = char::from(bytes[at]);
                     let next = original[at + 1..].chars().next();
-                    out.push(leet_in_context(c, next).unwrap_or(c), index, index + 1);
+                    out.push(leet_in_context(c, next).unwrap_or(c), index);
                     at += 1;
                 }
                 Stop::NonAscii => {
@@ -463,14 +417,11 @@ impl Normalizer {
         if self.steps.contains(Step::Ignorables) && is_default_ignorable(c) {
             return;
         }
+        // A non-letter that normalises to letters (`℃` → `°c`) still separates words.
         let gap = !c.is_alphanumeric() && !is_invisible(c);
-        if gap {
-            out.gaps.push(out.text.len() as u32);
-        }
+        out.gap |= gap;
         self.decompose_into(c, index, out);
-        if gap {
-            out.gaps.push(out.text.len() as u32);
-        }
+        out.gap |= gap;
     }
 
     /// One non-ASCII character through decomposition, marks, look-alikes, folding.
@@ -536,8 +487,8 @@ impl Normalizer {
             match self.ascii[c as usize] {
                 SPACE => out.space(index),
                 DROP => out.separator(),
-                CONTEXT => out.push(c, index, index + 1),
-                mapped => out.push(char::from(mapped), index, index + 1),
+                CONTEXT => out.push(c, index),
+                mapped => out.push(char::from(mapped), index),
             }
             return;
         }
@@ -555,7 +506,7 @@ impl Normalizer {
             self.push_latin(latin, index, out);
             return;
         }
-        out.push(c, index, index + 1);
+        out.push(c, index);
     }
 
     /// The Latin reading of a look-alike (lower case: the table is folded).
@@ -566,7 +517,7 @@ impl Normalizer {
             } else {
                 l
             };
-            out.push(l, index, index + 1);
+            out.push(l, index);
         }
     }
 
@@ -650,6 +601,7 @@ impl Normalizer {
 
 /// Why [`Output::ascii_run`] stopped.
 enum Stop {
+    /// The end of its input.
     End,
     Context,
     NonAscii,
@@ -665,91 +617,152 @@ struct Output {
     in_space: bool,
     /// A separator was dropped since the last character emitted.
     separated: bool,
-    gaps: Vec<u32>,
+    word_starts: Vec<u32>,
+    /// Whether the last character emitted is a word character.
+    previous_word: bool,
+    /// Where the last character emitted (with its in-word run) ends in the original.
+    previous_end: u32,
+    /// The next character emitted opens a word (an original non-letter stood before it).
+    gap: bool,
 }
 
 impl Output {
-    /// The hot path: ASCII bytes that map to one byte each (or to nothing), from original
-    /// character `index` on. Returns how many bytes it consumed and why it stopped.
-    fn ascii_run(&mut self, table: &[Ascii; 128], bytes: &[u8], index: u32) -> (usize, Stop) {
-        // The state and the two vectors live in locals here (written back on exit), which
-        // keeps them in registers: this loop is most of the time of scanning a plain message.
-        let mut text = std::mem::take(&mut self.text);
-        let mut starts = std::mem::take(&mut self.start);
-        let mut last = text.last().copied().unwrap_or(0);
+    /// The hot path: ASCII bytes (at most [`ASCII_CHUNK_BYTES`]) that map to one byte each
+    /// (or to nothing), from original character `index` on. Returns how many bytes it
+    /// consumed and why it stopped.
+    fn ascii_run(&mut self, table: &[Ascii; 256], bytes: &[u8], index: u32) -> (usize, Stop) {
+        // This loop is most of the time of normalising a plain message. Its output goes to
+        // arrays on the stack, indexed without bounds checks, and the state lives in locals,
+        // so that it all stays in registers. Each byte is written at the running lengths,
+        // which then advance or not: whether a byte is a letter or a dropped separator is
+        // too irregular for a branch to predict.
+        const MASK: usize = ASCII_CHUNK_BYTES - 1;
+        let mut text = [0u8; ASCII_CHUNK_BYTES];
+        let mut starts = [0u32; ASCII_CHUNK_BYTES];
+        // At most one word start per byte: an emitted character or a merge.
+        let mut word_starts = [0u32; ASCII_CHUNK_BYTES];
+        let base = self.text.len();
+        let (mut n, mut k) = (0usize, 0usize);
+        let mut last = self.text.last().copied().unwrap_or(0);
         let mut in_space = self.in_space;
         let mut separated = self.separated;
+        let mut previous_word = self.previous_word;
+        let mut previous_end = self.previous_end;
+        let mut gap = self.gap;
         let mut stop = (bytes.len(), Stop::End);
-        for (i, &b) in bytes.iter().enumerate() {
-            if b >= 0x80 {
-                stop = (i, Stop::NonAscii);
-                break;
-            }
+        for (i, &b) in bytes.iter().enumerate().take(ASCII_CHUNK_BYTES) {
+            let mapped = table[b as usize];
             let at = index + i as u32;
-            match table[b as usize] {
-                SPACE => {
-                    if !in_space {
-                        in_space = true;
-                        last = b' ';
-                        text.push(b' ');
-                        starts.push(at);
-                    }
-                }
-                DROP => separated = !text.is_empty(),
+            match mapped {
                 CONTEXT => {
                     stop = (i, Stop::Context);
                     break;
                 }
-                mapped => {
-                    if self.collapse && mapped == last && mapped.is_ascii_alphabetic() && !in_space
-                    {
-                        let pos = text.len() - 1;
-                        merge(
-                            &mut self.ends,
-                            &mut self.splits,
-                            (pos, pos),
-                            separated,
-                            (at, at + 1),
-                        );
+                NON_ASCII => {
+                    stop = (i, Stop::NonAscii);
+                    break;
+                }
+                SPACE => {
+                    if !in_space {
+                        in_space = true;
+                        last = b' ';
+                        word_starts[k & MASK] = (base + n) as u32;
+                        k += 1;
+                        text[n & MASK] = b' ';
+                        starts[n & MASK] = at;
+                        n += 1;
+                        previous_word = false;
+                        previous_end = at + 1;
+                        gap = false;
+                        separated = false;
+                    }
+                    continue;
+                }
+                _ if self.collapse
+                    && mapped == last
+                    && mapped.is_ascii_alphabetic()
+                    && !in_space =>
+                {
+                    let first = base + n - 1;
+                    if merge(
+                        &mut self.ends,
+                        &mut self.splits,
+                        (first, first),
+                        separated,
+                        at,
+                    ) {
+                        previous_end = at + 1;
                     } else {
-                        in_space = false;
-                        last = mapped;
-                        text.push(mapped);
-                        starts.push(at);
+                        let latest = match k {
+                            0 => self.word_starts.last().copied(),
+                            k => Some(word_starts[(k - 1) & MASK]),
+                        };
+                        if latest != Some(first as u32) {
+                            word_starts[k & MASK] = first as u32;
+                            k += 1;
+                        }
                     }
                     separated = false;
+                    continue;
                 }
+                _ => {}
             }
+            let emit = mapped != DROP;
+            let word = mapped.is_ascii_alphanumeric();
+            let opens = emit && (!(word && previous_word && at == previous_end) || gap);
+            text[n & MASK] = mapped;
+            starts[n & MASK] = at;
+            word_starts[k & MASK] = (base + n) as u32;
+            k += usize::from(opens);
+            n += usize::from(emit);
+            previous_word = if emit { word } else { previous_word };
+            previous_end = if emit { at + 1 } else { previous_end };
+            last = if emit { mapped } else { last };
+            gap &= !emit;
+            in_space &= !emit;
+            separated = !emit && base + n > 0;
         }
-        self.text = text;
-        self.start = starts;
+        self.text.extend_from_slice(&text[..n]);
+        self.start.extend_from_slice(&starts[..n]);
+        self.word_starts.extend_from_slice(&word_starts[..k]);
         self.in_space = in_space;
         self.separated = separated;
+        self.previous_word = previous_word;
+        self.previous_end = previous_end;
+        self.gap = gap;
         stop
     }
 
-    fn push(&mut self, c: char, start: u32, end: u32) {
+    /// A character is emitted at the next byte: it may open a word (see
+    /// [`Normalized::word_starts`]).
+    fn open(&mut self, word: bool, at: u32) {
+        if !(word && self.previous_word && at == self.previous_end) || self.gap {
+            self.word_starts.push(self.text.len() as u32);
+        }
+        self.previous_word = word;
+        self.previous_end = at + 1;
+        self.gap = false;
+    }
+
+    /// Emits `c`, read from original character `at`.
+    fn push(&mut self, c: char, at: u32) {
         let mut buffer = [0u8; 4];
         let encoded = c.encode_utf8(&mut buffer).as_bytes();
         if self.collapse && c.is_alphabetic() && !self.in_space && self.text.ends_with(encoded) {
             let bytes = (self.text.len() - encoded.len(), self.text.len() - 1);
-            merge(
-                &mut self.ends,
-                &mut self.splits,
-                bytes,
-                self.separated,
-                (start, end),
-            );
+            if merge(&mut self.ends, &mut self.splits, bytes, self.separated, at) {
+                self.previous_end = at + 1;
+            } else if self.word_starts.last() != Some(&(bytes.0 as u32)) {
+                self.word_starts.push(bytes.0 as u32);
+            }
             self.separated = false;
             return;
         }
+        self.open(c.is_alphanumeric() && !is_invisible(c), at);
         self.in_space = false;
         self.separated = false;
         self.text.extend_from_slice(encoded);
-        self.start.extend(std::iter::repeat_n(start, encoded.len()));
-        if end != start + 1 {
-            self.ends.push(((self.text.len() - 1) as u32, end));
-        }
+        self.start.extend(std::iter::repeat_n(at, encoded.len()));
     }
 
     /// A dropped mark at original character `end - 1` belongs to the last letter.
@@ -762,6 +775,7 @@ impl Output {
             Some(e) if e.0 == last => e.1 = e.1.max(end),
             _ => self.ends.push((last, end)),
         }
+        self.previous_end = self.previous_end.max(end);
     }
 
     /// Composes `mark` onto the last character when Unicode has a precomposed form.
@@ -783,7 +797,6 @@ impl Output {
             return false;
         };
         let start = self.start[at];
-        let old_len = self.text.len() as u32;
         if self.ends.last().is_some_and(|e| e.0 as usize >= at) {
             self.ends.pop();
         }
@@ -794,10 +807,8 @@ impl Output {
         self.text.extend_from_slice(encoded);
         self.start.extend(std::iter::repeat_n(start, encoded.len()));
         self.ends.push(((self.text.len() - 1) as u32, end));
-        // A word gap marked after the letter moves with its end.
-        if let Some(gap) = self.gaps.last_mut().filter(|g| **g == old_len) {
-            *gap = self.text.len() as u32;
-        }
+        self.previous_word = composed.is_alphanumeric() && !is_invisible(composed);
+        self.previous_end = end;
         true
     }
 
@@ -811,6 +822,7 @@ impl Output {
             return;
         }
         self.in_space = true;
+        self.open(false, index);
         self.text.push(b' ');
         self.start.push(index);
     }
@@ -821,31 +833,32 @@ impl Output {
             start: self.start,
             ends: self.ends,
             splits: self.splits,
-            gaps: self.gaps,
+            word_starts: self.word_starts,
         }
     }
 }
 
-/// Folds a repeat (original characters `start..end`) of the last character, at normalised
-/// bytes `first..=last`, into it. Inside a word the character now stands for the whole run.
-/// Across separators (`ok keep`, `s e e`, `a add`) it stands for either occurrence: a match
-/// starting there may start at the later one, a match ending there may end at either (see
-/// [`Normalized::spans`]).
+/// Folds a repeat (original character `at`) of the last character, at normalised bytes
+/// `first..=last`, into it. Inside a word the character now stands for the whole run, and
+/// `true` is returned. Across separators (`ok keep`, `s e e`, `a add`) it stands for either
+/// occurrence: a match starting there may start at the later one (so the caller counts it
+/// a word start), a match ending there may end at either (see [`Normalized::spans`]).
 fn merge(
     ends: &mut Vec<(u32, u32)>,
     splits: &mut Vec<(u32, u32, u32)>,
     (first, last): (usize, usize),
     separated: bool,
-    (start, end): (u32, u32),
-) {
+    at: u32,
+) -> bool {
     if separated {
-        splits.push((first as u32, start, end));
-        return;
+        splits.push((first as u32, at, at + 1));
+        return false;
     }
     match ends.last_mut() {
-        Some(e) if e.0 == last as u32 => e.1 = end,
-        _ => ends.push((last as u32, end)),
+        Some(e) if e.0 == last as u32 => e.1 = at + 1,
+        _ => ends.push((last as u32, at + 1)),
     }
+    true
 }
 
 /// Characters that do not show on their own: they belong to the letter next to them.
