@@ -5,16 +5,21 @@
 //! root) its states no longer fit in the caches: each byte waits on memory. This matcher
 //! looks only where it is told to (whole-word terms: where a word may start, a quarter of
 //! the positions of such text) and keeps its hot data small. Each pattern is found through
-//! its key, its first `min(len, 8)` bytes. At a position, the window of each key length in
-//! use is hashed and tested against a bitset of 16 to 32 bits per pattern (two bits in one
-//! word); a hit sends the window to a table of the keys, which confirms it and compares any
-//! longer pattern in full.
+//! its key, its first `min(len, 8)` bytes. At a position, the window's first four bytes pick
+//! which key lengths of four and more to try (most positions have few or none: a table of
+//! them per hash of those bytes); shorter key lengths are always tried. The window of each
+//! length tried is hashed and tested against a bitset of 16 to 32 bits per pattern (two bits
+//! in one word); a hit sends the window to a table of the patterns (open addressing: one
+//! cache miss, usually), whose slots hold their first 16 bytes, so that only longer patterns
+//! are compared elsewhere.
 //!
 //! Like [`aho_corasick::AhoCorasick::find_overlapping_iter`], it reports every pattern at
 //! every place it occurs (that it looks at), overlapping ones included.
 
 /// Keys are at most this long: the bytes of one `u64`.
 const KEY_MAX: usize = 8;
+/// Keys at least this long are tried where a window starts as one of them does.
+const PREFIX: usize = 4;
 
 /// Mixes a key with its length; the top bits index the bitset and the table.
 fn hash(key: u64, len: usize) -> u64 {
@@ -26,12 +31,9 @@ fn bits_of(h: u64) -> u64 {
     (1 << ((h >> 20) & 63)) | (1 << ((h >> 26) & 63))
 }
 
-/// The low `len` bytes of a window.
+/// The low `len` bytes (1 to 8) of a window.
 fn mask(len: usize) -> u64 {
-    match len {
-        KEY_MAX => u64::MAX,
-        len => (1u64 << (8 * len)) - 1,
-    }
+    u64::MAX >> (8 * (KEY_MAX - len))
 }
 
 /// The key bytes of a pattern, or the window at a position, as a little-endian `u64`.
@@ -42,99 +44,112 @@ fn load(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(window)
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Entry {
+/// A table slot: a pattern's first 16 bytes (as two little-endian words, zero-padded), its
+/// length (0: an empty slot) and id.
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
     key: u64,
-    key_len: usize,
-    /// Index into `patterns`.
-    pattern: usize,
+    rest: u64,
+    len: u32,
+    id: u32,
 }
 
 /// A compiled set of literal patterns (non-empty byte strings; duplicates allowed).
 #[derive(Debug, Clone)]
 pub(crate) struct Literals {
-    /// (id, bytes).
-    patterns: Vec<(usize, Box<[u8]>)>,
-    /// The key lengths in use, ascending, with their masks.
-    key_lens: Vec<(usize, u64)>,
+    /// The key lengths below [`PREFIX`] in use, ascending, with their masks.
+    short_lens: Vec<(usize, u64)>,
+    /// Per hash of a key's first [`PREFIX`] bytes: bit `len - PREFIX` for each length
+    /// `len` of keys starting so.
+    long_lens: Vec<u8>,
+    long_lens_shift: u32,
     filter: Vec<u64>,
     filter_shift: u32,
-    /// The entries of table bucket `b` are `entries[starts[b]..starts[b + 1]]`.
-    starts: Vec<u32>,
-    bucket_shift: u32,
-    entries: Vec<Entry>,
+    /// Open addressing with linear probing on the hash of (key, key length); at most half
+    /// full, so a probe ends at an empty slot.
+    slots: Vec<Slot>,
+    slot_shift: u32,
+    /// Per slot: where its pattern starts in `bytes` (read for patterns over 16 bytes).
+    offsets: Vec<u32>,
+    bytes: Vec<u8>,
+    len: usize,
 }
 
 impl Literals {
     /// Compiles `(id, pattern)`s. Empty patterns never match.
+    ///
+    /// # Panics
+    /// If a pattern or all of them together are 4 GiB or more, or an id does not fit 32 bits
+    /// (keyword lists are limited far below that).
     pub(crate) fn new<'p>(patterns: impl IntoIterator<Item = (usize, &'p [u8])>) -> Literals {
-        let patterns: Vec<(usize, Box<[u8]>)> = patterns
+        let patterns: Vec<(usize, &[u8])> = patterns
             .into_iter()
             .filter(|(_, p)| !p.is_empty())
-            .map(|(id, p)| (id, Box::from(p)))
             .collect();
         // Bits of the pattern count: 16 to 32 filter bits per pattern (32 KB, a first-level
-        // cache, at 8,192), and one or two patterns per table bucket.
+        // cache, at 8,192), and two to four slots per pattern.
         let log2 = (usize::BITS - patterns.len().leading_zeros()).max(6);
         let filter_words = log2 - 2;
-        let bucket_bits = log2;
         let mut filter = vec![0u64; 1 << filter_words];
         let filter_shift = 64 - filter_words;
-        let bucket_shift = 64 - bucket_bits;
-        let mut keyed: Vec<(usize, Entry)> = Vec::with_capacity(patterns.len());
-        let mut key_lens: Vec<(usize, u64)> = Vec::new();
-        for (index, (_, pattern)) in patterns.iter().enumerate() {
+        let mut long_lens = vec![0u8; 1 << (log2 + 1)];
+        let long_lens_shift = 64 - (log2 + 1);
+        let mut slots = vec![Slot::default(); 1 << (log2 + 1)];
+        let mut offsets = vec![0u32; slots.len()];
+        let slot_shift = 64 - (log2 + 1);
+        let mut bytes = Vec::new();
+        let mut short_lens: Vec<(usize, u64)> = Vec::new();
+        let wide = |n: usize| u32::try_from(n).expect("keyword lists are far below 4 GiB");
+        for &(id, pattern) in &patterns {
             let key_len = pattern.len().min(KEY_MAX);
             let key = load(pattern);
             let h = hash(key, key_len);
             filter[(h >> filter_shift) as usize] |= bits_of(h);
-            let bucket = (h >> bucket_shift) as usize;
-            keyed.push((
-                bucket,
-                Entry {
-                    key,
-                    key_len,
-                    pattern: index,
-                },
-            ));
-            if !key_lens.iter().any(|&(len, _)| len == key_len) {
-                key_lens.push((key_len, mask(key_len)));
+            let mut slot = (h >> slot_shift) as usize;
+            while slots[slot].len != 0 {
+                slot = (slot + 1) & (slots.len() - 1);
+            }
+            slots[slot] = Slot {
+                key,
+                rest: pattern.get(KEY_MAX..).map_or(0, load),
+                len: wide(pattern.len()),
+                id: wide(id),
+            };
+            offsets[slot] = wide(bytes.len());
+            bytes.extend_from_slice(pattern);
+            if key_len >= PREFIX {
+                let prefix = hash(key & mask(PREFIX), PREFIX) >> long_lens_shift;
+                long_lens[prefix as usize] |= 1 << (key_len - PREFIX);
+            } else if !short_lens.iter().any(|&(len, _)| len == key_len) {
+                short_lens.push((key_len, mask(key_len)));
             }
         }
-        key_lens.sort_unstable();
-        keyed.sort_unstable_by_key(|&(bucket, entry)| (bucket, entry.pattern));
-        let mut starts = vec![0u32; (1 << bucket_bits) + 1];
-        for &(bucket, _) in &keyed {
-            starts[bucket + 1] += 1;
-        }
-        for b in 1..starts.len() {
-            starts[b] += starts[b - 1];
-        }
+        short_lens.sort_unstable();
         Literals {
-            patterns,
-            key_lens,
+            short_lens,
+            long_lens,
+            long_lens_shift,
             filter,
             filter_shift,
-            starts,
-            bucket_shift,
-            entries: keyed.into_iter().map(|(_, entry)| entry).collect(),
+            slots,
+            slot_shift,
+            offsets,
+            bytes,
+            len: patterns.len(),
         }
     }
 
     /// Whether the set has no pattern.
     pub(crate) fn is_empty(&self) -> bool {
-        self.patterns.is_empty()
+        self.len == 0
     }
 
     /// Heap bytes of the compiled set.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.patterns
-            .iter()
-            .map(|(_, p)| p.len() + 24)
-            .sum::<usize>()
+        self.long_lens.len()
             + self.filter.len() * 8
-            + self.starts.len() * 4
-            + self.entries.len() * size_of::<Entry>()
+            + self.slots.len() * (size_of::<Slot>() + 4)
+            + self.bytes.len()
     }
 
     /// Calls `found(id, start, end)` for every occurrence of every pattern in `text` that
@@ -153,8 +168,21 @@ impl Literals {
                 ),
                 None => (load(&text[at..]), text.len() - at),
             };
-            for &(key_len, mask) in self.key_lens.iter().take_while(|&&(len, _)| len <= left) {
+            for &(key_len, mask) in self.short_lens.iter().take_while(|&&(len, _)| len <= left) {
                 self.probe(text, at, window & mask, key_len, &mut found);
+            }
+            if left < PREFIX {
+                continue;
+            }
+            let prefix = hash(window & mask(PREFIX), PREFIX) >> self.long_lens_shift;
+            let mut lens = self.long_lens[prefix as usize];
+            while lens != 0 {
+                let key_len = PREFIX + lens.trailing_zeros() as usize;
+                if key_len > left {
+                    break;
+                }
+                lens &= lens - 1;
+                self.probe(text, at, window & mask(key_len), key_len, &mut found);
             }
         }
     }
@@ -173,18 +201,36 @@ impl Literals {
         if self.filter[(h >> self.filter_shift) as usize] & bits != bits {
             return;
         }
-        let bucket = (h >> self.bucket_shift) as usize;
-        let entries = &self.entries[self.starts[bucket] as usize..self.starts[bucket + 1] as usize];
-        for entry in entries {
-            if entry.key != key || entry.key_len != key_len {
-                continue;
+        let mut slot = (h >> self.slot_shift) as usize;
+        loop {
+            let entry = self.slots[slot];
+            if entry.len == 0 {
+                return;
             }
-            let (id, pattern) = &self.patterns[entry.pattern];
-            let end = at + pattern.len();
-            if pattern.len() <= KEY_MAX || text.get(at..end) == Some(&pattern[..]) {
-                found(*id, at, end);
+            let len = entry.len as usize;
+            if entry.key == key && len.min(KEY_MAX) == key_len && self.rest_matches(text, at, slot)
+            {
+                found(entry.id as usize, at, at + len);
             }
+            slot = (slot + 1) & (self.slots.len() - 1);
         }
+    }
+
+    /// Whether the pattern in `slot`, whose key matched at `at`, matches in full.
+    fn rest_matches(&self, text: &[u8], at: usize, slot: usize) -> bool {
+        let entry = self.slots[slot];
+        let len = entry.len as usize;
+        if len <= KEY_MAX {
+            return true;
+        }
+        let Some(found) = text.get(at..at + len) else {
+            return false;
+        };
+        if load(&found[KEY_MAX..]) != entry.rest {
+            return false;
+        }
+        let offset = self.offsets[slot] as usize;
+        len <= 2 * KEY_MAX || found[2 * KEY_MAX..] == self.bytes[offset + 2 * KEY_MAX..offset + len]
     }
 }
 
@@ -228,6 +274,8 @@ mod tests {
             b"keepthis",
             b"keepthisasecret",
             b"keepthisasecret",
+            b"keepthisasecretforever",
+            b"keepthisasecretforeven",
             b"",
             b"thisa",
             "é".as_bytes(),
@@ -236,7 +284,7 @@ mod tests {
         let table: [&[u8]; 6] = [
             b"",
             b"a",
-            b"keepthisasecretkeepthisasecret",
+            b"keepthisasecretkeepthisasecretforever",
             b"abcabab",
             "cafékeepthis\0\0\0".as_bytes(),
             b"keepthi",
@@ -250,7 +298,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn agrees_with_brute_force(
-            patterns in proptest::collection::vec("[a-c\0é]{1,12}", 1..40),
+            patterns in proptest::collection::vec("[a-c\0é]{1,20}", 1..40),
             text in "[a-c\0é]{0,64}",
         ) {
             let patterns: Vec<&[u8]> = patterns.iter().map(|p| p.as_bytes()).collect();
