@@ -168,16 +168,25 @@ impl fmt::Debug for Steps {
     }
 }
 
-/// What the ASCII fast path does with one byte: below 0x80, emit that (mapped) byte.
-type Ascii = u8;
+/// What the ASCII fast path does with one byte: its low byte is the action (below 0x80,
+/// emit that mapped byte), the others flags about it.
+type Ascii = u16;
 /// White space, folded by [`Step::Spaces`].
-const SPACE: Ascii = 0x80;
+const SPACE: u8 = 0x80;
 /// Dropped (a separator).
-const DROP: Ascii = 0x81;
+const DROP: u8 = 0x81;
 /// A leet symbol whose reading depends on its neighbours: the slow path decides.
-const CONTEXT: Ascii = 0x82;
+const CONTEXT: u8 = 0x82;
 /// Not ASCII: the slow path decodes the character.
-const NON_ASCII: Ascii = 0x83;
+const NON_ASCII: u8 = 0x83;
+/// Flag: a byte is emitted.
+const EMIT: Ascii = 1 << 8;
+/// Flag: the emitted byte is a letter or digit.
+const WORD: Ascii = 1 << 9;
+/// Flag: the emitted byte is a letter (runs of it collapse).
+const LETTER: Ascii = 1 << 10;
+/// Flag: the loop branches on the action (`SPACE`, `CONTEXT`, `NON_ASCII`).
+const SPECIAL: Ascii = 1 << 11;
 /// Most bytes one ASCII run takes (a power of two: the size of its buffers on the stack).
 const ASCII_CHUNK_BYTES: usize = 256;
 
@@ -337,8 +346,8 @@ impl Normalizer {
             // Built now, while lists load, not when the first message needs it.
             confusables();
         }
-        let mut ascii = [NON_ASCII; 256];
-        for (b, action) in ascii.iter_mut().enumerate().take(128) {
+        let mut ascii = [SPECIAL | Ascii::from(NON_ASCII); 256];
+        for (b, class) in ascii.iter_mut().enumerate().take(128) {
             let b = b as u8;
             let c = char::from(b);
             let lower = if steps.contains(Step::Casefold) {
@@ -346,7 +355,7 @@ impl Normalizer {
             } else {
                 b
             };
-            *action = if steps.contains(Step::Separators) && is_separator(c) {
+            let action = if steps.contains(Step::Separators) && is_separator(c) {
                 DROP
             } else if c.is_ascii_whitespace() || b == 0x0b {
                 if steps.contains(Step::Spaces) {
@@ -361,6 +370,14 @@ impl Normalizer {
             } else {
                 lower
             };
+            *class = Ascii::from(action)
+                | match action {
+                    SPACE | CONTEXT => SPECIAL,
+                    DROP => 0,
+                    a if a.is_ascii_alphabetic() => EMIT | WORD | LETTER,
+                    a if a.is_ascii_digit() => EMIT | WORD,
+                    _ => EMIT,
+                };
         }
         Normalizer { steps, ascii }
     }
@@ -484,7 +501,7 @@ impl Normalizer {
         if c.is_ascii() {
             // Decomposition and folding can produce ASCII (full-width `Ａ` → `a`): it takes
             // the ASCII steps, but a leet symbol reads as itself (its neighbours are unknown).
-            match self.ascii[c as usize] {
+            match self.ascii[c as usize] as u8 {
                 SPACE => out.space(index),
                 DROP => out.separator(),
                 CONTEXT => out.push(c, index),
@@ -632,7 +649,7 @@ impl Output {
     /// consumed and why it stopped.
     fn ascii_run(&mut self, table: &[Ascii; 256], bytes: &[u8], index: u32) -> (usize, Stop) {
         // This loop is most of the time of normalising a plain message. Its output goes to
-        // arrays on the stack, indexed without bounds checks, and the state lives in locals,
+        // arrays on the stack, indexed without bounds checks, and its state is a few locals,
         // so that it all stays in registers. Each byte is written at the running lengths,
         // which then advance or not: whether a byte is a letter or a dropped separator is
         // too irregular for a branch to predict.
@@ -646,24 +663,27 @@ impl Output {
         let mut last = self.text.last().copied().unwrap_or(0);
         let mut in_space = self.in_space;
         let mut separated = self.separated;
-        let mut previous_word = self.previous_word;
         let mut previous_end = self.previous_end;
-        let mut gap = self.gap;
+        // Whether the last byte emitted is a word character right before this one: then a
+        // word character here continues its word.
+        let mut joined = self.previous_word && previous_end == index && !self.gap;
         let mut stop = (bytes.len(), Stop::End);
         for (i, &b) in bytes.iter().enumerate().take(ASCII_CHUNK_BYTES) {
-            let mapped = table[b as usize];
+            let class = table[b as usize];
+            let mapped = class as u8;
             let at = index + i as u32;
-            match mapped {
-                CONTEXT => {
-                    stop = (i, Stop::Context);
-                    break;
-                }
-                NON_ASCII => {
-                    stop = (i, Stop::NonAscii);
-                    break;
-                }
-                SPACE => {
-                    if !in_space {
+            if class & SPECIAL != 0 {
+                match mapped {
+                    CONTEXT => {
+                        stop = (i, Stop::Context);
+                        break;
+                    }
+                    NON_ASCII => {
+                        stop = (i, Stop::NonAscii);
+                        break;
+                    }
+                    _ if in_space => continue,
+                    _ => {
                         in_space = true;
                         last = b' ';
                         word_starts[k & MASK] = (base + n) as u32;
@@ -671,54 +691,47 @@ impl Output {
                         text[n & MASK] = b' ';
                         starts[n & MASK] = at;
                         n += 1;
-                        previous_word = false;
                         previous_end = at + 1;
-                        gap = false;
+                        joined = false;
                         separated = false;
+                        continue;
                     }
-                    continue;
                 }
-                _ if self.collapse
-                    && mapped == last
-                    && mapped.is_ascii_alphabetic()
-                    && !in_space =>
-                {
-                    let first = base + n - 1;
-                    if merge(
-                        &mut self.ends,
-                        &mut self.splits,
-                        (first, first),
-                        separated,
-                        at,
-                    ) {
-                        previous_end = at + 1;
-                    } else {
-                        let latest = match k {
-                            0 => self.word_starts.last().copied(),
-                            k => Some(word_starts[(k - 1) & MASK]),
-                        };
-                        if latest != Some(first as u32) {
-                            word_starts[k & MASK] = first as u32;
-                            k += 1;
-                        }
-                    }
-                    separated = false;
-                    continue;
-                }
-                _ => {}
             }
-            let emit = mapped != DROP;
-            let word = mapped.is_ascii_alphanumeric();
-            let opens = emit && (!(word && previous_word && at == previous_end) || gap);
+            if class & LETTER != 0 && mapped == last && self.collapse && !in_space {
+                let first = base + n - 1;
+                if merge(
+                    &mut self.ends,
+                    &mut self.splits,
+                    (first, first),
+                    separated,
+                    at,
+                ) {
+                    previous_end = at + 1;
+                    joined = true;
+                } else {
+                    let latest = match k {
+                        0 => self.word_starts.last().copied(),
+                        k => Some(word_starts[(k - 1) & MASK]),
+                    };
+                    if latest != Some(first as u32) {
+                        word_starts[k & MASK] = first as u32;
+                        k += 1;
+                    }
+                }
+                separated = false;
+                continue;
+            }
+            let emit = class & EMIT != 0;
+            let word = class & WORD != 0;
             text[n & MASK] = mapped;
             starts[n & MASK] = at;
             word_starts[k & MASK] = (base + n) as u32;
-            k += usize::from(opens);
+            k += usize::from(emit && !(word && joined));
             n += usize::from(emit);
-            previous_word = if emit { word } else { previous_word };
+            joined = emit && word;
             previous_end = if emit { at + 1 } else { previous_end };
             last = if emit { mapped } else { last };
-            gap &= !emit;
             in_space &= !emit;
             separated = !emit && base + n > 0;
         }
@@ -727,9 +740,11 @@ impl Output {
         self.word_starts.extend_from_slice(&word_starts[..k]);
         self.in_space = in_space;
         self.separated = separated;
-        self.previous_word = previous_word;
+        // Whatever the last character emitted, a character that does not continue right
+        // after it opens a word; one that does continues it if both are word characters.
+        self.previous_word = joined;
         self.previous_end = previous_end;
-        self.gap = gap;
+        self.gap &= n == 0;
         stop
     }
 
