@@ -187,8 +187,8 @@ const WORD: Ascii = 1 << 9;
 const LETTER: Ascii = 1 << 10;
 /// Flag: the loop branches on the action (`SPACE`, `CONTEXT`, `NON_ASCII`).
 const SPECIAL: Ascii = 1 << 11;
-/// Most bytes one ASCII run takes (a power of two: the size of its buffers on the stack).
-const ASCII_CHUNK_BYTES: usize = 256;
+/// Most bytes one ASCII run takes: its buffers on the stack are one more, a power of two.
+const ASCII_CHUNK_BYTES: usize = 255;
 
 /// A compiled set of steps: normalises texts and terms alike.
 #[derive(Clone)]
@@ -649,57 +649,72 @@ impl Output {
     /// consumed and why it stopped.
     fn ascii_run(&mut self, table: &[Ascii; 256], bytes: &[u8], index: u32) -> (usize, Stop) {
         // This loop is most of the time of normalising a plain message. Its output goes to
-        // arrays on the stack, indexed without bounds checks, and its state is a few locals,
-        // so that it all stays in registers. Each byte is written at the running lengths,
+        // arrays on the stack, indexed without bounds checks, and it carries three values
+        // from byte to byte, so that they stay in registers: the rest of the state is
+        // derived where the rare cases need it. Each byte is written at the running lengths,
         // which then advance or not: whether a byte is a letter or a dropped separator is
         // too irregular for a branch to predict.
-        const MASK: usize = ASCII_CHUNK_BYTES - 1;
-        let mut text = [0u8; ASCII_CHUNK_BYTES];
-        let mut starts = [0u32; ASCII_CHUNK_BYTES];
-        // At most one word start per byte: an emitted character or a merge.
-        let mut word_starts = [0u32; ASCII_CHUNK_BYTES];
+        const SIZE: usize = ASCII_CHUNK_BYTES + 1;
+        const MASK: usize = SIZE - 1;
+        // `text[0]` is the last byte emitted before the run (a repeat of it collapses); the
+        // run's bytes follow, so byte `j` of the array is normalised byte `base + j - 1`.
         let base = self.text.len();
-        let (mut n, mut k) = (0usize, 0usize);
-        let mut last = self.text.last().copied().unwrap_or(0);
-        let mut in_space = self.in_space;
-        let mut separated = self.separated;
-        let mut previous_end = self.previous_end;
+        let mut text = [0u8; SIZE];
+        text[0] = self.text.last().copied().unwrap_or(0);
+        let mut starts = [0u32; SIZE];
+        // Array indices, one per emitted character or merge that opens a word.
+        let mut word_starts = [0u32; SIZE];
+        let (mut n, mut k) = (1usize, 0usize);
         // Whether the last byte emitted is a word character right before this one: then a
         // word character here continues its word.
-        let mut joined = self.previous_word && previous_end == index && !self.gap;
+        let mut joined = self.previous_word && self.previous_end == index && !self.gap;
+        // Where the last in-word repeat merged into the last character ends.
+        let mut merged_end = 0;
+        // What the byte before `i` was (for `i == 0`, the state before the run).
+        let dropped = |i: usize| match i.checked_sub(1) {
+            Some(p) => table[bytes[p] as usize] as u8 == DROP,
+            None => self.separated,
+        };
+        let spaced = |i: usize| match i.checked_sub(1) {
+            Some(p) => table[bytes[p] as usize] as u8 == SPACE,
+            None => self.in_space,
+        };
         let mut stop = (bytes.len(), Stop::End);
-        for (i, &b) in bytes.iter().enumerate().take(ASCII_CHUNK_BYTES) {
+        let mut i = 0;
+        while let Some(&b) = bytes.get(i).filter(|_| i < ASCII_CHUNK_BYTES) {
             let class = table[b as usize];
             let mapped = class as u8;
             let at = index + i as u32;
+            i += 1;
             if class & SPECIAL != 0 {
                 match mapped {
                     CONTEXT => {
-                        stop = (i, Stop::Context);
+                        stop = (i - 1, Stop::Context);
                         break;
                     }
                     NON_ASCII => {
-                        stop = (i, Stop::NonAscii);
+                        stop = (i - 1, Stop::NonAscii);
                         break;
                     }
-                    _ if in_space => continue,
+                    _ if spaced(i - 1) => continue,
                     _ => {
-                        in_space = true;
-                        last = b' ';
-                        word_starts[k & MASK] = (base + n) as u32;
+                        word_starts[k & MASK] = n as u32;
                         k += 1;
                         text[n & MASK] = b' ';
                         starts[n & MASK] = at;
                         n += 1;
-                        previous_end = at + 1;
                         joined = false;
-                        separated = false;
                         continue;
                     }
                 }
             }
-            if class & LETTER != 0 && mapped == last && self.collapse && !in_space {
-                let first = base + n - 1;
+            if class & LETTER != 0
+                && mapped == text[(n - 1) & MASK]
+                && self.collapse
+                && !spaced(i - 1)
+            {
+                let first = base + n - 2;
+                let separated = dropped(i - 1) && base + n > 1;
                 if merge(
                     &mut self.ends,
                     &mut self.splits,
@@ -707,44 +722,51 @@ impl Output {
                     separated,
                     at,
                 ) {
-                    previous_end = at + 1;
-                    joined = true;
+                    merged_end = at + 1;
+                    // A word gap before the letter still opens the next character.
+                    joined = n > 1 || !self.gap;
                 } else {
                     let latest = match k {
-                        0 => self.word_starts.last().copied(),
-                        k => Some(word_starts[(k - 1) & MASK]),
+                        0 => self.word_starts.last() == Some(&(first as u32)),
+                        k => word_starts[(k - 1) & MASK] == (n - 1) as u32,
                     };
-                    if latest != Some(first as u32) {
-                        word_starts[k & MASK] = first as u32;
+                    if !latest {
+                        word_starts[k & MASK] = (n - 1) as u32;
                         k += 1;
                     }
                 }
-                separated = false;
                 continue;
             }
             let emit = class & EMIT != 0;
             let word = class & WORD != 0;
             text[n & MASK] = mapped;
             starts[n & MASK] = at;
-            word_starts[k & MASK] = (base + n) as u32;
-            k += usize::from(emit && !(word && joined));
+            word_starts[k & MASK] = n as u32;
+            // Bitwise, not `&&`, which compiles to a branch.
+            k += usize::from(emit & !(word & joined));
             n += usize::from(emit);
-            joined = emit && word;
-            previous_end = if emit { at + 1 } else { previous_end };
-            last = if emit { mapped } else { last };
-            in_space &= !emit;
-            separated = !emit && base + n > 0;
+            joined = emit & word;
         }
-        self.text.extend_from_slice(&text[..n]);
-        self.start.extend_from_slice(&starts[..n]);
-        self.word_starts.extend_from_slice(&word_starts[..k]);
-        self.in_space = in_space;
-        self.separated = separated;
-        // Whatever the last character emitted, a character that does not continue right
-        // after it opens a word; one that does continues it if both are word characters.
-        self.previous_word = joined;
-        self.previous_end = previous_end;
-        self.gap &= n == 0;
+        let (done, _) = stop;
+        self.text.extend_from_slice(&text[1..n]);
+        self.start.extend_from_slice(&starts[1..n]);
+        self.word_starts.extend(
+            word_starts[..k]
+                .iter()
+                .map(|&j| (base + j as usize - 1) as u32),
+        );
+        self.in_space = spaced(done);
+        self.separated = dropped(done) && base + n > 1;
+        if n > 1 {
+            self.previous_word = text[n - 1].is_ascii_alphanumeric();
+        }
+        let emitted_end = if n > 1 {
+            starts[n - 1] + 1
+        } else {
+            self.previous_end
+        };
+        self.previous_end = emitted_end.max(merged_end);
+        self.gap &= n == 1;
         stop
     }
 

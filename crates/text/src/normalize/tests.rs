@@ -211,3 +211,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn word_starts_are_where_a_token_may_open() {
+    // (text, normalised under every step, where a whole-word match may start)
+    let table: [(&str, &str, &[u32]); 10] = [
+        ("keep this", "kepthis", &[0, 3]),
+        ("a add", "ad", &[0, 1]),
+        ("ok keep", "okep", &[0, 1, 2]), // `k` is also the first of `keep`
+        ("it's", "it's", &[0, 2, 3]),
+        ("s.e.x.y", "sexy", &[0, 1, 2, 3]),
+        ("h!m", "him", &[0]),
+        ("3372.7", "et2t", &[0, 3]),
+        ("kéép", "kep", &[0]),
+        ("℃cb", "°cb", &[0, 2, 3]), // a non-letter that reads as letters separates words
+        ("sex\u{200b}y", "sexy", &[0, 3]),
+    ];
+    for (text, normalized, starts) in table {
+        let n = Normalizer::new(Steps::ALL).normalize(text);
+        assert_eq!(n.text, normalized, "{text:?}");
+        assert_eq!(n.word_starts(), starts, "{text:?}");
+    }
+}
