@@ -129,9 +129,10 @@ fn matcher(terms: &[String], normalize: &str, search: TermSearch) -> KeywordMatc
     KeywordMatcher::build_with(vec![list], search).unwrap()
 }
 
-/// The term search `Auto` does not pick for `n` terms, to compare in the same run.
+/// The term search `Auto` does not pick for `n` terms (whole-word, the default), to compare
+/// in the same run.
 fn other_search(n: usize) -> TermSearch {
-    match TermSearch::Auto.for_terms(n) {
+    match TermSearch::Auto.for_terms(n, true) {
         TermSearch::Literals => TermSearch::Automaton,
         _ => TermSearch::Literals,
     }

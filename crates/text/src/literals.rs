@@ -72,7 +72,6 @@ pub(crate) struct Literals {
     /// Per slot: where its pattern starts in `bytes` (read for patterns over 16 bytes).
     offsets: Vec<u32>,
     bytes: Vec<u8>,
-    len: usize,
 }
 
 impl Literals {
@@ -135,13 +134,7 @@ impl Literals {
             slot_shift,
             offsets,
             bytes,
-            len: patterns.len(),
         }
-    }
-
-    /// Whether the set has no pattern.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// Heap bytes of the compiled set.

@@ -8,11 +8,16 @@ use vigil_lists::ListInfo;
 use crate::literals::Literals;
 use crate::{KeywordList, Normalized, Normalizer, REGEX_SIZE_LIMIT_BYTES, RuleKind, Steps};
 
-/// From this many terms of one profile on, [`Literals`] searches instead of an automaton:
-/// whole-word terms are looked up only where a word may start. Over DMs with phrase terms it
-/// was 1.2× faster than the automaton from 10,000 to 100,000 terms, and 0.6× at 1,000
+/// From this many whole-word terms of one profile on, [`Literals`] searches them instead of
+/// an automaton, only where a word may start. Over DMs with phrase terms it was 1.2–1.4×
+/// faster than the automaton at 1,000 terms and 1.8× at 10,000; even at 100
 /// (docs/benchmarks.md).
-const LITERALS_MIN_PATTERNS: usize = 10_000;
+const LITERALS_MIN_WHOLE_WORD: usize = 1_000;
+
+/// From this many other terms (matched inside words too) of one profile on, [`Literals`]
+/// searches them, at every position: 1.2× faster than the automaton at 10,000 terms, 0.8×
+/// at 1,000.
+const LITERALS_MIN_ANYWHERE: usize = 10_000;
 
 /// Up to this many terms an automaton is a full DFA. It beat the contiguous NFA that
 /// aho-corasick picks by itself above 100 patterns at 1,000 terms (by about 20 %) and at
@@ -23,8 +28,9 @@ const DFA_MAX_PATTERNS: usize = 10_000;
 /// How a profile's terms are searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TermSearch {
-    /// By the number of terms: [`TermSearch::Literals`] from 10,000 terms of one
-    /// normalisation profile on, [`TermSearch::Automaton`] below.
+    /// By the number of terms of one normalisation profile: [`TermSearch::Literals`] for
+    /// whole-word terms from 1,000 on and for the others from 10,000 on,
+    /// [`TermSearch::Automaton`] below (one automaton for all terms left to it).
     #[default]
     Auto,
     /// One Aho-Corasick automaton over every position (a full DFA up to 10,000 terms).
@@ -35,10 +41,15 @@ pub enum TermSearch {
 }
 
 impl TermSearch {
-    /// The search used for a profile of `terms` terms: [`TermSearch::Auto`] resolved.
-    pub fn for_terms(self, terms: usize) -> TermSearch {
+    /// The search used for `terms` terms of a profile that must (or need not) stand as
+    /// whole words: [`TermSearch::Auto`] resolved.
+    pub fn for_terms(self, terms: usize, whole_word: bool) -> TermSearch {
+        let literals_from = match whole_word {
+            true => LITERALS_MIN_WHOLE_WORD,
+            false => LITERALS_MIN_ANYWHERE,
+        };
         match self {
-            TermSearch::Auto if terms >= LITERALS_MIN_PATTERNS => TermSearch::Literals,
+            TermSearch::Auto if terms >= literals_from => TermSearch::Literals,
             TermSearch::Auto => TermSearch::Automaton,
             search => search,
         }
@@ -99,16 +110,23 @@ struct Profile {
     regexes: Vec<(usize, usize, Regex)>,
 }
 
-/// The term search of one profile.
+/// The term search of one profile: whole-word terms and the others each searched by the
+/// literal matcher or left to one automaton for both.
 #[derive(Debug)]
-enum Terms {
-    /// One automaton over every term.
-    Automaton(AhoCorasick),
-    /// Whole-word terms, looked up where a word may start, and the others, looked up
-    /// everywhere.
+struct Terms(Vec<Search>);
+
+/// One search over some of a profile's terms.
+#[derive(Debug)]
+enum Search {
+    /// An automaton over every position; its pattern `i` is term `ids[i]`.
+    Automaton {
+        automaton: AhoCorasick,
+        ids: Vec<usize>,
+    },
+    /// The literal matcher, over every position or only where a word may start.
     Literals {
-        whole_word: Box<Literals>,
-        anywhere: Box<Literals>,
+        literals: Box<Literals>,
+        word_starts_only: bool,
     },
 }
 
@@ -119,61 +137,74 @@ impl Terms {
         whole_word: &[bool],
         search: TermSearch,
     ) -> Result<Terms, aho_corasick::BuildError> {
-        if search.for_terms(terms.len()) == TermSearch::Literals {
-            let subset = |whole: bool| {
-                Box::new(Literals::new(
-                    terms
-                        .iter()
-                        .enumerate()
-                        .filter(|&(i, _)| whole_word[i] == whole)
-                        .map(|(i, t)| (i, t.as_bytes())),
-                ))
-            };
-            return Ok(Terms::Literals {
-                whole_word: subset(true),
-                anywhere: subset(false),
+        let mut searches = Vec::new();
+        let mut automaton_ids = Vec::new();
+        for whole in [true, false] {
+            let ids: Vec<usize> = (0..terms.len())
+                .filter(|&i| whole_word[i] == whole)
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match search.for_terms(ids.len(), whole) {
+                TermSearch::Literals => searches.push(Search::Literals {
+                    literals: Box::new(Literals::new(
+                        ids.iter().map(|&i| (i, terms[i].as_bytes())),
+                    )),
+                    word_starts_only: whole,
+                }),
+                _ => automaton_ids.extend(ids),
+            }
+        }
+        if !automaton_ids.is_empty() {
+            automaton_ids.sort_unstable();
+            let automaton = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .kind((automaton_ids.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
+                .build(automaton_ids.iter().map(|&i| &terms[i]))?;
+            searches.push(Search::Automaton {
+                automaton,
+                ids: automaton_ids,
             });
         }
-        AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind((terms.len() <= DFA_MAX_PATTERNS).then_some(AhoCorasickKind::DFA))
-            .build(terms)
-            .map(Terms::Automaton)
+        Ok(Terms(searches))
     }
 
     /// Calls `found(pattern, start, end)` for every occurrence of every term in the
     /// normalised text, except (perhaps) whole-word terms where no word can start.
     fn find(&self, normalized: &Normalized, mut found: impl FnMut(usize, usize, usize)) {
-        match self {
-            Terms::Automaton(automaton) => {
-                for m in automaton.find_overlapping_iter(&normalized.text) {
-                    found(m.pattern().as_usize(), m.start(), m.end());
+        let text = normalized.text.as_bytes();
+        for search in &self.0 {
+            match search {
+                Search::Automaton { automaton, ids } => {
+                    for m in automaton.find_overlapping_iter(text) {
+                        found(ids[m.pattern().as_usize()], m.start(), m.end());
+                    }
                 }
-            }
-            Terms::Literals {
-                whole_word,
-                anywhere,
-            } => {
-                let text = normalized.text.as_bytes();
-                if !whole_word.is_empty() {
+                Search::Literals {
+                    literals,
+                    word_starts_only: true,
+                } => {
                     let starts = normalized.word_starts().iter().map(|&s| s as usize);
-                    whole_word.find_at(text, starts, &mut found);
+                    literals.find_at(text, starts, &mut found);
                 }
-                if !anywhere.is_empty() {
-                    anywhere.find_at(text, 0..text.len(), &mut found);
+                Search::Literals { literals, .. } => {
+                    literals.find_at(text, 0..text.len(), &mut found);
                 }
             }
         }
     }
 
     fn memory_usage(&self) -> usize {
-        match self {
-            Terms::Automaton(automaton) => automaton.memory_usage(),
-            Terms::Literals {
-                whole_word,
-                anywhere,
-            } => whole_word.memory_usage() + anywhere.memory_usage(),
-        }
+        self.0
+            .iter()
+            .map(|search| match search {
+                Search::Automaton { automaton, ids } => {
+                    automaton.memory_usage() + ids.len() * size_of::<usize>()
+                }
+                Search::Literals { literals, .. } => literals.memory_usage(),
+            })
+            .sum()
     }
 }
 
@@ -512,16 +543,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_automatic_search_switches_to_literals_at_ten_thousand_terms() {
+    fn the_automatic_search_switches_to_literals_at_one_and_ten_thousand_terms() {
         let table = [
-            (TermSearch::Auto, 9_999, TermSearch::Automaton),
-            (TermSearch::Auto, 10_000, TermSearch::Literals),
-            (TermSearch::Automaton, 100_000, TermSearch::Automaton),
-            (TermSearch::Literals, 1, TermSearch::Literals),
+            (TermSearch::Auto, 999, true, TermSearch::Automaton),
+            (TermSearch::Auto, 1_000, true, TermSearch::Literals),
+            (TermSearch::Auto, 9_999, false, TermSearch::Automaton),
+            (TermSearch::Auto, 10_000, false, TermSearch::Literals),
+            (TermSearch::Automaton, 100_000, true, TermSearch::Automaton),
+            (TermSearch::Literals, 1, false, TermSearch::Literals),
         ];
-        for (search, terms, chosen) in table {
-            assert_eq!(search.for_terms(terms), chosen, "{search:?} at {terms}");
+        for (search, terms, whole, chosen) in table {
+            let got = search.for_terms(terms, whole);
+            assert_eq!(got, chosen, "{search:?} at {terms} (whole words: {whole})");
         }
+    }
+
+    #[test]
+    fn a_profile_can_search_whole_words_with_literals_and_the_rest_with_an_automaton() {
+        // 1,000 whole-word terms (literals, at word starts) and two matched inside words
+        // (left to the automaton): the same hits as one automaton for all. Separators are
+        // ignored, so a term also matches its words written as one (w40).
+        let word = |i: usize| -> String {
+            [i / 676, i / 26 % 26, i % 26]
+                .iter()
+                .map(|&d| char::from(b'a' + d as u8))
+                .collect()
+        };
+        let mut csv = String::from("rule_id,term,category,whole_word\n");
+        for i in 0..1_000 {
+            csv += &format!("w{i},{} {},x,true\n", word(i), word(999 - i));
+        }
+        csv += "in1,ecre,x,false\nin2,bab,x,false\n";
+        let list = || vec![KeywordList::parse("kw", Path::new("kw.csv"), csv.as_bytes()).unwrap()];
+        let auto = KeywordMatcher::build(list()).unwrap();
+        let automaton = KeywordMatcher::build_with(list(), TermSearch::Automaton).unwrap();
+        let text = format!(
+            "{} {}, s.e.c.r.e.t {}{} and {} {} {} kebabs",
+            word(3),
+            word(996),
+            word(40),
+            word(959),
+            word(700),
+            word(299),
+            word(1)
+        );
+        let hits = found(&auto, &text);
+        assert_eq!(hits, found(&automaton, &text));
+        let ids: Vec<&str> = hits.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["w3", "w40", "w700", "in1", "in2"], "{text}");
     }
 
     /// The list compiled both ways: automata, and [`Literals`].
