@@ -708,11 +708,10 @@ impl Output {
                     }
                 }
             }
-            if class & LETTER != 0
-                && mapped == text[(n - 1) & MASK]
-                && self.collapse
-                && !spaced(i - 1)
-            {
+            // Zero for a letter repeating the last byte: one rarely taken branch, where testing
+            // first whether the byte is a letter would mispredict.
+            let repeat = Ascii::from(mapped ^ text[(n - 1) & MASK]) | (!class & LETTER);
+            if repeat == 0 && self.collapse && !spaced(i - 1) {
                 let first = base + n - 2;
                 let separated = dropped(i - 1) && base + n > 1;
                 if merge(
