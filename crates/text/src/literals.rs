@@ -201,7 +201,9 @@ impl Literals {
                 return;
             }
             let len = entry.len as usize;
-            if entry.key == key && len.min(KEY_MAX) == key_len && self.rest_matches(text, at, slot)
+            if entry.key == key
+                && len.min(KEY_MAX) == key_len
+                && self.rest_matches(text, at, entry, slot)
             {
                 found(entry.id as usize, at, at + len);
             }
@@ -209,9 +211,8 @@ impl Literals {
         }
     }
 
-    /// Whether the pattern in `slot`, whose key matched at `at`, matches in full.
-    fn rest_matches(&self, text: &[u8], at: usize, slot: usize) -> bool {
-        let entry = self.slots[slot];
+    /// Whether the pattern of `entry` (in `slot`), whose key matched at `at`, matches in full.
+    fn rest_matches(&self, text: &[u8], at: usize, entry: Slot, slot: usize) -> bool {
         let len = entry.len as usize;
         if len <= KEY_MAX {
             return true;

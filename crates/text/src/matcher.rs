@@ -9,8 +9,8 @@ use crate::literals::Literals;
 use crate::{KeywordList, Normalized, Normalizer, REGEX_SIZE_LIMIT_BYTES, RuleKind, Steps};
 
 /// From this many whole-word terms of one profile on, [`Literals`] searches them instead of
-/// an automaton, only where a word may start. Over DMs with phrase terms it was 1.2–1.4×
-/// faster than the automaton at 1,000 terms and 1.8× at 10,000; even at 100
+/// an automaton, only where a word may start. Over DMs with phrase terms it was 1.16–1.40×
+/// faster than the automaton at 1,000 terms and 1.7–2.2× at 10,000; even at 100
 /// (docs/benchmarks.md).
 const LITERALS_MIN_WHOLE_WORD: usize = 1_000;
 
