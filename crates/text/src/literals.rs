@@ -6,9 +6,9 @@
 //! looks only where it is told to (whole-word terms: where a word may start, a quarter of
 //! the positions of such text) and keeps its hot data small. Each pattern is found through
 //! its key, its first `min(len, 8)` bytes. At a position, the window's first four bytes pick
-//! which key lengths of four and more to try (most positions have few or none: a table of
-//! them per hash of those bytes); shorter key lengths are always tried. The window of each
-//! length tried is hashed and tested against a bitset of 16 to 32 bits per pattern (two bits
+//! which key lengths of four and more to try, and its first two which of two and three
+//! (most positions have few or none: tables of them per hash of those bytes). The window of
+//! each length tried is hashed and tested against a bitset of 16 to 32 bits per pattern (two bits
 //! in one word); a hit sends the window to a table of the patterns (open addressing: one
 //! cache miss, usually), whose slots hold their first 16 bytes, so that only longer patterns
 //! are compared elsewhere.
@@ -44,6 +44,17 @@ fn load(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(window)
 }
 
+/// Positions looked up in one block (a power of two, so indices are masked, not checked).
+const POSITIONS: usize = 32;
+
+/// A position to look up: the window of text from byte `at`, and which key lengths to try.
+#[derive(Debug, Clone, Copy, Default)]
+struct Position {
+    window: u64,
+    at: u32,
+    lens: u32,
+}
+
 /// A table slot: a pattern's first 16 bytes (as two little-endian words, zero-padded), its
 /// length (0: an empty slot) and id.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,8 +68,12 @@ struct Slot {
 /// A compiled set of literal patterns (non-empty byte strings; duplicates allowed).
 #[derive(Debug, Clone)]
 pub(crate) struct Literals {
-    /// The key lengths below [`PREFIX`] in use, ascending, with their masks.
-    short_lens: Vec<(usize, u64)>,
+    /// Bit 1 if some key is one byte long.
+    single: u32,
+    /// Per hash of a key's first two bytes: bit `len` for each length `len` (2 or 3) of keys
+    /// starting so.
+    short_lens: Vec<u8>,
+    short_lens_shift: u32,
     /// Per hash of a key's first [`PREFIX`] bytes: bit `len - PREFIX` for each length
     /// `len` of keys starting so.
     long_lens: Vec<u8>,
@@ -97,7 +112,15 @@ impl Literals {
         let mut offsets = vec![0u32; slots.len()];
         let slot_shift = 64 - (log2 + 1);
         let mut bytes = Vec::new();
-        let mut short_lens: Vec<(usize, u64)> = Vec::new();
+        // Eight entries per short key: most positions try none.
+        let shorts = patterns
+            .iter()
+            .filter(|(_, p)| (2..PREFIX).contains(&p.len()))
+            .count();
+        let short_log2 = (usize::BITS - shorts.leading_zeros() + 3).max(6);
+        let mut short_lens = vec![0u8; 1 << short_log2];
+        let short_lens_shift = 64 - short_log2;
+        let mut single = 0;
         let wide = |n: usize| u32::try_from(n).expect("keyword lists are far below 4 GiB");
         for &(id, pattern) in &patterns {
             let key_len = pattern.len().min(KEY_MAX);
@@ -119,13 +142,17 @@ impl Literals {
             if key_len >= PREFIX {
                 let prefix = hash(key & mask(PREFIX), PREFIX) >> long_lens_shift;
                 long_lens[prefix as usize] |= 1 << (key_len - PREFIX);
-            } else if !short_lens.iter().any(|&(len, _)| len == key_len) {
-                short_lens.push((key_len, mask(key_len)));
+            } else if key_len > 1 {
+                let prefix = hash(key & mask(2), 2) >> short_lens_shift;
+                short_lens[prefix as usize] |= 1 << key_len;
+            } else {
+                single = 1 << 1;
             }
         }
-        short_lens.sort_unstable();
         Literals {
+            single,
             short_lens,
+            short_lens_shift,
             long_lens,
             long_lens_shift,
             filter,
@@ -139,7 +166,8 @@ impl Literals {
 
     /// Heap bytes of the compiled set.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.long_lens.len()
+        self.short_lens.len()
+            + self.long_lens.len()
             + self.filter.len() * 8
             + self.slots.len() * (size_of::<Slot>() + 4)
             + self.bytes.len()
@@ -153,47 +181,77 @@ impl Literals {
         starts: impl IntoIterator<Item = usize>,
         mut found: impl FnMut(usize, usize, usize),
     ) {
-        for at in starts {
-            let (window, left) = match text.get(at..at + KEY_MAX) {
-                Some(window) => (
-                    u64::from_le_bytes(window.try_into().unwrap_or_default()),
-                    KEY_MAX,
-                ),
-                None => (load(&text[at..]), text.len() - at),
-            };
-            for &(key_len, mask) in self.short_lens.iter().take_while(|&&(len, _)| len <= left) {
-                self.probe(text, at, window & mask, key_len, &mut found);
+        // In blocks of positions, in two passes: the positions where some key length is in
+        // use, then each (position, length) pair through the filter, in one flat loop.
+        // Neither branches on the data but where the filter passes: which key lengths occur
+        // at a position, and how many, are too irregular to predict, and a branch for them
+        // cost more than all the rest of a lookup.
+        let mut starts = starts.into_iter().peekable();
+        let mut positions = [Position::default(); POSITIONS + 1];
+        while starts.peek().is_some() {
+            let (mut kept, mut pairs) = (0, 0);
+            for at in starts.by_ref().take(POSITIONS) {
+                let (window, left) = match text.get(at..at + KEY_MAX) {
+                    Some(window) => (
+                        u64::from_le_bytes(window.try_into().unwrap_or_default()),
+                        KEY_MAX,
+                    ),
+                    None => (load(&text[at..]), text.len() - at),
+                };
+                let long = match left >= PREFIX {
+                    true => {
+                        let prefix = hash(window & mask(PREFIX), PREFIX) >> self.long_lens_shift;
+                        u32::from(self.long_lens[prefix as usize]) << PREFIX
+                    }
+                    false => 0,
+                };
+                // Bit `len` for each key length to try: those in use, up to the text's end.
+                let short = hash(window & mask(2), 2) >> self.short_lens_shift;
+                let short = u32::from(self.short_lens[short as usize]);
+                let lens = (long | short | self.single) & ((2 << left) - 1);
+                positions[kept & (POSITIONS - 1)] = Position {
+                    window,
+                    at: at as u32,
+                    lens,
+                };
+                kept += usize::from(lens != 0);
+                pairs += lens.count_ones();
             }
-            if left < PREFIX {
-                continue;
-            }
-            let prefix = hash(window & mask(PREFIX), PREFIX) >> self.long_lens_shift;
-            let mut lens = self.long_lens[prefix as usize];
-            while lens != 0 {
-                let key_len = PREFIX + lens.trailing_zeros() as usize;
-                if key_len > left {
-                    break;
+            let (mut p, mut lens) = (0, positions[0].lens);
+            // Every next position's lengths, so that they count as used: otherwise the compiler
+            // loads them only once the current ones are done, behind a branch.
+            let mut loaded = 0u32;
+            for _ in 0..pairs {
+                let Position { window, at, .. } = positions[p & (POSITIONS - 1)];
+                let len = lens.trailing_zeros() as usize;
+                let key = window & mask(len);
+                let h = hash(key, len);
+                let bits = bits_of(h);
+                if self.filter[(h >> self.filter_shift) as usize] & bits == bits {
+                    self.probe(text, at as usize, key, len, h, &mut found);
                 }
+                // The next position's lengths once these are done, without a branch.
                 lens &= lens - 1;
-                self.probe(text, at, window & mask(key_len), key_len, &mut found);
+                let done = u32::from(lens == 0);
+                p += done as usize;
+                let next = positions[p.min(POSITIONS)].lens;
+                loaded ^= next;
+                lens |= next & done.wrapping_neg();
             }
+            std::hint::black_box(loaded);
         }
     }
 
-    #[inline(always)]
+    /// Reports the patterns whose key of length `key_len`, hashed `h`, is `key` at `at`.
     fn probe(
         &self,
         text: &[u8],
         at: usize,
         key: u64,
         key_len: usize,
+        h: u64,
         found: &mut impl FnMut(usize, usize, usize),
     ) {
-        let h = hash(key, key_len);
-        let bits = bits_of(h);
-        if self.filter[(h >> self.filter_shift) as usize] & bits != bits {
-            return;
-        }
         let mut slot = (h >> self.slot_shift) as usize;
         loop {
             let entry = self.slots[slot];
