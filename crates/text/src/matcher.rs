@@ -6,6 +6,7 @@ use vigil_core::{Severity, Span};
 use vigil_lists::ListInfo;
 
 use crate::literals::Literals;
+use crate::normalize::{AsciiText, CharsAt};
 use crate::{KeywordList, Normalized, Normalizer, REGEX_SIZE_LIMIT_BYTES, RuleKind, Steps};
 
 /// From this many whole-word terms of one profile on, [`Literals`] searches them instead of
@@ -24,6 +25,15 @@ const LITERALS_MIN_ANYWHERE: usize = 10_000;
 /// 10,000 phrase terms over normalised DMs (37 vs 27 MiB/s, though 9.7 MB against 1.0 MB;
 /// docs/benchmarks.md). Above it the DFA's memory grows too fast and aho-corasick chooses.
 const DFA_MAX_PATTERNS: usize = 10_000;
+
+/// Texts up to this long leave their normalised buffers to the next on the same thread.
+const KEEP_NORMALIZED_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// A normalised text's buffers, reused from message to message: allocating and freeing
+    /// them each time was 5 % of a scan.
+    static NORMALIZED: std::cell::Cell<Normalized> = std::cell::Cell::new(Normalized::default());
+}
 
 /// How a profile's terms are searched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -340,23 +350,28 @@ impl KeywordMatcher {
     /// Every rule that matches `text` (term matches inside an allow rule's match do not
     /// count), in list order and, within a list, terms, regular expressions, co-occurrence.
     pub fn find(&self, text: &str) -> Vec<TextHit<'_>> {
-        let mut chars: Option<Vec<char>> = None;
-        let mut found: BTreeMap<(usize, RuleClass, usize), Vec<Span>> = BTreeMap::new();
+        let mut chars: Option<Original> = None;
+        // (list, class, rule, span) of every match: sorted and grouped by rule at the end.
+        let mut found: Vec<(usize, RuleClass, usize, Span)> = Vec::new();
         let mut allowed: Vec<Span> = Vec::new();
         // (list, rule) → spans per group.
         let mut groups: BTreeMap<(usize, usize), Vec<Vec<Span>>> = BTreeMap::new();
+        let mut normalized = NORMALIZED.take();
         for profile in &self.profiles {
-            let normalized = profile.normalizer.normalize(text);
+            profile.normalizer.normalize_into(text, &mut normalized);
+            let normalized = &normalized;
             if let Some(terms) = &profile.terms {
-                terms.find(&normalized, |pattern, start, end| {
+                terms.find(normalized, |pattern, start, end| {
                     let span = if profile.whole_word[pattern] {
                         if !normalized.may_be_whole_word(start, end) {
                             return;
                         }
-                        let chars = chars.get_or_insert_with(|| chars_of(text));
-                        let whole = normalized
-                            .readings(start, end)
-                            .find(|s| on_word_boundaries(&profile.normalizer, chars, *s));
+                        let chars = chars.get_or_insert_with(|| Original::new(text));
+                        let whole = |s: &Span| on_word_boundaries(&profile.normalizer, chars, *s);
+                        let whole = match normalized.has_splits() {
+                            true => normalized.readings(start, end).find(whole),
+                            false => Some(normalized.span(start, end)).filter(whole),
+                        };
                         match whole {
                             Some(span) => span,
                             None => return,
@@ -366,10 +381,7 @@ impl KeywordMatcher {
                     };
                     match profile.patterns[pattern] {
                         Target::Term { list, rule } => match self.lists[list].rules[rule].kind {
-                            RuleKind::Term => found
-                                .entry((list, RuleClass::Term, rule))
-                                .or_default()
-                                .push(span),
+                            RuleKind::Term => found.push((list, RuleClass::Term, rule, span)),
                             RuleKind::Allow => allowed.push(span),
                         },
                         Target::Group { list, rule, group } => {
@@ -385,87 +397,124 @@ impl KeywordMatcher {
             if let Some(set) = &profile.set {
                 for i in set.matches(&normalized.text).iter() {
                     let (list, rule, regex) = &profile.regexes[i];
-                    let spans = found.entry((*list, RuleClass::Regex, *rule)).or_default();
                     for m in regex.find_iter(&normalized.text).filter(|m| !m.is_empty()) {
-                        spans.push(normalized.span(m.start(), m.end()));
+                        let span = normalized.span(m.start(), m.end());
+                        found.push((*list, RuleClass::Regex, *rule, span));
                     }
                 }
             }
+        }
+        if text.len() <= KEEP_NORMALIZED_BYTES {
+            NORMALIZED.set(normalized);
         }
         let mut words: Option<Vec<u32>> = None;
         for ((list, rule), spans) in groups {
             if spans.iter().any(Vec::is_empty) {
                 continue;
             }
-            let chars = chars.get_or_insert_with(|| chars_of(text));
+            let chars = chars.get_or_insert_with(|| Original::new(text));
             let words = words.get_or_insert_with(|| word_numbers(chars));
             let within = self.lists[list].extra.cooccurrences[rule].within_words;
             if let Some(window) = closest_window(words, &spans, within) {
-                found.insert((list, RuleClass::Cooccurrence, rule), window);
+                let class = RuleClass::Cooccurrence;
+                found.extend(window.into_iter().map(|span| (list, class, rule, span)));
             }
         }
-        found
-            .into_iter()
-            .filter_map(|((l, class, r), mut spans)| {
-                if class == RuleClass::Term {
-                    spans.retain(|s| !allowed.iter().any(|a| a.start <= s.start && s.end <= a.end));
+        found.retain(|&(_, class, _, s)| {
+            class != RuleClass::Term
+                || !allowed.iter().any(|a| a.start <= s.start && s.end <= a.end)
+        });
+        found.sort_unstable();
+        found.dedup();
+        let mut hits: Vec<TextHit<'_>> = Vec::new();
+        let mut last = None;
+        for (l, class, r, span) in found {
+            if let Some(hit) = hits.last_mut()
+                && last == Some((l, class, r))
+            {
+                hit.spans.push(span);
+                continue;
+            }
+            last = Some((l, class, r));
+            let list = &self.lists[l];
+            let (rule_id, category, severity) = match class {
+                RuleClass::Term => {
+                    let rule = &list.rules[r];
+                    (&rule.rule_id, &rule.category, rule.severity)
                 }
-                spans.sort();
-                spans.dedup();
-                let list = &self.lists[l];
-                let (rule_id, category, severity) = match class {
-                    RuleClass::Term => {
-                        let rule = &list.rules[r];
-                        (&rule.rule_id, &rule.category, rule.severity)
-                    }
-                    RuleClass::Regex => {
-                        let rule = &list.extra.regexes[r];
-                        (&rule.rule_id, &rule.category, rule.severity)
-                    }
-                    RuleClass::Cooccurrence => {
-                        let rule = &list.extra.cooccurrences[r];
-                        (&rule.rule_id, &rule.category, rule.severity)
-                    }
-                };
-                (!spans.is_empty()).then_some(TextHit {
-                    list: &list.info,
-                    class,
-                    rule_id,
-                    category,
-                    severity,
-                    spans,
-                })
-            })
-            .collect()
+                RuleClass::Regex => {
+                    let rule = &list.extra.regexes[r];
+                    (&rule.rule_id, &rule.category, rule.severity)
+                }
+                RuleClass::Cooccurrence => {
+                    let rule = &list.extra.cooccurrences[r];
+                    (&rule.rule_id, &rule.category, rule.severity)
+                }
+            };
+            hits.push(TextHit {
+                list: &list.info,
+                class,
+                rule_id,
+                category,
+                severity,
+                spans: vec![span],
+            });
+        }
+        hits
     }
 }
 
-/// The characters of `text`, for the whole-word check on the original; most messages are
-/// ASCII, whose bytes widen to characters several times faster than UTF-8 decodes.
-fn chars_of(text: &str) -> Vec<char> {
-    if text.is_ascii() {
-        text.bytes().map(char::from).collect()
-    } else {
-        text.chars().collect()
+/// The original text's characters, for the checks made on it: most messages are ASCII,
+/// whose bytes are their characters, with nothing to decode.
+enum Original<'t> {
+    Ascii(AsciiText<'t>),
+    Decoded(Vec<char>),
+}
+
+impl<'t> Original<'t> {
+    fn new(text: &'t str) -> Original<'t> {
+        match AsciiText::new(text) {
+            Some(ascii) => Original::Ascii(ascii),
+            None => Original::Decoded(text.chars().collect()),
+        }
+    }
+}
+
+impl CharsAt for Original<'_> {
+    fn count(&self) -> usize {
+        match self {
+            Original::Ascii(ascii) => ascii.count(),
+            Original::Decoded(chars) => chars.len(),
+        }
+    }
+
+    fn at(&self, i: usize) -> char {
+        match self {
+            Original::Ascii(ascii) => ascii.at(i),
+            Original::Decoded(chars) => chars[i],
+        }
     }
 }
 
 /// Whether `span` of `chars` stands as a whole word under `normalizer`'s steps.
-fn on_word_boundaries(normalizer: &Normalizer, chars: &[char], span: Span) -> bool {
-    let after = (span.end < chars.len()).then_some(span.end);
-    normalizer.is_word_boundary(chars, span.start, span.start.checked_sub(1))
-        && normalizer.is_word_boundary(chars, span.end - 1, after)
+fn on_word_boundaries(
+    normalizer: &Normalizer,
+    chars: &(impl CharsAt + ?Sized),
+    span: Span,
+) -> bool {
+    let after = (span.end < chars.count()).then_some(span.end);
+    normalizer.is_word_boundary_in(chars, span.start, span.start.checked_sub(1))
+        && normalizer.is_word_boundary_in(chars, span.end - 1, after)
 }
 
 /// The word number of each character: words are runs of letters and digits, numbered from 1;
 /// a character between words counts with the word before.
-fn word_numbers(chars: &[char]) -> Vec<u32> {
+fn word_numbers(chars: &(impl CharsAt + ?Sized)) -> Vec<u32> {
     let mut n = 0u32;
     let mut in_word = false;
-    chars
-        .iter()
-        .map(|c| {
-            let is_word = c.is_alphanumeric();
+    (0..chars.count())
+        .map(|i| {
+            let is_word = chars.at(i).is_alphanumeric();
             if is_word && !in_word {
                 n += 1;
             }
@@ -874,7 +923,7 @@ groups = [["how old are you", "what grade"], ["meet up", "come over"]]
                     let whole = normalized
                         .spans(start, end)
                         .into_iter()
-                        .any(|s| on_word_boundaries(&normalizer, &chars, s));
+                        .any(|s| on_word_boundaries(&normalizer, chars.as_slice(), s));
                     proptest::prop_assert!(
                         !whole || normalized.may_be_whole_word(start, end),
                         "{:?} [{}, {}) of {:?}", text, start, end, normalized.text

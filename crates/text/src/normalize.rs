@@ -205,7 +205,7 @@ impl fmt::Debug for Normalizer {
 
 /// A normalised text with, for each of its bytes, the span of original characters it came
 /// from — so a match in the normalised text maps back to a [`Span`] of the original.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Normalized {
     /// The normalised text the automata run over.
     pub text: String,
@@ -231,6 +231,14 @@ impl Normalized {
     pub fn span(&self, start: usize, end: usize) -> Span {
         // Never empty: the first occurrence's start comes before every end.
         let first = self.start[start] as usize;
+        if !self.has_splits() {
+            // The one reading.
+            let end = self.first_end(end - 1) as usize;
+            return Span {
+                start: first,
+                end: end.max(first + 1),
+            };
+        }
         self.readings(start, end).next().unwrap_or(Span {
             start: first,
             end: first + 1,
@@ -249,6 +257,12 @@ impl Normalized {
             }
         }
         readings
+    }
+
+    /// Whether a letter was merged across a word gap: only then may a range have more than
+    /// one reading.
+    pub(crate) fn has_splits(&self) -> bool {
+        !self.splits.is_empty()
     }
 
     /// [`Normalized::spans`] without allocating, some perhaps repeated.
@@ -272,7 +286,8 @@ impl Normalized {
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
         let opens =
             |i: usize| i >= self.text.len() || self.word_starts.binary_search(&(i as u32)).is_ok();
-        let merged = |i: usize| !self.split_range(self.char_start(i)).is_empty();
+        let merged =
+            |i: usize| self.has_splits() && !self.split_range(self.char_start(i)).is_empty();
         opens(start) && (opens(end) || merged(end - 1))
     }
 
@@ -389,15 +404,34 @@ impl Normalizer {
 
     /// Normalises `original`.
     pub fn normalize(&self, original: &str) -> Normalized {
+        let mut normalized = Normalized::default();
+        self.normalize_into(original, &mut normalized);
+        normalized
+    }
+
+    /// [`Normalizer::normalize`] into `normalized`, whose buffers it reuses.
+    pub fn normalize_into(&self, original: &str, normalized: &mut Normalized) {
+        let Normalized {
+            text,
+            start,
+            ends,
+            splits,
+            word_starts,
+        } = std::mem::take(normalized);
+        fn reuse<T>(mut buffer: Vec<T>, capacity: usize) -> Vec<T> {
+            buffer.clear();
+            buffer.reserve(capacity);
+            buffer
+        }
         let mut out = Output {
-            text: Vec::with_capacity(original.len()),
-            start: Vec::with_capacity(original.len()),
-            ends: Vec::new(),
-            splits: Vec::new(),
+            text: reuse(text.into_bytes(), original.len()),
+            start: reuse(start, original.len()),
+            ends: reuse(ends, 0),
+            splits: reuse(splits, 0),
             collapse: self.steps.contains(Step::Collapse),
             in_space: false,
             separated: false,
-            word_starts: Vec::with_capacity(original.len() / 2),
+            word_starts: reuse(word_starts, original.len() / 2),
             previous_word: false,
             previous_end: 0,
             gap: false,
@@ -426,7 +460,7 @@ impl Normalizer {
             }
             index += 1;
         }
-        out.finish()
+        *normalized = out.finish();
     }
 
     /// The slow path: one non-ASCII character through every enabled step.
@@ -548,6 +582,16 @@ impl Normalizer {
     /// `.`, `-`, `_`, `*` (not white space) to another one-letter token continues a
     /// spelled-out word, so `sex` does not fire inside `s.e.x.y`.
     pub fn is_word_boundary(&self, chars: &[char], inside: usize, outside: Option<usize>) -> bool {
+        self.is_word_boundary_in(chars, inside, outside)
+    }
+
+    /// [`Normalizer::is_word_boundary`] over any original text's characters.
+    pub(crate) fn is_word_boundary_in(
+        &self,
+        chars: &(impl CharsAt + ?Sized),
+        inside: usize,
+        outside: Option<usize>,
+    ) -> bool {
         let Some(outside) = outside else {
             return true;
         };
@@ -555,11 +599,11 @@ impl Normalizer {
         // The nearest visible character from `i` (inclusive) in a direction.
         let visible = |mut i: usize, away: bool| -> Option<usize> {
             loop {
-                if !is_invisible(chars[i]) {
+                if !is_invisible(chars.at(i)) {
                     return Some(i);
                 }
                 i = if away == forward {
-                    Some(i + 1).filter(|&n| n < chars.len())?
+                    Some(i + 1).filter(|&n| n < chars.count())?
                 } else {
                     i.checked_sub(1)?
                 };
@@ -567,7 +611,7 @@ impl Normalizer {
         };
         let step = |i: usize, away: bool| -> Option<usize> {
             let next = if away == forward {
-                Some(i + 1).filter(|&n| n < chars.len())?
+                Some(i + 1).filter(|&n| n < chars.count())?
             } else {
                 i.checked_sub(1)?
             };
@@ -586,7 +630,7 @@ impl Normalizer {
             return false;
         }
         let joins_letters = |c: char| is_separator(c) && !c.is_whitespace();
-        if !self.steps.contains(Step::Separators) || !joins_letters(chars[outside]) {
+        if !self.steps.contains(Step::Separators) || !joins_letters(chars.at(outside)) {
             return true;
         }
         let single = |neighbour: Option<usize>| neighbour.is_none_or(|n| !self.is_word(chars, n));
@@ -594,7 +638,7 @@ impl Normalizer {
             return true;
         }
         let mut i = outside;
-        while joins_letters(chars[i]) {
+        while joins_letters(chars.at(i)) {
             match step(i, true) {
                 Some(next) => i = next,
                 None => return true,
@@ -603,16 +647,55 @@ impl Normalizer {
         !(self.is_word(chars, i) && single(step(i, true)))
     }
 
-    fn is_word(&self, chars: &[char], i: usize) -> bool {
-        let c = chars[i];
+    fn is_word(&self, chars: &(impl CharsAt + ?Sized), i: usize) -> bool {
+        let c = chars.at(i);
         if c.is_alphanumeric() || c == '_' {
             return true;
         }
         if self.steps.contains(Step::Leet) {
             return matches!(c, '@' | '$')
-                || leet_in_context(c, chars.get(i + 1).copied()).is_some();
+                || leet_in_context(c, (i + 1 < chars.count()).then(|| chars.at(i + 1))).is_some();
         }
         false
+    }
+}
+
+/// An original text's characters by index, for the word-boundary checks: decoded, or the
+/// bytes of an ASCII text, which need no decoding.
+pub(crate) trait CharsAt {
+    /// How many characters there are.
+    fn count(&self) -> usize;
+    /// Character `i` (below [`CharsAt::count`]).
+    fn at(&self, i: usize) -> char;
+}
+
+impl CharsAt for [char] {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn at(&self, i: usize) -> char {
+        self[i]
+    }
+}
+
+/// The bytes of an ASCII text: each is one character.
+pub(crate) struct AsciiText<'t>(&'t [u8]);
+
+impl<'t> AsciiText<'t> {
+    /// `text`'s bytes, if it is ASCII.
+    pub(crate) fn new(text: &'t str) -> Option<AsciiText<'t>> {
+        text.is_ascii().then_some(AsciiText(text.as_bytes()))
+    }
+}
+
+impl CharsAt for AsciiText<'_> {
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    fn at(&self, i: usize) -> char {
+        char::from(self.0[i])
     }
 }
 
