@@ -368,9 +368,9 @@ impl KeywordMatcher {
                         }
                         let chars = chars.get_or_insert_with(|| Original::new(text));
                         let whole = |s: &Span| on_word_boundaries(&profile.normalizer, chars, *s);
-                        let whole = match normalized.has_splits() {
-                            true => normalized.readings(start, end).find(whole),
-                            false => Some(normalized.span(start, end)).filter(whole),
+                        let whole = match normalized.only_reading(start, end) {
+                            Some(span) => Some(span).filter(whole),
+                            None => normalized.readings(start, end).find(whole),
                         };
                         match whole {
                             Some(span) => span,

@@ -231,13 +231,8 @@ impl Normalized {
     pub fn span(&self, start: usize, end: usize) -> Span {
         // Never empty: the first occurrence's start comes before every end.
         let first = self.start[start] as usize;
-        if !self.has_splits() {
-            // The one reading.
-            let end = self.first_end(end - 1) as usize;
-            return Span {
-                start: first,
-                end: end.max(first + 1),
-            };
+        if let Some(span) = self.only_reading(start, end) {
+            return span;
         }
         self.readings(start, end).next().unwrap_or(Span {
             start: first,
@@ -259,10 +254,22 @@ impl Normalized {
         readings
     }
 
-    /// Whether a letter was merged across a word gap: only then may a range have more than
-    /// one reading.
-    pub(crate) fn has_splits(&self) -> bool {
-        !self.splits.is_empty()
+    /// The reading of the normalised byte range `start..end`, if it has only one: neither
+    /// edge is a letter merged across a word gap (most ranges).
+    pub(crate) fn only_reading(&self, start: usize, end: usize) -> Option<Span> {
+        if self.merged(start) || self.merged(self.char_start(end - 1)) {
+            return None;
+        }
+        let (start, end) = (self.start[start], self.first_end(end - 1));
+        (start < end).then_some(Span {
+            start: start as usize,
+            end: end as usize,
+        })
+    }
+
+    /// Whether the character starting at byte `at` is a letter merged across a word gap.
+    fn merged(&self, at: usize) -> bool {
+        !self.splits.is_empty() && !self.split_range(at).is_empty()
     }
 
     /// [`Normalized::spans`] without allocating, some perhaps repeated.
@@ -286,9 +293,7 @@ impl Normalized {
     pub fn may_be_whole_word(&self, start: usize, end: usize) -> bool {
         let opens =
             |i: usize| i >= self.text.len() || self.word_starts.binary_search(&(i as u32)).is_ok();
-        let merged =
-            |i: usize| self.has_splits() && !self.split_range(self.char_start(i)).is_empty();
-        opens(start) && (opens(end) || merged(end - 1))
+        opens(start) && (opens(end) || self.merged(self.char_start(end - 1)))
     }
 
     /// Where a whole-word match may start, in order: the normalised characters that open a
