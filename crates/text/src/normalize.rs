@@ -185,6 +185,8 @@ const EMIT: Ascii = 1 << 8;
 const WORD: Ascii = 1 << 9;
 /// Flag: the emitted byte is a letter (runs of it collapse).
 const LETTER: Ascii = 1 << 10;
+/// Flag: the emitted byte opens a word wherever it stands (emitted, not a letter or digit).
+const OPENS: Ascii = 1 << 12;
 /// Flag: the loop branches on the action (`SPACE`, `CONTEXT`, `NON_ASCII`).
 const SPECIAL: Ascii = 1 << 11;
 /// Most bytes one ASCII run takes: its buffers on the stack are one more, a power of two.
@@ -396,7 +398,7 @@ impl Normalizer {
                     DROP => 0,
                     a if a.is_ascii_alphabetic() => EMIT | WORD | LETTER,
                     a if a.is_ascii_digit() => EMIT | WORD,
-                    _ => EMIT,
+                    _ => EMIT | OPENS,
                 };
         }
         Normalizer { steps, ascii }
@@ -735,13 +737,14 @@ impl Output {
     /// The hot path: ASCII bytes (at most [`ASCII_CHUNK_BYTES`]) that map to one byte each
     /// (or to nothing), from original character `index` on. Returns how many bytes it
     /// consumed and why it stopped.
+    ///
+    /// Not inlined: in its caller, its loop's values no longer fitted in registers.
+    #[inline(never)]
     fn ascii_run(&mut self, table: &[Ascii; 256], bytes: &[u8], index: u32) -> (usize, Stop) {
-        // This loop is most of the time of normalising a plain message. Its output goes to
-        // arrays on the stack, indexed without bounds checks, and it carries three values
-        // from byte to byte, so that they stay in registers: the rest of the state is
-        // derived where the rare cases need it. Each byte is written at the running lengths,
-        // which then advance or not: whether a byte is a letter or a dropped separator is
-        // too irregular for a branch to predict.
+        // This loop is most of the time of normalising a plain message (36 instructions a
+        // byte). Its output goes to arrays on the stack, indexed without bounds checks, and
+        // its inner loop carries four values from byte to byte, so that they stay in
+        // registers: the rest of the state is derived where the rare cases need it.
         const SIZE: usize = ASCII_CHUNK_BYTES + 1;
         const MASK: usize = SIZE - 1;
         // `text[0]` is the last byte emitted before the run (a repeat of it collapses); the
@@ -753,9 +756,9 @@ impl Output {
         // Array indices, one per emitted character or merge that opens a word.
         let mut word_starts = [0u32; SIZE];
         let (mut n, mut k) = (1usize, 0usize);
-        // Whether the last byte emitted is a word character right before this one: then a
-        // word character here continues its word.
-        let mut joined = self.previous_word && self.previous_end == index && !self.gap;
+        // 1 if the last byte emitted is a word character right before this one: then a word
+        // character here continues its word.
+        let mut joined = usize::from(self.previous_word && self.previous_end == index && !self.gap);
         // Where the last in-word repeat merged into the last character ends.
         let mut merged_end = 0;
         // What the byte before `i` was (for `i == 0`, the state before the run).
@@ -768,40 +771,76 @@ impl Output {
             None => self.in_space,
         };
         let mut stop = (bytes.len(), Stop::End);
+        // The class of the last byte emitted (its letter flag, and the byte), apart from
+        // `text`: reading it back from there would make each byte wait on the store before it.
+        let mut last = Ascii::from(text[0])
+            | match text[0].is_ascii_alphabetic() {
+                true => LETTER,
+                false => 0,
+            };
+        // Emits a byte of `class`, read at `i`: written at the running lengths, which then
+        // advance or not, without branches (whether a byte is a letter or a dropped separator
+        // is too irregular to predict).
+        macro_rules! emit {
+            ($class:expr, $i:expr) => {{
+                let class: Ascii = $class;
+                let bit = |flag: Ascii| usize::from(class & flag != 0);
+                let (emit, word) = (bit(EMIT), bit(WORD));
+                text[n & MASK] = class as u8;
+                starts[n & MASK] = index + $i as u32;
+                word_starts[k & MASK] = n as u32;
+                // A character opens a word unless it is a word character joined to the last.
+                k += bit(OPENS) | (word & !joined);
+                n += emit;
+                joined = word;
+                if emit != 0 {
+                    last = class;
+                }
+            }};
+        }
         let mut i = 0;
-        while let Some(&b) = bytes.get(i).filter(|_| i < ASCII_CHUNK_BYTES) {
+        loop {
+            // The common bytes, in a loop of their own, which keeps its few values in
+            // registers: none special, none a letter repeating the last.
+            while let Some(&b) = bytes.get(i) {
+                let class = table[b as usize];
+                // The same byte as the last, both letters or both not: the first is rare, and
+                // the second rarer, but the loop below tells them apart.
+                let same = (class ^ last) & (LETTER | 0xFF) == 0;
+                if class & SPECIAL != 0 || same {
+                    break;
+                }
+                emit!(class, i);
+                i += 1;
+            }
+            let Some(&b) = bytes.get(i) else { break };
             let class = table[b as usize];
-            let mapped = class as u8;
             let at = index + i as u32;
-            i += 1;
             if class & SPECIAL != 0 {
-                match mapped {
+                match class as u8 {
                     CONTEXT => {
-                        stop = (i - 1, Stop::Context);
+                        stop = (i, Stop::Context);
                         break;
                     }
                     NON_ASCII => {
-                        stop = (i - 1, Stop::NonAscii);
+                        stop = (i, Stop::NonAscii);
                         break;
                     }
-                    _ if spaced(i - 1) => continue,
+                    _ if spaced(i) => {}
                     _ => {
                         word_starts[k & MASK] = n as u32;
                         k += 1;
                         text[n & MASK] = b' ';
                         starts[n & MASK] = at;
                         n += 1;
-                        joined = false;
-                        continue;
+                        joined = 0;
+                        last = Ascii::from(b' ');
                     }
                 }
-            }
-            // Zero for a letter repeating the last byte: one rarely taken branch, where testing
-            // first whether the byte is a letter would mispredict.
-            let repeat = Ascii::from(mapped ^ text[(n - 1) & MASK]) | (!class & LETTER);
-            if repeat == 0 && self.collapse && !spaced(i - 1) {
+            } else if class & LETTER != 0 && self.collapse && !spaced(i) {
+                // A letter repeating the last.
                 let first = base + n - 2;
-                let separated = dropped(i - 1) && base + n > 1;
+                let separated = dropped(i) && base + n > 1;
                 if merge(
                     &mut self.ends,
                     &mut self.splits,
@@ -811,7 +850,7 @@ impl Output {
                 ) {
                     merged_end = at + 1;
                     // A word gap before the letter still opens the next character.
-                    joined = n > 1 || !self.gap;
+                    joined = usize::from(n > 1 || !self.gap);
                 } else {
                     let latest = match k {
                         0 => self.word_starts.last() == Some(&(first as u32)),
@@ -822,17 +861,10 @@ impl Output {
                         k += 1;
                     }
                 }
-                continue;
+            } else {
+                emit!(class, i);
             }
-            let emit = class & EMIT != 0;
-            let word = class & WORD != 0;
-            text[n & MASK] = mapped;
-            starts[n & MASK] = at;
-            word_starts[k & MASK] = n as u32;
-            // Bitwise, not `&&`, which compiles to a branch.
-            k += usize::from(emit & !(word & joined));
-            n += usize::from(emit);
-            joined = emit & word;
+            i += 1;
         }
         let (done, _) = stop;
         self.text.extend_from_slice(&text[1..n]);
