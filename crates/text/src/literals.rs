@@ -181,15 +181,18 @@ impl Literals {
         starts: impl IntoIterator<Item = usize>,
         mut found: impl FnMut(usize, usize, usize),
     ) {
-        // In blocks of positions, in two passes: the positions where some key length is in
-        // use, then each (position, length) pair through the filter, in one flat loop.
-        // Neither branches on the data but where the filter passes: which key lengths occur
-        // at a position, and how many, are too irregular to predict, and a branch for them
-        // cost more than all the rest of a lookup.
+        // In blocks of positions, in three passes: the positions where some key length is in
+        // use; each (position, length) pair through the filter, in one flat loop; the pairs
+        // it passed, through the table. The first two do not branch on the data: which key
+        // lengths occur at a position, how many, and whether the filter passes them are too
+        // irregular to predict, and a branch for them cost more than all the rest of a
+        // lookup.
         let mut starts = starts.into_iter().peekable();
         let mut positions = [Position::default(); POSITIONS + 1];
+        // (position << 8 | length) of each pair the filter passed.
+        let mut passed = [0u16; POSITIONS * KEY_MAX];
         while starts.peek().is_some() {
-            let (mut kept, mut pairs) = (0, 0);
+            let mut kept = 0;
             for at in starts.by_ref().take(POSITIONS) {
                 let (window, left) = match text.get(at..at + KEY_MAX) {
                     Some(window) => (
@@ -215,21 +218,19 @@ impl Literals {
                     lens,
                 };
                 kept += usize::from(lens != 0);
-                pairs += lens.count_ones();
             }
-            let (mut p, mut lens) = (0, positions[0].lens);
+            let (mut p, mut lens, mut n) = (0, positions[0].lens, 0);
             // Every next position's lengths, so that they count as used: otherwise the compiler
             // loads them only once the current ones are done, behind a branch.
             let mut loaded = 0u32;
-            for _ in 0..pairs {
-                let Position { window, at, .. } = positions[p & (POSITIONS - 1)];
+            while p < kept {
+                let window = positions[p & (POSITIONS - 1)].window;
                 let len = lens.trailing_zeros() as usize;
                 let key = window & mask(len);
                 let h = hash(key, len);
                 let bits = bits_of(h);
-                if self.filter[(h >> self.filter_shift) as usize] & bits == bits {
-                    self.probe(text, at as usize, key, len, h, &mut found);
-                }
+                passed[n & (passed.len() - 1)] = ((p << 8) | len) as u16;
+                n += usize::from(self.filter[(h >> self.filter_shift) as usize] & bits == bits);
                 // The next position's lengths once these are done, without a branch.
                 lens &= lens - 1;
                 let done = u32::from(lens == 0);
@@ -239,6 +240,12 @@ impl Literals {
                 lens |= next & done.wrapping_neg();
             }
             std::hint::black_box(loaded);
+            for &pair in &passed[..n] {
+                let (p, len) = (usize::from(pair >> 8), usize::from(pair & 0xFF));
+                let Position { window, at, .. } = positions[p & (POSITIONS - 1)];
+                let key = window & mask(len);
+                self.probe(text, at as usize, key, len, hash(key, len), &mut found);
+            }
         }
     }
 

@@ -26,13 +26,20 @@ const LITERALS_MIN_ANYWHERE: usize = 10_000;
 /// docs/benchmarks.md). Above it the DFA's memory grows too fast and aho-corasick chooses.
 const DFA_MAX_PATTERNS: usize = 10_000;
 
-/// Texts up to this long leave their normalised buffers to the next on the same thread.
-const KEEP_NORMALIZED_BYTES: usize = 64 << 10;
+/// Texts up to this long leave their buffers ([`Scratch`]) to the next on the same thread.
+const KEEP_SCRATCH_BYTES: usize = 64 << 10;
+
+/// Buffers of one scan, reused from message to message: allocating, growing and freeing them
+/// each time was 7 % of a scan.
+#[derive(Default)]
+struct Scratch {
+    normalized: Normalized,
+    /// (list, class, rule, span) of every match: sorted and grouped by rule at the end.
+    found: Vec<(usize, RuleClass, usize, Span)>,
+}
 
 thread_local! {
-    /// A normalised text's buffers, reused from message to message: allocating and freeing
-    /// them each time was 5 % of a scan.
-    static NORMALIZED: std::cell::Cell<Normalized> = std::cell::Cell::new(Normalized::default());
+    static SCRATCH: std::cell::Cell<Scratch> = std::cell::Cell::new(Scratch::default());
 }
 
 /// How a profile's terms are searched.
@@ -351,12 +358,13 @@ impl KeywordMatcher {
     /// count), in list order and, within a list, terms, regular expressions, co-occurrence.
     pub fn find(&self, text: &str) -> Vec<TextHit<'_>> {
         let mut chars: Option<Original> = None;
-        // (list, class, rule, span) of every match: sorted and grouped by rule at the end.
-        let mut found: Vec<(usize, RuleClass, usize, Span)> = Vec::new();
+        let Scratch {
+            mut normalized,
+            mut found,
+        } = SCRATCH.take();
         let mut allowed: Vec<Span> = Vec::new();
         // (list, rule) → spans per group.
         let mut groups: BTreeMap<(usize, usize), Vec<Vec<Span>>> = BTreeMap::new();
-        let mut normalized = NORMALIZED.take();
         for profile in &self.profiles {
             profile.normalizer.normalize_into(text, &mut normalized);
             let normalized = &normalized;
@@ -404,9 +412,6 @@ impl KeywordMatcher {
                 }
             }
         }
-        if text.len() <= KEEP_NORMALIZED_BYTES {
-            NORMALIZED.set(normalized);
-        }
         let mut words: Option<Vec<u32>> = None;
         for ((list, rule), spans) in groups {
             if spans.iter().any(Vec::is_empty) {
@@ -428,7 +433,7 @@ impl KeywordMatcher {
         found.dedup();
         let mut hits: Vec<TextHit<'_>> = Vec::new();
         let mut last = None;
-        for (l, class, r, span) in found {
+        for (l, class, r, span) in found.drain(..) {
             if let Some(hit) = hits.last_mut()
                 && last == Some((l, class, r))
             {
@@ -459,6 +464,9 @@ impl KeywordMatcher {
                 severity,
                 spans: vec![span],
             });
+        }
+        if text.len() <= KEEP_SCRATCH_BYTES {
+            SCRATCH.set(Scratch { normalized, found });
         }
         hits
     }

@@ -602,6 +602,11 @@ impl Normalizer {
         let Some(outside) = outside else {
             return true;
         };
+        // White space is visible, no word character, and joins no letters: the common case,
+        // decided before the rest.
+        if chars.at(outside).is_ascii_whitespace() {
+            return true;
+        }
         let forward = outside > inside;
         // The nearest visible character from `i` (inclusive) in a direction.
         let visible = |mut i: usize, away: bool| -> Option<usize> {
