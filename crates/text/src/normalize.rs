@@ -179,16 +179,20 @@ const DROP: u8 = 0x81;
 const CONTEXT: u8 = 0x82;
 /// Not ASCII: the slow path decodes the character.
 const NON_ASCII: u8 = 0x83;
-/// Flag: a byte is emitted.
-const EMIT: Ascii = 1 << 8;
-/// Flag: the emitted byte is a letter or digit.
-const WORD: Ascii = 1 << 9;
 /// Flag: the emitted byte is a letter (runs of it collapse).
 const LETTER: Ascii = 1 << 10;
-/// Flag: the emitted byte opens a word wherever it stands (emitted, not a letter or digit).
-const OPENS: Ascii = 1 << 12;
 /// Flag: the loop branches on the action (`SPACE`, `CONTEXT`, `NON_ASCII`).
 const SPECIAL: Ascii = 1 << 11;
+/// Flag: the byte opens a word unless it follows a word character it joins (any emitted
+/// byte). It and the next flag are read by a shift of one or the other.
+const OPENS_APART: Ascii = 1 << 12;
+/// Flag: the byte opens a word even right after a word character (emitted, not a letter or
+/// digit).
+const OPENS_JOINED: Ascii = 1 << 13;
+/// Flag: the emitted byte is a letter or digit.
+const WORD: Ascii = 1 << 14;
+/// Flag: a byte is emitted; the top bit, read by a shift alone.
+const EMIT: Ascii = 1 << 15;
 /// Most bytes one ASCII run takes: its buffers on the stack are one more, a power of two.
 const ASCII_CHUNK_BYTES: usize = 255;
 
@@ -396,9 +400,9 @@ impl Normalizer {
                 | match action {
                     SPACE | CONTEXT => SPECIAL,
                     DROP => 0,
-                    a if a.is_ascii_alphabetic() => EMIT | WORD | LETTER,
-                    a if a.is_ascii_digit() => EMIT | WORD,
-                    _ => EMIT | OPENS,
+                    a if a.is_ascii_alphabetic() => EMIT | OPENS_APART | WORD | LETTER,
+                    a if a.is_ascii_digit() => EMIT | OPENS_APART | WORD,
+                    _ => EMIT | OPENS_APART | OPENS_JOINED,
                 };
         }
         Normalizer { steps, ascii }
@@ -789,15 +793,15 @@ impl Output {
         macro_rules! emit {
             ($class:expr, $i:expr) => {{
                 let class: Ascii = $class;
-                let bit = |flag: Ascii| usize::from(class & flag != 0);
-                let (emit, word) = (bit(EMIT), bit(WORD));
                 text[n & MASK] = class as u8;
                 starts[n & MASK] = index + $i as u32;
                 word_starts[k & MASK] = n as u32;
                 // A character opens a word unless it is a word character joined to the last.
-                k += bit(OPENS) | (word & !joined);
+                let opens = OPENS_APART.trailing_zeros() as usize + joined;
+                k += usize::from(class >> opens) & 1;
+                let emit = usize::from(class >> EMIT.trailing_zeros());
                 n += emit;
-                joined = word;
+                joined = usize::from(class >> WORD.trailing_zeros()) & 1;
                 if emit != 0 {
                     last = class;
                 }
