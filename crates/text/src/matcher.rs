@@ -10,14 +10,16 @@ use crate::normalize::{AsciiText, CharsAt};
 use crate::{KeywordList, Normalized, Normalizer, REGEX_SIZE_LIMIT_BYTES, RuleKind, Steps};
 
 /// From this many whole-word terms of one profile on, [`Literals`] searches them instead of
-/// an automaton, only where a word may start. Over DMs with phrase terms it was 1.16–1.40×
-/// faster than the automaton at 1,000 terms and 1.7–2.2× at 10,000; even at 100
-/// (docs/benchmarks.md).
+/// an automaton, only where a word may start. Over DMs with phrase terms it was 1.27–1.35×
+/// faster than the automaton at 1,000 terms and 2.0× at 10,000 (docs/benchmarks.md). It is
+/// ahead below 1,000 too (1.01× at 10 terms, 1.1–1.2× at 30 to 300), but not by enough to
+/// pay for a second pass over the text where the profile also has terms left to an
+/// automaton.
 const LITERALS_MIN_WHOLE_WORD: usize = 1_000;
 
 /// From this many other terms (matched inside words too) of one profile on, [`Literals`]
-/// searches them, at every position: 1.2× faster than the automaton at 10,000 terms, 0.8×
-/// at 1,000.
+/// searches them, at every position: 2.1× faster than the automaton at 10,000 terms, even
+/// at 3,000, 0.8× at 1,000.
 const LITERALS_MIN_ANYWHERE: usize = 10_000;
 
 /// Up to this many terms an automaton is a full DFA. It beat the contiguous NFA that
@@ -26,7 +28,8 @@ const LITERALS_MIN_ANYWHERE: usize = 10_000;
 /// docs/benchmarks.md). Above it the DFA's memory grows too fast and aho-corasick chooses.
 const DFA_MAX_PATTERNS: usize = 10_000;
 
-/// Texts up to this long leave their buffers ([`Scratch`]) to the next on the same thread.
+/// Texts up to this long leave their buffers ([`Scratch`]) to the next on the same thread:
+/// about seven bytes per text byte, so at most some 450 KiB per scanning thread.
 const KEEP_SCRATCH_BYTES: usize = 64 << 10;
 
 /// Buffers of one scan, reused from message to message: allocating, growing and freeing them

@@ -193,8 +193,31 @@ const OPENS_JOINED: Ascii = 1 << 13;
 const WORD: Ascii = 1 << 14;
 /// Flag: a byte is emitted; the top bit, read by a shift alone.
 const EMIT: Ascii = 1 << 15;
-/// Most bytes one ASCII run takes: its buffers on the stack are one more, a power of two.
+/// Most bytes one ASCII run takes: its buffers ([`Run`]) are one more, a power of two.
 const ASCII_CHUNK_BYTES: usize = 255;
+/// The length of [`Run`]'s buffers.
+const RUN_SIZE: usize = ASCII_CHUNK_BYTES + 1;
+
+/// The output of one ASCII run ([`Output::ascii_run`]), before it joins the normalised text:
+/// fixed-size, so indexed without bounds checks. Only what a run writes is read back.
+struct Run {
+    /// `text[0]` is the last byte emitted before the run (a repeat of it collapses); the
+    /// run's bytes follow, so byte `j` of the array is normalised byte `base + j - 1`.
+    text: [u8; RUN_SIZE],
+    starts: [u32; RUN_SIZE],
+    /// Array indices, one per emitted character or merge that opens a word.
+    word_starts: [u32; RUN_SIZE],
+}
+
+thread_local! {
+    /// One [`Run`] per thread, allocated and zeroed once: zeroing three arrays on the stack at
+    /// every run cost more than the run of a short message.
+    static RUNS: std::cell::RefCell<Box<Run>> = std::cell::RefCell::new(Box::new(Run {
+        text: [0; RUN_SIZE],
+        starts: [0; RUN_SIZE],
+        word_starts: [0; RUN_SIZE],
+    }));
+}
 
 /// A compiled set of steps: normalises texts and terms alike.
 #[derive(Clone)]
@@ -452,7 +475,8 @@ impl Normalizer {
         let mut at = 0;
         while at < bytes.len() {
             let chunk = &bytes[at..bytes.len().min(at + ASCII_CHUNK_BYTES)];
-            let (done, stopped) = out.ascii_run(&self.ascii, chunk, index);
+            let (done, stopped) =
+                RUNS.with_borrow_mut(|run| out.ascii_run(&self.ascii, run, chunk, index));
             at += done;
             index += done as u32;
             match stopped {
@@ -749,21 +773,25 @@ impl Output {
     ///
     /// Not inlined: in its caller, its loop's values no longer fitted in registers.
     #[inline(never)]
-    fn ascii_run(&mut self, table: &[Ascii; 256], bytes: &[u8], index: u32) -> (usize, Stop) {
+    fn ascii_run(
+        &mut self,
+        table: &[Ascii; 256],
+        run: &mut Run,
+        bytes: &[u8],
+        index: u32,
+    ) -> (usize, Stop) {
         // This loop is most of the time of normalising a plain message (36 instructions a
         // byte). Its output goes to arrays on the stack, indexed without bounds checks, and
         // its inner loop carries four values from byte to byte, so that they stay in
         // registers: the rest of the state is derived where the rare cases need it.
-        const SIZE: usize = ASCII_CHUNK_BYTES + 1;
-        const MASK: usize = SIZE - 1;
-        // `text[0]` is the last byte emitted before the run (a repeat of it collapses); the
-        // run's bytes follow, so byte `j` of the array is normalised byte `base + j - 1`.
+        const MASK: usize = RUN_SIZE - 1;
         let base = self.text.len();
-        let mut text = [0u8; SIZE];
+        let Run {
+            text,
+            starts,
+            word_starts,
+        } = run;
         text[0] = self.text.last().copied().unwrap_or(0);
-        let mut starts = [0u32; SIZE];
-        // Array indices, one per emitted character or merge that opens a word.
-        let mut word_starts = [0u32; SIZE];
         let (mut n, mut k) = (1usize, 0usize);
         // 1 if the last byte emitted is a word character right before this one: then a word
         // character here continues its word.
