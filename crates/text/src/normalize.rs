@@ -780,10 +780,11 @@ impl Output {
         bytes: &[u8],
         index: u32,
     ) -> (usize, Stop) {
-        // This loop is most of the time of normalising a plain message (36 instructions a
-        // byte). Its output goes to arrays on the stack, indexed without bounds checks, and
-        // its inner loop carries four values from byte to byte, so that they stay in
-        // registers: the rest of the state is derived where the rare cases need it.
+        // This loop is most of the time of normalising a plain message (30 instructions a
+        // byte). Its output goes to the fixed-size arrays of `run`, indexed without bounds
+        // checks, and its inner loop carries four values from byte to byte, so that they stay
+        // in registers: the rest of the state is derived where the rare cases need it.
+        debug_assert!(bytes.len() <= ASCII_CHUNK_BYTES);
         const MASK: usize = RUN_SIZE - 1;
         let base = self.text.len();
         let Run {
