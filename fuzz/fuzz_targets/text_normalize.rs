@@ -7,16 +7,18 @@
 //! (`Normalized::spans`) and the preferred one (`Normalized::span`) is a non-empty span of
 //! the original's characters; the earliest original character behind each normalised one
 //! never goes backwards; `may_be_whole_word` never rejects a range that is a whole word of
-//! the original (its documented promise); every match the matcher reports lies inside the
-//! text, in order.
+//! the original (its documented promise); normalising into a buffer a previous input left
+//! behind gives the same as normalising afresh; every match the matcher reports lies inside
+//! the text, in order, and the hashed-window literal matcher reports exactly what the
+//! automata report.
 #![no_main]
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use vigil_core::Span;
 use vigil_fuzz::{char_bounds, check_matches, check_span};
-use vigil_text::{KeywordList, KeywordMatcher, Normalizer, Step, Steps};
+use vigil_text::{KeywordList, KeywordMatcher, Normalized, Normalizer, Step, Steps, TermSearch};
 
 /// Longest run of normalised characters tried as one whole-word range (the check is
 /// quadratic in it).
@@ -55,16 +57,25 @@ within_words = 5
 groups = [["how old", "age"], ["meet", "come over"]]
 "#;
 
-fn matcher() -> &'static KeywordMatcher {
-    static MATCHER: OnceLock<KeywordMatcher> = OnceLock::new();
-    MATCHER.get_or_init(|| {
-        let lists = vec![
-            KeywordList::parse("kw", "kw.csv".as_ref(), KEYWORDS.as_bytes()).expect("keywords"),
-            KeywordList::parse("rules", "rules.toml".as_ref(), RULES.as_bytes()).expect("rules"),
-        ];
-        KeywordMatcher::build(lists).expect("the fixed lists compile")
+/// The fixed lists compiled with each term search: automata (what `build` picks for lists
+/// this small) and the literal matcher.
+fn matchers() -> &'static [KeywordMatcher; 2] {
+    static MATCHERS: OnceLock<[KeywordMatcher; 2]> = OnceLock::new();
+    MATCHERS.get_or_init(|| {
+        let build = |search| {
+            let lists = vec![
+                KeywordList::parse("kw", "kw.csv".as_ref(), KEYWORDS.as_bytes()).expect("keywords"),
+                KeywordList::parse("rules", "rules.toml".as_ref(), RULES.as_bytes())
+                    .expect("rules"),
+            ];
+            KeywordMatcher::build_with(lists, search).expect("the fixed lists compile")
+        };
+        [build(TermSearch::Automaton), build(TermSearch::Literals)]
     })
 }
+
+/// The buffer `normalize_into` reuses from input to input.
+static REUSED: Mutex<Option<Normalized>> = Mutex::new(None);
 
 fuzz_target!(|data: &[u8]| {
     let [low, high, rest @ ..] = data else {
@@ -81,6 +92,14 @@ fuzz_target!(|data: &[u8]| {
         .fold(Steps::NONE, |steps, (_, step)| steps.with(*step));
     let normalizer = Normalizer::new(steps);
     let normalized = normalizer.normalize(text);
+    {
+        let mut reused = REUSED
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let reused = reused.get_or_insert_with(Normalized::default);
+        normalizer.normalize_into(text, reused);
+        assert_eq!(*reused, normalized, "normalize_into a used buffer differs");
+    }
     let original = char_bounds(text);
     let chars: Vec<char> = text.chars().collect();
 
@@ -130,7 +149,13 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    check_matches(matcher(), text);
+    let [automata, literals] = matchers();
+    check_matches(automata, text);
+    assert_eq!(
+        literals.find(text),
+        automata.find(text),
+        "the literal matcher and the automata disagree"
+    );
 });
 
 /// Whether `span` of `chars` is a whole word under `normalizer` (as the matcher decides).
