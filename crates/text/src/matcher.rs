@@ -434,40 +434,37 @@ impl KeywordMatcher {
         });
         found.sort_unstable();
         found.dedup();
-        let mut hits: Vec<TextHit<'_>> = Vec::new();
-        let mut last = None;
-        for (l, class, r, span) in found.drain(..) {
-            if let Some(hit) = hits.last_mut()
-                && last == Some((l, class, r))
-            {
-                hit.spans.push(span);
-                continue;
-            }
-            last = Some((l, class, r));
-            let list = &self.lists[l];
-            let (rule_id, category, severity) = match class {
-                RuleClass::Term => {
-                    let rule = &list.rules[r];
-                    (&rule.rule_id, &rule.category, rule.severity)
+        let rule = |&(l, class, r, _): &(usize, RuleClass, usize, Span)| (l, class, r);
+        let hits = found
+            .chunk_by(|a, b| rule(a) == rule(b))
+            .map(|matches| {
+                let (l, class, r) = rule(&matches[0]);
+                let list = &self.lists[l];
+                let (rule_id, category, severity) = match class {
+                    RuleClass::Term => {
+                        let rule = &list.rules[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                    RuleClass::Regex => {
+                        let rule = &list.extra.regexes[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                    RuleClass::Cooccurrence => {
+                        let rule = &list.extra.cooccurrences[r];
+                        (&rule.rule_id, &rule.category, rule.severity)
+                    }
+                };
+                TextHit {
+                    list: &list.info,
+                    class,
+                    rule_id,
+                    category,
+                    severity,
+                    spans: matches.iter().map(|&(.., span)| span).collect(),
                 }
-                RuleClass::Regex => {
-                    let rule = &list.extra.regexes[r];
-                    (&rule.rule_id, &rule.category, rule.severity)
-                }
-                RuleClass::Cooccurrence => {
-                    let rule = &list.extra.cooccurrences[r];
-                    (&rule.rule_id, &rule.category, rule.severity)
-                }
-            };
-            hits.push(TextHit {
-                list: &list.info,
-                class,
-                rule_id,
-                category,
-                severity,
-                spans: vec![span],
-            });
-        }
+            })
+            .collect();
+        found.clear();
         if text.len() <= KEEP_SCRATCH_BYTES {
             SCRATCH.set(Scratch { normalized, found });
         }

@@ -201,8 +201,9 @@ const RUN_SIZE: usize = ASCII_CHUNK_BYTES + 1;
 /// The output of one ASCII run ([`Output::ascii_run`]), before it joins the normalised text:
 /// fixed-size, so indexed without bounds checks. Only what a run writes is read back.
 struct Run {
-    /// `text[0]` is the last byte emitted before the run (a repeat of it collapses); the
-    /// run's bytes follow, so byte `j` of the array is normalised byte `base + j - 1`.
+    /// Byte `j` of the arrays is normalised byte `base + j - 1`: index 0 stands for the last
+    /// byte emitted before the run, where a word start may be recorded (a letter repeated
+    /// across a word gap), and is never written in `text` or `starts`.
     text: [u8; RUN_SIZE],
     starts: [u32; RUN_SIZE],
     /// Array indices, one per emitted character or merge that opens a word.
@@ -792,7 +793,6 @@ impl Output {
             starts,
             word_starts,
         } = run;
-        text[0] = self.text.last().copied().unwrap_or(0);
         let (mut n, mut k) = (1usize, 0usize);
         // 1 if the last byte emitted is a word character right before this one: then a word
         // character here continues its word.
@@ -811,8 +811,9 @@ impl Output {
         let mut stop = (bytes.len(), Stop::End);
         // The class of the last byte emitted (its letter flag, and the byte), apart from
         // `text`: reading it back from there would make each byte wait on the store before it.
-        let mut last = Ascii::from(text[0])
-            | match text[0].is_ascii_alphabetic() {
+        let previous = self.text.last().copied().unwrap_or(0);
+        let mut last = Ascii::from(previous)
+            | match previous.is_ascii_alphabetic() {
                 true => LETTER,
                 false => 0,
             };
