@@ -208,6 +208,31 @@ pub struct Flag {
     pub source: Source,
     /// Every hit, in a deterministic order.
     pub matches: Vec<Match>,
+    /// The SHA-256 of each attachment the scanner read, so that a review tool fetching the
+    /// message by `source` can tell it is the message flagged (not part of the id).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentDigest>,
+}
+
+/// An attachment's id and the SHA-256 of its bytes, lowercase hex.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentDigest {
+    /// The attachment's id in its message.
+    pub attachment_id: String,
+    /// SHA-256 of the raw bytes.
+    pub sha256: String,
+}
+
+impl AttachmentDigest {
+    /// The digest of attachment `attachment_id` with these bytes.
+    pub fn of(attachment_id: &str, bytes: &[u8]) -> AttachmentDigest {
+        use sha2::{Digest, Sha256};
+        AttachmentDigest {
+            attachment_id: attachment_id.to_string(),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        }
+    }
 }
 
 impl Flag {
@@ -241,6 +266,7 @@ impl Flag {
             categories,
             source,
             matches,
+            attachments: Vec::new(),
         }
     }
 
@@ -258,6 +284,128 @@ impl Flag {
         parts.extend(encoded.iter().map(Vec::as_slice));
         crate::stable_id("vigil-flag-v1", &parts)
     }
+
+    /// Checks a flag read from a review topic, which anyone with write access to it could
+    /// have produced: identifiers as [`Message::parse`](crate::Message::parse) accepts them,
+    /// list fields of at most [`MAX_LIST_FIELD_BYTES`] without control characters, at least
+    /// one match, ordered spans, a valid source, and the id [`Flag::compute_id`] gives (a
+    /// flag carrying another flag's id would otherwise take its place in a store that
+    /// de-duplicates on it). The error names the field, never its value.
+    pub fn check(&self) -> Result<(), FlagDefect> {
+        let defect = |field: String, rule: &'static str| Err(FlagDefect { field, rule });
+        for (field, value) in [
+            ("message_id", &self.message_id),
+            ("conversation_id", &self.conversation_id),
+            ("sender_id", &self.sender_id),
+        ] {
+            if !crate::message::valid_id(value) {
+                return defect(field.into(), ID_RULE);
+            }
+        }
+        if self.matches.is_empty() {
+            return defect("matches".into(), "must list at least one match");
+        }
+        for (i, m) in self.matches.iter().enumerate() {
+            let (entry, evidence_ok) = match &m.subject {
+                MatchSubject::Attachment {
+                    attachment_id,
+                    entry_id,
+                    variant,
+                    ..
+                } => {
+                    if !crate::message::valid_id(attachment_id) {
+                        return defect(format!("matches[{i}].attachment_id"), ID_RULE);
+                    }
+                    let variant_ok = variant.as_deref().is_none_or(list_field);
+                    (("entry_id", entry_id), variant_ok)
+                }
+                MatchSubject::Text { rule_id, spans } => {
+                    (("rule_id", rule_id), spans.iter().all(|s| s.start <= s.end))
+                }
+            };
+            if !evidence_ok {
+                return defect(format!("matches[{i}]"), "has a malformed variant or span");
+            }
+            for (name, value) in [
+                ("list", &m.list),
+                ("list_version", &m.list_version),
+                ("category", &m.category),
+                entry,
+            ] {
+                if !list_field(value) {
+                    return defect(format!("matches[{i}].{name}"), LIST_FIELD_RULE);
+                }
+            }
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            if !crate::message::valid_id(&a.attachment_id) {
+                return defect(format!("attachments[{i}].attachment_id"), ID_RULE);
+            }
+            if a.sha256.len() != 64
+                || !a
+                    .sha256
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return defect(
+                    format!("attachments[{i}].sha256"),
+                    "must be 64 lowercase hex digits",
+                );
+            }
+        }
+        if let Some(i) = self.categories.iter().position(|c| !list_field(c)) {
+            return defect(format!("categories[{i}]"), LIST_FIELD_RULE);
+        }
+        let source_ok = match &self.source {
+            Source::Kafka {
+                topic,
+                partition,
+                offset,
+            } => {
+                (1..=249).contains(&topic.len())
+                    && topic
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+                    && *partition >= 0
+                    && *offset >= 0
+            }
+            Source::File { file, .. } => file.len() <= 4096 && !file.contains('\0'),
+        };
+        if !source_ok {
+            return defect(
+                "source".into(),
+                "must name a valid topic, partition and offset, or file",
+            );
+        }
+        if self.flag_id != Flag::compute_id(&self.conversation_id, &self.message_id, &self.matches)
+        {
+            return defect(
+                "flag_id".into(),
+                "is not the id of this conversation, message and matches",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Longest list name, version, category, entry or rule id a flag may carry.
+pub const MAX_LIST_FIELD_BYTES: usize = 1024;
+
+const ID_RULE: &str = "must be 1 to 256 bytes without control characters";
+const LIST_FIELD_RULE: &str = "must be 1 to 1024 bytes without control characters";
+
+fn list_field(value: &str) -> bool {
+    !value.is_empty() && value.len() <= MAX_LIST_FIELD_BYTES && !value.chars().any(char::is_control)
+}
+
+/// Why a flag is unusable: the field and the rule it breaks (never the value).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {rule}")]
+pub struct FlagDefect {
+    /// The field, as a JSON path (`matches[2].list`).
+    pub field: String,
+    /// What it must be.
+    pub rule: &'static str,
 }
 
 #[cfg(test)]
@@ -356,6 +504,69 @@ mod tests {
             let json = serde_json::to_string(&m).unwrap();
             let back: Match = serde_json::from_str(&json).unwrap();
             assert_eq!(back, m, "{json}");
+        }
+    }
+
+    #[test]
+    fn check_accepts_what_flag_new_builds_and_names_the_field_of_each_defect() {
+        let mut good = flag(
+            vec![
+                image_match("a1", "e-1"),
+                text_match("r", "grooming", Severity::High),
+            ],
+            1,
+            0,
+        );
+        good.attachments = vec![AttachmentDigest::of("a1", b"image bytes")];
+        assert_eq!(good.check(), Ok(()));
+        type Case = (&'static str, fn(&mut Flag));
+        let cases: &[Case] = &[
+            ("message_id", |f| f.message_id = "m\0".into()),
+            ("sender_id", |f| f.sender_id = "u".repeat(257)),
+            ("conversation_id", |f| f.conversation_id.clear()),
+            ("matches", |f| f.matches.clear()),
+            ("matches[0].attachment_id", |f| {
+                if let MatchSubject::Attachment { attachment_id, .. } = &mut f.matches[0].subject {
+                    attachment_id.push('\n');
+                }
+            }),
+            ("matches[0].entry_id", |f| {
+                if let MatchSubject::Attachment { entry_id, .. } = &mut f.matches[0].subject {
+                    *entry_id = "e".repeat(MAX_LIST_FIELD_BYTES + 1);
+                }
+            }),
+            ("matches[1].list", |f| f.matches[1].list = "kw\0".into()),
+            ("matches[1]", |f| {
+                if let MatchSubject::Text { spans, .. } = &mut f.matches[1].subject {
+                    spans[0] = Span { start: 5, end: 4 };
+                }
+            }),
+            ("categories[0]", |f| f.categories[0] = "\u{7}".into()),
+            ("attachments[0].sha256", |f| {
+                f.attachments[0].sha256 = f.attachments[0].sha256.to_uppercase()
+            }),
+            ("source", |f| {
+                f.source = Source::Kafka {
+                    topic: "dms/x".into(),
+                    partition: 0,
+                    offset: 1,
+                }
+            }),
+            ("source", |f| {
+                f.source = Source::Kafka {
+                    topic: "dms".into(),
+                    partition: -1,
+                    offset: 1,
+                }
+            }),
+            // Another flag's id: it would shadow that flag in a store keyed on ids.
+            ("flag_id", |f| f.flag_id = "0".repeat(32)),
+        ];
+        for (field, spoil) in cases {
+            let mut bad = good.clone();
+            spoil(&mut bad);
+            let defect = bad.check().unwrap_err();
+            assert_eq!(defect.field, *field, "{defect}");
         }
     }
 

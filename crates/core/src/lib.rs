@@ -39,7 +39,10 @@ mod source;
 mod verdict;
 
 pub use config::{Config, ConfigError, ListFormat, ListSource};
-pub use flag::{DetectorKind, FLAG_SCHEMA_VERSION, Flag, Match, MatchSubject, Severity, Span};
+pub use flag::{
+    AttachmentDigest, DetectorKind, FLAG_SCHEMA_VERSION, Flag, FlagDefect, MAX_LIST_FIELD_BYTES,
+    Match, MatchSubject, Severity, Span,
+};
 pub use media::MediaType;
 pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};

@@ -12,7 +12,7 @@ pub const MESSAGE_SCHEMA_VERSION: u32 = 1;
 
 /// Identifiers (message, conversation, user, attachment ids) are opaque strings of 1 to this
 /// many bytes without control characters.
-const MAX_ID_BYTES: usize = 256;
+pub(crate) const MAX_ID_BYTES: usize = 256;
 
 /// A direct message, validated. `Debug` redacts the text and attachment data, so a message can
 /// never leak into a log line through `{:?}`.
@@ -263,7 +263,8 @@ impl RawMessage {
     }
 }
 
-fn valid_id(id: &str) -> bool {
+/// Whether `id` is a usable identifier: 1 to [`MAX_ID_BYTES`] bytes, no control characters.
+pub(crate) fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control)
 }
 

@@ -1,7 +1,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use time::OffsetDateTime;
-use vigil_core::{Flag, Message, ReasonCode, Source};
+use vigil_core::{AttachmentDigest, Flag, Message, ReasonCode, Source};
 
 use crate::{Detector, Findings, Problem, ResolvedAttachment, ScanContext, Trace};
 
@@ -82,7 +82,7 @@ impl Scanner {
             }
         }
         let flag = (!findings.matches.is_empty()).then(|| {
-            Flag::new(
+            let mut flag = Flag::new(
                 message.message_id.clone(),
                 message.conversation_id.clone(),
                 message.sender_id.clone(),
@@ -90,7 +90,12 @@ impl Scanner {
                 source.clone(),
                 findings.matches,
                 flagged_at,
-            )
+            );
+            flag.attachments = attachments
+                .iter()
+                .map(|a| AttachmentDigest::of(&a.attachment_id, &a.bytes))
+                .collect();
+            flag
         });
         Verdict {
             flag,
