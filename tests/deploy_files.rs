@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
 use vigil_core::Config;
-use vigil_metrics::names::{ALL, Def};
+use vigil_metrics::names::{ALL, Def, REVIEW};
 
 /// What every file must agree on.
 const ADMIN_PORT: u16 = 9464;
@@ -61,6 +61,8 @@ const ALERTS: &[(&str, &str)] = &[
     ("VigilCanaryMissing", "canary-missing"),
     ("VigilProducerErrors", "producer-errors"),
     ("VigilMemoryHigh", "memory-high"),
+    ("VigilReviewIngestStalled", "review-ingest-stalled"),
+    ("VigilReviewRecordsRejected", "review-records-rejected"),
 ];
 
 const K8S: &str = "deploy/k8s/base";
@@ -661,12 +663,13 @@ fn refs(expr: &str) -> Refs {
 
 /// vigil's definition of `name`, histogram series suffixes allowed.
 fn vigil_def(name: &str) -> Option<(&'static Def, bool)> {
-    if let Some(def) = ALL.iter().find(|d| d.name == name) {
+    let find = |name: &str| ALL.iter().chain(REVIEW).find(|d| d.name == name);
+    if let Some(def) = find(name) {
         return Some((def, false));
     }
     ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
         let base = name.strip_suffix(suffix)?;
-        let def = ALL.iter().find(|d| d.name == base)?;
+        let def = find(base)?;
         Some((def, *suffix == "_bucket"))
     })
 }

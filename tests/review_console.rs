@@ -155,7 +155,7 @@ fn a_reviewer_works_an_item_end_to_end_and_the_decision_reaches_the_topic() {
     let audit = aldo.get("/audit").text();
     assert!(audit.contains("sample-hashes"), "{audit}");
     assert!(!audit.contains(CANARY));
-    let metrics = Client::new(console.addr).get("/metrics").text();
+    let metrics = Client::new(console.metrics_addr).get("/metrics").text();
     assert!(
         metrics.contains("vigil_review_precision_ratio{category="),
         "{metrics}"
@@ -632,4 +632,95 @@ fn behind_a_trusted_proxy_the_proxy_names_the_account_and_nobody_else_can() {
     forger.headers = vec![("X-Forwarded-User".into(), "rita".into())];
     assert_eq!(forger.get("/queue").status, 403);
     assert!(!forger.cookies.contains_key("vigil_session"));
+}
+
+#[test]
+fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_moves_on() {
+    use kafka_support::{Input, create_topics, produce, unique};
+    let input = unique("review-refused");
+    let queue = format!("{input}.flags");
+    create_topics(&[&queue], 1);
+    let config = format!(
+        "{}{}",
+        kafka_support::lists_section(),
+        kafka_support::kafka_section(&unique("refused"), &input, "")
+    );
+    let console = review_support::Console::start(
+        &config,
+        &format!(
+            "group_id = \"{}\"\ntopics = [\"{queue}\"]\n",
+            unique("console")
+        ),
+        &[("lena", "lead"), ("rita", "reviewer")],
+    );
+    // The database refuses one flag's data, as it refuses a value it cannot hold.
+    let rt = review_support::runtime();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&console.database_url())
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.message_id = 'm-2' THEN
+               RAISE EXCEPTION 'refused' USING ERRCODE = 'character_not_in_repertoire';
+             END IF; RETURN NEW; END $$;
+             CREATE TRIGGER refuse BEFORE INSERT ON flags FOR EACH ROW EXECUTE FUNCTION refuse();",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    });
+    let records: Vec<Input> = ["m-1", "m-2", "m-3", "m-4"]
+        .iter()
+        .map(|id| Input {
+            key: id.to_string(),
+            value: review_support::text_flag(id),
+            partition: Some(0),
+        })
+        .collect();
+    produce(&queue, &records);
+    review_support::wait_rows(&console, "SELECT count(*) FROM flags", 3);
+    review_support::wait_rows(
+        &console,
+        "SELECT count(*) FROM rejected_records WHERE reason = 'store_refused'
+           AND \"offset\" = 1 AND detail LIKE '%SQLSTATE 22021%' AND payload IS NOT NULL",
+        1,
+    );
+    // A lead sees it on the audit page; a reviewer gets no audit page at all.
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    let audit = lena.get("/audit").text();
+    for needle in ["<code>store_refused</code>", "SQLSTATE 22021", &queue] {
+        assert!(audit.contains(needle), "{needle} missing:\n{audit}");
+    }
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    assert_eq!(rita.get("/audit").status, 403);
+    // Counted, and the partition's committed offset is past all four records.
+    let rejected = format!(
+        "vigil_review_rejected_records_total{{queue=\"{queue}\",reason=\"store_refused\"}} 1"
+    );
+    let committed =
+        format!("vigil_review_ingest_committed_offset{{partition=\"0\",topic=\"{queue}\"}} 4");
+    let lag = format!("vigil_review_ingest_lag_messages{{partition=\"0\",topic=\"{queue}\"}} 0");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = Client::new(console.metrics_addr).get("/metrics").text();
+        // Counted from zero for the other reasons, so the first one is an increase.
+        let zero = format!(
+            "vigil_review_rejected_records_total{{queue=\"{queue}\",reason=\"invalid_flag\"}} 0"
+        );
+        if [&rejected, &zero, &committed, &lag]
+            .iter()
+            .all(|m| metrics.contains(m.as_str()))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{rejected} / {committed} / {lag} missing:\n{metrics}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

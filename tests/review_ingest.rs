@@ -23,22 +23,33 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use review_support::{count, review_config, runtime};
 use sqlx::Row;
-use vigil_core::Config;
+use vigil_core::{
+    AttachmentDigest, Config, DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span,
+};
 use vigil_review::Store;
-use vigil_review::ingest::{IngestStats, ingest};
+use vigil_review::ingest::{IngestProgress, IngestStats, PartitionProgress, ingest};
 
 /// Ingestion on a thread of its own until stopped.
 struct Ingesting {
     shutdown: Arc<AtomicBool>,
     handle: std::thread::JoinHandle<IngestStats>,
+    progress: Arc<IngestProgress>,
 }
 
 impl Ingesting {
     fn start(config: Config, store: Store, rt: tokio::runtime::Handle) -> Ingesting {
         let shutdown = Arc::new(AtomicBool::new(false));
         let stop = shutdown.clone();
-        let handle = std::thread::spawn(move || ingest(&config, &store, &rt, &stop).unwrap());
-        Ingesting { shutdown, handle }
+        let progress = Arc::new(IngestProgress::default());
+        let handle = {
+            let progress = progress.clone();
+            std::thread::spawn(move || ingest(&config, &store, &rt, &stop, progress).unwrap())
+        };
+        Ingesting {
+            shutdown,
+            handle,
+            progress,
+        }
     }
 
     fn stop(self) -> IngestStats {
@@ -155,7 +166,7 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
     let rows = rt
         .block_on(
             sqlx::query(
-                "SELECT f.message_id, f.content_state, c.text,
+                "SELECT f.message_id, f.content_state, convert_from(c.text_utf8, 'UTF8') AS text,
                         (SELECT count(*) FROM flag_images i WHERE i.flag_id = f.flag_id) AS images
                  FROM flags f LEFT JOIN flag_content c USING (flag_id)",
             )
@@ -280,6 +291,24 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(committed(&review_group, &queue, 1), [1]);
     assert_eq!(count(&rt, &store, "SELECT count(*) FROM flags"), 1);
+    // What the metrics (and the stall alert) see: the committed offset stuck, two behind it.
+    let stuck = PartitionProgress {
+        committed: 1,
+        lag: 2,
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ingesting
+        .progress
+        .snapshot()
+        .contains(&(queue.clone(), 0, stuck))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            ingesting.progress.snapshot()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 
     rt.block_on(sqlx::raw_sql("DROP TRIGGER refuse ON flags").execute(store.pool()))
         .unwrap();
@@ -294,4 +323,223 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
         )
         .unwrap();
     assert_eq!(state, "unavailable");
+}
+
+#[test]
+fn a_dm_with_a_nul_character_is_stored_losslessly_and_never_holds_up_the_flags_behind_it() {
+    // One partition, so every flag queues behind the first. PostgreSQL's text type refuses
+    // U+0000 (SQLSTATE 22021): stored as text, this DM stalled its partition for good.
+    let t: Topics = topics("review-nul", 1);
+    let group = unique("review-nul");
+    let nul_text = "hi\u{0} keep this a secret\u{0}";
+    let nul = serde_json::json!({
+        "message_id": "nul-0", "conversation_id": "c-nul", "sender_id": "u-1",
+        "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z", "text": nul_text,
+    });
+    let (mut records, mut expected) = messages(30, "after-nul");
+    records.insert(
+        0,
+        Input {
+            key: "c-nul".into(),
+            value: serde_json::to_vec(&nul).unwrap(),
+            partition: Some(0),
+        },
+    );
+    expected.insert("nul-0".into());
+    produce(&t.input, &records);
+    let vigil = Vigil::start(&kafka_support::config(&group, &t, ""));
+    read_at_least(&t.flags, expected.len(), Duration::from_secs(90));
+    vigil.terminate(Duration::from_secs(30));
+
+    let rt = runtime();
+    let db = rt.block_on(review_support::fresh_database("nul"));
+    let store = rt
+        .block_on(Store::open(&db, Duration::from_secs(10)))
+        .unwrap();
+    let config = review_config(&group, &t.input, &[&t.flags], &db);
+    let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());
+    // Every flag reviewable within seconds, the NUL one first.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let n = expected.len() as i64;
+    while count(&rt, &store, "SELECT count(*) FROM flags") < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} flags stored after 30 s",
+            count(&rt, &store, "SELECT count(*) FROM flags")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored: Vec<u8> = rt
+        .block_on(
+            sqlx::query_scalar(
+                "SELECT c.text_utf8 FROM flag_content c JOIN flags f USING (flag_id)
+                 WHERE f.message_id = 'nul-0' AND f.content_state = 'stored'",
+            )
+            .fetch_one(store.pool()),
+        )
+        .unwrap();
+    assert_eq!(stored, nul_text.as_bytes(), "the text, NULs and all");
+    wait_committed(
+        &format!("{group}-review"),
+        &t.flags,
+        &high_watermarks(&t.flags, 1),
+    );
+    let stats = ingesting.stop();
+    assert_eq!(stats.stored, n as u64);
+    assert_eq!(stats.rejected, 0);
+}
+
+/// A flag for `message` (a DM's JSON) read from `source`, matching keyword rule `rule`, with
+/// the digests of `attachments` (id, bytes).
+fn flag_for(
+    message: &serde_json::Value,
+    source: Source,
+    rule: &str,
+    attachments: &[(&str, &[u8])],
+) -> Flag {
+    let id = |k: &str| message[k].as_str().unwrap().to_string();
+    let sent = time::OffsetDateTime::parse(
+        message["sent_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let m = Match {
+        detector: DetectorKind::Keyword,
+        list: "sample-keywords".into(),
+        list_version: "1".into(),
+        category: "grooming".into(),
+        severity: Severity::High,
+        subject: MatchSubject::Text {
+            rule_id: rule.into(),
+            spans: vec![Span { start: 0, end: 4 }],
+        },
+    };
+    let mut flag = Flag::new(
+        id("message_id"),
+        id("conversation_id"),
+        id("sender_id"),
+        sent,
+        source,
+        vec![m],
+        sent,
+    );
+    flag.attachments = attachments
+        .iter()
+        .map(|(id, bytes)| AttachmentDigest::of(id, bytes))
+        .collect();
+    flag
+}
+
+#[test]
+fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message_flagged() {
+    let input = unique("review-identity");
+    let queue = format!("{input}.flags");
+    create_topics(&[&input, &queue], 1);
+    let image = base64::engine::general_purpose::STANDARD
+        .decode(listed_image())
+        .unwrap();
+    let dm = |id: &str, sender: &str| {
+        serde_json::json!({
+            "message_id": id, "conversation_id": "c-1", "sender_id": sender,
+            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+            "text": format!("{id}: keep this a secret"),
+            "attachments": [{"attachment_id": "a1", "media_type": "image/png", "data": listed_image()}],
+        })
+    };
+    // What the topic holds now: offsets 0 and 1. What was flagged: other messages at the
+    // same coordinates (a recreated topic), and one whose image was since replaced.
+    let (now_0, now_1) = (dm("m-new-0", "u-1"), dm("m-new-1", "u-7"));
+    produce(
+        &input,
+        &[&now_0, &now_1]
+            .iter()
+            .map(|m| Input {
+                key: "c-1".into(),
+                value: serde_json::to_vec(m).unwrap(),
+                partition: Some(0),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let at = |offset| Source::Kafka {
+        topic: input.clone(),
+        partition: 0,
+        offset,
+    };
+    let image_digest = [("a1", image.as_slice())];
+    let cases = [
+        // (flag, expected content note fragment; None: stored). Rules differ so that the
+        // flag ids (conversation, message, matches) do.
+        (
+            flag_for(&dm("m-old-0", "u-1"), at(0), "kw-1", &image_digest),
+            Some("message_id differs"),
+        ),
+        (
+            flag_for(&dm("m-new-1", "u-1"), at(1), "kw-2", &image_digest),
+            Some("sender_id differs"),
+        ),
+        (
+            flag_for(
+                &now_0,
+                at(0),
+                "kw-3",
+                &[("a1", b"another image".as_slice())],
+            ),
+            Some("attachment digest differs"),
+        ),
+        (flag_for(&now_1, at(1), "kw-4", &image_digest), None),
+    ];
+    produce(
+        &queue,
+        &cases
+            .iter()
+            .map(|(flag, _)| Input {
+                key: flag.flag_id.clone(),
+                value: serde_json::to_vec(flag).unwrap(),
+                partition: Some(0),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let rt = runtime();
+    let db = rt.block_on(review_support::fresh_database("identity"));
+    let store = rt
+        .block_on(Store::open(&db, Duration::from_secs(10)))
+        .unwrap();
+    let group = unique("review-identity");
+    let config = review_config(&group, &input, &[&queue], &db);
+    let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());
+    wait_for_count(
+        &rt,
+        &store,
+        "SELECT count(*) FROM flags",
+        cases.len() as i64,
+    );
+    ingesting.stop();
+    for (flag, note) in &cases {
+        let row = rt
+            .block_on(
+                sqlx::query(
+                    "SELECT f.content_state, f.content_note,
+                        (SELECT count(*) FROM flag_content c WHERE c.flag_id = f.flag_id) AS texts,
+                        (SELECT count(*) FROM flag_images i WHERE i.flag_id = f.flag_id) AS images
+                     FROM flags f WHERE f.flag_id = $1",
+                )
+                .bind(&flag.flag_id)
+                .fetch_one(store.pool()),
+            )
+            .unwrap();
+        let state: String = row.get("content_state");
+        let stored_parts: (i64, i64) = (row.get("texts"), row.get("images"));
+        match note {
+            None => {
+                assert_eq!(state, "stored", "{}", flag.message_id);
+                assert_eq!(stored_parts, (1, 1));
+            }
+            Some(why) => {
+                let got: String = row.get("content_note");
+                assert_eq!(state, "unavailable", "{}", flag.message_id);
+                assert!(got.contains(why), "{}: {got}", flag.message_id);
+                assert_eq!(stored_parts, (0, 0), "nothing of another message is kept");
+            }
+        }
+    }
 }

@@ -38,14 +38,16 @@ pub async fn fresh_database(name: &str) -> Secret {
 pub struct Console {
     pub child: std::process::Child,
     pub addr: std::net::SocketAddr,
+    /// `/metrics` and `/healthz` (`review.metrics_listen`).
+    pub metrics_addr: std::net::SocketAddr,
     pub config: std::path::PathBuf,
     pub log: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Console {
-    /// Writes `config` plus `[review]` (its own database, a free port, plain-HTTP cookies,
-    /// and `review_extra` lines), creates the accounts `(name, role)` (password
+    /// Writes `config` plus `[review]` (its own database, free ports, plain-HTTP cookies
+    /// unless `review_extra` sets `secure_cookies`, and `review_extra` lines), creates the accounts `(name, role)` (password
     /// `<name>-password!`), starts the console and waits until it answers.
     pub fn start(config: &str, review_extra: &str, accounts: &[(&str, &str)]) -> Console {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -56,11 +58,21 @@ impl Console {
         let dir = tempfile::tempdir().unwrap();
         let port = crate::kafka_support::free_port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let metrics_addr: std::net::SocketAddr =
+            format!("127.0.0.1:{}", crate::kafka_support::free_port())
+                .parse()
+                .unwrap();
         let path = dir.path().join("vigil.toml");
+        // Plain-HTTP cookies unless the test is about the production ones.
+        let cookies = if review_extra.contains("secure_cookies") {
+            ""
+        } else {
+            "secure_cookies = false\n"
+        };
         std::fs::write(
             &path,
             format!(
-                "{config}\n[review]\nlisten = \"{addr}\"\ndatabase_url = {:?}\nsecure_cookies = false\n{review_extra}\n",
+                "{config}\n[review]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics_addr}\"\ndatabase_url = {:?}\n{cookies}{review_extra}\n",
                 db.expose()
             ),
         )
@@ -96,12 +108,13 @@ impl Console {
         let mut console = Console {
             child,
             addr,
+            metrics_addr,
             config: path,
             log,
             _dir: dir,
         };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        while crate::kafka_support::http_get(addr, "/healthz").map(|r| r.0) != Some(200) {
+        while crate::kafka_support::http_get(metrics_addr, "/healthz").map(|r| r.0) != Some(200) {
             if let Ok(Some(status)) = console.child.try_wait() {
                 panic!("the console exited ({status}):\n{}", console.logs());
             }

@@ -139,10 +139,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::run::init_logging(args.log_format);
     let config = Arc::new(crate::settings::load(args.config.as_deref())?);
     runtime()?.block_on(async move {
-        let listen = config.review.listen;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("config key `review.listen`: cannot listen on {listen}"))?;
+        let bind = |key: &'static str, addr: std::net::SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("config key `{key}`: cannot listen on {addr}"))
+        };
+        let listeners = vigil_review::Listeners {
+            console: bind("review.listen", config.review.listen).await?,
+            admin: bind("review.metrics_listen", config.review.metrics_listen).await?,
+        };
         let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
         let stop = async move {
             tokio::select! {
@@ -150,6 +155,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
             }
         };
-        Ok(vigil_review::run(config, listener, stop).await?)
+        Ok(vigil_review::run(config, listeners, stop).await?)
     })
 }

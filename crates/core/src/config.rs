@@ -74,6 +74,8 @@ pub mod defaults {
     pub const ADMIN_LISTEN: &str = "127.0.0.1:9464";
     /// `review.listen`: the review console.
     pub const REVIEW_LISTEN: &str = "127.0.0.1:8480";
+    /// `review.metrics_listen`: the review console's `/metrics` and `/healthz`.
+    pub const REVIEW_METRICS_LISTEN: &str = "127.0.0.1:9465";
     /// `review.database_url`: the local development database (`deploy/local/postgres`).
     pub const REVIEW_DATABASE_URL: &str = "postgres://vigil:vigil@127.0.0.1:55432/vigil";
     /// `review.group_id`: the console's consumer group on the review topics.
@@ -706,6 +708,9 @@ impl Default for AdminConfig {
 pub struct ReviewConfig {
     /// Address of the console's HTTP server.
     pub listen: SocketAddr,
+    /// Address of the console's `/metrics` and `/healthz`, apart from the pages people use
+    /// (and from the sign-in proxy): for Prometheus and probes.
+    pub metrics_listen: SocketAddr,
     /// PostgreSQL connection URL; it holds the database password, so `Debug` redacts it.
     pub database_url: Secret,
     /// Consumer group on the review topics.
@@ -754,6 +759,9 @@ impl Default for ReviewConfig {
             listen: defaults::REVIEW_LISTEN
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8480))),
+            metrics_listen: defaults::REVIEW_METRICS_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465))),
             database_url: Secret::new(defaults::REVIEW_DATABASE_URL),
             group_id: defaults::REVIEW_GROUP_ID.to_string(),
             topics: Vec::new(),
@@ -794,6 +802,12 @@ impl ReviewConfig {
             return Err((
                 "review.database_url",
                 "must be a postgres:// or postgresql:// URL".into(),
+            ));
+        }
+        if self.metrics_listen == self.listen {
+            return Err((
+                "review.metrics_listen",
+                "must differ from review.listen".into(),
             ));
         }
         if self.group_id.trim().is_empty() {

@@ -349,11 +349,36 @@ pub const REVIEW_DECISIONS_UNPUBLISHED: Def = def(
     &[],
 );
 
-/// Every metric of the review console (`vigil review`, its own `/metrics`).
+/// Review records set aside instead of stored as flags, by reason.
+pub const REVIEW_REJECTED_RECORDS: Def = def(
+    "vigil_review_rejected_records_total",
+    Kind::Counter,
+    "Review records this console kept in rejected_records instead of the queue, by review topic and reason (invalid_flag, unsupported_schema_version, store_refused)",
+    &["queue", "reason"],
+);
+/// The console group's committed offset per review-topic partition.
+pub const REVIEW_INGEST_COMMITTED: Def = def(
+    "vigil_review_ingest_committed_offset",
+    Kind::Gauge,
+    "Offset the console's consumer group committed on a review-topic partition (-1: none yet), from librdkafka statistics",
+    &["topic", "partition"],
+);
+/// Records waiting behind the console group's committed offset.
+pub const REVIEW_INGEST_LAG: Def = def(
+    "vigil_review_ingest_lag_messages",
+    Kind::Gauge,
+    "Records of a review-topic partition after the console group's committed offset, from librdkafka statistics",
+    &["topic", "partition"],
+);
+
+/// Every metric of the review console (`vigil review`, on `review.metrics_listen`).
 pub const REVIEW: &[Def] = &[
     REVIEW_FLAGS,
     REVIEW_OLDEST_WAITING,
     REVIEW_DECIDED,
     REVIEW_PRECISION,
     REVIEW_DECISIONS_UNPUBLISHED,
+    REVIEW_REJECTED_RECORDS,
+    REVIEW_INGEST_COMMITTED,
+    REVIEW_INGEST_LAG,
 ];

@@ -20,7 +20,9 @@
 //!     .block_on(Store::open(&config.review.database_url, Duration::from_secs(10)))
 //!     .unwrap();
 //! let shutdown = AtomicBool::new(false); // set it from a signal handler
-//! let stats = ingest::ingest(&config, &store, rt.handle(), &shutdown).unwrap();
+//! let queues = config.review.review_topics(&config);
+//! let progress = std::sync::Arc::new(ingest::IngestProgress::new(&queues)); // for /metrics
+//! let stats = ingest::ingest(&config, &store, rt.handle(), &shutdown, progress).unwrap();
 //! println!("{} new flags", stats.stored);
 //! ```
 
@@ -36,6 +38,6 @@ mod store;
 #[allow(clippy::result_large_err)]
 mod web;
 
-pub use server::{ConsoleError, run};
-pub use store::{Content, Image, IncomingFlag, Store, StoreError, Stored};
-pub use web::router;
+pub use server::{ConsoleError, Listeners, run};
+pub use store::{Content, Image, IncomingFlag, Rejected, Store, StoreError, Stored};
+pub use web::{admin_router, router};

@@ -268,7 +268,7 @@ impl Store {
         let Some(r) = sqlx::query(
             "SELECT f.flag_id, f.message_id, f.conversation_id, f.queue, f.severity,
                     f.categories, f.sent_at, f.flagged_at, f.status, f.matches,
-                    f.content_state, f.content_note, c.text,
+                    f.content_state, f.content_note, c.text_utf8,
                     CASE WHEN f.claim_expires_at > now() THEN f.claimed_by END AS claimed_by
              FROM flags f LEFT JOIN flag_content c USING (flag_id)
              WHERE f.flag_id = $1",
@@ -319,7 +319,9 @@ impl Store {
             matches: serde_json::from_value(matches).unwrap_or_default(),
             content_state: r.get("content_state"),
             content_note: r.get("content_note"),
-            text: r.get("text"),
+            text: r
+                .get::<Option<Vec<u8>>, _>("text_utf8")
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
             images,
             claimed_by: r.get("claimed_by"),
             decisions,

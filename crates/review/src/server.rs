@@ -1,7 +1,7 @@
 //! `vigil review`: the console's parts running together — ingestion (a blocking thread), the
 //! decision publisher, the retention purge and the HTTP server — until a stop signal.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tracing::{info, warn};
 use vigil_core::Config;
 
-use crate::ingest::{IngestError, ingest};
+use crate::ingest::{IngestError, IngestProgress, ingest};
 use crate::store::{Store, StoreError};
 
 /// How long start-up waits for the database.
@@ -52,19 +52,30 @@ async fn purge_loop(store: Store, retention: Duration) {
     }
 }
 
-/// Runs the console on `listener` until `stop` completes; then stops ingesting (committing
+/// Where the console listens.
+#[derive(Debug)]
+pub struct Listeners {
+    /// The pages people use (`review.listen`).
+    pub console: tokio::net::TcpListener,
+    /// `/metrics` and `/healthz` (`review.metrics_listen`).
+    pub admin: tokio::net::TcpListener,
+}
+
+/// Runs the console on `listeners` until `stop` completes; then stops ingesting (committing
 /// what was stored) and returns.
 pub async fn run(
     config: Arc<Config>,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConsoleError> {
     let store = Store::open(&config.review.database_url, CONNECT_TIMEOUT).await?;
     let shutdown = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(IngestProgress::new(&config.review.review_topics(&config)));
     let mut ingesting = {
         let (config, store, shutdown) = (config.clone(), store.clone(), shutdown.clone());
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || ingest(&config, &store, &handle, &shutdown))
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || ingest(&config, &store, &handle, &shutdown, progress))
     };
     let publisher = {
         let (config, store) = (config.clone(), store.clone());
@@ -72,9 +83,20 @@ pub async fn run(
     };
     let retention = Duration::from_secs(u64::from(config.review.content_retention_days) * 86_400);
     let purge = tokio::spawn(purge_loop(store.clone(), retention));
-    info!(listen = %listener.local_addr().map_err(ConsoleError::Http)?, "review console up");
+    info!(
+        listen = %listeners.console.local_addr().map_err(ConsoleError::Http)?,
+        metrics = %listeners.admin.local_addr().map_err(ConsoleError::Http)?,
+        "review console up"
+    );
+    let admin = tokio::spawn(
+        axum::serve(
+            listeners.admin,
+            crate::web::admin_router(store.clone(), progress),
+        )
+        .into_future(),
+    );
     let app = crate::web::router(store, config).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let server = axum::serve(listeners.console, app).with_graceful_shutdown(stop);
     let outcome = tokio::select! {
         served = server => served.map_err(ConsoleError::Http),
         ingested = &mut ingesting => match ingested {
@@ -88,6 +110,7 @@ pub async fn run(
         let _ = ingesting.await;
     }
     purge.abort();
+    admin.abort();
     match publisher.is_finished() {
         true => {
             if let Ok(Err(err)) = publisher.await {

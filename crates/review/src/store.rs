@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Transaction};
+use sqlx::{Postgres, Row, Transaction};
 use vigil_core::config::Secret;
 use vigil_core::{Flag, MatchSubject, Severity};
 
@@ -35,8 +35,15 @@ impl StoreError {
         move |source| StoreError::Database { what, source }
     }
 
-    /// Whether trying again later can succeed (the server was unreachable, busy or
-    /// restarting), as opposed to a statement the server refuses.
+    fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
+        match self {
+            StoreError::Database { source, .. } => source.as_database_error()?.code(),
+            StoreError::Url(_) | StoreError::Migrate(_) => None,
+        }
+    }
+
+    /// Whether trying again later can succeed (the server was unreachable, busy, restarting
+    /// or the transaction lost a race), as opposed to a statement the server refuses.
     pub fn retryable(&self) -> bool {
         match self {
             StoreError::Database { source, .. } => {
@@ -47,18 +54,34 @@ impl StoreError {
                         | sqlx::Error::PoolClosed
                         | sqlx::Error::WorkerCrashed
                         | sqlx::Error::Protocol(_)
-                ) || source
-                    .as_database_error()
-                    .and_then(|e| e.code())
-                    // Class 08 (connection), 53 (resources), 57P (shutdown), 40001 (serialisation).
-                    .is_some_and(|c| {
-                        c.starts_with("08")
-                            || c.starts_with("53")
-                            || c.starts_with("57P")
-                            || c == "40001"
-                    })
+                ) || self.sqlstate().is_some_and(|c| {
+                    // 08 connection, 53 resources, 57 shutdown or statement timeout,
+                    // 40001 serialisation, 40P01 deadlock, 55P03 lock not available.
+                    ["08", "53", "57"].iter().any(|class| c.starts_with(class))
+                        || ["40001", "40P01", "55P03"].contains(&c.as_ref())
+                })
             }
             StoreError::Url(_) | StoreError::Migrate(_) => false,
+        }
+    }
+
+    /// The SQLSTATE when the server refused the data itself (class 22 data exception, 23
+    /// integrity violation, 54 limit exceeded): the same values fail every time, so a
+    /// caller must set them aside rather than retry. Other failures are either
+    /// [`retryable`](Self::retryable) or a fault an operator must fix (permissions,
+    /// schema), after which the same values go through.
+    pub fn refused_data(&self) -> Option<String> {
+        self.sqlstate()
+            .filter(|c| ["22", "23", "54"].iter().any(|class| c.starts_with(class)))
+            .map(|c| c.into_owned())
+    }
+
+    /// What was being done when it failed (`insert content`), never a value.
+    pub fn what(&self) -> &'static str {
+        match self {
+            StoreError::Database { what, .. } => what,
+            StoreError::Url(_) => "connect",
+            StoreError::Migrate(_) => "migrate",
         }
     }
 }
@@ -124,6 +147,23 @@ pub struct IncomingFlag {
     pub offset: i64,
     /// The flagged message's content.
     pub content: Content,
+}
+
+/// A review record set aside: where it was read, why, and the record itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Rejected<'a> {
+    /// The review topic.
+    pub queue: &'a str,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// A reason code: `invalid_flag`, `unsupported_schema_version`, `store_refused`.
+    pub reason: &'a str,
+    /// What was wrong, naming fields and SQLSTATEs, never values.
+    pub detail: &'a str,
+    /// The record's value as read.
+    pub payload: &'a [u8],
 }
 
 /// Whether a flag was new.
@@ -216,9 +256,9 @@ impl Store {
         }
         insert_matches(&mut tx, flag).await?;
         if let Content::Stored { text, images } = &incoming.content {
-            sqlx::query("INSERT INTO flag_content (flag_id, text) VALUES ($1, $2)")
+            sqlx::query("INSERT INTO flag_content (flag_id, text_utf8) VALUES ($1, $2)")
                 .bind(&flag.flag_id)
-                .bind(text)
+                .bind(text.as_deref().map(str::as_bytes))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert content"))?;
@@ -240,28 +280,65 @@ impl Store {
         Ok(Stored::New)
     }
 
-    /// Keeps a review record that is not a flag, with the reason (idempotent).
-    pub async fn reject(
-        &self,
-        queue: &str,
-        partition: i32,
-        offset: i64,
-        reason: &str,
-        detail: &str,
-    ) -> Result<(), StoreError> {
+    /// Keeps a review record that could not be stored as a flag, with a reason code, a
+    /// content-free detail and the record as read (idempotent).
+    pub async fn reject(&self, rejected: &Rejected<'_>) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO rejected_records (queue, partition, \"offset\", reason, detail)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO rejected_records (queue, partition, \"offset\", reason, detail, payload)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
-        .bind(queue)
-        .bind(partition)
-        .bind(offset)
-        .bind(reason)
-        .bind(detail)
+        .bind(rejected.queue)
+        .bind(rejected.partition)
+        .bind(rejected.offset)
+        .bind(rejected.reason)
+        .bind(rejected.detail)
+        .bind(rejected.payload)
         .execute(&self.pool)
         .await
         .map_err(StoreError::db("insert rejected record"))?;
         Ok(())
+    }
+}
+
+/// A record kept in `rejected_records`, as leads and auditors see it (never its payload).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// The review topic.
+    pub queue: String,
+    /// Its partition.
+    pub partition: i32,
+    /// Its offset.
+    pub offset: i64,
+    /// The reason code.
+    pub reason: String,
+    /// What was wrong (fields, SQLSTATEs; no values).
+    pub detail: String,
+    /// When it was set aside.
+    pub stored_at: time::OffsetDateTime,
+}
+
+impl Store {
+    /// The latest `limit` records set aside, newest first.
+    pub async fn rejected_records(&self, limit: i64) -> Result<Vec<RejectedRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT queue, partition, \"offset\", reason, detail, stored_at
+             FROM rejected_records ORDER BY stored_at DESC, queue, partition, \"offset\" LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("read rejected records"))?;
+        Ok(rows
+            .iter()
+            .map(|r| RejectedRow {
+                queue: r.get("queue"),
+                partition: r.get("partition"),
+                offset: r.get("offset"),
+                reason: r.get("reason"),
+                detail: r.get("detail"),
+                stored_at: r.get("stored_at"),
+            })
+            .collect())
     }
 }
 

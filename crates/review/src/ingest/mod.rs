@@ -1,28 +1,44 @@
 //! From the review topics into the store: each flag with the content of the message it
 //! flags, fetched from the message's source topic. An offset is stored for commit only after
-//! its flag's row is in the database, so a crash redelivers (and the `flag_id` primary key
+//! its record is settled — its flag's row is in the database, or the record is kept in
+//! `rejected_records` with a reason — so a crash redelivers (and the `flag_id` primary key
 //! absorbs the repeat) but never loses a flag.
+//!
+//! No record may hold up the ones behind it for good. A failure that can pass (database or
+//! broker unreachable, a lost serialisation race) or that an operator must fix (permissions,
+//! schema) is retried with a growing pause, the partition waiting; data the database refuses
+//! (SQLSTATE classes 22, 23, 54) would be refused again, so that record is set aside with
+//! reason `store_refused` and the partition moves on.
 
+mod fetch;
+mod progress;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
-use rdkafka::{Offset, TopicPartitionList};
-use tracing::{info, warn};
-use vigil_core::{Config, FLAG_SCHEMA_VERSION, Flag, Message, Source};
-use vigil_scan::Resolver;
+use tracing::{error, info, warn};
+use vigil_core::{Config, FLAG_SCHEMA_VERSION, Flag};
 
-use crate::store::{Content, Image, IncomingFlag, Store, StoreError, Stored};
+pub use progress::{IngestProgress, PartitionProgress, RejectReason};
 
-/// Waiting after a failure that may pass (database or source broker unreachable) before
-/// reading the same record again.
+use crate::store::{IncomingFlag, Rejected, Store, StoreError, Stored};
+use fetch::ContentFetcher;
+use progress::ProgressContext;
+
+/// The first pause after a failure; it doubles up to [`MAX_RETRY_BACKOFF`].
 const RETRY_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
 /// How long one poll may block; bounds how quickly shutdown is noticed.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Bound on seeking back and on the final commit.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often librdkafka reports the partitions' positions ([`IngestProgress`]).
+const STATISTICS_INTERVAL_MS: &str = "5000";
 
 /// Ingestion could not start or stopped for good.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +68,9 @@ fn setup(what: &'static str) -> impl FnOnce(KafkaError) -> IngestError {
     move |source| IngestError::Setup { what, source }
 }
 
-/// Why one review record could not be stored yet; the record is read again.
+/// Why one review record could not be settled yet.
 #[derive(Debug, thiserror::Error)]
-enum Transient {
+enum Failure {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("the source record {0} did not arrive in time")]
@@ -68,119 +84,15 @@ pub struct IngestStats {
     pub stored: u64,
     /// Flags already stored (redeliveries, replays).
     pub duplicates: u64,
-    /// Records kept in `rejected_records` (not flags).
+    /// Records kept in `rejected_records` instead (not flags, or refused by the database).
     pub rejected: u64,
 }
 
-/// Reads flagged messages from their source topics.
-struct ContentFetcher {
-    consumer: BaseConsumer,
-    resolver: Resolver,
-    timeout: Duration,
-}
-
-impl ContentFetcher {
-    fn new(config: &Config) -> Result<ContentFetcher, IngestError> {
-        let mut client = vigil_kafka::consumer_settings(config);
-        client
-            .set("group.id", format!("{}-content", config.review.group_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            // A record gone from the topic (retention) must be an error, not a silent jump.
-            .set("auto.offset.reset", "error")
-            .set("isolation.level", "read_committed")
-            // Point lookups: a fetch returns as soon as the record is there (with the
-            // default 500 ms wait, each lookup took half a second: 2 flags/s).
-            .set("fetch.wait.max.ms", "10");
-        let consumer: BaseConsumer = client.create().map_err(setup("content consumer"))?;
-        let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
-            .map_err(|(path, source)| IngestError::FileRoot { path, source })?;
-        Ok(ContentFetcher {
-            consumer,
-            resolver,
-            timeout: Duration::from_millis(config.review.content_fetch_timeout_ms),
-        })
-    }
-
-    fn fetch(&self, source: &Source) -> Result<Content, Transient> {
-        let Source::Kafka {
-            topic,
-            partition,
-            offset,
-        } = source
-        else {
-            return Ok(Content::Unavailable(
-                "flagged by `vigil scan` from a file; the console fetches content only from Kafka"
-                    .into(),
-            ));
-        };
-        let mut assignment = TopicPartitionList::new();
-        if assignment
-            .add_partition_offset(topic, *partition, Offset::Offset(*offset))
-            .is_err()
-            || self.consumer.assign(&assignment).is_err()
-        {
-            return Err(Transient::FetchTimeout(source.to_string()));
-        }
-        let deadline = Instant::now() + self.timeout;
-        while Instant::now() < deadline {
-            match self.consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) if m.topic() == topic && m.partition() == *partition => {
-                    if m.offset() != *offset {
-                        return Ok(Content::Unavailable(format!(
-                            "the source record {source} is no longer in its topic"
-                        )));
-                    }
-                    return Ok(self.content(m.payload().unwrap_or_default()));
-                }
-                Some(Err(KafkaError::MessageConsumption(
-                    RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::UnknownTopicOrPartition,
-                ))) => {
-                    return Ok(Content::Unavailable(format!(
-                        "the source record {source} is no longer in its topic"
-                    )));
-                }
-                _ => {}
-            }
-        }
-        Err(Transient::FetchTimeout(source.to_string()))
-    }
-
-    fn content(&self, payload: &[u8]) -> Content {
-        let message = match Message::parse(payload) {
-            Ok(message) => message,
-            Err(err) => {
-                return Content::Unavailable(format!(
-                    "the source record is not a valid message ({})",
-                    err.reason.as_str()
-                ));
-            }
-        };
-        let (attachments, _) = self.resolver.resolve(&message);
-        let images = attachments
-            .into_iter()
-            .filter_map(|a| {
-                let media = a.media_type.filter(|m| m.is_image())?;
-                Some(Image {
-                    attachment_id: a.attachment_id,
-                    media_type: media.as_str().to_string(),
-                    data: a.bytes,
-                })
-            })
-            .collect();
-        Content::Stored {
-            text: message.text,
-            images,
-        }
-    }
-}
-
-/// Why a review record is not a flag: a reason code and a detail that quotes no value.
-fn parse_flag(payload: &[u8]) -> Result<Flag, (&'static str, String)> {
+/// Why a review record is not a usable flag: a reason and a detail that quotes no value.
+fn parse_flag(payload: &[u8]) -> Result<Flag, (RejectReason, String)> {
     let flag: Flag = serde_json::from_slice(payload).map_err(|e| {
         (
-            "invalid_flag",
+            RejectReason::InvalidFlag,
             format!(
                 "{:?} error at line {} column {}",
                 e.classify(),
@@ -191,23 +103,145 @@ fn parse_flag(payload: &[u8]) -> Result<Flag, (&'static str, String)> {
     })?;
     if flag.schema_version != FLAG_SCHEMA_VERSION {
         return Err((
-            "unsupported_schema_version",
+            RejectReason::UnsupportedSchemaVersion,
             format!(
                 "schema_version {} (this console reads {FLAG_SCHEMA_VERSION})",
                 flag.schema_version
             ),
         ));
     }
+    flag.check()
+        .map_err(|defect| (RejectReason::InvalidFlag, defect.to_string()))?;
     Ok(flag)
 }
 
+/// The pause before reading a failed record again: doubling from [`RETRY_BACKOFF`] to
+/// [`MAX_RETRY_BACKOFF`] while failures follow each other, back to the start on success.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let pause = RETRY_BACKOFF.saturating_mul(1 << self.failures.min(5));
+        self.failures = self.failures.saturating_add(1);
+        pause.min(MAX_RETRY_BACKOFF)
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Sleeps `pause` unless `shutdown` is set meanwhile.
+fn pause(pause: Duration, shutdown: &AtomicBool) {
+    let step = Duration::from_millis(100);
+    let mut left = pause;
+    while !left.is_zero() && !shutdown.load(Ordering::SeqCst) {
+        std::thread::sleep(step.min(left));
+        left = left.saturating_sub(step);
+    }
+}
+
+/// One review record as read.
+struct Record<'a> {
+    queue: &'a str,
+    partition: i32,
+    offset: i64,
+    payload: &'a [u8],
+}
+
+/// What ingestion needs for each record.
+struct Ingestor<'a> {
+    store: &'a Store,
+    rt: &'a tokio::runtime::Handle,
+    fetcher: ContentFetcher,
+    progress: Arc<IngestProgress>,
+    stats: IngestStats,
+}
+
+impl Ingestor<'_> {
+    /// Keeps `record` in `rejected_records` and counts it.
+    fn reject(
+        &mut self,
+        record: &Record<'_>,
+        reason: RejectReason,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        self.rt.block_on(self.store.reject(&Rejected {
+            queue: record.queue,
+            partition: record.partition,
+            offset: record.offset,
+            reason: reason.as_str(),
+            detail,
+            payload: record.payload,
+        }))?;
+        self.stats.rejected += 1;
+        self.progress.rejected(record.queue, reason);
+        Ok(())
+    }
+
+    /// Stores `record`'s flag with its content, or keeps a record that is not a usable flag
+    /// in `rejected_records`.
+    fn settle(&mut self, record: &Record<'_>) -> Result<(), Failure> {
+        let flag = match parse_flag(record.payload) {
+            Ok(flag) => flag,
+            Err((reason, detail)) => {
+                warn!(queue = %record.queue, partition = record.partition, offset = record.offset, reason = reason.as_str(), "review record is not a usable flag; kept in rejected_records");
+                return Ok(self.reject(record, reason, &detail)?);
+            }
+        };
+        let content = self.fetcher.fetch(&flag)?;
+        let incoming = IncomingFlag {
+            flag,
+            queue: record.queue.to_string(),
+            partition: record.partition,
+            offset: record.offset,
+            content,
+        };
+        match self.rt.block_on(self.store.insert_flag(&incoming))? {
+            Stored::New => self.stats.stored += 1,
+            Stored::Duplicate => self.stats.duplicates += 1,
+        }
+        Ok(())
+    }
+
+    /// After `failure`: sets `record` aside if the database refused its data (it would be
+    /// refused again), so the partition moves on. Returns whether it did.
+    fn set_aside(&mut self, record: &Record<'_>, failure: &Failure) -> bool {
+        let Failure::Store(err) = failure else {
+            return false;
+        };
+        let Some(sqlstate) = err.refused_data() else {
+            return false;
+        };
+        let detail = format!(
+            "the database refused the flag (SQLSTATE {sqlstate}, at {})",
+            err.what()
+        );
+        match self.reject(record, RejectReason::StoreRefused, &detail) {
+            Ok(()) => {
+                error!(queue = %record.queue, partition = record.partition, offset = record.offset, %sqlstate, "the database refused a flag; kept in rejected_records for a lead");
+                true
+            }
+            Err(err) => {
+                warn!(error = %err, "cannot keep the refused record either; retrying");
+                false
+            }
+        }
+    }
+}
+
 /// Consumes the review topics into `store` until `shutdown` is set, then commits what was
-/// stored. Blocks the calling thread (not an async runtime's); database calls run on `rt`.
+/// settled; reports each partition's position in `progress`. Blocks the calling thread (not
+/// an async runtime's); database calls run on `rt`.
 pub fn ingest(
     config: &Config,
     store: &Store,
     rt: &tokio::runtime::Handle,
     shutdown: &AtomicBool,
+    progress: Arc<IngestProgress>,
 ) -> Result<IngestStats, IngestError> {
     vigil_kafka::check_access(config)?;
     let topics = config.review.review_topics(config);
@@ -217,19 +251,28 @@ pub fn ingest(
         .set("partition.assignment.strategy", "cooperative-sticky")
         .set("auto.offset.reset", "earliest")
         .set("enable.partition.eof", "false")
-        // Offsets are stored by hand once a flag is in the database; the client commits
-        // only stored offsets.
+        // Offsets are stored by hand once a record is settled; the client commits only
+        // stored offsets.
         .set("enable.auto.offset.store", "false")
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
-        .set("isolation.level", "read_committed");
-    let consumer: BaseConsumer = client.create().map_err(setup("review consumer"))?;
+        .set("isolation.level", "read_committed")
+        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    let consumer: BaseConsumer<ProgressContext> = client
+        .create_with_context(ProgressContext(progress.clone()))
+        .map_err(setup("review consumer"))?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names).map_err(setup("subscribe"))?;
-    let fetcher = ContentFetcher::new(config)?;
+    let mut ingestor = Ingestor {
+        store,
+        rt,
+        fetcher: ContentFetcher::new(config)?,
+        progress,
+        stats: IngestStats::default(),
+    };
     info!(topics = ?topics, group = %config.review.group_id, "reading the review topics");
 
-    let mut stats = IngestStats::default();
+    let mut backoff = Backoff::default();
     while !shutdown.load(Ordering::SeqCst) {
         let message = match consumer.poll(POLL_INTERVAL) {
             None => continue,
@@ -239,50 +282,44 @@ pub fn ingest(
             }
             Some(Ok(message)) => message,
         };
-        let (queue, partition, offset) = (
-            message.topic().to_string(),
-            message.partition(),
-            message.offset(),
-        );
-        let payload = message.payload().unwrap_or_default();
-        let outcome = match parse_flag(payload) {
-            Err((reason, detail)) => {
-                warn!(%queue, partition, offset, reason, "review record is not a flag; kept in rejected_records");
-                rt.block_on(store.reject(&queue, partition, offset, reason, &detail))
-                    .map(|()| stats.rejected += 1)
-                    .map_err(Transient::from)
-            }
-            Ok(flag) => fetcher.fetch(&flag.source).and_then(|content| {
-                let incoming = IncomingFlag {
-                    flag,
-                    queue: queue.clone(),
-                    partition,
-                    offset,
-                    content,
-                };
-                match rt.block_on(store.insert_flag(&incoming))? {
-                    Stored::New => stats.stored += 1,
-                    Stored::Duplicate => stats.duplicates += 1,
-                }
-                Ok(())
-            }),
+        let record = Record {
+            queue: message.topic(),
+            partition: message.partition(),
+            offset: message.offset(),
+            payload: message.payload().unwrap_or_default(),
         };
-        drop(message);
-        match outcome {
-            Ok(()) => {
-                if let Err(err) = consumer.store_offset(&queue, partition, offset) {
-                    // The partition was revoked meanwhile; its new owner reads the record again.
-                    warn!(%queue, partition, offset, error = %err, "cannot store offset");
+        let (queue, partition, offset) =
+            (record.queue.to_string(), record.partition, record.offset);
+        let settled = match ingestor.settle(&record) {
+            Ok(()) => true,
+            Err(failure) => {
+                let set_aside = ingestor.set_aside(&record, &failure);
+                if !set_aside {
+                    let wait = backoff.next();
+                    match &failure {
+                        Failure::Store(err) if !err.retryable() => {
+                            error!(%queue, partition, offset, error = %err, retry_in = ?wait, "the database fails in a way an operator must fix (permissions, schema?); the partition waits")
+                        }
+                        _ => {
+                            warn!(%queue, partition, offset, error = %failure, retry_in = ?wait, "cannot store the flag yet; retrying")
+                        }
+                    }
+                    drop(message);
+                    pause(wait, shutdown);
+                    if let Err(err) =
+                        consumer.seek(&queue, partition, Offset::Offset(offset), CALL_TIMEOUT)
+                    {
+                        warn!(%queue, partition, offset, error = %err, "cannot seek back; the record is read again after a restart");
+                    }
                 }
+                set_aside
             }
-            Err(err) => {
-                warn!(%queue, partition, offset, error = %err, "cannot store the flag yet; retrying");
-                std::thread::sleep(RETRY_BACKOFF);
-                if let Err(err) =
-                    consumer.seek(&queue, partition, Offset::Offset(offset), CALL_TIMEOUT)
-                {
-                    warn!(%queue, partition, offset, error = %err, "cannot seek back; the record is read again after a restart");
-                }
+        };
+        if settled {
+            backoff.reset();
+            if let Err(err) = consumer.store_offset(&queue, partition, offset) {
+                // The partition was revoked meanwhile; its new owner reads the record again.
+                warn!(%queue, partition, offset, error = %err, "cannot store offset");
             }
         }
     }
@@ -292,6 +329,64 @@ pub fn ingest(
             warn!(error = %err, "final commit failed; the last flags are read again (and de-duplicated)");
         }
     }
+    let stats = ingestor.stats;
     info!(?stats, "review ingestion stopped");
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pause_doubles_to_a_ceiling_and_starts_over_after_a_success() {
+        let mut backoff = Backoff::default();
+        let secs: Vec<u64> = (0..8).map(|_| backoff.next().as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30, 30]);
+        backoff.reset();
+        assert_eq!(backoff.next(), RETRY_BACKOFF);
+    }
+
+    #[test]
+    fn a_flag_is_checked_before_it_is_stored() {
+        assert_eq!(
+            parse_flag(b"{not json").unwrap_err().0,
+            RejectReason::InvalidFlag
+        );
+        let flag = Flag::new(
+            "m-1".into(),
+            "c-1".into(),
+            "u-1".into(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            vigil_core::Source::File {
+                file: "f".into(),
+                line: 1,
+            },
+            vec![vigil_core::Match {
+                detector: vigil_core::DetectorKind::Keyword,
+                list: "l".into(),
+                list_version: "1".into(),
+                category: "c".into(),
+                severity: vigil_core::Severity::High,
+                subject: vigil_core::MatchSubject::Text {
+                    rule_id: "r".into(),
+                    spans: vec![],
+                },
+            }],
+            time::OffsetDateTime::UNIX_EPOCH,
+        );
+        let json = |f: &Flag| serde_json::to_vec(f).unwrap();
+        assert_eq!(parse_flag(&json(&flag)).unwrap(), flag);
+        let mut forged = flag.clone();
+        forged.message_id = "m-2".into();
+        let (reason, detail) = parse_flag(&json(&forged)).unwrap_err();
+        assert_eq!(reason, RejectReason::InvalidFlag);
+        assert!(detail.starts_with("flag_id "), "{detail}");
+        let mut future = flag;
+        future.schema_version = 2;
+        assert_eq!(
+            parse_flag(&json(&future)).unwrap_err().0,
+            RejectReason::UnsupportedSchemaVersion
+        );
+    }
 }

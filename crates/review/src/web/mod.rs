@@ -2,19 +2,25 @@
 //! role on the server, security headers on every response.
 
 mod metrics;
+
+pub use metrics::admin_router;
 mod pages;
 mod routes;
 mod session;
 
 use std::sync::Arc;
 
+use std::net::SocketAddr;
+
 use axum::Router;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tracing::error;
 use vigil_core::Config;
+use vigil_core::config::ReviewAuth;
 
 use crate::access::{Access, Action};
 use crate::store::Store;
@@ -54,11 +60,34 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
         .route("/audit", get(routes::audit))
         .route("/audit/access-log.csv", get(routes::export_csv))
         .route("/audit/access-log.json", get(routes::export_json))
-        .route("/metrics", get(metrics::metrics))
-        .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/console.css", get(pages::stylesheet))
+        .layer(middleware::from_fn_with_state(state.clone(), trusted_peer))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Behind a sign-in proxy only the proxy may connect, to any route (static files included):
+/// anyone else could otherwise reach the console around the proxy's authentication.
+async fn trusted_peer(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let review = &state.config.review;
+    if review.auth == ReviewAuth::Proxy {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        if !peer.is_some_and(|ip| review.trusted_proxies.contains(&ip)) {
+            return (
+                StatusCode::FORBIDDEN,
+                "requests must come through the sign-in proxy",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// No caching (pages hold content), no framing, no scripts, no sniffing, no referrers.

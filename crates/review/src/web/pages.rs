@@ -13,6 +13,7 @@ use super::session::Signed;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::queue::{Filter, FlagDetail, ItemSummary, QueueCount};
+use crate::store::RejectedRow;
 
 const STYLESHEET: &str = include_str!("console.css");
 
@@ -206,7 +207,45 @@ fn highlighted(text: &str, matches: &[Match]) -> Markup {
     pieces.push((false, &text[cursor..]));
     html! {
         @for (marked, piece) in pieces {
-            @if marked { mark { (piece) } } @else { (piece) }
+            @if marked { mark { (visible(piece)) } } @else { (visible(piece)) }
+        }
+    }
+}
+
+/// A character the page shows as a mark instead of itself: control characters (NUL among
+/// them; line breaks and tabs excepted) and invisible format characters (zero-width,
+/// direction overrides, which could otherwise reorder what a reviewer reads).
+fn hidden(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\t'))
+        || matches!(c,
+            '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}')
+}
+
+/// `text` with every [`hidden`] character shown as a mark naming its code point: C0
+/// controls as their Unicode control pictures (U+0000 as ␀), the others as `U+XXXX`.
+fn visible(text: &str) -> Markup {
+    let mut parts: Vec<(bool, &str)> = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices().filter(|(_, c)| hidden(*c)) {
+        parts.push((false, &text[start..i]));
+        parts.push((true, &text[i..i + c.len_utf8()]));
+        start = i + c.len_utf8();
+    }
+    parts.push((false, &text[start..]));
+    html! {
+        @for (is_mark, part) in parts {
+            @if is_mark {
+                @let c = part.chars().next().unwrap_or_default();
+                @let code = format!("U+{:04X}", u32::from(c));
+                span.ctl title=(code) {
+                    @match char::from_u32(0x2400 + u32::from(c)).filter(|_| u32::from(c) < 0x20) {
+                        Some(picture) => (picture),
+                        None => (code),
+                    }
+                }
+            } @else { (part) }
         }
     }
 }
@@ -338,6 +377,7 @@ pub(crate) fn audit_page(
     signed: &Signed,
     precision: &[Precision],
     noisiest: &[EntryPrecision],
+    rejected: &[RejectedRow],
     log: &[AccessRow],
 ) -> Markup {
     layout(
@@ -366,6 +406,21 @@ pub(crate) fn audit_page(
                             tr {
                                 td { (e.list) } td { (e.list_version) } td { code { (e.entry) } } td { (e.detector) }
                                 td { (e.false_positive) } td { (e.confirmed) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Review records not in the queue (latest 50)" }
+            p { "Records of the review topics kept aside instead of queued: not a usable flag, or data the database refused. Nothing of a message is kept here; the record stays on its topic at the place given." }
+            @if rejected.is_empty() { p { "None." } } @else {
+                table.rejected {
+                    thead { tr { th { "set aside" } th { "review topic" } th { "partition" } th { "offset" } th { "reason" } th { "detail" } } }
+                    tbody {
+                        @for r in rejected {
+                            tr {
+                                td { (when(r.stored_at)) } td { (r.queue) } td { (r.partition) } td { (r.offset) }
+                                td { code { (r.reason) } } td { (r.detail) }
                             }
                         }
                     }
@@ -433,6 +488,17 @@ mod tests {
             ("<b>hi</b>", &[(3, 5)], "&lt;b&gt;<mark>hi</mark>&lt;/b&gt;"),
             // A span past the end is clipped, not a panic.
             ("short", &[(3, 99)], "sho<mark>rt</mark>"),
+            // NUL and invisible characters are shown, and still count as one character.
+            (
+                "a\u{0}b secret",
+                &[(4, 10)],
+                "a<span class=\"ctl\" title=\"U+0000\">␀</span>b <mark>secret</mark>",
+            ),
+            (
+                "s\u{200B}e\u{202E}x\ny",
+                &[(0, 5)],
+                "<mark>s<span class=\"ctl\" title=\"U+200B\">U+200B</span>e<span class=\"ctl\" title=\"U+202E\">U+202E</span>x</mark>\ny",
+            ),
         ];
         for (text, spans, want) in cases {
             let got = highlighted(text, &[text_match(spans)]).into_string();

@@ -25,6 +25,8 @@ const QUEUE_PAGE_ITEMS: i64 = 100;
 const AUDIT_PAGE_ROWS: i64 = 200;
 /// Entries and rules the audit page lists as the noisiest.
 const NOISIEST_ROWS: i64 = 20;
+/// Records set aside that the audit page lists.
+const REJECTED_ROWS: i64 = 50;
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;
 /// Failed sign-ins for one account name within [`SIGN_IN_WINDOW`] after which further
@@ -575,8 +577,13 @@ pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Page
         .access_log(Some(AUDIT_PAGE_ROWS))
         .await
         .map_err(|e| internal(&e))?;
+    let rejected = state
+        .store
+        .rejected_records(REJECTED_ROWS)
+        .await
+        .map_err(|e| internal(&e))?;
     Ok(html(pages::audit_page(
-        &signed, &precision, &noisiest, &log,
+        &signed, &precision, &noisiest, &rejected, &log,
     )))
 }
 

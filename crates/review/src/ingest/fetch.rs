@@ -1,0 +1,271 @@
+//! The content of a flagged message, read from the record its flag points at — and shown only
+//! if that record is the message flagged. Coordinates alone are not enough: after a topic is
+//! recreated or offsets shift, the same topic, partition and offset hold someone else's
+//! message, and a reviewer must never see (or confirm) that.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message as _;
+use rdkafka::{Offset, TopicPartitionList};
+use vigil_core::{AttachmentDigest, Config, Flag, Message, Source};
+use vigil_scan::{ResolvedAttachment, Resolver};
+
+use super::{Failure, IngestError, setup};
+use crate::store::{Content, Image};
+
+/// Reads flagged messages from their source topics.
+pub(super) struct ContentFetcher {
+    consumer: BaseConsumer,
+    resolver: Resolver,
+    timeout: Duration,
+}
+
+impl ContentFetcher {
+    pub(super) fn new(config: &Config) -> Result<ContentFetcher, IngestError> {
+        let mut client = vigil_kafka::consumer_settings(config);
+        client
+            .set("group.id", format!("{}-content", config.review.group_id))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.partition.eof", "false")
+            // A record gone from the topic (retention) must be an error, not a silent jump.
+            .set("auto.offset.reset", "error")
+            .set("isolation.level", "read_committed")
+            // Point lookups: a fetch returns as soon as the record is there (with the
+            // default 500 ms wait, each lookup took half a second: 2 flags/s).
+            .set("fetch.wait.max.ms", "10");
+        let consumer: BaseConsumer = client.create().map_err(setup("content consumer"))?;
+        let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
+            .map_err(|(path, source)| IngestError::FileRoot { path, source })?;
+        Ok(ContentFetcher {
+            consumer,
+            resolver,
+            timeout: Duration::from_millis(config.review.content_fetch_timeout_ms),
+        })
+    }
+
+    /// The content of the message `flag` names, or why it is unavailable.
+    pub(super) fn fetch(&self, flag: &Flag) -> Result<Content, Failure> {
+        let source = &flag.source;
+        let Source::Kafka {
+            topic,
+            partition,
+            offset,
+        } = source
+        else {
+            return Ok(Content::Unavailable(
+                "flagged by `vigil scan` from a file; the console fetches content only from Kafka"
+                    .into(),
+            ));
+        };
+        let gone = || {
+            Ok(Content::Unavailable(format!(
+                "the source record {source} is no longer in its topic"
+            )))
+        };
+        let mut assignment = TopicPartitionList::new();
+        if assignment
+            .add_partition_offset(topic, *partition, Offset::Offset(*offset))
+            .is_err()
+            || self.consumer.assign(&assignment).is_err()
+        {
+            return Err(Failure::FetchTimeout(source.to_string()));
+        }
+        let deadline = Instant::now() + self.timeout;
+        while Instant::now() < deadline {
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) if m.topic() == topic && m.partition() == *partition => {
+                    if m.offset() != *offset {
+                        return gone();
+                    }
+                    return Ok(self.content(flag, m.payload().unwrap_or_default()));
+                }
+                Some(Err(KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::OffsetOutOfRange | RDKafkaErrorCode::UnknownTopicOrPartition,
+                ))) => return gone(),
+                _ => {}
+            }
+        }
+        Err(Failure::FetchTimeout(source.to_string()))
+    }
+
+    fn content(&self, flag: &Flag, payload: &[u8]) -> Content {
+        let message = match Message::parse(payload) {
+            Ok(message) => message,
+            Err(err) => {
+                return Content::Unavailable(format!(
+                    "the source record is not a valid message ({})",
+                    err.reason.as_str()
+                ));
+            }
+        };
+        let (attachments, _) = self.resolver.resolve(&message);
+        if let Some(differs) = mismatch(flag, &message, &attachments) {
+            return Content::Unavailable(format!(
+                "the source record is not the message flagged: its {differs} differs; \
+                 nothing of it was stored"
+            ));
+        }
+        let images = attachments
+            .into_iter()
+            .filter_map(|a| {
+                let media = a.media_type.filter(|m| m.is_image())?;
+                Some(Image {
+                    attachment_id: a.attachment_id,
+                    media_type: media.as_str().to_string(),
+                    data: a.bytes,
+                })
+            })
+            .collect();
+        Content::Stored {
+            text: message.text,
+            images,
+        }
+    }
+}
+
+/// The first field in which `message` (with its resolved `attachments`) is not the message
+/// `flag` was made from, if any.
+fn mismatch(
+    flag: &Flag,
+    message: &Message,
+    attachments: &[ResolvedAttachment],
+) -> Option<&'static str> {
+    let ids = [
+        ("message_id", &flag.message_id, &message.message_id),
+        (
+            "conversation_id",
+            &flag.conversation_id,
+            &message.conversation_id,
+        ),
+        ("sender_id", &flag.sender_id, &message.sender_id),
+    ];
+    if let Some((field, ..)) = ids.iter().find(|(_, flagged, read)| flagged != read) {
+        return Some(field);
+    }
+    if flag.sent_at != message.sent_at {
+        return Some("sent_at");
+    }
+    let read: Vec<AttachmentDigest> = attachments
+        .iter()
+        .map(|a| AttachmentDigest::of(&a.attachment_id, &a.bytes))
+        .collect();
+    // Flags written before digests were added carry none: the ids have to do.
+    let digests_differ = flag.attachments.iter().any(|d| !read.contains(d));
+    digests_differ.then_some("attachment digest")
+}
+
+#[cfg(test)]
+mod tests {
+    use time::OffsetDateTime;
+    use vigil_core::{DetectorKind, Match, MatchSubject, Severity};
+
+    use super::*;
+
+    fn message() -> Message {
+        Message::parse(
+            br#"{"message_id":"m-1","conversation_id":"c-1","sender_id":"u-1",
+                "recipient_ids":["u-2"],"sent_at":"2026-01-01T00:00:00Z"}"#,
+        )
+        .unwrap()
+    }
+
+    fn flag_of(message: &Message, attachments: &[(&str, &[u8])]) -> Flag {
+        let m = Match {
+            detector: DetectorKind::Keyword,
+            list: "l".into(),
+            list_version: "1".into(),
+            category: "c".into(),
+            severity: Severity::High,
+            subject: MatchSubject::Text {
+                rule_id: "r".into(),
+                spans: vec![],
+            },
+        };
+        let mut flag = Flag::new(
+            message.message_id.clone(),
+            message.conversation_id.clone(),
+            message.sender_id.clone(),
+            message.sent_at,
+            Source::File {
+                file: "f".into(),
+                line: 1,
+            },
+            vec![m],
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        flag.attachments = attachments
+            .iter()
+            .map(|(id, bytes)| AttachmentDigest::of(id, bytes))
+            .collect();
+        flag
+    }
+
+    fn resolved(id: &str, bytes: &[u8]) -> ResolvedAttachment {
+        ResolvedAttachment {
+            attachment_id: id.into(),
+            media_type: None,
+            bytes: bytes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn only_the_message_flagged_with_the_same_attachments_matches() {
+        let read = message();
+        let flagged = flag_of(&read, &[("a1", b"png")]);
+        let same = [resolved("a1", b"png")];
+        assert_eq!(mismatch(&flagged, &read, &same), None);
+        // A flag from before digests were added: the ids decide.
+        assert_eq!(mismatch(&flag_of(&read, &[]), &read, &same), None);
+
+        let cases: [(Message, Vec<ResolvedAttachment>, &str); 6] = [
+            (
+                Message {
+                    message_id: "m-2".into(),
+                    ..read.clone()
+                },
+                same.to_vec(),
+                "message_id",
+            ),
+            (
+                Message {
+                    conversation_id: "c-2".into(),
+                    ..read.clone()
+                },
+                same.to_vec(),
+                "conversation_id",
+            ),
+            (
+                Message {
+                    sender_id: "u-9".into(),
+                    ..read.clone()
+                },
+                same.to_vec(),
+                "sender_id",
+            ),
+            (
+                Message {
+                    sent_at: read.sent_at + time::Duration::SECOND,
+                    ..read.clone()
+                },
+                same.to_vec(),
+                "sent_at",
+            ),
+            (
+                read.clone(),
+                vec![resolved("a1", b"gif")],
+                "attachment digest",
+            ),
+            (read.clone(), vec![], "attachment digest"),
+        ];
+        for (other, attachments, field) in cases {
+            assert_eq!(
+                mismatch(&flagged, &other, &attachments),
+                Some(field),
+                "{field}"
+            );
+        }
+    }
+}
