@@ -624,35 +624,45 @@ fn behind_a_trusted_proxy_the_proxy_names_the_account_and_nobody_else_can() {
             .contains("\"reviewer-1\",\"reviewer\",\"login\",\"\",\"\",\"proxy\",\"203.0.113.7\""),
         "{export}"
     );
+
+    // A request naming two users is refused: which did the proxy vouch for?
+    client.headers = vec![
+        ("X-Forwarded-User".into(), "aldo".into()),
+        ("X-Forwarded-User".into(), "rita".into()),
+    ];
+    assert_eq!(client.get("/audit").status, 403);
     drop(console);
 
-    // A peer that is not the proxy is refused whatever header it sends.
+    // A peer that is not the proxy is refused whatever header it sends, on every route of
+    // the console's listener; metrics and health are on a listener of their own.
     let elsewhere = review_support::Console::start(&f.config, &proxy("10.1.2.3"), &accounts);
     let mut forger = Client::new(elsewhere.addr);
     forger.headers = vec![("X-Forwarded-User".into(), "rita".into())];
-    assert_eq!(forger.get("/queue").status, 403);
+    for path in [
+        "/queue",
+        "/static/console.css",
+        "/metrics",
+        "/healthz",
+        "/login",
+    ] {
+        assert_eq!(forger.get(path).status, 403, "{path}");
+    }
     assert!(!forger.cookies.contains_key("vigil_session"));
+    let mut prometheus = Client::new(elsewhere.metrics_addr);
+    assert_eq!(prometheus.get("/healthz").status, 200);
+    assert!(
+        prometheus
+            .get("/metrics")
+            .text()
+            .contains("vigil_review_decisions_unpublished 0")
+    );
 }
 
 #[test]
 fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_moves_on() {
-    use kafka_support::{Input, create_topics, produce, unique};
-    let input = unique("review-refused");
-    let queue = format!("{input}.flags");
-    create_topics(&[&queue], 1);
-    let config = format!(
-        "{}{}",
-        kafka_support::lists_section(),
-        kafka_support::kafka_section(&unique("refused"), &input, "")
-    );
-    let console = review_support::Console::start(
-        &config,
-        &format!(
-            "group_id = \"{}\"\ntopics = [\"{queue}\"]\n",
-            unique("console")
-        ),
-        &[("lena", "lead"), ("rita", "reviewer")],
-    );
+    use kafka_support::{Input, produce};
+    let (console, queue) =
+        review_support::quiet_console("", &[("lena", "lead"), ("rita", "reviewer")]);
     // The database refuses one flag's data, as it refuses a value it cannot hold.
     let rt = review_support::runtime();
     rt.block_on(async {
@@ -723,4 +733,145 @@ fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_move
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+#[test]
+fn a_reviewer_who_does_not_hold_a_flag_sees_where_it_stands_never_an_error() {
+    let (console, _) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/queue");
+    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let decided = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[("csrf", &csrf), ("decision", "confirm"), ("note", "")],
+    );
+    assert_eq!(decided.header("location"), Some("/queue?notice=decided"));
+    let queue = rita.get("/queue?notice=decided").text();
+    assert!(
+        queue.contains("<p class=\"notice\" role=\"status\">Decision recorded."),
+        "{queue}"
+    );
+    // Back in the browser after deciding: the flag's state, not a server error.
+    let page = rita.get(&format!("/flags/{id}"));
+    assert_eq!(page.status, 200, "{}", page.text());
+    let text = page.text();
+    assert!(
+        text.contains("This item was decided: confirm by reviewer-1 at"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(CANARY),
+        "no content of a flag they do not hold"
+    );
+    assert_eq!(
+        rita.get(&format!("/flags/{id}/images/a1/blurred")).status,
+        403
+    );
+
+    // Another reviewer's claim: said as such, in the refusal style, logged with the flag.
+    let other = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let mut remy = Client::new(console.addr);
+    remy.login("remy");
+    let refused = remy.get(&format!("/flags/{other}"));
+    assert_eq!(refused.status, 403);
+    let text = refused.text();
+    assert!(text.contains("reviewer-1 holds this item until"), "{text}");
+    assert!(!text.contains("Your role does not allow"), "{text}");
+    assert_eq!(
+        query_i64(
+            &console,
+            &format!(
+                "SELECT count(*) FROM access_log WHERE action = 'denied' AND flag_id = '{other}'"
+            )
+        ),
+        1
+    );
+    let remy_csrf = remy.csrf("/queue");
+    let taken = remy.post(&format!("/flags/{other}/claim"), &[("csrf", &remy_csrf)]);
+    assert_eq!(taken.header("location"), Some("/queue?notice=taken"));
+    let queue = remy.get("/queue?notice=taken").text();
+    assert!(
+        queue.contains("<p class=\"warning\" role=\"alert\">Someone else holds this item"),
+        "{queue}"
+    );
+    // Released: nobody holds it, and the page offers the claim.
+    rita.post(&format!("/flags/{other}/release"), &[("csrf", &csrf)]);
+    let free = remy.get(&format!("/flags/{other}"));
+    assert_eq!(free.status, 200);
+    assert!(
+        free.text().contains("Nobody holds this item") && free.text().contains("/claim"),
+        "{}",
+        free.text()
+    );
+    // An auditor is refused by role, and the refusal names the flag tried.
+    let mut aldo = Client::new(console.addr);
+    aldo.login("aldo");
+    assert_eq!(aldo.get(&format!("/flags/{other}")).status, 403);
+    assert_eq!(
+        query_i64(
+            &console,
+            &format!(
+                "SELECT count(*) FROM access_log WHERE action = 'denied' AND flag_id = '{other}'"
+            )
+        ),
+        2
+    );
+    let logs = console.stop();
+    assert!(!logs.contains("request failed"), "{logs}");
+}
+
+#[test]
+fn values_the_database_cannot_hold_get_a_clear_answer_on_every_write_path() {
+    let (console, _) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/queue");
+    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    // A note with a NUL: refused with a notice, nothing recorded, the claim kept.
+    let r = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[
+            ("csrf", &csrf),
+            ("decision", "confirm"),
+            ("note", "fine\u{0}"),
+        ],
+    );
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/flags/{id}?notice=note-invalid").as_str())
+    );
+    assert_eq!(query_i64(&console, "SELECT count(*) FROM decisions"), 0);
+    assert!(
+        rita.get(&format!("/flags/{id}?notice=note-invalid"))
+            .text()
+            .contains("control characters")
+    );
+    // Filters and ids no topic, category or message can have.
+    for (path, want) in [
+        ("/queue?queue=%00", 400),
+        ("/queue?category=a%00b", 400),
+        (&format!("/flags/{id}/images/a%001/blurred") as &str, 404),
+        (&format!("/flags/{id}/images/a%001"), 404),
+    ] {
+        assert_eq!(rita.get(path).status, want, "{path}");
+    }
+    let r = rita.post(
+        "/queue/claim-next",
+        &[("csrf", &csrf), ("category", "\u{0}")],
+    );
+    assert_eq!(r.status, 400);
+    let r = rita.post(
+        &format!("/flags/{id}/images/a%001/reveal"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(r.status, 404);
+    // The same note without the NUL goes through.
+    let r = rita.post(
+        &format!("/flags/{id}/decision"),
+        &[("csrf", &csrf), ("decision", "confirm"), ("note", "fine")],
+    );
+    assert_eq!(r.header("location"), Some("/queue?notice=decided"));
+    let logs = console.stop();
+    assert!(!logs.contains("request failed"), "a server error:\n{logs}");
 }

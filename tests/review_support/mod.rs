@@ -394,6 +394,50 @@ pub fn console() -> (Console, String) {
     (console, decisions)
 }
 
+/// A console of its own over an empty review topic of its own (no `vigil run`), with
+/// `review_extra` lines and the accounts `(name, role)`. Returns it and the topic.
+pub fn quiet_console(review_extra: &str, accounts: &[(&str, &str)]) -> (Console, String) {
+    use crate::kafka_support::{create_topics, unique};
+    let input = unique("quiet");
+    let queue = format!("{input}.flags");
+    create_topics(&[&queue], 1);
+    let config = format!(
+        "{}{}",
+        crate::kafka_support::lists_section(),
+        crate::kafka_support::kafka_section(&unique("quiet"), &input, "")
+    );
+    let console = Console::start(
+        &config,
+        &format!(
+            "group_id = \"{}\"\ntopics = [\"{queue}\"]\n{review_extra}",
+            unique("console")
+        ),
+        accounts,
+    );
+    (console, queue)
+}
+
+/// Rows of the console's database as text, one per row, columns joined by `|`.
+pub fn query_rows(console: &Console, sql: &str) -> Vec<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = sqlx::PgConnection::connect(&console.database_url())
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, String>(&format!(
+            "SELECT (SELECT coalesce(string_agg(coalesce(j.value, ''), '|' ORDER BY j.n), '')
+                     FROM json_each_text(row_to_json(query_row)) WITH ORDINALITY AS j(key, value, n))
+             FROM ({sql}) query_row"
+        ))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+    })
+}
+
 /// One number from the console's database.
 pub fn query_i64(console: &Console, sql: &str) -> i64 {
     let rt = tokio::runtime::Builder::new_current_thread()

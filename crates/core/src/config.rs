@@ -736,8 +736,10 @@ pub struct ReviewConfig {
     pub auth: ReviewAuth,
     /// `proxy` mode: the request header carrying the account's user name.
     pub proxy_user_header: String,
-    /// `proxy` mode: peer addresses allowed to send requests (the proxy's); every other
-    /// peer is refused, so the header cannot be forged around the proxy.
+    /// The addresses of the reverse proxies in front of the console. Their
+    /// `X-Forwarded-For` is believed: the client is the right-most address in it that is not
+    /// one of them (for the access log and sign-in throttling). In `proxy` mode they are the
+    /// only peers allowed to send requests, so the user header cannot be forged around them.
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 

@@ -44,7 +44,9 @@ pub use flag::{
     Match, MatchSubject, Severity, Span,
 };
 pub use media::MediaType;
-pub use message::{Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError};
+pub use message::{
+    Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError, valid_id,
+};
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
 pub use source::Source;
 pub use verdict::{

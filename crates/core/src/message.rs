@@ -263,8 +263,9 @@ impl RawMessage {
     }
 }
 
-/// Whether `id` is a usable identifier: 1 to [`MAX_ID_BYTES`] bytes, no control characters.
-pub(crate) fn valid_id(id: &str) -> bool {
+/// Whether `id` is a usable identifier (message, conversation, user or attachment id): 1 to
+/// 256 bytes, no control characters.
+pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control)
 }
 

@@ -251,24 +251,6 @@ impl Store {
         .map_err(StoreError::db("check reveal"))
     }
 
-    /// Refused sign-ins as `name` within the last `window`.
-    pub async fn recent_failed_sign_ins(
-        &self,
-        name: &str,
-        window: std::time::Duration,
-    ) -> Result<i64, StoreError> {
-        sqlx::query_scalar(
-            "SELECT count(*) FROM access_log WHERE action = $1 AND actor = $2
-               AND at > now() - make_interval(secs => $3)",
-        )
-        .bind(Action::LoginFailed.as_str())
-        .bind(Access::failed_sign_in(name, "").attempted)
-        .bind(window.as_secs_f64())
-        .fetch_one(self.pool())
-        .await
-        .map_err(StoreError::db("count failed sign-ins"))
-    }
-
     /// The `limit` entries and rules with the most false positives (a noisy keyword or a bad
     /// hash-list entry), most first.
     pub async fn noisiest(&self, limit: i64) -> Result<Vec<EntryPrecision>, StoreError> {

@@ -1,9 +1,10 @@
 //! People who use the console: local accounts with argon2id password hashes, and their roles.
 
-use argon2::Argon2;
+use argon2::password_hash::PasswordHasher;
 use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use sqlx::Row;
+use subtle::ConstantTimeEq;
 
 use crate::store::{Store, StoreError};
 
@@ -100,12 +101,128 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
         .map_err(|e| AccountError::Hash(e.to_string()))
 }
 
-fn verify_password(password: &str, phc: &str) -> bool {
-    PasswordHash::new(phc).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok()
-    })
+/// Whether `password` hashes to the argon2 PHC string `phc`, computing in `memory` (grown to
+/// the hash's memory cost and kept, so a thread that checks passwords all day holds one
+/// buffer instead of asking the allocator for 19 MiB at every check).
+fn verify_password(password: &str, phc: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(hash) = PasswordHash::new(phc) else {
+        return false;
+    };
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let algorithm = Algorithm::try_from(hash.algorithm.as_str());
+    let version = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from);
+    let (Ok(algorithm), Ok(version), Ok(params)) = (algorithm, version, Params::try_from(&hash))
+    else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut computed = vec![0u8; expected.as_ref().len()];
+    Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut computed,
+            &mut memory[..blocks],
+        )
+        .is_ok()
+        && bool::from(computed.as_slice().ct_eq(expected.as_ref()))
+}
+
+/// An enabled account and its password hash (none for accounts that sign in only through
+/// the proxy), for signing in.
+pub(crate) struct Credentials {
+    pub(crate) who: Reviewer,
+    phc: Option<String>,
+}
+
+/// Longest password checked; a longer one is wrong without costing argon2 work on it.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// The password checker is busy: every worker has a queue of checks waiting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("too many password checks waiting")]
+pub struct Busy;
+
+struct Check {
+    password: String,
+    phc: String,
+    done: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Checks passwords on a few threads of its own, one check per thread at a time: argon2
+/// takes tens of milliseconds of CPU and 19 MiB per check, and on the async runtime's
+/// blocking pool a flood of sign-ins ran hundreds at once (and the allocator kept the memory
+/// of every thread that ever ran one). Checks beyond a short queue are refused as [`Busy`].
+pub struct PasswordChecker {
+    queue: std::sync::mpsc::SyncSender<Check>,
+}
+
+impl PasswordChecker {
+    /// `workers` threads with room for `queued` checks waiting.
+    pub fn start(workers: usize, queued: usize) -> PasswordChecker {
+        let (queue, checks) = std::sync::mpsc::sync_channel::<Check>(queued);
+        let checks = std::sync::Arc::new(std::sync::Mutex::new(checks));
+        for i in 0..workers.max(1) {
+            let checks = checks.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("vigil-password-{i}"))
+                .spawn(move || {
+                    let mut memory = Vec::new();
+                    loop {
+                        let next = checks
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner())
+                            .recv();
+                        let Ok(check) = next else { return };
+                        let ok = verify_password(&check.password, &check.phc, &mut memory);
+                        let _ = check.done.send(ok);
+                    }
+                });
+            if let Err(err) = spawned {
+                tracing::error!(error = %err, "cannot start a password-check thread");
+            }
+        }
+        PasswordChecker { queue }
+    }
+
+    /// Whether `password` is the password of `account`. Without an account (or a password
+    /// on it) a decoy hash is verified, so the answer takes as long and says nothing of which
+    /// names exist.
+    pub(crate) async fn matches(
+        &self,
+        account: Option<&Credentials>,
+        password: &str,
+    ) -> Result<bool, Busy> {
+        let stored = account.and_then(|a| a.phc.clone());
+        let known = stored.is_some();
+        let fits = password.len() <= MAX_PASSWORD_BYTES;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let check = Check {
+            password: if fits {
+                password.to_string()
+            } else {
+                String::new()
+            },
+            phc: stored.unwrap_or_else(|| decoy_hash().to_string()),
+            done,
+        };
+        self.queue.try_send(check).map_err(|_| Busy)?;
+        let ok = answer.await.unwrap_or(false);
+        Ok(known && fits && ok)
+    }
+}
+
+impl std::fmt::Debug for PasswordChecker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordChecker").finish_non_exhaustive()
+    }
 }
 
 /// A fixed hash to verify against when the account does not exist, so that a login for an
@@ -185,12 +302,15 @@ impl Store {
         Ok(())
     }
 
-    /// The enabled account `username` if `password` is its password.
-    pub async fn check_password(
+    /// The enabled account `username` with its password hash, for signing in. A name that
+    /// cannot be an account name is not looked up.
+    pub(crate) async fn credentials(
         &self,
         username: &str,
-        password: &str,
-    ) -> Result<Option<Reviewer>, StoreError> {
+    ) -> Result<Option<Credentials>, StoreError> {
+        if !valid_username(username) {
+            return Ok(None);
+        }
         let row = sqlx::query(
             "SELECT id, username, pseudonym, role, password_hash FROM reviewers
              WHERE username = $1 AND NOT disabled",
@@ -199,17 +319,12 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("find reviewer"))?;
-        let stored: Option<String> = row.as_ref().and_then(|r| r.get("password_hash"));
-        let password = password.to_string();
-        let phc = stored.clone().unwrap_or_else(|| decoy_hash().to_string());
-        // argon2 takes tens of milliseconds of CPU: off the async workers.
-        let ok = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-            .await
-            .unwrap_or(false);
-        Ok(match row {
-            Some(row) if ok && stored.is_some() => reviewer_from(&row),
-            _ => None,
-        })
+        Ok(row.and_then(|row| {
+            Some(Credentials {
+                who: reviewer_from(&row)?,
+                phc: row.get("password_hash"),
+            })
+        }))
     }
 
     /// The enabled account `username`, for the trusted-proxy mode (no password).
@@ -242,14 +357,45 @@ mod tests {
     fn a_password_verifies_against_its_own_hash_only() {
         let hash = hash_password("correct horse battery").unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("correct horse battery", &hash));
-        assert!(!verify_password("correct horse battery!", &hash));
+        let memory = &mut Vec::new();
+        assert!(verify_password("correct horse battery", &hash, memory));
+        assert!(!verify_password("correct horse battery!", &hash, memory));
         assert!(!verify_password(
             "correct horse battery",
-            "not a phc string"
+            "not a phc string",
+            memory
         ));
         // Salted: the same password hashes differently each time.
         assert_ne!(hash, hash_password("correct horse battery").unwrap());
+    }
+
+    #[test]
+    fn verifying_in_reused_memory_agrees_with_the_reference_verifier() {
+        use argon2::password_hash::PasswordVerifier;
+        let memory = &mut Vec::new();
+        // Other algorithms and costs than today's defaults (hashes made by older settings),
+        // larger and smaller memory costs in turn so the buffer is both grown and reused.
+        for (algorithm, m_cost, t_cost, lanes) in [
+            (Algorithm::Argon2id, 19456, 2, 1),
+            (Algorithm::Argon2i, 4096, 3, 2),
+            (Algorithm::Argon2d, 32768, 1, 4),
+            (Algorithm::Argon2id, 8, 1, 1),
+        ] {
+            let params = Params::new(m_cost, t_cost, lanes, None).unwrap();
+            let argon = Argon2::new(algorithm, Version::V0x13, params);
+            let hash = argon.hash_password(b"right password").unwrap().to_string();
+            let parsed = PasswordHash::new(&hash).unwrap();
+            for password in ["right password", "wrong password", ""] {
+                let reference = Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok();
+                assert_eq!(
+                    verify_password(password, &hash, memory),
+                    reference,
+                    "{hash} {password}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -67,6 +67,10 @@ pub enum DecideError {
     /// The note is too long.
     #[error("the note is longer than {MAX_NOTE_CHARS} characters")]
     NoteTooLong,
+    /// The note holds control characters other than line breaks and tabs (PostgreSQL's
+    /// text type refuses NUL; the others have no place in a note).
+    #[error("the note contains control characters")]
+    NoteInvalid,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -130,6 +134,12 @@ impl Store {
     ) -> Result<i64, DecideError> {
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(DecideError::NoteTooLong);
+        }
+        if note
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(DecideError::NoteInvalid);
         }
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
         let row = sqlx::query(

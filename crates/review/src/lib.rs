@@ -34,6 +34,7 @@ pub mod queue;
 pub mod retention;
 mod server;
 mod store;
+pub mod throttle;
 // Handlers return `Result<Response, Response>`, axum's idiom: the error is a page too.
 #[allow(clippy::result_large_err)]
 mod web;

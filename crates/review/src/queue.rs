@@ -105,6 +105,17 @@ pub struct FlagDetail {
     pub decisions: Vec<PastDecision>,
 }
 
+/// Where a flag stands, without its content: what a reviewer who does not hold it sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagState {
+    /// `open`, `escalated` or `decided`.
+    pub status: String,
+    /// Who holds an unexpired claim on it (pseudonym), and until when.
+    pub held: Option<(String, OffsetDateTime)>,
+    /// The latest decision, if any.
+    pub last_decision: Option<PastDecision>,
+}
+
 /// The statuses a role works on.
 pub(crate) fn workable(role: Role) -> &'static [&'static str] {
     match role {
@@ -252,8 +263,10 @@ impl Store {
 
     /// Whether `who` holds an unexpired claim on `flag_id`.
     pub async fn holds(&self, who: &Reviewer, flag_id: &str) -> Result<bool, StoreError> {
+        // A flag nobody holds has no claim to compare: false, not NULL.
         let held: Option<bool> = sqlx::query_scalar(
-            "SELECT claimed_by = $2 AND claim_expires_at > now() FROM flags WHERE flag_id = $1",
+            "SELECT coalesce(claimed_by = $2 AND claim_expires_at > now(), false)
+             FROM flags WHERE flag_id = $1",
         )
         .bind(flag_id)
         .bind(who.id)
@@ -261,6 +274,39 @@ impl Store {
         .await
         .map_err(StoreError::db("check claim"))?;
         Ok(held == Some(true))
+    }
+
+    /// Where `flag_id` stands, without content.
+    pub async fn flag_state(&self, flag_id: &str) -> Result<Option<FlagState>, StoreError> {
+        let Some(r) = sqlx::query(
+            "SELECT f.status, r.pseudonym AS holder, f.claim_expires_at,
+                    d.decision, dr.pseudonym AS decider, d.decided_at, d.note
+             FROM flags f
+             LEFT JOIN reviewers r ON r.id = f.claimed_by AND f.claim_expires_at > now()
+             LEFT JOIN LATERAL (SELECT * FROM decisions WHERE flag_id = f.flag_id
+                                ORDER BY id DESC LIMIT 1) d ON true
+             LEFT JOIN reviewers dr ON dr.id = d.reviewer_id
+             WHERE f.flag_id = $1",
+        )
+        .bind(flag_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read flag state"))?
+        else {
+            return Ok(None);
+        };
+        let holder: Option<String> = r.get("holder");
+        let decision: Option<String> = r.get("decision");
+        Ok(Some(FlagState {
+            status: r.get("status"),
+            held: holder.zip(r.get::<Option<OffsetDateTime>, _>("claim_expires_at")),
+            last_decision: decision.map(|decision| PastDecision {
+                decision,
+                reviewer: r.get("decider"),
+                decided_at: r.get("decided_at"),
+                note: r.get("note"),
+            }),
+        }))
     }
 
     /// The detail of `flag_id`, content included.

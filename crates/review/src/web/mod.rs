@@ -7,6 +7,7 @@ pub use metrics::admin_router;
 mod pages;
 mod routes;
 mod session;
+mod signin;
 
 use std::sync::Arc;
 
@@ -30,15 +31,21 @@ use crate::store::Store;
 pub(crate) struct AppState {
     pub(crate) store: Store,
     pub(crate) config: Arc<Config>,
+    /// Checks passwords, a bounded number at once.
+    pub(crate) passwords: Arc<crate::accounts::PasswordChecker>,
 }
 
 /// The console's routes.
 pub fn router(store: Store, config: Arc<Config>) -> Router {
-    let state = AppState { store, config };
+    let state = AppState {
+        store,
+        config,
+        passwords: signin::password_checker(),
+    };
     Router::new()
         .route("/", get(routes::home))
-        .route("/login", get(routes::login_page).post(routes::login))
-        .route("/logout", post(routes::logout))
+        .route("/login", get(signin::login_page).post(signin::login))
+        .route("/logout", post(signin::logout))
         .route("/queue", get(routes::queue))
         .route("/queue/claim-next", post(routes::claim_next))
         .route("/flags/{flag_id}", get(routes::flag))
@@ -110,24 +117,66 @@ async fn security_headers(request: axum::extract::Request, next: Next) -> Respon
     response
 }
 
+/// A redirect to `to` (303: the browser follows with a GET).
+pub(crate) fn see_other(to: &str) -> Response {
+    axum::response::Redirect::to(to).into_response()
+}
+
 /// A server error: logged without detail that could hold content, a bare 500 to the client.
 pub(crate) fn internal(err: &dyn std::fmt::Display) -> Response {
     error!(error = %err, "review console request failed");
     (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
-/// Refuses a page the role does not allow, and logs the attempt.
-pub(crate) async fn forbidden(state: &AppState, signed: &session::Signed, what: &str) -> Response {
-    let _ = state
-        .store
-        .log_access(&Access::by(&signed.who, Action::Denied, &signed.remote_addr).detail(what))
-        .await;
+/// What a refused request tried to reach, for the access log: the flag and image, when the
+/// request named well-formed ones.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tried<'a> {
+    flag: Option<&'a str>,
+    image: Option<&'a str>,
+}
+
+impl<'a> Tried<'a> {
+    /// Flag `flag_id`.
+    pub(crate) fn flag(flag_id: &'a str) -> Tried<'a> {
+        Tried {
+            flag: Some(flag_id),
+            image: None,
+        }
+    }
+
+    /// Image `attachment_id` of flag `flag_id`.
+    pub(crate) fn image(flag_id: &'a str, attachment_id: &'a str) -> Tried<'a> {
+        Tried {
+            flag: Some(flag_id),
+            image: Some(attachment_id),
+        }
+    }
+}
+
+/// Refuses a page the role does not allow, and logs the attempt: the route (`what`) and
+/// what it tried to reach.
+pub(crate) async fn forbidden(
+    state: &AppState,
+    signed: &session::Signed,
+    what: &str,
+    tried: Tried<'_>,
+) -> Response {
+    let mut access = Access::by(&signed.who, Action::Denied, &signed.remote_addr).detail(what);
+    if let Some(flag_id) = tried.flag.filter(|f| routes::valid_flag_id(f)) {
+        access = access.flag(flag_id);
+    }
+    if let Some(attachment_id) = tried.image.filter(|a| vigil_core::valid_id(a)) {
+        access = access.image(attachment_id);
+    }
+    let _ = state.store.log_access(&access).await;
     (
         StatusCode::FORBIDDEN,
         pages::message_page(
             Some(signed),
             "Not allowed",
             "Your role does not allow this page. The attempt was logged.",
+            Some(("/", "Back to the start page")),
         ),
     )
         .into_response()

@@ -12,7 +12,7 @@ use vigil_core::{Match, MatchSubject};
 use super::session::Signed;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
-use crate::queue::{Filter, FlagDetail, ItemSummary, QueueCount};
+use crate::queue::{Filter, FlagDetail, FlagState, ItemSummary, QueueCount};
 use crate::store::RejectedRow;
 
 const STYLESHEET: &str = include_str!("console.css");
@@ -60,11 +60,44 @@ fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
     }
 }
 
-pub(crate) fn message_page(signed: Option<&Signed>, title: &str, text: &str) -> Markup {
-    layout(signed, title, html! { p { (text) } })
+/// A one-line message a page shows after a redirect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Notice {
+    /// What was asked for was done.
+    Done(&'static str),
+    /// It was not done, and why.
+    Refused(&'static str),
 }
 
-pub(crate) fn login_page(csrf: &str, error: Option<&str>) -> Markup {
+fn notice_line(notice: Option<Notice>) -> Markup {
+    html! {
+        @match notice {
+            Some(Notice::Done(text)) => p.notice role="status" { (text) },
+            Some(Notice::Refused(text)) => p.warning role="alert" { (text) },
+            None => {}
+        }
+    }
+}
+
+/// A page that says why something was refused or is not possible, with a way back
+/// (`(href, label)`).
+pub(crate) fn message_page(
+    signed: Option<&Signed>,
+    title: &str,
+    text: &str,
+    back: Option<(&str, &str)>,
+) -> Markup {
+    layout(
+        signed,
+        title,
+        html! {
+            p.error role="alert" { (text) }
+            @if let Some((href, label)) = back { p { a.back href=(href) { (label) } } }
+        },
+    )
+}
+
+pub(crate) fn login_page(csrf: &str, error: Option<&str>, username: &str) -> Markup {
     layout(
         None,
         "Sign in",
@@ -72,7 +105,7 @@ pub(crate) fn login_page(csrf: &str, error: Option<&str>) -> Markup {
             @if let Some(error) = error { p.error role="alert" { (error) } }
             form.login method="post" action="/login" {
                 input type="hidden" name="csrf" value=(csrf);
-                label { "User name" input name="username" autocomplete="username" required; }
+                label { "User name" input name="username" autocomplete="username" value=(username) required; }
                 label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
             }
@@ -92,14 +125,14 @@ pub(crate) fn queue_page(
     counts: &[QueueCount],
     items: &[ItemSummary],
     filter: &Filter,
-    notice: Option<&str>,
+    notice: Option<Notice>,
 ) -> Markup {
     let lead = signed.who.role == Role::Lead;
     layout(
         Some(signed),
         "Queue",
         html! {
-            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            (notice_line(notice))
             section {
                 h2 { "Waiting, by queue and category" }
                 table.counts {
@@ -276,7 +309,7 @@ pub(crate) fn flag_page(
     flag: &FlagDetail,
     holds: bool,
     revealed: &BTreeSet<String>,
-    notice: Option<&str>,
+    notice: Option<Notice>,
 ) -> Markup {
     let role = signed.who.role;
     let decidable =
@@ -285,7 +318,7 @@ pub(crate) fn flag_page(
         Some(signed),
         "Flag",
         html! {
-            @if let Some(notice) = notice { p.notice role="status" { (notice) } }
+            (notice_line(notice))
             dl.facts {
                 dt { "flag" } dd { code { (flag.flag_id) } }
                 dt { "severity" } dd { (flag.severity) }
@@ -369,6 +402,55 @@ pub(crate) fn flag_page(
                     button type="submit" { "Claim this item" }
                 }
             }
+        },
+    )
+}
+
+/// What a reviewer who does not hold a flag sees of it: its state, never its content.
+pub(crate) fn flag_state_page(signed: &Signed, flag_id: &str, at: &FlagState) -> Markup {
+    let (title, text) = match (at.status.as_str(), &at.held, &at.last_decision) {
+        ("decided", _, Some(d)) => (
+            "Decided",
+            format!(
+                "This item was decided: {} by {} at {}.",
+                d.decision,
+                d.reviewer,
+                when(d.decided_at)
+            ),
+        ),
+        ("escalated", _, _) => (
+            "Escalated",
+            "This item was escalated; a lead decides it now.".to_string(),
+        ),
+        (_, Some((holder, until)), _) => (
+            "Held by another reviewer",
+            format!(
+                "{holder} holds this item until {}. It returns to the queue if they release it or the claim expires. The attempt was logged.",
+                when(*until)
+            ),
+        ),
+        _ => (
+            "Not claimed",
+            "Nobody holds this item. Claim it to see its content.".to_string(),
+        ),
+    };
+    layout(
+        Some(signed),
+        title,
+        html! {
+            @if at.held.is_some() && at.status == "open" {
+                p.warning role="alert" { (text) }
+            } @else {
+                p.notice role="status" { (text) }
+            }
+            dl.facts { dt { "flag" } dd { code { (flag_id) } } dt { "status" } dd #status { (at.status) } }
+            @if at.status == "open" && at.held.is_none() {
+                form method="post" action={ "/flags/" (flag_id) "/claim" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    button type="submit" { "Claim this item" }
+                }
+            }
+            p { a.back href="/queue" { "Back to the queue" } }
         },
     )
 }

@@ -5,16 +5,13 @@ use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use vigil_core::config::ReviewAuth;
 use vigil_hash::{DecodeLimits, decode, sniff_format};
 
-use super::session::{
-    LOGIN_COOKIE, SESSION_COOKIE, Signed, cookie, random_token, same_token, set_cookie,
-};
-use super::{AppState, forbidden, internal, pages};
+use super::session::Signed;
+use super::{AppState, Tried, forbidden, internal, pages, see_other};
 use crate::access::{Access, Action};
 use crate::decisions::{DecideError, Decision};
 use crate::queue::Filter;
@@ -29,12 +26,6 @@ const NOISIEST_ROWS: i64 = 20;
 const REJECTED_ROWS: i64 = 50;
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;
-/// Failed sign-ins for one account name within [`SIGN_IN_WINDOW`] after which further
-/// attempts are refused until the window has passed.
-const MAX_FAILED_SIGN_INS: i64 = 5;
-const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// The sign-in form's cookie lives this long.
-const LOGIN_FORM_SECS: u64 = 600;
 
 type Page = Result<Response, Response>;
 
@@ -42,24 +33,10 @@ fn html(markup: maud::Markup) -> Response {
     markup.into_response()
 }
 
-fn see_other(to: &str) -> Response {
-    Redirect::to(to).into_response()
-}
-
 #[derive(Debug, Deserialize)]
 pub(crate) struct CsrfForm {
     #[serde(default)]
-    csrf: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct LoginForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
+    pub(crate) csrf: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -92,26 +69,48 @@ pub(crate) struct NoticeQuery {
     notice: Option<String>,
 }
 
-fn filter(queue: Option<String>, category: Option<String>) -> Filter {
+/// A queue filter. A value no review topic or category can have (control characters, longer
+/// than a list field) is refused before it reaches the database, which would refuse a NUL.
+fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, Response> {
     let keep = |v: Option<String>| v.filter(|v| !v.is_empty());
-    Filter {
-        queue: keep(queue),
-        category: keep(category),
+    let (queue, category) = (keep(queue), keep(category));
+    let plausible = |v: &Option<String>| {
+        v.as_deref().is_none_or(|v| {
+            v.len() <= vigil_core::MAX_LIST_FIELD_BYTES && !v.chars().any(char::is_control)
+        })
+    };
+    if !plausible(&queue) || !plausible(&category) {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            pages::message_page(
+                None,
+                "Not a filter",
+                "No review topic or category looks like this.",
+                Some(("/queue", "Back to the queue")),
+            ),
+        )
+            .into_response());
     }
+    Ok(Filter { queue, category })
 }
 
-/// Fixed notices a redirect may ask a page to show (never free text from the query).
-fn notice(key: Option<&str>) -> Option<&'static str> {
-    match key? {
-        "empty" => Some("Nothing to claim with this filter."),
-        "taken" => Some("Someone else holds this item, or it was decided."),
-        "decided" => Some("Decision recorded."),
-        "released" => Some("Item released."),
-        "not-holder" => Some("Your claim on this item expired or was taken; claim it again."),
-        "not-decidable" => Some("This item is not in a state your role can decide."),
-        "note-too-long" => Some("The note is too long (2,000 characters at most)."),
-        _ => None,
-    }
+/// Fixed notices a redirect may ask a page to show (never free text from the query): what
+/// went as asked, or what did not.
+fn notice(key: Option<&str>) -> Option<pages::Notice> {
+    use pages::Notice::{Done, Refused};
+    Some(match key? {
+        "decided" => Done("Decision recorded."),
+        "released" => Done("Item released."),
+        "empty" => Refused("Nothing to claim with this filter."),
+        "taken" => Refused("Someone else holds this item, or it was decided."),
+        "not-holder" => Refused("Your claim on this item expired or was taken; claim it again."),
+        "not-decidable" => Refused("This item is not in a state your role can decide."),
+        "note-too-long" => Refused("The note is too long (2,000 characters at most)."),
+        "note-invalid" => Refused(
+            "The note contains control characters (such as NUL) that a note cannot hold; remove them.",
+        ),
+        _ => return None,
+    })
 }
 
 pub(crate) async fn home(signed: Signed) -> Response {
@@ -122,149 +121,15 @@ pub(crate) async fn home(signed: Signed) -> Response {
     }
 }
 
-pub(crate) async fn login_page(State(state): State<AppState>) -> Response {
-    if state.config.review.auth == ReviewAuth::Proxy {
-        return see_other("/");
-    }
-    let token = random_token();
-    (
-        [(
-            header::SET_COOKIE,
-            set_cookie(
-                LOGIN_COOKIE,
-                &token,
-                LOGIN_FORM_SECS,
-                state.config.review.secure_cookies,
-            ),
-        )],
-        html(pages::login_page(&token, None)),
-    )
-        .into_response()
-}
-
-pub(crate) async fn login(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
-    Form(form): Form<LoginForm>,
-) -> Page {
-    if state.config.review.auth == ReviewAuth::Proxy {
-        return Err((StatusCode::NOT_FOUND, "sign in through the proxy").into_response());
-    }
-    let secure = state.config.review.secure_cookies;
-    let form_cookie = cookie(&headers, LOGIN_COOKIE).unwrap_or("");
-    if form.csrf.is_empty() || !same_token(&form.csrf, form_cookie) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "invalid or missing CSRF token; reload the sign-in page",
-        )
-            .into_response());
-    }
-    let remote = peer.ip().to_string();
-    // Guessing is slowed per account name, whatever address the guesses come from.
-    let failures = state
-        .store
-        .recent_failed_sign_ins(form.username.trim(), SIGN_IN_WINDOW)
-        .await
-        .map_err(|e| internal(&e))?;
-    if failures >= MAX_FAILED_SIGN_INS {
-        let _ = state
-            .store
-            .log_access(&Access::failed_sign_in(form.username.trim(), &remote).detail("throttled"))
-            .await;
-        return Err((
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many failed sign-ins for this account; try again in 15 minutes",
-        )
-            .into_response());
-    }
-    let who = state
-        .store
-        .check_password(form.username.trim(), &form.password)
-        .await
-        .map_err(|e| internal(&e))?;
-    let Some(who) = who else {
-        let _ = state
-            .store
-            .log_access(&Access::failed_sign_in(form.username.trim(), &remote))
-            .await;
-        let token = random_token();
-        return Ok((
-            StatusCode::UNAUTHORIZED,
-            [(
-                header::SET_COOKIE,
-                set_cookie(LOGIN_COOKIE, &token, LOGIN_FORM_SECS, secure),
-            )],
-            html(pages::login_page(
-                &token,
-                Some("Wrong user name or password."),
-            )),
-        )
-            .into_response());
-    };
-    // Whatever session cookie came with the request is ended, and a new one issued.
-    if let Some(old) = cookie(&headers, SESSION_COOKIE) {
-        state
-            .store
-            .end_session(old)
-            .await
-            .map_err(|e| internal(&e))?;
-    }
-    let ttl = state.config.review.session_ttl_secs;
-    let token = state
-        .store
-        .sign_in(&who, ttl, &remote, "")
-        .await
-        .map_err(|e| internal(&e))?;
-    let mut response = see_other("/");
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, &token, ttl, secure),
-    );
-    headers.append(header::SET_COOKIE, set_cookie(LOGIN_COOKIE, "", 0, secure));
-    Ok(response)
-}
-
-pub(crate) async fn logout(
-    State(state): State<AppState>,
-    signed: Signed,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
-) -> Page {
-    signed.check_csrf(&form.csrf)?;
-    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        state
-            .store
-            .end_session(token)
-            .await
-            .map_err(|e| internal(&e))?;
-    }
-    let _ = state
-        .store
-        .log_access(&Access::by(
-            &signed.who,
-            Action::Logout,
-            &signed.remote_addr,
-        ))
-        .await;
-    let mut response = see_other("/login");
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(SESSION_COOKIE, "", 0, state.config.review.secure_cookies),
-    );
-    Ok(response)
-}
-
 pub(crate) async fn queue(
     State(state): State<AppState>,
     signed: Signed,
     Query(query): Query<FilterQuery>,
 ) -> Page {
     if !signed.who.role.sees_content() {
-        return Err(forbidden(&state, &signed, "/queue").await);
+        return Err(forbidden(&state, &signed, "/queue", Tried::default()).await);
     }
-    let filter = filter(query.queue, query.category);
+    let filter = filter(query.queue, query.category)?;
     let counts = state.store.queue_counts().await.map_err(|e| internal(&e))?;
     let items = state
         .store
@@ -291,9 +156,9 @@ pub(crate) async fn claim_next(
 ) -> Page {
     signed.check_csrf(&form.csrf)?;
     if !signed.who.role.sees_content() {
-        return Err(forbidden(&state, &signed, "/queue/claim-next").await);
+        return Err(forbidden(&state, &signed, "/queue/claim-next", Tried::default()).await);
     }
-    let filter = filter(form.queue, form.category);
+    let filter = filter(form.queue, form.category)?;
     match state
         .store
         .claim_next(&signed.who, &filter, lease(&state))
@@ -306,7 +171,7 @@ pub(crate) async fn claim_next(
 }
 
 /// Flag ids are 32 hex characters; anything else is not looked up.
-fn valid_flag_id(flag_id: &str) -> bool {
+pub(super) fn valid_flag_id(flag_id: &str) -> bool {
     flag_id.len() == 32 && flag_id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
@@ -325,7 +190,7 @@ async fn acting_on_flag(
 ) -> Result<(), Response> {
     signed.check_csrf(csrf)?;
     if !signed.who.role.sees_content() {
-        return Err(forbidden(state, signed, what).await);
+        return Err(forbidden(state, signed, what, Tried::flag(flag_id)).await);
     }
     if !valid_flag_id(flag_id) {
         return Err(not_found());
@@ -370,7 +235,11 @@ pub(crate) async fn release(
 }
 
 /// Content is shown to a reviewer holding the item's claim, or to a lead.
-async fn may_see(state: &AppState, signed: &Signed, flag_id: &str) -> Result<bool, Response> {
+pub(super) async fn may_see(
+    state: &AppState,
+    signed: &Signed,
+    flag_id: &str,
+) -> Result<bool, Response> {
     if !signed.who.role.sees_content() || !valid_flag_id(flag_id) {
         return Ok(false);
     }
@@ -390,8 +259,14 @@ pub(crate) async fn flag(
     Path(flag_id): Path<String>,
     Query(query): Query<NoticeQuery>,
 ) -> Page {
+    if !signed.who.role.sees_content() {
+        return Err(forbidden(&state, &signed, "/flags", Tried::flag(&flag_id)).await);
+    }
+    if !valid_flag_id(&flag_id) {
+        return Err(not_found());
+    }
     if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(&state, &signed, "/flags").await);
+        return flag_state(&state, &signed, &flag_id).await;
     }
     let detail = state
         .store
@@ -425,6 +300,34 @@ pub(crate) async fn flag(
     )))
 }
 
+/// What a reviewer who does not hold `flag_id` sees of it: where it stands (decided, and by
+/// whom; escalated; waiting to be claimed), never its content. Held by someone else, it is a
+/// logged refusal.
+async fn flag_state(state: &AppState, signed: &Signed, flag_id: &str) -> Page {
+    let at = state
+        .store
+        .flag_state(flag_id)
+        .await
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_found)?;
+    if at.status == "open" && at.held.is_some() {
+        let _ = state
+            .store
+            .log_access(
+                &Access::by(&signed.who, Action::Denied, &signed.remote_addr)
+                    .flag(flag_id)
+                    .detail("/flags (held by another reviewer)"),
+            )
+            .await;
+        return Err((
+            StatusCode::FORBIDDEN,
+            html(pages::flag_state_page(signed, flag_id, &at)),
+        )
+            .into_response());
+    }
+    Ok(html(pages::flag_state_page(signed, flag_id, &at)))
+}
+
 pub(crate) async fn decide(
     State(state): State<AppState>,
     signed: Signed,
@@ -452,6 +355,7 @@ pub(crate) async fn decide(
         Err(DecideError::NotHolder) => Ok(back("not-holder")),
         Err(DecideError::NotDecidable(_)) => Ok(back("not-decidable")),
         Err(DecideError::NoteTooLong) => Ok(back("note-too-long")),
+        Err(DecideError::NoteInvalid) => Ok(back("note-invalid")),
         Err(DecideError::Store(e)) => Err(internal(&e)),
     }
 }
@@ -471,6 +375,16 @@ fn blur(data: &[u8], limits: &DecodeLimits) -> Option<Vec<u8>> {
     let mut png = std::io::Cursor::new(Vec::new());
     big.write_to(&mut png, image::ImageFormat::Png).ok()?;
     Some(png.into_inner())
+}
+
+/// An attachment id no message can have (control characters, too long) is not looked up:
+/// the database would refuse a NUL in it.
+fn known_image_id(attachment_id: &str) -> Result<(), Response> {
+    if vigil_core::valid_id(attachment_id) {
+        Ok(())
+    } else {
+        Err((StatusCode::NOT_FOUND, "no such image").into_response())
+    }
 }
 
 /// A stored image's bytes, or 404.
@@ -495,8 +409,15 @@ pub(crate) async fn blurred_image(
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
 ) -> Page {
+    known_image_id(&attachment_id)?;
     if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(&state, &signed, "/flags/images/blurred").await);
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/images/blurred",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
     }
     let data = image_bytes(&state, &flag_id, &attachment_id).await?;
     let limits = image_limits(&state);
@@ -515,9 +436,16 @@ pub(crate) async fn reveal_image(
     Path((flag_id, attachment_id)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Page {
+    known_image_id(&attachment_id)?;
     signed.check_csrf(&form.csrf)?;
     if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(&state, &signed, "/flags/images/reveal").await);
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/images/reveal",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
     }
     image_bytes(&state, &flag_id, &attachment_id).await?;
     state
@@ -537,6 +465,7 @@ pub(crate) async fn original_image(
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
 ) -> Page {
+    known_image_id(&attachment_id)?;
     if !may_see(&state, &signed, &flag_id).await?
         || !state
             .store
@@ -544,7 +473,13 @@ pub(crate) async fn original_image(
             .await
             .map_err(|e| internal(&e))?
     {
-        return Err(forbidden(&state, &signed, "/flags/images (not revealed)").await);
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/images (not revealed)",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
     }
     let data = image_bytes(&state, &flag_id, &attachment_id).await?;
     // The type comes from the bytes, not from what the sender declared.
@@ -564,7 +499,7 @@ pub(crate) async fn original_image(
 
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Page {
     if !signed.who.role.audits() {
-        return Err(forbidden(&state, &signed, "/audit").await);
+        return Err(forbidden(&state, &signed, "/audit", Tried::default()).await);
     }
     let precision = state.store.precision().await.map_err(|e| internal(&e))?;
     let noisiest = state
@@ -594,7 +529,7 @@ async fn export(
 ) -> Result<Vec<crate::access::AccessRow>, Response> {
     // The export holds every reviewer's activity: auditors only.
     if signed.who.role != crate::accounts::Role::Auditor {
-        return Err(forbidden(state, signed, "/audit/access-log export").await);
+        return Err(forbidden(state, signed, "/audit/access-log export", Tried::default()).await);
     }
     state
         .store

@@ -23,10 +23,26 @@ use crate::access::{Access, Action};
 use crate::accounts::{Reviewer, reviewer_from};
 use crate::store::{Store, StoreError};
 
-/// The session cookie.
-pub(crate) const SESSION_COOKIE: &str = "vigil_session";
-/// The sign-in form's double-submit cookie.
-pub(crate) const LOGIN_COOKIE: &str = "vigil_login";
+/// The session cookie's name. With `Secure` cookies it carries the `__Host-` prefix, which
+/// browsers accept only from a secure origin, for the whole host (no `Domain`) and path `/`,
+/// so a sibling subdomain cannot set or shadow it. Browsers refuse the prefix without
+/// `Secure`, so plain-HTTP trials (`review.secure_cookies = false`) use the bare name.
+pub(crate) fn session_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-vigil_session"
+    } else {
+        "vigil_session"
+    }
+}
+
+/// The sign-in form's double-submit cookie's name (as [`session_cookie`]).
+pub(crate) fn login_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-vigil_login"
+    } else {
+        "vigil_login"
+    }
+}
 
 /// 32 random bytes, hex.
 pub(crate) fn random_token() -> String {
@@ -168,24 +184,41 @@ fn peer(parts: &Parts) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// The client's address, as the access log records it: the peer's, or behind the trusted
-/// proxy the first `X-Forwarded-For` address it reports.
-fn remote_addr(parts: &Parts, behind_proxy: bool) -> String {
-    let forwarded = parts
-        .headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(str::trim)
-        .filter(|v| v.parse::<IpAddr>().is_ok());
-    match forwarded {
-        Some(client) if behind_proxy => client.to_string(),
-        _ => peer(parts).map(|ip| ip.to_string()).unwrap_or_default(),
+/// The client's address, as the access log and sign-in throttling see it. From a peer in
+/// `trusted` (the proxies in front of the console), the right-most `X-Forwarded-For`
+/// address that is not itself a trusted proxy: each proxy appends the address it received
+/// the request from, so everything left of that hop is whatever the client chose to send.
+/// From any other peer, the peer.
+pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&peer) {
+        return peer;
     }
+    let hops: Vec<Option<IpAddr>> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .flat_map(|v| v.to_str().unwrap_or("").split(','))
+        .map(|hop| hop.trim().parse().ok())
+        .collect();
+    for hop in hops.into_iter().rev() {
+        match hop {
+            Some(ip) if trusted.contains(&ip) => continue,
+            Some(ip) => return ip,
+            // A hop that is not an address: nothing left of it can be trusted either.
+            None => break,
+        }
+    }
+    peer
 }
 
 fn refuse(text: &'static str) -> Response {
     (StatusCode::FORBIDDEN, text).into_response()
+}
+
+fn address_of(parts: &Parts, state: &AppState) -> String {
+    peer(parts)
+        .map(|ip| client_address(ip, &parts.headers, &state.config.review.trusted_proxies))
+        .map(|ip| ip.to_string())
+        .unwrap_or_default()
 }
 
 impl FromRequestParts<AppState> for Signed {
@@ -196,34 +229,42 @@ impl FromRequestParts<AppState> for Signed {
             return proxied(parts, state).await;
         }
         let to_login = || Redirect::to("/login").into_response();
-        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(to_login)?;
+        let secure = state.config.review.secure_cookies;
+        let token = cookie(&parts.headers, session_cookie(secure)).ok_or_else(to_login)?;
         let mut signed = state
             .store
             .session(token)
             .await
             .map_err(|e| internal(&e))?
             .ok_or_else(to_login)?;
-        signed.remote_addr = remote_addr(parts, false);
+        signed.remote_addr = address_of(parts, state);
         Ok(signed)
     }
 }
 
-/// Trusted-proxy sign-in: only the proxy may connect, and it names the account. A request
-/// without a session of that account gets one and is sent back to the same address.
+/// Trusted-proxy sign-in: the proxy (the only peer the router lets through in this mode)
+/// names the account. A request without a session of that account gets one and is sent back
+/// to the same address.
 async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
     let review = &state.config.review;
-    if !peer(parts).is_some_and(|ip| review.trusted_proxies.contains(&ip)) {
-        return Err(refuse("requests must come through the sign-in proxy"));
-    }
-    let remote = remote_addr(parts, true);
-    let user = parts
+    let remote = address_of(parts, state);
+    let mut named = parts
         .headers
-        .get(review.proxy_user_header.as_str())
+        .get_all(review.proxy_user_header.as_str())
+        .iter();
+    let (first, second) = (named.next(), named.next());
+    if second.is_some() {
+        // Which one did the proxy authenticate? A proxy that appends rather than replaces
+        // would let the client's own header through: refuse rather than guess.
+        return Err(refuse("the request names more than one user"));
+    }
+    let user = first
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
         .filter(|u| !u.is_empty())
         .ok_or_else(|| refuse("the sign-in proxy named no user"))?;
-    if let Some(token) = cookie(&parts.headers, SESSION_COOKIE)
+    let secure = review.secure_cookies;
+    if let Some(token) = cookie(&parts.headers, session_cookie(secure))
         && let Some(mut signed) = state.store.session(token).await.map_err(|e| internal(&e))?
         && signed.who.username == user
     {
@@ -258,10 +299,10 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
     response.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(
-            SESSION_COOKIE,
+            session_cookie(secure),
             &token,
             review.session_ttl_secs,
-            review.secure_cookies,
+            secure,
         ),
     );
     Err(response)

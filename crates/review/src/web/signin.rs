@@ -1,0 +1,242 @@
+//! Signing in with a local account and out: the sign-in form (a double-submit CSRF cookie),
+//! throttled guessing ([`crate::throttle`]), a bounded number of password checks at once,
+//! and a new session token at every sign-in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vigil_core::config::ReviewAuth;
+
+use super::routes::CsrfForm;
+use super::session::{
+    Signed, client_address, cookie, login_cookie, random_token, same_token, session_cookie,
+    set_cookie,
+};
+use super::{AppState, internal, pages};
+use crate::access::{Access, Action};
+use crate::accounts::PasswordChecker;
+use crate::throttle::Attempt;
+
+/// The sign-in form's cookie lives this long.
+const LOGIN_FORM_SECS: u64 = 600;
+/// Password checks that may wait for a worker; more are refused as busy. At tens of
+/// milliseconds a check, the last waits about a second.
+const QUEUED_CHECKS: usize = 32;
+
+type Page = Result<Response, Response>;
+
+/// The console's password checker: one worker per core.
+pub(crate) fn password_checker() -> Arc<PasswordChecker> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(PasswordChecker::start(cores, QUEUED_CHECKS))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+/// The sign-in page with a fresh form token (and its cookie): `status`, an optional error,
+/// and the user name to keep in the field.
+fn form_page(
+    state: &AppState,
+    status: StatusCode,
+    error: Option<&str>,
+    username: &str,
+) -> Response {
+    let secure = state.config.review.secure_cookies;
+    let token = random_token();
+    (
+        status,
+        [(
+            header::SET_COOKIE,
+            set_cookie(login_cookie(secure), &token, LOGIN_FORM_SECS, secure),
+        )],
+        pages::login_page(&token, error, username),
+    )
+        .into_response()
+}
+
+pub(crate) async fn login_page(State(state): State<AppState>) -> Response {
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return super::see_other("/");
+    }
+    form_page(&state, StatusCode::OK, None, "")
+}
+
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Page {
+    let review = &state.config.review;
+    if review.auth == ReviewAuth::Proxy {
+        return Err((StatusCode::NOT_FOUND, "sign in through the proxy").into_response());
+    }
+    let secure = review.secure_cookies;
+    let form_cookie = cookie(&headers, login_cookie(secure)).unwrap_or("");
+    if form.csrf.is_empty() || !same_token(&form.csrf, form_cookie) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "invalid or missing CSRF token; reload the sign-in page",
+        )
+            .into_response());
+    }
+    let address = client_address(peer.ip(), &headers, &review.trusted_proxies);
+    let remote = address.to_string();
+    let username = form.username.trim();
+    let account = state
+        .store
+        .credentials(username)
+        .await
+        .map_err(|e| internal(&e))?;
+    // A refused attempt names the account when there is one; an unknown name is not kept
+    // (it may be a password typed into the wrong field).
+    let refused = |detail: &'static str| match &account {
+        Some(a) => Access::by(&a.who, Action::LoginFailed, &remote).detail(detail),
+        None => Access::failed_sign_in("", &remote).detail(detail),
+    };
+    match state
+        .store
+        .attempt_sign_in(account.as_ref().map(|a| &a.who), address)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        Attempt::Allowed => {}
+        Attempt::Wait(wait) => {
+            let _ = state.store.log_access(&refused("throttled")).await;
+            return Err(too_many(wait));
+        }
+    }
+    let checked = account.as_ref().filter(|_| !form.password.is_empty());
+    let Ok(matches) = state.passwords.matches(checked, &form.password).await else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+            pages::message_page(
+                None,
+                "Busy",
+                "Too many sign-ins at once. Try again in a few seconds.",
+                Some(("/login", "Back to sign-in")),
+            ),
+        )
+            .into_response());
+    };
+    let Some(account) = checked else {
+        let _ = state
+            .store
+            .log_access(&refused("unknown user name or no password"))
+            .await;
+        return Ok(wrong(&state, username));
+    };
+    if !matches {
+        let _ = state.store.log_access(&refused("wrong password")).await;
+        return Ok(wrong(&state, username));
+    }
+    let who = &account.who;
+    state
+        .store
+        .signed_in_from(who, address)
+        .await
+        .map_err(|e| internal(&e))?;
+    // Whatever session cookie came with the request is ended, and a new one issued.
+    if let Some(old) = cookie(&headers, session_cookie(secure)) {
+        state
+            .store
+            .end_session(old)
+            .await
+            .map_err(|e| internal(&e))?;
+    }
+    let ttl = review.session_ttl_secs;
+    let token = state
+        .store
+        .sign_in(who, ttl, &remote, "")
+        .await
+        .map_err(|e| internal(&e))?;
+    let mut response = super::see_other("/");
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(session_cookie(secure), &token, ttl, secure),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(login_cookie(secure), "", 0, secure),
+    );
+    Ok(response)
+}
+
+fn wrong(state: &AppState, username: &str) -> Response {
+    form_page(
+        state,
+        StatusCode::UNAUTHORIZED,
+        Some("Wrong user name or password."),
+        username,
+    )
+}
+
+fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let text = format!(
+        "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",
+        if secs < 120 {
+            format!("{secs} seconds")
+        } else {
+            format!("{} minutes", secs.div_ceil(60))
+        }
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, HeaderValue::from(secs))],
+        pages::message_page(
+            None,
+            "Too many attempts",
+            &text,
+            Some(("/login", "Back to sign-in")),
+        ),
+    )
+        .into_response()
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Page {
+    signed.check_csrf(&form.csrf)?;
+    let secure = state.config.review.secure_cookies;
+    if let Some(token) = cookie(&headers, session_cookie(secure)) {
+        state
+            .store
+            .end_session(token)
+            .await
+            .map_err(|e| internal(&e))?;
+    }
+    let _ = state
+        .store
+        .log_access(&Access::by(
+            &signed.who,
+            Action::Logout,
+            &signed.remote_addr,
+        ))
+        .await;
+    let mut response = super::see_other("/login");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(session_cookie(secure), "", 0, secure),
+    );
+    Ok(response)
+}
