@@ -1,6 +1,7 @@
 //! The console's HTTP side: server-rendered pages (no JavaScript), every route checking the
 //! role on the server, security headers on every response.
 
+mod export;
 mod metrics;
 
 pub use metrics::admin_router;
@@ -65,8 +66,8 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
             get(routes::original_image),
         )
         .route("/audit", get(routes::audit))
-        .route("/audit/access-log.csv", get(routes::export_csv))
-        .route("/audit/access-log.json", get(routes::export_json))
+        .route("/audit/access-log.csv", get(export::export_csv))
+        .route("/audit/access-log.json", get(export::export_json))
         .route("/static/console.css", get(pages::stylesheet))
         .layer(middleware::from_fn_with_state(state.clone(), trusted_peer))
         .layer(middleware::from_fn(security_headers))
