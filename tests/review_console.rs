@@ -588,7 +588,7 @@ fn behind_a_trusted_proxy_the_proxy_names_the_account_and_nobody_else_can() {
     let accounts = [("rita", "reviewer"), ("aldo", "auditor")];
     let proxy = |trusted: &str| {
         format!(
-            "group_id = \"{}\"\ntopics = [\"{}\"]\nauth = \"proxy\"\ntrusted_proxies = [\"{trusted}\"]\n",
+            "group_id = \"{}\"\ntopics = [\"{}\"]\nauth = \"proxy\"\ntrusted_proxies = [\"{trusted}\"]\nproxy_reauth_url = \"/sso/again?rd={{next}}\"\n",
             kafka_support::unique("proxy"),
             f.topics.flags
         )
@@ -874,4 +874,120 @@ fn values_the_database_cannot_hold_get_a_clear_answer_on_every_write_path() {
     assert_eq!(r.header("location"), Some("/queue?notice=decided"));
     let logs = console.stop();
     assert!(!logs.contains("request failed"), "a server error:\n{logs}");
+}
+
+/// Makes every session of the console's database look signed in `minutes` ago.
+fn age_sessions(console: &review_support::Console, minutes: i64) {
+    query_i64(
+        console,
+        &format!(
+            "WITH aged AS (UPDATE sessions SET authenticated_at = now() - interval '{minutes} minutes'
+             RETURNING 1) SELECT count(*) FROM aged"
+        ),
+    );
+}
+
+#[test]
+fn revealing_an_image_needs_the_password_again_after_a_while() {
+    let (console, _) = console();
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let id = claim_item_with_image_and_text(&mut rita);
+    let csrf = rita.csrf(&format!("/flags/{id}"));
+    let reveal = format!("/flags/{id}/images/a1/reveal");
+    // Signed in 16 minutes ago: the reveal asks for the password first and reveals nothing.
+    age_sessions(&console, 16);
+    let asked = rita.post(&reveal, &[("csrf", &csrf)]);
+    let next = format!("/reauth?next=%2Fflags%2F{id}");
+    assert_eq!(asked.header("location"), Some(next.as_str()));
+    let reveals = "SELECT count(*) FROM access_log WHERE action = 'reveal_image'";
+    assert_eq!(query_i64(&console, reveals), 0);
+    assert_eq!(rita.get(&format!("/flags/{id}/images/a1")).status, 403);
+    let form = rita.get(&next).text();
+    assert!(form.contains("name=\"password\""), "{form}");
+    let back = format!("/flags/{id}");
+    let wrong = rita.post(
+        "/reauth",
+        &[("csrf", &csrf), ("password", "not it"), ("next", &back)],
+    );
+    assert_eq!(wrong.status, 401);
+    // Only a flag page is a place to return to.
+    let elsewhere = rita.post(
+        "/reauth",
+        &[
+            ("csrf", &csrf),
+            ("password", "rita-password!"),
+            ("next", "https://example.com/"),
+        ],
+    );
+    assert_eq!(elsewhere.header("location"), Some("/"));
+    age_sessions(&console, 16);
+    let confirmed = rita.post(
+        "/reauth",
+        &[
+            ("csrf", &csrf),
+            ("password", "rita-password!"),
+            ("next", &back),
+        ],
+    );
+    assert_eq!(confirmed.header("location"), Some(back.as_str()));
+    assert_eq!(
+        rita.post(&reveal, &[("csrf", &csrf)]).header("location"),
+        Some(back.as_str())
+    );
+    assert_eq!(query_i64(&console, reveals), 1);
+    assert_eq!(rita.get(&format!("/flags/{id}/images/a1")).status, 200);
+    let trail = review_support::query_rows(
+        &console,
+        "SELECT action, detail FROM access_log
+         WHERE action IN ('reauthenticate', 'login_failed', 'reveal_image') ORDER BY id",
+    );
+    assert_eq!(
+        trail,
+        [
+            "login_failed|wrong password (signed in)",
+            "reauthenticate|",
+            "reauthenticate|",
+            "reveal_image|"
+        ]
+    );
+}
+
+#[test]
+fn behind_a_proxy_a_reveal_after_a_while_needs_a_fresh_sign_in_there() {
+    let f = flagged();
+    let console = review_support::Console::start(
+        &f.config,
+        &format!(
+            "group_id = \"{}\"\ntopics = [\"{}\"]\nauth = \"proxy\"\ntrusted_proxies = [\"127.0.0.1\"]\nproxy_reauth_url = \"/sso/again?rd={{next}}\"\n",
+            kafka_support::unique("proxy-reauth"),
+            f.topics.flags
+        ),
+        &[("rita", "reviewer")],
+    );
+    review_support::wait_rows(&console, "SELECT count(*) FROM flags", f.flags as i64);
+    let mut rita = Client::new(console.addr);
+    rita.headers = vec![("X-Forwarded-User".into(), "rita".into())];
+    assert_eq!(rita.get("/queue").status, 303);
+    let id = claim_item_with_image_and_text(&mut rita);
+    let csrf = rita.csrf(&format!("/flags/{id}"));
+    age_sessions(&console, 16);
+    let asked = rita.post(&format!("/flags/{id}/images/a1/reveal"), &[("csrf", &csrf)]);
+    assert_eq!(
+        asked.header("location"),
+        Some(format!("/sso/again?rd=%2Fflags%2F{id}").as_str())
+    );
+    assert!(
+        !rita.cookies.contains_key("vigil_session"),
+        "the session ended"
+    );
+    assert_eq!(query_i64(&console, "SELECT count(*) FROM sessions"), 0);
+    // Back from the proxy: a new session, fresh, and the reveal goes through.
+    assert_eq!(rita.get(&format!("/flags/{id}")).status, 303);
+    let csrf = rita.csrf(&format!("/flags/{id}"));
+    let revealed = rita.post(&format!("/flags/{id}/images/a1/reveal"), &[("csrf", &csrf)]);
+    assert_eq!(
+        revealed.header("location"),
+        Some(format!("/flags/{id}").as_str())
+    );
 }

@@ -195,3 +195,103 @@ fn a_flood_of_sign_ins_runs_a_bounded_number_of_password_checks() {
     let grown = peak_rss(console.child.id()).saturating_sub(before);
     assert!(grown < 150 << 20, "peak memory grew by {} MiB", grown >> 20);
 }
+
+#[test]
+fn a_session_left_alone_ends_and_one_in_use_does_not() {
+    let (console, _) = quiet_console(
+        "session_idle_timeout_secs = 3\n",
+        &[("rita", "reviewer"), ("remy", "reviewer")],
+    );
+    let mut busy = Client::new(console.addr);
+    busy.login("remy");
+    let mut idle = Client::new(console.addr);
+    idle.login("rita");
+    for _ in 0..5 {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        assert_eq!(busy.get("/queue").status, 200);
+    }
+    let ended = idle.get("/queue");
+    assert_eq!(ended.header("location"), Some("/login?ended=idle"));
+    assert!(
+        idle.get("/login?ended=idle")
+            .text()
+            .contains("without activity")
+    );
+    assert_eq!(idle.get("/queue").header("location"), Some("/login"));
+}
+
+#[test]
+fn people_change_their_own_password_and_operators_reset_it() {
+    let (console, _) = quiet_console("", &[("rita", "reviewer")]);
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/account/password");
+    let change = |c: &mut Client, current: &str, new: &str, repeat: &str| {
+        c.post(
+            "/account/password",
+            &[
+                ("csrf", &csrf),
+                ("current", current),
+                ("new", new),
+                ("repeat", repeat),
+            ],
+        )
+    };
+    let new = "a much longer passphrase";
+    for (current, new, repeat, says) in [
+        ("rita-password!", new, "something else", "differ"),
+        ("not hers", new, new, "current password is wrong"),
+        ("rita-password!", "short", "short", "at least 12"),
+    ] {
+        let r = change(&mut rita, current, new, repeat);
+        assert_eq!(r.status, 422, "{says}");
+        assert!(r.text().contains(says), "{says}: {}", r.text());
+    }
+    let other_session = {
+        let mut c = Client::new(console.addr);
+        c.login("rita");
+        c
+    };
+    let done = change(&mut rita, "rita-password!", new, new);
+    assert_eq!(done.header("location"), Some("/login?ended=password"));
+    // Every session of the account ended; the new password works, the old does not.
+    let mut other_session = other_session;
+    assert_eq!(other_session.get("/queue").status, 303);
+    let mut again = Client::new(console.addr);
+    assert_eq!(attempt(&mut again, "rita", "rita-password!").status, 401);
+    assert_eq!(attempt(&mut again, "rita", new).status, 303);
+
+    // An operator resets it from the command line.
+    let out = common::run(
+        common::vigil(console.config.parent().unwrap()).args([
+            "review",
+            "user",
+            "passwd",
+            "rita",
+            "--config",
+            console.config.to_str().unwrap(),
+        ]),
+        b"reset by the operator\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(again.get("/queue").status, 303, "sessions end at a reset");
+    assert_eq!(
+        attempt(&mut again, "rita", "reset by the operator").status,
+        303
+    );
+    let changes = query_rows(
+        &console,
+        "SELECT actor, detail FROM access_log WHERE action = 'change_password' ORDER BY id",
+    );
+    assert_eq!(
+        changes,
+        [
+            "reviewer-1|",
+            "reviewer-1|reset with vigil review user passwd"
+        ]
+    );
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use tokio::signal::unix::{SignalKind, signal};
 use vigil_review::Store;
+use vigil_review::access::{Access, Action};
 use vigil_review::accounts::Role;
 
 /// `vigil review` subcommands.
@@ -58,6 +59,18 @@ pub(crate) enum UserCommand {
         #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Set an account's password (read from the first line of standard input, at least 12
+    /// characters); every session of the account ends. For a reviewer who forgot theirs:
+    /// signed in, people change their own on the console's Password page.
+    ///
+    /// Example: printf '%s\n' "$PASSWORD" | vigil review user passwd alice
+    Passwd {
+        /// Login name.
+        username: String,
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Disable an account (its sessions end at once) or, with --enable, enable it again.
     Disable {
         /// Login name.
@@ -69,6 +82,20 @@ pub(crate) enum UserCommand {
         #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+/// The first line of standard input, without its line break.
+fn password_from_stdin() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let line = line.trim_end_matches(['\r', '\n']).to_string();
+    if line.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(line)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -98,16 +125,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
             let password = if proxy_only {
                 None
             } else {
-                let mut line = String::new();
-                std::io::stdin()
-                    .lock()
-                    .read_line(&mut line)
-                    .context("cannot read the password from standard input")?;
-                let line = line.trim_end_matches(['\r', '\n']).to_string();
-                if line.is_empty() {
-                    bail!("no password on standard input (or use --proxy-only)");
-                }
-                Some(line)
+                Some(password_from_stdin().context("or use --proxy-only")?)
             };
             let reviewer = runtime()?.block_on(async {
                 let store = open(&config).await?;
@@ -120,6 +138,17 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             std::io::Write::write_all(&mut out, format!("{}\n", reviewer.pseudonym).as_bytes())?;
             Ok(())
+        }
+        Command::User(UserCommand::Passwd { username, config }) => {
+            let config = crate::settings::load(config.as_deref())?;
+            let password = password_from_stdin()?;
+            runtime()?.block_on(async {
+                let store = open(&config).await?;
+                let who = store.set_password(&username, &password).await?;
+                let reset = Access::by(&who, Action::ChangePassword, "")
+                    .detail("reset with vigil review user passwd");
+                Ok::<_, anyhow::Error>(store.log_access(&reset).await?)
+            })
         }
         Command::User(UserCommand::Disable {
             username,

@@ -90,6 +90,14 @@ pub mod defaults {
     pub const REVIEW_SESSION_TTL_SECS: u64 = 8 * 60 * 60;
     /// `review.content_fetch_timeout_ms`: fetching a flagged message from its source topic.
     pub const REVIEW_CONTENT_FETCH_TIMEOUT_MS: u64 = 10_000;
+    /// `review.session_idle_timeout_secs`: a session unused this long ends.
+    pub const REVIEW_SESSION_IDLE_TIMEOUT_SECS: u64 = 30 * 60;
+    /// `review.reauth_after_secs`: revealing an image needs a password (or a fresh sign-in
+    /// through the proxy) within this long.
+    pub const REVIEW_REAUTH_AFTER_SECS: u64 = 15 * 60;
+    /// `review.header_read_timeout_ms`: how long a client may take to send a request's
+    /// headers.
+    pub const REVIEW_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
     /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
     pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
@@ -726,8 +734,16 @@ pub struct ReviewConfig {
     pub content_retention_days: u32,
     /// How long a login lasts.
     pub session_ttl_secs: u64,
+    /// A session unused this long ends (the person signs in again).
+    pub session_idle_timeout_secs: u64,
+    /// Revealing an image needs the person to have proved who they are within this long: the
+    /// password again, or in `proxy` mode a fresh sign-in at `proxy_reauth_url`.
+    pub reauth_after_secs: u64,
     /// Bound on fetching one flagged message from its source topic before retrying.
     pub content_fetch_timeout_ms: u64,
+    /// How long a client may take to send a request's headers before its connection is
+    /// closed (a client trickling them would otherwise hold the connection).
+    pub header_read_timeout_ms: u64,
     /// Session cookies carry `Secure` (set false only to try the console over plain HTTP on
     /// localhost).
     pub secure_cookies: bool,
@@ -736,6 +752,11 @@ pub struct ReviewConfig {
     pub auth: ReviewAuth,
     /// `proxy` mode: the request header carrying the account's user name.
     pub proxy_user_header: String,
+    /// `proxy` mode: where to send a person to sign in afresh at the proxy before a reveal
+    /// (e.g. oauth2-proxy's `/oauth2/sign_in?rd={next}` with its provider asked to prompt
+    /// for the login); `{next}` becomes the console path to return to, URL-encoded.
+    /// Required in `proxy` mode.
+    pub proxy_reauth_url: Option<String>,
     /// The addresses of the reverse proxies in front of the console. Their
     /// `X-Forwarded-For` is believed: the client is the right-most address in it that is not
     /// one of them (for the access log and sign-in throttling). In `proxy` mode they are the
@@ -771,10 +792,14 @@ impl Default for ReviewConfig {
             lease_secs: defaults::REVIEW_LEASE_SECS,
             content_retention_days: defaults::REVIEW_CONTENT_RETENTION_DAYS,
             session_ttl_secs: defaults::REVIEW_SESSION_TTL_SECS,
+            session_idle_timeout_secs: defaults::REVIEW_SESSION_IDLE_TIMEOUT_SECS,
+            reauth_after_secs: defaults::REVIEW_REAUTH_AFTER_SECS,
             content_fetch_timeout_ms: defaults::REVIEW_CONTENT_FETCH_TIMEOUT_MS,
+            header_read_timeout_ms: defaults::REVIEW_HEADER_READ_TIMEOUT_MS,
             secure_cookies: true,
             auth: ReviewAuth::Local,
             proxy_user_header: defaults::REVIEW_PROXY_USER_HEADER.to_string(),
+            proxy_reauth_url: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -833,6 +858,20 @@ impl ReviewConfig {
                     format!("`{}` is not a header name", self.proxy_user_header),
                 ));
             }
+            match self.proxy_reauth_url.as_deref() {
+                Some(url)
+                    if url.starts_with('/')
+                        || url.starts_with("https://")
+                        || url.starts_with("http://") => {}
+                _ => {
+                    return Err((
+                        "review.proxy_reauth_url",
+                        "proxy sign-in needs the proxy's URL for a fresh sign-in before a reveal \
+                         (a path or http(s) URL, `{next}` for the page to return to)"
+                            .into(),
+                    ));
+                }
+            }
         }
         for (key, value) in [
             ("review.lease_secs", self.lease_secs),
@@ -842,9 +881,15 @@ impl ReviewConfig {
             ),
             ("review.session_ttl_secs", self.session_ttl_secs),
             (
+                "review.session_idle_timeout_secs",
+                self.session_idle_timeout_secs,
+            ),
+            ("review.reauth_after_secs", self.reauth_after_secs),
+            (
                 "review.content_fetch_timeout_ms",
                 self.content_fetch_timeout_ms,
             ),
+            ("review.header_read_timeout_ms", self.header_read_timeout_ms),
         ] {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));

@@ -28,6 +28,10 @@ pub enum Action {
     Denied,
     /// Exported the access log.
     Export,
+    /// Proved again who they are (before a reveal).
+    Reauthenticate,
+    /// Changed their password (or had it reset with `vigil review user passwd`).
+    ChangePassword,
 }
 
 impl Action {
@@ -42,6 +46,8 @@ impl Action {
             Action::Decide => "decide",
             Action::Denied => "denied",
             Action::Export => "export_access_log",
+            Action::Reauthenticate => "reauthenticate",
+            Action::ChangePassword => "change_password",
         }
     }
 }

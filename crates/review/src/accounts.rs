@@ -69,6 +69,9 @@ pub enum AccountError {
     /// Passwords shorter than this are refused.
     #[error("the password must have at least {MIN_PASSWORD_CHARS} characters")]
     WeakPassword,
+    /// Passwords longer than this are refused (they are never checked).
+    #[error("the password must have at most {MAX_PASSWORD_BYTES} bytes")]
+    LongPassword,
     /// The username is taken.
     #[error("username `{0}` exists already")]
     Exists(String),
@@ -248,6 +251,7 @@ impl Store {
             Some(p) if p.chars().count() < MIN_PASSWORD_CHARS => {
                 return Err(AccountError::WeakPassword);
             }
+            Some(p) if p.len() > MAX_PASSWORD_BYTES => return Err(AccountError::LongPassword),
             Some(p) => Some(hash_password(p)?),
             None => None,
         };
@@ -278,6 +282,42 @@ impl Store {
             pseudonym,
             role,
         })
+    }
+
+    /// Gives `username` a new password; every session of the account ends. Returns the
+    /// account.
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<Reviewer, AccountError> {
+        if password.chars().count() < MIN_PASSWORD_CHARS {
+            return Err(AccountError::WeakPassword);
+        }
+        if password.len() > MAX_PASSWORD_BYTES {
+            return Err(AccountError::LongPassword);
+        }
+        let hash = hash_password(password)?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
+        let who = sqlx::query(
+            "UPDATE reviewers SET password_hash = $1 WHERE username = $2
+             RETURNING id, username, pseudonym, role",
+        )
+        .bind(hash)
+        .bind(username)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(StoreError::db("set password"))?
+        .as_ref()
+        .and_then(reviewer_from)
+        .ok_or_else(|| AccountError::Unknown(username.to_string()))?;
+        sqlx::query("DELETE FROM sessions WHERE reviewer_id = $1")
+            .bind(who.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("end sessions"))?;
+        tx.commit().await.map_err(StoreError::db("commit"))?;
+        Ok(who)
     }
 
     /// Disables (or re-enables) an account; a disabled account's sessions end at once.

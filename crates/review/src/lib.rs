@@ -30,6 +30,7 @@ pub mod access;
 pub mod accounts;
 pub mod decisions;
 pub mod ingest;
+mod listen;
 pub mod queue;
 pub mod retention;
 mod server;

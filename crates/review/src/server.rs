@@ -1,8 +1,7 @@
 //! `vigil review`: the console's parts running together — ingestion (a blocking thread), the
 //! decision publisher, the retention purge and the HTTP server — until a stop signal.
 
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -11,6 +10,7 @@ use tracing::{info, warn};
 use vigil_core::Config;
 
 use crate::ingest::{IngestError, IngestProgress, ingest};
+use crate::listen::serve;
 use crate::store::{Store, StoreError};
 
 /// How long start-up waits for the database.
@@ -88,17 +88,17 @@ pub async fn run(
         metrics = %listeners.admin.local_addr().map_err(ConsoleError::Http)?,
         "review console up"
     );
-    let admin = tokio::spawn(
-        axum::serve(
-            listeners.admin,
-            crate::web::admin_router(store.clone(), progress),
-        )
-        .into_future(),
-    );
-    let app = crate::web::router(store, config).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listeners.console, app).with_graceful_shutdown(stop);
+    let header_read_timeout = Duration::from_millis(config.review.header_read_timeout_ms);
+    let admin = tokio::spawn(serve(
+        listeners.admin,
+        crate::web::admin_router(store.clone(), progress),
+        header_read_timeout,
+        std::future::pending(),
+    ));
+    let app = crate::web::router(store, config);
+    let server = serve(listeners.console, app, header_read_timeout, stop);
     let outcome = tokio::select! {
-        served = server => served.map_err(ConsoleError::Http),
+        () = server => Ok(()),
         ingested = &mut ingesting => match ingested {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(err)) => Err(err.into()),

@@ -1,6 +1,7 @@
 //! The console's HTTP side: server-rendered pages (no JavaScript), every route checking the
 //! role on the server, security headers on every response.
 
+mod account;
 mod export;
 mod metrics;
 
@@ -47,6 +48,11 @@ pub fn router(store: Store, config: Arc<Config>) -> Router {
         .route("/", get(routes::home))
         .route("/login", get(signin::login_page).post(signin::login))
         .route("/logout", post(signin::logout))
+        .route("/reauth", get(account::reauth_page).post(account::reauth))
+        .route(
+            "/account/password",
+            get(account::password_page).post(account::change_password),
+        )
         .route("/queue", get(routes::queue))
         .route("/queue/claim-next", post(routes::claim_next))
         .route("/flags/{flag_id}", get(routes::flag))
@@ -98,11 +104,13 @@ async fn trusted_peer(
     next.run(request).await
 }
 
-/// No caching (pages hold content), no framing, no scripts, no sniffing, no referrers.
+/// No caching (pages hold content), no framing, no scripts, no sniffing, no referrers, and
+/// HTTPS only from the first visit on for two years (browsers ignore HSTS on plain HTTP).
 async fn security_headers(request: axum::extract::Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     for (name, value) in [
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
         (header::CACHE_CONTROL, "no-store"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),

@@ -48,6 +48,7 @@ fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
                             @if s.who.role.audits() { a href="/audit" { "Audit" } }
                         }
                         span.who { (s.who.pseudonym) " (" (s.who.role.as_str()) ")" }
+                        a href="/account/password" { "Password" }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
                             button type="submit" { "Sign out" }
@@ -109,6 +110,44 @@ pub(crate) fn login_page(csrf: &str, error: Option<&str>, username: &str) -> Mar
                 label { "Password" input type="password" name="password" autocomplete="current-password" required; }
                 button type="submit" { "Sign in" }
             }
+        },
+    )
+}
+
+/// Asks for the password again before a reveal, then goes on to `next`.
+pub(crate) fn reauth_page(signed: &Signed, next: &str, error: Option<&str>) -> Markup {
+    layout(
+        Some(signed),
+        "Confirm it is you",
+        html! {
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            p { "Revealing an image needs your password again when you last gave it a while ago." }
+            form.login method="post" action="/reauth" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="next" value=(next);
+                label { "Password" input type="password" name="password" autocomplete="current-password" required; }
+                button type="submit" { "Confirm" }
+            }
+            p { a.back href=(next) { "Back" } }
+        },
+    )
+}
+
+/// Changing one's own password.
+pub(crate) fn password_page(signed: &Signed, error: Option<&str>) -> Markup {
+    layout(
+        Some(signed),
+        "Change your password",
+        html! {
+            @if let Some(error) = error { p.error role="alert" { (error) } }
+            form.login method="post" action="/account/password" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                label { "Current password" input type="password" name="current" autocomplete="current-password" required; }
+                label { "New password (12 characters or more)" input type="password" name="new" autocomplete="new-password" minlength="12" required; }
+                label { "New password again" input type="password" name="repeat" autocomplete="new-password" minlength="12" required; }
+                button type="submit" { "Change password" }
+            }
+            p { "Every session of your account ends; sign in again with the new password." }
         },
     )
 }

@@ -447,6 +447,10 @@ pub(crate) async fn reveal_image(
         )
         .await);
     }
+    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
+    if !signed.recently_authenticated(fresh) {
+        return super::account::ask_again(&state, &signed, &format!("/flags/{flag_id}")).await;
+    }
     image_bytes(&state, &flag_id, &attachment_id).await?;
     state
         .store

@@ -7,6 +7,7 @@
 //! sign-in form, which has no session yet, is protected by a double-submit cookie.
 
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -130,25 +131,80 @@ impl Store {
         Ok(())
     }
 
-    async fn session(&self, token: &str) -> Result<Option<Signed>, StoreError> {
+    /// The session of `token`, marked as used now; a session unused for `idle` ends.
+    async fn session(&self, token: &str, idle: Duration) -> Result<Session, StoreError> {
         let row = sqlx::query(
-            "SELECT r.id, r.username, r.pseudonym, r.role, s.csrf_token, s.created_at
-             FROM sessions s JOIN reviewers r ON r.id = s.reviewer_id
-             WHERE s.token_hash = $1 AND s.expires_at > now() AND NOT r.disabled",
+            "UPDATE sessions s SET last_seen_at = now() FROM reviewers r
+             WHERE s.token_hash = $1 AND r.id = s.reviewer_id AND s.expires_at > now()
+               AND s.last_seen_at > now() - make_interval(secs => $2) AND NOT r.disabled
+             RETURNING r.id, r.username, r.pseudonym, r.role, s.csrf_token, s.created_at,
+                       s.authenticated_at",
         )
         .bind(token_hash(token))
+        .bind(idle.as_secs_f64())
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("read session"))?;
-        Ok(row.and_then(|row| {
+        if let Some(signed) = row.and_then(|row| {
             Some(Signed {
                 who: reviewer_from(&row)?,
                 csrf: row.get("csrf_token"),
                 since: row.get("created_at"),
+                authenticated_at: row.get("authenticated_at"),
                 remote_addr: String::new(),
             })
-        }))
+        }) {
+            return Ok(Session::Active(signed));
+        }
+        let idled = sqlx::query(
+            "DELETE FROM sessions WHERE token_hash = $1
+               AND last_seen_at <= now() - make_interval(secs => $2)",
+        )
+        .bind(token_hash(token))
+        .bind(idle.as_secs_f64())
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("end idle session"))?
+        .rows_affected();
+        Ok(if idled > 0 {
+            Session::Idle
+        } else {
+            Session::None
+        })
     }
+
+    /// Ends `signed`'s session.
+    pub(crate) async fn end_signed_session(&self, signed: &Signed) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE reviewer_id = $1 AND csrf_token = $2")
+            .bind(signed.who.id)
+            .bind(&signed.csrf)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("end session"))?;
+        Ok(())
+    }
+
+    /// Records that the owner of `signed`'s session proved who they are just now.
+    pub(crate) async fn reauthenticated(&self, signed: &Signed) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET authenticated_at = now() WHERE reviewer_id = $1 AND csrf_token = $2",
+        )
+        .bind(signed.who.id)
+        .bind(&signed.csrf)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("mark re-authentication"))?;
+        Ok(())
+    }
+}
+
+/// A session cookie's session.
+enum Session {
+    Active(Signed),
+    /// It ended now, unused for longer than the idle timeout.
+    Idle,
+    /// No such session (never was, expired, signed out, account disabled).
+    None,
 }
 
 /// The signed-in person of a request. Extracting it from a request without a valid
@@ -159,10 +215,18 @@ pub(crate) struct Signed {
     pub(crate) csrf: String,
     /// When the session began (reveals last for the session).
     pub(crate) since: OffsetDateTime,
+    /// When its owner last proved who they are (signing in, or re-authenticating).
+    pub(crate) authenticated_at: OffsetDateTime,
     pub(crate) remote_addr: String,
 }
 
 impl Signed {
+    /// Whether its owner proved who they are within `window`.
+    pub(crate) fn recently_authenticated(&self, window: Duration) -> bool {
+        OffsetDateTime::now_utc() - self.authenticated_at
+            < time::Duration::try_from(window).unwrap_or(time::Duration::MAX)
+    }
+
     /// Refuses a form whose CSRF token is not this session's.
     pub(crate) fn check_csrf(&self, token: &str) -> Result<(), Response> {
         if same_token(token, &self.csrf) {
@@ -214,6 +278,10 @@ fn refuse(text: &'static str) -> Response {
     (StatusCode::FORBIDDEN, text).into_response()
 }
 
+fn idle_timeout(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.review.session_idle_timeout_secs)
+}
+
 fn address_of(parts: &Parts, state: &AppState) -> String {
     peer(parts)
         .map(|ip| client_address(ip, &parts.headers, &state.config.review.trusted_proxies))
@@ -231,14 +299,19 @@ impl FromRequestParts<AppState> for Signed {
         let to_login = || Redirect::to("/login").into_response();
         let secure = state.config.review.secure_cookies;
         let token = cookie(&parts.headers, session_cookie(secure)).ok_or_else(to_login)?;
-        let mut signed = state
+        match state
             .store
-            .session(token)
+            .session(token, idle_timeout(state))
             .await
             .map_err(|e| internal(&e))?
-            .ok_or_else(to_login)?;
-        signed.remote_addr = address_of(parts, state);
-        Ok(signed)
+        {
+            Session::Active(mut signed) => {
+                signed.remote_addr = address_of(parts, state);
+                Ok(signed)
+            }
+            Session::Idle => Err(Redirect::to("/login?ended=idle").into_response()),
+            Session::None => Err(to_login()),
+        }
     }
 }
 
@@ -265,7 +338,11 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
         .ok_or_else(|| refuse("the sign-in proxy named no user"))?;
     let secure = review.secure_cookies;
     if let Some(token) = cookie(&parts.headers, session_cookie(secure))
-        && let Some(mut signed) = state.store.session(token).await.map_err(|e| internal(&e))?
+        && let Session::Active(mut signed) = state
+            .store
+            .session(token, idle_timeout(state))
+            .await
+            .map_err(|e| internal(&e))?
         && signed.who.username == user
     {
         signed.remote_addr = remote;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Form;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -68,11 +68,25 @@ fn form_page(
         .into_response()
 }
 
-pub(crate) async fn login_page(State(state): State<AppState>) -> Response {
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct EndedQuery {
+    ended: Option<String>,
+}
+
+pub(crate) async fn login_page(
+    State(state): State<AppState>,
+    Query(query): Query<EndedQuery>,
+) -> Response {
     if state.config.review.auth == ReviewAuth::Proxy {
         return super::see_other("/");
     }
-    form_page(&state, StatusCode::OK, None, "")
+    // Why the previous session ended, when a redirect says so (fixed texts only).
+    let why = match query.ended.as_deref() {
+        Some("idle") => Some("Your session ended after a while without activity. Sign in again."),
+        Some("password") => Some("Your password was changed. Sign in with the new one."),
+        _ => None,
+    };
+    form_page(&state, StatusCode::OK, why, "")
 }
 
 pub(crate) async fn login(
@@ -122,17 +136,7 @@ pub(crate) async fn login(
     }
     let checked = account.as_ref().filter(|_| !form.password.is_empty());
     let Ok(matches) = state.passwords.matches(checked, &form.password).await else {
-        return Err((
-            StatusCode::SERVICE_UNAVAILABLE,
-            [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
-            pages::message_page(
-                None,
-                "Busy",
-                "Too many sign-ins at once. Try again in a few seconds.",
-                Some(("/login", "Back to sign-in")),
-            ),
-        )
-            .into_response());
+        return Err(busy());
     };
     let Some(account) = checked else {
         let _ = state
@@ -187,7 +191,23 @@ fn wrong(state: &AppState, username: &str) -> Response {
     )
 }
 
-fn too_many(wait: Duration) -> Response {
+/// Every password-check worker has a queue: 503, try again shortly.
+pub(crate) fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+        pages::message_page(
+            None,
+            "Busy",
+            "Too many sign-ins at once. Try again in a few seconds.",
+            Some(("/login", "Back to sign-in")),
+        ),
+    )
+        .into_response()
+}
+
+/// Too early for another password attempt: 429 with how long to wait.
+pub(crate) fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let text = format!(
         "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",

@@ -1,0 +1,266 @@
+//! A person's own account: proving again who they are before a reveal (the password, or a
+//! fresh sign-in at the proxy), and changing their password. Both count as sign-in attempts
+//! for throttling: a stolen session cannot guess the password behind it any faster.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use vigil_core::config::ReviewAuth;
+
+use super::session::{Signed, session_cookie, set_cookie};
+use super::{AppState, internal, pages, see_other};
+use crate::access::{Access, Action};
+use crate::accounts::{AccountError, MIN_PASSWORD_CHARS};
+use crate::throttle::Attempt;
+
+type Page = Result<Response, Response>;
+
+/// Where a person may be sent back after proving who they are: a flag's page (the only
+/// place that asks), never a URL from elsewhere.
+fn return_path(next: &str) -> &str {
+    match next.strip_prefix("/flags/") {
+        Some(id) if super::routes::valid_flag_id(id) => next,
+        _ => "/",
+    }
+}
+
+/// Sends `signed` to prove who they are before going on to `next`: the password form, or
+/// behind a sign-in proxy a fresh sign-in there (this session ends, so the proxy's next
+/// request starts one that counts as fresh).
+pub(crate) async fn ask_again(state: &AppState, signed: &Signed, next: &str) -> Page {
+    let review = &state.config.review;
+    if review.auth == ReviewAuth::Local {
+        return Ok(see_other(&format!("/reauth?next={}", urlencode(next))));
+    }
+    state
+        .store
+        .end_signed_session(signed)
+        .await
+        .map_err(|e| internal(&e))?;
+    let url = review
+        .proxy_reauth_url
+        .as_deref()
+        .unwrap_or("/")
+        .replace("{next}", &urlencode(next));
+    let mut response = see_other(&url);
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(
+            session_cookie(review.secure_cookies),
+            "",
+            0,
+            review.secure_cookies,
+        ),
+    );
+    Ok(response)
+}
+
+fn urlencode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ReauthForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub(crate) async fn reauth_page(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<NextQuery>,
+) -> Page {
+    let next = return_path(&query.next);
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return ask_again(&state, &signed, next).await;
+    }
+    Ok(pages::reauth_page(&signed, next, None).into_response())
+}
+
+/// Whether `password` is `signed`'s, checked as a sign-in attempt would be (throttled, a
+/// bounded number of checks at once); `Err` is the page to answer with instead.
+async fn check_own_password(
+    state: &AppState,
+    signed: &Signed,
+    password: &str,
+) -> Result<bool, Response> {
+    let address = signed.remote_addr.parse().unwrap_or([0, 0, 0, 0].into());
+    if let Attempt::Wait(wait) = state
+        .store
+        .attempt_sign_in(Some(&signed.who), address)
+        .await
+        .map_err(|e| internal(&e))?
+    {
+        let _ = state
+            .store
+            .log_access(
+                &Access::by(&signed.who, Action::LoginFailed, &signed.remote_addr)
+                    .detail("throttled (signed in)"),
+            )
+            .await;
+        return Err(super::signin::too_many(wait));
+    }
+    let credentials = state
+        .store
+        .credentials(&signed.who.username)
+        .await
+        .map_err(|e| internal(&e))?;
+    let matches = state
+        .passwords
+        .matches(credentials.as_ref(), password)
+        .await
+        .map_err(|_| super::signin::busy())?;
+    if !matches {
+        let _ = state
+            .store
+            .log_access(
+                &Access::by(&signed.who, Action::LoginFailed, &signed.remote_addr)
+                    .detail("wrong password (signed in)"),
+            )
+            .await;
+        return Ok(false);
+    }
+    let _ = state.store.signed_in_from(&signed.who, address).await;
+    Ok(true)
+}
+
+pub(crate) async fn reauth(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<ReauthForm>,
+) -> Page {
+    signed.check_csrf(&form.csrf)?;
+    let next = return_path(&form.next);
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return ask_again(&state, &signed, next).await;
+    }
+    if !check_own_password(&state, &signed, &form.password).await? {
+        return Ok((
+            StatusCode::UNAUTHORIZED,
+            pages::reauth_page(&signed, next, Some("Wrong password.")),
+        )
+            .into_response());
+    }
+    state
+        .store
+        .reauthenticated(&signed)
+        .await
+        .map_err(|e| internal(&e))?;
+    let _ = state
+        .store
+        .log_access(&Access::by(
+            &signed.who,
+            Action::Reauthenticate,
+            &signed.remote_addr,
+        ))
+        .await;
+    Ok(see_other(next))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+pub(crate) async fn password_page(State(state): State<AppState>, signed: Signed) -> Page {
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return Err(no_local_password());
+    }
+    Ok(pages::password_page(&signed, None).into_response())
+}
+
+fn no_local_password() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        pages::message_page(
+            None,
+            "No password here",
+            "You sign in through the sign-in proxy; change your password there.",
+            Some(("/", "Back to the start page")),
+        ),
+    )
+        .into_response()
+}
+
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<PasswordForm>,
+) -> Page {
+    signed.check_csrf(&form.csrf)?;
+    if state.config.review.auth == ReviewAuth::Proxy {
+        return Err(no_local_password());
+    }
+    let refuse = |why: &str| {
+        Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::password_page(&signed, Some(why)),
+        )
+            .into_response())
+    };
+    if form.new != form.repeat {
+        return refuse("The new password and its repetition differ.");
+    }
+    if !check_own_password(&state, &signed, &form.current).await? {
+        return refuse("The current password is wrong.");
+    }
+    match state
+        .store
+        .set_password(&signed.who.username, &form.new)
+        .await
+    {
+        Ok(_) => {}
+        Err(AccountError::WeakPassword) => {
+            return refuse(&format!(
+                "The new password must have at least {MIN_PASSWORD_CHARS} characters."
+            ));
+        }
+        Err(AccountError::LongPassword) => {
+            return refuse("The new password is too long (1,024 bytes at most).");
+        }
+        Err(err) => return Err(internal(&err)),
+    }
+    let _ = state
+        .store
+        .log_access(&Access::by(
+            &signed.who,
+            Action::ChangePassword,
+            &signed.remote_addr,
+        ))
+        .await;
+    // Every session of the account ended with the old password: sign in with the new one.
+    let secure = state.config.review.secure_cookies;
+    let mut response = see_other("/login?ended=password");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(session_cookie(secure), "", 0, secure),
+    );
+    Ok(response)
+}
