@@ -991,3 +991,117 @@ fn behind_a_proxy_a_reveal_after_a_while_needs_a_fresh_sign_in_there() {
         Some(format!("/flags/{id}").as_str())
     );
 }
+
+/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+#[test]
+fn previews_are_rendered_once_at_ingest_and_opening_a_flag_decodes_nothing() {
+    use kafka_support::{Input, create_topics, produce, unique};
+    let (console, queue) = review_support::quiet_console("", &[("rita", "reviewer")]);
+    // 20 images of 4096×4096 pixels, 16 MiB each decoded, a few KiB each as sent (the
+    // whole DM fits the broker's 1 MB record limit).
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new_with_quality(
+            &mut png,
+            image::codecs::png::CompressionType::Best,
+            image::codecs::png::FilterType::NoFilter,
+        ),
+        &vec![0u8; 4096 * 4096],
+        4096,
+        4096,
+        image::ExtendedColorType::L8,
+    )
+    .unwrap();
+    assert!(png.len() < 40_000, "{}", png.len());
+    let data = base64::engine::general_purpose::STANDARD.encode(&png);
+    let ids: Vec<String> = (0..20).map(|i| format!("a{i:02}")).collect();
+    let dm = serde_json::json!({
+        "message_id": "m-big", "conversation_id": "c-1", "sender_id": "u-1",
+        "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+        "text": "keep this a secret",
+        "attachments": ids.iter().map(|id| serde_json::json!(
+            {"attachment_id": id, "media_type": "image/png", "data": data}
+        )).collect::<Vec<_>>(),
+    });
+    let input = unique("preview-dms");
+    create_topics(&[&input], 1);
+    produce(
+        &input,
+        &[Input {
+            key: "c-1".into(),
+            value: serde_json::to_vec(&dm).unwrap(),
+            partition: Some(0),
+        }],
+    );
+    let digests: Vec<(&str, &[u8])> = ids.iter().map(|id| (id.as_str(), png.as_slice())).collect();
+    let source = vigil_core::Source::Kafka {
+        topic: input,
+        partition: 0,
+        offset: 0,
+    };
+    let flag = review_support::flag_for(&dm, source, "kw-1", &digests);
+    produce(
+        &queue,
+        &[Input {
+            key: flag.flag_id.clone(),
+            value: serde_json::to_vec(&flag).unwrap(),
+            partition: Some(0),
+        }],
+    );
+    review_support::wait_rows(&console, "SELECT count(*) FROM flag_images", 20);
+    // 16 previews, the rest listed with why they have none.
+    assert_eq!(
+        query_i64(
+            &console,
+            "SELECT count(*) FROM flag_images WHERE preview IS NOT NULL"
+        ),
+        16,
+        "{}",
+        console.logs()
+    );
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    let csrf = rita.csrf("/queue");
+    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    assert_eq!(id, flag.flag_id);
+    let before = peak_rss(console.child.id());
+    let page = rita.get(&format!("/flags/{id}")).text();
+    assert_eq!(page.matches("more than 16 images").count(), 4, "{page}");
+    let addr = console.addr;
+    let cookies = rita.cookies.clone();
+    let types: Vec<String> = ids
+        .iter()
+        .map(|image| {
+            let (cookies, path) = (
+                cookies.clone(),
+                format!("/flags/{id}/images/{image}/blurred"),
+            );
+            std::thread::spawn(move || {
+                let mut c = Client::new(addr);
+                c.cookies = cookies;
+                let r = c.get(&path);
+                assert_eq!(r.status, 200, "{path}");
+                r.header("content-type").unwrap().to_string()
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert_eq!(types.iter().filter(|t| *t == "image/png").count(), 16);
+    assert_eq!(types.iter().filter(|t| *t == "image/svg+xml").count(), 4);
+    // Decoding them at view time, 20 at once, took hundreds of megabytes.
+    let grown = peak_rss(console.child.id()).saturating_sub(before);
+    assert!(
+        grown < 64 << 20,
+        "viewing grew the console by {} MiB",
+        grown >> 20
+    );
+}

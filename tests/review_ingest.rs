@@ -23,9 +23,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use review_support::{count, review_config, runtime};
 use sqlx::Row;
-use vigil_core::{
-    AttachmentDigest, Config, DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span,
-};
+use vigil_core::{Config, Source};
 use vigil_review::Store;
 use vigil_review::ingest::{IngestProgress, IngestStats, PartitionProgress, ingest};
 
@@ -389,47 +387,6 @@ fn a_dm_with_a_nul_character_is_stored_losslessly_and_never_holds_up_the_flags_b
     assert_eq!(stats.rejected, 0);
 }
 
-/// A flag for `message` (a DM's JSON) read from `source`, matching keyword rule `rule`, with
-/// the digests of `attachments` (id, bytes).
-fn flag_for(
-    message: &serde_json::Value,
-    source: Source,
-    rule: &str,
-    attachments: &[(&str, &[u8])],
-) -> Flag {
-    let id = |k: &str| message[k].as_str().unwrap().to_string();
-    let sent = time::OffsetDateTime::parse(
-        message["sent_at"].as_str().unwrap(),
-        &time::format_description::well_known::Rfc3339,
-    )
-    .unwrap();
-    let m = Match {
-        detector: DetectorKind::Keyword,
-        list: "sample-keywords".into(),
-        list_version: "1".into(),
-        category: "grooming".into(),
-        severity: Severity::High,
-        subject: MatchSubject::Text {
-            rule_id: rule.into(),
-            spans: vec![Span { start: 0, end: 4 }],
-        },
-    };
-    let mut flag = Flag::new(
-        id("message_id"),
-        id("conversation_id"),
-        id("sender_id"),
-        sent,
-        source,
-        vec![m],
-        sent,
-    );
-    flag.attachments = attachments
-        .iter()
-        .map(|(id, bytes)| AttachmentDigest::of(id, bytes))
-        .collect();
-    flag
-}
-
 #[test]
 fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message_flagged() {
     let input = unique("review-identity");
@@ -470,15 +427,15 @@ fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message
         // (flag, expected content note fragment; None: stored). Rules differ so that the
         // flag ids (conversation, message, matches) do.
         (
-            flag_for(&dm("m-old-0", "u-1"), at(0), "kw-1", &image_digest),
+            review_support::flag_for(&dm("m-old-0", "u-1"), at(0), "kw-1", &image_digest),
             Some("message_id differs"),
         ),
         (
-            flag_for(&dm("m-new-1", "u-1"), at(1), "kw-2", &image_digest),
+            review_support::flag_for(&dm("m-new-1", "u-1"), at(1), "kw-2", &image_digest),
             Some("sender_id differs"),
         ),
         (
-            flag_for(
+            review_support::flag_for(
                 &now_0,
                 at(0),
                 "kw-3",
@@ -486,7 +443,10 @@ fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message
             ),
             Some("attachment digest differs"),
         ),
-        (flag_for(&now_1, at(1), "kw-4", &image_digest), None),
+        (
+            review_support::flag_for(&now_1, at(1), "kw-4", &image_digest),
+            None,
+        ),
     ];
     produce(
         &queue,

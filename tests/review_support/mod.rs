@@ -530,3 +530,44 @@ pub fn text_flag(message_id: &str) -> Vec<u8> {
     );
     serde_json::to_vec(&flag).unwrap()
 }
+
+/// A flag for `message` (a DM's JSON) read from `source`, matching keyword rule `rule`, with
+/// the digests of `attachments` (id, bytes).
+pub fn flag_for(
+    message: &serde_json::Value,
+    source: vigil_core::Source,
+    rule: &str,
+    attachments: &[(&str, &[u8])],
+) -> vigil_core::Flag {
+    let id = |k: &str| message[k].as_str().unwrap().to_string();
+    let sent = time::OffsetDateTime::parse(
+        message["sent_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let m = vigil_core::Match {
+        detector: vigil_core::DetectorKind::Keyword,
+        list: "sample-keywords".into(),
+        list_version: "1".into(),
+        category: "grooming".into(),
+        severity: vigil_core::Severity::High,
+        subject: vigil_core::MatchSubject::Text {
+            rule_id: rule.into(),
+            spans: vec![vigil_core::Span { start: 0, end: 4 }],
+        },
+    };
+    let mut flag = vigil_core::Flag::new(
+        id("message_id"),
+        id("conversation_id"),
+        id("sender_id"),
+        sent,
+        source,
+        vec![m],
+        sent,
+    );
+    flag.attachments = attachments
+        .iter()
+        .map(|(id, bytes)| vigil_core::AttachmentDigest::of(id, bytes))
+        .collect();
+    flag
+}

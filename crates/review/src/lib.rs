@@ -31,6 +31,7 @@ pub mod accounts;
 pub mod decisions;
 pub mod ingest;
 mod listen;
+pub mod preview;
 pub mod queue;
 pub mod retention;
 mod server;

@@ -97,12 +97,23 @@ pub struct FlagDetail {
     pub content_note: Option<String>,
     /// The message text, while stored.
     pub text: Option<String>,
-    /// Image attachments (id, media type), while stored.
-    pub images: Vec<(String, String)>,
+    /// Image attachments, while stored.
+    pub images: Vec<ImageSummary>,
     /// Who holds an unexpired claim.
     pub claimed_by: Option<i64>,
     /// Decisions so far, oldest first.
     pub decisions: Vec<PastDecision>,
+}
+
+/// A stored image of a flag, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSummary {
+    /// The attachment's id.
+    pub attachment_id: String,
+    /// Its declared media type.
+    pub media_type: String,
+    /// Why it has no blurred preview (none: it has one).
+    pub no_preview: Option<String>,
 }
 
 /// Where a flag stands, without its content: what a reviewer who does not hold it sees.
@@ -326,14 +337,24 @@ impl Store {
         else {
             return Ok(None);
         };
-        let images: Vec<(String, String)> = sqlx::query_as(
-            "SELECT attachment_id, media_type FROM flag_images WHERE flag_id = $1
-             ORDER BY attachment_id",
+        let images = sqlx::query(
+            "SELECT attachment_id, media_type,
+                    CASE WHEN preview IS NULL
+                         THEN coalesce(preview_note, 'no preview: stored before previews')
+                    END AS no_preview
+             FROM flag_images WHERE flag_id = $1 ORDER BY attachment_id",
         )
         .bind(flag_id)
         .fetch_all(self.pool())
         .await
-        .map_err(StoreError::db("list images"))?;
+        .map_err(StoreError::db("list images"))?
+        .iter()
+        .map(|r| ImageSummary {
+            attachment_id: r.get("attachment_id"),
+            media_type: r.get("media_type"),
+            no_preview: r.get("no_preview"),
+        })
+        .collect();
         let decisions = sqlx::query(
             "SELECT d.decision, r.pseudonym, d.decided_at, d.note
              FROM decisions d JOIN reviewers r ON r.id = d.reviewer_id
@@ -372,6 +393,23 @@ impl Store {
             claimed_by: r.get("claimed_by"),
             decisions,
         }))
+    }
+
+    /// An image's blurred preview: `None` if there is no such image, `Some(None)` if it has
+    /// no preview.
+    pub async fn preview(
+        &self,
+        flag_id: &str,
+        attachment_id: &str,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT preview FROM flag_images WHERE flag_id = $1 AND attachment_id = $2",
+        )
+        .bind(flag_id)
+        .bind(attachment_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read preview"))
     }
 
     /// An image attachment's bytes, while stored.

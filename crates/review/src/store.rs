@@ -7,6 +7,8 @@ use sqlx::{Postgres, Row, Transaction};
 use vigil_core::config::Secret;
 use vigil_core::{Flag, MatchSubject, Severity};
 
+use crate::preview::Preview;
+
 /// The migrations, embedded at build time from `crates/review/migrations/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -86,7 +88,7 @@ impl StoreError {
     }
 }
 
-/// An image attachment of a flagged message, as the sender sent it.
+/// An image attachment of a flagged message, as the sender sent it, with its blurred preview.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Image {
     /// The attachment's id in the message.
@@ -95,6 +97,8 @@ pub struct Image {
     pub media_type: String,
     /// The bytes.
     pub data: Vec<u8>,
+    /// What reviewers see until they reveal it.
+    pub preview: Preview,
 }
 
 impl std::fmt::Debug for Image {
@@ -103,6 +107,7 @@ impl std::fmt::Debug for Image {
             .field("attachment_id", &self.attachment_id)
             .field("media_type", &self.media_type)
             .field("bytes", &self.data.len())
+            .field("preview", &self.preview)
             .finish()
     }
 }
@@ -263,14 +268,21 @@ impl Store {
                 .await
                 .map_err(StoreError::db("insert content"))?;
             for image in images {
+                let (preview, note) = match &image.preview {
+                    Preview::Rendered(png) => (Some(png.as_slice()), None),
+                    Preview::Missing(why) => (None, Some(why.as_str())),
+                };
                 sqlx::query(
-                    "INSERT INTO flag_images (flag_id, attachment_id, media_type, data)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                    "INSERT INTO flag_images (flag_id, attachment_id, media_type, data, preview,
+                        preview_note)
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
                 )
                 .bind(&flag.flag_id)
                 .bind(&image.attachment_id)
                 .bind(&image.media_type)
                 .bind(&image.data)
+                .bind(preview)
+                .bind(note)
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert image"))?;

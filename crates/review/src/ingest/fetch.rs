@@ -13,12 +13,14 @@ use vigil_core::{AttachmentDigest, Config, Flag, Message, Source};
 use vigil_scan::{ResolvedAttachment, Resolver};
 
 use super::{Failure, IngestError, setup};
+use crate::preview::Previewer;
 use crate::store::{Content, Image};
 
 /// Reads flagged messages from their source topics.
 pub(super) struct ContentFetcher {
     consumer: BaseConsumer,
     resolver: Resolver,
+    previewer: Previewer,
     timeout: Duration,
 }
 
@@ -42,6 +44,7 @@ impl ContentFetcher {
         Ok(ContentFetcher {
             consumer,
             resolver,
+            previewer: Previewer::new(&config.attachments),
             timeout: Duration::from_millis(config.review.content_fetch_timeout_ms),
         })
     }
@@ -112,11 +115,14 @@ impl ContentFetcher {
             .into_iter()
             .filter_map(|a| {
                 let media = a.media_type.filter(|m| m.is_image())?;
-                Some(Image {
-                    attachment_id: a.attachment_id,
-                    media_type: media.as_str().to_string(),
-                    data: a.bytes,
-                })
+                Some((a, media))
+            })
+            .enumerate()
+            .map(|(i, (a, media))| Image {
+                preview: self.previewer.render(i, &a.bytes),
+                attachment_id: a.attachment_id,
+                media_type: media.as_str().to_string(),
+                data: a.bytes,
             })
             .collect();
         Content::Stored {

@@ -386,7 +386,8 @@ pub(crate) fn flag_page(
                     @if let Some(text) = &flag.text {
                         blockquote #text { (highlighted(text, &flag.matches)) }
                     } @else { p { "(no text)" } }
-                    @for (attachment_id, media_type) in &flag.images {
+                    @for image in &flag.images {
+                        @let (attachment_id, media_type) = (&image.attachment_id, &image.media_type);
                         figure.image {
                             @let base = format!("/flags/{}/images/{}", flag.flag_id, attachment_id);
                             @if revealed.contains(attachment_id) {
@@ -396,6 +397,7 @@ pub(crate) fn flag_page(
                                 img.blurred src={ (base) "/blurred" } alt={ "attachment " (attachment_id) ", blurred" };
                                 figcaption {
                                     (attachment_id) " (" (media_type) "), blurred"
+                                    @if let Some(why) = &image.no_preview { br; span.no-preview { (why) } }
                                     @if holds {
                                         form method="post" action={ (base) "/reveal" } {
                                             input type="hidden" name="csrf" value=(signed.csrf);

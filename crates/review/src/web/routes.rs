@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use vigil_hash::{DecodeLimits, decode, sniff_format};
+use vigil_hash::sniff_format;
 
 use super::session::Signed;
 use super::{AppState, Tried, forbidden, internal, pages, see_other};
@@ -24,8 +24,6 @@ const AUDIT_PAGE_ROWS: i64 = 200;
 const NOISIEST_ROWS: i64 = 20;
 /// Records set aside that the audit page lists.
 const REJECTED_ROWS: i64 = 50;
-/// Side of the blurred preview's grid: this few cells keep nothing recognisable.
-const BLUR_CELLS: u32 = 12;
 
 type Page = Result<Response, Response>;
 
@@ -280,7 +278,7 @@ pub(crate) async fn flag(
         .await
         .map_err(|e| internal(&e))?;
     let mut revealed = BTreeSet::new();
-    for (attachment_id, _) in &detail.images {
+    for attachment_id in detail.images.iter().map(|i| &i.attachment_id) {
         if state
             .store
             .revealed(&signed.who, &flag_id, attachment_id, signed.since)
@@ -360,23 +358,6 @@ pub(crate) async fn decide(
     }
 }
 
-fn image_limits(state: &AppState) -> DecodeLimits {
-    vigil_scan::decode_limits(&state.config.attachments)
-}
-
-/// A coarse grey mosaic of the image: enough to see that there is a picture and its
-/// layout, nothing of its content.
-fn blur(data: &[u8], limits: &DecodeLimits) -> Option<Vec<u8>> {
-    let decoded = decode(data, limits).ok()?;
-    let small = decoded.image.thumbnail(BLUR_CELLS, BLUR_CELLS).grayscale();
-    let (w, h) = (small.width().max(1), small.height().max(1));
-    let scale = 256 / w.max(h);
-    let big = small.resize_exact(w * scale, h * scale, image::imageops::FilterType::Nearest);
-    let mut png = std::io::Cursor::new(Vec::new());
-    big.write_to(&mut png, image::ImageFormat::Png).ok()?;
-    Some(png.into_inner())
-}
-
 /// An attachment id no message can have (control characters, too long) is not looked up:
 /// the database would refuse a NUL in it.
 fn known_image_id(attachment_id: &str) -> Result<(), Response> {
@@ -401,7 +382,7 @@ async fn image_bytes(
         .ok_or_else(not_found)
 }
 
-/// A grey placeholder for images that cannot be decoded (they are never sent as is).
+/// A grey placeholder for images without a preview (they are never sent as is).
 const PLACEHOLDER_SVG: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='#888'/></svg>";
 
 pub(crate) async fn blurred_image(
@@ -419,12 +400,14 @@ pub(crate) async fn blurred_image(
         )
         .await);
     }
-    let data = image_bytes(&state, &flag_id, &attachment_id).await?;
-    let limits = image_limits(&state);
-    let png = tokio::task::spawn_blocking(move || blur(&data, &limits))
+    // Rendered at ingest: nothing is decoded here.
+    let preview = state
+        .store
+        .preview(&flag_id, &attachment_id)
         .await
-        .map_err(|e| internal(&e))?;
-    Ok(match png {
+        .map_err(|e| internal(&e))?
+        .ok_or_else(not_found)?;
+    Ok(match preview {
         Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         None => ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response(),
     })
