@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::collections::BTreeSet;
+
 use common::{assert_valid, json_lines, root, run, schema, vigil};
 use serde_json::{Value, json};
 
@@ -356,4 +358,104 @@ fn error_records_can_go_to_a_file() {
         .map(|e| e["reason"].as_str().unwrap())
         .collect();
     assert_eq!(reasons, ["malformed_json", "empty_line"]);
+}
+
+#[test]
+fn a_message_referencing_one_file_thousands_of_times_is_scanned_within_its_budget() {
+    const SIZE: usize = 256 * 1024;
+    const REFERENCES: usize = 4000;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("media")).unwrap();
+    let clip = dir.path().join("media/clip.mp4");
+    let bytes: Vec<u8> = (0..SIZE).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&clip, &bytes).unwrap();
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    std::fs::write(
+        dir.path().join("list.csv"),
+        format!("algorithm,hash,entry_id,category\nsha256,{digest},clip,A\n"),
+    )
+    .unwrap();
+    // Room for 16 copies; the count limit is the default (100).
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        format!(
+            "[lists]\nhash_lists = [\"list.csv\"]\n[attachments]\nfile_roots = [\"media\"]\n\
+             max_bytes = {SIZE}\nmax_total_bytes_per_message = {}\n",
+            16 * SIZE
+        ),
+    )
+    .unwrap();
+    let attachments: Vec<Value> = (0..REFERENCES)
+        .map(|i| {
+            json!({"attachment_id": format!("a{i}"), "media_type": "video/mp4",
+                   "uri": format!("file://{}", clip.display())})
+        })
+        .collect();
+    let input = line(message(json!({"attachments": attachments})));
+
+    // GNU time prints the peak RSS in KiB as the last line of standard error.
+    let output = run(
+        common::vigil_via(dir.path(), &["/usr/bin/time", "-f", "%M"]).args(["scan", "-"]),
+        &input,
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains(MARKER), "content leaked:\n{stderr}");
+
+    // Exactly the copies that fit the budget were read and hashed.
+    let flags = json_lines(&output.stdout);
+    assert_eq!(flags.len(), 1, "{stderr}");
+    let matches = flags[0]["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 16);
+    let matched: BTreeSet<&str> = matches
+        .iter()
+        .map(|m| m["attachment_id"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..16).map(|i| format!("a{i}")).collect();
+    assert_eq!(matched, expected.iter().map(String::as_str).collect());
+
+    // Every other reference is accounted for: one record each up to the count limit, then
+    // one for all the rest.
+    let errors = json_lines(&output.stderr);
+    let validator = schema("error-record");
+    for error in &errors {
+        assert_valid(&validator, error);
+    }
+    let reasons: Vec<(&str, &str)> = errors
+        .iter()
+        .map(|e| {
+            (
+                e["reason"].as_str().unwrap(),
+                e["attachment_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let over_budget: Vec<(&str, String)> = (16..100)
+        .map(|i| ("attachment_budget_exceeded", format!("a{i}")))
+        .collect();
+    assert_eq!(reasons.len(), over_budget.len() + 1, "{reasons:?}");
+    for ((reason, id), (want_reason, want_id)) in reasons.iter().zip(&over_budget) {
+        assert_eq!((*reason, *id), (*want_reason, want_id.as_str()));
+    }
+    assert_eq!(reasons[84], ("too_many_attachments", "a100"));
+    assert_eq!(errors[84]["field"], "attachments[100]");
+    assert!(
+        errors[84]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("3900 of the message's 4000 attachments"),
+        "{}",
+        errors[84]
+    );
+    assert!(
+        stderr.contains("vigil scan: records=1 scanned=1 flagged=1 errors=85"),
+        "{stderr}"
+    );
+
+    // Reading every reference would hold 4000 × 256 KiB = 1 GiB at once.
+    let peak_kib: u64 = stderr.lines().last().unwrap().trim().parse().unwrap();
+    assert!(
+        peak_kib < 128 * 1024,
+        "peak RSS {peak_kib} KiB: the references were read beyond the budget"
+    );
 }

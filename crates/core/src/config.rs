@@ -39,6 +39,12 @@ pub mod defaults {
     pub const MAX_IMAGE_TIME_MS: u64 = 2000;
     /// `attachments.max_bytes`: 20 MiB.
     pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+    /// `attachments.max_attachments_per_message`: messaging apps send at most 10 to 30 files
+    /// per message (Discord and Slack 10, Telegram albums 10, iMessage and WhatsApp 30-100).
+    pub const MAX_ATTACHMENTS_PER_MESSAGE: u64 = 100;
+    /// `attachments.max_total_bytes_per_message`: 256 MiB, twelve maximal attachments or
+    /// fifty 5 MB photographs; what one scanning thread holds at most.
+    pub const MAX_TOTAL_ATTACHMENT_BYTES_PER_MESSAGE: u64 = 256 * 1024 * 1024;
     /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
     pub const MAX_MESSAGE_BYTES: u64 = 32 * 1024 * 1024;
     /// `text.max_scan_bytes`: 1 MiB of text (about 500 printed pages) is scanned per message.
@@ -345,6 +351,12 @@ impl Default for MatchConfig {
 pub struct AttachmentsConfig {
     /// Largest attachment, decoded, in bytes; larger ones are reported `attachment_too_large`.
     pub max_bytes: u64,
+    /// Attachments of one message that are resolved; the rest are reported together
+    /// (`too_many_attachments`) without being read.
+    pub max_attachments_per_message: u64,
+    /// Bytes that one message's attachments may take together, decoded; an attachment that
+    /// would go past it is reported `attachment_budget_exceeded` without being read.
+    pub max_total_bytes_per_message: u64,
     /// Directories that `file://` attachment URIs may point into. Empty: `file://` is refused.
     pub file_roots: Vec<PathBuf>,
     /// Images declaring a larger width are refused before decoding (`image_too_large`).
@@ -366,6 +378,8 @@ impl Default for AttachmentsConfig {
     fn default() -> Self {
         AttachmentsConfig {
             max_bytes: defaults::MAX_ATTACHMENT_BYTES,
+            max_attachments_per_message: defaults::MAX_ATTACHMENTS_PER_MESSAGE,
+            max_total_bytes_per_message: defaults::MAX_TOTAL_ATTACHMENT_BYTES_PER_MESSAGE,
             file_roots: Vec::new(),
             max_image_width: defaults::MAX_IMAGE_DIMENSION,
             max_image_height: defaults::MAX_IMAGE_DIMENSION,
@@ -1067,13 +1081,24 @@ impl Config {
                 a.max_decode_memory_bytes,
             ),
             ("attachments.max_image_time_ms", a.max_image_time_ms),
+            ("attachments.max_bytes", a.max_bytes),
+            (
+                "attachments.max_attachments_per_message",
+                a.max_attachments_per_message,
+            ),
         ] {
             if value == 0 {
                 return Err((key, "must be at least 1".into()));
             }
         }
-        if self.attachments.max_bytes == 0 {
-            return Err(("attachments.max_bytes", "must be at least 1".into()));
+        if a.max_total_bytes_per_message < a.max_bytes {
+            return Err((
+                "attachments.max_total_bytes_per_message",
+                format!(
+                    "{} is below attachments.max_bytes ({}): no maximal attachment could be scanned",
+                    a.max_total_bytes_per_message, a.max_bytes
+                ),
+            ));
         }
         if self.input.max_message_bytes == 0 {
             return Err(("input.max_message_bytes", "must be at least 1".into()));
@@ -1543,6 +1568,16 @@ mod tests {
                 "[attachments]\nmax_bytes = 0",
                 "attachments.max_bytes",
                 "at least 1",
+            ),
+            (
+                "[attachments]\nmax_attachments_per_message = 0",
+                "attachments.max_attachments_per_message",
+                "at least 1",
+            ),
+            (
+                "[attachments]\nmax_total_bytes_per_message = 1000",
+                "attachments.max_total_bytes_per_message",
+                "below attachments.max_bytes",
             ),
             ("[nonsense]\nx = 1", "nonsense", "unknown field"),
             (

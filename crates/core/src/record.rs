@@ -35,6 +35,12 @@ pub enum ReasonCode {
     UnsupportedMediaType,
     /// An attachment is larger than `attachments.max_bytes`.
     AttachmentTooLarge,
+    /// The message has more attachments than `attachments.max_attachments_per_message`; one
+    /// record names the first attachment left out and how many were.
+    TooManyAttachments,
+    /// An attachment would take the message's attachments together past
+    /// `attachments.max_total_bytes_per_message`.
+    AttachmentBudgetExceeded,
     /// An attachment `uri` has a scheme vigil does not fetch.
     UnsupportedUriScheme,
     /// An attachment `uri` points outside the configured allow-list.
@@ -98,7 +104,7 @@ impl Stage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 23] = [
+    pub const ALL: [ReasonCode; 25] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -110,6 +116,8 @@ impl ReasonCode {
         ReasonCode::InvalidBase64,
         ReasonCode::UnsupportedMediaType,
         ReasonCode::AttachmentTooLarge,
+        ReasonCode::TooManyAttachments,
+        ReasonCode::AttachmentBudgetExceeded,
         ReasonCode::UnsupportedUriScheme,
         ReasonCode::UriNotAllowed,
         ReasonCode::AttachmentNotFound,
@@ -138,6 +146,8 @@ impl ReasonCode {
             ReasonCode::InvalidBase64 => "invalid_base64",
             ReasonCode::UnsupportedMediaType => "unsupported_media_type",
             ReasonCode::AttachmentTooLarge => "attachment_too_large",
+            ReasonCode::TooManyAttachments => "too_many_attachments",
+            ReasonCode::AttachmentBudgetExceeded => "attachment_budget_exceeded",
             ReasonCode::UnsupportedUriScheme => "unsupported_uri_scheme",
             ReasonCode::UriNotAllowed => "uri_not_allowed",
             ReasonCode::AttachmentNotFound => "attachment_not_found",
@@ -172,6 +182,8 @@ impl ReasonCode {
             ReasonCode::InvalidBase64
             | ReasonCode::UnsupportedMediaType
             | ReasonCode::AttachmentTooLarge
+            | ReasonCode::TooManyAttachments
+            | ReasonCode::AttachmentBudgetExceeded
             | ReasonCode::UnsupportedUriScheme
             | ReasonCode::UriNotAllowed
             | ReasonCode::AttachmentNotFound

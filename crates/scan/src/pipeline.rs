@@ -1,3 +1,4 @@
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -167,7 +168,7 @@ impl Pipeline {
                 config.text.max_scan_bytes,
             )));
         }
-        let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
+        let resolver = Resolver::new(&config.attachments)
             .map_err(|(path, source)| BuildError::FileRoot { path, source })?;
         Ok(Pipeline {
             scanner: Scanner::new(detectors),
@@ -254,6 +255,15 @@ impl Pipeline {
             .scan_traced(&message, &attachments, source, now, trace);
         problems.extend(verdict.problems);
         tally_attachments(&message, &attachments, &problems, trace);
+        // By id, once: a message may list many attachments (those past the count limit
+        // share one problem, so there are few problems, but the list itself may be long).
+        let positions: HashMap<&str, usize> = if problems.is_empty() {
+            HashMap::new()
+        } else {
+            (message.attachments.iter().enumerate())
+                .map(|(i, a)| (a.attachment_id.as_str(), i))
+                .collect()
+        };
         let errors = problems
             .into_iter()
             .map(
@@ -262,13 +272,10 @@ impl Pipeline {
                      attachment_id,
                      detail,
                  }| {
-                    let field = attachment_id.as_ref().and_then(|id| {
-                        let i = message
-                            .attachments
-                            .iter()
-                            .position(|a| &a.attachment_id == id)?;
-                        Some(format!("attachments[{i}]"))
-                    });
+                    let field = attachment_id
+                        .as_deref()
+                        .and_then(|id| positions.get(id))
+                        .map(|i| format!("attachments[{i}]"));
                     ErrorRecord::new(
                         reason,
                         source.clone(),
@@ -299,8 +306,9 @@ impl Pipeline {
     }
 }
 
-/// Counts each attachment of `message` under one outcome: its first problem's, else hashed
-/// (as many as the image detector hashed), else exact digests only.
+/// Counts each attachment of `message` under one outcome: its first problem's, else
+/// unresolved if it was not resolved (past the count limit), else hashed (as many as the image
+/// detector hashed), else exact digests only.
 fn tally_attachments(
     message: &Message,
     resolved: &[ResolvedAttachment],
@@ -308,13 +316,19 @@ fn tally_attachments(
     trace: &mut Trace,
 ) {
     let mut hashed = trace.images_hashed();
+    let mut first_problem = HashMap::new();
+    for problem in problems {
+        if let Some(id) = &problem.attachment_id {
+            first_problem.entry(id.as_str()).or_insert(problem.reason);
+        }
+    }
+    let resolved: HashSet<&str> = resolved.iter().map(|r| r.attachment_id.as_str()).collect();
     for attachment in &message.attachments {
-        let id = &attachment.attachment_id;
-        let problem = problems
-            .iter()
-            .find(|p| p.attachment_id.as_ref() == Some(id));
-        let outcome = match problem {
-            Some(problem) => AttachmentOutcome::of_problem(problem.reason),
+        let id = attachment.attachment_id.as_str();
+        let is_resolved = resolved.contains(id);
+        let outcome = match first_problem.get(id) {
+            Some(reason) => AttachmentOutcome::of_problem(*reason),
+            None if !is_resolved => AttachmentOutcome::Unresolved,
             None if hashed > 0 => {
                 hashed -= 1;
                 AttachmentOutcome::Hashed
@@ -322,9 +336,7 @@ fn tally_attachments(
             None => AttachmentOutcome::ExactOnly,
         };
         trace.attachment(outcome);
-        let fetched = matches!(attachment.body, AttachmentBody::Uri(_))
-            && resolved.iter().any(|r| &r.attachment_id == id);
-        if fetched {
+        if is_resolved && matches!(attachment.body, AttachmentBody::Uri(_)) {
             trace.fetched();
         }
     }

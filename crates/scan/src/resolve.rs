@@ -3,10 +3,10 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use vigil_core::config::AttachmentsConfig;
 use vigil_core::{AttachmentBody, MediaType, Message, ReasonCode};
 
 use crate::Problem;
-
 /// An attachment whose bytes are in hand.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResolvedAttachment {
@@ -28,11 +28,14 @@ impl std::fmt::Debug for ResolvedAttachment {
     }
 }
 
-/// Turns attachment bodies into bytes: base64 `data` inline, `file://` URIs under the
-/// configured roots. Enforces the size limit before allocating.
+/// Turns attachment bodies into bytes: base64 `data` inline, `file://` URIs beneath the
+/// configured roots. Enforces the size limit of one attachment and the count and byte budget
+/// of one message before reading or allocating.
 #[derive(Debug, Clone)]
 pub struct Resolver {
     max_bytes: u64,
+    max_count: usize,
+    max_total_bytes: u64,
     file_roots: Vec<PathBuf>,
 }
 
@@ -42,30 +45,35 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 impl Resolver {
-    /// A resolver allowing attachments up to `max_bytes` and `file://` URIs inside
-    /// `file_roots`, which must exist (they are canonicalised now, so symlinks cannot later
-    /// widen them).
-    pub fn new(
-        max_bytes: u64,
-        file_roots: &[PathBuf],
-    ) -> Result<Resolver, (PathBuf, std::io::Error)> {
-        let file_roots = file_roots
+    /// A resolver with the limits of `config`, fetching `file://` URIs inside
+    /// `config.file_roots`, which must exist (they are canonicalised now, so symlinks cannot
+    /// later widen them).
+    pub fn new(config: &AttachmentsConfig) -> Result<Resolver, (PathBuf, std::io::Error)> {
+        let file_roots = config
+            .file_roots
             .iter()
             .map(|root| root.canonicalize().map_err(|e| (root.clone(), e)))
             .collect::<Result<_, _>>()?;
         Ok(Resolver {
-            max_bytes,
+            max_bytes: config.max_bytes,
+            max_count: usize::try_from(config.max_attachments_per_message).unwrap_or(usize::MAX),
+            max_total_bytes: config.max_total_bytes_per_message,
             file_roots,
         })
     }
 
-    /// Resolves every attachment of `message`. Attachments that fail are left out and reported
-    /// as problems; an unknown media type is reported but its bytes are still returned, so
-    /// exact hashes are checked whatever the label says.
+    /// Resolves the attachments of `message`, in order, within its budget. Attachments that
+    /// fail are left out and reported as problems, one each; those past the count limit are
+    /// not read and reported in one problem naming the first. An unknown media type is
+    /// reported but its bytes are still returned, so exact hashes are checked whatever the
+    /// label says.
     pub fn resolve(&self, message: &Message) -> (Vec<ResolvedAttachment>, Vec<Problem>) {
         let mut resolved = Vec::new();
         let mut problems = Vec::new();
-        for attachment in &message.attachments {
+        let count = message.attachments.len().min(self.max_count);
+        let (within, over) = message.attachments.split_at(count);
+        let mut left = self.max_total_bytes;
+        for attachment in within {
             let id = &attachment.attachment_id;
             let problem = |reason, detail: String| Problem {
                 reason,
@@ -73,8 +81,8 @@ impl Resolver {
                 detail,
             };
             let bytes = match &attachment.body {
-                AttachmentBody::Data(data) => self.decode(data),
-                AttachmentBody::Uri(uri) => self.fetch(uri),
+                AttachmentBody::Data(data) => self.decode(data, left),
+                AttachmentBody::Uri(uri) => self.fetch(uri, left),
             };
             let bytes = match bytes {
                 Ok(bytes) => bytes,
@@ -83,6 +91,7 @@ impl Resolver {
                     continue;
                 }
             };
+            left = left.saturating_sub(bytes.len() as u64);
             let media_type = MediaType::parse(&attachment.media_type);
             if media_type.is_none() {
                 problems.push(problem(
@@ -99,25 +108,50 @@ impl Resolver {
                 bytes,
             });
         }
+        if let Some(first) = over.first() {
+            problems.push(Problem {
+                reason: ReasonCode::TooManyAttachments,
+                attachment_id: Some(first.attachment_id.clone()),
+                detail: format!(
+                    "{} of the message's {} attachments, from attachments[{count}] on, were not \
+                     read: attachments.max_attachments_per_message = {}",
+                    over.len(),
+                    message.attachments.len(),
+                    self.max_count
+                ),
+            });
+        }
         (resolved, problems)
     }
 
-    fn too_large(&self, size: u64) -> (ReasonCode, String) {
-        (
-            ReasonCode::AttachmentTooLarge,
-            format!(
-                "{size} bytes exceeds attachments.max_bytes = {}",
-                self.max_bytes
-            ),
-        )
+    /// Refuses an attachment of `size` bytes when it is over the limit for one attachment,
+    /// or over the `left` bytes of its message's budget.
+    fn admit(&self, size: u64, left: u64) -> Result<(), (ReasonCode, String)> {
+        if size > self.max_bytes {
+            return Err((
+                ReasonCode::AttachmentTooLarge,
+                format!(
+                    "{size} bytes exceeds attachments.max_bytes = {}",
+                    self.max_bytes
+                ),
+            ));
+        }
+        if size > left {
+            return Err((
+                ReasonCode::AttachmentBudgetExceeded,
+                format!(
+                    "{size} bytes exceeds the {left} bytes the message has left of \
+                     attachments.max_total_bytes_per_message = {}",
+                    self.max_total_bytes
+                ),
+            ));
+        }
+        Ok(())
     }
 
-    fn decode(&self, data: &str) -> Result<Vec<u8>, (ReasonCode, String)> {
+    fn decode(&self, data: &str, left: u64) -> Result<Vec<u8>, (ReasonCode, String)> {
         // Checked on the encoded length first so an oversized attachment is never decoded.
-        let estimate = (data.len() as u64 / 4) * 3;
-        if estimate > self.max_bytes {
-            return Err(self.too_large(estimate));
-        }
+        self.admit((data.len() as u64 / 4) * 3, left)?;
         let bytes = BASE64.decode(data).map_err(|e| {
             let detail = match e {
                 base64::DecodeError::InvalidByte(offset, _) => {
@@ -133,13 +167,11 @@ impl Resolver {
             };
             (ReasonCode::InvalidBase64, detail)
         })?;
-        if bytes.len() as u64 > self.max_bytes {
-            return Err(self.too_large(bytes.len() as u64));
-        }
+        self.admit(bytes.len() as u64, left)?;
         Ok(bytes)
     }
 
-    fn fetch(&self, uri: &str) -> Result<Vec<u8>, (ReasonCode, String)> {
+    fn fetch(&self, uri: &str, left: u64) -> Result<Vec<u8>, (ReasonCode, String)> {
         let not_allowed = |why: &str| (ReasonCode::UriNotAllowed, why.to_string());
         let scheme = uri_scheme(uri).ok_or_else(|| not_allowed("the uri has no scheme"))?;
         if !scheme.eq_ignore_ascii_case("file") {
@@ -182,16 +214,12 @@ impl Resolver {
         if !metadata.is_file() {
             return Err(not_allowed("not a regular file"));
         }
-        if metadata.len() > self.max_bytes {
-            return Err(self.too_large(metadata.len()));
-        }
+        self.admit(metadata.len(), left)?;
         let mut bytes = Vec::with_capacity(metadata.len() as usize);
-        file.take(self.max_bytes + 1)
+        file.take(self.max_bytes.min(left) + 1)
             .read_to_end(&mut bytes)
             .map_err(unreadable)?;
-        if bytes.len() as u64 > self.max_bytes {
-            return Err(self.too_large(bytes.len() as u64));
-        }
+        self.admit(bytes.len() as u64, left)?;
         Ok(bytes)
     }
 }
@@ -275,9 +303,119 @@ mod tests {
         resolver.resolve(&message(attachments))
     }
 
+    /// A resolver with `max_bytes` per attachment, the default message budget, and `roots`.
+    fn resolver(max_bytes: u64, roots: &[PathBuf]) -> Resolver {
+        Resolver::new(&AttachmentsConfig {
+            max_bytes,
+            file_roots: roots.to_vec(),
+            ..AttachmentsConfig::default()
+        })
+        .unwrap()
+    }
+
+    /// `n` attachments `<prefix>0`, `<prefix>1`, … with the same `body` (JSON members).
+    fn repeated(prefix: &str, n: usize, body: &str) -> String {
+        (0..n)
+            .map(|i| {
+                format!(r#"{{"attachment_id":"{prefix}{i}","media_type":"video/mp4",{body}}}"#)
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A directory with a root holding `ok.bin`, `sub/inner.bin` and symlinks that lead out
+    /// of it or around in it, and `outside/outside.bin` beside the root.
+    fn tree() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir(&outside).unwrap();
+        std::fs::write(root.join("ok.bin"), b"listed bytes").unwrap();
+        std::fs::write(root.join("sub/inner.bin"), b"inner").unwrap();
+        std::fs::write(outside.join("outside.bin"), b"x").unwrap();
+        let link = |target: &Path, name: &str| std::os::unix::fs::symlink(target, root.join(name));
+        link(&outside.join("outside.bin"), "escape.bin").unwrap();
+        link(&outside, "dirlink").unwrap();
+        link(&root.join("ok.bin"), "alias.bin").unwrap();
+        link(Path::new("../ok.bin"), "sub/relative.bin").unwrap();
+        link(Path::new("sub"), "sublink").unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn one_file_referenced_many_times_stops_at_the_message_budget() {
+        let (_dir, root) = tree();
+        std::fs::write(root.join("100.bin"), [7u8; 100]).unwrap();
+        let resolver = Resolver::new(&AttachmentsConfig {
+            max_bytes: 100,
+            max_total_bytes_per_message: 350,
+            file_roots: vec![root.clone()],
+            ..AttachmentsConfig::default()
+        })
+        .unwrap();
+        let file = format!(r#""uri":"file://{}""#, root.join("100.bin").display());
+        // Ten references to the file, then 40 bytes inline: these still fit in what is left.
+        let inline = r#"{"attachment_id":"small","media_type":"video/mp4","data":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}"#;
+        let (ok, problems) = resolve(&resolver, &format!("{},{inline}", repeated("a", 10, &file)));
+        let ids: Vec<&str> = ok.iter().map(|a| a.attachment_id.as_str()).collect();
+        assert_eq!(ids, ["a0", "a1", "a2", "small"]);
+        assert_eq!(ok[3].bytes.len(), 39);
+        assert_eq!(problems.len(), 7, "{problems:?}");
+        for (i, problem) in problems.iter().enumerate() {
+            assert_eq!(problem.reason, ReasonCode::AttachmentBudgetExceeded);
+            assert_eq!(
+                problem.attachment_id.as_deref(),
+                Some(format!("a{}", i + 3).as_str())
+            );
+            assert_eq!(
+                problem.detail,
+                "100 bytes exceeds the 50 bytes the message has left of \
+                 attachments.max_total_bytes_per_message = 350"
+            );
+        }
+        // A single attachment over its own limit is that, not a budget matter.
+        let (_, problems) = resolve(
+            &resolver,
+            &format!(
+                r#"{{"attachment_id":"a","media_type":"image/png","data":"{}"}}"#,
+                "A".repeat(200)
+            ),
+        );
+        assert_eq!(problems[0].reason, ReasonCode::AttachmentTooLarge);
+    }
+
+    #[test]
+    fn attachments_past_the_count_limit_are_not_read_and_are_reported_once() {
+        let (_dir, root) = tree();
+        let resolver = Resolver::new(&AttachmentsConfig {
+            max_attachments_per_message: 3,
+            file_roots: vec![root.clone()],
+            ..AttachmentsConfig::default()
+        })
+        .unwrap();
+        // Reading any attachment past the third would report the missing file.
+        let missing = format!(r#""uri":"file://{}""#, root.join("missing.bin").display());
+        let attachments = format!(
+            "{},{}",
+            repeated("a", 3, r#""data":"aGk=""#),
+            repeated("b", 5, &missing)
+        );
+        let (ok, problems) = resolve(&resolver, &attachments);
+        assert_eq!(ok.len(), 3);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].reason, ReasonCode::TooManyAttachments);
+        assert_eq!(problems[0].attachment_id.as_deref(), Some("b0"));
+        assert_eq!(
+            problems[0].detail,
+            "5 of the message's 8 attachments, from attachments[3] on, were not read: \
+             attachments.max_attachments_per_message = 3"
+        );
+    }
+
     #[test]
     fn inline_data_decodes_with_or_without_padding() {
-        let resolver = Resolver::new(16, &[]).unwrap();
+        let resolver = resolver(16, &[]);
         let (ok, problems) = resolve(
             &resolver,
             r#"{"attachment_id":"a","media_type":"image/png","data":"aGk="},
@@ -299,7 +437,7 @@ mod tests {
         std::fs::write(dir.path().join("outside.bin"), b"x").unwrap();
         std::os::unix::fs::symlink(dir.path().join("outside.bin"), root.join("escape.bin"))
             .unwrap();
-        let resolver = Resolver::new(32, std::slice::from_ref(&root)).unwrap();
+        let resolver = resolver(32, std::slice::from_ref(&root));
         let uri = |name: &str| format!("file://{}", root.join(name).display());
         let table = [
             (
@@ -358,7 +496,7 @@ mod tests {
 
     #[test]
     fn file_uris_are_refused_without_roots() {
-        let resolver = Resolver::new(32, &[]).unwrap();
+        let resolver = resolver(32, &[]);
         let (_, problems) = resolve(
             &resolver,
             r#"{"attachment_id":"a","media_type":"image/png","uri":"file:///etc/hostname"}"#,
@@ -369,7 +507,7 @@ mod tests {
 
     #[test]
     fn unknown_media_type_keeps_bytes_and_reports() {
-        let resolver = Resolver::new(32, &[]).unwrap();
+        let resolver = resolver(32, &[]);
         let (ok, problems) = resolve(
             &resolver,
             r#"{"attachment_id":"a","media_type":"application/x-thing","data":"aGk="},

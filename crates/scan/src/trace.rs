@@ -57,7 +57,8 @@ pub enum AttachmentOutcome {
     Hashed,
     /// Only exact digests: not an image, or no list holds perceptual hashes.
     ExactOnly,
-    /// Over `attachments.max_bytes` or the image limits.
+    /// Over `attachments.max_bytes`, the message's attachment byte budget or the image
+    /// limits.
     TooLarge,
     /// A corrupt, truncated or otherwise undecodable image.
     Undecodable,
@@ -65,7 +66,8 @@ pub enum AttachmentOutcome {
     TimedOut,
     /// A media type or image format vigil does not read (exact digests still matched).
     Unsupported,
-    /// The body could not be turned into bytes (bad base64, refused or unreadable `uri`).
+    /// The body could not be turned into bytes (bad base64, refused or unreadable `uri`), or
+    /// was not read: past the message's attachment count.
     Unresolved,
 }
 
@@ -97,9 +99,9 @@ impl AttachmentOutcome {
     /// The outcome of an attachment that has a problem with `reason`.
     pub fn of_problem(reason: ReasonCode) -> AttachmentOutcome {
         match reason {
-            ReasonCode::AttachmentTooLarge | ReasonCode::ImageTooLarge => {
-                AttachmentOutcome::TooLarge
-            }
+            ReasonCode::AttachmentTooLarge
+            | ReasonCode::AttachmentBudgetExceeded
+            | ReasonCode::ImageTooLarge => AttachmentOutcome::TooLarge,
             ReasonCode::Undecodable | ReasonCode::DetectorPanic => AttachmentOutcome::Undecodable,
             ReasonCode::ImageTimeout => AttachmentOutcome::TimedOut,
             ReasonCode::UnsupportedMediaType | ReasonCode::UnsupportedImageFormat => {
@@ -227,6 +229,14 @@ mod tests {
         let table = [
             (ReasonCode::AttachmentTooLarge, AttachmentOutcome::TooLarge),
             (ReasonCode::ImageTooLarge, AttachmentOutcome::TooLarge),
+            (
+                ReasonCode::AttachmentBudgetExceeded,
+                AttachmentOutcome::TooLarge,
+            ),
+            (
+                ReasonCode::TooManyAttachments,
+                AttachmentOutcome::Unresolved,
+            ),
             (ReasonCode::Undecodable, AttachmentOutcome::Undecodable),
             (ReasonCode::ImageTimeout, AttachmentOutcome::TimedOut),
             (

@@ -39,7 +39,7 @@ impl ContentFetcher {
             // default 500 ms wait, each lookup took half a second: 2 flags/s).
             .set("fetch.wait.max.ms", "10");
         let consumer: BaseConsumer = client.create().map_err(setup("content consumer"))?;
-        let resolver = Resolver::new(config.attachments.max_bytes, &config.attachments.file_roots)
+        let resolver = Resolver::new(&config.attachments)
             .map_err(|(path, source)| IngestError::FileRoot { path, source })?;
         Ok(ContentFetcher {
             consumer,
