@@ -8,7 +8,8 @@
 //! - [`Scanner`] — runs every detector, contains a panicking detector to that message, and
 //!   assembles the [`vigil_core::Flag`].
 //! - [`Resolver`] — the only I/O before scanning: base64 decoding and `file://` fetching
-//!   under configured roots, within size limits per attachment and per message.
+//!   beneath configured roots (no symlink followed), within size limits per attachment and
+//!   per message.
 //! - [`Pipeline`] — parse → resolve → scan, emitting [`vigil_core::ErrorRecord`]s for whatever
 //!   could not be scanned; built once from a [`vigil_core::Config`] (lists compiled then).
 //! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.

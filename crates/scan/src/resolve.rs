@@ -1,8 +1,13 @@
+use std::ffi::OsStr;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
 use vigil_core::config::AttachmentsConfig;
 use vigil_core::{AttachmentBody, MediaType, Message, ReasonCode};
 
@@ -36,7 +41,31 @@ pub struct Resolver {
     max_bytes: u64,
     max_count: usize,
     max_total_bytes: u64,
-    file_roots: Vec<PathBuf>,
+    roots: Vec<Root>,
+}
+
+/// A directory `file://` URIs may point into, opened once.
+#[derive(Debug, Clone)]
+struct Root {
+    /// Its canonical path and, when it differs, its path as configured: a URI may use either.
+    prefixes: Vec<PathBuf>,
+    dir: Arc<OwnedFd>,
+}
+
+impl Root {
+    fn open(path: &Path) -> std::io::Result<Root> {
+        let canonical = path.canonicalize()?;
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let dir = rustix::fs::open(&canonical, flags, Mode::empty())?;
+        let mut prefixes = vec![canonical];
+        if path.is_absolute() && prefixes[0] != path {
+            prefixes.push(path.to_path_buf());
+        }
+        Ok(Root {
+            prefixes,
+            dir: Arc::new(dir),
+        })
+    }
 }
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -45,20 +74,20 @@ const BASE64: GeneralPurpose = GeneralPurpose::new(
 );
 
 impl Resolver {
-    /// A resolver with the limits of `config`, fetching `file://` URIs inside
-    /// `config.file_roots`, which must exist (they are canonicalised now, so symlinks cannot
-    /// later widen them).
+    /// A resolver with the limits of `config`, fetching `file://` URIs beneath
+    /// `config.file_roots`. Each root must be a directory; it is opened now, so neither a
+    /// symlink nor a rename can later widen it.
     pub fn new(config: &AttachmentsConfig) -> Result<Resolver, (PathBuf, std::io::Error)> {
-        let file_roots = config
+        let roots = config
             .file_roots
             .iter()
-            .map(|root| root.canonicalize().map_err(|e| (root.clone(), e)))
+            .map(|root| Root::open(root).map_err(|e| (root.clone(), e)))
             .collect::<Result<_, _>>()?;
         Ok(Resolver {
             max_bytes: config.max_bytes,
             max_count: usize::try_from(config.max_attachments_per_message).unwrap_or(usize::MAX),
             max_total_bytes: config.max_total_bytes_per_message,
-            file_roots,
+            roots,
         })
     }
 
@@ -180,36 +209,22 @@ impl Resolver {
                 format!("scheme `{scheme}` is not fetched (only file:// is)"),
             ));
         }
-        if self.file_roots.is_empty() {
+        if self.roots.is_empty() {
             return Err(not_allowed(
                 "file:// attachments are disabled (attachments.file_roots is empty)",
             ));
         }
         let path = file_uri_path(uri).ok_or_else(|| not_allowed("malformed file:// uri"))?;
-        let canonical = path.canonicalize().map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => (
-                ReasonCode::AttachmentNotFound,
-                "the file does not exist".to_string(),
-            ),
-            kind => (
-                ReasonCode::AttachmentUnreadable,
-                format!("cannot resolve the file: {kind}"),
-            ),
-        })?;
-        if !self
-            .file_roots
-            .iter()
-            .any(|root| canonical.starts_with(root))
-        {
-            return Err(not_allowed("the file is outside attachments.file_roots"));
-        }
+        // Decided from the path alone, before any file system call, so that whether a file
+        // outside the roots exists never shows in the outcome.
+        let (root, relative) = self.beneath(&path).map_err(not_allowed)?;
+        let file = std::fs::File::from(open_beneath(root.dir.as_fd(), relative)?);
         let unreadable = |e: std::io::Error| {
             (
                 ReasonCode::AttachmentUnreadable,
                 format!("cannot read the file: {}", e.kind()),
             )
         };
-        let file = std::fs::File::open(&canonical).map_err(unreadable)?;
         let metadata = file.metadata().map_err(unreadable)?;
         if !metadata.is_file() {
             return Err(not_allowed("not a regular file"));
@@ -221,6 +236,139 @@ impl Resolver {
             .map_err(unreadable)?;
         self.admit(bytes.len() as u64, left)?;
         Ok(bytes)
+    }
+
+    /// The root `path` lies beneath and the path relative to it, judged from the names
+    /// alone; `..` is refused wherever it appears.
+    fn beneath<'a>(&'a self, path: &'a Path) -> Result<(&'a Root, &'a Path), &'static str> {
+        if path.components().any(|c| c == Component::ParentDir) {
+            return Err("the path has a `..` component");
+        }
+        let (root, relative) = self
+            .roots
+            .iter()
+            .find_map(|root| {
+                let relative = root
+                    .prefixes
+                    .iter()
+                    .find_map(|p| path.strip_prefix(p).ok())?;
+                Some((root, relative))
+            })
+            .ok_or("the file is outside attachments.file_roots")?;
+        if relative.as_os_str().is_empty() {
+            return Err("not a regular file");
+        }
+        Ok((root, relative))
+    }
+}
+
+/// Flags of every attachment open: read only, no symlink as the last component, and no
+/// blocking on a FIFO or device (refused as not a regular file once opened).
+const FILE_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::CLOEXEC)
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::NOFOLLOW);
+
+/// Why a path beneath a root could not be opened.
+#[derive(Debug)]
+enum OpenError {
+    /// A component is a symbolic link; none is followed beneath a root.
+    Link,
+    /// A component does not exist, or is not a directory where one is needed.
+    NotFound,
+    /// Any other error: permissions, I/O.
+    Io(std::io::Error),
+}
+
+impl OpenError {
+    fn of(errno: Errno) -> OpenError {
+        match errno {
+            // ELOOP: a symlink (RESOLVE_NO_SYMLINKS, O_NOFOLLOW); EXDEV: an escape from the
+            // root, which RESOLVE_BENEATH refuses.
+            Errno::LOOP | Errno::XDEV => OpenError::Link,
+            Errno::NOENT | Errno::NOTDIR => OpenError::NotFound,
+            other => OpenError::Io(other.into()),
+        }
+    }
+}
+
+impl From<OpenError> for (ReasonCode, String) {
+    fn from(error: OpenError) -> Self {
+        match error {
+            OpenError::Link => (
+                ReasonCode::UriNotAllowed,
+                "the path goes through a symbolic link, which is not followed beneath \
+                 attachments.file_roots"
+                    .into(),
+            ),
+            OpenError::NotFound => (
+                ReasonCode::AttachmentNotFound,
+                "the file does not exist".into(),
+            ),
+            OpenError::Io(e) => (
+                ReasonCode::AttachmentUnreadable,
+                format!("cannot open the file: {}", e.kind()),
+            ),
+        }
+    }
+}
+
+/// Opens `relative` beneath the directory `root` without following any symbolic link, so a
+/// link or a rename inside the root cannot lead the open outside it (there is no window
+/// between a check and the open).
+fn open_beneath(root: BorrowedFd<'_>, relative: &Path) -> Result<OwnedFd, OpenError> {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::ResolveFlags;
+        let resolve =
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+        match rustix::fs::openat2(root, relative, FILE_FLAGS, Mode::empty(), resolve) {
+            // ENOSYS: a kernel before 5.6; EPERM: a seccomp profile that predates openat2.
+            Err(Errno::NOSYS | Errno::PERM) => {}
+            result => return result.map_err(OpenError::of),
+        }
+    }
+    open_walking(root, relative)
+}
+
+/// [`open_beneath`] one component at a time: each directory opened relative to the last
+/// with `O_NOFOLLOW`, the file too.
+fn open_walking(root: BorrowedFd<'_>, relative: &Path) -> Result<OwnedFd, OpenError> {
+    let mut names = Vec::new();
+    for component in relative.components() {
+        match component {
+            Component::Normal(name) => names.push(name),
+            Component::CurDir => {}
+            // `beneath` passes relative paths without `..`; refuse rather than trust it.
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
+                return Err(OpenError::Link);
+            }
+        }
+    }
+    let (file, dirs) = names.split_last().ok_or(OpenError::NotFound)?;
+    let mut dir: Option<OwnedFd> = None;
+    for name in dirs {
+        let at = dir.as_ref().map_or(root, |d| d.as_fd());
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let next = rustix::fs::openat(at, *name, flags, Mode::empty())
+            .map_err(|e| walk_error(at, name, e))?;
+        dir = Some(next);
+    }
+    let at = dir.as_ref().map_or(root, |d| d.as_fd());
+    rustix::fs::openat(at, *file, FILE_FLAGS, Mode::empty()).map_err(|e| walk_error(at, file, e))
+}
+
+/// What `openat2` would have reported: a directory opened with `O_NOFOLLOW` that turns out
+/// to be a symlink fails with ENOTDIR, which `openat2` reports as ELOOP.
+fn walk_error(at: BorrowedFd<'_>, name: &OsStr, errno: Errno) -> OpenError {
+    let is_link = || {
+        rustix::fs::statat(at, name, AtFlags::SYMLINK_NOFOLLOW)
+            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
+    };
+    match errno {
+        Errno::NOTDIR if is_link() => OpenError::Link,
+        other => OpenError::of(other),
     }
 }
 
@@ -341,6 +489,148 @@ mod tests {
         link(Path::new("../ok.bin"), "sub/relative.bin").unwrap();
         link(Path::new("sub"), "sublink").unwrap();
         (dir, root)
+    }
+
+    fn uri(path: &Path) -> String {
+        format!(
+            r#"{{"attachment_id":"a","media_type":"image/png","uri":"file://{}"}}"#,
+            path.display()
+        )
+    }
+
+    /// The reason and detail of the single problem resolving `path` gives.
+    fn refusal(resolver: &Resolver, path: &Path) -> (ReasonCode, String) {
+        let (ok, problems) = resolve(resolver, &uri(path));
+        assert!(ok.is_empty(), "{}", path.display());
+        assert_eq!(problems.len(), 1, "{}: {problems:?}", path.display());
+        (problems[0].reason, problems[0].detail.clone())
+    }
+
+    #[test]
+    fn paths_outside_the_roots_get_one_answer_whether_or_not_they_exist() {
+        let (dir, root) = tree();
+        let resolver = resolver(32, std::slice::from_ref(&root));
+        let outside = dir.path().join("outside");
+        let expected = (
+            ReasonCode::UriNotAllowed,
+            "the file is outside attachments.file_roots".to_string(),
+        );
+        for (existing, missing) in [
+            (outside.join("outside.bin"), outside.join("missing.bin")),
+            (PathBuf::from("/etc/passwd"), PathBuf::from("/nonexistent")),
+            (dir.path().to_path_buf(), dir.path().join("nonexistent/x")),
+        ] {
+            assert!(existing.exists() && !missing.exists());
+            assert_eq!(
+                refusal(&resolver, &existing),
+                expected,
+                "{}",
+                existing.display()
+            );
+            assert_eq!(
+                refusal(&resolver, &missing),
+                expected,
+                "{}",
+                missing.display()
+            );
+        }
+        // Escapes are judged before any lookup too: by name (`..`), or at the symlink.
+        for (existing, missing, reason) in [
+            (
+                root.join("../outside/outside.bin"),
+                root.join("../outside/missing.bin"),
+                ReasonCode::UriNotAllowed,
+            ),
+            (
+                root.join("dirlink/outside.bin"),
+                root.join("dirlink/missing.bin"),
+                ReasonCode::UriNotAllowed,
+            ),
+        ] {
+            let got = refusal(&resolver, &existing);
+            assert_eq!(got.0, reason, "{}", existing.display());
+            assert_eq!(refusal(&resolver, &missing), got, "{}", missing.display());
+        }
+    }
+
+    #[test]
+    fn no_symlink_beneath_a_root_is_followed_and_the_walk_agrees_with_openat2() {
+        let (_dir, root) = tree();
+        let resolver = resolver(32, std::slice::from_ref(&root));
+        let dir = rustix::fs::open(&root, OFlags::PATH | OFlags::DIRECTORY, Mode::empty()).unwrap();
+        let kind = |result: Result<OwnedFd, OpenError>| match result {
+            Ok(_) => "opened",
+            Err(OpenError::Link) => "link",
+            Err(OpenError::NotFound) => "not found",
+            Err(OpenError::Io(e)) => panic!("{e}"),
+        };
+        let table = [
+            ("ok.bin", "opened"),
+            ("sub/inner.bin", "opened"),
+            ("./sub/./inner.bin", "opened"),
+            // Out of the root, or around inside it: a link is a link either way.
+            ("escape.bin", "link"),
+            ("dirlink/outside.bin", "link"),
+            ("alias.bin", "link"),
+            ("sub/relative.bin", "link"),
+            ("sublink/inner.bin", "link"),
+            ("missing.bin", "not found"),
+            ("ok.bin/x", "not found"),
+        ];
+        for (relative, expected) in table {
+            let path = Path::new(relative);
+            assert_eq!(
+                kind(open_beneath(dir.as_fd(), path)),
+                expected,
+                "{relative}"
+            );
+            assert_eq!(
+                kind(open_walking(dir.as_fd(), path)),
+                expected,
+                "walk: {relative}"
+            );
+            let (ok, problems) = resolve(&resolver, &uri(&root.join(relative)));
+            let reason = problems.first().map(|p| p.reason);
+            let want = match expected {
+                "opened" => None,
+                "link" => Some(ReasonCode::UriNotAllowed),
+                _ => Some(ReasonCode::AttachmentNotFound),
+            };
+            assert_eq!(reason, want, "{relative}: {problems:?}");
+            assert_eq!(ok.len(), usize::from(want.is_none()), "{relative}");
+        }
+    }
+
+    #[test]
+    fn a_root_configured_through_a_symlink_may_be_named_either_way() {
+        let (dir, root) = tree();
+        let configured = dir.path().join("media");
+        std::os::unix::fs::symlink(&root, &configured).unwrap();
+        let resolver = resolver(32, std::slice::from_ref(&configured));
+        for base in [&configured, &root] {
+            let (ok, problems) = resolve(&resolver, &uri(&base.join("sub/inner.bin")));
+            assert!(problems.is_empty(), "{}: {problems:?}", base.display());
+            assert_eq!(ok[0].bytes, b"inner");
+        }
+    }
+
+    #[test]
+    fn a_fifo_beneath_a_root_is_refused_without_blocking() {
+        let (_dir, root) = tree();
+        let fifo = root.join("fifo");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
+        let resolver = resolver(32, std::slice::from_ref(&root));
+        assert_eq!(
+            refusal(&resolver, &fifo),
+            (ReasonCode::UriNotAllowed, "not a regular file".to_string())
+        );
     }
 
     #[test]
