@@ -1,8 +1,8 @@
 //! List manifests and signatures: keys and signatures made by OpenSSL (the reference
 //! ed25519 implementation here) are accepted, vigil's signatures verify with OpenSSL, and
 //! every integrity failure — tampered or truncated data, wrong key, missing signature,
-//! rollback, reused version, stale list, wrong entry count, wrong name — is refused with
-//! its reason code and the list's name.
+//! rollback, reused version, another list in its place, stale list, wrong entry count, wrong
+//! name — is refused with its reason code and the list's name.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
 use std::path::{Path, PathBuf};
@@ -309,6 +309,12 @@ fn versions_only_move_forward() {
     assert_eq!(reason, Refusal::VersionReused);
     let v3 = load(3, 2);
     assert!(v3.info.check_successor(&v2.info).is_ok());
+    // A newer signed version of another list does not replace this one.
+    let mut other = v3.clone();
+    other.info.name = "ncmec".into();
+    let (reason, detail) = refusal(other.info.check_successor(&v2.info).map(|()| other.clone()));
+    assert_eq!(reason, Refusal::NameChanged);
+    assert!(detail.contains("`ncmec`"), "{detail}");
     assert!(
         v2.info.check_successor(&v2.info).is_ok(),
         "the same version again is no change"

@@ -1,6 +1,7 @@
 //! Hot reload: a new list version replaces the old one atomically while scans run on other
 //! threads (every scan sees exactly one whole version), and a refused update — tampered,
-//! rolled back, malformed — leaves the version in force untouched.
+//! rolled back, another list in its place, malformed — leaves the version in force untouched;
+//! with a ledger, a restart refuses rollbacks and replaced lists too.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
 use std::path::{Path, PathBuf};
@@ -21,9 +22,14 @@ fn md5_hex(bytes: &[u8]) -> String {
     vigil_hash::ExactAlgorithm::Md5.digest(bytes).to_hex()
 }
 
-/// Writes list version `version` (entry id `e-<version>`) and its manifest; the manifest
-/// is written last, as a publisher would, and `created_at` is now.
+/// Writes version `version` of the list `bank` (entry id `e-<version>`) and its manifest; the
+/// manifest is written last, as a publisher would, and `created_at` is now.
 fn publish(path: &Path, version: u64, manifest_sha: Option<&str>) {
+    publish_as(path, "bank", version, manifest_sha);
+}
+
+/// [`publish`] under the list name `name`.
+fn publish_as(path: &Path, name: &str, version: u64, manifest_sha: Option<&str>) {
     let data = format!(
         "algorithm,hash,entry_id,category\nmd5,{},e-{version},A\nsha256,{},pad-{version},B\n",
         md5_hex(VIDEO),
@@ -31,7 +37,7 @@ fn publish(path: &Path, version: u64, manifest_sha: Option<&str>) {
     );
     std::fs::write(path, &data).unwrap();
     let manifest = Manifest {
-        name: "bank".into(),
+        name: name.into(),
         source: "test".into(),
         version,
         created_at: OffsetDateTime::now_utc(),
@@ -133,11 +139,16 @@ fn refused_updates_keep_the_version_in_force() {
     let shared = reloader.shared();
 
     type Spoil<'a> = Box<dyn Fn() + 'a>;
-    let cases: [(&str, Spoil, Option<Refusal>); 4] = [
+    let cases: [(&str, Spoil, Option<Refusal>); 5] = [
         (
             "rollback",
             Box::new(|| publish(&list, 4, None)),
             Some(Refusal::Rollback),
+        ),
+        (
+            "another list in its place",
+            Box::new(|| publish_as(&list, "other", 9, None)),
+            Some(Refusal::NameChanged),
         ),
         (
             "tampered",
@@ -219,9 +230,27 @@ fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
         "without a ledger only the running process remembers versions"
     );
     publish(&list, 6, None);
-    let reloader = Reloader::start(config).unwrap();
+    let reloader = Reloader::start(config.clone()).unwrap();
     assert_eq!(
         matched(&reloader.shared(), &record()),
         ("6".into(), "e-6".into())
+    );
+    drop(reloader);
+
+    // Another signed list put in the file's place is refused at the restart too, unless the
+    // configuration names it.
+    publish_as(&list, "other", 7, None);
+    match Reloader::start(config.clone()) {
+        Err(vigil_scan::BuildError::List(vigil_lists::ListError::Refused { reason, .. })) => {
+            assert_eq!(reason, Refusal::NameChanged)
+        }
+        other => panic!("expected a name_changed refusal, got {other:?}"),
+    }
+    let mut renamed = config;
+    renamed.lists.hash_lists[0].name = Some("other".into());
+    let reloader = Reloader::start(renamed).unwrap();
+    assert_eq!(
+        matched(&reloader.shared(), &record()),
+        ("7".into(), "e-7".into())
     );
 }

@@ -63,10 +63,21 @@ impl ListInfo {
             .unwrap_or_else(|| path.display().to_string())
     }
 
-    /// Whether this (newly read) list may replace `previous`, the version in force: a
-    /// manifest version must increase, and an equal version must have the same content.
-    /// Lists without manifests have no order; any new content replaces the old.
+    /// Whether this (newly read) list may replace `previous`, the version in force: it must
+    /// be the same list (name), a manifest version must increase, and an equal version must
+    /// have the same content. Lists without manifests have no order; any new content
+    /// replaces the old.
     pub fn check_successor(&self, previous: &ListInfo) -> Result<(), ListError> {
+        if self.name != previous.name {
+            return Err(previous.refused(
+                Refusal::NameChanged,
+                format!(
+                    "the new version is list `{}`; a file keeps its list while vigil runs \
+                     (name it in the configuration and restart to change that)",
+                    self.name
+                ),
+            ));
+        }
         let (Some(_), Some(old)) = (&self.provenance, &previous.provenance) else {
             return match (&self.provenance, &previous.provenance) {
                 (None, Some(old)) => Err(self.refused(

@@ -15,7 +15,8 @@
 //!   hashes (an image's oriented and trimmed variants), searching each list's arrays in
 //!   place: a linear scan for small tables, an exact multi-index with chunks sized to the
 //!   table for large ones.
-//! - [`Ledger`] — the highest version accepted per list, kept across restarts.
+//! - [`Ledger`] — the highest version accepted per list and the file each was accepted
+//!   from, kept across restarts.
 //! - [`Stamp`] — sizes and modification times of a list's files, so a reloader re-reads
 //!   only what changed.
 //!
@@ -140,6 +141,9 @@ pub enum Refusal {
     EntryCount,
     /// The manifest names another list than the configuration does.
     NameMismatch,
+    /// The manifest names another list than the one in force for this file, or than the
+    /// one the ledger last accepted from it (a signed list put in another's place).
+    NameChanged,
     /// The version is lower than the one in force.
     Rollback,
     /// The version in force is offered again with different content.
@@ -159,6 +163,7 @@ impl Refusal {
             Refusal::DigestMismatch => "digest_mismatch",
             Refusal::EntryCount => "entry_count",
             Refusal::NameMismatch => "name_mismatch",
+            Refusal::NameChanged => "name_changed",
             Refusal::Rollback => "rollback",
             Refusal::VersionReused => "version_reused",
             Refusal::Stale => "stale",

@@ -1,5 +1,5 @@
 //! The configured lists as a set that can be reloaded: each list is re-read only when its
-//! files changed, checked (manifest, signature, age, version order), and on any failure the
+//! files changed, checked (manifest, signature, age, name, version order), and on any failure the
 //! version in force stays. A [`Reloader`] builds a new [`Pipeline`] from the refreshed set off
 //! the hot path and swaps it into the [`SharedPipeline`] that scanning threads read; scans in
 //! flight finish on the pipeline they started with.
@@ -86,7 +86,7 @@ fn load_all<T: Loadable>(
         .map(|source| {
             let stamp = Stamp::of(source);
             let list = T::read(source, integrity, lenient, now)?;
-            ledger.check(list.info())?;
+            ledger.check(source, list.info())?;
             ledger.record(list.info())?;
             Ok(Slot {
                 source: source.clone(),
@@ -133,7 +133,7 @@ fn refresh_slots<T: Loadable>(
         let old = slot.list.info();
         let loaded = T::read(&slot.source, integrity, lenient, now)
             .and_then(|new| new.info().check_successor(old).map(|()| new))
-            .and_then(|new| ledger.check(new.info()).map(|()| new));
+            .and_then(|new| ledger.check(&slot.source, new.info()).map(|()| new));
         match loaded {
             Ok(new) if new.info().sha256 == old.sha256 && new.info().version == old.version => {}
             Ok(new) => {
