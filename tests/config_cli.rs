@@ -51,6 +51,26 @@ fn the_example_config_checks_out() {
         stdout.contains("detectors     exact-hash, keyword"),
         "{stdout}"
     );
+    assert!(!stdout.contains("would not start"), "{stdout}");
+}
+
+#[test]
+fn a_config_vigil_run_would_refuse_for_unsigned_lists_checks_out_with_a_note() {
+    let dir = tempfile::tempdir().unwrap();
+    common::unsigned_keyword_list(dir.path());
+    let (ok, stdout, stderr) = check(dir.path(), "[lists]\nkeyword_lists = [\"kw.csv\"]\n", &[]);
+    assert!(ok, "{stderr}");
+    assert!(
+        stdout.contains("vigil run     would not start: config key `lists.trusted_keys` is empty"),
+        "{stdout}"
+    );
+    let (ok, stdout, stderr) = check(
+        dir.path(),
+        "[lists]\nkeyword_lists = [\"kw.csv\"]\nallow_unsigned = true\n",
+        &[],
+    );
+    assert!(ok, "{stderr}");
+    assert!(!stdout.contains("would not start"), "{stdout}");
 }
 
 #[test]

@@ -67,7 +67,7 @@ fn a_record_that_ends_the_process_is_dead_lettered_after_the_limit_and_nothing_e
     std::fs::write(&pdq_list, entry + ",pdq-1,A\n").unwrap();
     let root = common::root();
     let config = format!(
-        "[lists]\nhash_lists = [{:?}, {:?}]\nkeyword_lists = [{:?}]\n{}",
+        "[lists]\nhash_lists = [{:?}, {:?}]\nkeyword_lists = [{:?}]\nallow_unsigned = true\n{}",
         root.join("examples/lists/sample-hashes.csv"),
         pdq_list,
         root.join("examples/lists/sample-keywords.csv"),

@@ -523,7 +523,7 @@ fn a_list_update_takes_effect_on_sighup_and_a_bad_one_is_refused_while_consuming
     )
     .unwrap();
     let lists = format!(
-        "[lists]\nkeyword_lists = [{:?}]\nreload_interval_ms = 0\n",
+        "[lists]\nkeyword_lists = [{:?}]\nreload_interval_ms = 0\nallow_unsigned = true\n",
         list.display().to_string()
     );
     let vigil = Vigil::start(&format!(

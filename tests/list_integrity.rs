@@ -2,12 +2,15 @@
 //! ed25519 implementation here) are accepted, vigil's signatures verify with OpenSSL, and
 //! every integrity failure — tampered or truncated data, wrong key, missing signature,
 //! rollback, reused version, another list in its place, stale list, wrong entry count, wrong
-//! name — is refused with its reason code and the list's name.
+//! name — is refused with its reason code and the list's name. `vigil run` refuses unsigned
+//! lists unless the configuration allows them; `vigil scan` reads them.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use vigil_core::ListSource;
@@ -319,4 +322,83 @@ fn versions_only_move_forward() {
         v2.info.check_successor(&v2.info).is_ok(),
         "the same version again is no change"
     );
+}
+
+#[test]
+fn vigil_run_refuses_unsigned_lists_unless_the_configuration_allows_them() {
+    let dir = tempfile::tempdir().unwrap();
+    common::unsigned_keyword_list(dir.path());
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = |extra: &str| {
+        let path = dir.path().join("vigil.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[lists]\nkeyword_lists = [\"kw.csv\"]\n{extra}\n\
+                 [kafka]\nbrokers = \"127.0.0.1:1\"\n[admin]\nlisten = \"{admin}\"\n"
+            ),
+        )
+        .unwrap();
+        path
+    };
+
+    let path = config("");
+    let mut child = common::vigil(dir.path())
+        .args(["run", "--config", path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("vigil run started with unsigned lists");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("`lists.trusted_keys`"), "{stderr}");
+    assert!(stderr.contains("`lists.allow_unsigned = true`"), "{stderr}");
+    assert!(
+        std::net::TcpStream::connect(admin).is_err(),
+        "refused before serving anything"
+    );
+
+    // `vigil scan` reads the operator's own files, unsigned.
+    let scan = common::run(
+        common::vigil(dir.path()).args(["scan", "--config", path.to_str().unwrap(), "-"]),
+        b"",
+    );
+    assert!(
+        scan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+
+    // Allowed explicitly, `vigil run` loads the list and serves its admin endpoint (the
+    // broker it cannot reach is another matter).
+    let path = config("allow_unsigned = true");
+    let mut child = common::vigil(dir.path())
+        .args(["run", "--config", path.to_str().unwrap()])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(admin).is_err() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            panic!("vigil run exited ({status}): {stderr}");
+        }
+        assert!(Instant::now() < deadline, "no admin endpoint");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -206,7 +206,8 @@ fn pdq_config(
     let root = common::root();
     format!(
         // The example image is small and flat: PDQ quality 45.
-        "[lists]\nhash_lists = [{:?}, {:?}]\nkeyword_lists = [{:?}]\n[match]\npdq_min_quality = 40\n{}",
+        "[lists]\nhash_lists = [{:?}, {:?}]\nkeyword_lists = [{:?}]\nallow_unsigned = true\n\
+         [match]\npdq_min_quality = 40\n{}",
         root.join("examples/lists/sample-hashes.csv")
             .display()
             .to_string(),

@@ -277,7 +277,7 @@ fn bombs_peak_rss(n: usize, attachments: &str) -> u64 {
     let t = topics("bombs", 2);
     produce(&t.input, &records);
     let config = format!(
-        "[lists]\nhash_lists = [{:?}]\n[attachments]\n{attachments}\n{}",
+        "[lists]\nhash_lists = [{:?}]\nallow_unsigned = true\n[attachments]\n{attachments}\n{}",
         list.display().to_string(),
         kafka_support::kafka_section(&unique("g"), &t.input, "worker_threads = 2\n")
     );

@@ -41,6 +41,15 @@ pub fn vigil_via(cwd: &Path, wrapper: &[&str]) -> Command {
     command
 }
 
+/// Writes `kw.csv` into `dir`: a keyword list of one rule, with no manifest or signature.
+pub fn unsigned_keyword_list(dir: &Path) {
+    std::fs::write(
+        dir.join("kw.csv"),
+        "rule_id,term,category\nk1,home alone,grooming.isolation\n",
+    )
+    .unwrap();
+}
+
 /// Runs `command` feeding `stdin`.
 pub fn run(command: &mut Command, stdin: &[u8]) -> Output {
     let mut child = command

@@ -410,11 +410,12 @@ shutdown_timeout_secs = 10
     )
 }
 
-/// The lists and the base64 of a listed image (sha256 entry iwf-000101), from the examples.
+/// The lists and the base64 of a listed image (sha256 entry iwf-000101), from the examples;
+/// they are unsigned, so `vigil run` must be told that is intended.
 pub fn lists_section() -> String {
     let root = crate::common::root();
     format!(
-        "[lists]\nhash_lists = [{:?}]\nkeyword_lists = [{:?}]\n",
+        "[lists]\nhash_lists = [{:?}]\nkeyword_lists = [{:?}]\nallow_unsigned = true\n",
         root.join("examples/lists/sample-hashes.csv")
             .display()
             .to_string(),

@@ -32,6 +32,9 @@ pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
     if pipeline.lists().is_empty() {
         writeln!(out, "  no lists configured: nothing can match")?;
     }
+    if let Err(refusal) = config.lists.check_signed() {
+        writeln!(out, "  vigil run     would not start: {refusal}")?;
+    }
     let m = &config.matching;
     writeln!(
         out,

@@ -171,6 +171,9 @@ pub struct ListsConfig {
     /// Public keys (PEM, ed25519) that sign list manifests. When any is given, every list
     /// must carry a manifest with a valid signature by one of them.
     pub trusted_keys: Vec<PathBuf>,
+    /// Lets `vigil run` start with lists and no `trusted_keys`: for lists the operator makes
+    /// and places alone (development, tests). `vigil scan` never needs it.
+    pub allow_unsigned: bool,
     /// Refuse a list whose manifest `created_at` is older than this (a frozen feed); lists
     /// without a manifest are refused too when it is set. Unset: no age limit.
     pub max_age_secs: Option<u64>,
@@ -189,10 +192,41 @@ impl Default for ListsConfig {
             keyword_lists: Vec::new(),
             reload_interval_ms: defaults::LISTS_RELOAD_INTERVAL_MS,
             trusted_keys: Vec::new(),
+            allow_unsigned: false,
             max_age_secs: None,
             ledger_file: None,
             lenient: false,
         }
+    }
+}
+
+impl ListsConfig {
+    /// What `vigil run` requires: a signature on every list, unless `allow_unsigned` says
+    /// unsigned lists are intended. A long-running scanner reads list files that others can
+    /// write (a Secret, a volume); `vigil scan` reads files its operator names and does not
+    /// ask this.
+    pub fn check_signed(&self) -> Result<(), String> {
+        let any = !self.hash_lists.is_empty() || !self.keyword_lists.is_empty();
+        if any && self.trusted_keys.is_empty() && !self.allow_unsigned {
+            return Err(
+                "config key `lists.trusted_keys` is empty, so nothing shows who made the lists, \
+                 and `vigil run` refuses unsigned lists: set `lists.trusted_keys` (docs/lists.md), \
+                 or `lists.allow_unsigned = true` for lists you make and place yourself"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.allow_unsigned && !self.trusted_keys.is_empty() {
+            return Err((
+                "lists.allow_unsigned",
+                "cannot be true with `lists.trusted_keys` set (every list must then be signed)"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -1106,6 +1140,7 @@ impl Config {
         if self.text.max_scan_bytes == 0 {
             return Err(("text.max_scan_bytes", "must be at least 1".into()));
         }
+        self.lists.validate()?;
         self.kafka.validate()?;
         self.review.validate()?;
         for route in &self.routes {
@@ -1568,6 +1603,11 @@ mod tests {
                 "[attachments]\nmax_bytes = 0",
                 "attachments.max_bytes",
                 "at least 1",
+            ),
+            (
+                "[lists]\nallow_unsigned = true\ntrusted_keys = [\"lists.pub\"]",
+                "lists.allow_unsigned",
+                "cannot be true",
             ),
             (
                 "[attachments]\nmax_attachments_per_message = 0",
