@@ -1,5 +1,7 @@
 //! The deployment files under `deploy/`: they parse, the Kubernetes base lists real files,
-//! the two `vigil.toml` files pass vigil's own configuration schema, the alerts and the
+//! the two `vigil.toml` files pass vigil's own configuration schema and would start
+//! `vigil run` (signed lists in Kubernetes, unsigned said explicitly in compose) with a ledger
+//! on a persistent volume or a maximum list age, the alerts and the
 //! Grafana dashboard only query metrics and labels vigil exports
 //! (`vigil_metrics::names::ALL`), the PrometheusRule carries exactly the alerts of
 //! `deploy/prometheus/alerts.yml`, the admin port, consumer group and input topic agree
@@ -337,9 +339,9 @@ fn every_deploy_yaml_and_json_file_parses_and_the_kustomization_lists_real_files
     }
 }
 
-#[test]
-fn both_vigil_toml_files_pass_vigils_config_schema() {
-    // compose: the file as the vigil container sees it, with its environment.
+/// The compose file and vigil's configuration as the `vigil` container sees it, with its
+/// environment.
+fn compose_config() -> (Yaml, Config) {
     let compose = compose();
     let service = &compose["services"]["vigil"];
     let config_path = config_arg(seq(&service["command"], "command"));
@@ -352,6 +354,49 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
         compose_env(service),
     )
     .unwrap();
+    (compose, config)
+}
+
+/// The Deployment and vigil's configuration: the ConfigMap as the Deployment mounts it, with
+/// the Deployment's environment.
+fn k8s_config(kustomization: &Kustomization) -> (Yaml, Config) {
+    let deployment = kustomization.resource("Deployment");
+    let container = container(&deployment);
+    let config_path = config_arg(seq(&container["args"], "args"));
+    let env = container_env(container, kustomization);
+    let config = Config::from_toml(
+        &read(&format!("{K8S}/vigil.toml")),
+        &format!("{K8S}/vigil.toml"),
+        Path::new(&config_path).parent().unwrap(),
+        env,
+    )
+    .unwrap();
+    (deployment, config)
+}
+
+/// The pod volume that holds `path` in the Deployment's container.
+fn k8s_volume_of(deployment: &Yaml, path: &Path) -> Yaml {
+    let mounts = seq(&container(deployment)["volumeMounts"], "volumeMounts");
+    let mount = mounts
+        .iter()
+        .filter(|m| path.starts_with(text(&m["mountPath"], "mountPath")))
+        .max_by_key(|m| text(&m["mountPath"], "mountPath").len())
+        .unwrap_or_else(|| panic!("{} is on no volume", path.display()));
+    seq(
+        &deployment["spec"]["template"]["spec"]["volumes"],
+        "volumes",
+    )
+    .iter()
+    .find(|v| v["name"] == mount["name"])
+    .unwrap()
+    .clone()
+}
+
+#[test]
+fn both_vigil_toml_files_pass_vigils_config_schema() {
+    let (compose, config) = compose_config();
+    let service = &compose["services"]["vigil"];
+    let config_path = config_arg(seq(&service["command"], "command"));
     assert_eq!(config.kafka.brokers, "kafka:19092");
     assert_eq!(config.kafka.review_topic, "vigil.flags");
     assert_eq!(config.kafka.dead_letter_topic, "vigil.dlq");
@@ -410,19 +455,8 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
         "{published} not published"
     );
 
-    // Kubernetes: the ConfigMap as the Deployment mounts it, with the Deployment's env.
     let kustomization = Kustomization::load();
-    let deployment = kustomization.resource("Deployment");
-    let container = container(&deployment);
-    let config_path = config_arg(seq(&container["args"], "args"));
-    let env = container_env(container, &kustomization);
-    let config = Config::from_toml(
-        &read(&format!("{K8S}/vigil.toml")),
-        &format!("{K8S}/vigil.toml"),
-        Path::new(&config_path).parent().unwrap(),
-        env,
-    )
-    .unwrap();
+    let (deployment, config) = k8s_config(&kustomization);
     assert_eq!(
         config.kafka.brokers,
         kustomization.config_map_value("vigil-kafka", "brokers")
@@ -430,23 +464,9 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
     check_common(&config, &format!("{K8S}/vigil.toml"));
 
     // Files vigil reads come from the volumes the Deployment mounts there.
-    let pod = &deployment["spec"]["template"]["spec"];
-    let mounts = seq(&container["volumeMounts"], "volumeMounts");
-    let volume_of = |path: &Path| -> Yaml {
-        let mount = mounts
-            .iter()
-            .filter(|m| path.starts_with(text(&m["mountPath"], "mountPath")))
-            .max_by_key(|m| text(&m["mountPath"], "mountPath").len())
-            .unwrap_or_else(|| panic!("{} is on no volume", path.display()));
-        let name = &mount["name"];
-        seq(&pod["volumes"], "volumes")
-            .iter()
-            .find(|v| &v["name"] == name)
-            .unwrap()
-            .clone()
-    };
+    let config_path = config_arg(seq(&container(&deployment)["args"], "args"));
     assert_eq!(
-        volume_of(Path::new(&config_path))["configMap"]["name"].as_str(),
+        k8s_volume_of(&deployment, Path::new(&config_path))["configMap"]["name"].as_str(),
         Some("vigil-config")
     );
     let lists: Vec<_> = (config.lists.hash_lists.iter())
@@ -454,7 +474,7 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
         .collect();
     assert!(lists.len() >= 2, "{lists:?}");
     for list in &lists {
-        let volume = volume_of(&list.path);
+        let volume = k8s_volume_of(&deployment, &list.path);
         assert_eq!(
             volume["secret"]["secretName"].as_str(),
             Some("vigil-lists"),
@@ -469,7 +489,7 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
     );
     assert!(!config.lists.trusted_keys.is_empty());
     for key in &config.lists.trusted_keys {
-        let volume = volume_of(key);
+        let volume = k8s_volume_of(&deployment, key);
         assert_eq!(
             volume["secret"]["secretName"].as_str(),
             Some("vigil-list-keys"),
@@ -478,12 +498,72 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
         );
     }
     // SIGTERM drains for up to shutdown_timeout_secs; the kubelet must wait longer.
+    let pod = &deployment["spec"]["template"]["spec"];
     let grace = pod["terminationGracePeriodSeconds"].as_u64().unwrap();
     assert!(
         grace > config.kafka.shutdown_timeout_secs,
         "terminationGracePeriodSeconds {grace} <= kafka.shutdown_timeout_secs {}",
         config.kafka.shutdown_timeout_secs
     );
+}
+
+#[test]
+fn deployed_vigil_run_starts_and_a_restart_cannot_take_lists_back() {
+    // Kubernetes is production: signed lists only, and either a ledger that every pod shares
+    // and keeps across restarts, or a maximum age.
+    let kustomization = Kustomization::load();
+    let (deployment, config) = k8s_config(&kustomization);
+    let what = format!("{K8S}/vigil.toml");
+    config.lists.check_signed().unwrap();
+    assert!(
+        !config.lists.allow_unsigned,
+        "{what}: unsigned lists allowed"
+    );
+    match &config.lists.ledger_file {
+        Some(ledger) => {
+            let volume = k8s_volume_of(&deployment, ledger);
+            let claim = text(
+                &volume["persistentVolumeClaim"]["claimName"],
+                &format!("{what}: the ledger's volume is not a PersistentVolumeClaim: {volume:?}"),
+            );
+            let pvc = kustomization.resource("PersistentVolumeClaim");
+            assert_eq!(pvc["metadata"]["name"].as_str(), Some(claim));
+            // Replicas on several nodes share it.
+            let modes = seq(&pvc["spec"]["accessModes"], "accessModes");
+            assert!(
+                modes.iter().any(|m| m.as_str() == Some("ReadWriteMany")),
+                "{modes:?}"
+            );
+        }
+        None => assert!(
+            config.lists.max_age_secs.is_some(),
+            "{what}: no ledger, no max age"
+        ),
+    }
+
+    // compose is a development stack on the unsigned example lists, said so explicitly; its
+    // ledger is on a named volume, which outlives the container.
+    let (compose, config) = compose_config();
+    config.lists.check_signed().unwrap();
+    assert!(config.lists.allow_unsigned);
+    match &config.lists.ledger_file {
+        Some(ledger) => {
+            let service = &compose["services"]["vigil"];
+            let (source, _) = compose_mounts(service)
+                .into_iter()
+                .filter(|(_, target)| ledger.starts_with(target))
+                .max_by_key(|(_, target)| target.len())
+                .unwrap_or_else(|| panic!("{} is on no volume", ledger.display()));
+            assert!(
+                compose["volumes"].get(source.as_str()).is_some(),
+                "the ledger is on {source}, not a named volume"
+            );
+        }
+        None => assert!(
+            config.lists.max_age_secs.is_some(),
+            "compose: no ledger, no max age"
+        ),
+    }
 }
 
 /// What both configurations must say: listen on every interface (inside a container
