@@ -1,11 +1,14 @@
 //! Text detection through `vigil scan`: every disguise of every phrase is flagged with the
 //! span of the disguised phrase in the original text; Scunthorpe-style hard negatives are
 //! not; regular-expression and co-occurrence rules flag with their detector; an over-long
-//! text is scanned up to the cap and reported, never silently cut.
+//! text is scanned up to the cap and reported, never silently cut; every rule and keyword of
+//! the example lists flags its plain and disguised cases and none of the benign sentences
+//! close to it.
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::{assert_valid, json_lines, run, schema, vigil};
@@ -329,56 +332,309 @@ fn text_over_the_cap_is_scanned_up_to_it_and_reported() {
     }
 }
 
+/// A match a flag must hold: the rule id, and the matched parts of the text, one per span.
+type Expected = (&'static str, &'static [&'static str]);
+
+/// Sentences each rule and keyword of `examples/lists/` must flag (plain and disguised),
+/// with every match the example lists report for them: (the rule the case is for, text,
+/// the matches).
+const EXAMPLE_FLAGGED: &[(&str, &str, &[Expected])] = &[
+    (
+        "rx-age-statement-001",
+        "i am 14",
+        &[("rx-age-statement-001", &["i am 14"])],
+    ),
+    (
+        "rx-age-statement-001",
+        "im 13 yo lol",
+        &[("rx-age-statement-001", &["im 13 yo"])],
+    ),
+    (
+        "rx-age-statement-001",
+        "i'm 9 years old",
+        &[("rx-age-statement-001", &["i'm 9 years old"])],
+    ),
+    (
+        "rx-age-statement-001",
+        "I’M 15, you?",
+        &[("rx-age-statement-001", &["I’M 15,"])],
+    ),
+    (
+        "rx-age-statement-001",
+        "i m 16 lol",
+        &[("rx-age-statement-001", &["i m 16 lol"])],
+    ),
+    (
+        "rx-age-statement-001",
+        "iam １２ and you",
+        &[("rx-age-statement-001", &["iam １２ and"])],
+    ),
+    (
+        "rx-contact-phone-001",
+        "call me at 555-123-4567",
+        &[("rx-contact-phone-001", &["555-123-4567"])],
+    ),
+    (
+        "rx-contact-phone-001",
+        "(555) 123 4567 is my cell",
+        &[("rx-contact-phone-001", &["(555) 123 4567"])],
+    ),
+    (
+        "rx-contact-phone-001",
+        "+1 555.123.4567",
+        &[("rx-contact-phone-001", &["+1 555.123.4567"])],
+    ),
+    (
+        "rx-contact-phone-001",
+        "text me +15551234567",
+        &[("rx-contact-phone-001", &["+15551234567"])],
+    ),
+    (
+        "rx-platform-handle-001",
+        "my snap is cool.kid_22",
+        &[("rx-platform-handle-001", &["snap is cool.kid_22"])],
+    ),
+    (
+        "rx-platform-handle-001",
+        "sc: jessica",
+        &[("rx-platform-handle-001", &["sc: jessica"])],
+    ),
+    (
+        "rx-platform-handle-001",
+        "add me on insta @jess",
+        &[("rx-platform-handle-001", &["insta @jess"])],
+    ),
+    (
+        "rx-platform-handle-001",
+        "IG - Jess_X",
+        &[("rx-platform-handle-001", &["IG - Jess_X"])],
+    ),
+    (
+        "rx-platform-handle-001",
+        "kik coolkid2010",
+        &[("rx-platform-handle-001", &["kik coolkid2010"])],
+    ),
+    (
+        "rx-payment-ask-001",
+        "send me $50 now",
+        &[("rx-payment-ask-001", &["send me $50"])],
+    ),
+    (
+        "rx-payment-ask-001",
+        "give me 20 bucks",
+        &[("rx-payment-ask-001", &["give me 20 bucks"])],
+    ),
+    (
+        "rx-payment-ask-001",
+        "send 400 robux pls",
+        &[("rx-payment-ask-001", &["send 400 robux"])],
+    ),
+    (
+        "co-age-meeting-001",
+        "how old are you? i could pick you up",
+        &[
+            ("kw-age-001", &["how old are you"]),
+            ("co-age-meeting-001", &["how old are you", "pick you up"]),
+        ],
+    ),
+    (
+        "co-age-meeting-001",
+        "what grade are you in? where do you live",
+        &[(
+            "co-age-meeting-001",
+            &["what grade are you in", "where do you live"],
+        )],
+    ),
+    (
+        "co-secrecy-gift-001",
+        "dont tell ur mom, i'll buy you robux",
+        &[("co-secrecy-gift-001", &["dont tell ur", "buy you"])],
+    ),
+    (
+        "co-secrecy-gift-001",
+        "keep it between us, i'll get you a gift card",
+        &[("co-secrecy-gift-001", &["keep it between us", "gift card"])],
+    ),
+    (
+        "kw-secrecy-001",
+        "k33p th1s a s3cret ok",
+        &[("kw-secrecy-001", &["k33p th1s a s3cret"])],
+    ),
+    (
+        "kw-secrecy-002",
+        "Don't tell your parents about us",
+        &[("kw-secrecy-002", &["Don't tell your parents"])],
+    ),
+    (
+        "kw-secrecy-003",
+        "dont tell your p.a.r.e.n.t.s",
+        &[("kw-secrecy-003", &["dont tell your p.a.r.e.n.t.s"])],
+    ),
+    (
+        "kw-secrecy-004",
+        "d.e.l.e.t.e this chat",
+        &[("kw-secrecy-004", &["d.e.l.e.t.e this chat"])],
+    ),
+    (
+        "kw-isolation-001",
+        "ARE YOU HOME ALONE",
+        &[("kw-isolation-001", &["ARE YOU HOME ALONE"])],
+    ),
+    (
+        "kw-isolation-002",
+        "are y0u al0ne?",
+        &[("kw-isolation-002", &["are y0u al0ne"])],
+    ),
+    (
+        "kw-platform-001",
+        "add me on snap chat",
+        &[("kw-platform-001", &["add me on snap chat"])],
+    ),
+    ("kw-sexual-001", "s3xt me", &[("kw-sexual-001", &["s3xt"])]),
+    (
+        "kw-age-001",
+        "h0w old are you",
+        &[("kw-age-001", &["h0w old are you"])],
+    ),
+];
+
+/// Benign sentences close to a rule or keyword of `examples/lists/` (the rule they are
+/// close to, text): no example rule may flag them.
+const EXAMPLE_BENIGN: &[(&str, &str)] = &[
+    ("rx-age-statement-001", "i am 10 minutes away"),
+    ("rx-age-statement-001", "im 15 mins late"),
+    ("rx-age-statement-001", "i'm 12 hours ahead of you"),
+    ("rx-age-statement-001", "I am 100% sure"),
+    ("rx-contact-phone-001", "your order number is 4815162342"),
+    (
+        "rx-contact-phone-001",
+        "tracking 123456789012 arrives monday",
+    ),
+    ("rx-contact-phone-001", "the meeting is 2026-11-26 at 10:30"),
+    (
+        "rx-contact-phone-001",
+        "see <20030905221055.GA22354@doc.ic.ac.uk>",
+    ),
+    ("rx-platform-handle-001", "see you at school tomorrow"),
+    ("rx-platform-handle-001", "the script failed again"),
+    ("rx-platform-handle-001", "turn off the screen"),
+    ("rx-platform-handle-001", "we built an igloo"),
+    ("rx-platform-handle-001", "a snapshot of the instant"),
+    ("rx-platform-handle-001", "discord is down again"),
+    ("rx-platform-handle-001", "my snap is fun"),
+    ("rx-platform-handle-001", "ig so"),
+    ("rx-payment-ask-001", "give me 5 minutes"),
+    ("rx-payment-ask-001", "send me 3 photos"),
+    ("rx-payment-ask-001", "i'd give 100 dollars to see that"),
+    (
+        "co-age-meeting-001",
+        "how old are your kids? we should meet up",
+    ),
+    (
+        "co-secrecy-gift-001",
+        "don't tell me you lost the gift card again",
+    ),
+    ("kw-secrecy-001", "let's keep this a secretary's task"),
+    (
+        "kw-secrecy-002",
+        "i don't tell your parent's friends anything",
+    ),
+    ("kw-secrecy-003", "dont tell your parenting class"),
+    ("kw-secrecy-004", "how do i delete this chatroom"),
+    ("kw-isolation-001", "they are your home, alone time is rare"),
+    ("kw-isolation-002", "are you a lonely person"),
+    ("kw-platform-001", "he added me on snapchat"),
+    ("kw-sexual-001", "she plays in a sextet"),
+    ("kw-sexual-001", "the sextant is broken"),
+    ("kw-sexual-001", "this extra cheese"),
+    ("kw-age-001", "how old are your kids"),
+];
+
+/// The rule ids of `examples/lists/`: `rule_id` of the CSV lists, `id` of the rule files.
+fn example_rule_ids() -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for entry in std::fs::read_dir(common::root().join("examples/lists")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => ids.extend(text.lines().filter_map(|l| {
+                let id = l.strip_prefix("id = \"")?.strip_suffix('"')?;
+                Some(id.to_string())
+            })),
+            Some("csv") if text.contains("rule_id") => {
+                let mut lines = text.lines().filter(|l| !l.starts_with('#'));
+                assert!(lines.next().unwrap().starts_with("rule_id,"));
+                ids.extend(lines.map(|l| l.split(',').next().unwrap().to_string()));
+            }
+            _ => {}
+        }
+    }
+    ids
+}
+
 #[test]
-fn the_sample_rule_file_flags_its_examples() {
+fn every_example_rule_and_keyword_flags_its_cases_and_no_benign_sentence() {
+    let ids = example_rule_ids();
+    let flagged: BTreeSet<String> = EXAMPLE_FLAGGED.iter().map(|c| c.0.to_string()).collect();
+    let benign: BTreeSet<String> = EXAMPLE_BENIGN.iter().map(|c| c.0.to_string()).collect();
+    assert_eq!(
+        flagged, ids,
+        "every example rule has sentences it must flag"
+    );
+    assert_eq!(
+        benign, ids,
+        "every example rule has benign sentences it must not flag"
+    );
+
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("vigil.toml"), "[lists]\n").unwrap();
-    let rules = common::root().join("examples/lists/sample-rules.toml");
-    let table = [
-        ("im 13 yo lol", "rx-age-statement-001", vec![(0, 8)]),
-        (
-            "my snap is cool.kid_22",
-            "rx-platform-handle-001",
-            vec![(3, 22)],
-        ),
-        ("send me $50 now", "rx-payment-ask-001", vec![(0, 11)]),
-        ("call 555 123 4567", "rx-contact-phone-001", vec![(5, 17)]),
-        (
-            "how old are you? i could pick you up",
-            "co-age-meeting-001",
-            vec![(0, 15), (25, 36)],
-        ),
-        (
-            "dont tell ur mom, i'll buy you robux",
-            "co-secrecy-gift-001",
-            vec![(0, 9), (23, 30)],
-        ),
-    ];
-    let texts: Vec<String> = table.iter().map(|(text, _, _)| text.to_string()).collect();
-    let input = messages(&texts);
+    let lists = common::root().join("examples/lists");
+    let texts: Vec<String> = (EXAMPLE_FLAGGED.iter().map(|c| c.1))
+        .chain(EXAMPLE_BENIGN.iter().map(|c| c.1))
+        .map(str::to_string)
+        .collect();
     let output = run(
         vigil(dir.path()).args([
             "scan",
             "--config",
             "vigil.toml",
             "--keywords",
-            rules.to_str().unwrap(),
+            lists.join("sample-keywords.csv").to_str().unwrap(),
+            "--keywords",
+            lists.join("sample-rules.toml").to_str().unwrap(),
             "-",
         ]),
-        &input,
+        &messages(&texts),
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let flags = json_lines(&output.stdout);
-    assert_eq!(flags.len(), table.len());
-    for (flag, (text, rule, spans)) in flags.iter().zip(&table) {
-        assert_eq!(
-            matches(flag),
-            [(rule.to_string(), spans.clone())],
-            "{text:?}"
-        );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let mut flags = vec![None; texts.len()];
+    for flag in json_lines(&output.stdout) {
+        let i: usize = flag["message_id"].as_str().unwrap()[2..].parse().unwrap();
+        flags[i] = Some(flag);
+    }
+    // A part's character span: where it first occurs in the text.
+    let span = |text: &str, part: &str| {
+        let start = text[..text.find(part).unwrap()].chars().count() as u64;
+        (start, start + part.chars().count() as u64)
+    };
+    for ((_, text, expected), flag) in EXAMPLE_FLAGGED.iter().zip(&flags) {
+        let flag = flag
+            .as_ref()
+            .unwrap_or_else(|| panic!("{text:?} not flagged"));
+        let mut got = matches(flag);
+        got.sort();
+        let mut want: Vec<(String, Vec<(u64, u64)>)> = expected
+            .iter()
+            .map(|(rule, parts)| {
+                let spans = parts.iter().map(|part| span(text, part)).collect();
+                (rule.to_string(), spans)
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "{text:?}");
+    }
+    for ((rule, text), flag) in EXAMPLE_BENIGN.iter().zip(&flags[EXAMPLE_FLAGGED.len()..]) {
+        assert!(flag.is_none(), "{text:?} (near {rule}) flagged: {flag:?}");
     }
 }
