@@ -238,7 +238,13 @@ fn compose_host_path(service: &Yaml, target: &Path) -> PathBuf {
         .max_by_key(|(_, mount)| mount.len())
         .map(|(source, mount)| {
             let rest = target.strip_prefix(&mount).unwrap();
-            repo().join("deploy").join(source).join(rest)
+            let host = repo().join("deploy").join(source);
+            // A file mounted as itself: joining "" would add a trailing slash.
+            if rest.as_os_str().is_empty() {
+                host
+            } else {
+                host.join(rest)
+            }
         })
         .unwrap_or_else(|| panic!("{} is not mounted", target.display()))
 }
@@ -444,8 +450,61 @@ fn both_vigil_toml_files_pass_vigils_config_schema() {
             .review
             .database_url
             .expose()
+            .starts_with("postgres://vigil_console:"),
+        "the console runs as its own role, not the store's owner"
+    );
+    assert!(
+        console
+            .review
+            .database_url
+            .expose()
             .contains("@postgres:5432/vigil"),
         "the console's database is the postgres service"
+    );
+    assert!(
+        console.review.owner_database_url.is_none() && !console.review.single_role,
+        "the console never gets the owner's password"
+    );
+    // The owner migrates and grants, once, before the console starts.
+    let migrate = &compose["services"]["review-migrate"];
+    let args: Vec<&str> = seq(&migrate["command"], "command")
+        .iter()
+        .map(|a| text(a, "command[]"))
+        .collect();
+    assert_eq!(
+        args,
+        ["review", "migrate", "--config", config_path.as_str()]
+    );
+    let migrating = Config::from_toml(
+        &read("deploy/compose/vigil.toml"),
+        "deploy/compose/vigil.toml",
+        Path::new(&config_path).parent().unwrap(),
+        compose_env(migrate),
+    )
+    .unwrap();
+    let owner = migrating
+        .review
+        .owner_database_url
+        .expect("the owner's URL");
+    assert!(owner.expose().starts_with("postgres://vigil:"));
+    assert_eq!(
+        migrating.review.database_url.expose(),
+        console.review.database_url.expose(),
+        "the role granted is the console's"
+    );
+    assert_eq!(
+        review["depends_on"]["review-migrate"]["condition"].as_str(),
+        Some("service_completed_successfully")
+    );
+    let roles = compose_host_path(
+        &compose["services"]["postgres"],
+        Path::new("/docker-entrypoint-initdb.d/postgres-roles.sh"),
+    );
+    assert!(
+        std::fs::read_to_string(&roles)
+            .unwrap()
+            .contains("CREATE ROLE vigil_console LOGIN"),
+        "{roles:?}"
     );
     let published = format!("127.0.0.1:{0}:{0}", console.review.listen.port());
     assert!(

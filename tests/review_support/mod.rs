@@ -45,16 +45,50 @@ pub struct Console {
     _dir: tempfile::TempDir,
 }
 
+/// The runtime role `deploy/local/postgres` makes for the console (it owns nothing).
+pub const CONSOLE_ROLE: (&str, &str) = ("vigil_console", "vigil_console");
+
+/// `url` (a database of the test server, as its owner) as the console's runtime role.
+pub fn as_console_role(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    format!("{scheme}://{}:{}@{host}", CONSOLE_ROLE.0, CONSOLE_ROLE.1)
+}
+
 impl Console {
     /// Writes `config` plus `[review]` (its own database, free ports, plain-HTTP cookies
-    /// unless `review_extra` sets `secure_cookies`, and `review_extra` lines), creates the accounts `(name, role)` (password
-    /// `<name>-password!`), starts the console and waits until it answers.
+    /// unless `review_extra` sets `secure_cookies`, and `review_extra` lines), creates the
+    /// accounts `(name, role)` (password `<name>-password!`), starts the console and waits
+    /// until it answers. One database role owns the store and runs the console.
     pub fn start(config: &str, review_extra: &str, accounts: &[(&str, &str)]) -> Console {
+        Console::start_with(config, review_extra, accounts, false)
+    }
+
+    /// As [`Console::start`], with two roles: the test server's role owns the store and
+    /// migrates it (`vigil review migrate`, `review.owner_database_url`), and the console
+    /// runs as [`CONSOLE_ROLE`].
+    pub fn start_two_roles(config: &str, review_extra: &str, accounts: &[(&str, &str)]) -> Console {
+        Console::start_with(config, review_extra, accounts, true)
+    }
+
+    fn start_with(
+        config: &str,
+        review_extra: &str,
+        accounts: &[(&str, &str)],
+        two_roles: bool,
+    ) -> Console {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let db = rt.block_on(fresh_database("console"));
+        let owner = rt.block_on(fresh_database("console"));
+        let (db, roles) = if two_roles {
+            let runtime = as_console_role(owner.expose());
+            let roles = format!("owner_database_url = {:?}\n", owner.expose());
+            (Secret::new(runtime), roles)
+        } else {
+            (owner, "single_role = true\n".to_string())
+        };
         let dir = tempfile::tempdir().unwrap();
         let port = crate::kafka_support::free_port();
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -72,11 +106,27 @@ impl Console {
         std::fs::write(
             &path,
             format!(
-                "{config}\n[review]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics_addr}\"\ndatabase_url = {:?}\n{cookies}{review_extra}\n",
+                "{config}\n[review]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics_addr}\"\ndatabase_url = {:?}\n{roles}{cookies}{review_extra}\n",
                 db.expose()
             ),
         )
         .unwrap();
+        if two_roles {
+            let out = crate::common::run(
+                crate::common::vigil(dir.path()).args([
+                    "review",
+                    "migrate",
+                    "--config",
+                    path.to_str().unwrap(),
+                ]),
+                b"",
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         for (name, role) in accounts {
             let out = crate::common::run(
                 crate::common::vigil(dir.path()).args([
@@ -134,12 +184,19 @@ impl Console {
 
     /// The database URL from the config file.
     pub fn database_url(&self) -> String {
+        self.url_of("database_url").unwrap()
+    }
+
+    /// The URL of the role that owns the store (with one role, the database URL).
+    pub fn owner_url(&self) -> String {
+        self.url_of("owner_database_url")
+            .unwrap_or_else(|| self.database_url())
+    }
+
+    fn url_of(&self, key: &str) -> Option<String> {
         let text = std::fs::read_to_string(&self.config).unwrap();
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("database_url"))
-            .unwrap();
-        line.split('"').nth(1).unwrap().to_string()
+        let line = text.lines().find(|l| l.starts_with(&format!("{key} =")))?;
+        Some(line.split('"').nth(1).unwrap().to_string())
     }
 
     /// SIGTERM and wait; returns the logs.

@@ -132,7 +132,10 @@ fn main() -> ExitCode {
             other => other.map(|_| ()),
         },
         Command::Dlq(command) => dlq::run(command),
-        Command::Review(command) => review::run(command),
+        Command::Review(command) => match review::run(command) {
+            Ok(false) => return ExitCode::from(1),
+            other => other.map(|_| ()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

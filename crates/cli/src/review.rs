@@ -22,6 +22,28 @@ pub(crate) enum Command {
     ///
     /// Example: vigil review serve --config vigil.toml
     Serve(ServeArgs),
+    /// Bring the review store's schema up to date. With review.owner_database_url, as that
+    /// role (the tables' owner), then granting the console's role (review.database_url's
+    /// user) only what it needs: on the access log SELECT and INSERT. Without it, as
+    /// review.database_url's role (development). Run it before starting a new version.
+    ///
+    /// Example: VIGIL_REVIEW__OWNER_DATABASE_URL=postgres://owner:...@db/vigil vigil review migrate
+    Migrate {
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check the access log's hash chain: every row in place and unchanged since it was
+    /// written. Prints the rows checked and the head (id and hash: keep it, and a later check
+    /// shows whether rows were removed from the end), or the first row that does not fit.
+    /// Exits 1 if the chain is broken. Reads only; an auditor's read-only role will do.
+    ///
+    /// Example: vigil review verify-log --config vigil.toml
+    VerifyLog {
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage console accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -107,13 +129,56 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 async fn open(config: &vigil_core::Config) -> anyhow::Result<Store> {
-    Ok(Store::open(&config.review.database_url, Duration::from_secs(30)).await?)
+    Ok(Store::for_console(&config.review, Duration::from_secs(30)).await?)
 }
 
-/// `vigil review`.
-pub(crate) fn run(command: Command) -> anyhow::Result<()> {
+fn say(line: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    std::io::Write::write_all(&mut out, format!("{line}\n").as_bytes())?;
+    Ok(())
+}
+
+/// `vigil review`; `Ok(false)`: it ran and found a problem (exit status 1).
+pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(args).map(|()| true),
+        Command::Migrate { config } => {
+            let config = crate::settings::load(config.as_deref())?;
+            let migrated =
+                runtime()?.block_on(Store::migrate(&config.review, Duration::from_secs(30)))?;
+            match migrated.runtime_role {
+                Some(role) => say(&format!(
+                    "review store at migration {}; role {role} granted the console's privileges",
+                    migrated.version
+                ))?,
+                None => say(&format!(
+                    "review store at migration {} (one role: set review.owner_database_url to keep the console from owning its access log)",
+                    migrated.version
+                ))?,
+            }
+            Ok(true)
+        }
+        Command::VerifyLog { config } => {
+            let config = crate::settings::load(config.as_deref())?;
+            let report = runtime()?.block_on(async {
+                let store =
+                    Store::connect_reading(&config.review.database_url, Duration::from_secs(30))
+                        .await?;
+                Ok::<_, anyhow::Error>(store.verify_access_log().await?)
+            })?;
+            match (&report.broken, &report.head) {
+                (Some(broken), _) => say(&format!(
+                    "access log BROKEN at row {}: {} ({} rows before it are intact)",
+                    broken.id, broken.why, report.rows
+                ))?,
+                (None, Some((id, hash))) => say(&format!(
+                    "access log intact: {} rows; head row {id}, hash {hash}",
+                    report.rows
+                ))?,
+                (None, None) => say("access log intact: no rows yet")?,
+            }
+            Ok(report.broken.is_none())
+        }
         Command::User(UserCommand::Add {
             username,
             role,
@@ -135,9 +200,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
                         .await?,
                 )
             })?;
-            let mut out = std::io::stdout().lock();
-            std::io::Write::write_all(&mut out, format!("{}\n", reviewer.pseudonym).as_bytes())?;
-            Ok(())
+            say(&reviewer.pseudonym)?;
+            Ok(true)
         }
         Command::User(UserCommand::Passwd { username, config }) => {
             let config = crate::settings::load(config.as_deref())?;
@@ -148,7 +212,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
                 let reset = Access::by(&who, Action::ChangePassword, "")
                     .detail("reset with vigil review user passwd");
                 Ok::<_, anyhow::Error>(store.log_access(&reset).await?)
-            })
+            })?;
+            Ok(true)
         }
         Command::User(UserCommand::Disable {
             username,
@@ -159,7 +224,8 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
             runtime()?.block_on(async {
                 let store = open(&config).await?;
                 Ok::<_, anyhow::Error>(store.set_disabled(&username, !enable).await?)
-            })
+            })?;
+            Ok(true)
         }
     }
 }

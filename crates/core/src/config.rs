@@ -82,8 +82,10 @@ pub mod defaults {
     pub const REVIEW_LISTEN: &str = "127.0.0.1:8480";
     /// `review.metrics_listen`: the review console's `/metrics` and `/healthz`.
     pub const REVIEW_METRICS_LISTEN: &str = "127.0.0.1:9465";
-    /// `review.database_url`: the local development database (`deploy/local/postgres`).
-    pub const REVIEW_DATABASE_URL: &str = "postgres://vigil:vigil@127.0.0.1:55432/vigil";
+    /// `review.database_url`: the local development database (`deploy/local/postgres`), as
+    /// its console role.
+    pub const REVIEW_DATABASE_URL: &str =
+        "postgres://vigil_console:vigil_console@127.0.0.1:55432/vigil";
     /// `review.group_id`: the console's consumer group on the review topics.
     pub const REVIEW_GROUP_ID: &str = "vigil-review";
     /// `review.decisions_topic`.
@@ -767,8 +769,17 @@ pub struct ReviewConfig {
     /// Address of the console's `/metrics` and `/healthz`, apart from the pages people use
     /// (and from the sign-in proxy): for Prometheus and probes.
     pub metrics_listen: SocketAddr,
-    /// PostgreSQL connection URL; it holds the database password, so `Debug` redacts it.
+    /// PostgreSQL connection URL of the console's runtime role; it holds the database
+    /// password, so `Debug` redacts it.
     pub database_url: Secret,
+    /// PostgreSQL connection URL of the role that owns the review store (redacted too):
+    /// `vigil review migrate` migrates as it and grants `database_url`'s role what the
+    /// console needs. Keep it out of the console's own environment where a migration job
+    /// can run instead; the console uses it only when it finds the schema behind.
+    pub owner_database_url: Option<Secret>,
+    /// Allow the console to run as the role that owns the review store, which could then
+    /// alter its own access log (development and tests; refused otherwise).
+    pub single_role: bool,
     /// Consumer group on the review topics.
     pub group_id: String,
     /// Review topics to read; empty: `kafka.review_topic` and every route's topic.
@@ -834,6 +845,8 @@ impl Default for ReviewConfig {
                 .parse()
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465))),
             database_url: Secret::new(defaults::REVIEW_DATABASE_URL),
+            owner_database_url: None,
+            single_role: false,
             group_id: defaults::REVIEW_GROUP_ID.to_string(),
             topics: Vec::new(),
             decisions_topic: defaults::REVIEW_DECISIONS_TOPIC.to_string(),
@@ -870,14 +883,29 @@ impl ReviewConfig {
     }
 
     fn validate(&self) -> Result<(), (&'static str, String)> {
-        if !self.database_url.expose().starts_with("postgres://")
-            && !self.database_url.expose().starts_with("postgresql://")
-        {
-            // The value itself is not echoed: it may hold a password.
+        let postgres = |url: &Secret| {
+            url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")
+        };
+        // The values themselves are not echoed: they hold passwords.
+        if !postgres(&self.database_url) {
             return Err((
                 "review.database_url",
                 "must be a postgres:// or postgresql:// URL".into(),
             ));
+        }
+        if let Some(owner) = &self.owner_database_url {
+            if !postgres(owner) {
+                return Err((
+                    "review.owner_database_url",
+                    "must be a postgres:// or postgresql:// URL".into(),
+                ));
+            }
+            if owner.expose() == self.database_url.expose() {
+                return Err((
+                    "review.owner_database_url",
+                    "must name another role than review.database_url (the point is two)".into(),
+                ));
+            }
         }
         if self.metrics_listen == self.listen {
             return Err((

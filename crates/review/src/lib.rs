@@ -28,12 +28,14 @@
 
 pub mod access;
 pub mod accounts;
+pub mod chain;
 pub mod decisions;
 pub mod ingest;
 mod listen;
 pub mod preview;
 pub mod queue;
 pub mod retention;
+mod schema;
 mod server;
 mod store;
 pub mod throttle;
@@ -41,6 +43,7 @@ pub mod throttle;
 #[allow(clippy::result_large_err)]
 mod web;
 
+pub use schema::Migrated;
 pub use server::{ConsoleError, Listeners, run};
 pub use store::{Content, Image, IncomingFlag, Rejected, Store, StoreError, Stored};
 pub use web::{admin_router, router};

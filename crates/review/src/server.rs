@@ -68,7 +68,7 @@ pub async fn run(
     listeners: Listeners,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConsoleError> {
-    let store = Store::open(&config.review.database_url, CONNECT_TIMEOUT).await?;
+    let store = Store::for_console(&config.review, CONNECT_TIMEOUT).await?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(IngestProgress::new(&config.review.review_topics(&config)));
     let mut ingesting = {

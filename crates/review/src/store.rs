@@ -1,16 +1,10 @@
 //! The review store in PostgreSQL: flags with their content, de-duplicated on `flag_id`.
 
-use std::time::Duration;
-
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
-use vigil_core::config::Secret;
 use vigil_core::{Flag, MatchSubject, Severity};
 
 use crate::preview::Preview;
-
-/// The migrations, embedded at build time from `crates/review/migrations/`.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The database failed. Retrying helps when the server was unreachable or restarting;
 /// a migration or constraint failure needs a fix first.
@@ -30,6 +24,9 @@ pub enum StoreError {
     /// The schema could not be brought up to date.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The schema or the role is not what the console may run on (says what to do).
+    #[error("{0}")]
+    Schema(String),
 }
 
 impl StoreError {
@@ -40,7 +37,7 @@ impl StoreError {
     fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             StoreError::Database { source, .. } => source.as_database_error()?.code(),
-            StoreError::Url(_) | StoreError::Migrate(_) => None,
+            StoreError::Url(_) | StoreError::Migrate(_) | StoreError::Schema(_) => None,
         }
     }
 
@@ -63,7 +60,7 @@ impl StoreError {
                         || ["40001", "40P01", "55P03"].contains(&c.as_ref())
                 })
             }
-            StoreError::Url(_) | StoreError::Migrate(_) => false,
+            StoreError::Url(_) | StoreError::Migrate(_) | StoreError::Schema(_) => false,
         }
     }
 
@@ -83,7 +80,7 @@ impl StoreError {
         match self {
             StoreError::Database { what, .. } => what,
             StoreError::Url(_) => "connect",
-            StoreError::Migrate(_) => "migrate",
+            StoreError::Migrate(_) | StoreError::Schema(_) => "migrate",
         }
     }
 }
@@ -196,20 +193,8 @@ fn severity_rank(severity: Severity) -> i16 {
 }
 
 impl Store {
-    /// Connects (waiting up to `timeout` for the server) and applies pending migrations.
-    pub async fn open(url: &Secret, timeout: Duration) -> Result<Store, StoreError> {
-        let options: PgConnectOptions = url
-            .expose()
-            .parse()
-            .map_err(|_| StoreError::Url("not a valid PostgreSQL URL".into()))?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(timeout)
-            .connect_with(options)
-            .await
-            .map_err(StoreError::db("connect"))?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Store { pool })
+    pub(crate) fn from_pool(pool: PgPool) -> Store {
+        Store { pool }
     }
 
     /// The connection pool, for the console's queries.

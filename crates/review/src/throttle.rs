@@ -88,16 +88,18 @@ impl Store {
         account: Option<&Reviewer>,
         address: IpAddr,
     ) -> Result<Attempt, StoreError> {
+        // Times are the clock's, not the transaction's start: a transaction that began
+        // earlier but waited for the row's lock must not see a later attempt's time as future.
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
         for (rule, key) in keys(account, address) {
             let counted: Option<i32> = sqlx::query_scalar(
                 "INSERT INTO sign_in_throttle AS t (scope, key, attempts, not_before, updated_at)
-                 VALUES ($1, $2, 1, now(), now())
+                 VALUES ($1, $2, 1, clock_timestamp(), clock_timestamp())
                  ON CONFLICT (scope, key) DO UPDATE SET
-                     attempts = CASE WHEN t.updated_at < now() - make_interval(secs => $3)
+                     attempts = CASE WHEN t.updated_at < clock_timestamp() - make_interval(secs => $3)
                                 THEN 1 ELSE t.attempts + 1 END,
-                     updated_at = now()
-                 WHERE t.not_before <= now()
+                     updated_at = clock_timestamp()
+                 WHERE t.not_before <= clock_timestamp()
                  RETURNING attempts",
             )
             .bind(rule.scope)
@@ -108,7 +110,7 @@ impl Store {
             .map_err(StoreError::db("count sign-in attempt"))?;
             let Some(attempts) = counted else {
                 let wait: f64 = sqlx::query_scalar(
-                    "SELECT greatest(extract(epoch FROM not_before - now()), 1)::float8
+                    "SELECT greatest(extract(epoch FROM not_before - clock_timestamp()), 1)::float8
                      FROM sign_in_throttle WHERE scope = $1 AND key = $2",
                 )
                 .bind(rule.scope)
@@ -121,7 +123,7 @@ impl Store {
             };
             let delay = rule.delay(u32::try_from(attempts).unwrap_or(u32::MAX));
             sqlx::query(
-                "UPDATE sign_in_throttle SET not_before = now() + make_interval(secs => $3)
+                "UPDATE sign_in_throttle SET not_before = clock_timestamp() + make_interval(secs => $3)
                  WHERE scope = $1 AND key = $2",
             )
             .bind(rule.scope)
@@ -133,7 +135,7 @@ impl Store {
         }
         // Counts nobody has touched for a while go at each attempt.
         sqlx::query(
-            "DELETE FROM sign_in_throttle WHERE updated_at < now() - make_interval(secs => $1)",
+            "DELETE FROM sign_in_throttle WHERE updated_at < clock_timestamp() - make_interval(secs => $1)",
         )
         .bind(FORGET_AFTER.as_secs_f64())
         .execute(&mut *tx)

@@ -211,7 +211,9 @@ pub(crate) fn too_many(wait: Duration) -> Response {
     let secs = wait.as_secs().max(1);
     let text = format!(
         "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",
-        if secs < 120 {
+        if secs == 1 {
+            "a second".to_string()
+        } else if secs < 120 {
             format!("{secs} seconds")
         } else {
             format!("{} minutes", secs.div_ceil(60))
