@@ -2,11 +2,15 @@
 //! that safety teams work in the browser.
 //!
 //! - [`ingest::ingest`] — consumes the review topics into PostgreSQL, fetching each flagged
-//!   message's text and images from its source topic, de-duplicating on `flag_id`, and
-//!   storing an offset for commit only after its row is stored.
-//! - [`Store`] — the database (schema in `crates/review/migrations/`, applied at start-up):
-//!   flags, matches, content (purged after `review.content_retention_days`), reviewers,
-//!   sessions, decisions and the append-only access log.
+//!   message's text and images from its source topic (only if it is the message flagged),
+//!   rendering blurred previews ([`preview`]), de-duplicating on `flag_id`, setting aside
+//!   records that cannot be stored, and storing an offset for commit only after its record
+//!   is settled.
+//! - [`Store`] — the database (schema in `crates/review/migrations/`; [`Store::for_console`]
+//!   as the console's own role, [`Store::migrate`] as the owner): flags, matches, content
+//!   (purged after `review.content_retention_days`), reviewers, sessions, decisions and the
+//!   hash-chained, append-only access log ([`chain`]).
+//! - [`router`] — the console's pages; [`throttle`] slows password guessing.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -17,7 +21,7 @@
 //! let config = Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap();
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! let store = rt
-//!     .block_on(Store::open(&config.review.database_url, Duration::from_secs(10)))
+//!     .block_on(Store::for_console(&config.review, Duration::from_secs(10)))
 //!     .unwrap();
 //! let shutdown = AtomicBool::new(false); // set it from a signal handler
 //! let queues = config.review.review_topics(&config);
