@@ -29,6 +29,15 @@ fn claimed(r: &review_support::Response) -> String {
         .to_string()
 }
 
+/// `name` signed in, with their session's CSRF token and the item they claimed first.
+fn claim_as(console: &review_support::Console, name: &str) -> (Client, String, String) {
+    let mut client = Client::new(console.addr);
+    client.login(name);
+    let csrf = client.csrf("/queue");
+    let id = claimed(&client.post("/queue/claim-next", &[("csrf", &csrf)]));
+    (client, csrf, id)
+}
+
 /// Claims items until one with an image and a text match comes up; returns its id (the
 /// others are escalated, out of a reviewer's way).
 fn claim_item_with_image_and_text(client: &mut Client) -> String {
@@ -170,10 +179,7 @@ fn a_reviewer_works_an_item_end_to_end_and_the_decision_reaches_the_topic() {
 #[test]
 fn every_route_checks_the_role_on_the_server() {
     let (console, _) = console();
-    let mut rita = Client::new(console.addr);
-    rita.login("rita");
-    let csrf = rita.csrf("/queue");
-    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let (_rita, _, id) = claim_as(&console, "rita");
     let mut aldo = Client::new(console.addr);
     aldo.login("aldo");
     let mut lena = Client::new(console.addr);
@@ -441,10 +447,7 @@ fn queue_filters_are_bound_not_spliced_and_two_reviewers_never_hold_one_item() {
 #[test]
 fn an_escalated_item_leaves_the_reviewers_queue_and_a_lead_decides_it() {
     let (console, decisions) = console();
-    let mut rita = Client::new(console.addr);
-    rita.login("rita");
-    let csrf = rita.csrf("/queue");
-    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let (mut rita, csrf, id) = claim_as(&console, "rita");
     let r = rita.post(
         &format!("/flags/{id}/decision"),
         &[
@@ -660,7 +663,7 @@ fn behind_a_trusted_proxy_the_proxy_names_the_account_and_nobody_else_can() {
 
 #[test]
 fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_moves_on() {
-    use kafka_support::{Input, produce};
+    use kafka_support::produce;
     let (console, queue) =
         review_support::quiet_console("", &[("lena", "lead"), ("rita", "reviewer")]);
     // The database refuses one flag's data, as it refuses a value it cannot hold.
@@ -681,14 +684,7 @@ fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_move
         .await
         .unwrap();
     });
-    let records: Vec<Input> = ["m-1", "m-2", "m-3", "m-4"]
-        .iter()
-        .map(|id| Input {
-            key: id.to_string(),
-            value: review_support::text_flag(id),
-            partition: Some(0),
-        })
-        .collect();
+    let records = review_support::text_flags(&["m-1", "m-2", "m-3", "m-4"]);
     produce(&queue, &records);
     review_support::wait_rows(&console, "SELECT count(*) FROM flags", 3);
     review_support::wait_rows(
@@ -738,10 +734,7 @@ fn a_flag_the_database_refuses_is_set_aside_for_leads_counted_and_the_queue_move
 #[test]
 fn a_reviewer_who_does_not_hold_a_flag_sees_where_it_stands_never_an_error() {
     let (console, _) = console();
-    let mut rita = Client::new(console.addr);
-    rita.login("rita");
-    let csrf = rita.csrf("/queue");
-    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let (mut rita, csrf, id) = claim_as(&console, "rita");
     let decided = rita.post(
         &format!("/flags/{id}/decision"),
         &[("csrf", &csrf), ("decision", "confirm"), ("note", "")],
@@ -824,10 +817,7 @@ fn a_reviewer_who_does_not_hold_a_flag_sees_where_it_stands_never_an_error() {
 #[test]
 fn values_the_database_cannot_hold_get_a_clear_answer_on_every_write_path() {
     let (console, _) = console();
-    let mut rita = Client::new(console.addr);
-    rita.login("rita");
-    let csrf = rita.csrf("/queue");
-    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let (mut rita, csrf, id) = claim_as(&console, "rita");
     // A note with a NUL: refused with a notice, nothing recorded, the claim kept.
     let r = rita.post(
         &format!("/flags/{id}/decision"),
@@ -992,14 +982,6 @@ fn behind_a_proxy_a_reveal_after_a_while_needs_a_fresh_sign_in_there() {
     );
 }
 
-/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 #[test]
 fn previews_are_rendered_once_at_ingest_and_opening_a_flag_decodes_nothing() {
     use kafka_support::{Input, create_topics, produce, unique};
@@ -1066,12 +1048,9 @@ fn previews_are_rendered_once_at_ingest_and_opening_a_flag_decodes_nothing() {
         "{}",
         console.logs()
     );
-    let mut rita = Client::new(console.addr);
-    rita.login("rita");
-    let csrf = rita.csrf("/queue");
-    let id = claimed(&rita.post("/queue/claim-next", &[("csrf", &csrf)]));
+    let (mut rita, _, id) = claim_as(&console, "rita");
     assert_eq!(id, flag.flag_id);
-    let before = peak_rss(console.child.id());
+    let before = review_support::peak_rss(console.child.id());
     let page = rita.get(&format!("/flags/{id}")).text();
     assert_eq!(page.matches("more than 16 images").count(), 4, "{page}");
     let addr = console.addr;
@@ -1098,7 +1077,7 @@ fn previews_are_rendered_once_at_ingest_and_opening_a_flag_decodes_nothing() {
     assert_eq!(types.iter().filter(|t| *t == "image/png").count(), 16);
     assert_eq!(types.iter().filter(|t| *t == "image/svg+xml").count(), 4);
     // Decoding them at view time, 20 at once, took hundreds of megabytes.
-    let grown = peak_rss(console.child.id()).saturating_sub(before);
+    let grown = review_support::peak_rss(console.child.id()).saturating_sub(before);
     assert!(
         grown < 64 << 20,
         "viewing grew the console by {} MiB",

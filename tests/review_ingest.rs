@@ -270,14 +270,7 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
         .execute(store.pool()),
     )
     .unwrap();
-    let records: Vec<Input> = ["m-1", "m-2", "m-3"]
-        .iter()
-        .map(|id| Input {
-            key: id.to_string(),
-            value: review_support::text_flag(id),
-            partition: Some(0),
-        })
-        .collect();
+    let records = review_support::text_flags(&["m-1", "m-2", "m-3"]);
     produce(&queue, &records);
     let config = review_config(&group, "dms", &[&queue], &db);
     let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());

@@ -159,19 +159,11 @@ fn unknown_names_are_never_stored_and_a_failed_sign_in_keeps_the_name_typed() {
     );
 }
 
-/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
-fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
-    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    kib * 1024
-}
-
 #[test]
 fn a_flood_of_sign_ins_runs_a_bounded_number_of_password_checks() {
     let console = local_behind_proxy();
     let addr = console.addr;
-    let before = peak_rss(console.child.id());
+    let before = review_support::peak_rss(console.child.id());
     // 64 sign-ins at once with unknown names from 64 addresses (no throttle applies): each
     // costs a full argon2 check of 19 MiB. On the runtime's blocking pool they ran all at
     // once, and even 2 at a time there the allocator kept 211-344 MiB of their buffers
@@ -192,7 +184,7 @@ fn a_flood_of_sign_ins_runs_a_bounded_number_of_password_checks() {
         statuses.iter().all(|s| [401, 503].contains(s)),
         "{statuses:?}"
     );
-    let grown = peak_rss(console.child.id()).saturating_sub(before);
+    let grown = review_support::peak_rss(console.child.id()).saturating_sub(before);
     assert!(grown < 150 << 20, "peak memory grew by {} MiB", grown >> 20);
 }
 

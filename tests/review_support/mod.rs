@@ -474,8 +474,8 @@ pub fn quiet_console(review_extra: &str, accounts: &[(&str, &str)]) -> (Console,
     (console, queue)
 }
 
-/// Rows of the console's database as text, one per row, columns joined by `|`.
-pub fn query_rows(console: &Console, sql: &str) -> Vec<String> {
+/// Runs `query` on a connection to the console's database (as its runtime role).
+fn on_console_db<T>(console: &Console, query: impl AsyncFnOnce(&mut sqlx::PgConnection) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -484,12 +484,20 @@ pub fn query_rows(console: &Console, sql: &str) -> Vec<String> {
         let mut conn = sqlx::PgConnection::connect(&console.database_url())
             .await
             .unwrap();
-        sqlx::query_scalar::<_, String>(&format!(
-            "SELECT (SELECT coalesce(string_agg(coalesce(j.value, ''), '|' ORDER BY j.n), '')
-                     FROM json_each_text(row_to_json(query_row)) WITH ORDINALITY AS j(key, value, n))
-             FROM ({sql}) query_row"
-        ))
-            .fetch_all(&mut conn)
+        query(&mut conn).await
+    })
+}
+
+/// Rows of the console's database as text, one per row, columns joined by `|`.
+pub fn query_rows(console: &Console, sql: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT (SELECT coalesce(string_agg(coalesce(j.value, ''), '|' ORDER BY j.n), '')
+                 FROM json_each_text(row_to_json(query_row)) WITH ORDINALITY AS j(key, value, n))
+         FROM ({sql}) query_row"
+    );
+    on_console_db(console, async |conn| {
+        sqlx::query_scalar::<_, String>(&sql)
+            .fetch_all(conn)
             .await
             .unwrap()
     })
@@ -497,19 +505,32 @@ pub fn query_rows(console: &Console, sql: &str) -> Vec<String> {
 
 /// One number from the console's database.
 pub fn query_i64(console: &Console, sql: &str) -> i64 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let mut conn = sqlx::PgConnection::connect(&console.database_url())
-            .await
-            .unwrap();
+    on_console_db(console, async |conn| {
         sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&mut conn)
+            .fetch_one(conn)
             .await
             .unwrap()
     })
+}
+
+/// Text flags (file source, see [`text_flag`]) for `message_ids`, all on partition 0.
+pub fn text_flags(message_ids: &[&str]) -> Vec<crate::kafka_support::Input> {
+    message_ids
+        .iter()
+        .map(|id| crate::kafka_support::Input {
+            key: id.to_string(),
+            value: text_flag(id),
+            partition: Some(0),
+        })
+        .collect()
+}
+
+/// Peak resident memory of a process, in bytes (Linux `VmHWM`).
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
 }
 
 /// Waits until `sql` counts `n`.

@@ -145,6 +145,23 @@ pub struct AccessRow {
     pub remote_addr: String,
 }
 
+impl AccessRow {
+    /// The row's columns of that name.
+    pub(crate) fn from_row(r: &sqlx::postgres::PgRow) -> AccessRow {
+        AccessRow {
+            id: r.get("id"),
+            at: r.get("at"),
+            actor: r.get("actor"),
+            role: r.get("role"),
+            action: r.get("action"),
+            flag_id: r.get("flag_id"),
+            attachment_id: r.get("attachment_id"),
+            detail: r.get("detail"),
+            remote_addr: r.get("remote_addr"),
+        }
+    }
+}
+
 /// Decisions on one list version, category and detector.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Precision {
@@ -219,20 +236,7 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("read access log"))?;
-        Ok(rows
-            .iter()
-            .map(|r| AccessRow {
-                id: r.get("id"),
-                at: r.get("at"),
-                actor: r.get("actor"),
-                role: r.get("role"),
-                action: r.get("action"),
-                flag_id: r.get("flag_id"),
-                attachment_id: r.get("attachment_id"),
-                detail: r.get("detail"),
-                remote_addr: r.get("remote_addr"),
-            })
-            .collect())
+        Ok(rows.iter().map(AccessRow::from_row).collect())
     }
 
     /// Whether `who` revealed `attachment_id` of `flag_id` since `since` (their sign-in).

@@ -7,8 +7,8 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use time::OffsetDateTime;
 
+use crate::access::AccessRow;
 use crate::store::{Store, StoreError};
 
 /// Rows read per query.
@@ -38,16 +38,8 @@ pub struct BrokenRow {
 /// The fields of one access-log row that its hash covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Covered {
-    id: i64,
-    at: OffsetDateTime,
+    row: AccessRow,
     reviewer_id: Option<i64>,
-    actor: String,
-    role: String,
-    action: String,
-    flag_id: Option<String>,
-    attachment_id: Option<String>,
-    detail: String,
-    remote_addr: String,
 }
 
 fn field(out: &mut Vec<u8>, value: Option<&str>) {
@@ -64,21 +56,22 @@ fn field(out: &mut Vec<u8>, value: Option<&str>) {
 impl Covered {
     /// The encoding `access_log_canonical` gives in the database.
     fn canonical(&self) -> Vec<u8> {
-        let micros = (self.at.unix_timestamp_nanos() / 1000).to_string();
+        let r = &self.row;
+        let micros = (r.at.unix_timestamp_nanos() / 1000).to_string();
         let mut out = Vec::new();
-        field(&mut out, Some(&self.id.to_string()));
+        field(&mut out, Some(&r.id.to_string()));
         field(&mut out, Some(&micros));
         field(
             &mut out,
             self.reviewer_id.map(|id| id.to_string()).as_deref(),
         );
-        for value in [&self.actor, &self.role, &self.action] {
+        for value in [&r.actor, &r.role, &r.action] {
             field(&mut out, Some(value));
         }
-        field(&mut out, self.flag_id.as_deref());
-        field(&mut out, self.attachment_id.as_deref());
-        field(&mut out, Some(&self.detail));
-        field(&mut out, Some(&self.remote_addr));
+        field(&mut out, r.flag_id.as_deref());
+        field(&mut out, r.attachment_id.as_deref());
+        field(&mut out, Some(&r.detail));
+        field(&mut out, Some(&r.remote_addr));
         out
     }
 
@@ -116,16 +109,8 @@ impl Store {
             }
             for r in &rows {
                 let row = Covered {
-                    id: r.get("id"),
-                    at: r.get("at"),
+                    row: AccessRow::from_row(r),
                     reviewer_id: r.get("reviewer_id"),
-                    actor: r.get("actor"),
-                    role: r.get("role"),
-                    action: r.get("action"),
-                    flag_id: r.get("flag_id"),
-                    attachment_id: r.get("attachment_id"),
-                    detail: r.get("detail"),
-                    remote_addr: r.get("remote_addr"),
                 };
                 let prev: Option<Vec<u8>> = r.get("prev_hash");
                 let hash: Option<Vec<u8>> = r.get("row_hash");
@@ -144,11 +129,14 @@ impl Store {
                     }
                 };
                 if let Some(why) = why {
-                    report.broken = Some(BrokenRow { id: row.id, why });
+                    report.broken = Some(BrokenRow {
+                        id: row.row.id,
+                        why,
+                    });
                     return Ok(report);
                 }
                 report.rows += 1;
-                last_id = row.id;
+                last_id = row.row.id;
             }
         }
         if report.rows > 0 {
@@ -160,21 +148,25 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use time::OffsetDateTime;
+
     use super::*;
 
     #[test]
     fn the_encoding_prefixes_every_field_with_its_length_and_marks_nulls() {
         let row = Covered {
-            id: 7,
-            at: OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_456_000).unwrap(),
+            row: AccessRow {
+                id: 7,
+                at: OffsetDateTime::from_unix_timestamp_nanos(1_795_000_000_123_456_000).unwrap(),
+                actor: "reviewer-1".into(),
+                role: "reviewer".into(),
+                action: "view_flag".into(),
+                flag_id: Some("ab".into()),
+                attachment_id: None,
+                detail: "".into(),
+                remote_addr: "é".into(),
+            },
             reviewer_id: None,
-            actor: "reviewer-1".into(),
-            role: "reviewer".into(),
-            action: "view_flag".into(),
-            flag_id: Some("ab".into()),
-            attachment_id: None,
-            detail: "".into(),
-            remote_addr: "é".into(),
         };
         assert_eq!(
             String::from_utf8(row.canonical()).unwrap(),
@@ -182,11 +174,11 @@ mod tests {
         );
         // A value cannot pass for two: "a;" + "b" and "a" + ";b" differ.
         let mut one = row.clone();
-        one.actor = "a;".into();
-        one.role = "b".into();
+        one.row.actor = "a;".into();
+        one.row.role = "b".into();
         let mut two = row.clone();
-        two.actor = "a".into();
-        two.role = ";b".into();
+        two.row.actor = "a".into();
+        two.row.role = ";b".into();
         assert_ne!(one.canonical(), two.canonical());
     }
 }

@@ -42,6 +42,8 @@ pub mod retention;
 mod schema;
 mod server;
 mod store;
+#[cfg(test)]
+mod test_support;
 pub mod throttle;
 // Handlers return `Result<Response, Response>`, axum's idiom: the error is a page too.
 #[allow(clippy::result_large_err)]

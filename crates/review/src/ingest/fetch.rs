@@ -165,8 +165,7 @@ fn mismatch(
 
 #[cfg(test)]
 mod tests {
-    use time::OffsetDateTime;
-    use vigil_core::{DetectorKind, Match, MatchSubject, Severity};
+    use crate::test_support::keyword_flag;
 
     use super::*;
 
@@ -179,29 +178,12 @@ mod tests {
     }
 
     fn flag_of(message: &Message, attachments: &[(&str, &[u8])]) -> Flag {
-        let m = Match {
-            detector: DetectorKind::Keyword,
-            list: "l".into(),
-            list_version: "1".into(),
-            category: "c".into(),
-            severity: Severity::High,
-            subject: MatchSubject::Text {
-                rule_id: "r".into(),
-                spans: vec![],
-            },
-        };
-        let mut flag = Flag::new(
-            message.message_id.clone(),
-            message.conversation_id.clone(),
-            message.sender_id.clone(),
-            message.sent_at,
-            Source::File {
-                file: "f".into(),
-                line: 1,
-            },
-            vec![m],
-            OffsetDateTime::UNIX_EPOCH,
-        );
+        let ids = [
+            &message.message_id,
+            &message.conversation_id,
+            &message.sender_id,
+        ];
+        let mut flag = keyword_flag(ids.map(String::as_str), message.sent_at);
         flag.attachments = attachments
             .iter()
             .map(|(id, bytes)| AttachmentDigest::of(id, bytes))

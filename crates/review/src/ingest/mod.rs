@@ -353,26 +353,8 @@ mod tests {
             parse_flag(b"{not json").unwrap_err().0,
             RejectReason::InvalidFlag
         );
-        let flag = Flag::new(
-            "m-1".into(),
-            "c-1".into(),
-            "u-1".into(),
-            time::OffsetDateTime::UNIX_EPOCH,
-            vigil_core::Source::File {
-                file: "f".into(),
-                line: 1,
-            },
-            vec![vigil_core::Match {
-                detector: vigil_core::DetectorKind::Keyword,
-                list: "l".into(),
-                list_version: "1".into(),
-                category: "c".into(),
-                severity: vigil_core::Severity::High,
-                subject: vigil_core::MatchSubject::Text {
-                    rule_id: "r".into(),
-                    spans: vec![],
-                },
-            }],
+        let flag = crate::test_support::keyword_flag(
+            ["m-1", "c-1", "u-1"],
             time::OffsetDateTime::UNIX_EPOCH,
         );
         let json = |f: &Flag| serde_json::to_vec(f).unwrap();

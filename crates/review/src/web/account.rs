@@ -9,9 +9,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vigil_core::config::ReviewAuth;
 
+use super::pages::urlencode;
 use super::session::{Signed, session_cookie, set_cookie};
 use super::{AppState, internal, pages, see_other};
-use crate::access::{Access, Action};
+use crate::access::Action;
 use crate::accounts::{AccountError, MIN_PASSWORD_CHARS};
 use crate::throttle::Attempt;
 
@@ -55,18 +56,6 @@ pub(crate) async fn ask_again(state: &AppState, signed: &Signed, next: &str) -> 
         ),
     );
     Ok(response)
-}
-
-fn urlencode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -114,7 +103,8 @@ async fn check_own_password(
         let _ = state
             .store
             .log_access(
-                &Access::by(&signed.who, Action::LoginFailed, &signed.remote_addr)
+                &signed
+                    .access(Action::LoginFailed)
                     .detail("throttled (signed in)"),
             )
             .await;
@@ -134,7 +124,8 @@ async fn check_own_password(
         let _ = state
             .store
             .log_access(
-                &Access::by(&signed.who, Action::LoginFailed, &signed.remote_addr)
+                &signed
+                    .access(Action::LoginFailed)
                     .detail("wrong password (signed in)"),
             )
             .await;
@@ -168,11 +159,7 @@ pub(crate) async fn reauth(
         .map_err(|e| internal(&e))?;
     let _ = state
         .store
-        .log_access(&Access::by(
-            &signed.who,
-            Action::Reauthenticate,
-            &signed.remote_addr,
-        ))
+        .log_access(&signed.access(Action::Reauthenticate))
         .await;
     Ok(see_other(next))
 }
@@ -249,11 +236,7 @@ pub(crate) async fn change_password(
     }
     let _ = state
         .store
-        .log_access(&Access::by(
-            &signed.who,
-            Action::ChangePassword,
-            &signed.remote_addr,
-        ))
+        .log_access(&signed.access(Action::ChangePassword))
         .await;
     // Every session of the account ended with the old password: sign in with the new one.
     let secure = state.config.review.secure_cookies;

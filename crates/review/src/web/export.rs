@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::session::Signed;
 use super::{AppState, Tried, forbidden, internal};
-use crate::access::{Access, Action};
+use crate::access::Action;
 
 type Page = Result<Response, Response>;
 
@@ -22,7 +22,7 @@ async fn export(
     }
     state
         .store
-        .log_access(&Access::by(&signed.who, Action::Export, &signed.remote_addr).detail(format))
+        .log_access(&signed.access(Action::Export).detail(format))
         .await
         .map_err(|e| internal(&e))?;
     state.store.access_log(None).await.map_err(|e| internal(&e))

@@ -25,7 +25,7 @@ use tracing::error;
 use vigil_core::Config;
 use vigil_core::config::ReviewAuth;
 
-use crate::access::{Access, Action};
+use crate::access::Action;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -171,7 +171,7 @@ pub(crate) async fn forbidden(
     what: &str,
     tried: Tried<'_>,
 ) -> Response {
-    let mut access = Access::by(&signed.who, Action::Denied, &signed.remote_addr).detail(what);
+    let mut access = signed.access(Action::Denied).detail(what);
     if let Some(flag_id) = tried.flag.filter(|f| routes::valid_flag_id(f)) {
         access = access.flag(flag_id);
     }

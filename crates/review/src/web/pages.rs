@@ -228,7 +228,8 @@ pub(crate) fn queue_page(
     )
 }
 
-fn urlencode(value: &str) -> String {
+/// `value` percent-encoded for a URL's query or path (unreserved characters kept).
+pub(crate) fn urlencode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {
@@ -572,24 +573,7 @@ pub(crate) fn audit_page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vigil_core::{DetectorKind, Severity, Span};
-
-    fn text_match(spans: &[(usize, usize)]) -> Match {
-        Match {
-            detector: DetectorKind::Keyword,
-            list: "l".into(),
-            list_version: "1".into(),
-            category: "c".into(),
-            severity: Severity::High,
-            subject: MatchSubject::Text {
-                rule_id: "r".into(),
-                spans: spans
-                    .iter()
-                    .map(|&(start, end)| Span { start, end })
-                    .collect(),
-            },
-        }
-    }
+    use crate::test_support::keyword_match;
 
     #[test]
     fn spans_mark_characters_of_the_original_and_content_is_escaped() {
@@ -624,7 +608,7 @@ mod tests {
             ),
         ];
         for (text, spans, want) in cases {
-            let got = highlighted(text, &[text_match(spans)]).into_string();
+            let got = highlighted(text, &[keyword_match(spans)]).into_string();
             assert_eq!(&got, want, "{text}");
         }
     }

@@ -12,7 +12,7 @@ use vigil_hash::sniff_format;
 
 use super::session::Signed;
 use super::{AppState, Tried, forbidden, internal, pages, see_other};
-use crate::access::{Access, Action};
+use crate::access::Action;
 use crate::decisions::{DecideError, Decision};
 use crate::queue::Filter;
 
@@ -274,7 +274,7 @@ pub(crate) async fn flag(
         .ok_or_else(not_found)?;
     state
         .store
-        .log_access(&Access::by(&signed.who, Action::ViewFlag, &signed.remote_addr).flag(&flag_id))
+        .log_access(&signed.access(Action::ViewFlag).flag(&flag_id))
         .await
         .map_err(|e| internal(&e))?;
     let mut revealed = BTreeSet::new();
@@ -312,7 +312,8 @@ async fn flag_state(state: &AppState, signed: &Signed, flag_id: &str) -> Page {
         let _ = state
             .store
             .log_access(
-                &Access::by(&signed.who, Action::Denied, &signed.remote_addr)
+                &signed
+                    .access(Action::Denied)
                     .flag(flag_id)
                     .detail("/flags (held by another reviewer)"),
             )
@@ -438,7 +439,8 @@ pub(crate) async fn reveal_image(
     state
         .store
         .log_access(
-            &Access::by(&signed.who, Action::RevealImage, &signed.remote_addr)
+            &signed
+                .access(Action::RevealImage)
                 .flag(&flag_id)
                 .image(&attachment_id),
         )

@@ -221,6 +221,11 @@ pub(crate) struct Signed {
 }
 
 impl Signed {
+    /// An access-log row of this person doing `action` from this request's address.
+    pub(crate) fn access(&self, action: Action) -> Access<'_> {
+        Access::by(&self.who, action, &self.remote_addr)
+    }
+
     /// Whether its owner proved who they are within `window`.
     pub(crate) fn recently_authenticated(&self, window: Duration) -> bool {
         OffsetDateTime::now_utc() - self.authenticated_at

@@ -247,14 +247,7 @@ pub(crate) async fn logout(
             .await
             .map_err(|e| internal(&e))?;
     }
-    let _ = state
-        .store
-        .log_access(&Access::by(
-            &signed.who,
-            Action::Logout,
-            &signed.remote_addr,
-        ))
-        .await;
+    let _ = state.store.log_access(&signed.access(Action::Logout)).await;
     let mut response = super::see_other("/login");
     response.headers_mut().append(
         header::SET_COOKIE,
