@@ -85,6 +85,13 @@ try {
   expect((await page.locator('p.notice').innerText()).includes('Decision recorded'), 'notice shown');
   await shot(page, '4-decided');
 
+  // Back in the browser to the flag just decided: its state, not a server error.
+  const back = await page.goBack();
+  expect(back.status() === 200, `back to the decided flag: ${back.status()}`);
+  const state = await page.locator('main').innerText();
+  expect(state.includes('This item was decided: confirm by'), `decided flag shows ${state}`);
+  expect(await page.locator('blockquote#text').count() === 0, 'no content of a decided flag');
+
   // The reviewer cannot open the audit export.
   const exportResponse = await page.goto(`${base}/audit/access-log.csv`);
   expect(exportResponse.status() === 403, `reviewer export: ${exportResponse.status()}`);
