@@ -11,7 +11,7 @@ use vigil_core::config::ReviewAuth;
 
 use super::pages::urlencode;
 use super::session::{Signed, session_cookie, set_cookie};
-use super::{AppState, internal, pages, see_other};
+use super::{AppState, busy, internal, pages, see_other, too_many, valid_flag_id};
 use crate::access::Action;
 use crate::accounts::{AccountError, MIN_PASSWORD_CHARS};
 use crate::throttle::Attempt;
@@ -22,7 +22,7 @@ type Page = Result<Response, Response>;
 /// place that asks), never a URL from elsewhere.
 fn return_path(next: &str) -> &str {
     match next.strip_prefix("/flags/") {
-        Some(id) if super::routes::valid_flag_id(id) => next,
+        Some(id) if valid_flag_id(id) => next,
         _ => "/",
     }
 }
@@ -108,7 +108,7 @@ async fn check_own_password(
                     .detail("throttled (signed in)"),
             )
             .await;
-        return Err(super::signin::too_many(wait));
+        return Err(too_many(wait));
     }
     let credentials = state
         .store
@@ -119,7 +119,7 @@ async fn check_own_password(
         .passwords
         .matches(credentials.as_ref(), password)
         .await
-        .map_err(|_| super::signin::busy())?;
+        .map_err(|_| busy())?;
     if !matches {
         let _ = state
             .store

@@ -17,6 +17,8 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
+use std::time::Duration;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -126,6 +128,59 @@ async fn security_headers(request: axum::extract::Request, next: Next) -> Respon
     response
 }
 
+/// A form whose only field is the session's CSRF token.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
+/// Flag ids are 32 hex characters; anything else is not looked up.
+pub(crate) fn valid_flag_id(flag_id: &str) -> bool {
+    flag_id.len() == 32 && flag_id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Every password-check worker has a queue: 503, try again shortly.
+pub(crate) fn busy() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
+        pages::message_page(
+            None,
+            "Busy",
+            "Too many sign-ins at once. Try again in a few seconds.",
+            Some(("/login", "Back to sign-in")),
+        ),
+    )
+        .into_response()
+}
+
+/// Too early for another password attempt: 429 with how long to wait.
+pub(crate) fn too_many(wait: Duration) -> Response {
+    let secs = wait.as_secs().max(1);
+    let text = format!(
+        "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",
+        if secs == 1 {
+            "a second".to_string()
+        } else if secs < 120 {
+            format!("{secs} seconds")
+        } else {
+            format!("{} minutes", secs.div_ceil(60))
+        }
+    );
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, HeaderValue::from(secs))],
+        pages::message_page(
+            None,
+            "Too many attempts",
+            &text,
+            Some(("/login", "Back to sign-in")),
+        ),
+    )
+        .into_response()
+}
+
 /// A redirect to `to` (303: the browser follows with a GET).
 pub(crate) fn see_other(to: &str) -> Response {
     axum::response::Redirect::to(to).into_response()
@@ -172,7 +227,7 @@ pub(crate) async fn forbidden(
     tried: Tried<'_>,
 ) -> Response {
     let mut access = signed.access(Action::Denied).detail(what);
-    if let Some(flag_id) = tried.flag.filter(|f| routes::valid_flag_id(f)) {
+    if let Some(flag_id) = tried.flag.filter(|f| valid_flag_id(f)) {
         access = access.flag(flag_id);
     }
     if let Some(attachment_id) = tried.image.filter(|a| vigil_core::valid_id(a)) {

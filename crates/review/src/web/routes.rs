@@ -11,7 +11,7 @@ use serde::Deserialize;
 use vigil_hash::sniff_format;
 
 use super::session::Signed;
-use super::{AppState, Tried, forbidden, internal, pages, see_other};
+use super::{AppState, CsrfForm, Tried, forbidden, internal, pages, see_other, valid_flag_id};
 use crate::access::Action;
 use crate::decisions::{DecideError, Decision};
 use crate::queue::Filter;
@@ -29,12 +29,6 @@ type Page = Result<Response, Response>;
 
 fn html(markup: maud::Markup) -> Response {
     markup.into_response()
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct CsrfForm {
-    #[serde(default)]
-    pub(crate) csrf: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -166,11 +160,6 @@ pub(crate) async fn claim_next(
         Some(flag_id) => Ok(see_other(&format!("/flags/{flag_id}"))),
         None => Ok(see_other("/queue?notice=empty")),
     }
-}
-
-/// Flag ids are 32 hex characters; anything else is not looked up.
-pub(super) fn valid_flag_id(flag_id: &str) -> bool {
-    flag_id.len() == 32 && flag_id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 fn not_found() -> Response {

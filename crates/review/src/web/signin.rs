@@ -4,21 +4,19 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Form;
 use axum::extract::{ConnectInfo, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vigil_core::config::ReviewAuth;
 
-use super::routes::CsrfForm;
 use super::session::{
     Signed, client_address, cookie, login_cookie, random_token, same_token, session_cookie,
     set_cookie,
 };
-use super::{AppState, internal, pages};
+use super::{AppState, CsrfForm, busy, internal, pages, too_many};
 use crate::access::{Access, Action};
 use crate::accounts::PasswordChecker;
 use crate::throttle::Attempt;
@@ -189,47 +187,6 @@ fn wrong(state: &AppState, username: &str) -> Response {
         Some("Wrong user name or password."),
         username,
     )
-}
-
-/// Every password-check worker has a queue: 503, try again shortly.
-pub(crate) fn busy() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
-        pages::message_page(
-            None,
-            "Busy",
-            "Too many sign-ins at once. Try again in a few seconds.",
-            Some(("/login", "Back to sign-in")),
-        ),
-    )
-        .into_response()
-}
-
-/// Too early for another password attempt: 429 with how long to wait.
-pub(crate) fn too_many(wait: Duration) -> Response {
-    let secs = wait.as_secs().max(1);
-    let text = format!(
-        "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",
-        if secs == 1 {
-            "a second".to_string()
-        } else if secs < 120 {
-            format!("{secs} seconds")
-        } else {
-            format!("{} minutes", secs.div_ceil(60))
-        }
-    );
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, HeaderValue::from(secs))],
-        pages::message_page(
-            None,
-            "Too many attempts",
-            &text,
-            Some(("/login", "Back to sign-in")),
-        ),
-    )
-        .into_response()
 }
 
 pub(crate) async fn logout(
