@@ -17,22 +17,6 @@ use crate::store::{Store, StoreError};
 /// The migrations, embedded at build time from `crates/review/migrations/`.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// Tables the runtime role reads and writes (changing and deleting rows: claims, sessions,
-/// the retention purge), and the views it reads.
-const READ_WRITE: &[&str] = &[
-    "reviewers",
-    "sessions",
-    "flags",
-    "flag_matches",
-    "flag_content",
-    "flag_images",
-    "decisions",
-    "rejected_records",
-    "sign_in_throttle",
-];
-/// Sequences the runtime role draws ids from.
-const SEQUENCES: &[&str] = &["reviewers_id_seq", "decisions_id_seq", "access_log_id_seq"];
-
 fn options(url: &Secret) -> Result<PgConnectOptions, StoreError> {
     url.expose()
         .parse()
@@ -138,24 +122,19 @@ impl Store {
         MIGRATOR.run(&owner).await?;
         let runtime = options(&review.database_url)?.get_username().to_string();
         let role = ident(&runtime);
-        let mut grants = vec![
+        // Derived from the schema as migrated, so a table a later migration adds is the
+        // console's without a list to keep: everything (claims, sessions, the retention
+        // purge change and delete rows), then the two tables it must not change taken back.
+        let grants = [
             format!("GRANT USAGE ON SCHEMA public TO {role}"),
-            format!("GRANT SELECT ON _sqlx_migrations, latest_decisions TO {role}"),
-            format!("REVOKE ALL ON access_log FROM {role}"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role}"
+            ),
+            format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {role}"),
+            format!("REVOKE ALL ON access_log, _sqlx_migrations FROM {role}"),
             format!("GRANT SELECT, INSERT ON access_log TO {role}"),
+            format!("GRANT SELECT ON _sqlx_migrations TO {role}"),
         ];
-        for table in READ_WRITE {
-            grants.push(format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {role}",
-                ident(table)
-            ));
-        }
-        for sequence in SEQUENCES {
-            grants.push(format!(
-                "GRANT USAGE, SELECT ON SEQUENCE {} TO {role}",
-                ident(sequence)
-            ));
-        }
         let mut tx = owner.begin().await.map_err(StoreError::db("begin"))?;
         for grant in &grants {
             sqlx::raw_sql(grant)
