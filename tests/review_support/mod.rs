@@ -454,6 +454,19 @@ pub fn console() -> (Console, String) {
 /// A console of its own over an empty review topic of its own (no `vigil run`), with
 /// `review_extra` lines and the accounts `(name, role)`. Returns it and the topic.
 pub fn quiet_console(review_extra: &str, accounts: &[(&str, &str)]) -> (Console, String) {
+    quiet_console_with(review_extra, accounts, false)
+}
+
+/// [`quiet_console`] with two database roles ([`Console::start_two_roles`]).
+pub fn quiet_console_two_roles(accounts: &[(&str, &str)]) -> Console {
+    quiet_console_with("", accounts, true).0
+}
+
+fn quiet_console_with(
+    review_extra: &str,
+    accounts: &[(&str, &str)],
+    two_roles: bool,
+) -> (Console, String) {
     use crate::kafka_support::{create_topics, unique};
     let input = unique("quiet");
     let queue = format!("{input}.flags");
@@ -463,14 +476,11 @@ pub fn quiet_console(review_extra: &str, accounts: &[(&str, &str)]) -> (Console,
         crate::kafka_support::lists_section(),
         crate::kafka_support::kafka_section(&unique("quiet"), &input, "")
     );
-    let console = Console::start(
-        &config,
-        &format!(
-            "group_id = \"{}\"\ntopics = [\"{queue}\"]\n{review_extra}",
-            unique("console")
-        ),
-        accounts,
+    let review = format!(
+        "group_id = \"{}\"\ntopics = [\"{queue}\"]\n{review_extra}",
+        unique("console")
     );
+    let console = Console::start_with(&config, &review, accounts, two_roles);
     (console, queue)
 }
 
