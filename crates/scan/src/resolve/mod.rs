@@ -1,17 +1,17 @@
-use std::ffi::OsStr;
+mod beneath;
+
 use std::io::Read;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use rustix::fs::{AtFlags, FileType, Mode, OFlags};
-use rustix::io::Errno;
 use vigil_core::config::AttachmentsConfig;
 use vigil_core::{AttachmentBody, MediaType, Message, ReasonCode};
 
 use crate::Problem;
+use beneath::{Root, open_beneath};
+
 /// An attachment whose bytes are in hand.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ResolvedAttachment {
@@ -42,30 +42,6 @@ pub struct Resolver {
     max_count: usize,
     max_total_bytes: u64,
     roots: Vec<Root>,
-}
-
-/// A directory `file://` URIs may point into, opened once.
-#[derive(Debug, Clone)]
-struct Root {
-    /// Its canonical path and, when it differs, its path as configured: a URI may use either.
-    prefixes: Vec<PathBuf>,
-    dir: Arc<OwnedFd>,
-}
-
-impl Root {
-    fn open(path: &Path) -> std::io::Result<Root> {
-        let canonical = path.canonicalize()?;
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        let dir = rustix::fs::open(&canonical, flags, Mode::empty())?;
-        let mut prefixes = vec![canonical];
-        if path.is_absolute() && prefixes[0] != path {
-            prefixes.push(path.to_path_buf());
-        }
-        Ok(Root {
-            prefixes,
-            dir: Arc::new(dir),
-        })
-    }
 }
 
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -262,116 +238,6 @@ impl Resolver {
     }
 }
 
-/// Flags of every attachment open: read only, no symlink as the last component, and no
-/// blocking on a FIFO or device (refused as not a regular file once opened).
-const FILE_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::CLOEXEC)
-    .union(OFlags::NOCTTY)
-    .union(OFlags::NONBLOCK)
-    .union(OFlags::NOFOLLOW);
-
-/// Why a path beneath a root could not be opened.
-#[derive(Debug)]
-enum OpenError {
-    /// A component is a symbolic link; none is followed beneath a root.
-    Link,
-    /// A component does not exist, or is not a directory where one is needed.
-    NotFound,
-    /// Any other error: permissions, I/O.
-    Io(std::io::Error),
-}
-
-impl OpenError {
-    fn of(errno: Errno) -> OpenError {
-        match errno {
-            // ELOOP: a symlink (RESOLVE_NO_SYMLINKS, O_NOFOLLOW); EXDEV: an escape from the
-            // root, which RESOLVE_BENEATH refuses.
-            Errno::LOOP | Errno::XDEV => OpenError::Link,
-            Errno::NOENT | Errno::NOTDIR => OpenError::NotFound,
-            other => OpenError::Io(other.into()),
-        }
-    }
-}
-
-impl From<OpenError> for (ReasonCode, String) {
-    fn from(error: OpenError) -> Self {
-        match error {
-            OpenError::Link => (
-                ReasonCode::UriNotAllowed,
-                "the path goes through a symbolic link, which is not followed beneath \
-                 attachments.file_roots"
-                    .into(),
-            ),
-            OpenError::NotFound => (
-                ReasonCode::AttachmentNotFound,
-                "the file does not exist".into(),
-            ),
-            OpenError::Io(e) => (
-                ReasonCode::AttachmentUnreadable,
-                format!("cannot open the file: {}", e.kind()),
-            ),
-        }
-    }
-}
-
-/// Opens `relative` beneath the directory `root` without following any symbolic link, so a
-/// link or a rename inside the root cannot lead the open outside it (there is no window
-/// between a check and the open).
-fn open_beneath(root: BorrowedFd<'_>, relative: &Path) -> Result<OwnedFd, OpenError> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::ResolveFlags;
-        let resolve =
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-        match rustix::fs::openat2(root, relative, FILE_FLAGS, Mode::empty(), resolve) {
-            // ENOSYS: a kernel before 5.6; EPERM: a seccomp profile that predates openat2.
-            Err(Errno::NOSYS | Errno::PERM) => {}
-            result => return result.map_err(OpenError::of),
-        }
-    }
-    open_walking(root, relative)
-}
-
-/// [`open_beneath`] one component at a time: each directory opened relative to the last
-/// with `O_NOFOLLOW`, the file too.
-fn open_walking(root: BorrowedFd<'_>, relative: &Path) -> Result<OwnedFd, OpenError> {
-    let mut names = Vec::new();
-    for component in relative.components() {
-        match component {
-            Component::Normal(name) => names.push(name),
-            Component::CurDir => {}
-            // `beneath` passes relative paths without `..`; refuse rather than trust it.
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(OpenError::Link);
-            }
-        }
-    }
-    let (file, dirs) = names.split_last().ok_or(OpenError::NotFound)?;
-    let mut dir: Option<OwnedFd> = None;
-    for name in dirs {
-        let at = dir.as_ref().map_or(root, |d| d.as_fd());
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let next = rustix::fs::openat(at, *name, flags, Mode::empty())
-            .map_err(|e| walk_error(at, name, e))?;
-        dir = Some(next);
-    }
-    let at = dir.as_ref().map_or(root, |d| d.as_fd());
-    rustix::fs::openat(at, *file, FILE_FLAGS, Mode::empty()).map_err(|e| walk_error(at, file, e))
-}
-
-/// What `openat2` would have reported: a directory opened with `O_NOFOLLOW` that turns out
-/// to be a symlink fails with ENOTDIR, which `openat2` reports as ELOOP.
-fn walk_error(at: BorrowedFd<'_>, name: &OsStr, errno: Errno) -> OpenError {
-    let is_link = || {
-        rustix::fs::statat(at, name, AtFlags::SYMLINK_NOFOLLOW)
-            .is_ok_and(|s| FileType::from_raw_mode(s.st_mode) == FileType::Symlink)
-    };
-    match errno {
-        Errno::NOTDIR if is_link() => OpenError::Link,
-        other => OpenError::of(other),
-    }
-}
-
 /// The scheme of `uri` if it has a syntactically valid one (RFC 3986: ALPHA *( ALPHA / DIGIT /
 /// "+" / "-" / "." )), at most 32 characters so it is safe to quote.
 fn uri_scheme(uri: &str) -> Option<&str> {
@@ -437,6 +303,11 @@ fn describe_media_type(value: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::OwnedFd;
+
+    use rustix::fs::{FileType, Mode, OFlags};
+
+    use super::beneath::{OpenError, open_walking};
     use super::*;
 
     fn message(attachments: &str) -> Message {
