@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use vigil_core::{ListFormat, ListSource};
 use vigil_hash::PdqHash;
-use vigil_lists::{HashList, Integrity, NearIndex};
+use vigil_index::{HashList, NearIndex};
+use vigil_lists::Integrity;
 
 const RADIUS: u32 = 31;
 /// An image's queries: its 8 rotations and mirrorings and one border-trimmed form.
@@ -138,7 +139,7 @@ fn run(dir: &Path, dataset: &str) {
     };
     for width in widths {
         let start = Instant::now();
-        let index = NearIndex::build_tuned([list.clone()], vigil_lists::MIH_MIN_ENTRIES, width);
+        let index = NearIndex::build_tuned([list.clone()], vigil_index::MIH_MIN_ENTRIES, width);
         let build = start.elapsed();
         let rss_index = rss_bytes();
         if std::env::var_os("VIGIL_INDEX_LOAD_ONLY").is_some() {

@@ -20,7 +20,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
 use vigil_core::{Config, Source};
 use vigil_hash::{Digest, ExactAlgorithm, ExactDigests, PdqHash};
-use vigil_lists::{ExactIndex, HashList, HashValue, NearIndex};
+use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
 use vigil_metrics::{BuildInfo, Metrics};
 use vigil_scan::{Pipeline, Trace};
 use vigil_text::{KeywordList, KeywordMatcher};

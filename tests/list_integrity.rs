@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
 use vigil_core::ListSource;
+use vigil_index::HashList;
 use vigil_lists::{
-    HashList, Integrity, ListError, Manifest, Refusal, TrustedKey, default_manifest_path,
-    sha256_hex, sign_manifest, signature_path,
+    Integrity, ListError, Manifest, Refusal, TrustedKey, default_manifest_path, sha256_hex,
+    sign_manifest, signature_path,
 };
 
 const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 use libfuzzer_sys::fuzz_target;
 use vigil_core::{Config, ListFormat, ListSource};
 use vigil_hash::{Algorithm, Family};
-use vigil_lists::{ExactIndex, HashList, HashValue, ListFile, Manifest, NearIndex};
+use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
+use vigil_lists::{ListFile, Manifest};
 use vigil_text::{KeywordList, KeywordMatcher, RuleKind};
 
 fuzz_target!(|data: &[u8]| {

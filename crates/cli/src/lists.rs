@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use vigil_core::{ListFormat, ListSource};
+use vigil_index::HashList;
 use vigil_lists::{
-    HashList, Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path,
-    sign_manifest, signature_path,
+    Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path, sign_manifest,
+    signature_path,
 };
 use vigil_text::KeywordList;
 

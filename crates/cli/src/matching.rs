@@ -7,7 +7,8 @@ use serde::Serialize;
 use serde_json::Value;
 use vigil_core::config::MatchConfig;
 use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
-use vigil_lists::{ExactIndex, HashEntry, HashList, ListInfo, NearIndex};
+use vigil_index::{ExactIndex, HashEntry, HashList, NearIndex};
+use vigil_lists::ListInfo;
 
 /// Arguments of `vigil match`.
 #[derive(Debug, clap::Args)]

@@ -123,7 +123,7 @@ impl Row {
 }
 
 /// A reader of the dialect.
-pub(crate) fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {
+pub fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {
     ::csv::ReaderBuilder::new()
         .trim(::csv::Trim::All)
         .comment(Some(b'#'))
@@ -131,7 +131,7 @@ pub(crate) fn reader(bytes: &[u8]) -> ::csv::Reader<&[u8]> {
 }
 
 /// The header names, lower-cased, which must include each of `required`.
-pub(crate) fn read_headers(
+pub fn read_headers(
     path: &Path,
     reader: &mut ::csv::Reader<&[u8]>,
     required: &[&str],
@@ -167,7 +167,7 @@ pub(crate) fn read_headers(
 }
 
 /// The line and description of a record-level CSV error.
-pub(crate) fn describe(err: &::csv::Error) -> (u64, String) {
+pub fn describe(err: &::csv::Error) -> (u64, String) {
     let line = err.position().map_or(0, |p| p.line());
     let message = match err.kind() {
         ::csv::ErrorKind::UnequalLengths {

@@ -1,81 +1,46 @@
-//! Hash lists ("banks") and the index that matches attachments against them.
+//! List files: reading a list's data and proving it is the list it claims to be, whatever
+//! kind of list it is (hash lists in `vigil-index`, keyword lists in `vigil-text`). Nothing
+//! here decodes images or matches anything: this crate is what list integrity means.
 //!
 //! - [`ListFile`] — a list's data file read and checked against its [`Manifest`] (name,
 //!   source, version, created_at, entries, SHA-256) and ed25519 signature under an
 //!   [`Integrity`] policy; a list that fails is refused with a [`Refusal`] code.
 //! - [`ListInfo`] — a loaded list's identity: name, version (the manifest's, else
 //!   `sha256:<12 hex>` of the file), path, digest, entry counts, [`Provenance`].
-//! - [`HashList`] — a hash list in any format (vigil CSV, JSON lines, HMA
-//!   `<signal_type> <hash>` lines, bare hashes), stored per algorithm as a flat array of
-//!   hashes plus compact attributes; entries are read as [`HashEntry`] views.
-//! - [`csv`] — the line-numbered CSV reader vigil's CSV lists use (keyword lists too).
-//! - [`ExactIndex`] — exact-digest lookup (MD5, SHA-1, SHA-256) over many lists, stored as
-//!   sorted fixed-width arrays with a radix table.
-//! - [`NearIndex`] — every perceptual entry within a Hamming radius of a set of query
-//!   hashes (an image's oriented and trimmed variants), searching each list's arrays in
-//!   place: a linear scan for small tables, an exact multi-index with chunks sized to the
-//!   table for large ones.
+//! - [`csv`] — the line-numbered CSV dialect vigil's lists share (hash and keyword lists).
 //! - [`Ledger`] — the highest version accepted per list and the file each was accepted
 //!   from, kept across restarts.
 //! - [`Stamp`] — sizes and modification times of a list's files, so a reloader re-reads
 //!   only what changed.
 //!
 //! ```
-//! use vigil_hash::ExactAlgorithm;
-//! use vigil_lists::{ExactIndex, HashList};
+//! use vigil_core::ListSource;
+//! use vigil_lists::ListFile;
 //!
-//! let csv = "algorithm,hash,entry_id,category\n\
-//!            md5,900150983cd24fb0d6963f7d28e17f72,e-1,A\n";
-//! let list = HashList::parse("iwf", "iwf.csv".as_ref(), csv.as_bytes()).unwrap();
-//! let index = ExactIndex::build(vec![list]);
-//! let digest = ExactAlgorithm::Md5.digest(b"abc");
-//! let hits: Vec<_> = index.lookup(ExactAlgorithm::Md5, &digest).collect();
-//! assert_eq!(hits.len(), 1);
-//! assert_eq!(hits[0].entry.entry_id, "e-1");
-//! assert_eq!(hits[0].entry.category, "A");
-//! assert_eq!(hits[0].list.name, "iwf");
+//! let source = ListSource::from(std::path::PathBuf::from("iwf.csv"));
+//! let file = ListFile::read_unchecked(&source, b"algorithm,hash\n".to_vec());
+//! assert_eq!(file.info.name, "iwf");
+//! // Parsing is the caller's: here, one entry. `finish` fills in the digest and version.
+//! let mut info = file.info.clone();
+//! info.entries = 1;
+//! let info = file.finish(Ok(info), |info| info).unwrap();
+//! assert!(info.version.starts_with("sha256:"));
+//! assert_eq!(info.sha256.len(), 64);
 //! ```
 
 pub mod csv;
-mod exact;
-mod formats;
-mod hash_list;
 mod info;
 mod ledger;
 mod manifest;
-mod mih;
-mod near;
 mod stamp;
 
-pub use exact::{ExactHit, ExactIndex};
-pub use hash_list::{HashEntry, HashList, HashValue};
 pub use info::{ListInfo, Provenance};
 pub use ledger::Ledger;
 pub use manifest::{
     Integrity, ListFile, Manifest, TrustedKey, default_manifest_path, sha256_hex, sign_manifest,
     signature_path,
 };
-pub use near::{MIH_MIN_ENTRIES, NearHit, NearIndex};
 pub use stamp::Stamp;
-
-/// Checks shared by the format tests.
-#[cfg(test)]
-pub(crate) fn assert_line_error<T: std::fmt::Debug>(
-    result: Result<T, ListError>,
-    line: u64,
-    needle: &str,
-    input: &str,
-) {
-    match result {
-        Err(ListError::Line {
-            line: got, message, ..
-        }) => {
-            assert_eq!(got, line, "{input}: {message}");
-            assert!(message.contains(needle), "{input}: {message}");
-        }
-        other => panic!("{input}: expected a line error, got {other:?}"),
-    }
-}
 
 use std::path::PathBuf;
 

@@ -9,7 +9,7 @@ use vigil_hash::{
     ExactDigests, Family, HashOptions, ImageHashes, Timebox, TrimOptions, decode_budgeted,
     sniff_format,
 };
-use vigil_lists::{ExactIndex, NearHit, NearIndex};
+use vigil_index::{ExactIndex, NearHit, NearIndex};
 use vigil_text::{KeywordMatcher, RuleClass};
 
 use crate::{Detector, Findings, Problem, ScanContext, Stage, Trace};

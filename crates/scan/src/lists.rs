@@ -9,7 +9,8 @@ use std::sync::Arc;
 use arc_swap::{ArcSwap, Guard};
 use time::OffsetDateTime;
 use vigil_core::{Config, ListSource};
-use vigil_lists::{HashList, Integrity, Ledger, ListError, ListFile, ListInfo, Stamp};
+use vigil_index::HashList;
+use vigil_lists::{Integrity, Ledger, ListError, ListFile, ListInfo, Stamp};
 use vigil_text::KeywordList;
 
 use crate::{BuildError, Pipeline};

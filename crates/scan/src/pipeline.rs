@@ -7,7 +7,8 @@ use vigil_core::{
     AttachmentBody, Config, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode,
     Source, VerdictKind,
 };
-use vigil_lists::{ExactIndex, HashList, ListError, ListInfo, NearIndex};
+use vigil_index::{ExactIndex, HashList, NearIndex};
+use vigil_lists::{ListError, ListInfo};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
 use crate::{

@@ -2,7 +2,9 @@ use std::sync::Arc;
 
 use vigil_hash::{Algorithm, Digest, ExactAlgorithm};
 
-use crate::{HashEntry, HashList, ListInfo};
+use vigil_lists::ListInfo;
+
+use crate::{HashEntry, HashList};
 
 /// Exact-digest lookup over any number of lists. Per algorithm, the digests live in one
 /// contiguous sorted byte array (fixed width) with a parallel array of entry references, plus

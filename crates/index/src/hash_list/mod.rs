@@ -1,3 +1,7 @@
+//! A hash list: its entries stored compactly per algorithm, read from any format.
+
+mod formats;
+
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -6,7 +10,7 @@ use std::sync::Arc;
 use vigil_core::{ListFormat, ListSource, Severity};
 use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
 
-use crate::{Integrity, ListError, ListFile, ListInfo};
+use vigil_lists::{Integrity, ListError, ListFile, ListInfo};
 
 /// A listed hash value, by kind of algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -326,11 +330,11 @@ impl HashList {
         let mut builder = Builder::new(&source.path, lenient, info);
         let bytes = file.bytes();
         let parsed = match format {
-            ListFormat::Csv => crate::formats::csv(bytes, &mut builder),
-            ListFormat::Jsonl => crate::formats::jsonl(bytes, &mut builder),
-            ListFormat::Hma => crate::formats::hma(bytes, &category, &mut builder),
+            ListFormat::Csv => formats::csv(bytes, &mut builder),
+            ListFormat::Jsonl => formats::jsonl(bytes, &mut builder),
+            ListFormat::Hma => formats::hma(bytes, &category, &mut builder),
             ListFormat::Bare => match algorithm {
-                Some(algorithm) => crate::formats::bare(bytes, algorithm, &category, &mut builder),
+                Some(algorithm) => formats::bare(bytes, algorithm, &category, &mut builder),
                 None => Err(ListError::Format {
                     path: source.path.clone(),
                     message: "a `bare` list needs `algorithm` (pdq, md5, ...)".into(),

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use vigil_core::Severity;
 use vigil_hash::Algorithm;
 
-use crate::ListError;
-use crate::csv::{describe, read_headers, reader};
-use crate::hash_list::{Builder, HashValue, Item};
+use super::{Builder, HashValue, Item};
+use vigil_lists::ListError;
+use vigil_lists::csv::{describe, read_headers, reader};
 
 const ALGORITHMS: &str = "pdq, phash, dhash, ahash, md5, sha1 or sha256";
 
@@ -277,7 +277,8 @@ mod tests {
 
     use vigil_core::{ListFormat, ListSource};
 
-    use crate::{HashList, ListError, ListFile};
+    use crate::HashList;
+    use vigil_lists::{ListError, ListFile};
 
     const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
     const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";

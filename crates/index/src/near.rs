@@ -10,7 +10,9 @@ use std::sync::Arc;
 use vigil_hash::{Algorithm, Family, Hash64, PdqHash};
 
 use crate::mih::{self, Chunk, MultiIndex};
-use crate::{HashEntry, HashList, ListInfo};
+use vigil_lists::ListInfo;
+
+use crate::{HashEntry, HashList};
 
 /// Hash tables with at least this many entries get a multi-index; smaller ones are scanned
 /// (below this size a scan is as fast and needs no bucket offsets).
