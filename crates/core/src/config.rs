@@ -10,7 +10,177 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+
+/// What every section of the configuration does when the file is loaded, in this order:
+/// relative paths resolved against the file's directory, values checked, secrets read from
+/// their sources. Each key in an [`Invalid`] is the full dotted key (`kafka.brokers`).
+pub trait Section {
+    /// Resolves relative paths against `base`, the configuration file's directory.
+    fn resolve_paths(&mut self, base: &Path) {
+        let _ = base;
+    }
+
+    /// Checks ranges and cross-field rules.
+    fn validate(&self) -> Result<(), Invalid>;
+
+    /// Reads secrets from the files or environment variables the section names (after
+    /// [`Section::validate`]); `env` is the process environment. Errors never quote a secret.
+    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
+        let _ = env;
+        Ok(())
+    }
+}
+
+/// A section's value that cannot be used: the dotted key and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// The dotted key, e.g. `kafka.brokers`.
+    pub key: String,
+    /// What is wrong (never a secret's value).
+    pub message: String,
+}
+
+impl Invalid {
+    /// `key` is wrong: `message`.
+    pub fn new(key: impl Into<String>, message: impl Into<String>) -> Invalid {
+        Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A configuration that cannot be used. Never retryable: fix the file or the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A key is unknown, mistyped or out of range.
+    #[error("config {origin}: key `{key}`: {message}")]
+    Invalid {
+        /// The dotted key, e.g. `kafka.brokers`.
+        key: String,
+        /// What is wrong.
+        message: String,
+        /// The file, or the environment variable that set the key.
+        origin: String,
+    },
+}
+
+/// Reads `path`, applies overrides from `env` (pass `std::env::vars()`), resolves relative
+/// paths against the file's directory and validates.
+pub fn load<T: Section + DeserializeOwned>(
+    path: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = path
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_default();
+    from_toml(&text, &path.display().to_string(), &base, env)
+}
+
+/// The defaults with `env` overrides applied (used when there is no config file); relative
+/// paths resolve against `base`.
+pub fn from_env<T: Section + DeserializeOwned>(
+    base: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    from_toml("", "defaults", base, env)
+}
+
+/// Parses TOML `text`; `origin` names it in errors.
+pub fn from_toml<T: Section + DeserializeOwned>(
+    text: &str,
+    origin: &str,
+    base: &Path,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    let mut table: toml::Table =
+        text.parse()
+            .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                path: PathBuf::from(origin),
+                message: syntax_message(text, &e),
+            })?;
+    let env: Vec<(String, String)> = env.into_iter().collect();
+    let overrides = apply_env(&mut table, env.iter().cloned())?;
+    let origin_of = |key: &str| {
+        overrides
+            .iter()
+            .find(|(_, k)| key == k || key.starts_with(&format!("{k}.")))
+            .map(|(var, _)| format!("environment variable {var}"))
+            .unwrap_or_else(|| origin.to_string())
+    };
+    let mut config: T =
+        serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let key = e.path().to_string();
+            ConfigError::Invalid {
+                origin: origin_of(&key),
+                message: e.into_inner().message().to_string(),
+                key,
+            }
+        })?;
+    config.resolve_paths(base);
+    let invalid = |Invalid { key, message }: Invalid| ConfigError::Invalid {
+        origin: origin_of(&key),
+        key,
+        message,
+    };
+    config.validate().map_err(invalid)?;
+    config.read_secrets(&env).map_err(invalid)?;
+    Ok(config)
+}
+
+/// Resolves each of `paths` that is relative against `base`.
+pub fn resolve<'a>(base: &Path, paths: impl IntoIterator<Item = &'a mut PathBuf>) {
+    for path in paths {
+        if path.is_relative() {
+            *path = base.join(&*path);
+        }
+    }
+}
+
+/// A file a component will read at start-up must exist and be readable now.
+pub fn check_readable(key: &str, path: &Path) -> Result<(), Invalid> {
+    if !path.is_file() {
+        return Err(Invalid::new(
+            key,
+            format!("{} is not a file", path.display()),
+        ));
+    }
+    std::fs::File::open(path)
+        .map(drop)
+        .map_err(|e| Invalid::new(key, format!("cannot read {}: {e}", path.display())))
+}
+
+/// `key` must be at least 1, for each `(key, value)`.
+pub fn check_positive<'a>(values: impl IntoIterator<Item = (&'a str, u64)>) -> Result<(), Invalid> {
+    match values.into_iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(Invalid::new(key, "must be at least 1")),
+        None => Ok(()),
+    }
+}
 
 /// Every default value, in one place.
 pub mod defaults {
@@ -220,12 +390,11 @@ impl ListsConfig {
         Ok(())
     }
 
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), Invalid> {
         if self.allow_unsigned && !self.trusted_keys.is_empty() {
-            return Err((
+            return Err(Invalid::new(
                 "lists.allow_unsigned",
-                "cannot be true with `lists.trusted_keys` set (every list must then be signed)"
-                    .into(),
+                "cannot be true with `lists.trusted_keys` set (every list must then be signed)",
             ));
         }
         Ok(())
@@ -882,39 +1051,39 @@ impl ReviewConfig {
         topics
     }
 
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), Invalid> {
         let postgres = |url: &Secret| {
             url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")
         };
         // The values themselves are not echoed: they hold passwords.
         if !postgres(&self.database_url) {
-            return Err((
+            return Err(Invalid::new(
                 "review.database_url",
-                "must be a postgres:// or postgresql:// URL".into(),
+                "must be a postgres:// or postgresql:// URL",
             ));
         }
         if let Some(owner) = &self.owner_database_url {
             if !postgres(owner) {
-                return Err((
+                return Err(Invalid::new(
                     "review.owner_database_url",
-                    "must be a postgres:// or postgresql:// URL".into(),
+                    "must be a postgres:// or postgresql:// URL",
                 ));
             }
             if owner.expose() == self.database_url.expose() {
-                return Err((
+                return Err(Invalid::new(
                     "review.owner_database_url",
-                    "must name another role than review.database_url (the point is two)".into(),
+                    "must name another role than review.database_url (the point is two)",
                 ));
             }
         }
         if self.metrics_listen == self.listen {
-            return Err((
+            return Err(Invalid::new(
                 "review.metrics_listen",
-                "must differ from review.listen".into(),
+                "must differ from review.listen",
             ));
         }
         if self.group_id.trim().is_empty() {
-            return Err(("review.group_id", "must not be empty".into()));
+            return Err(Invalid::new("review.group_id", "must not be empty"));
         }
         for topic in &self.topics {
             check_topic("review.topics", topic)?;
@@ -922,14 +1091,13 @@ impl ReviewConfig {
         check_topic("review.decisions_topic", &self.decisions_topic)?;
         if self.auth == ReviewAuth::Proxy {
             if self.trusted_proxies.is_empty() {
-                return Err((
+                return Err(Invalid::new(
                     "review.trusted_proxies",
-                    "proxy sign-in needs the proxy's addresses (anyone else could send the header)"
-                        .into(),
+                    "proxy sign-in needs the proxy's addresses (anyone else could send the header)",
                 ));
             }
             if !is_header_name(&self.proxy_user_header) {
-                return Err((
+                return Err(Invalid::new(
                     "review.proxy_user_header",
                     format!("`{}` is not a header name", self.proxy_user_header),
                 ));
@@ -940,11 +1108,10 @@ impl ReviewConfig {
                         || url.starts_with("https://")
                         || url.starts_with("http://") => {}
                 _ => {
-                    return Err((
+                    return Err(Invalid::new(
                         "review.proxy_reauth_url",
                         "proxy sign-in needs the proxy's URL for a fresh sign-in before a reveal \
-                         (a path or http(s) URL, `{next}` for the page to return to)"
-                            .into(),
+                         (a path or http(s) URL, `{next}` for the page to return to)",
                     ));
                 }
             }
@@ -968,42 +1135,11 @@ impl ReviewConfig {
             ("review.header_read_timeout_ms", self.header_read_timeout_ms),
         ] {
             if value == 0 {
-                return Err((key, "must be at least 1".into()));
+                return Err(Invalid::new(key, "must be at least 1"));
             }
         }
         Ok(())
     }
-}
-
-/// A configuration that cannot be used. Never retryable: fix the file or the environment.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML.
-    #[error("config file {path} is not valid TOML: {message}")]
-    Syntax {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (with line and column).
-        message: String,
-    },
-    /// A key is unknown, mistyped or out of range.
-    #[error("config {origin}: key `{key}`: {message}")]
-    Invalid {
-        /// The dotted key, e.g. `kafka.brokers`.
-        key: String,
-        /// What is wrong.
-        message: String,
-        /// The file, or the environment variable that set the key.
-        origin: String,
-    },
 }
 
 impl Config {
@@ -1013,16 +1149,7 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let base = path
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.parent().map(Path::to_path_buf))
-            .unwrap_or_default();
-        Config::from_toml(&text, &path.display().to_string(), &base, env)
+        load(path, env)
     }
 
     /// The defaults with `env` overrides applied (used when there is no config file); relative
@@ -1031,7 +1158,7 @@ impl Config {
         base: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        Config::from_toml("", "defaults", base, env)
+        from_env(base, env)
     }
 
     /// Parses TOML `text`; `origin` names it in errors.
@@ -1041,41 +1168,11 @@ impl Config {
         base: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let mut table: toml::Table =
-            text.parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax {
-                    path: PathBuf::from(origin),
-                    message: syntax_message(text, &e),
-                })?;
-        let env: Vec<(String, String)> = env.into_iter().collect();
-        let overrides = apply_env(&mut table, env.iter().cloned())?;
-        let origin_of = |key: &str| {
-            overrides
-                .iter()
-                .find(|(_, k)| key == k || key.starts_with(&format!("{k}.")))
-                .map(|(var, _)| format!("environment variable {var}"))
-                .unwrap_or_else(|| origin.to_string())
-        };
-        let mut config: Config = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| {
-                let key = e.path().to_string();
-                ConfigError::Invalid {
-                    origin: origin_of(&key),
-                    message: e.into_inner().message().to_string(),
-                    key,
-                }
-            })?;
-        config.resolve_paths(base);
-        let invalid = |(key, message): (&str, String)| ConfigError::Invalid {
-            origin: origin_of(key),
-            key: key.to_string(),
-            message,
-        };
-        config.validate().map_err(invalid)?;
-        config.kafka.read_secrets(&env).map_err(invalid)?;
-        Ok(config)
+        from_toml(text, origin, base, env)
     }
+}
 
+impl Section for Config {
     fn resolve_paths(&mut self, base: &Path) {
         let lists = &mut self.lists;
         let sources = lists
@@ -1084,23 +1181,21 @@ impl Config {
             .chain(lists.keyword_lists.iter_mut());
         let source_paths =
             sources.flat_map(|s| std::iter::once(&mut s.path).chain(s.manifest.as_mut()));
-        for path in source_paths
-            .chain(lists.trusted_keys.iter_mut())
-            .chain(lists.ledger_file.iter_mut())
-            .chain(self.attachments.file_roots.iter_mut())
-            .chain(self.kafka.paths_mut())
-        {
-            if path.is_relative() {
-                *path = base.join(&*path);
-            }
-        }
+        resolve(
+            base,
+            source_paths
+                .chain(lists.trusted_keys.iter_mut())
+                .chain(lists.ledger_file.iter_mut())
+                .chain(self.attachments.file_roots.iter_mut())
+                .chain(self.kafka.paths_mut()),
+        );
     }
 
     /// Checks ranges and cross-field rules; returns the offending key and what is wrong.
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), Invalid> {
         let m = &self.matching;
         if m.pdq_max_distance > defaults::PDQ_MAX_DISTANCE_LIMIT {
-            return Err((
+            return Err(Invalid::new(
                 "match.pdq_max_distance",
                 format!(
                     "{} is above {}: unrelated images would match",
@@ -1110,7 +1205,7 @@ impl Config {
             ));
         }
         if m.pdq_min_quality > 100 {
-            return Err((
+            return Err(Invalid::new(
                 "match.pdq_min_quality",
                 format!("{} is not a quality (0 to 100)", m.pdq_min_quality),
             ));
@@ -1121,7 +1216,7 @@ impl Config {
             ("match.ahash_max_distance", m.ahash_max_distance),
         ] {
             if value > defaults::HASH64_MAX_DISTANCE_LIMIT {
-                return Err((
+                return Err(Invalid::new(
                     key,
                     format!(
                         "{value} is above {}: unrelated images would match",
@@ -1150,11 +1245,11 @@ impl Config {
             ),
         ] {
             if value == 0 {
-                return Err((key, "must be at least 1".into()));
+                return Err(Invalid::new(key, "must be at least 1"));
             }
         }
         if a.max_total_bytes_per_message < a.max_bytes {
-            return Err((
+            return Err(Invalid::new(
                 "attachments.max_total_bytes_per_message",
                 format!(
                     "{} is below attachments.max_bytes ({}): no maximal attachment could be scanned",
@@ -1163,17 +1258,20 @@ impl Config {
             ));
         }
         if self.input.max_message_bytes == 0 {
-            return Err(("input.max_message_bytes", "must be at least 1".into()));
+            return Err(Invalid::new(
+                "input.max_message_bytes",
+                "must be at least 1",
+            ));
         }
         if self.text.max_scan_bytes == 0 {
-            return Err(("text.max_scan_bytes", "must be at least 1".into()));
+            return Err(Invalid::new("text.max_scan_bytes", "must be at least 1"));
         }
         self.lists.validate()?;
         self.kafka.validate()?;
         self.review.validate()?;
         for route in &self.routes {
             if route.category.trim().is_empty() {
-                return Err(("routes.category", "must not be empty".into()));
+                return Err(Invalid::new("routes.category", "must not be empty"));
             }
             check_topic("routes.topic", &route.topic)?;
             self.kafka
@@ -1181,26 +1279,39 @@ impl Config {
         }
         Ok(())
     }
+
+    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
+        self.kafka.read_secrets(env)
+    }
 }
 
 impl KafkaConfig {
-    fn validate(&self) -> Result<(), (&'static str, String)> {
+    fn validate(&self) -> Result<(), Invalid> {
         if self.brokers.trim().is_empty() {
-            return Err(("kafka.brokers", "must name at least one host:port".into()));
+            return Err(Invalid::new(
+                "kafka.brokers",
+                "must name at least one host:port",
+            ));
         }
         for broker in self.brokers.split(',').map(str::trim) {
             let valid = broker.rsplit_once(':').is_some_and(|(host, port)| {
                 !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
             });
             if !valid {
-                return Err(("kafka.brokers", format!("`{broker}` is not host:port")));
+                return Err(Invalid::new(
+                    "kafka.brokers",
+                    format!("`{broker}` is not host:port"),
+                ));
             }
         }
         if self.group_id.trim().is_empty() {
-            return Err(("kafka.group_id", "must not be empty".into()));
+            return Err(Invalid::new("kafka.group_id", "must not be empty"));
         }
         if self.input_topics.is_empty() {
-            return Err(("kafka.input_topics", "must name at least one topic".into()));
+            return Err(Invalid::new(
+                "kafka.input_topics",
+                "must name at least one topic",
+            ));
         }
         for topic in &self.input_topics {
             check_topic("kafka.input_topics", topic)?;
@@ -1208,9 +1319,9 @@ impl KafkaConfig {
         check_topic("kafka.review_topic", &self.review_topic)?;
         check_topic("kafka.dead_letter_topic", &self.dead_letter_topic)?;
         if self.review_topic == self.dead_letter_topic {
-            return Err((
+            return Err(Invalid::new(
                 "kafka.dead_letter_topic",
-                "must differ from kafka.review_topic".into(),
+                "must differ from kafka.review_topic",
             ));
         }
         self.check_output_topic("kafka.review_topic", &self.review_topic)?;
@@ -1219,9 +1330,9 @@ impl KafkaConfig {
             check_topic("kafka.verdict_topic", topic)?;
             self.check_output_topic("kafka.verdict_topic", topic)?;
             if topic == &self.review_topic || topic == &self.dead_letter_topic {
-                return Err((
+                return Err(Invalid::new(
                     "kafka.verdict_topic",
-                    "must differ from the review and dead-letter topics".into(),
+                    "must differ from the review and dead-letter topics",
                 ));
             }
         }
@@ -1236,9 +1347,7 @@ impl KafkaConfig {
             ("kafka.commit_interval_ms", self.commit_interval_ms),
             ("kafka.stall_timeout_secs", self.stall_timeout_secs),
         ];
-        if let Some((key, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return Err((key, "must be at least 1".into()));
-        }
+        check_positive(positive)?;
         // vigil owns these: letting them through would silently break its delivery guarantee.
         let owned = [
             "bootstrap.servers",
@@ -1255,7 +1364,7 @@ impl KafkaConfig {
             ("kafka.producer", &self.producer),
         ] {
             if let Some(key) = properties.0.keys().find(|k| owned.contains(&k.as_str())) {
-                return Err((
+                return Err(Invalid::new(
                     section,
                     format!("`{key}` is set by vigil itself (use the [kafka] keys)"),
                 ));
@@ -1281,7 +1390,7 @@ impl KafkaConfig {
 
     /// `[kafka.tls]` and `[kafka.sasl]`: files readable, one password source, no clear-text
     /// password on the wire.
-    fn validate_security(&self) -> Result<(), (&'static str, String)> {
+    fn validate_security(&self) -> Result<(), Invalid> {
         if let Some(tls) = &self.tls {
             for (key, path) in [
                 ("kafka.tls.ca_file", &tls.ca_file),
@@ -1294,17 +1403,23 @@ impl KafkaConfig {
             }
             match (&tls.cert_file, &tls.key_file) {
                 (Some(_), None) => {
-                    return Err(("kafka.tls.key_file", "is needed with cert_file".into()));
+                    return Err(Invalid::new(
+                        "kafka.tls.key_file",
+                        "is needed with cert_file",
+                    ));
                 }
                 (None, Some(_)) => {
-                    return Err(("kafka.tls.cert_file", "is needed with key_file".into()));
+                    return Err(Invalid::new(
+                        "kafka.tls.cert_file",
+                        "is needed with key_file",
+                    ));
                 }
                 _ => {}
             }
             if tls.key_password.is_some() && tls.key_file.is_none() {
-                return Err((
+                return Err(Invalid::new(
                     "kafka.tls.key_password",
-                    "is set without kafka.tls.key_file".into(),
+                    "is set without kafka.tls.key_file",
                 ));
             }
         }
@@ -1312,7 +1427,7 @@ impl KafkaConfig {
             return Ok(());
         };
         if sasl.username.trim().is_empty() {
-            return Err(("kafka.sasl.username", "must not be empty".into()));
+            return Err(Invalid::new("kafka.sasl.username", "must not be empty"));
         }
         let sources = [
             sasl.password.is_some(),
@@ -1321,16 +1436,16 @@ impl KafkaConfig {
         ];
         match sources.iter().filter(|set| **set).count() {
             0 => {
-                return Err((
+                return Err(Invalid::new(
                     "kafka.sasl.password",
-                    "no password: set one of password, password_file, password_env".into(),
+                    "no password: set one of password, password_file, password_env",
                 ));
             }
             1 => {}
             _ => {
-                return Err((
+                return Err(Invalid::new(
                     "kafka.sasl.password",
-                    "set only one of password, password_file, password_env".into(),
+                    "set only one of password, password_file, password_env",
                 ));
             }
         }
@@ -1338,10 +1453,9 @@ impl KafkaConfig {
             check_readable("kafka.sasl.password_file", path)?;
         }
         if sasl.mechanism == SaslMechanism::Plain && self.tls.is_none() {
-            return Err((
+            return Err(Invalid::new(
                 "kafka.sasl.mechanism",
-                "PLAIN sends the password in clear text: configure [kafka.tls] too, or use SCRAM"
-                    .into(),
+                "PLAIN sends the password in clear text: configure [kafka.tls] too, or use SCRAM",
             ));
         }
         Ok(())
@@ -1349,7 +1463,7 @@ impl KafkaConfig {
 
     /// Reads the SASL password from its source (after [`KafkaConfig::validate`]); `env` is
     /// the process environment. Errors never quote the password.
-    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), (&'static str, String)> {
+    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
         let Some(sasl) = &mut self.sasl else {
             return Ok(());
         };
@@ -1358,9 +1472,9 @@ impl KafkaConfig {
         } else if let Some(path) = &sasl.password_file {
             let key = "kafka.sasl.password_file";
             let bytes = std::fs::read(path)
-                .map_err(|e| (key, format!("cannot read {}: {e}", path.display())))?;
+                .map_err(|e| Invalid::new(key, format!("cannot read {}: {e}", path.display())))?;
             let text = String::from_utf8(bytes)
-                .map_err(|_| (key, format!("{} is not UTF-8", path.display())))?;
+                .map_err(|_| Invalid::new(key, format!("{} is not UTF-8", path.display())))?;
             let password = text
                 .strip_suffix('\n')
                 .map(|t| t.strip_suffix('\r').unwrap_or(t))
@@ -1369,46 +1483,32 @@ impl KafkaConfig {
         } else if let Some(var) = &sasl.password_env {
             let value = env.iter().find(|(name, _)| name == var).map(|(_, v)| v);
             let value = value.ok_or_else(|| {
-                (
+                Invalid::new(
                     "kafka.sasl.password_env",
                     format!("environment variable {var} is not set"),
                 )
             })?;
             ("kafka.sasl.password_env", value.clone())
         } else {
-            return Err(("kafka.sasl.password", "no password".into()));
+            return Err(Invalid::new("kafka.sasl.password", "no password"));
         };
         if password.is_empty() {
-            return Err((key, "the password is empty".into()));
+            return Err(Invalid::new(key, "the password is empty"));
         }
         sasl.resolved = Secret::new(password);
         Ok(())
     }
 
     /// An output topic must not be consumed by vigil itself.
-    fn check_output_topic(
-        &self,
-        key: &'static str,
-        topic: &str,
-    ) -> Result<(), (&'static str, String)> {
+    fn check_output_topic(&self, key: &'static str, topic: &str) -> Result<(), Invalid> {
         if self.input_topics.iter().any(|t| t == topic) {
-            return Err((
+            return Err(Invalid::new(
                 key,
                 format!("`{topic}` is also an input topic: vigil would consume its own output"),
             ));
         }
         Ok(())
     }
-}
-
-/// A file a client will read at start-up must exist and be readable now.
-fn check_readable(key: &'static str, path: &Path) -> Result<(), (&'static str, String)> {
-    if !path.is_file() {
-        return Err((key, format!("{} is not a file", path.display())));
-    }
-    std::fs::File::open(path)
-        .map(drop)
-        .map_err(|e| (key, format!("cannot read {}: {e}", path.display())))
 }
 
 /// A TOML syntax error as line, column and message: the parser's own rendering quotes the
@@ -1432,7 +1532,7 @@ fn is_header_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
-fn check_topic(key: &'static str, topic: &str) -> Result<(), (&'static str, String)> {
+fn check_topic(key: &'static str, topic: &str) -> Result<(), Invalid> {
     let legal = !topic.is_empty()
         && topic.len() <= 249
         && topic != "."
@@ -1443,7 +1543,7 @@ fn check_topic(key: &'static str, topic: &str) -> Result<(), (&'static str, Stri
     if legal {
         Ok(())
     } else {
-        Err((
+        Err(Invalid::new(
             key,
             format!("`{topic}` is not a legal Kafka topic name (1-249 of a-z A-Z 0-9 . _ -)"),
         ))
