@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -284,7 +285,7 @@ pub mod defaults {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// `[lists]`: which lists to load.
@@ -310,7 +311,7 @@ pub struct Config {
 
 /// `[[routes]]`: flags with a match in `category` go to `topic` instead of
 /// `kafka.review_topic`. Routes are tried in order; the first whose category any match has wins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// A match category, e.g. `A`.
@@ -330,7 +331,7 @@ impl Config {
 }
 
 /// `[lists]`. Relative paths are resolved against the configuration file's directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ListsConfig {
     /// Hash lists: paths, or tables naming the format (see `docs/lists.md`).
@@ -402,7 +403,7 @@ impl ListsConfig {
 }
 
 /// The file formats of hash lists (`docs/lists.md`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ListFormat {
     /// vigil CSV: `algorithm,hash,entry_id,category[,severity,deleted,...]`.
@@ -432,7 +433,8 @@ impl ListFormat {
 }
 
 /// One list in `lists.hash_lists` / `lists.keyword_lists`: a path, or a table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The schema is the table form's (a bare path is a string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct ListSource {
     /// The data file.
     pub path: PathBuf,
@@ -517,7 +519,7 @@ impl<'de> Deserialize<'de> for ListSource {
 }
 
 /// `[match]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MatchConfig {
     /// Largest PDQ Hamming distance that counts as a match.
@@ -551,7 +553,7 @@ impl Default for MatchConfig {
 }
 
 /// `[attachments]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AttachmentsConfig {
     /// Largest attachment, decoded, in bytes; larger ones are reported `attachment_too_large`.
@@ -596,7 +598,7 @@ impl Default for AttachmentsConfig {
 }
 
 /// `[input]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct InputConfig {
     /// Largest input record (JSON line or Kafka value) in bytes.
@@ -612,7 +614,7 @@ impl Default for InputConfig {
 }
 
 /// `[text]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextConfig {
     /// Keywords and rules search a message's text up to this many bytes (cut at a character
@@ -629,7 +631,7 @@ impl Default for TextConfig {
 }
 
 /// `[kafka]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// Bootstrap servers, comma-separated `host:port`.
@@ -689,7 +691,7 @@ pub struct KafkaConfig {
 }
 
 /// How strongly each input record is tied to its outputs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Delivery {
     /// Offsets are stored only after every output of a record is acknowledged; a crash may
@@ -702,7 +704,7 @@ pub enum Delivery {
 }
 
 /// librdkafka properties; `Debug` redacts the values of keys that look secret.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct ClientProperties(pub std::collections::BTreeMap<String, String>);
 
@@ -746,6 +748,16 @@ impl Secret {
     /// The secret itself, for the one place that must pass it on (the Kafka client).
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({ "type": "string", "writeOnly": true })
     }
 }
 
@@ -798,7 +810,7 @@ impl<'de> Deserialize<'de> for Secret {
 
 /// `[kafka.tls]`: TLS to the brokers (librdkafka `security.protocol` `SSL`, or `SASL_SSL`
 /// with `[kafka.sasl]`). Paths resolve against the configuration file's directory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// CA certificates (PEM) the brokers' certificates must chain to; unset: the system's.
@@ -828,7 +840,7 @@ impl Default for TlsConfig {
 /// `[kafka.sasl]`: SASL authentication (librdkafka `security.protocol` `SASL_SSL` with
 /// `[kafka.tls]`, else `SASL_PLAINTEXT`). The password comes from exactly one of `password`,
 /// `password_file` and `password_env`, read once when the configuration is loaded.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SaslConfig {
     /// The SASL mechanism.
@@ -857,7 +869,7 @@ impl SaslConfig {
 }
 
 /// `kafka.sasl.mechanism`. GSSAPI (Kerberos) and OAUTHBEARER are not built in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SaslMechanism {
     /// SCRAM with SHA-256: the password never crosses the wire.
     #[serde(rename = "SCRAM-SHA-256")]
@@ -911,7 +923,7 @@ impl Default for KafkaConfig {
 }
 
 /// `[admin]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Address of the admin HTTP server (metrics, health).
@@ -930,7 +942,7 @@ impl Default for AdminConfig {
 
 /// `[review]`: the review console, `vigil review`. It reads the review topics with the
 /// `[kafka]` section's brokers and security settings.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReviewConfig {
     /// Address of the console's HTTP server.
@@ -993,7 +1005,7 @@ pub struct ReviewConfig {
 }
 
 /// How people sign in to the review console.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReviewAuth {
     /// Local accounts with argon2id password hashes.
