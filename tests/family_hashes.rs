@@ -7,9 +7,10 @@
 mod common;
 
 use image::DynamicImage;
+use vigil_core::Algorithm;
 use vigil_hash::{
-    Algorithm, AttachmentHasher, DecodeLimits, FAMILY_THUMBNAIL_SIDE, Family, FamilyHashers,
-    HashOptions, decode,
+    AttachmentHasher, DecodeLimits, FAMILY_THUMBNAIL_SIDE, Family, FamilyHashers, HashOptions,
+    decode,
 };
 
 #[test]

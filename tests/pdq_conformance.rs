@@ -15,9 +15,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
+use vigil_core::Algorithm;
 use vigil_hash::{
-    Algorithm, AttachmentHasher, DecodeLimits, Dihedral, HashOptions, ImageHashes, PdqHash,
-    PdqHasher, Pixels, decode,
+    AttachmentHasher, DecodeLimits, Dihedral, HashOptions, ImageHashes, PdqHash, PdqHasher, Pixels,
+    decode,
 };
 
 #[derive(Debug, Deserialize)]

@@ -17,9 +17,10 @@ use std::cell::Cell;
 use std::sync::{Mutex, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use vigil_core::Algorithm;
 use vigil_hash::{
-    Algorithm, AttachmentHasher, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests,
-    HashOptions, TrimOptions, decode, sniff_format,
+    AttachmentHasher, DecodeError, DecodeLimits, ExactAlgorithm, ExactDigests, HashOptions,
+    TrimOptions, decode, sniff_format,
 };
 
 const LIMITS: DecodeLimits = DecodeLimits {

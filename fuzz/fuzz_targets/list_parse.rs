@@ -21,8 +21,8 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use vigil_core::{Config, ListFormat, ListSource};
-use vigil_hash::{Algorithm, Family};
+use vigil_core::{Algorithm, Config, ListFormat, ListSource};
+use vigil_hash::{ExactAlgorithm, Family};
 use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
 use vigil_lists::{ListFile, Manifest};
 use vigil_text::{KeywordList, KeywordMatcher, RuleKind};
@@ -89,7 +89,7 @@ fn hash_list(bytes: &[u8], format: ListFormat, algorithm: Option<Algorithm>, len
     let exact = ExactIndex::build([list.clone()]);
     let near = NearIndex::build_with([list.clone()], 1);
     for entry in entries.iter().take(64) {
-        let hits: Vec<String> = match (entry.algorithm.exact(), entry.value) {
+        let hits: Vec<String> = match (ExactAlgorithm::try_from(entry.algorithm).ok(), entry.value) {
             (Some(algorithm), HashValue::Digest(digest)) => exact
                 .lookup(algorithm, &digest)
                 .map(|h| h.entry.entry_id.into_owned())
@@ -100,7 +100,7 @@ fn hash_list(bytes: &[u8], format: ListFormat, algorithm: Option<Algorithm>, len
                 .map(|h| h.entry.entry_id.into_owned())
                 .collect(),
             (None, HashValue::Bits64(hash)) => {
-                let family: Family = entry.algorithm.family().expect("a 64-bit family");
+                let family = Family::try_from(entry.algorithm).expect("a 64-bit family");
                 near.near_bits64(family, hash, 0)
                     .into_iter()
                     .map(|h| h.entry.entry_id.into_owned())

@@ -3,9 +3,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use serde::Serialize;
+use vigil_core::Algorithm;
 use vigil_hash::{
-    Algorithm, AttachmentHasher, AttachmentHashes, DecodeLimits, ExactAlgorithm, HashOptions,
-    PdqResult, TrimOptions,
+    AttachmentHasher, AttachmentHashes, DecodeLimits, ExactAlgorithm, HashOptions, PdqResult,
+    TrimOptions,
 };
 
 /// Arguments of `vigil hash`.
@@ -17,7 +18,7 @@ pub(crate) struct Args {
         value_name = "LIST",
         value_delimiter = ',',
         default_value = "pdq,phash,dhash,ahash,md5,sha1,sha256",
-        value_parser = parse_algorithm
+        value_parser = str::parse::<Algorithm>
     )]
     algorithms: Vec<Algorithm>,
     /// Also print the 8 dihedral PDQ hashes (original, rot90, rot180, rot270, flipX, flipY,
@@ -41,12 +42,6 @@ pub(crate) struct Args {
     /// Image files, or directories (every file inside, recursively, in name order).
     #[arg(value_name = "PATH", required = true)]
     paths: Vec<PathBuf>,
-}
-
-pub(crate) fn parse_algorithm(name: &str) -> Result<Algorithm, String> {
-    Algorithm::parse(name).ok_or_else(|| {
-        format!("unknown algorithm `{name}` (expected pdq, phash, dhash, ahash, md5, sha1, sha256)")
-    })
 }
 
 /// One output line. Field order is the documented one; absent hashes are omitted.

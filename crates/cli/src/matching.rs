@@ -5,8 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
+use vigil_core::Algorithm;
 use vigil_core::config::MatchConfig;
-use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
+use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
 use vigil_index::{ExactIndex, HashEntry, HashList, NearIndex};
 use vigil_lists::ListInfo;
 
@@ -34,7 +35,7 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     max_distance: Option<u32>,
     /// The algorithm of bare hex input lines.
-    #[arg(long, value_name = "NAME", default_value = "pdq", value_parser = crate::hash::parse_algorithm)]
+    #[arg(long, value_name = "NAME", default_value = "pdq", value_parser = str::parse::<Algorithm>)]
     algorithm: Algorithm,
     /// Input: hex hashes or `vigil hash` JSON lines, one per line ("-" or absent: stdin).
     #[arg(value_name = "INPUT")]
@@ -113,14 +114,14 @@ impl Matcher {
         let mut pdq = Vec::new();
         for query in queries {
             let bad = |e: &dyn std::fmt::Display| format!("not a {} hash: {e}", query.algorithm);
-            if let Some(exact) = query.algorithm.exact() {
+            if let Ok(exact) = ExactAlgorithm::try_from(query.algorithm) {
                 let digest = Digest::from_hex(exact, &query.hex).map_err(|e| bad(&e))?;
                 out.extend(
                     self.exact
                         .lookup(exact, &digest)
                         .map(|h| MatchOut::new(h.list, h.entry, 0)),
                 );
-            } else if let Some(family) = query.algorithm.family() {
+            } else if let Ok(family) = Family::try_from(query.algorithm) {
                 let hash = Hash64::from_hex(&query.hex).map_err(|e| bad(&e))?;
                 let radius = self.radius(query.algorithm, explicit);
                 out.extend(

@@ -1,31 +1,23 @@
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use crate::Source;
+use crate::algorithm::unknown_name;
+use crate::{Algorithm, Source};
 
 /// Version of the flag wire format (`docs/schemas/flag.schema.json`).
 pub const FLAG_SCHEMA_VERSION: u32 = 1;
 
-/// The detector that produced a match. Hash detectors are named after their algorithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// The detector that produced a match: a hash algorithm over attachments, or a kind of text
+/// rule. On the wire it is one name (`sha256`, `pdq`, `keyword`, …): the algorithm's own.
+///
+/// The derived order (hashes in [`Algorithm`] order, then text) sorts a flag's matches, so
+/// the flag id depends on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DetectorKind {
-    /// MD5 of the raw attachment bytes.
-    Md5,
-    /// SHA-1 of the raw attachment bytes.
-    Sha1,
-    /// SHA-256 of the raw attachment bytes.
-    Sha256,
-    /// Meta's PDQ perceptual hash (256 bits).
-    Pdq,
-    /// DCT perceptual hash (64 bits).
-    Phash,
-    /// Gradient hash (64 bits).
-    Dhash,
-    /// Mean hash (64 bits).
-    Ahash,
+    /// An attachment's hash matched a hash-list entry.
+    Hash(Algorithm),
     /// A keyword-list term found in the text.
     Keyword,
     /// A regular-expression rule matched the text.
@@ -35,26 +27,52 @@ pub enum DetectorKind {
 }
 
 impl DetectorKind {
+    /// The text rule kinds, after the hash algorithms.
+    const TEXT: [DetectorKind; 3] = [
+        DetectorKind::Keyword,
+        DetectorKind::Regex,
+        DetectorKind::Cooccurrence,
+    ];
+
     /// The wire name, e.g. `sha256`.
     pub fn as_str(self) -> &'static str {
         match self {
-            DetectorKind::Md5 => "md5",
-            DetectorKind::Sha1 => "sha1",
-            DetectorKind::Sha256 => "sha256",
-            DetectorKind::Pdq => "pdq",
-            DetectorKind::Phash => "phash",
-            DetectorKind::Dhash => "dhash",
-            DetectorKind::Ahash => "ahash",
+            DetectorKind::Hash(algorithm) => algorithm.as_str(),
             DetectorKind::Keyword => "keyword",
             DetectorKind::Regex => "regex",
             DetectorKind::Cooccurrence => "cooccurrence",
         }
+    }
+
+    /// Every kind: each algorithm's, then the text rules'.
+    pub fn all() -> impl Iterator<Item = DetectorKind> {
+        let hashes = Algorithm::ALL.into_iter().map(DetectorKind::Hash);
+        hashes.chain(DetectorKind::TEXT)
+    }
+
+    /// The kind with exactly this wire name.
+    pub fn from_wire(name: &str) -> Option<DetectorKind> {
+        DetectorKind::all().find(|k| k.as_str() == name)
     }
 }
 
 impl fmt::Display for DetectorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for DetectorKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for DetectorKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DetectorKind, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        DetectorKind::from_wire(&name)
+            .ok_or_else(|| unknown_name(&name, DetectorKind::all().map(DetectorKind::as_str)))
     }
 }
 
@@ -428,7 +446,7 @@ mod tests {
 
     fn image_match(attachment: &str, entry: &str) -> Match {
         Match {
-            detector: DetectorKind::Sha256,
+            detector: DetectorKind::Hash(Algorithm::Sha256),
             list: "hashes".into(),
             list_version: "v1".into(),
             category: "A".into(),
@@ -567,6 +585,38 @@ mod tests {
             spoil(&mut bad);
             let defect = bad.check().unwrap_err();
             assert_eq!(defect.field, *field, "{defect}");
+        }
+    }
+
+    /// The names and the order of every kind as flags carried them before kinds were defined
+    /// in terms of [`Algorithm`]: the wire form and the flag ids must not change.
+    #[test]
+    fn detector_kinds_keep_their_wire_names_and_order() {
+        let wire = [
+            "md5",
+            "sha1",
+            "sha256",
+            "pdq",
+            "phash",
+            "dhash",
+            "ahash",
+            "keyword",
+            "regex",
+            "cooccurrence",
+        ];
+        let kinds: Vec<DetectorKind> = wire
+            .iter()
+            .map(|name| serde_json::from_str(&format!("\"{name}\"")).unwrap())
+            .collect();
+        for (kind, name) in kinds.iter().zip(wire) {
+            assert_eq!(serde_json::to_string(kind).unwrap(), format!("\"{name}\""));
+            assert_eq!(DetectorKind::from_wire(name), Some(*kind));
+        }
+        assert!(kinds.is_sorted(), "{kinds:?}");
+        assert_eq!(DetectorKind::all().count(), wire.len());
+        for bad in ["SHA256", "sha-256", "url", ""] {
+            let err = serde_json::from_str::<DetectorKind>(&format!("\"{bad}\"")).unwrap_err();
+            assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
         }
     }
 

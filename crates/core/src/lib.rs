@@ -8,6 +8,8 @@
 //!   list, list version, entry or rule, category and per-kind evidence (attachment id and
 //!   distance, or character [`Span`]s into the original text). [`Flag::compute_id`] makes the
 //!   id deterministic so that redeliveries de-duplicate.
+//! - [`Algorithm`] — the hash algorithms, named once: wire name, parsing, whether exact,
+//!   length; a match's [`DetectorKind`] is an algorithm or a kind of text rule.
 //! - [`ErrorRecord`] — what is emitted for input that cannot be scanned (fully or in part): a
 //!   reason code and the [`Source`] coordinates, never content.
 //! - [`VerdictRecord`] — one small record per input record, for auditors: what happened to
@@ -30,6 +32,7 @@
 //! assert_eq!(err.message_id.as_deref(), Some("m-2"));
 //! ```
 
+mod algorithm;
 pub mod config;
 mod flag;
 mod media;
@@ -38,6 +41,7 @@ mod record;
 mod source;
 mod verdict;
 
+pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::{Config, ConfigError, ListFormat, ListSource};
 pub use flag::{
     AttachmentDigest, DetectorKind, FLAG_SCHEMA_VERSION, Flag, FlagDefect, MAX_LIST_FIELD_BYTES,

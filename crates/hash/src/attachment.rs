@@ -2,110 +2,13 @@
 //! listed file still matches when no decoder accepts it), then the guarded decode and the
 //! perceptual hashes.
 
-use std::fmt;
-
 use image::DynamicImage;
+use vigil_core::Algorithm;
 
 use crate::decode::{DecodeError, DecodeLimits, decode};
-use crate::perceptual::{Family, FamilyHashers, Hash64, grey_thumbnail};
+use crate::perceptual::{FamilyHashers, Hash64, grey_thumbnail};
 use crate::trim::{Rect, TrimOptions, content_boxes};
-use crate::{ExactAlgorithm, ExactDigests, PdqHash, PdqHasher, Pixels};
-
-/// Every hash algorithm vigil computes, by its list and wire name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Algorithm {
-    /// Meta's PDQ (256 bits).
-    Pdq,
-    /// DCT hash (64 bits).
-    Phash,
-    /// Gradient hash (64 bits).
-    Dhash,
-    /// Mean hash (64 bits).
-    Ahash,
-    /// MD5 of the raw bytes.
-    Md5,
-    /// SHA-1 of the raw bytes.
-    Sha1,
-    /// SHA-256 of the raw bytes.
-    Sha256,
-}
-
-impl Algorithm {
-    /// All of them, perceptual first.
-    pub const ALL: [Algorithm; 7] = [
-        Algorithm::Pdq,
-        Algorithm::Phash,
-        Algorithm::Dhash,
-        Algorithm::Ahash,
-        Algorithm::Md5,
-        Algorithm::Sha1,
-        Algorithm::Sha256,
-    ];
-
-    /// The wire name: `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1`, `sha256`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Algorithm::Pdq => "pdq",
-            Algorithm::Phash => "phash",
-            Algorithm::Dhash => "dhash",
-            Algorithm::Ahash => "ahash",
-            Algorithm::Md5 => "md5",
-            Algorithm::Sha1 => "sha1",
-            Algorithm::Sha256 => "sha256",
-        }
-    }
-
-    /// Parses a wire name (case-insensitive; `sha-1`/`sha-256` also accepted).
-    pub fn parse(name: &str) -> Option<Algorithm> {
-        if let Some(exact) = ExactAlgorithm::parse(name) {
-            return Some(Algorithm::from(exact));
-        }
-        Algorithm::ALL
-            .into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(name.trim()))
-    }
-
-    /// The exact algorithm, for MD5/SHA-1/SHA-256.
-    pub fn exact(self) -> Option<ExactAlgorithm> {
-        match self {
-            Algorithm::Md5 => Some(ExactAlgorithm::Md5),
-            Algorithm::Sha1 => Some(ExactAlgorithm::Sha1),
-            Algorithm::Sha256 => Some(ExactAlgorithm::Sha256),
-            _ => None,
-        }
-    }
-
-    /// The 64-bit family member, for pHash/dHash/aHash.
-    pub fn family(self) -> Option<Family> {
-        match self {
-            Algorithm::Phash => Some(Family::Phash),
-            Algorithm::Dhash => Some(Family::Dhash),
-            Algorithm::Ahash => Some(Family::Ahash),
-            _ => None,
-        }
-    }
-
-    /// Whether the algorithm needs decoded pixels.
-    pub fn is_perceptual(self) -> bool {
-        self.exact().is_none()
-    }
-}
-
-impl From<ExactAlgorithm> for Algorithm {
-    fn from(exact: ExactAlgorithm) -> Algorithm {
-        match exact {
-            ExactAlgorithm::Md5 => Algorithm::Md5,
-            ExactAlgorithm::Sha1 => Algorithm::Sha1,
-            ExactAlgorithm::Sha256 => Algorithm::Sha256,
-        }
-    }
-}
-
-impl fmt::Display for Algorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::{ExactAlgorithm, ExactDigests, Family, PdqHash, PdqHasher, Pixels};
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -259,14 +162,11 @@ impl AttachmentHasher {
             .options
             .algorithms
             .iter()
-            .filter_map(|a| a.exact())
+            .filter_map(|&a| ExactAlgorithm::try_from(a).ok())
             .collect();
         let exact = ExactDigests::compute(bytes, &exact);
         let wants = |a: Algorithm| self.options.algorithms.contains(&a);
-        if !Algorithm::ALL
-            .iter()
-            .any(|&a| a.is_perceptual() && wants(a))
-        {
+        if !Algorithm::ALL.iter().any(|&a| !a.is_exact() && wants(a)) {
             return AttachmentHashes { exact, image: None };
         }
         let image = decode(bytes, &self.options.limits)
@@ -281,9 +181,9 @@ impl AttachmentHasher {
     pub fn hash_pixels(&mut self, image: &DynamicImage, format: &'static str) -> ImageHashes {
         let algorithms = &self.options.algorithms;
         let wants_pdq = algorithms.contains(&Algorithm::Pdq);
-        let families: Vec<Family> = [Family::Phash, Family::Dhash, Family::Ahash]
+        let families: Vec<Family> = Family::ALL
             .into_iter()
-            .filter(|&f| algorithms.iter().any(|a| a.family() == Some(f)))
+            .filter(|&f| algorithms.contains(&Algorithm::from(f)))
             .collect();
         let mut hashes = ImageHashes {
             format,
@@ -381,16 +281,6 @@ fn with_pixels(image: &DynamicImage, f: impl FnOnce(Pixels<'_>)) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn algorithm_names_round_trip() {
-        for a in Algorithm::ALL {
-            assert_eq!(Algorithm::parse(a.as_str()), Some(a));
-            assert_eq!(Algorithm::parse(&a.as_str().to_uppercase()), Some(a));
-        }
-        assert_eq!(Algorithm::parse("SHA-256"), Some(Algorithm::Sha256));
-        assert_eq!(Algorithm::parse("photodna"), None);
-    }
 
     #[test]
     fn grey_luma_equals_the_rgb_route() {

@@ -2,51 +2,14 @@
 
 use std::fmt;
 
-/// A cryptographic hash over raw bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ExactAlgorithm {
-    /// MD5 (16 bytes).
-    Md5,
-    /// SHA-1 (20 bytes).
-    Sha1,
-    /// SHA-256 (32 bytes).
-    Sha256,
-}
+use vigil_core::Algorithm;
+
+use crate::ExactAlgorithm;
 
 impl ExactAlgorithm {
-    /// All exact algorithms.
-    pub const ALL: [ExactAlgorithm; 3] = [
-        ExactAlgorithm::Md5,
-        ExactAlgorithm::Sha1,
-        ExactAlgorithm::Sha256,
-    ];
-
     /// Digest length in bytes.
     pub fn digest_len(self) -> usize {
-        match self {
-            ExactAlgorithm::Md5 => 16,
-            ExactAlgorithm::Sha1 => 20,
-            ExactAlgorithm::Sha256 => 32,
-        }
-    }
-
-    /// The name used in lists and flags: `md5`, `sha1`, `sha256`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExactAlgorithm::Md5 => "md5",
-            ExactAlgorithm::Sha1 => "sha1",
-            ExactAlgorithm::Sha256 => "sha256",
-        }
-    }
-
-    /// Parses a list name (case-insensitive; `sha-1`/`sha-256` also accepted).
-    pub fn parse(name: &str) -> Option<ExactAlgorithm> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "md5" => Some(ExactAlgorithm::Md5),
-            "sha1" | "sha-1" => Some(ExactAlgorithm::Sha1),
-            "sha256" | "sha-256" => Some(ExactAlgorithm::Sha256),
-            _ => None,
-        }
+        Algorithm::from(self).bits() as usize / 8
     }
 
     /// Hashes `bytes`.
@@ -57,12 +20,6 @@ impl ExactAlgorithm {
             ExactAlgorithm::Sha1 => Digest::new(&sha1::Sha1::digest(bytes)),
             ExactAlgorithm::Sha256 => Digest::new(&sha2::Sha256::digest(bytes)),
         }
-    }
-}
-
-impl fmt::Display for ExactAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -150,7 +107,7 @@ impl fmt::Debug for Digest {
 /// The exact digests of one attachment, for the algorithms that were asked for.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExactDigests {
-    digests: [Option<Digest>; 3],
+    digests: [Option<Digest>; ExactAlgorithm::ALL.len()],
 }
 
 impl ExactDigests {
@@ -227,17 +184,5 @@ mod tests {
         let short = Digest::from_hex(md5, &"00".repeat(16)).unwrap();
         let long = Digest::from_hex(ExactAlgorithm::Sha1, &"00".repeat(20)).unwrap();
         assert_ne!(short, long);
-    }
-
-    #[test]
-    fn names_round_trip() {
-        for algorithm in ExactAlgorithm::ALL {
-            assert_eq!(ExactAlgorithm::parse(algorithm.as_str()), Some(algorithm));
-        }
-        assert_eq!(
-            ExactAlgorithm::parse("SHA-256"),
-            Some(ExactAlgorithm::Sha256)
-        );
-        assert_eq!(ExactAlgorithm::parse("pdq"), None);
     }
 }

@@ -1,6 +1,8 @@
 //! Hashing of attachments: what hash lists from the IWF, NCMEC, StopNCII and ThreatExchange
 //! carry, computed the way those lists were computed.
 //!
+//! - [`ExactAlgorithm`] and [`Family`]: the exact digests and the 64-bit family as typed
+//!   subsets of [`vigil_core::Algorithm`], the one name of every hash algorithm.
 //! - [`ExactDigests`]: MD5, SHA-1 and SHA-256 of the raw bytes, before any decoding, so a
 //!   listed file matches even when no decoder accepts it.
 //! - [`decode`]: guarded decoding (JPEG, PNG, GIF first frame, WebP, BMP, TIFF) within
@@ -43,22 +45,24 @@ mod exact;
 mod hexdigits;
 mod pdq;
 mod perceptual;
+mod subsets;
 mod timebox;
 mod trim;
 
 pub use attachment::{
-    Algorithm, AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes,
-    PdqQuery, PdqResult,
+    AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes, PdqQuery,
+    PdqResult,
 };
 pub use budget::{BudgetPermit, DecodeBudget};
 pub use decode::{
     DecodeError, DecodeLimits, Decoded, HASHING_BYTES_PER_PIXEL, decode, decode_budgeted,
     sniff_format,
 };
-pub use exact::{Digest, DigestError, ExactAlgorithm, ExactDigests};
+pub use exact::{Digest, DigestError, ExactDigests};
 pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, Pixels, PixelsError,
 };
-pub use perceptual::{Family, FamilyHashers, Hash64, Hash64Error};
+pub use perceptual::{FamilyHashers, Hash64, Hash64Error};
+pub use subsets::{ExactAlgorithm, Family, NotInSubset};
 pub use timebox::{Deadline, Timebox, TimedOut};
 pub use trim::{Rect, TrimOptions, content_box, content_boxes};

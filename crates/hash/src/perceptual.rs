@@ -5,7 +5,7 @@ use std::fmt;
 
 use image::{DynamicImage, GrayImage};
 
-use crate::Pixels;
+use crate::{Family, Pixels};
 use image_hasher::{HashAlg, Hasher, HasherConfig};
 
 /// A 64-bit perceptual hash. The text form is 16 lowercase hex digits: the hash's 8 bytes
@@ -60,17 +60,6 @@ impl fmt::Debug for Hash64 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Hash64({self})")
     }
-}
-
-/// Which member of the family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Family {
-    /// DCT of a 16×16 grey thumbnail, 8×8 low frequencies against their median.
-    Phash,
-    /// Horizontal gradients of a 9×8 grey thumbnail.
-    Dhash,
-    /// An 8×8 grey thumbnail against its mean.
-    Ahash,
 }
 
 /// The three `image_hasher` configurations, built once.

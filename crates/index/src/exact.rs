@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-use vigil_hash::{Algorithm, Digest, ExactAlgorithm};
+use vigil_core::Algorithm;
+use vigil_hash::{Digest, ExactAlgorithm};
 
 use vigil_lists::ListInfo;
 
@@ -153,7 +154,8 @@ mod tests {
     fn list(name: &str, rows: &[(&str, Vec<u8>, &str)]) -> HashList {
         let mut text = String::from("algorithm,hash,entry_id,category\n");
         for (algorithm, bytes, id) in rows {
-            let algorithm = ExactAlgorithm::parse(algorithm).unwrap();
+            let algorithm =
+                ExactAlgorithm::try_from(algorithm.parse::<Algorithm>().unwrap()).unwrap();
             text += &format!("{algorithm},{},{id},A\n", algorithm.digest(bytes).to_hex());
         }
         HashList::parse(name, Path::new(name), text.as_bytes()).unwrap()

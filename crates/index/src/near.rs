@@ -7,7 +7,8 @@
 
 use std::sync::Arc;
 
-use vigil_hash::{Algorithm, Family, Hash64, PdqHash};
+use vigil_core::Algorithm;
+use vigil_hash::{Family, Hash64, PdqHash};
 
 use crate::mih::{self, Chunk, MultiIndex};
 use vigil_lists::ListInfo;

@@ -48,7 +48,7 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use vigil_core::{MatchSubject, VerdictKind};
+use vigil_core::{DetectorKind, MatchSubject, VerdictKind};
 use vigil_scan::{AttachmentOutcome, ListChange, LoadedList, Outcome, ReloadReport, Stage, Trace};
 
 pub mod names;
@@ -367,8 +367,9 @@ impl Metrics {
             self.matches
                 .with_label_values(&[&m.list, &m.list_version, &m.category, detector])
                 .inc();
-            if let MatchSubject::Attachment { distance, .. } = &m.subject
-                && !matches!(detector, "md5" | "sha1" | "sha256")
+            if let (DetectorKind::Hash(algorithm), MatchSubject::Attachment { distance, .. }) =
+                (m.detector, &m.subject)
+                && !algorithm.is_exact()
             {
                 self.distance
                     .with_label_values(&[detector])

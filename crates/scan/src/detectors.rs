@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vigil_core::config::AttachmentsConfig;
-use vigil_core::{Config, DetectorKind, Match, MatchSubject, ReasonCode};
+use vigil_core::{Algorithm, Config, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
     AttachmentHasher, Deadline, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm,
     ExactDigests, Family, HashOptions, ImageHashes, Timebox, TrimOptions, decode_budgeted,
@@ -30,14 +30,6 @@ impl ExactHashDetector {
     }
 }
 
-fn detector_kind(algorithm: ExactAlgorithm) -> DetectorKind {
-    match algorithm {
-        ExactAlgorithm::Md5 => DetectorKind::Md5,
-        ExactAlgorithm::Sha1 => DetectorKind::Sha1,
-        ExactAlgorithm::Sha256 => DetectorKind::Sha256,
-    }
-}
-
 impl Detector for ExactHashDetector {
     fn name(&self) -> &'static str {
         "exact-hash"
@@ -56,7 +48,7 @@ impl Detector for ExactHashDetector {
                 };
                 for hit in self.index.lookup(algorithm, &digest) {
                     findings.matches.push(Match {
-                        detector: detector_kind(algorithm),
+                        detector: DetectorKind::Hash(algorithm.into()),
                         list: hit.list.name.clone(),
                         list_version: hit.list.version.clone(),
                         category: hit.entry.category.to_string(),
@@ -276,12 +268,13 @@ impl ImageHashDetector {
             return;
         }
         let hashes: Vec<_> = queries.iter().map(|q| q.hash).collect();
+        let pdq = DetectorKind::Hash(Algorithm::Pdq);
         for hit in self.index.near_pdq(&hashes, self.settings.pdq_max_distance) {
             let query = &queries[hit.query];
             let evidence = (Some(query.quality), query.variant.clone());
             findings
                 .matches
-                .push(near_match(DetectorKind::Pdq, &hit, attachment_id, evidence));
+                .push(near_match(pdq, &hit, attachment_id, evidence));
         }
     }
 
@@ -290,11 +283,7 @@ impl ImageHashDetector {
             let Some(hash) = image.family(family) else {
                 continue;
             };
-            let detector = match family {
-                Family::Phash => DetectorKind::Phash,
-                Family::Dhash => DetectorKind::Dhash,
-                Family::Ahash => DetectorKind::Ahash,
-            };
+            let detector = DetectorKind::Hash(family.into());
             for hit in self.index.near_bits64(family, hash, radius) {
                 findings
                     .matches

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use vigil_core::Algorithm;
 use vigil_core::Severity;
-use vigil_hash::Algorithm;
 
 use super::{Builder, HashValue, Item};
 use vigil_lists::ListError;
@@ -42,7 +42,7 @@ impl<'r> Fields<'r> {
         if deleted {
             return Ok(Item::Tombstone(self.entry_id));
         }
-        let algorithm = Algorithm::parse(self.algorithm).ok_or_else(|| {
+        let algorithm = self.algorithm.parse::<Algorithm>().map_err(|_| {
             format!(
                 "{label} algorithm: unknown `{}` (expected {ALGORITHMS})",
                 self.algorithm
@@ -204,7 +204,7 @@ fn signal_algorithm(signal_type: &str) -> Option<Algorithm> {
     {
         return Some(Algorithm::Md5);
     }
-    Algorithm::parse(signal_type)
+    signal_type.parse().ok()
 }
 
 /// HMA / python-threatexchange: `<signal_type> <hash>` per line; `#` comments and blank

@@ -7,8 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 
+use vigil_core::Algorithm;
 use vigil_core::{ListFormat, ListSource, Severity};
-use vigil_hash::{Algorithm, Digest, Hash64, PdqHash};
+use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
 
 use vigil_lists::{Integrity, ListError, ListFile, ListInfo};
 
@@ -26,12 +27,12 @@ pub enum HashValue {
 impl HashValue {
     /// Parses `hex` as a hash of `algorithm`.
     pub fn parse(algorithm: Algorithm, hex: &str) -> Result<HashValue, String> {
-        if let Some(exact) = algorithm.exact() {
+        if let Ok(exact) = ExactAlgorithm::try_from(algorithm) {
             return Digest::from_hex(exact, hex)
                 .map(HashValue::Digest)
                 .map_err(|e| e.to_string());
         }
-        if algorithm.family().is_some() {
+        if Family::try_from(algorithm).is_ok() {
             return Hash64::from_hex(hex)
                 .map(HashValue::Bits64)
                 .map_err(|e| e.to_string());
@@ -314,7 +315,7 @@ impl HashList {
         lenient: bool,
     ) -> Result<HashList, ListError> {
         let algorithm = match &source.algorithm {
-            Some(name) => Some(Algorithm::parse(name).ok_or_else(|| ListError::Format {
+            Some(name) => Some(name.parse::<Algorithm>().map_err(|_| ListError::Format {
                 path: source.path.clone(),
                 message: format!(
                     "unknown algorithm `{name}` (expected pdq, phash, dhash, ahash, md5, sha1 or sha256)"
