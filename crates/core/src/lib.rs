@@ -51,7 +51,7 @@ pub use media::MediaType;
 pub use message::{
     Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError, valid_id,
 };
-pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ReasonCode, Stage};
+pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ErrorStage, ReasonCode};
 pub use source::Source;
 pub use verdict::{
     ListVersion, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictMatch, VerdictRecord,

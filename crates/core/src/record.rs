@@ -73,10 +73,11 @@ pub enum ReasonCode {
     CrashLoop,
 }
 
-/// The pipeline stage where an error arose.
+/// Where in processing an error record's error arose (its `stage` field). Not a timed step:
+/// those are the scanner's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Stage {
+pub enum ErrorStage {
     /// Framing: reading the record itself.
     Read,
     /// Parsing and validating the message JSON.
@@ -89,15 +90,15 @@ pub enum Stage {
     Scan,
 }
 
-impl Stage {
+impl ErrorStage {
     /// The wire name, e.g. `parse`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Stage::Read => "read",
-            Stage::Parse => "parse",
-            Stage::Resolve => "resolve",
-            Stage::Decode => "decode",
-            Stage::Scan => "scan",
+            ErrorStage::Read => "read",
+            ErrorStage::Parse => "parse",
+            ErrorStage::Resolve => "resolve",
+            ErrorStage::Decode => "decode",
+            ErrorStage::Scan => "scan",
         }
     }
 }
@@ -169,16 +170,16 @@ impl ReasonCode {
     }
 
     /// The stage this reason belongs to.
-    pub fn stage(self) -> Stage {
+    pub fn stage(self) -> ErrorStage {
         match self {
             ReasonCode::EmptyLine | ReasonCode::InvalidUtf8 | ReasonCode::MessageTooLarge => {
-                Stage::Read
+                ErrorStage::Read
             }
             ReasonCode::MalformedJson
             | ReasonCode::MissingField
             | ReasonCode::InvalidField
             | ReasonCode::UnsupportedSchemaVersion
-            | ReasonCode::InvalidAttachment => Stage::Parse,
+            | ReasonCode::InvalidAttachment => ErrorStage::Parse,
             ReasonCode::InvalidBase64
             | ReasonCode::UnsupportedMediaType
             | ReasonCode::AttachmentTooLarge
@@ -187,15 +188,15 @@ impl ReasonCode {
             | ReasonCode::UnsupportedUriScheme
             | ReasonCode::UriNotAllowed
             | ReasonCode::AttachmentNotFound
-            | ReasonCode::AttachmentUnreadable => Stage::Resolve,
+            | ReasonCode::AttachmentUnreadable => ErrorStage::Resolve,
             ReasonCode::UnsupportedImageFormat
             | ReasonCode::ImageTooLarge
             | ReasonCode::Undecodable
-            | ReasonCode::ImageTimeout => Stage::Decode,
+            | ReasonCode::ImageTimeout => ErrorStage::Decode,
             ReasonCode::TextTruncated
             | ReasonCode::DetectorPanic
             | ReasonCode::InternalError
-            | ReasonCode::CrashLoop => Stage::Scan,
+            | ReasonCode::CrashLoop => ErrorStage::Scan,
         }
     }
 
@@ -224,7 +225,7 @@ pub struct ErrorRecord {
     /// Why.
     pub reason: ReasonCode,
     /// Where in the pipeline (derived from `reason`).
-    pub stage: Stage,
+    pub stage: ErrorStage,
     /// Whether a retry of the same input can help (derived from `reason`).
     pub retryable: bool,
     /// The input record's coordinates.
@@ -319,7 +320,7 @@ mod tests {
         assert_eq!(a.error_id, make(3, ReasonCode::MalformedJson).error_id);
         assert_ne!(a.error_id, make(4, ReasonCode::MalformedJson).error_id);
         assert_ne!(a.error_id, make(3, ReasonCode::EmptyLine).error_id);
-        assert_eq!(a.stage, Stage::Parse);
+        assert_eq!(a.stage, ErrorStage::Parse);
         assert_eq!(a.error_id.len(), 32);
     }
 }

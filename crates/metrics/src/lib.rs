@@ -49,7 +49,9 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use vigil_core::{DetectorKind, MatchSubject, VerdictKind};
-use vigil_scan::{AttachmentOutcome, ListChange, LoadedList, Outcome, ReloadReport, Stage, Trace};
+use vigil_scan::{
+    AttachmentOutcome, ListChange, LoadedList, Outcome, ReloadReport, TimedStep, Trace,
+};
 
 pub mod names;
 
@@ -279,7 +281,7 @@ impl Metrics {
             matches: counter_vec(&registry, names::MATCHES),
             distance: histogram_vec(&registry, names::MATCH_DISTANCE, DISTANCE_BUCKETS),
             scan_duration: histogram(&registry, names::SCAN_DURATION, LATENCY_BUCKETS),
-            stage_duration: Stage::ALL
+            stage_duration: TimedStep::ALL
                 .iter()
                 .map(|s| stage_duration.with_label_values(&[s.as_str()]))
                 .collect(),

@@ -12,7 +12,7 @@ use vigil_hash::{
 use vigil_index::{ExactIndex, NearHit, NearIndex};
 use vigil_text::{KeywordMatcher, RuleClass};
 
-use crate::{Detector, Findings, Problem, ScanContext, Stage, Trace};
+use crate::{Detector, Findings, Problem, ScanContext, TimedStep, Trace};
 
 /// Matches the MD5/SHA-1/SHA-256 of each attachment's raw bytes against hash lists. Only the
 /// algorithms that some list uses are computed.
@@ -64,7 +64,7 @@ impl Detector for ExactHashDetector {
                 }
             }
         }
-        findings.trace.add(Stage::Exact, start.elapsed());
+        findings.trace.add(TimedStep::Exact, start.elapsed());
     }
 }
 
@@ -129,7 +129,7 @@ impl Detector for KeywordDetector {
                 },
             });
         }
-        findings.trace.add(Stage::Text, start.elapsed());
+        findings.trace.add(TimedStep::Text, start.elapsed());
     }
 }
 
@@ -250,12 +250,12 @@ impl ImageHashDetector {
         let work = match work {
             Ok(work) => work,
             Err(timed_out) => {
-                trace.add(Stage::Decode, start.elapsed());
+                trace.add(TimedStep::Decode, start.elapsed());
                 return Err(timed_out.into());
             }
         };
-        trace.add(Stage::Decode, work.decode);
-        trace.add(Stage::Hash, work.hash);
+        trace.add(TimedStep::Decode, work.decode);
+        trace.add(TimedStep::Hash, work.hash);
         if work.result.is_ok() {
             trace.image_hashed();
         }
@@ -354,7 +354,8 @@ fn near_match(
     }
 }
 
-/// `DecodeError::reason` names the code; vigil-hash does not depend on vigil-core.
+/// `DecodeError::reason` is the wire name of a reason code (it is also `vigil hash`'s
+/// `error` field).
 fn decode_reason(error: &DecodeError) -> ReasonCode {
     ReasonCode::from_wire(error.reason()).unwrap_or(ReasonCode::Undecodable)
 }
@@ -380,7 +381,7 @@ impl Detector for ImageHashDetector {
                     let start = Instant::now();
                     self.match_pdq(&attachment.attachment_id, &image, findings);
                     self.match_bits64(&attachment.attachment_id, &image, findings);
-                    findings.trace.add(Stage::Match, start.elapsed());
+                    findings.trace.add(TimedStep::Match, start.elapsed());
                 }
             }
         }
@@ -433,7 +434,7 @@ mod tests {
                 "{error}"
             );
             assert_eq!(decode_reason(&error), reason);
-            assert_eq!(reason.stage(), vigil_core::Stage::Decode);
+            assert_eq!(reason.stage(), vigil_core::ErrorStage::Decode);
         }
     }
 }

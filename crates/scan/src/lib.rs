@@ -52,4 +52,4 @@ pub use lists::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};
-pub use trace::{AttachmentOutcome, Stage, Trace};
+pub use trace::{AttachmentOutcome, TimedStep, Trace};

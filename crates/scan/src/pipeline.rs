@@ -13,7 +13,7 @@ use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
 use crate::{
     AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
-    KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, Stage, Trace,
+    KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep, Trace,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -233,7 +233,7 @@ impl Pipeline {
         if record.len() as u64 > self.max_message_bytes {
             return self.too_large(record.len() as u64, source.clone(), now);
         }
-        let parsed = trace.time(Stage::Parse, || Message::parse(record));
+        let parsed = trace.time(TimedStep::Parse, || Message::parse(record));
         let message = match parsed {
             Ok(message) => message,
             Err(e) => {
@@ -250,7 +250,7 @@ impl Pipeline {
             }
         };
         let (attachments, mut problems) =
-            trace.time(Stage::Resolve, || self.resolver.resolve(&message));
+            trace.time(TimedStep::Resolve, || self.resolver.resolve(&message));
         let verdict = self
             .scanner
             .scan_traced(&message, &attachments, source, now, trace);

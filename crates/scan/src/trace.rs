@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use vigil_core::ReasonCode;
 
-/// A step of processing a record, timed separately.
+/// A step of processing a record, timed separately: the `stage` label of the stage-duration
+/// metric. Not where an error arose: that is [`vigil_core::ErrorStage`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
+pub enum TimedStep {
     /// Size check, JSON parsing and validation.
     Parse,
     /// Attachment bodies to bytes (base64, `file://`).
@@ -24,28 +25,28 @@ pub enum Stage {
     Text,
 }
 
-impl Stage {
+impl TimedStep {
     /// Every stage, in processing order.
-    pub const ALL: [Stage; 7] = [
-        Stage::Parse,
-        Stage::Resolve,
-        Stage::Exact,
-        Stage::Decode,
-        Stage::Hash,
-        Stage::Match,
-        Stage::Text,
+    pub const ALL: [TimedStep; 7] = [
+        TimedStep::Parse,
+        TimedStep::Resolve,
+        TimedStep::Exact,
+        TimedStep::Decode,
+        TimedStep::Hash,
+        TimedStep::Match,
+        TimedStep::Text,
     ];
 
     /// The metric label value.
     pub fn as_str(self) -> &'static str {
         match self {
-            Stage::Parse => "parse",
-            Stage::Resolve => "resolve",
-            Stage::Exact => "exact",
-            Stage::Decode => "decode",
-            Stage::Hash => "hash",
-            Stage::Match => "match",
-            Stage::Text => "text",
+            TimedStep::Parse => "parse",
+            TimedStep::Resolve => "resolve",
+            TimedStep::Exact => "exact",
+            TimedStep::Decode => "decode",
+            TimedStep::Hash => "hash",
+            TimedStep::Match => "match",
+            TimedStep::Text => "text",
         }
     }
 }
@@ -115,7 +116,7 @@ impl AttachmentOutcome {
 /// Time per stage and attachment outcomes of one record.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {
-    stages: [Option<Duration>; Stage::ALL.len()],
+    stages: [Option<Duration>; TimedStep::ALL.len()],
     attachments: [u32; AttachmentOutcome::ALL.len()],
     fetched: u32,
     images_hashed: u32,
@@ -123,7 +124,7 @@ pub struct Trace {
 
 impl Trace {
     /// Runs `f`, adding its duration to `stage`.
-    pub fn time<T>(&mut self, stage: Stage, f: impl FnOnce() -> T) -> T {
+    pub fn time<T>(&mut self, stage: TimedStep, f: impl FnOnce() -> T) -> T {
         let start = Instant::now();
         let value = f();
         self.add(stage, start.elapsed());
@@ -131,14 +132,14 @@ impl Trace {
     }
 
     /// Adds `spent` to `stage`.
-    pub fn add(&mut self, stage: Stage, spent: Duration) {
+    pub fn add(&mut self, stage: TimedStep, spent: Duration) {
         let slot = &mut self.stages[stage as usize];
         *slot = Some(slot.unwrap_or_default() + spent);
     }
 
     /// The stages that ran, with the time spent in each.
-    pub fn stages(&self) -> impl Iterator<Item = (Stage, Duration)> + '_ {
-        Stage::ALL
+    pub fn stages(&self) -> impl Iterator<Item = (TimedStep, Duration)> + '_ {
+        TimedStep::ALL
             .into_iter()
             .filter_map(|stage| Some((stage, self.stages[stage as usize]?)))
     }
@@ -195,25 +196,25 @@ mod tests {
     #[test]
     fn stages_accumulate_and_only_those_that_ran_are_reported() {
         let mut trace = Trace::default();
-        trace.add(Stage::Decode, Duration::from_millis(2));
-        trace.add(Stage::Decode, Duration::from_millis(3));
-        trace.add(Stage::Parse, Duration::ZERO);
+        trace.add(TimedStep::Decode, Duration::from_millis(2));
+        trace.add(TimedStep::Decode, Duration::from_millis(3));
+        trace.add(TimedStep::Parse, Duration::ZERO);
         let stages: Vec<_> = trace.stages().collect();
         assert_eq!(
             stages,
             [
-                (Stage::Parse, Duration::ZERO),
-                (Stage::Decode, Duration::from_millis(5))
+                (TimedStep::Parse, Duration::ZERO),
+                (TimedStep::Decode, Duration::from_millis(5))
             ]
         );
         let mut other = Trace::default();
-        other.add(Stage::Decode, Duration::from_millis(1));
+        other.add(TimedStep::Decode, Duration::from_millis(1));
         other.attachment(AttachmentOutcome::TooLarge);
         other.image_hashed();
         trace.merge(&other);
         assert_eq!(
             trace.stages().nth(1),
-            Some((Stage::Decode, Duration::from_millis(6)))
+            Some((TimedStep::Decode, Duration::from_millis(6)))
         );
         assert_eq!(trace.images_hashed(), 1);
         assert_eq!(
