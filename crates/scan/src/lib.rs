@@ -37,8 +37,8 @@
 mod detector;
 mod detectors;
 mod lines;
-mod lists;
 mod pipeline;
+mod reload;
 mod resolve;
 mod scanner;
 mod trace;
@@ -48,8 +48,8 @@ pub use detectors::{
     ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, decode_limits,
 };
 pub use lines::{BoundedLines, Record};
-pub use lists::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
+pub use reload::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};
 pub use trace::{AttachmentOutcome, TimedStep, Trace};
