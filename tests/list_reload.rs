@@ -83,7 +83,7 @@ fn scans_see_one_whole_version_while_lists_are_replaced() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("bank.csv");
     publish(&list, 1, None);
-    let mut reloader = Reloader::start(config(list.clone())).unwrap();
+    let mut reloader = Reloader::start(config(list.clone()), 0).unwrap();
     let shared = reloader.shared();
     assert_eq!(matched(&shared, &record()), ("1".into(), "e-1".into()));
 
@@ -135,7 +135,7 @@ fn refused_updates_keep_the_version_in_force() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("bank.csv");
     publish(&list, 5, None);
-    let mut reloader = Reloader::start(config(list.clone())).unwrap();
+    let mut reloader = Reloader::start(config(list.clone()), 0).unwrap();
     let shared = reloader.shared();
 
     type Spoil<'a> = Box<dyn Fn() + 'a>;
@@ -215,9 +215,9 @@ fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
     let mut config = config(list.clone());
     config.lists.ledger_file = Some(dir.path().join("ledger.json"));
     publish(&list, 5, None);
-    drop(Reloader::start(config.clone()).unwrap());
+    drop(Reloader::start(config.clone(), 0).unwrap());
     publish(&list, 4, None);
-    match Reloader::start(config.clone()) {
+    match Reloader::start(config.clone(), 0) {
         Err(vigil_scan::BuildError::List(vigil_lists::ListError::Refused { reason, .. })) => {
             assert_eq!(reason, Refusal::Rollback)
         }
@@ -226,11 +226,11 @@ fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
     let mut without_ledger = config.clone();
     without_ledger.lists.ledger_file = None;
     assert!(
-        Reloader::start(without_ledger).is_ok(),
+        Reloader::start(without_ledger, 0).is_ok(),
         "without a ledger only the running process remembers versions"
     );
     publish(&list, 6, None);
-    let reloader = Reloader::start(config.clone()).unwrap();
+    let reloader = Reloader::start(config.clone(), 0).unwrap();
     assert_eq!(
         matched(&reloader.shared(), &record()),
         ("6".into(), "e-6".into())
@@ -240,7 +240,7 @@ fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
     // Another signed list put in the file's place is refused at the restart too, unless the
     // configuration names it.
     publish_as(&list, "other", 7, None);
-    match Reloader::start(config.clone()) {
+    match Reloader::start(config.clone(), 0) {
         Err(vigil_scan::BuildError::List(vigil_lists::ListError::Refused { reason, .. })) => {
             assert_eq!(reason, Refusal::NameChanged)
         }
@@ -248,7 +248,7 @@ fn with_a_ledger_file_a_restart_cannot_roll_a_list_back() {
     }
     let mut renamed = config;
     renamed.lists.hash_lists[0].name = Some("other".into());
-    let reloader = Reloader::start(renamed).unwrap();
+    let reloader = Reloader::start(renamed, 0).unwrap();
     assert_eq!(
         matched(&reloader.shared(), &record()),
         ("7".into(), "e-7".into())

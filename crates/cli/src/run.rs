@@ -58,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = crate::settings::load(args.config.as_deref())?;
     config.lists.check_signed().map_err(anyhow::Error::msg)?;
-    let reloader = Reloader::start(config.clone())?;
+    let reloader = Reloader::start(config.clone(), config.kafka.worker_threads)?;
     let pipeline = reloader.shared();
     let delivery = match config.kafka.delivery {
         Delivery::AtLeastOnce => "at-least-once",

@@ -36,7 +36,7 @@
 //! use vigil_scan::Reloader;
 //!
 //! let config = Arc::new(Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap());
-//! let reloader = Reloader::start(Config::clone(&config)).unwrap();
+//! let reloader = Reloader::start(Config::clone(&config), config.kafka.worker_threads).unwrap();
 //! let pipeline = reloader.shared(); // call reloader.reload(..) from a timer to pick up new lists
 //! let health = Arc::new(Health::new(Duration::from_secs(config.kafka.stall_timeout_secs)));
 //! let metrics = Arc::new(Metrics::new(&BuildInfo { version: "0.1.0", delivery: "at-least-once" }));

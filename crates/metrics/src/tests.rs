@@ -115,7 +115,7 @@ fn every_declared_metric_is_exported_with_its_declared_type() {
     metrics.transaction_aborted();
     metrics.rebalance("assign");
     let lists = ListSet::load(&config, OffsetDateTime::UNIX_EPOCH).unwrap();
-    let built = Pipeline::build(&config, &lists).unwrap();
+    let built = Pipeline::build(&config, &lists, 0).unwrap();
     metrics.lists_in_force(built.lists(), 1.0);
     metrics.list_update(&ReloadReport::default());
     metrics.distance.with_label_values(&["pdq"]).observe(3.0);

@@ -167,8 +167,10 @@ pub fn decode_limits(a: &AttachmentsConfig) -> DecodeLimits {
 }
 
 impl ImageMatchSettings {
-    /// The settings in `config`.
-    pub fn from_config(config: &Config) -> ImageMatchSettings {
+    /// The settings in `config`, for `scanning_threads` threads scanning at once (0: one per
+    /// available CPU). The caller knows that number (the Kafka runtime's workers, say);
+    /// scanning does not read transport settings.
+    pub fn from_config(config: &Config, scanning_threads: usize) -> ImageMatchSettings {
         let (m, a) = (&config.matching, &config.attachments);
         ImageMatchSettings {
             pdq_max_distance: m.pdq_max_distance,
@@ -184,7 +186,7 @@ impl ImageMatchSettings {
             decode_memory_bytes: a.max_decode_memory_bytes,
             image_time_ms: a.max_image_time_ms,
             // Room for every scanning thread's image plus as many abandoned ones.
-            image_threads: 2 * match config.kafka.worker_threads {
+            image_threads: 2 * match scanning_threads {
                 0 => std::thread::available_parallelism().map_or(1, usize::from),
                 n => n,
             },

@@ -121,13 +121,23 @@ impl Outcome {
 }
 
 impl Pipeline {
-    /// Loads and compiles every configured list and checks the attachment roots.
+    /// Loads and compiles every configured list and checks the attachment roots, for as many
+    /// scanning threads as there are CPUs (`vigil scan`, `vigil config check`).
     pub fn from_config(config: &Config) -> Result<Pipeline, BuildError> {
-        Pipeline::build(config, &ListSet::load(config, OffsetDateTime::now_utc())?)
+        Pipeline::build(
+            config,
+            &ListSet::load(config, OffsetDateTime::now_utc())?,
+            0,
+        )
     }
 
-    /// Builds the indexes and automata for `lists` and checks the attachment roots.
-    pub fn build(config: &Config, lists: &ListSet) -> Result<Pipeline, BuildError> {
+    /// Builds the indexes and automata for `lists` and checks the attachment roots, for
+    /// `scanning_threads` threads calling [`Pipeline::process`] at once (0: one per CPU).
+    pub fn build(
+        config: &Config,
+        lists: &ListSet,
+        scanning_threads: usize,
+    ) -> Result<Pipeline, BuildError> {
         let hash_lists: Vec<Arc<HashList>> = lists.hash_lists().cloned().collect();
         let keyword_lists: Vec<KeywordList> = lists
             .keyword_lists()
@@ -159,7 +169,7 @@ impl Pipeline {
             }
             let near = NearIndex::build(hash_lists);
             if !near.algorithms().is_empty() {
-                let settings = ImageMatchSettings::from_config(config);
+                let settings = ImageMatchSettings::from_config(config, scanning_threads);
                 detectors.push(Box::new(ImageHashDetector::new(near, settings)));
             }
         }

@@ -247,6 +247,7 @@ impl SharedPipeline {
 #[derive(Debug)]
 pub struct Reloader {
     config: Config,
+    scanning_threads: usize,
     lists: ListSet,
     shared: Arc<SharedPipeline>,
 }
@@ -263,13 +264,14 @@ pub struct ReloadReport {
 }
 
 impl Reloader {
-    /// Loads every list of `config` and builds the first pipeline (at start-up: any failure
-    /// is fatal).
-    pub fn start(config: Config) -> Result<Reloader, BuildError> {
+    /// Loads every list of `config` and builds the first pipeline, for `scanning_threads`
+    /// threads scanning at once (0: one per CPU); at start-up, so any failure is fatal.
+    pub fn start(config: Config, scanning_threads: usize) -> Result<Reloader, BuildError> {
         let lists = ListSet::load(&config, OffsetDateTime::now_utc())?;
-        let pipeline = Pipeline::build(&config, &lists)?;
+        let pipeline = Pipeline::build(&config, &lists, scanning_threads)?;
         Ok(Reloader {
             config,
+            scanning_threads,
             lists,
             shared: Arc::new(SharedPipeline::new(pipeline)),
         })
@@ -298,7 +300,7 @@ impl Reloader {
             self.lists = next;
             return report;
         }
-        match Pipeline::build(&self.config, &next) {
+        match Pipeline::build(&self.config, &next, self.scanning_threads) {
             Ok(pipeline) => {
                 self.shared.replace(pipeline);
                 self.lists = next;
