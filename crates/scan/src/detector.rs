@@ -29,12 +29,19 @@ pub struct Findings {
     pub matches: Vec<Match>,
     /// Problems found so far.
     pub problems: Vec<Problem>,
-    /// Time spent per stage and images hashed (observation only).
+    /// Time spent per step and images hashed: observation only, never read back.
     pub trace: Trace,
 }
 
-/// The seam every detector implements. Implementations are pure: no I/O, no clocks, no
-/// knowledge of the message's source, so the same message always gives the same findings.
+/// The seam every detector implements. Implementations do no I/O and never learn the
+/// message's source: their matches depend only on the message, its attachments and the lists.
+///
+/// Clocks are allowed for two things only. A detector may bound its work in wall-clock time
+/// (the image detector's per-image budget); what it could not finish is then a problem
+/// (`image_timeout`), never clean. And a detector times its own steps into
+/// [`Findings::trace`], because only it knows where one step ends and the next begins
+/// (decoding and hashing run on a helper thread); the trace observes and never changes a
+/// result.
 pub trait Detector: Send + Sync {
     /// A short stable name for logs and problems, e.g. `exact-hash`.
     fn name(&self) -> &'static str;

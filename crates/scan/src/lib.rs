@@ -4,7 +4,8 @@
 //!
 //! - [`Detector`] — the seam every detector implements: it reads a [`ScanContext`] (the
 //!   message and its resolved attachments) and adds matches or problems to [`Findings`].
-//!   Detectors do no I/O and never see where the message came from.
+//!   Detectors do no I/O and never see where the message came from; they read the clock only
+//!   to bound an image's work and to time their steps into the [`Trace`].
 //! - [`Scanner`] — runs every detector, contains a panicking detector to that message, and
 //!   assembles the [`vigil_core::Flag`].
 //! - [`Resolver`] — the only I/O before scanning: base64 decoding and `file://` fetching
@@ -12,6 +13,10 @@
 //!   per message.
 //! - [`Pipeline`] — parse → resolve → scan, emitting [`vigil_core::ErrorRecord`]s for whatever
 //!   could not be scanned; built once from a [`vigil_core::Config`] (lists compiled then).
+//! - [`ListSet`] and [`Reloader`] — the lists in force, re-read when their files change and
+//!   swapped into the [`SharedPipeline`] scanning threads read.
+//! - [`Trace`] — the time of each [`TimedStep`] and the attachment outcomes of one record,
+//!   for metrics.
 //! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.
 //!
 //! ```
