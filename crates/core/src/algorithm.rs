@@ -142,22 +142,25 @@ impl Serialize for Algorithm {
 impl<'de> Deserialize<'de> for Algorithm {
     /// Only the exact wire names: a flag is not a list file.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Algorithm, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        Algorithm::from_wire(&name)
-            .ok_or_else(|| unknown_name(&name, Algorithm::ALL.iter().map(|a| a.as_str())))
+        by_wire_name(deserializer, Algorithm::ALL.into_iter(), Algorithm::as_str)
     }
 }
 
-/// serde's error for an unknown enum variant, with the names that would have been accepted.
-pub(crate) fn unknown_name<'a, E: serde::de::Error>(
-    name: &str,
-    expected: impl Iterator<Item = &'a str>,
-) -> E {
-    let expected: Vec<String> = expected.map(|n| format!("`{n}`")).collect();
-    E::custom(format_args!(
-        "unknown variant `{name}`, expected one of {}",
-        expected.join(", ")
-    ))
+/// Deserializes the one of `all` whose `name` is the string read, failing as serde does for
+/// an unknown variant, with the names that would have been accepted.
+pub(crate) fn by_wire_name<'de, D: Deserializer<'de>, T: Copy>(
+    deserializer: D,
+    all: impl Iterator<Item = T> + Clone,
+    name: fn(T) -> &'static str,
+) -> Result<T, D::Error> {
+    let wanted = String::deserialize(deserializer)?;
+    all.clone().find(|&t| name(t) == wanted).ok_or_else(|| {
+        let expected: Vec<String> = all.map(|t| format!("`{}`", name(t))).collect();
+        serde::de::Error::custom(format_args!(
+            "unknown variant `{wanted}`, expected one of {}",
+            expected.join(", ")
+        ))
+    })
 }
 
 #[cfg(test)]

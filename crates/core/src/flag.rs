@@ -3,7 +3,7 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 
-use crate::algorithm::unknown_name;
+use crate::algorithm::by_wire_name;
 use crate::{Algorithm, Source};
 
 /// Version of the flag wire format (`docs/schemas/flag.schema.json`).
@@ -45,7 +45,7 @@ impl DetectorKind {
     }
 
     /// Every kind: each algorithm's, then the text rules'.
-    pub fn all() -> impl Iterator<Item = DetectorKind> {
+    pub fn all() -> impl Iterator<Item = DetectorKind> + Clone {
         let hashes = Algorithm::ALL.into_iter().map(DetectorKind::Hash);
         hashes.chain(DetectorKind::TEXT)
     }
@@ -70,9 +70,7 @@ impl Serialize for DetectorKind {
 
 impl<'de> Deserialize<'de> for DetectorKind {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<DetectorKind, D::Error> {
-        let name = String::deserialize(deserializer)?;
-        DetectorKind::from_wire(&name)
-            .ok_or_else(|| unknown_name(&name, DetectorKind::all().map(DetectorKind::as_str)))
+        by_wire_name(deserializer, DetectorKind::all(), DetectorKind::as_str)
     }
 }
 
