@@ -212,6 +212,14 @@ impl Store {
         Ok(id)
     }
 
+    /// How many decisions the decisions topic has not acknowledged yet.
+    pub async fn unpublished_count(&self) -> Result<i64, StoreError> {
+        sqlx::query_scalar("SELECT count(*) FROM decisions WHERE published_at IS NULL")
+            .fetch_one(self.pool())
+            .await
+            .map_err(StoreError::db("metrics"))
+    }
+
     /// Decisions not yet acknowledged by the decisions topic, oldest first.
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError> {
         let rows = sqlx::query(

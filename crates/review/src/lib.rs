@@ -34,6 +34,7 @@ pub mod access;
 pub mod accounts;
 pub mod chain;
 pub mod decisions;
+mod export;
 pub mod ingest;
 mod listen;
 pub mod preview;
@@ -41,11 +42,12 @@ pub mod queue;
 pub mod retention;
 mod schema;
 mod server;
+mod sessions;
 mod store;
 #[cfg(test)]
 mod test_support;
 pub mod throttle;
-// Handlers return `Result<Response, Response>`, axum's idiom: the error is a page too.
+// Handlers return `Result<Response, WebError>`, and a web error may be a whole page.
 #[allow(clippy::result_large_err)]
 mod web;
 

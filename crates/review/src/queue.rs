@@ -127,6 +127,19 @@ pub struct FlagState {
     pub last_decision: Option<PastDecision>,
 }
 
+/// Flags of one review topic in one status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusCount {
+    /// The review topic.
+    pub queue: String,
+    /// `open`, `escalated`, `decided`.
+    pub status: String,
+    /// How many.
+    pub flags: f64,
+    /// Seconds the oldest of them has waited, unless they are decided.
+    pub oldest_waiting_secs: Option<f64>,
+}
+
 /// The statuses a role works on.
 pub(crate) fn workable(role: Role) -> &'static [&'static str] {
     match role {
@@ -159,6 +172,27 @@ impl Store {
                 open: r.get("open"),
                 escalated: r.get("escalated"),
                 oldest: r.get("oldest"),
+            })
+            .collect())
+    }
+
+    /// Flags per review topic and status, with how long the oldest undecided one waited.
+    pub async fn status_counts(&self) -> Result<Vec<StatusCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT queue, status, count(*)::float8 AS n,
+                    extract(epoch FROM now() - min(flagged_at) FILTER (WHERE status <> 'decided'))::float8 AS age
+             FROM flags GROUP BY queue, status",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("metrics"))?;
+        Ok(rows
+            .iter()
+            .map(|r| StatusCount {
+                queue: r.get("queue"),
+                status: r.get("status"),
+                flags: r.get("n"),
+                oldest_waiting_secs: r.get("age"),
             })
             .collect())
     }

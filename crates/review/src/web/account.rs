@@ -5,18 +5,17 @@
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use vigil_core::config::ReviewAuth;
 
+use super::error::{Answer, WebError};
 use super::pages::urlencode;
 use super::session::{Signed, session_cookie, set_cookie};
-use super::{AppState, busy, internal, pages, see_other, too_many, valid_flag_id};
+use super::{AppState, pages, see_other, valid_flag_id};
 use crate::access::Action;
 use crate::accounts::{AccountError, MIN_PASSWORD_CHARS};
 use crate::throttle::Attempt;
-
-type Page = Result<Response, Response>;
 
 /// Where a person may be sent back after proving who they are: a flag's page (the only
 /// place that asks), never a URL from elsewhere.
@@ -30,16 +29,15 @@ fn return_path(next: &str) -> &str {
 /// Sends `signed` to prove who they are before going on to `next`: the password form, or
 /// behind a sign-in proxy a fresh sign-in there (this session ends, so the proxy's next
 /// request starts one that counts as fresh).
-pub(crate) async fn ask_again(state: &AppState, signed: &Signed, next: &str) -> Page {
+pub(crate) async fn ask_again(state: &AppState, signed: &Signed, next: &str) -> Answer {
     let review = &state.config.review;
     if review.auth == ReviewAuth::Local {
         return Ok(see_other(&format!("/reauth?next={}", urlencode(next))));
     }
     state
         .store
-        .end_signed_session(signed)
-        .await
-        .map_err(|e| internal(&e))?;
+        .end_session_of(&signed.who, &signed.csrf)
+        .await?;
     let url = review
         .proxy_reauth_url
         .as_deref()
@@ -78,7 +76,7 @@ pub(crate) async fn reauth_page(
     State(state): State<AppState>,
     signed: Signed,
     Query(query): Query<NextQuery>,
-) -> Page {
+) -> Answer {
     let next = return_path(&query.next);
     if state.config.review.auth == ReviewAuth::Proxy {
         return ask_again(&state, &signed, next).await;
@@ -92,13 +90,12 @@ async fn check_own_password(
     state: &AppState,
     signed: &Signed,
     password: &str,
-) -> Result<bool, Response> {
+) -> Result<bool, WebError> {
     let address = signed.remote_addr.parse().unwrap_or([0, 0, 0, 0].into());
     if let Attempt::Wait(wait) = state
         .store
         .attempt_sign_in(Some(&signed.who), address)
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
     {
         let _ = state
             .store
@@ -108,18 +105,14 @@ async fn check_own_password(
                     .detail("throttled (signed in)"),
             )
             .await;
-        return Err(too_many(wait));
+        return Err(WebError::Throttled(wait));
     }
-    let credentials = state
-        .store
-        .credentials(&signed.who.username)
-        .await
-        .map_err(|e| internal(&e))?;
+    let credentials = state.store.credentials(&signed.who.username).await?;
     let matches = state
         .passwords
         .matches(credentials.as_ref(), password)
         .await
-        .map_err(|_| busy())?;
+        .map_err(|_| WebError::Busy)?;
     if !matches {
         let _ = state
             .store
@@ -139,7 +132,7 @@ pub(crate) async fn reauth(
     State(state): State<AppState>,
     signed: Signed,
     Form(form): Form<ReauthForm>,
-) -> Page {
+) -> Answer {
     signed.check_csrf(&form.csrf)?;
     let next = return_path(&form.next);
     if state.config.review.auth == ReviewAuth::Proxy {
@@ -154,9 +147,8 @@ pub(crate) async fn reauth(
     }
     state
         .store
-        .reauthenticated(&signed)
-        .await
-        .map_err(|e| internal(&e))?;
+        .reauthenticated(&signed.who, &signed.csrf)
+        .await?;
     let _ = state
         .store
         .log_access(&signed.access(Action::Reauthenticate))
@@ -176,14 +168,14 @@ pub(crate) struct PasswordForm {
     repeat: String,
 }
 
-pub(crate) async fn password_page(State(state): State<AppState>, signed: Signed) -> Page {
+pub(crate) async fn password_page(State(state): State<AppState>, signed: Signed) -> Answer {
     if state.config.review.auth == ReviewAuth::Proxy {
         return Err(no_local_password());
     }
     Ok(pages::password_page(&signed, None).into_response())
 }
 
-fn no_local_password() -> Response {
+fn no_local_password() -> WebError {
     (
         StatusCode::NOT_FOUND,
         pages::message_page(
@@ -194,13 +186,14 @@ fn no_local_password() -> Response {
         ),
     )
         .into_response()
+        .into()
 }
 
 pub(crate) async fn change_password(
     State(state): State<AppState>,
     signed: Signed,
     Form(form): Form<PasswordForm>,
-) -> Page {
+) -> Answer {
     signed.check_csrf(&form.csrf)?;
     if state.config.review.auth == ReviewAuth::Proxy {
         return Err(no_local_password());
@@ -232,7 +225,7 @@ pub(crate) async fn change_password(
         Err(AccountError::LongPassword) => {
             return refuse("The new password is too long (1,024 bytes at most).");
         }
-        Err(err) => return Err(internal(&err)),
+        Err(err) => return Err(err.into()),
     }
     let _ = state
         .store

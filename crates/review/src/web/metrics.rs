@@ -10,18 +10,17 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
-use sqlx::Row;
 use vigil_metrics::names::{
     Def, REVIEW_DECIDED, REVIEW_DECISIONS_UNPUBLISHED, REVIEW_FLAGS, REVIEW_INGEST_COMMITTED,
     REVIEW_INGEST_LAG, REVIEW_OLDEST_WAITING, REVIEW_PRECISION, REVIEW_REJECTED_RECORDS,
 };
 
-use super::internal;
+use super::error::{Answer, WebError};
 use crate::ingest::IngestProgress;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// What the admin listener reads.
 #[derive(Clone)]
@@ -51,21 +50,12 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
     let decided = gauge(&registry, &REVIEW_DECIDED)?;
     let precision = gauge(&registry, &REVIEW_PRECISION)?;
     let unpublished = gauge(&registry, &REVIEW_DECISIONS_UNPUBLISHED)?;
-    let pool = state.store.pool();
-    for row in sqlx::query(
-        "SELECT queue, status, count(*)::float8 AS n,
-                extract(epoch FROM now() - min(flagged_at) FILTER (WHERE status <> 'decided'))::float8 AS age
-         FROM flags GROUP BY queue, status",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(StoreError::db("metrics"))?
-    {
-        let queue: String = row.get("queue");
-        let status: String = row.get("status");
-        flags.with_label_values(&[&queue, &status]).set(row.get("n"));
-        if let Some(age) = row.get::<Option<f64>, _>("age") {
-            let g = oldest.with_label_values(&[&queue]);
+    for count in state.store.status_counts().await? {
+        flags
+            .with_label_values(&[&count.queue, &count.status])
+            .set(count.flags);
+        if let Some(age) = count.oldest_waiting_secs {
+            let g = oldest.with_label_values(&[&count.queue]);
             g.set(g.get().max(age));
         }
     }
@@ -89,11 +79,7 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
             precision.with_label_values(&labels).set(ratio);
         }
     }
-    let waiting: i64 =
-        sqlx::query_scalar("SELECT count(*) FROM decisions WHERE published_at IS NULL")
-            .fetch_one(pool)
-            .await
-            .map_err(StoreError::db("metrics"))?;
+    let waiting = state.store.unpublished_count().await?;
     unpublished
         .with_label_values::<&str>(&[])
         .set(waiting as f64);
@@ -121,9 +107,7 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
     Ok(String::from_utf8(out)?)
 }
 
-async fn metrics(State(state): State<AdminState>) -> Response {
-    match render(&state).await {
-        Ok(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
-        Err(err) => internal(&err),
-    }
+async fn metrics(State(state): State<AdminState>) -> Answer {
+    let text = render(&state).await.map_err(WebError::Internal)?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

@@ -2,31 +2,29 @@
 //! role on the server, security headers on every response.
 
 mod account;
+mod error;
 mod export;
 mod metrics;
-
-pub use metrics::admin_router;
 mod pages;
 mod routes;
 mod session;
 mod signin;
 
-use std::sync::Arc;
+pub use metrics::admin_router;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use std::time::Duration;
-
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tracing::error;
 use vigil_core::Config;
 use vigil_core::config::ReviewAuth;
 
+use self::error::WebError;
 use crate::access::Action;
 use crate::store::Store;
 
@@ -140,56 +138,9 @@ pub(crate) fn valid_flag_id(flag_id: &str) -> bool {
     flag_id.len() == 32 && flag_id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Every password-check worker has a queue: 503, try again shortly.
-pub(crate) fn busy() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, HeaderValue::from_static("5"))],
-        pages::message_page(
-            None,
-            "Busy",
-            "Too many sign-ins at once. Try again in a few seconds.",
-            Some(("/login", "Back to sign-in")),
-        ),
-    )
-        .into_response()
-}
-
-/// Too early for another password attempt: 429 with how long to wait.
-pub(crate) fn too_many(wait: Duration) -> Response {
-    let secs = wait.as_secs().max(1);
-    let text = format!(
-        "Too many sign-in attempts. Try again in {} (the wait grows with every attempt).",
-        if secs == 1 {
-            "a second".to_string()
-        } else if secs < 120 {
-            format!("{secs} seconds")
-        } else {
-            format!("{} minutes", secs.div_ceil(60))
-        }
-    );
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        [(header::RETRY_AFTER, HeaderValue::from(secs))],
-        pages::message_page(
-            None,
-            "Too many attempts",
-            &text,
-            Some(("/login", "Back to sign-in")),
-        ),
-    )
-        .into_response()
-}
-
 /// A redirect to `to` (303: the browser follows with a GET).
 pub(crate) fn see_other(to: &str) -> Response {
     axum::response::Redirect::to(to).into_response()
-}
-
-/// A server error: logged without detail that could hold content, a bare 500 to the client.
-pub(crate) fn internal(err: &dyn std::fmt::Display) -> Response {
-    error!(error = %err, "review console request failed");
-    (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
 }
 
 /// What a refused request tried to reach, for the access log: the flag and image, when the
@@ -225,7 +176,7 @@ pub(crate) async fn forbidden(
     signed: &session::Signed,
     what: &str,
     tried: Tried<'_>,
-) -> Response {
+) -> WebError {
     let mut access = signed.access(Action::Denied).detail(what);
     if let Some(flag_id) = tried.flag.filter(|f| valid_flag_id(f)) {
         access = access.flag(flag_id);
@@ -244,4 +195,5 @@ pub(crate) async fn forbidden(
         ),
     )
         .into_response()
+        .into()
 }

@@ -10,8 +10,9 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vigil_hash::sniff_format;
 
+use super::error::{Answer, WebError};
 use super::session::Signed;
-use super::{AppState, CsrfForm, Tried, forbidden, internal, pages, see_other, valid_flag_id};
+use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::Action;
 use crate::decisions::{DecideError, Decision};
 use crate::queue::Filter;
@@ -24,8 +25,6 @@ const AUDIT_PAGE_ROWS: i64 = 200;
 const NOISIEST_ROWS: i64 = 20;
 /// Records set aside that the audit page lists.
 const REJECTED_ROWS: i64 = 50;
-
-type Page = Result<Response, Response>;
 
 fn html(markup: maud::Markup) -> Response {
     markup.into_response()
@@ -63,7 +62,7 @@ pub(crate) struct NoticeQuery {
 
 /// A queue filter. A value no review topic or category can have (control characters, longer
 /// than a list field) is refused before it reaches the database, which would refuse a NUL.
-fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, Response> {
+fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, WebError> {
     let keep = |v: Option<String>| v.filter(|v| !v.is_empty());
     let (queue, category) = (keep(queue), keep(category));
     let plausible = |v: &Option<String>| {
@@ -81,7 +80,8 @@ fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, Res
                 Some(("/queue", "Back to the queue")),
             ),
         )
-            .into_response());
+            .into_response()
+            .into());
     }
     Ok(Filter { queue, category })
 }
@@ -117,17 +117,16 @@ pub(crate) async fn queue(
     State(state): State<AppState>,
     signed: Signed,
     Query(query): Query<FilterQuery>,
-) -> Page {
+) -> Answer {
     if !signed.who.role.sees_content() {
         return Err(forbidden(&state, &signed, "/queue", Tried::default()).await);
     }
     let filter = filter(query.queue, query.category)?;
-    let counts = state.store.queue_counts().await.map_err(|e| internal(&e))?;
+    let counts = state.store.queue_counts().await?;
     let items = state
         .store
         .list_items(signed.who.role, &filter, QUEUE_PAGE_ITEMS)
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     Ok(html(pages::queue_page(
         &signed,
         &counts,
@@ -145,7 +144,7 @@ pub(crate) async fn claim_next(
     State(state): State<AppState>,
     signed: Signed,
     Form(form): Form<ClaimNextForm>,
-) -> Page {
+) -> Answer {
     signed.check_csrf(&form.csrf)?;
     if !signed.who.role.sees_content() {
         return Err(forbidden(&state, &signed, "/queue/claim-next", Tried::default()).await);
@@ -154,16 +153,11 @@ pub(crate) async fn claim_next(
     match state
         .store
         .claim_next(&signed.who, &filter, lease(&state))
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
     {
         Some(flag_id) => Ok(see_other(&format!("/flags/{flag_id}"))),
         None => Ok(see_other("/queue?notice=empty")),
     }
-}
-
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "no such flag").into_response()
 }
 
 /// What every form acting on a flag needs: this session's token, a role that works on
@@ -174,13 +168,13 @@ async fn acting_on_flag(
     csrf: &str,
     flag_id: &str,
     what: &str,
-) -> Result<(), Response> {
+) -> Result<(), WebError> {
     signed.check_csrf(csrf)?;
     if !signed.who.role.sees_content() {
         return Err(forbidden(state, signed, what, Tried::flag(flag_id)).await);
     }
     if !valid_flag_id(flag_id) {
-        return Err(not_found());
+        return Err(WebError::no_such_flag());
     }
     Ok(())
 }
@@ -190,13 +184,12 @@ pub(crate) async fn claim(
     signed: Signed,
     Path(flag_id): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> Page {
+) -> Answer {
     acting_on_flag(&state, &signed, &form.csrf, &flag_id, "/flags/claim").await?;
     let claimed = state
         .store
         .claim(&signed.who, &flag_id, lease(&state))
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     Ok(if claimed {
         see_other(&format!("/flags/{flag_id}"))
     } else {
@@ -209,14 +202,10 @@ pub(crate) async fn release(
     signed: Signed,
     Path(flag_id): Path<String>,
     Form(form): Form<CsrfForm>,
-) -> Page {
+) -> Answer {
     signed.check_csrf(&form.csrf)?;
     if valid_flag_id(&flag_id) {
-        state
-            .store
-            .release(&signed.who, &flag_id)
-            .await
-            .map_err(|e| internal(&e))?;
+        state.store.release(&signed.who, &flag_id).await?;
     }
     Ok(see_other("/queue?notice=released"))
 }
@@ -226,18 +215,14 @@ pub(super) async fn may_see(
     state: &AppState,
     signed: &Signed,
     flag_id: &str,
-) -> Result<bool, Response> {
+) -> Result<bool, WebError> {
     if !signed.who.role.sees_content() || !valid_flag_id(flag_id) {
         return Ok(false);
     }
     if signed.who.role == crate::accounts::Role::Lead {
         return Ok(true);
     }
-    state
-        .store
-        .holds(&signed.who, flag_id)
-        .await
-        .map_err(|e| internal(&e))
+    Ok(state.store.holds(&signed.who, flag_id).await?)
 }
 
 pub(crate) async fn flag(
@@ -245,12 +230,12 @@ pub(crate) async fn flag(
     signed: Signed,
     Path(flag_id): Path<String>,
     Query(query): Query<NoticeQuery>,
-) -> Page {
+) -> Answer {
     if !signed.who.role.sees_content() {
         return Err(forbidden(&state, &signed, "/flags", Tried::flag(&flag_id)).await);
     }
     if !valid_flag_id(&flag_id) {
-        return Err(not_found());
+        return Err(WebError::no_such_flag());
     }
     if !may_see(&state, &signed, &flag_id).await? {
         return flag_state(&state, &signed, &flag_id).await;
@@ -258,21 +243,18 @@ pub(crate) async fn flag(
     let detail = state
         .store
         .flag_detail(&flag_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)?;
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
     state
         .store
         .log_access(&signed.access(Action::ViewFlag).flag(&flag_id))
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     let mut revealed = BTreeSet::new();
     for attachment_id in detail.images.iter().map(|i| &i.attachment_id) {
         if state
             .store
             .revealed(&signed.who, &flag_id, attachment_id, signed.since)
-            .await
-            .map_err(|e| internal(&e))?
+            .await?
         {
             revealed.insert(attachment_id.clone());
         }
@@ -290,13 +272,12 @@ pub(crate) async fn flag(
 /// What a reviewer who does not hold `flag_id` sees of it: where it stands (decided, and by
 /// whom; escalated; waiting to be claimed), never its content. Held by someone else, it is a
 /// logged refusal.
-async fn flag_state(state: &AppState, signed: &Signed, flag_id: &str) -> Page {
+async fn flag_state(state: &AppState, signed: &Signed, flag_id: &str) -> Answer {
     let at = state
         .store
         .flag_state(flag_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)?;
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
     if at.status == "open" && at.held.is_some() {
         let _ = state
             .store
@@ -311,7 +292,8 @@ async fn flag_state(state: &AppState, signed: &Signed, flag_id: &str) -> Page {
             StatusCode::FORBIDDEN,
             html(pages::flag_state_page(signed, flag_id, &at)),
         )
-            .into_response());
+            .into_response()
+            .into());
     }
     Ok(html(pages::flag_state_page(signed, flag_id, &at)))
 }
@@ -321,10 +303,13 @@ pub(crate) async fn decide(
     signed: Signed,
     Path(flag_id): Path<String>,
     Form(form): Form<DecisionForm>,
-) -> Page {
+) -> Answer {
     acting_on_flag(&state, &signed, &form.csrf, &flag_id, "/flags/decision").await?;
     let Some(decision) = Decision::parse(&form.decision) else {
-        return Err((StatusCode::UNPROCESSABLE_ENTITY, "choose a decision").into_response());
+        return Err(WebError::Refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a decision",
+        ));
     };
     let back = |key: &str| see_other(&format!("/flags/{flag_id}?notice={key}"));
     match state
@@ -339,22 +324,22 @@ pub(crate) async fn decide(
         .await
     {
         Ok(_) => Ok(see_other("/queue?notice=decided")),
-        Err(DecideError::NoSuchFlag) => Err(not_found()),
+        Err(DecideError::NoSuchFlag) => Err(WebError::no_such_flag()),
         Err(DecideError::NotHolder) => Ok(back("not-holder")),
         Err(DecideError::NotDecidable(_)) => Ok(back("not-decidable")),
         Err(DecideError::NoteTooLong) => Ok(back("note-too-long")),
         Err(DecideError::NoteInvalid) => Ok(back("note-invalid")),
-        Err(DecideError::Store(e)) => Err(internal(&e)),
+        Err(DecideError::Store(e)) => Err(e.into()),
     }
 }
 
 /// An attachment id no message can have (control characters, too long) is not looked up:
 /// the database would refuse a NUL in it.
-fn known_image_id(attachment_id: &str) -> Result<(), Response> {
+fn known_image_id(attachment_id: &str) -> Result<(), WebError> {
     if vigil_core::valid_id(attachment_id) {
         Ok(())
     } else {
-        Err((StatusCode::NOT_FOUND, "no such image").into_response())
+        Err(WebError::Refused(StatusCode::NOT_FOUND, "no such image"))
     }
 }
 
@@ -363,13 +348,12 @@ async fn image_bytes(
     state: &AppState,
     flag_id: &str,
     attachment_id: &str,
-) -> Result<Vec<u8>, Response> {
+) -> Result<Vec<u8>, WebError> {
     state
         .store
         .image(flag_id, attachment_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)
+        .await?
+        .ok_or_else(WebError::no_such_flag)
 }
 
 /// A grey placeholder for images without a preview (they are never sent as is).
@@ -379,7 +363,7 @@ pub(crate) async fn blurred_image(
     State(state): State<AppState>,
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
-) -> Page {
+) -> Answer {
     known_image_id(&attachment_id)?;
     if !may_see(&state, &signed, &flag_id).await? {
         return Err(forbidden(
@@ -394,9 +378,8 @@ pub(crate) async fn blurred_image(
     let preview = state
         .store
         .preview(&flag_id, &attachment_id)
-        .await
-        .map_err(|e| internal(&e))?
-        .ok_or_else(not_found)?;
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
     Ok(match preview {
         Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         None => ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response(),
@@ -408,7 +391,7 @@ pub(crate) async fn reveal_image(
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
-) -> Page {
+) -> Answer {
     known_image_id(&attachment_id)?;
     signed.check_csrf(&form.csrf)?;
     if !may_see(&state, &signed, &flag_id).await? {
@@ -433,8 +416,7 @@ pub(crate) async fn reveal_image(
                 .flag(&flag_id)
                 .image(&attachment_id),
         )
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     Ok(see_other(&format!("/flags/{flag_id}")))
 }
 
@@ -442,14 +424,13 @@ pub(crate) async fn original_image(
     State(state): State<AppState>,
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
-) -> Page {
+) -> Answer {
     known_image_id(&attachment_id)?;
     if !may_see(&state, &signed, &flag_id).await?
         || !state
             .store
             .revealed(&signed.who, &flag_id, &attachment_id, signed.since)
-            .await
-            .map_err(|e| internal(&e))?
+            .await?
     {
         return Err(forbidden(
             &state,
@@ -475,26 +456,14 @@ pub(crate) async fn original_image(
     Ok(([(header::CONTENT_TYPE, media)], data).into_response())
 }
 
-pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Page {
+pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Answer {
     if !signed.who.role.audits() {
         return Err(forbidden(&state, &signed, "/audit", Tried::default()).await);
     }
-    let precision = state.store.precision().await.map_err(|e| internal(&e))?;
-    let noisiest = state
-        .store
-        .noisiest(NOISIEST_ROWS)
-        .await
-        .map_err(|e| internal(&e))?;
-    let log = state
-        .store
-        .access_log(Some(AUDIT_PAGE_ROWS))
-        .await
-        .map_err(|e| internal(&e))?;
-    let rejected = state
-        .store
-        .rejected_records(REJECTED_ROWS)
-        .await
-        .map_err(|e| internal(&e))?;
+    let precision = state.store.precision().await?;
+    let noisiest = state.store.noisiest(NOISIEST_ROWS).await?;
+    let log = state.store.access_log(Some(AUDIT_PAGE_ROWS)).await?;
+    let rejected = state.store.rejected_records(REJECTED_ROWS).await?;
     Ok(html(pages::audit_page(
         &signed, &precision, &noisiest, &rejected, &log,
     )))

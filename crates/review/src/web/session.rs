@@ -1,7 +1,8 @@
-//! Sign-in, sessions and CSRF tokens.
+//! Sessions and CSRF tokens on the wire: cookies, the client's address, and the extractor
+//! that turns a request into its signed-in person.
 //!
-//! A session is a random 256-bit token in an `HttpOnly`, `SameSite=Strict` cookie (`Secure`
-//! unless `review.secure_cookies = false`); the database keeps only its SHA-256. Signing in
+//! A session ([`crate::sessions`]) is a random 256-bit token in an `HttpOnly`,
+//! `SameSite=Strict` cookie (`Secure` unless `review.secure_cookies = false`). Signing in
 //! always issues a new token (a token planted before sign-in is never promoted: no session
 //! fixation). Every form carries the session's CSRF token, compared in constant time; the
 //! sign-in form, which has no session yet, is protected by a double-submit cookie.
@@ -12,17 +13,16 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use sha2::{Digest, Sha256};
-use sqlx::Row;
+use axum::response::{IntoResponse, Redirect};
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 use vigil_core::config::ReviewAuth;
 
-use super::{AppState, internal};
+use super::AppState;
+use super::error::WebError;
 use crate::access::{Access, Action};
-use crate::accounts::{Reviewer, reviewer_from};
-use crate::store::{Store, StoreError};
+use crate::accounts::Reviewer;
+use crate::sessions::{Lookup, Session};
 
 /// The session cookie's name. With `Secure` cookies it carries the `__Host-` prefix, which
 /// browsers accept only from a secure origin, for the whole host (no `Domain`) and path `/`,
@@ -43,18 +43,6 @@ pub(crate) fn login_cookie(secure: bool) -> &'static str {
     } else {
         "vigil_login"
     }
-}
-
-/// 32 random bytes, hex.
-pub(crate) fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    // The OS generator failing is not survivable for a login system.
-    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no OS randomness: {e}"));
-    hex::encode(bytes)
-}
-
-fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
 }
 
 /// Constant-time equality of two tokens.
@@ -83,130 +71,6 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: boo
     .unwrap_or(HeaderValue::from_static(""))
 }
 
-impl Store {
-    /// Starts a session for `who`; returns the cookie token.
-    async fn create_session(&self, who: &Reviewer, ttl_secs: u64) -> Result<String, StoreError> {
-        let token = random_token();
-        let csrf = random_token();
-        sqlx::query(
-            "INSERT INTO sessions (token_hash, reviewer_id, csrf_token, expires_at)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
-        )
-        .bind(token_hash(&token))
-        .bind(who.id)
-        .bind(&csrf)
-        .bind(ttl_secs as f64)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("create session"))?;
-        // Expired sessions of anyone go at each sign-in.
-        sqlx::query("DELETE FROM sessions WHERE expires_at < now()")
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::db("expire sessions"))?;
-        Ok(token)
-    }
-
-    /// Signs `who` in: a new session (its cookie token is returned) and a `login` row.
-    pub(crate) async fn sign_in(
-        &self,
-        who: &Reviewer,
-        ttl_secs: u64,
-        remote_addr: &str,
-        detail: &str,
-    ) -> Result<String, StoreError> {
-        let token = self.create_session(who, ttl_secs).await?;
-        self.log_access(&Access::by(who, Action::Login, remote_addr).detail(detail))
-            .await?;
-        Ok(token)
-    }
-
-    /// Ends the session of `token`.
-    pub(crate) async fn end_session(&self, token: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-            .bind(token_hash(token))
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::db("end session"))?;
-        Ok(())
-    }
-
-    /// The session of `token`, marked as used now; a session unused for `idle` ends.
-    async fn session(&self, token: &str, idle: Duration) -> Result<Session, StoreError> {
-        let row = sqlx::query(
-            "UPDATE sessions s SET last_seen_at = now() FROM reviewers r
-             WHERE s.token_hash = $1 AND r.id = s.reviewer_id AND s.expires_at > now()
-               AND s.last_seen_at > now() - make_interval(secs => $2) AND NOT r.disabled
-             RETURNING r.id, r.username, r.pseudonym, r.role, s.csrf_token, s.created_at,
-                       s.authenticated_at",
-        )
-        .bind(token_hash(token))
-        .bind(idle.as_secs_f64())
-        .fetch_optional(self.pool())
-        .await
-        .map_err(StoreError::db("read session"))?;
-        if let Some(signed) = row.and_then(|row| {
-            Some(Signed {
-                who: reviewer_from(&row)?,
-                csrf: row.get("csrf_token"),
-                since: row.get("created_at"),
-                authenticated_at: row.get("authenticated_at"),
-                remote_addr: String::new(),
-            })
-        }) {
-            return Ok(Session::Active(signed));
-        }
-        let idled = sqlx::query(
-            "DELETE FROM sessions WHERE token_hash = $1
-               AND last_seen_at <= now() - make_interval(secs => $2)",
-        )
-        .bind(token_hash(token))
-        .bind(idle.as_secs_f64())
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("end idle session"))?
-        .rows_affected();
-        Ok(if idled > 0 {
-            Session::Idle
-        } else {
-            Session::None
-        })
-    }
-
-    /// Ends `signed`'s session.
-    pub(crate) async fn end_signed_session(&self, signed: &Signed) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM sessions WHERE reviewer_id = $1 AND csrf_token = $2")
-            .bind(signed.who.id)
-            .bind(&signed.csrf)
-            .execute(self.pool())
-            .await
-            .map_err(StoreError::db("end session"))?;
-        Ok(())
-    }
-
-    /// Records that the owner of `signed`'s session proved who they are just now.
-    pub(crate) async fn reauthenticated(&self, signed: &Signed) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE sessions SET authenticated_at = now() WHERE reviewer_id = $1 AND csrf_token = $2",
-        )
-        .bind(signed.who.id)
-        .bind(&signed.csrf)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("mark re-authentication"))?;
-        Ok(())
-    }
-}
-
-/// A session cookie's session.
-enum Session {
-    Active(Signed),
-    /// It ended now, unused for longer than the idle timeout.
-    Idle,
-    /// No such session (never was, expired, signed out, account disabled).
-    None,
-}
-
 /// The signed-in person of a request. Extracting it from a request without a valid
 /// session redirects to the sign-in page.
 #[derive(Debug, Clone)]
@@ -221,6 +85,23 @@ pub(crate) struct Signed {
 }
 
 impl Signed {
+    /// `session`, used from `remote_addr`.
+    fn new(session: Session, remote_addr: String) -> Signed {
+        let Session {
+            who,
+            csrf,
+            since,
+            authenticated_at,
+        } = session;
+        Signed {
+            who,
+            csrf,
+            since,
+            authenticated_at,
+            remote_addr,
+        }
+    }
+
     /// An access-log row of this person doing `action` from this request's address.
     pub(crate) fn access(&self, action: Action) -> Access<'_> {
         Access::by(&self.who, action, &self.remote_addr)
@@ -233,15 +114,14 @@ impl Signed {
     }
 
     /// Refuses a form whose CSRF token is not this session's.
-    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), Response> {
+    pub(crate) fn check_csrf(&self, token: &str) -> Result<(), WebError> {
         if same_token(token, &self.csrf) {
             Ok(())
         } else {
-            Err((
+            Err(WebError::Refused(
                 StatusCode::FORBIDDEN,
                 "invalid or missing CSRF token; reload the page",
-            )
-                .into_response())
+            ))
         }
     }
 }
@@ -279,8 +159,8 @@ pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAdd
     peer
 }
 
-fn refuse(text: &'static str) -> Response {
-    (StatusCode::FORBIDDEN, text).into_response()
+fn refuse(text: &'static str) -> WebError {
+    WebError::Refused(StatusCode::FORBIDDEN, text)
 }
 
 fn idle_timeout(state: &AppState) -> Duration {
@@ -295,27 +175,19 @@ fn address_of(parts: &Parts, state: &AppState) -> String {
 }
 
 impl FromRequestParts<AppState> for Signed {
-    type Rejection = Response;
+    type Rejection = WebError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
         if state.config.review.auth == ReviewAuth::Proxy {
             return proxied(parts, state).await;
         }
-        let to_login = || Redirect::to("/login").into_response();
+        let to_login = || WebError::from(Redirect::to("/login").into_response());
         let secure = state.config.review.secure_cookies;
         let token = cookie(&parts.headers, session_cookie(secure)).ok_or_else(to_login)?;
-        match state
-            .store
-            .session(token, idle_timeout(state))
-            .await
-            .map_err(|e| internal(&e))?
-        {
-            Session::Active(mut signed) => {
-                signed.remote_addr = address_of(parts, state);
-                Ok(signed)
-            }
-            Session::Idle => Err(Redirect::to("/login?ended=idle").into_response()),
-            Session::None => Err(to_login()),
+        match state.store.session(token, idle_timeout(state)).await? {
+            Lookup::Active(session) => Ok(Signed::new(session, address_of(parts, state))),
+            Lookup::Idle => Err(Redirect::to("/login?ended=idle").into_response().into()),
+            Lookup::None => Err(to_login()),
         }
     }
 }
@@ -323,7 +195,7 @@ impl FromRequestParts<AppState> for Signed {
 /// Trusted-proxy sign-in: the proxy (the only peer the router lets through in this mode)
 /// names the account. A request without a session of that account gets one and is sent back
 /// to the same address.
-async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
+async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, WebError> {
     let review = &state.config.review;
     let remote = address_of(parts, state);
     let mut named = parts
@@ -343,22 +215,12 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
         .ok_or_else(|| refuse("the sign-in proxy named no user"))?;
     let secure = review.secure_cookies;
     if let Some(token) = cookie(&parts.headers, session_cookie(secure))
-        && let Session::Active(mut signed) = state
-            .store
-            .session(token, idle_timeout(state))
-            .await
-            .map_err(|e| internal(&e))?
-        && signed.who.username == user
+        && let Lookup::Active(session) = state.store.session(token, idle_timeout(state)).await?
+        && session.who.username == user
     {
-        signed.remote_addr = remote;
-        return Ok(signed);
+        return Ok(Signed::new(session, remote));
     }
-    let Some(who) = state
-        .store
-        .find_reviewer(user)
-        .await
-        .map_err(|e| internal(&e))?
-    else {
+    let Some(who) = state.store.find_reviewer(user).await? else {
         let _ = state
             .store
             .log_access(&Access::failed_sign_in(user, &remote).detail("proxy"))
@@ -370,8 +232,7 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
     let token = state
         .store
         .sign_in(&who, review.session_ttl_secs, &remote, "proxy")
-        .await
-        .map_err(|e| internal(&e))?;
+        .await?;
     let back = parts
         .uri
         .path_and_query()
@@ -387,5 +248,5 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, Response> {
             secure,
         ),
     );
-    Err(response)
+    Err(response.into())
 }

@@ -12,13 +12,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use vigil_core::config::ReviewAuth;
 
+use super::error::{Answer, WebError};
 use super::session::{
-    Signed, client_address, cookie, login_cookie, random_token, same_token, session_cookie,
-    set_cookie,
+    Signed, client_address, cookie, login_cookie, same_token, session_cookie, set_cookie,
 };
-use super::{AppState, CsrfForm, busy, internal, pages, too_many};
+use super::{AppState, CsrfForm, pages};
 use crate::access::{Access, Action};
 use crate::accounts::PasswordChecker;
+use crate::sessions::random_token;
 use crate::throttle::Attempt;
 
 /// The sign-in form's cookie lives this long.
@@ -26,8 +27,6 @@ const LOGIN_FORM_SECS: u64 = 600;
 /// Password checks that may wait for a worker; more are refused as busy. At tens of
 /// milliseconds a check, the last waits about a second.
 const QUEUED_CHECKS: usize = 32;
-
-type Page = Result<Response, Response>;
 
 /// The console's password checker: one worker per core.
 pub(crate) fn password_checker() -> Arc<PasswordChecker> {
@@ -92,28 +91,26 @@ pub(crate) async fn login(
     headers: HeaderMap,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<LoginForm>,
-) -> Page {
+) -> Answer {
     let review = &state.config.review;
     if review.auth == ReviewAuth::Proxy {
-        return Err((StatusCode::NOT_FOUND, "sign in through the proxy").into_response());
+        return Err(WebError::Refused(
+            StatusCode::NOT_FOUND,
+            "sign in through the proxy",
+        ));
     }
     let secure = review.secure_cookies;
     let form_cookie = cookie(&headers, login_cookie(secure)).unwrap_or("");
     if form.csrf.is_empty() || !same_token(&form.csrf, form_cookie) {
-        return Err((
+        return Err(WebError::Refused(
             StatusCode::FORBIDDEN,
             "invalid or missing CSRF token; reload the sign-in page",
-        )
-            .into_response());
+        ));
     }
     let address = client_address(peer.ip(), &headers, &review.trusted_proxies);
     let remote = address.to_string();
     let username = form.username.trim();
-    let account = state
-        .store
-        .credentials(username)
-        .await
-        .map_err(|e| internal(&e))?;
+    let account = state.store.credentials(username).await?;
     // A refused attempt names the account when there is one; an unknown name is not kept
     // (it may be a password typed into the wrong field).
     let refused = |detail: &'static str| match &account {
@@ -123,18 +120,17 @@ pub(crate) async fn login(
     match state
         .store
         .attempt_sign_in(account.as_ref().map(|a| &a.who), address)
-        .await
-        .map_err(|e| internal(&e))?
+        .await?
     {
         Attempt::Allowed => {}
         Attempt::Wait(wait) => {
             let _ = state.store.log_access(&refused("throttled")).await;
-            return Err(too_many(wait));
+            return Err(WebError::Throttled(wait));
         }
     }
     let checked = account.as_ref().filter(|_| !form.password.is_empty());
     let Ok(matches) = state.passwords.matches(checked, &form.password).await else {
-        return Err(busy());
+        return Err(WebError::Busy);
     };
     let Some(account) = checked else {
         let _ = state
@@ -148,25 +144,13 @@ pub(crate) async fn login(
         return Ok(wrong(&state, username));
     }
     let who = &account.who;
-    state
-        .store
-        .signed_in_from(who, address)
-        .await
-        .map_err(|e| internal(&e))?;
+    state.store.signed_in_from(who, address).await?;
     // Whatever session cookie came with the request is ended, and a new one issued.
     if let Some(old) = cookie(&headers, session_cookie(secure)) {
-        state
-            .store
-            .end_session(old)
-            .await
-            .map_err(|e| internal(&e))?;
+        state.store.end_session(old).await?;
     }
     let ttl = review.session_ttl_secs;
-    let token = state
-        .store
-        .sign_in(who, ttl, &remote, "")
-        .await
-        .map_err(|e| internal(&e))?;
+    let token = state.store.sign_in(who, ttl, &remote, "").await?;
     let mut response = super::see_other("/");
     let headers = response.headers_mut();
     headers.append(
@@ -194,15 +178,11 @@ pub(crate) async fn logout(
     signed: Signed,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
-) -> Page {
+) -> Answer {
     signed.check_csrf(&form.csrf)?;
     let secure = state.config.review.secure_cookies;
     if let Some(token) = cookie(&headers, session_cookie(secure)) {
-        state
-            .store
-            .end_session(token)
-            .await
-            .map_err(|e| internal(&e))?;
+        state.store.end_session(token).await?;
     }
     let _ = state.store.log_access(&signed.access(Action::Logout)).await;
     let mut response = super::see_other("/login");

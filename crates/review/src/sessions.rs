@@ -1,0 +1,174 @@
+//! Console sessions in the store. A session is a random 256-bit token; the database keeps
+//! only its SHA-256, the reviewer, a CSRF token, and three times: when it ends
+//! (`review.session_ttl_secs` after sign-in), when it was last used (unused for longer than
+//! the idle timeout, it ends) and when its owner last proved who they are. A session of a
+//! disabled account is no session.
+
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::access::{Access, Action};
+use crate::accounts::{Reviewer, reviewer_from};
+use crate::store::{Store, StoreError};
+
+/// 32 random bytes, hex.
+pub(crate) fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    // The OS generator failing is not survivable for a login system.
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no OS randomness: {e}"));
+    hex::encode(bytes)
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// A session in force.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// Whose.
+    pub(crate) who: Reviewer,
+    /// The token its forms carry.
+    pub(crate) csrf: String,
+    /// When it began.
+    pub(crate) since: OffsetDateTime,
+    /// When its owner last proved who they are (signing in, or re-authenticating).
+    pub(crate) authenticated_at: OffsetDateTime,
+}
+
+/// What a session token stands for.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// A session in force, now marked as used.
+    Active(Session),
+    /// It ended now, unused for longer than the idle timeout.
+    Idle,
+    /// No such session (never was, expired, signed out, account disabled).
+    None,
+}
+
+impl Store {
+    /// Starts a session for `who`; returns the cookie token.
+    async fn create_session(&self, who: &Reviewer, ttl_secs: u64) -> Result<String, StoreError> {
+        let token = random_token();
+        let csrf = random_token();
+        sqlx::query(
+            "INSERT INTO sessions (token_hash, reviewer_id, csrf_token, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+        )
+        .bind(token_hash(&token))
+        .bind(who.id)
+        .bind(&csrf)
+        .bind(ttl_secs as f64)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("create session"))?;
+        // Expired sessions of anyone go at each sign-in.
+        sqlx::query("DELETE FROM sessions WHERE expires_at < now()")
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("expire sessions"))?;
+        Ok(token)
+    }
+
+    /// Signs `who` in: a new session (its cookie token is returned) and a `login` row.
+    pub(crate) async fn sign_in(
+        &self,
+        who: &Reviewer,
+        ttl_secs: u64,
+        remote_addr: &str,
+        detail: &str,
+    ) -> Result<String, StoreError> {
+        let token = self.create_session(who, ttl_secs).await?;
+        self.log_access(&Access::by(who, Action::Login, remote_addr).detail(detail))
+            .await?;
+        Ok(token)
+    }
+
+    /// Ends the session of `token`.
+    pub(crate) async fn end_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(token_hash(token))
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("end session"))?;
+        Ok(())
+    }
+
+    /// The session of `token`, marked as used now; a session unused for `idle` ends.
+    pub(crate) async fn session(&self, token: &str, idle: Duration) -> Result<Lookup, StoreError> {
+        let row = sqlx::query(
+            "UPDATE sessions s SET last_seen_at = now() FROM reviewers r
+             WHERE s.token_hash = $1 AND r.id = s.reviewer_id AND s.expires_at > now()
+               AND s.last_seen_at > now() - make_interval(secs => $2) AND NOT r.disabled
+             RETURNING r.id, r.username, r.pseudonym, r.role, s.csrf_token, s.created_at,
+                       s.authenticated_at",
+        )
+        .bind(token_hash(token))
+        .bind(idle.as_secs_f64())
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read session"))?;
+        if let Some(session) = row.and_then(|row| {
+            Some(Session {
+                who: reviewer_from(&row)?,
+                csrf: row.get("csrf_token"),
+                since: row.get("created_at"),
+                authenticated_at: row.get("authenticated_at"),
+            })
+        }) {
+            return Ok(Lookup::Active(session));
+        }
+        let idled = sqlx::query(
+            "DELETE FROM sessions WHERE token_hash = $1
+               AND last_seen_at <= now() - make_interval(secs => $2)",
+        )
+        .bind(token_hash(token))
+        .bind(idle.as_secs_f64())
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("end idle session"))?
+        .rows_affected();
+        Ok(if idled > 0 {
+            Lookup::Idle
+        } else {
+            Lookup::None
+        })
+    }
+
+    /// Ends the session of `who` whose forms carry `csrf`.
+    pub(crate) async fn end_session_of(
+        &self,
+        who: &Reviewer,
+        csrf: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE reviewer_id = $1 AND csrf_token = $2")
+            .bind(who.id)
+            .bind(csrf)
+            .execute(self.pool())
+            .await
+            .map_err(StoreError::db("end session"))?;
+        Ok(())
+    }
+
+    /// Records that the owner of the session of `who` whose forms carry `csrf` proved who
+    /// they are just now.
+    pub(crate) async fn reauthenticated(
+        &self,
+        who: &Reviewer,
+        csrf: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sessions SET authenticated_at = now() WHERE reviewer_id = $1 AND csrf_token = $2",
+        )
+        .bind(who.id)
+        .bind(csrf)
+        .execute(self.pool())
+        .await
+        .map_err(StoreError::db("mark re-authentication"))?;
+        Ok(())
+    }
+}
