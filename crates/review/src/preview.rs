@@ -3,12 +3,15 @@
 //! image at a time, at most [`MAX_PREVIEWS_PER_FLAG`] per flag. The console then serves the
 //! stored preview and never decodes an image while a reviewer waits: a DM with a hundred
 //! small, highly compressed 8192×8192 PNGs used to be decoded anew at every view, all at once.
+//! What the console sends for an image is decided here too: the stored preview, a
+//! [placeholder](PLACEHOLDER_SVG), or a revealed original under the [type its bytes
+//! show](media_type).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use vigil_core::config::AttachmentsConfig;
-use vigil_hash::{DecodeBudget, DecodeLimits, Timebox, decode_budgeted};
+use vigil_hash::{DecodeBudget, DecodeLimits, Timebox, decode_budgeted, sniff_format};
 
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;
@@ -16,6 +19,24 @@ const BLUR_CELLS: u32 = 12;
 const PREVIEW_SIDE: u32 = 256;
 /// Images of one flag that get a preview; the others are listed without one.
 pub const MAX_PREVIEWS_PER_FLAG: usize = 16;
+
+/// A grey square shown for an image without a preview, and for an original whose bytes are
+/// no image type a browser shows: an image is never sent as something else.
+pub const PLACEHOLDER_SVG: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='#888'/></svg>";
+
+/// The media type an image's `bytes` are served as: from the bytes, not from what the
+/// sender declared; `None` when they are no image type a browser shows.
+pub fn media_type(bytes: &[u8]) -> Option<&'static str> {
+    Some(match sniff_format(bytes)? {
+        "JPEG" => "image/jpeg",
+        "PNG" => "image/png",
+        "GIF" => "image/gif",
+        "WebP" => "image/webp",
+        "BMP" => "image/bmp",
+        "TIFF" => "image/tiff",
+        _ => return None,
+    })
+}
 
 /// An image's preview, or why it has none (content-free, shown to the reviewer).
 #[derive(Clone, PartialEq, Eq)]
@@ -98,6 +119,35 @@ mod tests {
             .write_to(&mut out, image::ImageFormat::Png)
             .unwrap();
         out.into_inner()
+    }
+
+    #[test]
+    fn an_original_is_served_as_the_type_its_bytes_show() {
+        let encoded = |format| {
+            let mut out = std::io::Cursor::new(Vec::new());
+            image::DynamicImage::new_rgb8(4, 4)
+                .write_to(&mut out, format)
+                .unwrap();
+            out.into_inner()
+        };
+        let table = [
+            (image::ImageFormat::Jpeg, "image/jpeg"),
+            (image::ImageFormat::Png, "image/png"),
+            (image::ImageFormat::Gif, "image/gif"),
+            (image::ImageFormat::WebP, "image/webp"),
+            (image::ImageFormat::Bmp, "image/bmp"),
+            (image::ImageFormat::Tiff, "image/tiff"),
+        ];
+        for (format, want) in table {
+            assert_eq!(media_type(&encoded(format)), Some(want), "{format:?}");
+        }
+        // Declared as a PNG or not, these are no image a browser should be handed.
+        assert_eq!(
+            media_type(b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+            None
+        );
+        assert_eq!(media_type(b"<html><script>alert(1)</script>"), None);
+        assert_eq!(media_type(b""), None);
     }
 
     #[test]

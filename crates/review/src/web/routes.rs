@@ -8,13 +8,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use vigil_hash::sniff_format;
 
 use super::error::{Answer, WebError};
-use super::session::Signed;
+use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::Action;
 use crate::decisions::{DecideError, Decision};
+use crate::preview::{PLACEHOLDER_SVG, media_type};
 use crate::queue::Filter;
 
 /// Rows the queue page lists.
@@ -356,8 +356,9 @@ async fn image_bytes(
         .ok_or_else(WebError::no_such_flag)
 }
 
-/// A grey placeholder for images without a preview (they are never sent as is).
-const PLACEHOLDER_SVG: &str = "<svg xmlns='http://www.w3.org/2000/svg' width='256' height='256'><rect width='256' height='256' fill='#888'/></svg>";
+fn placeholder() -> Response {
+    ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response()
+}
 
 pub(crate) async fn blurred_image(
     State(state): State<AppState>,
@@ -382,7 +383,7 @@ pub(crate) async fn blurred_image(
         .ok_or_else(WebError::no_such_flag)?;
     Ok(match preview {
         Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        None => ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response(),
+        None => placeholder(),
     })
 }
 
@@ -441,19 +442,10 @@ pub(crate) async fn original_image(
         .await);
     }
     let data = image_bytes(&state, &flag_id, &attachment_id).await?;
-    // The type comes from the bytes, not from what the sender declared.
-    let media = match sniff_format(&data) {
-        Some("JPEG") => "image/jpeg",
-        Some("PNG") => "image/png",
-        Some("GIF") => "image/gif",
-        Some("WebP") => "image/webp",
-        Some("BMP") => "image/bmp",
-        Some("TIFF") => "image/tiff",
-        _ => {
-            return Ok(([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response());
-        }
-    };
-    Ok(([(header::CONTENT_TYPE, media)], data).into_response())
+    Ok(match media_type(&data) {
+        Some(media) => ([(header::CONTENT_TYPE, media)], data).into_response(),
+        None => placeholder(),
+    })
 }
 
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Answer {
