@@ -11,7 +11,8 @@ use vigil_core::config::ReviewAuth;
 
 use super::error::{Answer, WebError};
 use super::pages::urlencode;
-use super::session::{Signed, session_cookie, set_cookie};
+use super::session::{session_cookie, set_cookie};
+use super::signed::Signed;
 use super::{AppState, pages, see_other, valid_flag_id};
 use crate::access::Action;
 use crate::accounts::{AccountError, MIN_PASSWORD_CHARS};

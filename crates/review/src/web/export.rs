@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::error::{Answer, WebError};
-use super::session::Signed;
+use super::signed::Signed;
 use super::{AppState, Tried, forbidden};
 use crate::access::{AccessRow, Action};
 use crate::accounts::Role;

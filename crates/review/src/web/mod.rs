@@ -8,6 +8,7 @@ mod metrics;
 mod pages;
 mod routes;
 mod session;
+mod signed;
 mod signin;
 
 pub use metrics::admin_router;
@@ -173,7 +174,7 @@ impl<'a> Tried<'a> {
 /// what it tried to reach.
 pub(crate) async fn forbidden(
     state: &AppState,
-    signed: &session::Signed,
+    signed: &signed::Signed,
     what: &str,
     tried: Tried<'_>,
 ) -> WebError {

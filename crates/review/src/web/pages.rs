@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use vigil_core::{Match, MatchSubject};
 
-use super::session::Signed;
+use super::signed::Signed;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::queue::{Filter, FlagDetail, FlagState, ItemSummary, QueueCount};

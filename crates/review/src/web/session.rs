@@ -15,14 +15,13 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use subtle::ConstantTimeEq;
-use time::OffsetDateTime;
 use vigil_core::config::ReviewAuth;
 
 use super::AppState;
 use super::error::WebError;
-use crate::access::{Access, Action};
-use crate::accounts::Reviewer;
-use crate::sessions::{Lookup, Session};
+use super::signed::Signed;
+use crate::access::Access;
+use crate::sessions::Lookup;
 
 /// The session cookie's name. With `Secure` cookies it carries the `__Host-` prefix, which
 /// browsers accept only from a secure origin, for the whole host (no `Domain`) and path `/`,
@@ -71,48 +70,7 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age_secs: u64, secure: boo
     .unwrap_or(HeaderValue::from_static(""))
 }
 
-/// The signed-in person of a request. Extracting it from a request without a valid
-/// session redirects to the sign-in page.
-#[derive(Debug, Clone)]
-pub(crate) struct Signed {
-    pub(crate) who: Reviewer,
-    pub(crate) csrf: String,
-    /// When the session began (reveals last for the session).
-    pub(crate) since: OffsetDateTime,
-    /// When its owner last proved who they are (signing in, or re-authenticating).
-    pub(crate) authenticated_at: OffsetDateTime,
-    pub(crate) remote_addr: String,
-}
-
 impl Signed {
-    /// `session`, used from `remote_addr`.
-    fn new(session: Session, remote_addr: String) -> Signed {
-        let Session {
-            who,
-            csrf,
-            since,
-            authenticated_at,
-        } = session;
-        Signed {
-            who,
-            csrf,
-            since,
-            authenticated_at,
-            remote_addr,
-        }
-    }
-
-    /// An access-log row of this person doing `action` from this request's address.
-    pub(crate) fn access(&self, action: Action) -> Access<'_> {
-        Access::by(&self.who, action, &self.remote_addr)
-    }
-
-    /// Whether its owner proved who they are within `window`.
-    pub(crate) fn recently_authenticated(&self, window: Duration) -> bool {
-        OffsetDateTime::now_utc() - self.authenticated_at
-            < time::Duration::try_from(window).unwrap_or(time::Duration::MAX)
-    }
-
     /// Refuses a form whose CSRF token is not this session's.
     pub(crate) fn check_csrf(&self, token: &str) -> Result<(), WebError> {
         if same_token(token, &self.csrf) {
@@ -249,4 +207,100 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, WebError> {
         ),
     );
     Err(response.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{Reviewer, Role};
+    use crate::sessions::Session;
+    use time::OffsetDateTime;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_is_the_last_forwarded_hop_before_the_trusted_proxies() {
+        let proxies = [ip("10.0.0.1"), ip("10.0.0.2")];
+        let table: [(&str, &[&str], &str); 7] = [
+            // Anyone but a proxy is the client, whatever it claims.
+            ("192.0.2.9", &["198.51.100.1"], "192.0.2.9"),
+            ("10.0.0.1", &["198.51.100.1"], "198.51.100.1"),
+            // Left of the first untrusted hop is whatever the client wrote.
+            ("10.0.0.1", &["203.0.113.7, 198.51.100.1"], "198.51.100.1"),
+            ("10.0.0.1", &["198.51.100.1, 10.0.0.2"], "198.51.100.1"),
+            ("10.0.0.1", &["203.0.113.7", "198.51.100.1"], "198.51.100.1"),
+            // A hop that is no address ends the trust: the proxy itself is the client.
+            ("10.0.0.1", &["198.51.100.1, garbage"], "10.0.0.1"),
+            ("10.0.0.1", &[], "10.0.0.1"),
+        ];
+        for (peer, forwarded, want) in table {
+            let sent: Vec<_> = forwarded.iter().map(|v| ("x-forwarded-for", *v)).collect();
+            assert_eq!(
+                client_address(ip(peer), &headers(&sent), &proxies),
+                ip(want),
+                "{peer} {forwarded:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_by_exact_name_and_set_strictly() {
+        let sent = headers(&[
+            ("cookie", "vigil_session_old=a; vigil_session=b"),
+            ("cookie", "other=c"),
+        ]);
+        assert_eq!(cookie(&sent, "vigil_session"), Some("b"));
+        assert_eq!(cookie(&sent, "other"), Some("c"));
+        assert_eq!(cookie(&sent, "vigil"), None);
+        assert_eq!(
+            set_cookie(session_cookie(true), "t", 60, true),
+            "__Host-vigil_session=t; Path=/; HttpOnly; SameSite=Strict; Max-Age=60; Secure"
+        );
+        assert_eq!(
+            set_cookie(login_cookie(false), "", 0, false),
+            "vigil_login=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        );
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("abc", "abcd"));
+        assert!(!same_token("", "a"));
+    }
+
+    #[test]
+    fn a_form_without_the_sessions_token_is_refused() {
+        let signed = Signed::new(
+            Session {
+                who: Reviewer {
+                    id: 1,
+                    username: "rita".into(),
+                    pseudonym: "reviewer-1".into(),
+                    role: Role::Reviewer,
+                },
+                csrf: "token".into(),
+                since: OffsetDateTime::UNIX_EPOCH,
+                authenticated_at: OffsetDateTime::UNIX_EPOCH,
+            },
+            String::new(),
+        );
+        assert!(signed.check_csrf("token").is_ok());
+        assert!(matches!(
+            signed.check_csrf("other"),
+            Err(WebError::Refused(StatusCode::FORBIDDEN, _))
+        ));
+        assert!(signed.check_csrf("").is_err());
+    }
 }

@@ -14,8 +14,9 @@ use vigil_core::config::ReviewAuth;
 
 use super::error::{Answer, WebError};
 use super::session::{
-    Signed, client_address, cookie, login_cookie, same_token, session_cookie, set_cookie,
+    client_address, cookie, login_cookie, same_token, session_cookie, set_cookie,
 };
+use super::signed::Signed;
 use super::{AppState, CsrfForm, pages};
 use crate::access::{Access, Action};
 use crate::accounts::PasswordChecker;
