@@ -1,7 +1,50 @@
-//! What the crate's unit tests build their flags from.
+//! What the crate's unit tests build their flags from, and the store they run against.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use sqlx::Connection;
 use time::OffsetDateTime;
+use vigil_core::config::Secret;
 use vigil_core::{DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span};
+
+use crate::store::Store;
+
+/// A migrated store on an empty database of its own, on the test server:
+/// `$VIGIL_TEST_DATABASE_URL` (the test script sets it), else the one
+/// `deploy/local/postgres start` runs (it is idempotent).
+pub(crate) async fn fresh_store() -> Store {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let server = std::env::var("VIGIL_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/postgres");
+        let out = std::process::Command::new(script)
+            .arg("start")
+            .output()
+            .unwrap_or_else(|e| panic!("deploy/local/postgres runs: {e}"));
+        assert!(out.status.success(), "deploy/local/postgres start failed");
+        let printed = String::from_utf8_lossy(&out.stdout);
+        printed
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    });
+    let db = format!(
+        "unit_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        OffsetDateTime::now_utc().unix_timestamp_nanos()
+    );
+    let mut conn = sqlx::PgConnection::connect(&server).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE \"{db}\""))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let (prefix, _) = server.rsplit_once('/').unwrap();
+    let url = Secret::new(format!("{prefix}/{db}"));
+    Store::open(&url, Duration::from_secs(10)).await.unwrap()
+}
 
 /// A keyword match of rule `r` in list `l` at character `spans`.
 pub(crate) fn keyword_match(spans: &[(usize, usize)]) -> Match {

@@ -172,6 +172,36 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::accounts::Role;
+    use crate::test_support::fresh_store;
+
+    #[tokio::test]
+    async fn past_the_free_attempts_the_next_one_waits_and_a_sign_in_starts_over() {
+        let store = fresh_store().await;
+        let who = store
+            .add_reviewer("rita", Role::Reviewer, None)
+            .await
+            .unwrap();
+        let (here, there): (IpAddr, IpAddr) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
+        for _ in 0..ACCOUNT_ADDRESS.free_attempts {
+            let attempt = store.attempt_sign_in(Some(&who), here).await.unwrap();
+            assert_eq!(attempt, Attempt::Allowed);
+        }
+        let Attempt::Wait(wait) = store.attempt_sign_in(Some(&who), here).await.unwrap() else {
+            panic!("the attempt after the free ones must wait");
+        };
+        assert_eq!(wait, ACCOUNT_ADDRESS.first_delay);
+        // Elsewhere, the account is not locked out.
+        let attempt = store.attempt_sign_in(Some(&who), there).await.unwrap();
+        assert_eq!(attempt, Attempt::Allowed);
+
+        // After a sign-in from here, its count starts over.
+        store.signed_in_from(&who, here).await.unwrap();
+        for _ in 0..ACCOUNT_ADDRESS.free_attempts {
+            let attempt = store.attempt_sign_in(Some(&who), here).await.unwrap();
+            assert_eq!(attempt, Attempt::Allowed);
+        }
+    }
 
     #[test]
     fn delays_start_after_the_free_attempts_double_and_stop_at_a_ceiling() {
