@@ -176,8 +176,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Role;
-    use crate::test_support::fresh_store;
+    use crate::test_support::store_with_reviewer;
 
     const HOUR: Duration = Duration::from_secs(3600);
 
@@ -185,8 +184,17 @@ mod tests {
         sqlx::query(sql).execute(store.pool()).await.unwrap();
     }
 
-    fn active(lookup: Lookup) -> Session {
-        match lookup {
+    async fn sign_in(store: &Store, who: &Reviewer) -> String {
+        store.sign_in(who, 3600, "192.0.2.1", "").await.unwrap()
+    }
+
+    /// The session of `token`, with an idle timeout of an hour.
+    async fn look(store: &Store, token: &str) -> Lookup {
+        store.session(token, HOUR).await.unwrap()
+    }
+
+    async fn active(store: &Store, token: &str) -> Session {
+        match look(store, token).await {
             Lookup::Active(session) => session,
             other => panic!("no session in force: {other:?}"),
         }
@@ -194,63 +202,44 @@ mod tests {
 
     #[tokio::test]
     async fn a_session_lasts_until_it_ends_expires_or_idles() {
-        let store = fresh_store().await;
-        let who = store
-            .add_reviewer("rita", Role::Reviewer, None)
-            .await
-            .unwrap();
+        let (store, who) = store_with_reviewer().await;
 
-        let token = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
-        let session = active(store.session(&token, HOUR).await.unwrap());
+        let token = sign_in(&store, &who).await;
+        let session = active(&store, &token).await;
         assert_eq!(session.who, who);
         assert_eq!(session.csrf.len(), 64);
         assert_ne!(session.csrf, token, "the form token is not the cookie's");
-        assert!(matches!(
-            store.session(&random_token(), HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &random_token()).await, Lookup::None));
         store.end_session(&token).await.unwrap();
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &token).await, Lookup::None));
 
         // Unused for longer than the idle timeout: it ends, and says so once.
-        let token = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        let token = sign_in(&store, &who).await;
         set(
             &store,
             "UPDATE sessions SET last_seen_at = now() - interval '2 hours'",
         )
         .await;
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::Idle
-        ));
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &token).await, Lookup::Idle));
+        assert!(matches!(look(&store, &token).await, Lookup::None));
 
         // Used now and then, it still ends at its expiry, and is not called idle then.
-        let token = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        let token = sign_in(&store, &who).await;
         set(
             &store,
             "UPDATE sessions SET expires_at = now() - interval '1 second'",
         )
         .await;
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &token).await, Lookup::None));
 
         // Use keeps it from idling.
-        let token = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        let token = sign_in(&store, &who).await;
         set(
             &store,
             "UPDATE sessions SET last_seen_at = now() - interval '50 minutes'",
         )
         .await;
-        active(store.session(&token, HOUR).await.unwrap());
+        active(&store, &token).await;
         let recent: bool = sqlx::query_scalar(
             "SELECT bool_and(last_seen_at > now() - interval '1 minute') FROM sessions",
         )
@@ -261,21 +250,14 @@ mod tests {
 
         // A disabled account has no session.
         set(&store, "UPDATE reviewers SET disabled = true").await;
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &token).await, Lookup::None));
     }
 
     #[tokio::test]
     async fn expired_sessions_go_at_the_next_sign_in_and_only_they() {
-        let store = fresh_store().await;
-        let who = store
-            .add_reviewer("rita", Role::Reviewer, None)
-            .await
-            .unwrap();
-        let kept = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
-        let gone = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        let (store, who) = store_with_reviewer().await;
+        let kept = sign_in(&store, &who).await;
+        let gone = sign_in(&store, &who).await;
         sqlx::query(
             "UPDATE sessions SET expires_at = now() - interval '1 second' WHERE token_hash = $1",
         )
@@ -283,44 +265,37 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        sign_in(&store, &who).await;
         let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sessions")
             .fetch_one(store.pool())
             .await
             .unwrap();
         assert_eq!(left, 2);
-        active(store.session(&kept, HOUR).await.unwrap());
+        active(&store, &kept).await;
     }
 
     #[tokio::test]
     async fn a_session_is_ended_or_refreshed_by_its_owner_and_form_token() {
-        let store = fresh_store().await;
-        let who = store
-            .add_reviewer("rita", Role::Reviewer, None)
-            .await
-            .unwrap();
-        let token = store.sign_in(&who, 3600, "192.0.2.1", "").await.unwrap();
+        let (store, who) = store_with_reviewer().await;
+        let token = sign_in(&store, &who).await;
         set(
             &store,
             "UPDATE sessions SET authenticated_at = now() - interval '1 hour'",
         )
         .await;
-        let before = active(store.session(&token, HOUR).await.unwrap());
+        let before = active(&store, &token).await;
 
         store.reauthenticated(&who, "not its token").await.unwrap();
-        let unchanged = active(store.session(&token, HOUR).await.unwrap());
+        let unchanged = active(&store, &token).await;
         assert_eq!(unchanged.authenticated_at, before.authenticated_at);
         store.reauthenticated(&who, &before.csrf).await.unwrap();
-        let fresh = active(store.session(&token, HOUR).await.unwrap());
+        let fresh = active(&store, &token).await;
         assert!(fresh.authenticated_at > before.authenticated_at);
         assert_eq!(fresh.since, before.since, "the session goes on");
 
         store.end_session_of(&who, "not its token").await.unwrap();
-        active(store.session(&token, HOUR).await.unwrap());
+        active(&store, &token).await;
         store.end_session_of(&who, &before.csrf).await.unwrap();
-        assert!(matches!(
-            store.session(&token, HOUR).await.unwrap(),
-            Lookup::None
-        ));
+        assert!(matches!(look(&store, &token).await, Lookup::None));
     }
 }

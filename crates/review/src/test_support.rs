@@ -8,12 +8,14 @@ use time::OffsetDateTime;
 use vigil_core::config::Secret;
 use vigil_core::{DetectorKind, Flag, Match, MatchSubject, Severity, Source, Span};
 
+use crate::accounts::{Reviewer, Role};
+use crate::sessions::Session;
 use crate::store::Store;
 
 /// A migrated store on an empty database of its own, on the test server:
 /// `$VIGIL_TEST_DATABASE_URL` (the test script sets it), else the one
 /// `deploy/local/postgres start` runs (it is idempotent).
-pub(crate) async fn fresh_store() -> Store {
+async fn fresh_store() -> Store {
     static N: AtomicUsize = AtomicUsize::new(0);
     let server = std::env::var("VIGIL_TEST_DATABASE_URL").unwrap_or_else(|_| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/local/postgres");
@@ -61,6 +63,33 @@ pub(crate) fn keyword_match(spans: &[(usize, usize)]) -> Match {
                 .map(|&(start, end)| Span { start, end })
                 .collect(),
         },
+    }
+}
+
+/// A fresh store (as [`fresh_store`]) with one reviewer, `rita`, who signs in at the proxy.
+pub(crate) async fn store_with_reviewer() -> (Store, Reviewer) {
+    let store = fresh_store().await;
+    let who = store
+        .add_reviewer("rita", Role::Reviewer, None)
+        .await
+        .unwrap();
+    (store, who)
+}
+
+/// A session of reviewer 1, `rita`, with form token `token`, begun an hour ago, and
+/// authenticated `authenticated_secs_ago`.
+pub(crate) fn session(authenticated_secs_ago: i64) -> Session {
+    let now = OffsetDateTime::now_utc();
+    Session {
+        who: Reviewer {
+            id: 1,
+            username: "rita".into(),
+            pseudonym: "reviewer-1".into(),
+            role: Role::Reviewer,
+        },
+        csrf: "token".into(),
+        since: now - time::Duration::hours(1),
+        authenticated_at: now - time::Duration::seconds(authenticated_secs_ago),
     }
 }
 

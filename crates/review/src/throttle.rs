@@ -172,16 +172,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Role;
-    use crate::test_support::fresh_store;
+    use crate::test_support::store_with_reviewer;
 
     #[tokio::test]
     async fn past_the_free_attempts_the_next_one_waits_and_a_sign_in_starts_over() {
-        let store = fresh_store().await;
-        let who = store
-            .add_reviewer("rita", Role::Reviewer, None)
-            .await
-            .unwrap();
+        let (store, who) = store_with_reviewer().await;
         let (here, there): (IpAddr, IpAddr) = ([192, 0, 2, 1].into(), [192, 0, 2, 2].into());
         for _ in 0..ACCOUNT_ADDRESS.free_attempts {
             let attempt = store.attempt_sign_in(Some(&who), here).await.unwrap();

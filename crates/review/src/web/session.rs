@@ -212,9 +212,7 @@ async fn proxied(parts: &Parts, state: &AppState) -> Result<Signed, WebError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{Reviewer, Role};
-    use crate::sessions::Session;
-    use time::OffsetDateTime;
+    use crate::test_support::session;
 
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
@@ -282,20 +280,7 @@ mod tests {
 
     #[test]
     fn a_form_without_the_sessions_token_is_refused() {
-        let signed = Signed::new(
-            Session {
-                who: Reviewer {
-                    id: 1,
-                    username: "rita".into(),
-                    pseudonym: "reviewer-1".into(),
-                    role: Role::Reviewer,
-                },
-                csrf: "token".into(),
-                since: OffsetDateTime::UNIX_EPOCH,
-                authenticated_at: OffsetDateTime::UNIX_EPOCH,
-            },
-            String::new(),
-        );
+        let signed = Signed::new(session(0), String::new());
         assert!(signed.check_csrf("token").is_ok());
         assert!(matches!(
             signed.check_csrf("other"),

@@ -54,25 +54,11 @@ impl Signed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Role;
+    use crate::test_support::session;
 
     #[test]
     fn a_session_is_fresh_within_the_window_since_its_owner_proved_who_they_are() {
-        let now = OffsetDateTime::now_utc();
-        let signed = Signed::new(
-            Session {
-                who: Reviewer {
-                    id: 1,
-                    username: "rita".into(),
-                    pseudonym: "reviewer-1".into(),
-                    role: Role::Reviewer,
-                },
-                csrf: "token".into(),
-                since: now - time::Duration::hours(1),
-                authenticated_at: now - time::Duration::minutes(10),
-            },
-            "192.0.2.1".into(),
-        );
+        let signed = Signed::new(session(10 * 60), "192.0.2.1".into());
         assert!(signed.recently_authenticated(Duration::from_secs(11 * 60)));
         assert!(!signed.recently_authenticated(Duration::from_secs(9 * 60)));
         assert!(signed.recently_authenticated(Duration::MAX));
