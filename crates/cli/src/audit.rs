@@ -61,7 +61,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         until: args.until.as_deref().map(|t| when(t, now)).transpose()?,
         verify_gaps: args.verify_gaps,
     };
-    let report = audit(&config, &query)?;
+    let report = audit(&config.kafka, &query)?;
     let text = match args.format {
         Format::Json => serde_json::to_string_pretty(&report)? + "\n",
         Format::Text => render(&report),

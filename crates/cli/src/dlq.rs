@@ -70,7 +70,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<()> {
         group: args.group,
         dry_run: args.dry_run,
     };
-    let summary = replay(&config, &request)?;
+    let summary = replay(&config.kafka, &request)?;
     let mut out = std::io::stdout().lock();
     serde_json::to_writer(&mut out, &summary)?;
     writeln!(out).context("cannot write the summary")?;

@@ -12,9 +12,9 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use tracing::{debug, warn};
-use vigil_core::Config;
+use vigil_core::config::KafkaConfig;
 
-use crate::runtime::client_config;
+use crate::client;
 
 /// How long the check waits for a broker to accept or refuse the connection.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(20);
@@ -101,15 +101,12 @@ fn secured(client: &ClientConfig) -> bool {
         .is_some_and(|p| !p.eq_ignore_ascii_case("plaintext"))
 }
 
-/// Connects once with the settings every client of `config` uses and fails if the brokers
-/// refuse the TLS handshake or the SASL credentials. Returns at once without TLS and SASL;
-/// returns `Ok` when no broker is reachable or none answers within the bound (the clients
-/// then retry as usual).
-pub fn check_access(config: &Config) -> Result<(), AccessError> {
-    let mut client = client_config(config);
-    for (key, value) in &config.kafka.client.0 {
-        client.set(key, value);
-    }
+/// Connects once with the settings every client of `[kafka]` shares and fails if the
+/// brokers refuse the TLS handshake or the SASL credentials. Returns at once without TLS and
+/// SASL; returns `Ok` when no broker is reachable or none answers within the bound (the
+/// clients then retry as usual).
+pub fn check_access(kafka: &KafkaConfig) -> Result<(), AccessError> {
+    let client = client::probe(kafka);
     if !secured(&client) {
         return Ok(());
     }
@@ -203,6 +200,6 @@ mod tests {
 
     #[test]
     fn plaintext_is_not_checked() {
-        assert!(check_access(&Config::default()).is_ok());
+        assert!(check_access(&KafkaConfig::default()).is_ok());
     }
 }

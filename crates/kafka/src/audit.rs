@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use rdkafka::message::Message;
 use serde::Serialize;
 use time::OffsetDateTime;
-use vigil_core::{Config, Source, VerdictKind, VerdictRecord};
+use vigil_core::config::KafkaConfig;
+use vigil_core::{Source, VerdictKind, VerdictRecord};
 
 use crate::read::{Start, ToolError, TopicReader, count_records, high_watermarks};
 
@@ -333,8 +334,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-/// Reads `query.topic` with the brokers and client settings of `config` and reports.
-pub fn audit(config: &Config, query: &AuditQuery) -> Result<AuditReport, ToolError> {
+/// Reads `query.topic` with the brokers and client settings of `[kafka]` and reports.
+pub fn audit(kafka: &KafkaConfig, query: &AuditQuery) -> Result<AuditReport, ToolError> {
     let start = match query.since {
         Some(since) => {
             let ms = (since.unix_timestamp_nanos() / 1_000_000) as i64;
@@ -344,7 +345,7 @@ pub fn audit(config: &Config, query: &AuditQuery) -> Result<AuditReport, ToolErr
     };
     // A throwaway group: the audit commits nothing.
     let group = format!("vigil-audit-{}", std::process::id());
-    let reader = TopicReader::open(config, &query.topic, &group, start)?;
+    let reader = TopicReader::open(kafka, &query.topic, &group, start)?;
     let mut auditor = Auditor::new(query.since, query.until);
     let complete = reader.read(|message| auditor.add(message.payload().unwrap_or_default()))?;
     let mut input: HashMap<(String, i32), InputFacts> = HashMap::new();
@@ -361,7 +362,7 @@ pub fn audit(config: &Config, query: &AuditQuery) -> Result<AuditReport, ToolErr
     }
     if query.verify_gaps {
         for ((topic, partition), gaps) in auditor.gaps() {
-            let missing = count_records(config, &topic, partition, &gaps)?;
+            let missing = count_records(kafka, &topic, partition, &gaps)?;
             input.entry((topic, partition)).or_default().missing_records = Some(missing);
         }
     }

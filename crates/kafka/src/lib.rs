@@ -19,6 +19,9 @@
 //! - [`audit::audit`] — the report behind `vigil audit`, from the verdict topic alone.
 //! - [`replay::replay`] — `vigil dlq replay`: dead-lettered records back onto an input
 //!   topic, idempotently.
+//! - [`client`] — one settings builder per client role (scanner consumer, producers,
+//!   readers, the review console's consumers); `[kafka.tls]`, `[kafka.sasl]` and the user's
+//!   properties are layered in one place, each key vigil owns is set once.
 //! - [`AccessError`] — every client shares `[kafka.tls]` and `[kafka.sasl]`; each command
 //!   connects once at start-up and stops with the cause if the brokers refuse the TLS
 //!   handshake or the SASL credentials (librdkafka alone would retry forever).
@@ -48,6 +51,7 @@ mod access;
 pub mod admin;
 pub mod audit;
 pub mod breaker;
+pub mod client;
 mod health;
 mod read;
 pub mod records;
@@ -58,4 +62,4 @@ pub mod tracker;
 pub use access::{AccessError, check_access};
 pub use health::Health;
 pub use read::ToolError;
-pub use runtime::{RunError, consumer_settings, producer_settings, run};
+pub use runtime::{RunError, run};

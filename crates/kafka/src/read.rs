@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::{Offset, TopicPartitionList};
-use vigil_core::Config;
+use vigil_core::config::KafkaConfig;
 
 use crate::access::{AccessError, check_access};
-use crate::runtime::{client_config, with_passthrough};
+use crate::client;
 
 /// An offline tool could not read or write Kafka. Retrying helps when the broker was
 /// unreachable; a missing topic or refused authorisation needs a fix first.
@@ -84,21 +84,13 @@ pub(crate) struct TopicReader {
 impl TopicReader {
     /// A reader of `topic` with `group` (committed offsets live there), positioned at `start`.
     pub(crate) fn open(
-        config: &Config,
+        kafka: &KafkaConfig,
         topic: &str,
         group: &str,
         start: Start,
     ) -> Result<TopicReader, ToolError> {
-        check_access(config)?;
-        let mut client = with_passthrough(client_config(config), config, &config.kafka.consumer);
-        client
-            .set("group.id", group)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest");
-        let consumer: BaseConsumer = client
+        check_access(kafka)?;
+        let consumer: BaseConsumer = client::reader(kafka, group)
             .create()
             .map_err(ToolError::kafka("cannot create a consumer", topic))?;
         let metadata = consumer
@@ -235,20 +227,13 @@ pub(crate) fn high_watermarks(
 /// order), as a read_committed consumer sees them: transaction markers and aborted or
 /// compacted records are not records.
 pub(crate) fn count_records(
-    config: &Config,
+    kafka: &KafkaConfig,
     topic: &str,
     partition: i32,
     ranges: &[[i64; 2]],
 ) -> Result<u64, ToolError> {
-    let mut client = with_passthrough(client_config(config), config, &config.kafka.consumer);
-    client
-        .set(
-            "group.id",
-            format!("vigil-audit-gaps-{}", std::process::id()),
-        )
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed");
-    let consumer: BaseConsumer = client
+    let group = format!("vigil-audit-gaps-{}", std::process::id());
+    let consumer: BaseConsumer = client::reader(kafka, &group)
         .create()
         .map_err(ToolError::kafka("cannot create a consumer", topic))?;
     let mut found = 0;

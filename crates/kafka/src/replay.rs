@@ -18,11 +18,12 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use serde::Serialize;
-use vigil_core::{Config, ReasonCode};
+use vigil_core::ReasonCode;
+use vigil_core::config::KafkaConfig;
 
+use crate::client;
 use crate::read::{Start, ToolError, TopicReader};
 use crate::records::headers;
-use crate::runtime::{client_config, with_passthrough};
 
 /// Header added to re-injected records: `<dead-letter topic>/<partition>/<offset>`.
 pub const REPLAYED_FROM: &str = "vigil.replayed_from";
@@ -115,16 +116,11 @@ fn reasons_of(message: &impl Message) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Replays `request` with the brokers and client settings of `config`.
-pub fn replay(config: &Config, request: &ReplayRequest) -> Result<ReplaySummary, ToolError> {
+/// Replays `request` with the brokers and client settings of `[kafka]`.
+pub fn replay(kafka: &KafkaConfig, request: &ReplayRequest) -> Result<ReplaySummary, ToolError> {
     let group = request.group();
-    let reader = TopicReader::open(config, &request.from, &group, Start::Committed)?;
-    let mut producer_config =
-        with_passthrough(client_config(config), config, &config.kafka.producer);
-    producer_config
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5");
-    let producer: ThreadedProducer<Acks> = producer_config
+    let reader = TopicReader::open(kafka, &request.from, &group, Start::Committed)?;
+    let producer: ThreadedProducer<Acks> = client::producer(kafka)
         .create_with_context(Acks {
             failed: AtomicUsize::new(0),
         })

@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, unbounded};
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Header, Headers, Message, OwnedHeaders};
@@ -21,7 +20,7 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tracing::{debug, error, info, warn};
-use vigil_core::config::{Delivery, KafkaConfig};
+use vigil_core::config::Delivery;
 use vigil_core::{Config, ReasonCode, Source};
 use vigil_metrics::{Metrics, OutputKind, RuntimeGauges};
 use vigil_scan::{Outcome, SharedPipeline, Trace};
@@ -29,6 +28,7 @@ use vigil_scan::{Outcome, SharedPipeline, Trace};
 use crate::Health;
 use crate::access::{AccessError, check_access};
 use crate::breaker::{self, Guard, Mark, Mode};
+use crate::client;
 use crate::records::{InputRecord, OutputRecord, outputs};
 use crate::tracker::{TopicPartition, Tracker};
 
@@ -56,9 +56,6 @@ pub enum RunError {
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between re-sends of an output whose delivery failed (at-least-once).
 const RETRY_BACKOFF: Duration = Duration::from_millis(500);
-/// Exactly-once: the broker aborts a transaction left open this long (a crashed instance's),
-/// which bounds how long read_committed readers can be held up by it.
-const TRANSACTION_TIMEOUT_MS: &str = "15000";
 /// Most records taken from the consumer per loop iteration.
 const POLL_BATCH: usize = 512;
 /// How long one poll may block when idle; bounds how stale the health beat gets.
@@ -66,8 +63,6 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 /// How long one poll may block while records are in flight or waiting, so completions free
 /// dispatch slots promptly.
 const BUSY_POLL_INTERVAL: Duration = Duration::from_millis(2);
-/// How often librdkafka reports statistics (consumer lag) by default.
-const STATISTICS_INTERVAL_MS: &str = "5000";
 
 struct Completion {
     tp: TopicPartition,
@@ -845,122 +840,6 @@ fn retry_worker(retries: Receiver<Retry>, producer: Arc<Output>) {
     }
 }
 
-/// The settings every client shares: the brokers, `[kafka.tls]` and `[kafka.sasl]`.
-pub(crate) fn client_config(config: &Config) -> ClientConfig {
-    let mut client = ClientConfig::new();
-    client.set("bootstrap.servers", &config.kafka.brokers);
-    for (key, value) in security_properties(&config.kafka) {
-        client.set(key, value);
-    }
-    client
-}
-
-/// The librdkafka properties of `[kafka.tls]` and `[kafka.sasl]` (none without either).
-fn security_properties(k: &KafkaConfig) -> Vec<(&'static str, String)> {
-    let protocol = match (&k.tls, &k.sasl) {
-        (None, None) => return Vec::new(),
-        (Some(_), None) => "SSL",
-        (None, Some(_)) => "SASL_PLAINTEXT",
-        (Some(_), Some(_)) => "SASL_SSL",
-    };
-    let mut properties = vec![("security.protocol", protocol.to_string())];
-    let path = |p: &std::path::Path| p.display().to_string();
-    if let Some(tls) = &k.tls {
-        for (key, file) in [
-            ("ssl.ca.location", &tls.ca_file),
-            ("ssl.certificate.location", &tls.cert_file),
-            ("ssl.key.location", &tls.key_file),
-        ] {
-            if let Some(file) = file {
-                properties.push((key, path(file)));
-            }
-        }
-        if let Some(password) = &tls.key_password {
-            properties.push(("ssl.key.password", password.expose().to_string()));
-        }
-        let identification = if tls.verify_hostname { "https" } else { "none" };
-        properties.push((
-            "ssl.endpoint.identification.algorithm",
-            identification.to_string(),
-        ));
-    }
-    if let Some(sasl) = &k.sasl {
-        properties.push(("sasl.mechanisms", sasl.mechanism.as_str().to_string()));
-        properties.push(("sasl.username", sasl.username.clone()));
-        properties.push(("sasl.password", sasl.password().expose().to_string()));
-    }
-    properties
-}
-
-/// A consumer's settings for another component reading with vigil's brokers and security
-/// (the review console): `[kafka]` brokers, TLS, SASL, `[kafka.client]`, `[kafka.consumer]`.
-pub fn consumer_settings(config: &Config) -> ClientConfig {
-    with_passthrough(client_config(config), config, &config.kafka.consumer)
-}
-
-/// A producer's settings for another component: as [`consumer_settings`], with
-/// `[kafka.producer]`.
-pub fn producer_settings(config: &Config) -> ClientConfig {
-    with_passthrough(client_config(config), config, &config.kafka.producer)
-}
-
-/// Applies `[kafka.client]`, then the client-specific section.
-pub(crate) fn with_passthrough(
-    mut client: ClientConfig,
-    config: &Config,
-    specific: &vigil_core::config::ClientProperties,
-) -> ClientConfig {
-    for (key, value) in config.kafka.client.0.iter().chain(&specific.0) {
-        client.set(key, value);
-    }
-    client
-}
-
-fn consumer_config(config: &Config) -> ClientConfig {
-    let k = &config.kafka;
-    let mut client = client_config(config);
-    client
-        .set("group.id", &k.group_id)
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false");
-    // librdkafka's own prefetch queue holds about as much again as ours.
-    let prefetch_kbytes = (k.max_buffered_bytes / 1024).clamp(1024, 2_097_151);
-    client.set("queued.max.messages.kbytes", prefetch_kbytes.to_string());
-    // Lag per partition for the metrics; an operator may tune or disable it (0).
-    client.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
-    let mut client = with_passthrough(client, config, &k.consumer);
-    // vigil commits itself (every kafka.commit_interval_ms), so each commit can be timed.
-    client
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("isolation.level", "read_committed");
-    client
-}
-
-fn producer_config(config: &Config) -> ClientConfig {
-    let k = &config.kafka;
-    let mut client = client_config(config);
-    client.set("linger.ms", "5");
-    let mut client = with_passthrough(client, config, &k.producer);
-    client.set("enable.idempotence", "true");
-    if k.delivery == Delivery::ExactlyOnce {
-        // Stable across restarts, so a restarted instance fences its predecessor and aborts
-        // its open transaction at once (instead of read_committed readers waiting for the
-        // transaction timeout); the admin port keeps instances on one host apart.
-        let id = if k.transactional_id.is_empty() {
-            let host = gethostname::gethostname().to_string_lossy().into_owned();
-            format!("{}-{host}-{}", k.group_id, config.admin.listen.port())
-        } else {
-            k.transactional_id.clone()
-        };
-        client
-            .set("transactional.id", id)
-            .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
-    }
-    client
-}
-
 fn setup(what: &'static str) -> impl FnOnce(KafkaError) -> RunError {
     move |source| RunError::Setup { what, source }
 }
@@ -975,12 +854,19 @@ pub fn run(
     shutdown: Arc<AtomicBool>,
 ) -> Result<(), RunError> {
     let k = &config.kafka;
-    check_access(&config)?;
+    check_access(k)?;
     let delivery = k.delivery;
     let (completions_tx, completions_rx) = unbounded();
     let (retries_tx, retries_rx) = unbounded();
+    let settings = match delivery {
+        Delivery::AtLeastOnce => client::producer(k),
+        Delivery::ExactlyOnce => client::transactional_producer(
+            k,
+            client::transactional_id(k, config.admin.listen.port()),
+        ),
+    };
     let producer: Arc<Output> = Arc::new(
-        producer_config(&config)
+        settings
             .create_with_context(DeliveryContext {
                 delivery,
                 completions: completions_tx.clone(),
@@ -1020,13 +906,13 @@ pub fn run(
                 serial_window: (2 * k.max_in_flight + POLL_BATCH) as i64,
             }
         }),
-        from_earliest: consumer_config(&config)
+        from_earliest: client::scanner_consumer(k)
             .get("auto.offset.reset")
             .is_none_or(|reset| ["earliest", "smallest", "beginning"].contains(&reset)),
         commit_lock: Mutex::new(()),
     };
     let consumer: Arc<BaseConsumer<RunContext>> = Arc::new(
-        consumer_config(&config)
+        client::scanner_consumer(k)
             .create_with_context(context)
             .map_err(setup("consumer"))?,
     );
@@ -1362,90 +1248,4 @@ fn close(consumer: &BaseConsumer<RunContext>, producer: &Output, bound: Duration
         warn!(error = %err, "producer flush incomplete");
     }
     info!(drained, "stopped");
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use super::*;
-
-    fn load(text: &str, dir: &Path) -> Config {
-        let env = [("KAFKA_PW".to_string(), "pw-from-env".to_string())];
-        Config::from_toml(text, "test.toml", dir, env).unwrap()
-    }
-
-    #[test]
-    fn tls_and_sasl_become_librdkafka_properties_of_every_client() {
-        let dir = tempfile::tempdir().unwrap();
-        for name in ["ca.pem", "client.pem", "client.key"] {
-            std::fs::write(dir.path().join(name), "pem").unwrap();
-        }
-        let config = load(
-            r#"
-            [kafka.tls]
-            ca_file = "ca.pem"
-            cert_file = "client.pem"
-            key_file = "client.key"
-            key_password = "key-pw"
-            verify_hostname = false
-            [kafka.sasl]
-            mechanism = "SCRAM-SHA-256"
-            username = "vigil"
-            password_env = "KAFKA_PW"
-            [kafka.producer]
-            "ssl.endpoint.identification.algorithm" = "https"
-            "#,
-            dir.path(),
-        );
-        let file = |name: &str| dir.path().join(name).display().to_string();
-        let expected = [
-            ("security.protocol", "SASL_SSL".to_string()),
-            ("ssl.ca.location", file("ca.pem")),
-            ("ssl.certificate.location", file("client.pem")),
-            ("ssl.key.location", file("client.key")),
-            ("ssl.key.password", "key-pw".into()),
-            ("sasl.mechanisms", "SCRAM-SHA-256".into()),
-            ("sasl.username", "vigil".into()),
-            ("sasl.password", "pw-from-env".into()),
-        ];
-        let consumer = consumer_config(&config);
-        let producer = producer_config(&config);
-        for client in [&consumer, &producer] {
-            for (key, value) in &expected {
-                assert_eq!(client.get(key), Some(value.as_str()), "{key}");
-            }
-            // rdkafka's Debug leaves secrets out; vigil never logs a client's settings anyway.
-            let debug = format!("{client:?}");
-            assert!(
-                !debug.contains("pw-from-env") && !debug.contains("key-pw"),
-                "{debug}"
-            );
-        }
-        // The client-specific passthrough still wins.
-        let verify = "ssl.endpoint.identification.algorithm";
-        assert_eq!(consumer.get(verify), Some("none"));
-        assert_eq!(producer.get(verify), Some("https"));
-    }
-
-    #[test]
-    fn the_protocol_follows_the_sections_present() {
-        let dir = tempfile::tempdir().unwrap();
-        let sasl =
-            "[kafka.sasl]\nmechanism = \"SCRAM-SHA-512\"\nusername = \"u\"\npassword = \"p\"\n";
-        for (text, protocol) in [
-            ("", None),
-            ("[kafka.tls]\n", Some("SSL")),
-            (sasl, Some("SASL_PLAINTEXT")),
-        ] {
-            let client = client_config(&load(text, dir.path()));
-            assert_eq!(client.get("security.protocol"), protocol, "{text}");
-        }
-        let tls_only = client_config(&load("[kafka.tls]\n", dir.path()));
-        assert_eq!(tls_only.get("ssl.ca.location"), None);
-        assert_eq!(
-            tls_only.get("ssl.endpoint.identification.algorithm"),
-            Some("https")
-        );
-    }
 }

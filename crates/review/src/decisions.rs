@@ -289,11 +289,7 @@ const PUBLISH_BATCH: i64 = 500;
 /// its flag id (so one flag's decisions stay in order) and marked published once the broker
 /// acknowledged it; a crash in between re-sends it with the same `decision_id`.
 pub async fn publish(config: &Config, store: Store) -> Result<(), rdkafka::error::KafkaError> {
-    let mut client = vigil_kafka::producer_settings(config);
-    client
-        .set("enable.idempotence", "true")
-        .set("linger.ms", "5");
-    let producer: FutureProducer = client.create()?;
+    let producer: FutureProducer = vigil_kafka::client::producer(&config.kafka).create()?;
     let topic = config.review.decisions_topic.clone();
     info!(%topic, "publishing decisions");
     loop {

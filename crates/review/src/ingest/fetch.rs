@@ -26,19 +26,10 @@ pub(super) struct ContentFetcher {
 
 impl ContentFetcher {
     pub(super) fn new(config: &Config) -> Result<ContentFetcher, IngestError> {
-        let mut client = vigil_kafka::consumer_settings(config);
-        client
-            .set("group.id", format!("{}-content", config.review.group_id))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "false")
-            // A record gone from the topic (retention) must be an error, not a silent jump.
-            .set("auto.offset.reset", "error")
-            .set("isolation.level", "read_committed")
-            // Point lookups: a fetch returns as soon as the record is there (with the
-            // default 500 ms wait, each lookup took half a second: 2 flags/s).
-            .set("fetch.wait.max.ms", "10");
-        let consumer: BaseConsumer = client.create().map_err(setup("content consumer"))?;
+        let group = format!("{}-content", config.review.group_id);
+        let consumer: BaseConsumer = vigil_kafka::client::content_fetcher(&config.kafka, &group)
+            .create()
+            .map_err(setup("content consumer"))?;
         let resolver = Resolver::new(&config.attachments)
             .map_err(|(path, source)| IngestError::FileRoot { path, source })?;
         Ok(ContentFetcher {

@@ -37,8 +37,6 @@ const MAX_RETRY_BACKOFF: Duration = Duration::from_secs(30);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// Bound on seeking back and on the final commit.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often librdkafka reports the partitions' positions ([`IngestProgress`]).
-const STATISTICS_INTERVAL_MS: &str = "5000";
 
 /// Ingestion could not start or stopped for good.
 #[derive(Debug, thiserror::Error)]
@@ -243,21 +241,11 @@ pub fn ingest(
     shutdown: &AtomicBool,
     progress: Arc<IngestProgress>,
 ) -> Result<IngestStats, IngestError> {
-    vigil_kafka::check_access(config)?;
+    vigil_kafka::check_access(&config.kafka)?;
     let topics = config.review.review_topics(config);
-    let mut client = vigil_kafka::consumer_settings(config);
-    client
-        .set("group.id", &config.review.group_id)
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        // Offsets are stored by hand once a record is settled; the client commits only
-        // stored offsets.
-        .set("enable.auto.offset.store", "false")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "1000")
-        .set("isolation.level", "read_committed")
-        .set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    // Offsets are stored by hand once a record is settled; the client commits only stored
+    // offsets. Its statistics report the partitions' positions ([`IngestProgress`]).
+    let client = vigil_kafka::client::review_ingest(&config.kafka, &config.review.group_id);
     let consumer: BaseConsumer<ProgressContext> = client
         .create_with_context(ProgressContext(progress.clone()))
         .map_err(setup("review consumer"))?;
