@@ -439,3 +439,147 @@ pub(super) fn begin(producer: &Output) -> Result<(), RunError> {
 pub(super) fn requires_abort(err: &KafkaError) -> bool {
     matches!(err, KafkaError::Transaction(e) if e.txn_requires_abort())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INTERVAL: Duration = Duration::from_millis(100);
+
+    fn strategy(delivery: Delivery, now: Instant) -> Commits {
+        let k = KafkaConfig {
+            delivery,
+            transaction_interval_ms: 100,
+            ..KafkaConfig::default()
+        };
+        Commits::new(&k, now)
+    }
+
+    #[test]
+    fn at_least_once_resends_stores_and_commits_on_its_own_thread() {
+        let now = Instant::now();
+        let mut commits = strategy(Delivery::AtLeastOnce, now);
+        assert!(commits.resends() && commits.stores_offsets());
+        // A failed record stays in flight, so its partition's watermark stays below it.
+        assert!(!commits.completed(false));
+        assert!(commits.completed(true));
+        commits.dispatched();
+        assert!(!commits.failed());
+        // The loop never commits a transaction; the commit thread commits stored offsets.
+        assert!(!commits.due(now + 10 * INTERVAL));
+        // Revocation waits only for the revoked partitions; a lost one is not released.
+        assert!(!commits.drains_all());
+        assert_eq!(
+            commits.on_revoke(false),
+            Step::CommitStored { release: true }
+        );
+        assert_eq!(
+            commits.on_revoke(true),
+            Step::CommitStored { release: false }
+        );
+        for drained in [true, false] {
+            assert_eq!(
+                commits.on_close(drained),
+                Step::CommitStored { release: true }
+            );
+        }
+        let producer =
+            strategy(Delivery::AtLeastOnce, now).producer_settings(&KafkaConfig::default(), 9464);
+        assert_eq!(producer.get("transactional.id"), None);
+    }
+
+    #[test]
+    fn exactly_once_commits_on_its_interval_only_what_it_holds() {
+        let t0 = Instant::now();
+        let mut commits = strategy(Delivery::ExactlyOnce, t0);
+        assert!(!commits.resends() && !commits.stores_offsets());
+        assert!(!commits.due(t0), "before the interval");
+        // Nothing dispatched: not committed, and the interval starts again.
+        assert!(!commits.due(t0 + INTERVAL));
+        commits.dispatched();
+        assert!(!commits.due(t0 + INTERVAL + INTERVAL / 2));
+        assert!(commits.due(t0 + 2 * INTERVAL));
+        // Still due until it is committed.
+        assert!(commits.due(t0 + 3 * INTERVAL));
+        commits.committed(t0 + 3 * INTERVAL);
+        assert!(!commits.due(t0 + 4 * INTERVAL), "empty again");
+        commits.dispatched();
+        assert!(commits.due(t0 + 5 * INTERVAL));
+        // A transaction holds every partition: revocation drains them all.
+        assert!(commits.drains_all());
+        assert_eq!(commits.on_revoke(false), Step::CommitTransaction);
+        assert_eq!(commits.on_revoke(true), Step::ForgetAndRewind);
+        assert_eq!(commits.on_close(true), Step::CommitTransaction);
+        assert_eq!(commits.on_close(false), Step::Abort, "not drained");
+    }
+
+    #[test]
+    fn exactly_once_a_failed_output_fails_the_transaction_until_aborted() {
+        let t0 = Instant::now();
+        let mut commits = strategy(Delivery::ExactlyOnce, t0);
+        assert!(commits.completed(true));
+        // The record counts as done (its offset goes with the transaction), but the
+        // transaction must be aborted: due even though nothing was dispatched.
+        assert!(commits.completed(false));
+        assert!(commits.failed());
+        assert!(commits.completed(true));
+        assert!(commits.failed(), "a later success does not clear it");
+        assert!(commits.due(t0 + INTERVAL));
+        assert_eq!(commits.on_close(true), Step::Abort);
+        commits.aborted();
+        assert!(!commits.failed());
+        assert!(!commits.due(t0 + INTERVAL), "aborted: nothing left");
+        assert_eq!(commits.on_close(true), Step::CommitTransaction);
+    }
+
+    #[test]
+    fn the_transactional_producer_is_chosen_with_the_strategy() {
+        let k = KafkaConfig {
+            delivery: Delivery::ExactlyOnce,
+            group_id: "scanners".into(),
+            transactional_id: "eos-1".into(),
+            ..KafkaConfig::default()
+        };
+        let commits = Commits::new(&k, Instant::now());
+        let producer = commits.producer_settings(&k, 9464);
+        assert_eq!(producer.get("transactional.id"), Some("eos-1"));
+    }
+
+    #[test]
+    fn an_abort_rewinds_to_the_commits_or_else_the_beginning() {
+        let mut committed = TopicPartitionList::new();
+        let _ = committed.add_partition_offset("in", 0, Offset::Offset(42));
+        let _ = committed.add_partition_offset("in", 1, Offset::Invalid);
+        let rewind = rewind_points(&committed);
+        let at = |p| rewind.find_partition("in", p).map(|e| e.offset());
+        assert_eq!(at(0), Some(Offset::Offset(42)));
+        assert_eq!(at(1), Some(Offset::Beginning));
+        assert_eq!(rewind.count(), 2);
+    }
+
+    #[test]
+    fn stored_offsets_keep_the_highest_per_partition_and_marks_as_metadata() {
+        let (a, b): (TopicPartition, TopicPartition) = (("in".into(), 0), ("in".into(), 1));
+        let advanced = [
+            (a.clone(), 5),
+            (b.clone(), 3),
+            (a.clone(), 9),
+            (a.clone(), 7),
+        ];
+        let latest = highest(&advanced);
+        assert_eq!(latest.get(&a), Some(&9));
+        assert_eq!(latest.get(&b), Some(&3));
+        assert_eq!(latest.len(), 2);
+        let marked = Mark {
+            unclean: 1,
+            alone: 0,
+        };
+        let tpl = offsets_list([(&a, 9, Mark::default()), (&b, 3, marked)].into_iter());
+        let a_element = tpl.find_partition("in", 0).unwrap();
+        assert_eq!(a_element.offset(), Offset::Offset(9));
+        assert_eq!(a_element.metadata(), "", "a clean mark writes no metadata");
+        let b_element = tpl.find_partition("in", 1).unwrap();
+        assert_eq!(b_element.offset(), Offset::Offset(3));
+        assert_eq!(Mark::parse(b_element.metadata()), marked);
+    }
+}

@@ -277,3 +277,97 @@ impl LoopState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use vigil_core::config::{Delivery, KafkaConfig};
+
+    use super::*;
+
+    fn state(delivery: Delivery) -> LoopState {
+        let k = KafkaConfig {
+            delivery,
+            ..KafkaConfig::default()
+        };
+        let (_, completions) = crossbeam_channel::unbounded();
+        LoopState::new(Commits::new(&k, Instant::now()), completions)
+    }
+
+    fn done(tp: &TopicPartition, offset: i64, epoch: u64, ok: bool) -> Completion {
+        Completion {
+            tp: tp.clone(),
+            offset,
+            epoch,
+            ok,
+        }
+    }
+
+    #[test]
+    fn at_least_once_a_failed_record_holds_its_partition_back() {
+        let mut state = state(Delivery::AtLeastOnce);
+        let tp: TopicPartition = (Arc::from("in"), 0);
+        let epoch = state.tracker.assign(tp.clone());
+        for offset in 10..13 {
+            state.tracker.dispatch(&tp, offset);
+        }
+        assert_eq!(state.apply(done(&tp, 10, epoch, false)), None);
+        assert_eq!(state.apply(done(&tp, 11, epoch, true)), None);
+        assert_eq!(state.apply(done(&tp, 12, epoch, true)), None);
+        assert_eq!(
+            state.tracker.in_flight(),
+            1,
+            "the failed record is still out"
+        );
+        assert_eq!(state.tracker.watermark(&tp), Some(10));
+        // Its re-sent outputs acknowledged, it completes and the watermark jumps past all.
+        assert_eq!(
+            state.apply(done(&tp, 10, epoch, true)),
+            Some((tp.clone(), 13))
+        );
+        assert_eq!(state.tracker.in_flight(), 0);
+    }
+
+    #[test]
+    fn exactly_once_a_failed_record_completes_and_fails_the_transaction() {
+        let mut state = state(Delivery::ExactlyOnce);
+        let tp: TopicPartition = (Arc::from("in"), 0);
+        let epoch = state.tracker.assign(tp.clone());
+        state.tracker.dispatch(&tp, 10);
+        state.commits.dispatched();
+        assert_eq!(
+            state.apply(done(&tp, 10, epoch, false)),
+            Some((tp.clone(), 11))
+        );
+        assert_eq!(state.tracker.in_flight(), 0, "nothing left to drain");
+        assert!(state.commits.failed(), "the commit must be an abort");
+    }
+
+    #[test]
+    fn completions_of_an_earlier_assignment_are_ignored() {
+        let mut state = state(Delivery::AtLeastOnce);
+        let tp: TopicPartition = (Arc::from("in"), 3);
+        let old = state.tracker.assign(tp.clone());
+        state.tracker.dispatch(&tp, 5);
+        // Revoked and assigned again (or rewound): the old record is read again.
+        let new = state.tracker.assign(tp.clone());
+        state.tracker.dispatch(&tp, 5);
+        assert_eq!(state.apply(done(&tp, 5, old, true)), None);
+        assert_eq!(state.tracker.in_flight_of(&tp), 1);
+        assert_eq!(state.apply(done(&tp, 5, new, true)), Some((tp.clone(), 6)));
+    }
+
+    #[test]
+    fn waiting_records_are_counted_with_their_bookkeeping() {
+        let record = InputRecord {
+            topic: Arc::from("in"),
+            partition: 0,
+            offset: 1,
+            key: Some(b"key".to_vec()),
+            payload: vec![0; 100],
+            headers: vec![("h".into(), b"vv".to_vec())],
+        };
+        assert_eq!(buffered_size(&record), 100 + 3 + 3 + 128);
+    }
+}
