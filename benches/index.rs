@@ -16,10 +16,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use vigil_core::{ListFormat, ListSource};
 use vigil_hash::PdqHash;
 use vigil_index::{HashList, NearIndex};
 use vigil_lists::Integrity;
+use vigil_lists::{ListFormat, ListSource};
 
 const RADIUS: u32 = 31;
 /// An image's queries: its 8 rotations and mirrorings and one border-trimmed form.

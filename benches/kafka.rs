@@ -24,7 +24,7 @@ use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde_json::json;
-use vigil_core::Config;
+use vigil_config::Config;
 use vigil_kafka::Health;
 use vigil_kafka::breaker::Mark;
 use vigil_metrics::{BuildInfo, Metrics};
@@ -320,8 +320,11 @@ listen = "127.0.0.1:0"
             "at-least-once"
         },
     );
-    let config = Arc::new(Config::from_toml(&text, "bench", root, std::iter::empty()).unwrap());
-    let pipeline = Arc::new(SharedPipeline::new(Pipeline::from_config(&config).unwrap()));
+    let config = Config::from_toml(&text, "bench", root, std::iter::empty()).unwrap();
+    let pipeline = Arc::new(SharedPipeline::new(
+        Pipeline::from_config(&config.scan()).unwrap(),
+    ));
+    let config = Arc::new(config.run());
     let health = Arc::new(Health::new(Duration::from_secs(60)));
     // Measured with metrics recorded, as in production.
     let metrics = Arc::new(Metrics::new(&BuildInfo {

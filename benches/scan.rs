@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use time::OffsetDateTime;
-use vigil_core::{Config, Source};
+use vigil_config::Config;
+use vigil_core::Source;
 use vigil_hash::{Digest, ExactAlgorithm, ExactDigests, PdqHash};
 use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
 use vigil_metrics::{BuildInfo, Metrics};
@@ -155,7 +156,7 @@ fn exact_lookup(c: &mut Criterion) {
 fn pipeline(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = Config::load(&root.join("examples/vigil.toml"), std::iter::empty()).unwrap();
-    let pipeline = Pipeline::from_config(&config).unwrap();
+    let pipeline = Pipeline::from_config(&config.scan()).unwrap();
     let text = std::fs::read_to_string(root.join("examples/dms.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let source = Source::File {

@@ -9,7 +9,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
-use vigil_core::Config;
+use vigil_config::Config;
 
 /// Every key of the file: sections' fields, and nested tables (`kafka.tls`) with their fields.
 /// Maps (`kafka.client`) and arrays of tables (`routes`) are keys whose contents are free.

@@ -18,7 +18,7 @@ use std::process::Command;
 use serde::Deserialize;
 use serde_json::Value as Json;
 use serde_norway::Value as Yaml;
-use vigil_core::Config;
+use vigil_config::Config;
 use vigil_metrics::names::{ALL, Def, REVIEW};
 
 /// What every file must agree on.

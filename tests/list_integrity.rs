@@ -13,8 +13,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
-use vigil_core::ListSource;
 use vigil_index::HashList;
+use vigil_lists::ListSource;
 use vigil_lists::{
     Integrity, ListError, Manifest, Refusal, TrustedKey, default_manifest_path, sha256_hex,
     sign_manifest, signature_path,

@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use time::OffsetDateTime;
-use vigil_core::{Config, MatchSubject, Source};
+use vigil_core::{MatchSubject, Source};
 use vigil_lists::{Manifest, Refusal, default_manifest_path, sha256_hex};
+use vigil_scan::config::ScanConfig;
 use vigil_scan::{ListChange, Reloader};
 
 /// The attachment every scan sends; its MD5 is what each list version lists.
@@ -55,8 +56,8 @@ fn record() -> Vec<u8> {
     .into_bytes()
 }
 
-fn config(list: PathBuf) -> Config {
-    let mut config = Config::default();
+fn config(list: PathBuf) -> ScanConfig {
+    let mut config = ScanConfig::default();
     config.lists.hash_lists.push(list.into());
     config
 }

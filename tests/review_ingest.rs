@@ -23,7 +23,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use review_support::{count, review_config, runtime};
 use sqlx::Row;
-use vigil_core::{Config, Source};
+use vigil_config::Config;
+use vigil_core::Source;
 use vigil_review::Store;
 use vigil_review::ingest::{IngestProgress, IngestStats, PartitionProgress, ingest};
 
@@ -41,7 +42,9 @@ impl Ingesting {
         let progress = Arc::new(IngestProgress::default());
         let handle = {
             let progress = progress.clone();
-            std::thread::spawn(move || ingest(&config, &store, &rt, &stop, progress).unwrap())
+            std::thread::spawn(move || {
+                ingest(&config.console(), &store, &rt, &stop, progress).unwrap()
+            })
         };
         Ingesting {
             shutdown,

@@ -34,7 +34,7 @@ fn decisions_taken_while_kafka_is_down_are_published_once_it_is_back() {
     config.review.decisions_topic = decisions.clone();
     let publisher = {
         let (config, store) = (config.clone(), store.clone());
-        rt.spawn(async move { vigil_review::decisions::publish(&config, store).await })
+        rt.spawn(async move { vigil_review::decisions::publish(&config.console(), store).await })
     };
     let rita = rt
         .block_on(store.add_reviewer("rita", Role::Reviewer, Some("rita-password!")))

@@ -21,7 +21,12 @@
 use std::path::{Path, PathBuf};
 
 use libfuzzer_sys::fuzz_target;
-use vigil_core::{Algorithm, Config, ListFormat, ListSource};
+use vigil_core::Algorithm;
+use vigil_core::config::{Invalid, Section};
+use vigil_lists::ListsConfig;
+use vigil_scan::config::{AttachmentsConfig, InputConfig, MatchConfig};
+use vigil_text::TextConfig;
+use vigil_lists::{ListFormat, ListSource};
 use vigil_hash::{ExactAlgorithm, Family};
 use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
 use vigil_lists::{ListFile, Manifest};
@@ -167,5 +172,33 @@ fn config(bytes: &[u8]) {
         .filter_map(|line| line.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let _ = Config::from_toml(toml, "fuzz.toml", Path::new("/etc/vigil"), env);
+    let _ = vigil_core::config::from_toml::<File>(toml, "fuzz.toml", Path::new("/etc/vigil"), env);
+}
+
+/// The configuration file's sections whose crates need no broker or database client, so
+/// the fuzz build stays light: the loader, environment overrides and these sections' checks.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct File {
+    lists: ListsConfig,
+    #[serde(rename = "match")]
+    matching: MatchConfig,
+    attachments: AttachmentsConfig,
+    input: InputConfig,
+    text: TextConfig,
+}
+
+impl Section for File {
+    fn resolve_paths(&mut self, base: &Path) {
+        self.lists.resolve_paths(base);
+        self.attachments.resolve_paths(base);
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        self.matching.validate()?;
+        self.attachments.validate()?;
+        self.input.validate()?;
+        self.text.validate()?;
+        self.lists.validate()
+    }
 }

@@ -572,14 +572,14 @@ pub fn review_config(
     input: &str,
     review_topics: &[&str],
     db: &Secret,
-) -> vigil_core::Config {
+) -> vigil_config::Config {
     let text = format!(
         "{}{}[review]\ndatabase_url = {:?}\ngroup_id = \"{group}-review\"\ntopics = {review_topics:?}\ncontent_fetch_timeout_ms = 5000\n",
         crate::kafka_support::lists_section(),
         crate::kafka_support::kafka_section(group, input, ""),
         db.expose(),
     );
-    vigil_core::Config::from_toml(&text, "test", &crate::common::root(), std::iter::empty())
+    vigil_config::Config::from_toml(&text, "test", &crate::common::root(), std::iter::empty())
         .unwrap()
 }
 

@@ -3,12 +3,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use vigil_core::{ListFormat, ListSource};
 use vigil_index::HashList;
 use vigil_lists::{
     Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path, sign_manifest,
     signature_path,
 };
+use vigil_lists::{ListFormat, ListSource};
 use vigil_text::KeywordList;
 
 /// `vigil lists` subcommands.
@@ -140,7 +140,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
 fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integrity)> {
     let config = match &select.config {
         Some(path) => crate::settings::load(Some(path))?,
-        None => vigil_core::Config::default(),
+        None => vigil_config::Config::default(),
     };
     let mut integrity = Integrity::from_config(&config.lists)?;
     for key in &select.keys {

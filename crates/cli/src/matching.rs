@@ -6,10 +6,10 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 use vigil_core::Algorithm;
-use vigil_core::config::MatchConfig;
 use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
 use vigil_index::{ExactIndex, HashEntry, HashList, NearIndex};
 use vigil_lists::ListInfo;
+use vigil_scan::config::MatchConfig;
 
 /// Arguments of `vigil match`.
 #[derive(Debug, clap::Args)]
@@ -20,7 +20,7 @@ pub(crate) struct Args {
     lists: Vec<PathBuf>,
     /// Format of the --list files: csv, jsonl, hma or bare.
     #[arg(long, value_name = "FORMAT", value_parser = crate::lists::parse_format)]
-    list_format: Option<vigil_core::ListFormat>,
+    list_format: Option<vigil_lists::ListFormat>,
     /// Algorithm of bare --list files.
     #[arg(long, value_name = "NAME")]
     list_algorithm: Option<String>,
@@ -219,14 +219,14 @@ fn parse_line(
 pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
     let config = match &args.config {
         Some(path) => crate::settings::load(Some(path))?,
-        None => vigil_core::Config::default(),
+        None => vigil_config::Config::default(),
     };
     let mut sources = config.lists.hash_lists.clone();
-    sources.extend(args.lists.iter().map(|path| vigil_core::ListSource {
+    sources.extend(args.lists.iter().map(|path| vigil_lists::ListSource {
         format: args.list_format,
         algorithm: args.list_algorithm.clone(),
         category: args.list_category.clone(),
-        ..vigil_core::ListSource::from(path.clone())
+        ..vigil_lists::ListSource::from(path.clone())
     }));
     anyhow::ensure!(
         !sources.is_empty(),

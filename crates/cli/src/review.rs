@@ -128,7 +128,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-async fn open(config: &vigil_core::Config) -> anyhow::Result<Store> {
+async fn open(config: &vigil_config::Config) -> anyhow::Result<Store> {
     Ok(Store::for_console(&config.review, Duration::from_secs(30)).await?)
 }
 
@@ -232,7 +232,7 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::run::init_logging(args.log_format);
-    let config = Arc::new(crate::settings::load(args.config.as_deref())?);
+    let config = Arc::new(crate::settings::load(args.config.as_deref())?.console());
     runtime()?.block_on(async move {
         let bind = |key: &'static str, addr: std::net::SocketAddr| async move {
             tokio::net::TcpListener::bind(addr)

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
-use vigil_core::config::Delivery;
 use vigil_kafka::Health;
 use vigil_kafka::admin::{self, Admin};
+use vigil_kafka::config::Delivery;
 use vigil_metrics::{BuildInfo, Metrics};
 use vigil_scan::{ListChange, Reloader};
 
@@ -58,7 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = crate::settings::load(args.config.as_deref())?;
     config.lists.check_signed().map_err(anyhow::Error::msg)?;
-    let reloader = Reloader::start(config.clone(), config.kafka.worker_threads)?;
+    let reloader = Reloader::start(config.scan(), config.kafka.worker_threads)?;
     let pipeline = reloader.shared();
     let delivery = match config.kafka.delivery {
         Delivery::AtLeastOnce => "at-least-once",
@@ -75,7 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     )));
     let shutdown = Arc::new(AtomicBool::new(false));
     let shutdown_timeout_secs = config.kafka.shutdown_timeout_secs;
-    let config = Arc::new(config);
+    let config = Arc::new(config.run());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -1,7 +1,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use vigil_core::Config;
+use vigil_config::Config;
 
 /// The configuration in force: `explicit` (from --config or $VIGIL_CONFIG), else
 /// `./vigil.toml` if present, else the defaults; environment overrides applied either way.

@@ -1,5 +1,5 @@
-//! The vocabulary every vigil component shares: what comes in, what goes out, and how it is
-//! configured.
+//! The vocabulary every vigil component shares: what comes in, what goes out, and the
+//! machinery of the configuration file.
 //!
 //! - [`Message`] — a direct message as it arrives (a Kafka record value or one JSON line),
 //!   parsed and validated by [`Message::parse`], which fails with a content-free
@@ -14,8 +14,9 @@
 //!   reason code and the [`Source`] coordinates, never content.
 //! - [`VerdictRecord`] — one small record per input record, for auditors: what happened to
 //!   it (clean, flagged, error), which flag, which list versions were in force.
-//! - [`Config`] — the TOML configuration with `VIGIL_SECTION__KEY` environment overrides,
-//!   validated once at start-up.
+//! - [`config`] — the configuration file's machinery: TOML with `VIGIL_SECTION__KEY`
+//!   environment overrides, errors naming key and origin, [`config::Section`] (what each
+//!   crate's section does at load), [`config::Secret`]. The sections live with their crates.
 //!
 //! The wire formats are documented in `docs/schemas/` (JSON Schema plus prose).
 //!
@@ -42,7 +43,7 @@ mod source;
 mod verdict;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
-pub use config::{Config, ConfigError, ListFormat, ListSource};
+pub use config::ConfigError;
 pub use flag::{
     AttachmentDigest, DetectorKind, FLAG_SCHEMA_VERSION, Flag, FlagDefect, MAX_LIST_FIELD_BYTES,
     Match, MatchSubject, Severity, Span,

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::config::KafkaConfig;
 use rdkafka::message::Message;
 use serde::Serialize;
 use time::OffsetDateTime;
-use vigil_core::config::KafkaConfig;
 use vigil_core::{Source, VerdictKind, VerdictRecord};
 
 use crate::read::{Start, ToolError, TopicReader, count_records, high_watermarks};

@@ -6,8 +6,21 @@
 //! ones outright; the rest would silently break a role's guarantee). Builders see only the
 //! `[kafka]` section, and each key vigil owns is set here once.
 
+use crate::config::{ClientProperties, KafkaConfig};
 use rdkafka::config::ClientConfig;
-use vigil_core::config::{ClientProperties, KafkaConfig};
+
+/// The librdkafka keys vigil sets itself for every role that uses them; `[kafka.client]`,
+/// `[kafka.consumer]` and `[kafka.producer]` may not name them (the configuration refuses
+/// them), since setting them would silently break a delivery guarantee.
+pub(crate) const RESERVED_KEYS: [&str; 7] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "transactional.id",
+    "isolation.level",
+];
 
 /// How often librdkafka reports statistics (lag, positions) unless the user says otherwise.
 const STATISTICS_INTERVAL_MS: &str = "5000";
@@ -202,15 +215,11 @@ fn security_properties(k: &KafkaConfig) -> Vec<Property> {
 mod tests {
     use std::path::Path;
 
-    use vigil_core::Config;
-
     use super::*;
 
     fn load(text: &str, dir: &Path) -> KafkaConfig {
         let env = [("KAFKA_PW".to_string(), "pw-from-env".to_string())];
-        Config::from_toml(text, "test.toml", dir, env)
-            .unwrap()
-            .kafka
+        crate::config::parse_for_test(text, dir, env).kafka
     }
 
     fn properties(pairs: &[(&str, &str)]) -> ClientProperties {

@@ -33,13 +33,17 @@
 //! ```no_run
 //! use std::sync::{Arc, atomic::AtomicBool};
 //! use std::time::Duration;
-//! use vigil_core::Config;
+//! use vigil_kafka::config::{KafkaConfig, RunConfig};
 //! use vigil_kafka::{Health, run};
 //! use vigil_metrics::{BuildInfo, Metrics};
-//! use vigil_scan::Reloader;
+//! use vigil_scan::{Reloader, config::ScanConfig};
 //!
-//! let config = Arc::new(Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap());
-//! let reloader = Reloader::start(Config::clone(&config), config.kafka.worker_threads).unwrap();
+//! // The binary assembles both from the configuration file's sections (`vigil-config`).
+//! let config = Arc::new(RunConfig {
+//!     kafka: KafkaConfig { input_topics: vec!["dms".into()], ..KafkaConfig::default() },
+//!     ..RunConfig::default()
+//! });
+//! let reloader = Reloader::start(ScanConfig::default(), config.kafka.worker_threads).unwrap();
 //! let pipeline = reloader.shared(); // call reloader.reload(..) from a timer to pick up new lists
 //! let health = Arc::new(Health::new(Duration::from_secs(config.kafka.stall_timeout_secs)));
 //! let metrics = Arc::new(Metrics::new(&BuildInfo { version: "0.1.0", delivery: "at-least-once" }));
@@ -52,6 +56,7 @@ pub mod admin;
 pub mod audit;
 pub mod breaker;
 pub mod client;
+pub mod config;
 mod health;
 mod read;
 pub mod records;

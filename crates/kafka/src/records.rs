@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::config::RunConfig;
 use time::OffsetDateTime;
-use vigil_core::{Config, ListVersions, VERDICT_SCHEMA_VERSION, VerdictMatch, VerdictRecord};
+use vigil_core::{ListVersions, VERDICT_SCHEMA_VERSION, VerdictMatch, VerdictRecord};
 use vigil_metrics::OutputKind;
 use vigil_scan::Outcome;
 
@@ -95,7 +96,7 @@ impl std::fmt::Debug for OutputRecord {
 
 /// The records `outcome` of `input` produces, in order: flag, dead-letter copy, verdict.
 pub fn outputs(
-    config: &Config,
+    config: &RunConfig,
     lists: &ListVersions,
     input: &InputRecord,
     outcome: &Outcome,
@@ -197,7 +198,7 @@ mod tests {
 
     const MARKER: &str = "SECRET-CONTENT-91c2";
 
-    fn setup(extra: &str) -> (Config, Pipeline, tempfile::TempDir) {
+    fn setup(extra: &str) -> (RunConfig, Pipeline, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let keywords = dir.path().join("kw.csv");
         std::fs::write(
@@ -205,12 +206,11 @@ mod tests {
             "rule_id,term,category\nk1,home alone,grooming.isolation\n",
         )
         .unwrap();
-        let text = format!(
-            "[lists]\nkeyword_lists = [{:?}]\n[kafka]\nverdict_topic = \"vigil.verdicts\"\n{extra}",
-            keywords.display().to_string()
-        );
-        let config = Config::from_toml(&text, "t", dir.path(), std::iter::empty()).unwrap();
-        let pipeline = Pipeline::from_config(&config).unwrap();
+        let mut scan = vigil_scan::config::ScanConfig::default();
+        scan.lists.keyword_lists.push(keywords.into());
+        let text = format!("[kafka]\nverdict_topic = \"vigil.verdicts\"\n{extra}");
+        let config = crate::config::parse_for_test(&text, dir.path(), std::iter::empty());
+        let pipeline = Pipeline::from_config(&scan).unwrap();
         (config, pipeline, dir)
     }
 
@@ -225,7 +225,7 @@ mod tests {
         }
     }
 
-    fn run(config: &Config, pipeline: &Pipeline, record: &InputRecord) -> Vec<OutputRecord> {
+    fn run(config: &RunConfig, pipeline: &Pipeline, record: &InputRecord) -> Vec<OutputRecord> {
         let source = Source::Kafka {
             topic: record.topic.to_string(),
             partition: record.partition,

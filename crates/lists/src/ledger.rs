@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::ListSource;
 use serde::{Deserialize, Serialize};
-use vigil_core::ListSource;
 
 use crate::{ListError, ListInfo, Refusal};
 

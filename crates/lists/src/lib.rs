@@ -14,7 +14,7 @@
 //!   only what changed.
 //!
 //! ```
-//! use vigil_core::ListSource;
+//! use vigil_lists::ListSource;
 //! use vigil_lists::ListFile;
 //!
 //! let source = ListSource::from(std::path::PathBuf::from("iwf.csv"));
@@ -28,12 +28,14 @@
 //! assert_eq!(info.sha256.len(), 64);
 //! ```
 
+pub mod config;
 pub mod csv;
 mod info;
 mod ledger;
 mod manifest;
 mod stamp;
 
+pub use config::{ListFormat, ListSource, ListsConfig};
 pub use info::{ListInfo, Provenance};
 pub use ledger::Ledger;
 pub use manifest::{

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::ListSource;
 use base64::Engine as _;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use vigil_core::ListSource;
 
 use crate::csv::read_file;
 use crate::{ListError, ListInfo, Provenance, Refusal};
@@ -99,7 +99,7 @@ pub struct Integrity {
 
 impl Integrity {
     /// Loads the configured keys.
-    pub fn from_config(config: &vigil_core::config::ListsConfig) -> Result<Integrity, ListError> {
+    pub fn from_config(config: &crate::ListsConfig) -> Result<Integrity, ListError> {
         Ok(Integrity {
             keys: config
                 .trusted_keys

@@ -1,7 +1,7 @@
 use std::path::Path;
 use std::time::SystemTime;
 
-use vigil_core::ListSource;
+use crate::ListSource;
 
 use crate::{default_manifest_path, signature_path};
 

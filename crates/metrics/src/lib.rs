@@ -14,14 +14,14 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use vigil_core::{Config, Source};
+//! use vigil_core::Source;
 //! use vigil_metrics::{BuildInfo, Metrics};
 //! use vigil_scan::{Pipeline, Trace};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let keywords = dir.path().join("kw.csv");
 //! std::fs::write(&keywords, "rule_id,term,category\nk1,home alone,grooming.isolation\n").unwrap();
-//! let mut config = Config::default();
+//! let mut config = vigil_scan::config::ScanConfig::default();
 //! config.lists.keyword_lists.push(keywords.into());
 //! let pipeline = Pipeline::from_config(&config).unwrap();
 //!

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use time::OffsetDateTime;
-use vigil_core::{Config, Source};
+use vigil_core::Source;
+use vigil_scan::config::ScanConfig;
 use vigil_scan::{ListSet, Pipeline};
 
 use super::*;
@@ -30,10 +31,10 @@ fn series<'a>(text: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn keyword_pipeline(dir: &Path, terms: &str) -> (Config, Pipeline) {
+fn keyword_pipeline(dir: &Path, terms: &str) -> (ScanConfig, Pipeline) {
     let keywords = dir.join("kw.csv");
     std::fs::write(&keywords, format!("rule_id,term,category\n{terms}")).unwrap();
-    let mut config = Config::default();
+    let mut config = ScanConfig::default();
     config.lists.keyword_lists.push(keywords.into());
     let pipeline = Pipeline::from_config(&config).unwrap();
     (config, pipeline)
@@ -114,7 +115,7 @@ fn every_declared_metric_is_exported_with_its_declared_type() {
     metrics.commit(true, Duration::from_millis(3));
     metrics.transaction_aborted();
     metrics.rebalance("assign");
-    let lists = ListSet::load(&config, OffsetDateTime::UNIX_EPOCH).unwrap();
+    let lists = ListSet::load(&config.lists, OffsetDateTime::UNIX_EPOCH).unwrap();
     let built = Pipeline::build(&config, &lists, 0).unwrap();
     metrics.lists_in_force(built.lists(), 1.0);
     metrics.list_update(&ReloadReport::default());

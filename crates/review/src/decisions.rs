@@ -9,7 +9,9 @@ use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
 use tracing::{info, warn};
-use vigil_core::{Config, Match, MatchSubject};
+use vigil_core::{Match, MatchSubject};
+
+use crate::config::ConsoleConfig;
 
 use crate::access::Action;
 use crate::accounts::{Reviewer, Role};
@@ -288,7 +290,10 @@ const PUBLISH_BATCH: i64 = 500;
 /// Publishes decisions from the outbox until the task is dropped. Each decision is keyed by
 /// its flag id (so one flag's decisions stay in order) and marked published once the broker
 /// acknowledged it; a crash in between re-sends it with the same `decision_id`.
-pub async fn publish(config: &Config, store: Store) -> Result<(), rdkafka::error::KafkaError> {
+pub async fn publish(
+    config: &ConsoleConfig,
+    store: Store,
+) -> Result<(), rdkafka::error::KafkaError> {
     let producer: FutureProducer = vigil_kafka::client::producer(&config.kafka).create()?;
     let topic = config.review.decisions_topic.clone();
     info!(%topic, "publishing decisions");

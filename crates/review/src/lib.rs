@@ -15,16 +15,17 @@
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
 //! use std::time::Duration;
-//! use vigil_core::Config;
+//! use vigil_review::config::ConsoleConfig;
 //! use vigil_review::{Store, ingest};
 //!
-//! let config = Config::load("vigil.toml".as_ref(), std::env::vars()).unwrap();
+//! // The binary assembles it from the configuration file's sections (`vigil-config`).
+//! let config = ConsoleConfig { topics: vec!["vigil.flags".into()], ..ConsoleConfig::default() };
 //! let rt = tokio::runtime::Runtime::new().unwrap();
 //! let store = rt
 //!     .block_on(Store::for_console(&config.review, Duration::from_secs(10)))
 //!     .unwrap();
 //! let shutdown = AtomicBool::new(false); // set it from a signal handler
-//! let queues = config.review.review_topics(&config);
+//! let queues = config.topics.clone();
 //! let progress = std::sync::Arc::new(ingest::IngestProgress::new(&queues)); // for /metrics
 //! let stats = ingest::ingest(&config, &store, rt.handle(), &shutdown, progress).unwrap();
 //! println!("{} new flags", stats.stored);
@@ -33,6 +34,7 @@
 pub mod access;
 pub mod accounts;
 pub mod chain;
+pub mod config;
 pub mod decisions;
 mod export;
 pub mod ingest;

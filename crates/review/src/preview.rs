@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use vigil_core::config::AttachmentsConfig;
 use vigil_hash::{DecodeBudget, DecodeLimits, Timebox, decode_budgeted, sniff_format};
+use vigil_scan::config::AttachmentsConfig;
 
 /// Side of the blurred preview's grid: this few cells keep nothing recognisable.
 const BLUR_CELLS: u32 = 12;

@@ -10,7 +10,9 @@
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use vigil_core::config::{ReviewConfig, Secret};
+use vigil_core::config::Secret;
+
+use crate::config::ReviewConfig;
 
 use crate::store::{Store, StoreError};
 

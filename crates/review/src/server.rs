@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use crate::config::ConsoleConfig;
 use tracing::{info, warn};
-use vigil_core::Config;
 
 use crate::ingest::{IngestError, IngestProgress, ingest};
 use crate::listen::serve;
@@ -64,13 +64,13 @@ pub struct Listeners {
 /// Runs the console on `listeners` until `stop` completes; then stops ingesting (committing
 /// what was stored) and returns.
 pub async fn run(
-    config: Arc<Config>,
+    config: Arc<ConsoleConfig>,
     listeners: Listeners,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConsoleError> {
     let store = Store::for_console(&config.review, CONNECT_TIMEOUT).await?;
     let shutdown = Arc::new(AtomicBool::new(false));
-    let progress = Arc::new(IngestProgress::new(&config.review.review_topics(&config)));
+    let progress = Arc::new(IngestProgress::new(&config.topics.clone()));
     let mut ingesting = {
         let (config, store, shutdown) = (config.clone(), store.clone(), shutdown.clone());
         let handle = tokio::runtime::Handle::current();

@@ -2,8 +2,8 @@ use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vigil_core::config::AttachmentsConfig;
-use vigil_core::{Algorithm, Config, DetectorKind, Match, MatchSubject, ReasonCode};
+use crate::config::{AttachmentsConfig, MatchConfig};
+use vigil_core::{Algorithm, DetectorKind, Match, MatchSubject, ReasonCode};
 use vigil_hash::{
     AttachmentHasher, Deadline, DecodeBudget, DecodeError, DecodeLimits, ExactAlgorithm,
     ExactDigests, Family, HashOptions, ImageHashes, Timebox, TrimOptions, decode_budgeted,
@@ -170,8 +170,11 @@ impl ImageMatchSettings {
     /// The settings in `config`, for `scanning_threads` threads scanning at once (0: one per
     /// available CPU). The caller knows that number (the Kafka runtime's workers, say);
     /// scanning does not read transport settings.
-    pub fn from_config(config: &Config, scanning_threads: usize) -> ImageMatchSettings {
-        let (m, a) = (&config.matching, &config.attachments);
+    pub fn from_config(
+        m: &MatchConfig,
+        a: &AttachmentsConfig,
+        scanning_threads: usize,
+    ) -> ImageMatchSettings {
         ImageMatchSettings {
             pdq_max_distance: m.pdq_max_distance,
             pdq_min_quality: m.pdq_min_quality,

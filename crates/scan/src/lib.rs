@@ -12,7 +12,7 @@
 //!   beneath configured roots (no symlink followed), within size limits per attachment and
 //!   per message.
 //! - [`Pipeline`] — parse → resolve → scan, emitting [`vigil_core::ErrorRecord`]s for whatever
-//!   could not be scanned; built once from a [`vigil_core::Config`] (lists compiled then).
+//!   could not be scanned; built once from a [`config::ScanConfig`] (lists compiled then).
 //! - [`ListSet`] and [`Reloader`] — the lists in force, re-read when their files change and
 //!   swapped into the [`SharedPipeline`] scanning threads read.
 //! - [`Trace`] — the time of each [`TimedStep`] and the attachment outcomes of one record,
@@ -20,13 +20,13 @@
 //! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.
 //!
 //! ```
-//! use vigil_core::{Config, Source};
+//! use vigil_core::Source;
 //! use vigil_scan::Pipeline;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let keywords = dir.path().join("kw.csv");
 //! std::fs::write(&keywords, "rule_id,term,category\nk1,home alone,grooming.isolation\n").unwrap();
-//! let mut config = Config::default();
+//! let mut config = vigil_scan::config::ScanConfig::default();
 //! config.lists.keyword_lists.push(keywords.into());
 //! let pipeline = Pipeline::from_config(&config).unwrap();
 //!
@@ -39,6 +39,7 @@
 //! assert!(outcome.errors.is_empty());
 //! ```
 
+pub mod config;
 mod detector;
 mod detectors;
 mod lines;

@@ -4,13 +4,14 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use vigil_core::{
-    AttachmentBody, Config, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode,
-    Source, VerdictKind,
+    AttachmentBody, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode, Source,
+    VerdictKind,
 };
 use vigil_index::{ExactIndex, HashList, NearIndex};
 use vigil_lists::{ListError, ListInfo};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
 
+use crate::config::ScanConfig;
 use crate::{
     AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
     KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep, Trace,
@@ -123,10 +124,10 @@ impl Outcome {
 impl Pipeline {
     /// Loads and compiles every configured list and checks the attachment roots, for as many
     /// scanning threads as there are CPUs (`vigil scan`, `vigil config check`).
-    pub fn from_config(config: &Config) -> Result<Pipeline, BuildError> {
+    pub fn from_config(config: &ScanConfig) -> Result<Pipeline, BuildError> {
         Pipeline::build(
             config,
-            &ListSet::load(config, OffsetDateTime::now_utc())?,
+            &ListSet::load(&config.lists, OffsetDateTime::now_utc())?,
             0,
         )
     }
@@ -134,7 +135,7 @@ impl Pipeline {
     /// Builds the indexes and automata for `lists` and checks the attachment roots, for
     /// `scanning_threads` threads calling [`Pipeline::process`] at once (0: one per CPU).
     pub fn build(
-        config: &Config,
+        config: &ScanConfig,
         lists: &ListSet,
         scanning_threads: usize,
     ) -> Result<Pipeline, BuildError> {
@@ -169,7 +170,11 @@ impl Pipeline {
             }
             let near = NearIndex::build(hash_lists);
             if !near.algorithms().is_empty() {
-                let settings = ImageMatchSettings::from_config(config, scanning_threads);
+                let settings = ImageMatchSettings::from_config(
+                    &config.matching,
+                    &config.attachments,
+                    scanning_threads,
+                );
                 detectors.push(Box::new(ImageHashDetector::new(near, settings)));
             }
         }

@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Guard};
 use time::OffsetDateTime;
-use vigil_core::{Config, ListSource};
 use vigil_index::HashList;
-use vigil_lists::{Integrity, Ledger, ListError, ListFile, ListInfo, Stamp};
+use vigil_lists::ListSource;
+use vigil_lists::{Integrity, Ledger, ListError, ListFile, ListInfo, ListsConfig, Stamp};
 use vigil_text::KeywordList;
 
+use crate::config::ScanConfig;
 use crate::{BuildError, Pipeline};
 
 /// One configured list and the version of it in force.
@@ -161,24 +162,12 @@ fn refresh_slots<T: Loadable>(
 
 impl ListSet {
     /// Loads every list of `config` (at start-up: any failure is fatal).
-    pub fn load(config: &Config, now: OffsetDateTime) -> Result<ListSet, BuildError> {
-        let integrity = Integrity::from_config(&config.lists)?;
-        let lenient = config.lists.lenient;
-        let mut ledger = Ledger::open(config.lists.ledger_file.as_deref())?;
-        let hash = load_all(
-            &config.lists.hash_lists,
-            &integrity,
-            lenient,
-            now,
-            &mut ledger,
-        )?;
-        let keyword = load_all(
-            &config.lists.keyword_lists,
-            &integrity,
-            lenient,
-            now,
-            &mut ledger,
-        )?;
+    pub fn load(lists: &ListsConfig, now: OffsetDateTime) -> Result<ListSet, BuildError> {
+        let integrity = Integrity::from_config(lists)?;
+        let lenient = lists.lenient;
+        let mut ledger = Ledger::open(lists.ledger_file.as_deref())?;
+        let hash = load_all(&lists.hash_lists, &integrity, lenient, now, &mut ledger)?;
+        let keyword = load_all(&lists.keyword_lists, &integrity, lenient, now, &mut ledger)?;
         Ok(ListSet {
             hash,
             keyword,
@@ -246,7 +235,7 @@ impl SharedPipeline {
 /// Reloads lists into a [`SharedPipeline`].
 #[derive(Debug)]
 pub struct Reloader {
-    config: Config,
+    config: ScanConfig,
     scanning_threads: usize,
     lists: ListSet,
     shared: Arc<SharedPipeline>,
@@ -266,8 +255,8 @@ pub struct ReloadReport {
 impl Reloader {
     /// Loads every list of `config` and builds the first pipeline, for `scanning_threads`
     /// threads scanning at once (0: one per CPU); at start-up, so any failure is fatal.
-    pub fn start(config: Config, scanning_threads: usize) -> Result<Reloader, BuildError> {
-        let lists = ListSet::load(&config, OffsetDateTime::now_utc())?;
+    pub fn start(config: ScanConfig, scanning_threads: usize) -> Result<Reloader, BuildError> {
+        let lists = ListSet::load(&config.lists, OffsetDateTime::now_utc())?;
         let pipeline = Pipeline::build(&config, &lists, scanning_threads)?;
         Ok(Reloader {
             config,

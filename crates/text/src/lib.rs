@@ -34,12 +34,14 @@
 //! assert_eq!((hits[0].spans[0].start, hits[0].spans[0].end), (0, 23));
 //! ```
 
+pub mod config;
 mod keywords;
 mod literals;
 mod matcher;
 mod normalize;
 mod rules;
 
+pub use config::TextConfig;
 pub use keywords::{KeywordList, KeywordRule, RuleKind};
 pub use matcher::{KeywordMatcher, RuleClass, TermSearch, TextError, TextHit};
 pub use normalize::{Normalized, Normalizer, Step, Steps};

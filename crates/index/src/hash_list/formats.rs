@@ -275,7 +275,7 @@ fn lines(bytes: &[u8]) -> impl Iterator<Item = (u64, &str)> {
 mod tests {
     use std::path::PathBuf;
 
-    use vigil_core::{ListFormat, ListSource};
+    use vigil_lists::{ListFormat, ListSource};
 
     use crate::HashList;
     use vigil_lists::{ListError, ListFile};

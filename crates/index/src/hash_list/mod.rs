@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use vigil_core::Algorithm;
-use vigil_core::{ListFormat, ListSource, Severity};
+use vigil_core::Severity;
 use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
+use vigil_lists::{ListFormat, ListSource};
 
 use vigil_lists::{Integrity, ListError, ListFile, ListInfo};
 

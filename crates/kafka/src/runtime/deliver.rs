@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::config::RunConfig;
 use crossbeam_channel::{Receiver, Sender};
 use rdkafka::ClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -14,7 +15,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use time::OffsetDateTime;
 use tracing::warn;
-use vigil_core::{Config, ReasonCode, Source};
+use vigil_core::{ReasonCode, Source};
 use vigil_metrics::{Metrics, OutputKind};
 use vigil_scan::{Outcome, SharedPipeline, Trace};
 
@@ -156,7 +157,7 @@ fn send(producer: &Output, pending: &Arc<Pending>, index: usize) {
 
 /// What every scanning thread shares.
 pub(super) struct Shared {
-    pub(super) config: Arc<Config>,
+    pub(super) config: Arc<RunConfig>,
     pub(super) pipeline: Arc<SharedPipeline>,
     pub(super) producer: Arc<Output>,
     pub(super) completions: Sender<Completion>,

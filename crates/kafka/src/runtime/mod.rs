@@ -23,11 +23,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::config::RunConfig;
 use crossbeam_channel::unbounded;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::producer::Producer;
 use tracing::{info, warn};
-use vigil_core::Config;
 use vigil_metrics::Metrics;
 use vigil_scan::SharedPipeline;
 
@@ -46,7 +46,7 @@ use state::LoopState;
 /// Consumes `config.kafka.input_topics` until `shutdown` is set, then drains, commits and
 /// returns. Blocks the calling thread (run it off any async runtime).
 pub fn run(
-    config: Arc<Config>,
+    config: Arc<RunConfig>,
     pipeline: Arc<SharedPipeline>,
     health: Arc<Health>,
     metrics: Arc<Metrics>,

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::config::KafkaConfig;
 use crossbeam_channel::Sender;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::producer::Producer;
 use tracing::{debug, warn};
-use vigil_core::config::KafkaConfig;
 use vigil_metrics::{Metrics, RuntimeGauges};
 
 use super::deliver::{Job, Output};

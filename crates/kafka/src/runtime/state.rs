@@ -282,7 +282,7 @@ impl LoopState {
 mod tests {
     use std::sync::Arc;
 
-    use vigil_core::config::{Delivery, KafkaConfig};
+    use crate::config::{Delivery, KafkaConfig};
 
     use super::*;
 

@@ -9,7 +9,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
 use rdkafka::{Offset, TopicPartitionList};
-use vigil_core::{AttachmentDigest, Config, Flag, Message, Source};
+use vigil_core::{AttachmentDigest, Flag, Message, Source};
+
+use crate::config::ConsoleConfig;
 use vigil_scan::{ResolvedAttachment, Resolver};
 
 use super::{Failure, IngestError, setup};
@@ -25,7 +27,7 @@ pub(super) struct ContentFetcher {
 }
 
 impl ContentFetcher {
-    pub(super) fn new(config: &Config) -> Result<ContentFetcher, IngestError> {
+    pub(super) fn new(config: &ConsoleConfig) -> Result<ContentFetcher, IngestError> {
         let group = format!("{}-content", config.review.group_id);
         let consumer: BaseConsumer = vigil_kafka::client::content_fetcher(&config.kafka, &group)
             .create()

@@ -22,7 +22,9 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message as _;
 use tracing::{error, info, warn};
-use vigil_core::{Config, FLAG_SCHEMA_VERSION, Flag};
+use vigil_core::{FLAG_SCHEMA_VERSION, Flag};
+
+use crate::config::ConsoleConfig;
 
 pub use progress::{IngestProgress, PartitionProgress, RejectReason};
 
@@ -235,14 +237,14 @@ impl Ingestor<'_> {
 /// settled; reports each partition's position in `progress`. Blocks the calling thread (not
 /// an async runtime's); database calls run on `rt`.
 pub fn ingest(
-    config: &Config,
+    config: &ConsoleConfig,
     store: &Store,
     rt: &tokio::runtime::Handle,
     shutdown: &AtomicBool,
     progress: Arc<IngestProgress>,
 ) -> Result<IngestStats, IngestError> {
     vigil_kafka::check_access(&config.kafka)?;
-    let topics = config.review.review_topics(config);
+    let topics = config.topics.clone();
     // Offsets are stored by hand once a record is settled; the client commits only stored
     // offsets. Its statistics report the partitions' positions ([`IngestProgress`]).
     let client = vigil_kafka::client::review_ingest(&config.kafka, &config.review.group_id);

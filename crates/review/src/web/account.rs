@@ -2,12 +2,12 @@
 //! fresh sign-in at the proxy), and changing their password. Both count as sign-in attempts
 //! for throttling: a stolen session cannot guess the password behind it any faster.
 
+use crate::config::ReviewAuth;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde::Deserialize;
-use vigil_core::config::ReviewAuth;
 
 use super::error::{Answer, WebError};
 use super::pages::urlencode;

@@ -16,14 +16,14 @@ pub use metrics::admin_router;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::config::ConsoleConfig;
+use crate::config::ReviewAuth;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use vigil_core::Config;
-use vigil_core::config::ReviewAuth;
 
 use self::error::WebError;
 use crate::access::Action;
@@ -33,13 +33,13 @@ use crate::store::Store;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) store: Store,
-    pub(crate) config: Arc<Config>,
+    pub(crate) config: Arc<ConsoleConfig>,
     /// Checks passwords, a bounded number at once.
     pub(crate) passwords: Arc<crate::accounts::PasswordChecker>,
 }
 
 /// The console's routes.
-pub fn router(store: Store, config: Arc<Config>) -> Router {
+pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
     let state = AppState {
         store,
         config,

@@ -10,12 +10,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::config::ReviewAuth;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect};
 use subtle::ConstantTimeEq;
-use vigil_core::config::ReviewAuth;
 
 use super::AppState;
 use super::error::WebError;

@@ -4,9 +4,9 @@ use std::io::Read;
 use std::os::fd::AsFd;
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::AttachmentsConfig;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use vigil_core::config::AttachmentsConfig;
 use vigil_core::{AttachmentBody, MediaType, Message, ReasonCode};
 
 use crate::Problem;

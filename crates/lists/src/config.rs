@@ -1,0 +1,219 @@
+//! `[lists]`: which lists to load, and what they must prove about themselves. Relative paths
+//! are resolved against the configuration file's directory.
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vigil_core::config::{Invalid, Section, resolve};
+
+/// Every default of `[lists]`, in one place.
+pub mod defaults {
+    /// `lists.reload_interval_ms`: how often `vigil run` looks for new list versions.
+    pub const LISTS_RELOAD_INTERVAL_MS: u64 = 60_000;
+}
+
+/// `[lists]`. Relative paths are resolved against the configuration file's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListsConfig {
+    /// Hash lists: paths, or tables naming the format (see `docs/lists.md`).
+    pub hash_lists: Vec<ListSource>,
+    /// Keyword lists (CSV: `rule_id,term,category[,whole_word,severity]`).
+    pub keyword_lists: Vec<ListSource>,
+    /// How often `vigil run` checks the list files for a new version; 0 turns the periodic
+    /// check off (SIGHUP still reloads).
+    pub reload_interval_ms: u64,
+    /// Public keys (PEM, ed25519) that sign list manifests. When any is given, every list
+    /// must carry a manifest with a valid signature by one of them.
+    pub trusted_keys: Vec<PathBuf>,
+    /// Lets `vigil run` start with lists and no `trusted_keys`: for lists the operator makes
+    /// and places alone (development, tests). `vigil scan` never needs it.
+    pub allow_unsigned: bool,
+    /// Refuse a list whose manifest `created_at` is older than this (a frozen feed); lists
+    /// without a manifest are refused too when it is set. Unset: no age limit.
+    pub max_age_secs: Option<u64>,
+    /// A file recording the highest manifest version accepted per list, so a restart
+    /// cannot roll a list back; unset: versions are only compared within one process.
+    pub ledger_file: Option<PathBuf>,
+    /// Default for each list's `lenient`: skip and count malformed lines instead of refusing
+    /// the list.
+    pub lenient: bool,
+}
+
+impl Default for ListsConfig {
+    fn default() -> Self {
+        ListsConfig {
+            hash_lists: Vec::new(),
+            keyword_lists: Vec::new(),
+            reload_interval_ms: defaults::LISTS_RELOAD_INTERVAL_MS,
+            trusted_keys: Vec::new(),
+            allow_unsigned: false,
+            max_age_secs: None,
+            ledger_file: None,
+            lenient: false,
+        }
+    }
+}
+
+impl ListsConfig {
+    /// What `vigil run` requires: a signature on every list, unless `allow_unsigned` says
+    /// unsigned lists are intended. A long-running scanner reads list files that others can
+    /// write (a Secret, a volume); `vigil scan` reads files its operator names and does not
+    /// ask this.
+    pub fn check_signed(&self) -> Result<(), String> {
+        let any = !self.hash_lists.is_empty() || !self.keyword_lists.is_empty();
+        if any && self.trusted_keys.is_empty() && !self.allow_unsigned {
+            return Err(
+                "config key `lists.trusted_keys` is empty, so nothing shows who made the lists, \
+                 and `vigil run` refuses unsigned lists: set `lists.trusted_keys` (docs/lists.md), \
+                 or `lists.allow_unsigned = true` for lists you make and place yourself"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// The file formats of hash lists (`docs/lists.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListFormat {
+    /// vigil CSV: `algorithm,hash,entry_id,category[,severity,deleted,...]`.
+    Csv,
+    /// HMA / python-threatexchange: `<signal_type> <hash>` per line.
+    Hma,
+    /// One hash per line; the algorithm comes from the list's `algorithm`.
+    Bare,
+    /// JSON lines with the CSV's fields.
+    Jsonl,
+}
+
+impl ListFormat {
+    /// The format a file's extension implies: `.csv`, `.jsonl`/`.ndjson`; anything else is
+    /// `bare` when an algorithm is given, `hma` otherwise.
+    pub fn for_path(path: &Path, algorithm_given: bool) -> ListFormat {
+        let extension = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_ascii_lowercase());
+        match extension.as_deref() {
+            Some("csv") => ListFormat::Csv,
+            Some("jsonl" | "ndjson") => ListFormat::Jsonl,
+            _ if algorithm_given => ListFormat::Bare,
+            _ => ListFormat::Hma,
+        }
+    }
+}
+
+/// One list in `lists.hash_lists` / `lists.keyword_lists`: a path, or a table.
+/// The schema is the table form's (a bare path is a string).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+pub struct ListSource {
+    /// The data file.
+    pub path: PathBuf,
+    /// The list's name in matches; default: the manifest's name, else the file stem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// File format; default from the extension ([`ListFormat::for_path`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<ListFormat>,
+    /// The algorithm of every hash in a `bare` list (`pdq`, `md5`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<String>,
+    /// Category of entries in formats without one (`hma`, `bare`); default: the list name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    /// The manifest; default: `<path>.manifest.json` when that file exists.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<PathBuf>,
+    /// Skip and count malformed lines; default `lists.lenient`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lenient: Option<bool>,
+}
+
+impl From<PathBuf> for ListSource {
+    fn from(path: PathBuf) -> Self {
+        ListSource {
+            path,
+            name: None,
+            format: None,
+            algorithm: None,
+            category: None,
+            manifest: None,
+            lenient: None,
+        }
+    }
+}
+
+/// The table form of [`ListSource`], with its unknown keys refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListSourceTable {
+    path: PathBuf,
+    name: Option<String>,
+    format: Option<ListFormat>,
+    algorithm: Option<String>,
+    category: Option<String>,
+    manifest: Option<PathBuf>,
+    lenient: Option<bool>,
+}
+
+impl<'de> Deserialize<'de> for ListSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = ListSource;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a path, or a table with `path` and options")
+            }
+            fn visit_str<E: serde::de::Error>(self, path: &str) -> Result<ListSource, E> {
+                Ok(ListSource::from(PathBuf::from(path)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ListSource, A::Error> {
+                let t = ListSourceTable::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(ListSource {
+                    path: t.path,
+                    name: t.name,
+                    format: t.format,
+                    algorithm: t.algorithm,
+                    category: t.category,
+                    manifest: t.manifest,
+                    lenient: t.lenient,
+                })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl Section for ListsConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        let sources = self
+            .hash_lists
+            .iter_mut()
+            .chain(self.keyword_lists.iter_mut());
+        let source_paths =
+            sources.flat_map(|s| std::iter::once(&mut s.path).chain(s.manifest.as_mut()));
+        resolve(
+            base,
+            source_paths
+                .chain(self.trusted_keys.iter_mut())
+                .chain(self.ledger_file.iter_mut()),
+        );
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        if self.allow_unsigned && !self.trusted_keys.is_empty() {
+            return Err(Invalid::new(
+                "lists.allow_unsigned",
+                "cannot be true with `lists.trusted_keys` set (every list must then be signed)",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,267 @@
+//! `[review]`: the review console (`vigil review`): where it listens, its database roles,
+//! how people sign in, how long content and sessions last. It reads the review topics with
+//! the `[kafka]` section's brokers and security settings.
+
+use std::net::SocketAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vigil_core::config::{Invalid, Secret, Section};
+use vigil_kafka::config::{KafkaConfig, check_topic};
+use vigil_scan::config::AttachmentsConfig;
+
+/// Every default of `[review]`, in one place.
+pub mod defaults {
+    /// `review.listen`: the review console.
+    pub const REVIEW_LISTEN: &str = "127.0.0.1:8480";
+    /// `review.metrics_listen`: the review console's `/metrics` and `/healthz`.
+    pub const REVIEW_METRICS_LISTEN: &str = "127.0.0.1:9465";
+    /// `review.database_url`: the local development database (`deploy/local/postgres`), as
+    /// its console role.
+    pub const REVIEW_DATABASE_URL: &str =
+        "postgres://vigil_console:vigil_console@127.0.0.1:55432/vigil";
+    /// `review.group_id`: the console's consumer group on the review topics.
+    pub const REVIEW_GROUP_ID: &str = "vigil-review";
+    /// `review.decisions_topic`.
+    pub const REVIEW_DECISIONS_TOPIC: &str = "vigil.decisions";
+    /// `review.lease_secs`: how long a claimed item stays with its reviewer.
+    pub const REVIEW_LEASE_SECS: u64 = 15 * 60;
+    /// `review.content_retention_days`: message text and images are purged after this.
+    pub const REVIEW_CONTENT_RETENTION_DAYS: u32 = 30;
+    /// `review.session_ttl_secs`: a login lasts one working day.
+    pub const REVIEW_SESSION_TTL_SECS: u64 = 8 * 60 * 60;
+    /// `review.content_fetch_timeout_ms`: fetching a flagged message from its source topic.
+    pub const REVIEW_CONTENT_FETCH_TIMEOUT_MS: u64 = 10_000;
+    /// `review.session_idle_timeout_secs`: a session unused this long ends.
+    pub const REVIEW_SESSION_IDLE_TIMEOUT_SECS: u64 = 30 * 60;
+    /// `review.reauth_after_secs`: revealing an image needs a password (or a fresh sign-in
+    /// through the proxy) within this long.
+    pub const REVIEW_REAUTH_AFTER_SECS: u64 = 15 * 60;
+    /// `review.header_read_timeout_ms`: how long a client may take to send a request's
+    /// headers.
+    pub const REVIEW_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
+    /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
+    pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
+}
+
+/// What the review console reads of the configuration, assembled by the binary: its own
+/// `[review]` section, `[kafka]` (brokers and security for the review and decisions topics),
+/// `[attachments]` (fetching and previewing flagged images) and the review topics to read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ConsoleConfig {
+    /// `[review]`.
+    pub review: ReviewConfig,
+    /// `[kafka]`.
+    pub kafka: KafkaConfig,
+    /// `[attachments]`.
+    pub attachments: AttachmentsConfig,
+    /// The review topics to read: `review.topics`, or every topic `vigil run` writes flags to.
+    pub topics: Vec<String>,
+}
+
+/// `[review]`: the review console, `vigil review`. It reads the review topics with the
+/// `[kafka]` section's brokers and security settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReviewConfig {
+    /// Address of the console's HTTP server.
+    pub listen: SocketAddr,
+    /// Address of the console's `/metrics` and `/healthz`, apart from the pages people use
+    /// (and from the sign-in proxy): for Prometheus and probes.
+    pub metrics_listen: SocketAddr,
+    /// PostgreSQL connection URL of the console's runtime role; it holds the database
+    /// password, so `Debug` redacts it.
+    pub database_url: Secret,
+    /// PostgreSQL connection URL of the role that owns the review store (redacted too):
+    /// `vigil review migrate` migrates as it and grants `database_url`'s role what the
+    /// console needs. Keep it out of the console's own environment where a migration job
+    /// can run instead; the console uses it only when it finds the schema behind.
+    pub owner_database_url: Option<Secret>,
+    /// Allow the console to run as the role that owns the review store, which could then
+    /// alter its own access log (development and tests; refused otherwise).
+    pub single_role: bool,
+    /// Consumer group on the review topics.
+    pub group_id: String,
+    /// Review topics to read; empty: `kafka.review_topic` and every route's topic.
+    pub topics: Vec<String>,
+    /// Where every decision is produced (no content).
+    pub decisions_topic: String,
+    /// How long a claim keeps an item away from other reviewers.
+    pub lease_secs: u64,
+    /// Message text and images are deleted this many days after they were stored; flags,
+    /// decisions and the access log stay.
+    pub content_retention_days: u32,
+    /// How long a login lasts.
+    pub session_ttl_secs: u64,
+    /// A session unused this long ends (the person signs in again).
+    pub session_idle_timeout_secs: u64,
+    /// Revealing an image needs the person to have proved who they are within this long: the
+    /// password again, or in `proxy` mode a fresh sign-in at `proxy_reauth_url`.
+    pub reauth_after_secs: u64,
+    /// Bound on fetching one flagged message from its source topic before retrying.
+    pub content_fetch_timeout_ms: u64,
+    /// How long a client may take to send a request's headers before its connection is
+    /// closed (a client trickling them would otherwise hold the connection).
+    pub header_read_timeout_ms: u64,
+    /// Session cookies carry `Secure` (set false only to try the console over plain HTTP on
+    /// localhost).
+    pub secure_cookies: bool,
+    /// How people sign in: `local` (accounts with passwords) or `proxy` (a trusted reverse
+    /// proxy that authenticated them names the account in `proxy_user_header`).
+    pub auth: ReviewAuth,
+    /// `proxy` mode: the request header carrying the account's user name.
+    pub proxy_user_header: String,
+    /// `proxy` mode: where to send a person to sign in afresh at the proxy before a reveal
+    /// (e.g. oauth2-proxy's `/oauth2/sign_in?rd={next}` with its provider asked to prompt
+    /// for the login); `{next}` becomes the console path to return to, URL-encoded.
+    /// Required in `proxy` mode.
+    pub proxy_reauth_url: Option<String>,
+    /// The addresses of the reverse proxies in front of the console. Their
+    /// `X-Forwarded-For` is believed: the client is the right-most address in it that is not
+    /// one of them (for the access log and sign-in throttling). In `proxy` mode they are the
+    /// only peers allowed to send requests, so the user header cannot be forged around them.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+/// How people sign in to the review console.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewAuth {
+    /// Local accounts with argon2id password hashes.
+    #[default]
+    Local,
+    /// A trusted reverse proxy (SSO) authenticates and names the account in a header; the
+    /// account must exist and its role comes from the console, never from the proxy.
+    Proxy,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig {
+            listen: defaults::REVIEW_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8480))),
+            metrics_listen: defaults::REVIEW_METRICS_LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465))),
+            database_url: Secret::new(defaults::REVIEW_DATABASE_URL),
+            owner_database_url: None,
+            single_role: false,
+            group_id: defaults::REVIEW_GROUP_ID.to_string(),
+            topics: Vec::new(),
+            decisions_topic: defaults::REVIEW_DECISIONS_TOPIC.to_string(),
+            lease_secs: defaults::REVIEW_LEASE_SECS,
+            content_retention_days: defaults::REVIEW_CONTENT_RETENTION_DAYS,
+            session_ttl_secs: defaults::REVIEW_SESSION_TTL_SECS,
+            session_idle_timeout_secs: defaults::REVIEW_SESSION_IDLE_TIMEOUT_SECS,
+            reauth_after_secs: defaults::REVIEW_REAUTH_AFTER_SECS,
+            content_fetch_timeout_ms: defaults::REVIEW_CONTENT_FETCH_TIMEOUT_MS,
+            header_read_timeout_ms: defaults::REVIEW_HEADER_READ_TIMEOUT_MS,
+            secure_cookies: true,
+            auth: ReviewAuth::Local,
+            proxy_user_header: defaults::REVIEW_PROXY_USER_HEADER.to_string(),
+            proxy_reauth_url: None,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Section for ReviewConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let postgres = |url: &Secret| {
+            url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")
+        };
+        // The values themselves are not echoed: they hold passwords.
+        if !postgres(&self.database_url) {
+            return Err(Invalid::new(
+                "review.database_url",
+                "must be a postgres:// or postgresql:// URL",
+            ));
+        }
+        if let Some(owner) = &self.owner_database_url {
+            if !postgres(owner) {
+                return Err(Invalid::new(
+                    "review.owner_database_url",
+                    "must be a postgres:// or postgresql:// URL",
+                ));
+            }
+            if owner.expose() == self.database_url.expose() {
+                return Err(Invalid::new(
+                    "review.owner_database_url",
+                    "must name another role than review.database_url (the point is two)",
+                ));
+            }
+        }
+        if self.metrics_listen == self.listen {
+            return Err(Invalid::new(
+                "review.metrics_listen",
+                "must differ from review.listen",
+            ));
+        }
+        if self.group_id.trim().is_empty() {
+            return Err(Invalid::new("review.group_id", "must not be empty"));
+        }
+        for topic in &self.topics {
+            check_topic("review.topics", topic)?;
+        }
+        check_topic("review.decisions_topic", &self.decisions_topic)?;
+        if self.auth == ReviewAuth::Proxy {
+            if self.trusted_proxies.is_empty() {
+                return Err(Invalid::new(
+                    "review.trusted_proxies",
+                    "proxy sign-in needs the proxy's addresses (anyone else could send the header)",
+                ));
+            }
+            if !is_header_name(&self.proxy_user_header) {
+                return Err(Invalid::new(
+                    "review.proxy_user_header",
+                    format!("`{}` is not a header name", self.proxy_user_header),
+                ));
+            }
+            match self.proxy_reauth_url.as_deref() {
+                Some(url)
+                    if url.starts_with('/')
+                        || url.starts_with("https://")
+                        || url.starts_with("http://") => {}
+                _ => {
+                    return Err(Invalid::new(
+                        "review.proxy_reauth_url",
+                        "proxy sign-in needs the proxy's URL for a fresh sign-in before a reveal \
+                         (a path or http(s) URL, `{next}` for the page to return to)",
+                    ));
+                }
+            }
+        }
+        for (key, value) in [
+            ("review.lease_secs", self.lease_secs),
+            (
+                "review.content_retention_days",
+                u64::from(self.content_retention_days),
+            ),
+            ("review.session_ttl_secs", self.session_ttl_secs),
+            (
+                "review.session_idle_timeout_secs",
+                self.session_idle_timeout_secs,
+            ),
+            ("review.reauth_after_secs", self.reauth_after_secs),
+            (
+                "review.content_fetch_timeout_ms",
+                self.content_fetch_timeout_ms,
+            ),
+            ("review.header_read_timeout_ms", self.header_read_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(Invalid::new(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Whether `name` is a legal HTTP header name (an RFC 9110 token).
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}

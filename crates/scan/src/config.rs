@@ -1,0 +1,247 @@
+//! `[match]`, `[attachments]` and `[input]`: how near a hash must be to match, what an
+//! attachment may cost, how large a record may be. [`ScanConfig`] is what scanning reads of
+//! the whole file: these sections and those of the crates it drives (`[lists]`, `[text]`).
+
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use vigil_core::config::{Invalid, Section, check_positive, resolve};
+use vigil_lists::ListsConfig;
+use vigil_text::TextConfig;
+
+/// Every default of `[match]`, `[attachments]` and `[input]`, in one place.
+pub mod defaults {
+    /// `match.pdq_max_distance`: the Hamming radius HMA and ThreatExchange use.
+    pub const PDQ_MAX_DISTANCE: u32 = 31;
+    /// `match.pdq_min_quality`: PDQ hashes below this quality are too flat to match on.
+    pub const PDQ_MIN_QUALITY: u8 = 50;
+    /// `match.pdq_dihedral`: also match rotated and mirrored copies.
+    pub const PDQ_DIHEDRAL: bool = true;
+    /// `match.pdq_trim_borders`: also match copies framed by a uniform border.
+    pub const PDQ_TRIM_BORDERS: bool = true;
+    /// `match.phash_max_distance`, `match.dhash_max_distance`, `match.ahash_max_distance`:
+    /// out of 64 bits.
+    pub const HASH64_MAX_DISTANCE: u32 = 8;
+    /// Largest accepted 64-bit-hash distance.
+    pub const HASH64_MAX_DISTANCE_LIMIT: u32 = 16;
+    /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
+    /// (two random PDQ hashes are about 128 ± 8 bits apart).
+    pub const PDQ_MAX_DISTANCE_LIMIT: u32 = 64;
+    /// `attachments.max_image_width` and `max_image_height`, in pixels.
+    pub const MAX_IMAGE_DIMENSION: u32 = 8192;
+    /// `attachments.max_image_alloc_bytes`: decoded pixels, 256 MiB.
+    pub const MAX_IMAGE_ALLOC_BYTES: u64 = 256 * 1024 * 1024;
+    /// `attachments.max_decode_memory_bytes`: 640 MiB, room for one image at the default
+    /// limits (201 MB of pixels and 268 MB of PDQ luma) or several ordinary photographs.
+    pub const MAX_DECODE_MEMORY_BYTES: u64 = 640 * 1024 * 1024;
+    /// `attachments.max_image_time_ms`: decoding and hashing one image; the largest image the
+    /// default limits admit takes about 1 s on one core.
+    pub const MAX_IMAGE_TIME_MS: u64 = 2000;
+    /// `attachments.max_bytes`: 20 MiB.
+    pub const MAX_ATTACHMENT_BYTES: u64 = 20 * 1024 * 1024;
+    /// `attachments.max_attachments_per_message`: messaging apps send at most 10 to 30 files
+    /// per message (Discord and Slack 10, Telegram albums 10, iMessage and WhatsApp 30-100).
+    pub const MAX_ATTACHMENTS_PER_MESSAGE: u64 = 100;
+    /// `attachments.max_total_bytes_per_message`: 256 MiB, twelve maximal attachments or
+    /// fifty 5 MB photographs; what one scanning thread holds at most.
+    pub const MAX_TOTAL_ATTACHMENT_BYTES_PER_MESSAGE: u64 = 256 * 1024 * 1024;
+    /// `input.max_message_bytes`: 32 MiB, room for one maximal attachment inline in base64.
+    pub const MAX_MESSAGE_BYTES: u64 = 32 * 1024 * 1024;
+}
+
+/// What scanning reads of the configuration, assembled by the binary from the file's sections.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ScanConfig {
+    /// `[lists]`: the lists to load.
+    pub lists: ListsConfig,
+    /// `[match]`: matching thresholds.
+    pub matching: MatchConfig,
+    /// `[attachments]`: attachment limits and fetching.
+    pub attachments: AttachmentsConfig,
+    /// `[input]`: limits on input records.
+    pub input: InputConfig,
+    /// `[text]`: text scanning.
+    pub text: TextConfig,
+}
+
+/// `[match]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchConfig {
+    /// Largest PDQ Hamming distance that counts as a match.
+    pub pdq_max_distance: u32,
+    /// PDQ hashes of lower quality are not matched.
+    pub pdq_min_quality: u8,
+    /// Also match the 8 rotations and mirrorings of each image (computed from one DCT).
+    pub pdq_dihedral: bool,
+    /// Also match the content inside uniform borders, when an image has them.
+    pub pdq_trim_borders: bool,
+    /// Largest pHash Hamming distance (of 64 bits) that counts as a match.
+    pub phash_max_distance: u32,
+    /// Largest dHash Hamming distance that counts as a match.
+    pub dhash_max_distance: u32,
+    /// Largest aHash Hamming distance that counts as a match.
+    pub ahash_max_distance: u32,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            pdq_max_distance: defaults::PDQ_MAX_DISTANCE,
+            pdq_min_quality: defaults::PDQ_MIN_QUALITY,
+            pdq_dihedral: defaults::PDQ_DIHEDRAL,
+            pdq_trim_borders: defaults::PDQ_TRIM_BORDERS,
+            phash_max_distance: defaults::HASH64_MAX_DISTANCE,
+            dhash_max_distance: defaults::HASH64_MAX_DISTANCE,
+            ahash_max_distance: defaults::HASH64_MAX_DISTANCE,
+        }
+    }
+}
+
+/// `[attachments]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// Largest attachment, decoded, in bytes; larger ones are reported `attachment_too_large`.
+    pub max_bytes: u64,
+    /// Attachments of one message that are resolved; the rest are reported together
+    /// (`too_many_attachments`) without being read.
+    pub max_attachments_per_message: u64,
+    /// Bytes that one message's attachments may take together, decoded; an attachment that
+    /// would go past it is reported `attachment_budget_exceeded` without being read.
+    pub max_total_bytes_per_message: u64,
+    /// Directories that `file://` attachment URIs may point into. Empty: `file://` is refused.
+    pub file_roots: Vec<PathBuf>,
+    /// Images declaring a larger width are refused before decoding (`image_too_large`).
+    pub max_image_width: u32,
+    /// Images declaring a larger height are refused before decoding.
+    pub max_image_height: u32,
+    /// Images whose decoded pixels would take more bytes are refused before decoding.
+    pub max_image_alloc_bytes: u64,
+    /// Memory that decoding and hashing images may hold at once across scanning threads; an
+    /// image waits for its share (pixels plus 4 bytes per pixel for hashing).
+    pub max_decode_memory_bytes: u64,
+    /// Wall-clock budget for decoding and hashing one image, waiting for memory included.
+    /// Past it the image is reported `image_timeout` (its exact hashes still match) and its
+    /// work is abandoned to a helper thread, which keeps its memory until it finishes.
+    pub max_image_time_ms: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        AttachmentsConfig {
+            max_bytes: defaults::MAX_ATTACHMENT_BYTES,
+            max_attachments_per_message: defaults::MAX_ATTACHMENTS_PER_MESSAGE,
+            max_total_bytes_per_message: defaults::MAX_TOTAL_ATTACHMENT_BYTES_PER_MESSAGE,
+            file_roots: Vec::new(),
+            max_image_width: defaults::MAX_IMAGE_DIMENSION,
+            max_image_height: defaults::MAX_IMAGE_DIMENSION,
+            max_image_alloc_bytes: defaults::MAX_IMAGE_ALLOC_BYTES,
+            max_decode_memory_bytes: defaults::MAX_DECODE_MEMORY_BYTES,
+            max_image_time_ms: defaults::MAX_IMAGE_TIME_MS,
+        }
+    }
+}
+
+/// `[input]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// Largest input record (JSON line or Kafka value) in bytes.
+    pub max_message_bytes: u64,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            max_message_bytes: defaults::MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+impl Section for MatchConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let m = self;
+        if m.pdq_max_distance > defaults::PDQ_MAX_DISTANCE_LIMIT {
+            return Err(Invalid::new(
+                "match.pdq_max_distance",
+                format!(
+                    "{} is above {}: unrelated images would match",
+                    m.pdq_max_distance,
+                    defaults::PDQ_MAX_DISTANCE_LIMIT
+                ),
+            ));
+        }
+        if m.pdq_min_quality > 100 {
+            return Err(Invalid::new(
+                "match.pdq_min_quality",
+                format!("{} is not a quality (0 to 100)", m.pdq_min_quality),
+            ));
+        }
+        for (key, value) in [
+            ("match.phash_max_distance", m.phash_max_distance),
+            ("match.dhash_max_distance", m.dhash_max_distance),
+            ("match.ahash_max_distance", m.ahash_max_distance),
+        ] {
+            if value > defaults::HASH64_MAX_DISTANCE_LIMIT {
+                return Err(Invalid::new(
+                    key,
+                    format!(
+                        "{value} is above {}: unrelated images would match",
+                        defaults::HASH64_MAX_DISTANCE_LIMIT
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Section for AttachmentsConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        resolve(base, self.file_roots.iter_mut());
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let a = self;
+        for (key, value) in [
+            ("attachments.max_image_width", u64::from(a.max_image_width)),
+            (
+                "attachments.max_image_height",
+                u64::from(a.max_image_height),
+            ),
+            ("attachments.max_image_alloc_bytes", a.max_image_alloc_bytes),
+            (
+                "attachments.max_decode_memory_bytes",
+                a.max_decode_memory_bytes,
+            ),
+            ("attachments.max_image_time_ms", a.max_image_time_ms),
+            ("attachments.max_bytes", a.max_bytes),
+            (
+                "attachments.max_attachments_per_message",
+                a.max_attachments_per_message,
+            ),
+        ] {
+            if value == 0 {
+                return Err(Invalid::new(key, "must be at least 1"));
+            }
+        }
+        if a.max_total_bytes_per_message < a.max_bytes {
+            return Err(Invalid::new(
+                "attachments.max_total_bytes_per_message",
+                format!(
+                    "{} is below attachments.max_bytes ({}): no maximal attachment could be scanned",
+                    a.max_total_bytes_per_message, a.max_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Section for InputConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        check_positive([("input.max_message_bytes", self.max_message_bytes)])
+    }
+}
