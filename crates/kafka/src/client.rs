@@ -9,19 +9,6 @@
 use crate::config::{ClientProperties, KafkaConfig};
 use rdkafka::config::ClientConfig;
 
-/// The librdkafka keys vigil sets itself for every role that uses them; `[kafka.client]`,
-/// `[kafka.consumer]` and `[kafka.producer]` may not name them (the configuration refuses
-/// them), since setting them would silently break a delivery guarantee.
-pub(crate) const RESERVED_KEYS: [&str; 7] = [
-    "bootstrap.servers",
-    "group.id",
-    "enable.auto.commit",
-    "enable.auto.offset.store",
-    "enable.idempotence",
-    "transactional.id",
-    "isolation.level",
-];
-
 /// How often librdkafka reports statistics (lag, positions) unless the user says otherwise.
 const STATISTICS_INTERVAL_MS: &str = "5000";
 /// Exactly-once: the broker aborts a transaction left open this long (a crashed instance's),

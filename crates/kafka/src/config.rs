@@ -9,7 +9,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vigil_core::config::{Invalid, Secret, Section, check_positive, check_readable, resolve};
 
-use crate::client::RESERVED_KEYS;
 
 /// Every default of `[kafka]` and `[admin]`, in one place.
 pub mod defaults {
@@ -528,6 +527,19 @@ impl Section for AdminConfig {
         Ok(())
     }
 }
+
+/// The librdkafka keys vigil sets itself (in `client`, for every role that uses them):
+/// `[kafka.client]`, `[kafka.consumer]` and `[kafka.producer]` may not name them, since
+/// setting them would silently break a delivery guarantee.
+const RESERVED_KEYS: [&str; 7] = [
+    "bootstrap.servers",
+    "group.id",
+    "enable.auto.commit",
+    "enable.auto.offset.store",
+    "enable.idempotence",
+    "transactional.id",
+    "isolation.level",
+];
 
 /// What `vigil run` reads of the configuration: `[kafka]`, `[[routes]]` and `[admin]`,
 /// assembled by the binary from the file's sections.
