@@ -9,7 +9,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vigil_core::config::{Invalid, Secret, Section, check_positive, check_readable, resolve};
 
-
 /// Every default of `[kafka]` and `[admin]`, in one place.
 pub mod defaults {
     /// `kafka.brokers`.

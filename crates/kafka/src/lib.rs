@@ -25,6 +25,8 @@
 //! - [`AccessError`] — every client shares `[kafka.tls]` and `[kafka.sasl]`; each command
 //!   connects once at start-up and stops with the cause if the brokers refuse the TLS
 //!   handshake or the SASL credentials (librdkafka alone would retry forever).
+//! - [`config`] — the `[kafka]`, `[admin]` and `[[routes]]` sections, and
+//!   [`config::RunConfig`], what `vigil run` reads besides scanning.
 //!
 //! The runtime knows the scanner only through [`vigil_scan::SharedPipeline`] (the pipeline
 //! in force, which a list reload may swap between two records); detectors know nothing of

@@ -12,6 +12,8 @@
 //!   from, kept across restarts.
 //! - [`Stamp`] — sizes and modification times of a list's files, so a reloader re-reads
 //!   only what changed.
+//! - [`ListsConfig`] — the `[lists]` section: which lists to load, as [`ListSource`]s, and
+//!   what they must prove (trusted keys, age, ledger).
 //!
 //! ```
 //! use vigil_lists::ListSource;

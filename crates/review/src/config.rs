@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vigil_core::config::{Invalid, Secret, Section};
+use vigil_core::config::{Invalid, Secret, Section, check_positive};
 use vigil_kafka::config::{KafkaConfig, check_topic};
 use vigil_scan::config::AttachmentsConfig;
 
@@ -232,7 +232,7 @@ impl Section for ReviewConfig {
                 }
             }
         }
-        for (key, value) in [
+        check_positive([
             ("review.lease_secs", self.lease_secs),
             (
                 "review.content_retention_days",
@@ -249,11 +249,7 @@ impl Section for ReviewConfig {
                 self.content_fetch_timeout_ms,
             ),
             ("review.header_read_timeout_ms", self.header_read_timeout_ms),
-        ] {
-            if value == 0 {
-                return Err(Invalid::new(key, "must be at least 1"));
-            }
-        }
+        ])?;
         Ok(())
     }
 }

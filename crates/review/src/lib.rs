@@ -11,6 +11,8 @@
 //!   (purged after `review.content_retention_days`), reviewers, sessions, decisions and the
 //!   hash-chained, append-only access log ([`chain`]).
 //! - [`router`] — the console's pages; [`throttle`] slows password guessing.
+//! - [`config`] — the `[review]` section, and [`config::ConsoleConfig`], what the console
+//!   reads of the file.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;

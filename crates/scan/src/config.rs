@@ -205,7 +205,7 @@ impl Section for AttachmentsConfig {
 
     fn validate(&self) -> Result<(), Invalid> {
         let a = self;
-        for (key, value) in [
+        check_positive([
             ("attachments.max_image_width", u64::from(a.max_image_width)),
             (
                 "attachments.max_image_height",
@@ -222,11 +222,7 @@ impl Section for AttachmentsConfig {
                 "attachments.max_attachments_per_message",
                 a.max_attachments_per_message,
             ),
-        ] {
-            if value == 0 {
-                return Err(Invalid::new(key, "must be at least 1"));
-            }
-        }
+        ])?;
         if a.max_total_bytes_per_message < a.max_bytes {
             return Err(Invalid::new(
                 "attachments.max_total_bytes_per_message",

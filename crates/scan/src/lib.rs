@@ -18,6 +18,8 @@
 //! - [`Trace`] — the time of each [`TimedStep`] and the attachment outcomes of one record,
 //!   for metrics.
 //! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.
+//! - [`config`] — the `[match]`, `[attachments]` and `[input]` sections, and
+//!   [`config::ScanConfig`], everything scanning reads of the file.
 //!
 //! ```
 //! use vigil_core::Source;

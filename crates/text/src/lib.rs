@@ -14,6 +14,7 @@
 //!   every rule that matched (overlapping matches included) with all its spans, honouring
 //!   `whole_word` on the ORIGINAL word boundaries so that `sext` does not fire inside
 //!   `sextant`.
+//! - [`TextConfig`] — the `[text]` section: how much of a message's text is scanned.
 //!
 //! ```
 //! use vigil_text::{KeywordList, KeywordMatcher};
