@@ -23,13 +23,11 @@ use std::path::{Path, PathBuf};
 use libfuzzer_sys::fuzz_target;
 use vigil_core::Algorithm;
 use vigil_core::config::{Invalid, Section};
-use vigil_lists::ListsConfig;
-use vigil_scan::config::{AttachmentsConfig, InputConfig, MatchConfig};
-use vigil_text::TextConfig;
-use vigil_lists::{ListFormat, ListSource};
 use vigil_hash::{ExactAlgorithm, Family};
 use vigil_index::{ExactIndex, HashList, HashValue, NearIndex};
-use vigil_lists::{ListFile, Manifest};
+use vigil_lists::{ListFile, ListFormat, ListSource, ListsConfig, Manifest};
+use vigil_scan::config::{AttachmentsConfig, InputConfig, MatchConfig};
+use vigil_text::TextConfig;
 use vigil_text::{KeywordList, KeywordMatcher, RuleKind};
 
 fuzz_target!(|data: &[u8]| {
@@ -94,7 +92,8 @@ fn hash_list(bytes: &[u8], format: ListFormat, algorithm: Option<Algorithm>, len
     let exact = ExactIndex::build([list.clone()]);
     let near = NearIndex::build_with([list.clone()], 1);
     for entry in entries.iter().take(64) {
-        let hits: Vec<String> = match (ExactAlgorithm::try_from(entry.algorithm).ok(), entry.value) {
+        let hits: Vec<String> = match (ExactAlgorithm::try_from(entry.algorithm).ok(), entry.value)
+        {
             (Some(algorithm), HashValue::Digest(digest)) => exact
                 .lookup(algorithm, &digest)
                 .map(|h| h.entry.entry_id.into_owned())
