@@ -41,17 +41,20 @@ impl Algorithm {
     ];
 
     /// The wire name: `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1`, `sha256`.
+    #[inline]
     pub fn as_str(self) -> &'static str {
         self.facts().name
     }
 
     /// Whether it is a cryptographic digest of raw bytes (matched exactly, no decoding),
     /// rather than a perceptual hash of decoded pixels (matched within a distance).
+    #[inline]
     pub fn is_exact(self) -> bool {
         self.facts().exact
     }
 
     /// The hash's length in bits.
+    #[inline]
     pub fn bits(self) -> u32 {
         self.facts().bits
     }
@@ -62,6 +65,7 @@ impl Algorithm {
     }
 
     /// Every fact about one algorithm, in one table so that a new algorithm is one entry.
+    #[inline]
     fn facts(self) -> Facts {
         let (name, alias, exact, bits) = match self {
             Algorithm::Md5 => ("md5", None, true, 128),

@@ -8,6 +8,7 @@ use crate::ExactAlgorithm;
 
 impl ExactAlgorithm {
     /// Digest length in bytes.
+    #[inline]
     pub fn digest_len(self) -> usize {
         Algorithm::from(self).bits() as usize / 8
     }

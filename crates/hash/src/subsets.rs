@@ -35,6 +35,7 @@ macro_rules! subset {
         }
 
         impl From<$name> for Algorithm {
+            #[inline]
             fn from(member: $name) -> Algorithm {
                 match member {
                     $($name::$variant => Algorithm::$variant,)+
