@@ -19,8 +19,10 @@ use vigil_metrics::names::{
 };
 
 use super::error::{Answer, WebError};
-use crate::ingest::IngestProgress;
-use crate::store::Store;
+use crate::access::Precision;
+use crate::ingest::{IngestProgress, PartitionProgress, RejectReason};
+use crate::queue::StatusCount;
+use crate::store::{Store, StoreError};
 
 /// What the admin listener reads.
 #[derive(Clone)]
@@ -43,14 +45,34 @@ fn gauge(registry: &Registry, def: &Def) -> Result<GaugeVec, prometheus::Error> 
     Ok(gauge)
 }
 
-async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+/// What one scrape shows: the store's figures and ingestion's positions.
+struct Figures {
+    counts: Vec<StatusCount>,
+    precision: Vec<Precision>,
+    unpublished: i64,
+    rejected: Vec<(String, RejectReason, u64)>,
+    partitions: Vec<(String, i32, PartitionProgress)>,
+}
+
+async fn figures(state: &AdminState) -> Result<Figures, StoreError> {
+    Ok(Figures {
+        counts: state.store.status_counts().await?,
+        precision: state.store.precision().await?,
+        unpublished: state.store.unpublished_count().await?,
+        rejected: state.progress.rejected_counts(),
+        partitions: state.progress.snapshot(),
+    })
+}
+
+/// The figures in Prometheus's text format.
+fn encode(figures: &Figures) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
     let registry = Registry::new();
     let flags = gauge(&registry, &REVIEW_FLAGS)?;
     let oldest = gauge(&registry, &REVIEW_OLDEST_WAITING)?;
     let decided = gauge(&registry, &REVIEW_DECIDED)?;
     let precision = gauge(&registry, &REVIEW_PRECISION)?;
     let unpublished = gauge(&registry, &REVIEW_DECISIONS_UNPUBLISHED)?;
-    for count in state.store.status_counts().await? {
+    for count in &figures.counts {
         flags
             .with_label_values(&[&count.queue, &count.status])
             .set(count.flags);
@@ -59,7 +81,7 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
             g.set(g.get().max(age));
         }
     }
-    for p in state.store.precision().await? {
+    for p in &figures.precision {
         let labels = [
             p.list.as_str(),
             p.list_version.as_str(),
@@ -79,23 +101,22 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
             precision.with_label_values(&labels).set(ratio);
         }
     }
-    let waiting = state.store.unpublished_count().await?;
     unpublished
         .with_label_values::<&str>(&[])
-        .set(waiting as f64);
+        .set(figures.unpublished as f64);
     let rejected = IntCounterVec::new(
         Opts::new(REVIEW_REJECTED_RECORDS.name, REVIEW_REJECTED_RECORDS.help),
         REVIEW_REJECTED_RECORDS.labels,
     )?;
     registry.register(Box::new(rejected.clone()))?;
-    for (queue, reason, n) in state.progress.rejected_counts() {
+    for (queue, reason, n) in &figures.rejected {
         rejected
             .with_label_values(&[queue.as_str(), reason.as_str()])
-            .inc_by(n);
+            .inc_by(*n);
     }
     let committed = gauge(&registry, &REVIEW_INGEST_COMMITTED)?;
     let lag = gauge(&registry, &REVIEW_INGEST_LAG)?;
-    for (topic, partition, at) in state.progress.snapshot() {
+    for (topic, partition, at) in &figures.partitions {
         let labels = [topic.as_str(), &partition.to_string()];
         committed
             .with_label_values(&labels)
@@ -108,6 +129,96 @@ async fn render(state: &AdminState) -> Result<String, Box<dyn std::error::Error 
 }
 
 async fn metrics(State(state): State<AdminState>) -> Answer {
-    let text = render(&state).await.map_err(WebError::Internal)?;
+    let figures = figures(&state).await?;
+    let text = encode(&figures).map_err(WebError::Internal)?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, series: &str) -> Option<&'a str> {
+        text.lines().find(|l| l.starts_with(series))
+    }
+
+    #[test]
+    fn a_scrape_shows_each_figure_under_its_labels() {
+        let count = |status: &str, flags: f64, age: Option<f64>| StatusCount {
+            queue: "vigil.flags".into(),
+            status: status.into(),
+            flags,
+            oldest_waiting_secs: age,
+        };
+        let precision = |list: &str, ratio: Option<f64>| Precision {
+            list: list.into(),
+            list_version: "v1".into(),
+            category: "A".into(),
+            detector: "pdq".into(),
+            confirmed: 3,
+            false_positive: 1,
+            escalated: 2,
+            precision: ratio,
+        };
+        let figures = Figures {
+            counts: vec![
+                count("escalated", 1.0, Some(90.0)),
+                count("open", 4.0, Some(30.0)),
+                count("decided", 7.0, None),
+            ],
+            precision: vec![precision("iwf", Some(0.75)), precision("undecided", None)],
+            unpublished: 5,
+            rejected: vec![("vigil.flags".into(), RejectReason::StoreRefused, 2)],
+            partitions: vec![(
+                "vigil.flags".into(),
+                0,
+                PartitionProgress {
+                    committed: 41,
+                    lag: 3,
+                },
+            )],
+        };
+        let text = encode(&figures).unwrap();
+        let flags = format!(
+            "{}{{queue=\"vigil.flags\",status=\"open\"}} 4",
+            REVIEW_FLAGS.name
+        );
+        assert!(line(&text, &flags).is_some(), "{text}");
+        // The oldest waiting flag of a queue, whatever its status; decided ones never wait.
+        let oldest = format!("{}{{queue=\"vigil.flags\"}} 90", REVIEW_OLDEST_WAITING.name);
+        assert!(line(&text, &oldest).is_some(), "{text}");
+        for (decision, n) in [("confirm", 3), ("false_positive", 1), ("escalate", 2)] {
+            let series = format!(
+                "{}{{category=\"A\",decision=\"{decision}\",detector=\"pdq\",list=\"iwf\",list_version=\"v1\"}} {n}",
+                REVIEW_DECIDED.name
+            );
+            assert!(line(&text, &series).is_some(), "{series} in {text}");
+        }
+        // Precision only where something was decided.
+        let precise = format!(
+            "{}{{category=\"A\",detector=\"pdq\",list=\"iwf\"",
+            REVIEW_PRECISION.name
+        );
+        assert!(
+            line(&text, &precise).is_some_and(|l| l.ends_with(" 0.75")),
+            "{text}"
+        );
+        let undecided = format!(
+            "{}{{category=\"A\",detector=\"pdq\",list=\"undecided\"",
+            REVIEW_PRECISION.name
+        );
+        assert_eq!(line(&text, &undecided), None, "{text}");
+        let unpublished = format!("{} 5", REVIEW_DECISIONS_UNPUBLISHED.name);
+        assert!(line(&text, &unpublished).is_some(), "{text}");
+        let rejected = format!(
+            "{}{{queue=\"vigil.flags\",reason=\"store_refused\"}} 2",
+            REVIEW_REJECTED_RECORDS.name
+        );
+        assert!(line(&text, &rejected).is_some(), "{text}");
+        let lag = format!(
+            "{}{{partition=\"0\",topic=\"vigil.flags\"}} 3",
+            REVIEW_INGEST_LAG.name
+        );
+        assert!(line(&text, &lag).is_some(), "{text}");
+    }
 }
