@@ -50,6 +50,14 @@ pub mod defaults {
     pub const MAX_MESSAGE_BYTES: u64 = 32 * 1024 * 1024;
 }
 
+/// The number of scanning threads a setting asks for: 0 means one per available CPU.
+pub fn scanning_threads(setting: usize) -> usize {
+    match setting {
+        0 => std::thread::available_parallelism().map_or(1, usize::from),
+        n => n,
+    }
+}
+
 /// What scanning reads of the configuration, assembled by the binary from the file's sections.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ScanConfig {

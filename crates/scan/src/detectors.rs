@@ -189,10 +189,7 @@ impl ImageMatchSettings {
             decode_memory_bytes: a.max_decode_memory_bytes,
             image_time_ms: a.max_image_time_ms,
             // Room for every scanning thread's image plus as many abandoned ones.
-            image_threads: 2 * match scanning_threads {
-                0 => std::thread::available_parallelism().map_or(1, usize::from),
-                n => n,
-            },
+            image_threads: 2 * crate::config::scanning_threads(scanning_threads),
         }
     }
 }

@@ -103,10 +103,7 @@ pub fn run(
         metrics,
     });
     let (jobs_tx, jobs_rx) = unbounded::<Job>();
-    let workers = match k.worker_threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let workers = vigil_scan::config::scanning_threads(k.worker_threads);
     for i in 0..workers {
         let (jobs, shared) = (jobs_rx.clone(), shared.clone());
         std::thread::Builder::new()
