@@ -286,8 +286,12 @@ pub struct Route {
     pub topic: String,
 }
 
-impl KafkaConfig {
-    fn check(&self) -> Result<(), Invalid> {
+impl Section for KafkaConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        resolve(base, self.paths_mut());
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
         if self.brokers.trim().is_empty() {
             return Err(Invalid::new(
                 "kafka.brokers",
@@ -369,6 +373,46 @@ impl KafkaConfig {
         self.validate_security()
     }
 
+    /// Reads the SASL password from its source (after [`KafkaConfig::validate`]); `env` is
+    /// the process environment. Errors never quote the password.
+    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
+        let Some(sasl) = &mut self.sasl else {
+            return Ok(());
+        };
+        let (key, password) = if let Some(password) = &sasl.password {
+            ("kafka.sasl.password", password.expose().to_string())
+        } else if let Some(path) = &sasl.password_file {
+            let key = "kafka.sasl.password_file";
+            let bytes = std::fs::read(path)
+                .map_err(|e| Invalid::new(key, format!("cannot read {}: {e}", path.display())))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| Invalid::new(key, format!("{} is not UTF-8", path.display())))?;
+            let password = text
+                .strip_suffix('\n')
+                .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                .unwrap_or(&text);
+            (key, password.to_string())
+        } else if let Some(var) = &sasl.password_env {
+            let value = env.iter().find(|(name, _)| name == var).map(|(_, v)| v);
+            let value = value.ok_or_else(|| {
+                Invalid::new(
+                    "kafka.sasl.password_env",
+                    format!("environment variable {var} is not set"),
+                )
+            })?;
+            ("kafka.sasl.password_env", value.clone())
+        } else {
+            return Err(Invalid::new("kafka.sasl.password", "no password"));
+        };
+        if password.is_empty() {
+            return Err(Invalid::new(key, "the password is empty"));
+        }
+        sasl.resolved = Secret::new(password);
+        Ok(())
+    }
+}
+
+impl KafkaConfig {
     /// The paths of `[kafka.tls]` and `[kafka.sasl]`, to resolve against the file's directory.
     fn paths_mut(&mut self) -> impl Iterator<Item = &mut PathBuf> {
         let tls = self.tls.iter_mut().flat_map(|t| {
@@ -457,44 +501,6 @@ impl KafkaConfig {
         Ok(())
     }
 
-    /// Reads the SASL password from its source (after [`KafkaConfig::validate`]); `env` is
-    /// the process environment. Errors never quote the password.
-    fn resolve_password(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
-        let Some(sasl) = &mut self.sasl else {
-            return Ok(());
-        };
-        let (key, password) = if let Some(password) = &sasl.password {
-            ("kafka.sasl.password", password.expose().to_string())
-        } else if let Some(path) = &sasl.password_file {
-            let key = "kafka.sasl.password_file";
-            let bytes = std::fs::read(path)
-                .map_err(|e| Invalid::new(key, format!("cannot read {}: {e}", path.display())))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| Invalid::new(key, format!("{} is not UTF-8", path.display())))?;
-            let password = text
-                .strip_suffix('\n')
-                .map(|t| t.strip_suffix('\r').unwrap_or(t))
-                .unwrap_or(&text);
-            (key, password.to_string())
-        } else if let Some(var) = &sasl.password_env {
-            let value = env.iter().find(|(name, _)| name == var).map(|(_, v)| v);
-            let value = value.ok_or_else(|| {
-                Invalid::new(
-                    "kafka.sasl.password_env",
-                    format!("environment variable {var} is not set"),
-                )
-            })?;
-            ("kafka.sasl.password_env", value.clone())
-        } else {
-            return Err(Invalid::new("kafka.sasl.password", "no password"));
-        };
-        if password.is_empty() {
-            return Err(Invalid::new(key, "the password is empty"));
-        }
-        sasl.resolved = Secret::new(password);
-        Ok(())
-    }
-
     /// An output topic must not be consumed by vigil itself.
     fn check_output_topic(&self, key: &'static str, topic: &str) -> Result<(), Invalid> {
         if self.input_topics.iter().any(|t| t == topic) {
@@ -504,20 +510,6 @@ impl KafkaConfig {
             ));
         }
         Ok(())
-    }
-}
-
-impl Section for KafkaConfig {
-    fn resolve_paths(&mut self, base: &Path) {
-        resolve(base, self.paths_mut());
-    }
-
-    fn validate(&self) -> Result<(), Invalid> {
-        self.check()
-    }
-
-    fn read_secrets(&mut self, env: &[(String, String)]) -> Result<(), Invalid> {
-        self.resolve_password(env)
     }
 }
 
