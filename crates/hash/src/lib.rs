@@ -14,6 +14,8 @@
 //! - [`content_boxes`]: finds uniform borders, so framed copies can be hashed without them.
 //! - [`FamilyHashers`]: pHash, dHash and aHash (64 bits) through `image_hasher`.
 //! - [`AttachmentHasher`]: all of the above for one attachment, as [`AttachmentHashes`].
+//! - [`VpdqFeature`]: one frame of Meta's vPDQ video hash, its compact text form, and the
+//!   reference's sampling ([`frame_interval`]) and timestamps; frames are decoded elsewhere.
 //! - [`Timebox`] and [`DecodeBudget`]: a wall-clock budget per image (the caller walks away
 //!   from a slow decoder) and a memory budget shared by the threads that decode.
 //!
@@ -48,6 +50,7 @@ mod perceptual;
 mod subsets;
 mod timebox;
 mod trim;
+mod vpdq;
 
 pub use attachment::{
     AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes, PdqQuery,
@@ -66,3 +69,4 @@ pub use perceptual::{FamilyHashers, Hash64, Hash64Error};
 pub use subsets::{ExactAlgorithm, Family, NotInSubset};
 pub use timebox::{Deadline, Timebox, TimedOut};
 pub use trim::{Rect, TrimOptions, content_box, content_boxes};
+pub use vpdq::{VpdqFeature, VpdqParseError, frame_interval, frame_timestamp};
