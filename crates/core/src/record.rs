@@ -60,6 +60,33 @@ pub enum ReasonCode {
     /// Decoding and hashing an image took longer than `attachments.max_image_time_ms`; only
     /// exact hashes checked.
     ImageTimeout,
+    /// A video declares, or decodes to, a longer duration than `video.max_duration_secs`; frames
+    /// up to the limit were still hashed and matched.
+    VideoTooLong,
+    /// A video decoded to more frames than `video.max_frames`; the frames before the limit
+    /// were still hashed and matched.
+    VideoTooManyFrames,
+    /// A video's frames have more pixels than `video.max_pixels_per_frame`; only exact hashes
+    /// checked.
+    VideoTooLarge,
+    /// A video or animated image could not be demuxed or decoded (no video stream, unknown
+    /// codec, corrupt data); frames decoded before the failure were still matched.
+    VideoDecodeFailed,
+    /// Decoding and hashing a video took longer than `video.max_time_ms`; its worker was
+    /// killed; only exact hashes checked.
+    VideoTimeout,
+    /// A video's worker used more CPU time than its limit and was killed; only exact hashes
+    /// checked.
+    VideoCpuLimit,
+    /// A video's worker ran out of its address-space limit (`video.max_memory_bytes`); only
+    /// exact hashes checked.
+    VideoMemoryLimit,
+    /// A video's isolated worker died (a signal, or output that is not the protocol); only
+    /// exact hashes checked. The worker is replaced; the scanner is unaffected.
+    VideoWorkerCrashed,
+    /// No video worker could be started (the worker program is missing or the system
+    /// refused a process); only exact hashes checked. Retrying can help.
+    VideoWorkerUnavailable,
     /// The text is longer than `text.max_scan_bytes`: only its beginning (up to that
     /// many bytes) was scanned for keywords and rules.
     TextTruncated,
@@ -105,7 +132,7 @@ impl ErrorStage {
 
 impl ReasonCode {
     /// Every reason code, for documentation and exhaustive tests.
-    pub const ALL: [ReasonCode; 25] = [
+    pub const ALL: [ReasonCode; 34] = [
         ReasonCode::EmptyLine,
         ReasonCode::InvalidUtf8,
         ReasonCode::MessageTooLarge,
@@ -127,6 +154,15 @@ impl ReasonCode {
         ReasonCode::ImageTooLarge,
         ReasonCode::Undecodable,
         ReasonCode::ImageTimeout,
+        ReasonCode::VideoTooLong,
+        ReasonCode::VideoTooManyFrames,
+        ReasonCode::VideoTooLarge,
+        ReasonCode::VideoDecodeFailed,
+        ReasonCode::VideoTimeout,
+        ReasonCode::VideoCpuLimit,
+        ReasonCode::VideoMemoryLimit,
+        ReasonCode::VideoWorkerCrashed,
+        ReasonCode::VideoWorkerUnavailable,
         ReasonCode::TextTruncated,
         ReasonCode::DetectorPanic,
         ReasonCode::InternalError,
@@ -157,6 +193,15 @@ impl ReasonCode {
             ReasonCode::ImageTooLarge => "image_too_large",
             ReasonCode::Undecodable => "undecodable",
             ReasonCode::ImageTimeout => "image_timeout",
+            ReasonCode::VideoTooLong => "video_too_long",
+            ReasonCode::VideoTooManyFrames => "video_too_many_frames",
+            ReasonCode::VideoTooLarge => "video_too_large",
+            ReasonCode::VideoDecodeFailed => "video_decode_failed",
+            ReasonCode::VideoTimeout => "video_timeout",
+            ReasonCode::VideoCpuLimit => "video_cpu_limit",
+            ReasonCode::VideoMemoryLimit => "video_memory_limit",
+            ReasonCode::VideoWorkerCrashed => "video_worker_crashed",
+            ReasonCode::VideoWorkerUnavailable => "video_worker_unavailable",
             ReasonCode::TextTruncated => "text_truncated",
             ReasonCode::DetectorPanic => "detector_panic",
             ReasonCode::InternalError => "internal_error",
@@ -192,7 +237,16 @@ impl ReasonCode {
             ReasonCode::UnsupportedImageFormat
             | ReasonCode::ImageTooLarge
             | ReasonCode::Undecodable
-            | ReasonCode::ImageTimeout => ErrorStage::Decode,
+            | ReasonCode::ImageTimeout
+            | ReasonCode::VideoTooLong
+            | ReasonCode::VideoTooManyFrames
+            | ReasonCode::VideoTooLarge
+            | ReasonCode::VideoDecodeFailed
+            | ReasonCode::VideoTimeout
+            | ReasonCode::VideoCpuLimit
+            | ReasonCode::VideoMemoryLimit
+            | ReasonCode::VideoWorkerCrashed
+            | ReasonCode::VideoWorkerUnavailable => ErrorStage::Decode,
             ReasonCode::TextTruncated
             | ReasonCode::DetectorPanic
             | ReasonCode::InternalError
@@ -200,9 +254,13 @@ impl ReasonCode {
         }
     }
 
-    /// Whether trying the same input again may succeed (only transient I/O can).
+    /// Whether trying the same input again may succeed (only transient I/O and a worker
+    /// that could not be started can).
     pub fn retryable(self) -> bool {
-        matches!(self, ReasonCode::AttachmentUnreadable)
+        matches!(
+            self,
+            ReasonCode::AttachmentUnreadable | ReasonCode::VideoWorkerUnavailable
+        )
     }
 }
 
@@ -299,12 +357,18 @@ mod tests {
     }
 
     #[test]
-    fn only_transient_io_is_retryable() {
+    fn only_transient_failures_are_retryable() {
         let retryable: Vec<_> = ReasonCode::ALL
             .into_iter()
             .filter(|r| r.retryable())
             .collect();
-        assert_eq!(retryable, [ReasonCode::AttachmentUnreadable]);
+        assert_eq!(
+            retryable,
+            [
+                ReasonCode::AttachmentUnreadable,
+                ReasonCode::VideoWorkerUnavailable
+            ]
+        );
     }
 
     #[test]
