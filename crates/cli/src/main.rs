@@ -96,6 +96,10 @@ enum Command {
     /// the access audit.
     #[command(subcommand)]
     Review(review::Command),
+    /// Decode and hash one video from standard input, confined (internal: the scanner
+    /// starts one per video; see docs/video.md).
+    #[command(hide = true)]
+    VideoWorker,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +140,10 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             other => other.map(|_| ()),
         },
+        Command::VideoWorker => {
+            let code = vigil_video_decode::serve(std::io::stdin().lock(), std::io::stdout().lock());
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,32 +86,7 @@ impl ImageHashes {
     /// Every PDQ hash to query lists with, from forms of the image of at least
     /// `min_quality`: the image, its oriented variants, and the same for each trimmed box.
     pub fn pdq_queries(&self, min_quality: u8) -> Vec<PdqQuery> {
-        let forms = self
-            .pdq
-            .iter()
-            .map(|r| (None, r))
-            .chain(self.pdq_trimmed.iter().map(|(_, r)| (Some("trimmed"), r)));
-        let mut queries = Vec::new();
-        for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
-            let oriented = result.oriented.unwrap_or([result.hash; 8]);
-            let count = if result.oriented.is_some() { 8 } else { 1 };
-            for (variant, hash) in crate::Dihedral::ALL.iter().zip(oriented).take(count) {
-                let variant = match (form, variant) {
-                    (None, crate::Dihedral::Original) => None,
-                    (Some(form), crate::Dihedral::Original) => Some(form.to_string()),
-                    (None, v) => Some(v.as_str().to_string()),
-                    (Some(form), v) => Some(format!("{form}+{}", v.as_str())),
-                };
-                if !queries.iter().any(|q: &PdqQuery| q.hash == hash) {
-                    queries.push(PdqQuery {
-                        variant,
-                        hash,
-                        quality: result.quality,
-                    });
-                }
-            }
-        }
-        queries
+        pdq_queries(self.pdq.as_ref(), &self.pdq_trimmed, min_quality)
     }
 
     /// The 64-bit hash for `family`, if computed.
@@ -122,6 +97,41 @@ impl ImageHashes {
             Family::Ahash => self.ahash,
         }
     }
+}
+
+/// Every PDQ hash to query lists with, from the forms of at least `min_quality`: the whole
+/// picture (first, unnamed), its oriented variants (`rotate90`, …), and the same for each
+/// trimmed box (`trimmed`, `trimmed+rotate90`, …); each distinct hash once.
+pub fn pdq_queries(
+    whole: Option<&PdqResult>,
+    trimmed: &[(Rect, PdqResult)],
+    min_quality: u8,
+) -> Vec<PdqQuery> {
+    let forms = whole
+        .into_iter()
+        .map(|r| (None, r))
+        .chain(trimmed.iter().map(|(_, r)| (Some("trimmed"), r)));
+    let mut queries = Vec::new();
+    for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
+        let oriented = result.oriented.unwrap_or([result.hash; 8]);
+        let count = if result.oriented.is_some() { 8 } else { 1 };
+        for (variant, hash) in crate::Dihedral::ALL.iter().zip(oriented).take(count) {
+            let variant = match (form, variant) {
+                (None, crate::Dihedral::Original) => None,
+                (Some(form), crate::Dihedral::Original) => Some(form.to_string()),
+                (None, v) => Some(v.as_str().to_string()),
+                (Some(form), v) => Some(format!("{form}+{}", v.as_str())),
+            };
+            if !queries.iter().any(|q: &PdqQuery| q.hash == hash) {
+                queries.push(PdqQuery {
+                    variant,
+                    hash,
+                    quality: result.quality,
+                });
+            }
+        }
+    }
+    queries
 }
 
 /// Everything computed for one attachment.
@@ -197,17 +207,9 @@ impl AttachmentHasher {
         };
         if wants_pdq {
             with_pixels(image, |pixels| {
-                hashes.pdq = Some(self.pdq_of(pixels));
-                let boxes = match &self.options.trim {
-                    Some(options) => content_boxes(&pixels, options),
-                    None => Vec::new(),
-                };
-                for rect in boxes {
-                    if let Some(inner) = pixels.crop(rect.x, rect.y, rect.width, rect.height) {
-                        let result = self.pdq_of(inner);
-                        hashes.pdq_trimmed.push((rect, result));
-                    }
-                }
+                let (whole, trimmed) = self.pdq_pixels(pixels);
+                hashes.pdq = Some(whole);
+                hashes.pdq_trimmed = trimmed;
             });
         }
         if !families.is_empty() {
@@ -222,6 +224,25 @@ impl AttachmentHasher {
             }
         }
         hashes
+    }
+
+    /// PDQ of decoded pixels (a photo, a video frame): the whole picture and, when the
+    /// options ask for it, the content inside uniform borders; each with its rotations and
+    /// mirrorings when asked for.
+    pub fn pdq_pixels(&mut self, pixels: Pixels<'_>) -> (PdqResult, Vec<(Rect, PdqResult)>) {
+        let whole = self.pdq_of(pixels);
+        let boxes = match &self.options.trim {
+            Some(options) => content_boxes(&pixels, options),
+            None => Vec::new(),
+        };
+        let trimmed = boxes
+            .into_iter()
+            .filter_map(|rect| {
+                let inner = pixels.crop(rect.x, rect.y, rect.width, rect.height)?;
+                Some((rect, self.pdq_of(inner)))
+            })
+            .collect();
+        (whole, trimmed)
     }
 
     fn pdq_of(&mut self, pixels: Pixels<'_>) -> PdqResult {

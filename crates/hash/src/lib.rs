@@ -54,7 +54,7 @@ mod vpdq;
 
 pub use attachment::{
     AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes, PdqQuery,
-    PdqResult,
+    PdqResult, pdq_queries,
 };
 pub use budget::{BudgetPermit, DecodeBudget};
 pub use decode::{

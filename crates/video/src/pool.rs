@@ -1,0 +1,410 @@
+//! The scanner's side of video decoding: at most `workers` worker processes at once, one
+//! per video, each bounded by the wall clock here and by the limits it sets on itself.
+//!
+//! A worker serves one video and exits, so a video never shares a process with another
+//! user's, a worker a hostile file corrupted is gone before the next video, and its CPU
+//! limit is per video. Whatever happens to a worker (a crash, a hang, a limit, garbage on
+//! its stdout) costs that video only: the caller gets a [`Failure`] with a reason code.
+
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use vigil_core::ReasonCode;
+use vigil_hash::{PdqHash, PdqQuery, VpdqFeature};
+
+use crate::config::VideoConfig;
+use crate::protocol::{Event, Failure, Forms, Job, JobLimits, VideoInfo, WireFrame, write_job};
+
+/// The program (and arguments) that runs one worker: `vigil video-worker` by default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerCommand {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+}
+
+impl WorkerCommand {
+    /// `program video-worker`.
+    pub fn vigil(program: PathBuf) -> WorkerCommand {
+        WorkerCommand {
+            program,
+            args: vec!["video-worker".into()],
+        }
+    }
+}
+
+/// One sampled frame's hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HashedFrame {
+    /// The decoder's output frame number, from 0.
+    pub frame: u64,
+    /// Seconds from the start, as vPDQ computes them.
+    pub timestamp: f64,
+    /// PDQ of the frame as decoded (the vPDQ feature).
+    pub hash: PdqHash,
+    /// Its PDQ quality.
+    pub quality: u8,
+    /// The extra query forms (rotations, trimmed, inset).
+    pub variants: Vec<PdqQuery>,
+}
+
+/// A video's hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoHashes {
+    /// The stream decoded.
+    pub info: VideoInfo,
+    /// The sampled frames, in order.
+    pub frames: Vec<HashedFrame>,
+    /// Frames decoded, sampled or not.
+    pub frames_decoded: u64,
+    /// Why decoding stopped early, if it did: the frames before it stand.
+    pub stopped: Option<Failure>,
+    /// The worker's peak resident memory.
+    pub peak_rss_bytes: u64,
+    /// Whether the worker's seccomp filter was in force.
+    pub seccomp: bool,
+    /// Wall time from handing the video over to the last hash.
+    pub elapsed: Duration,
+}
+
+impl VideoHashes {
+    /// The vPDQ hash: each sampled frame's PDQ, quality and timestamp.
+    pub fn vpdq(&self) -> Vec<VpdqFeature> {
+        self.frames
+            .iter()
+            .map(|f| VpdqFeature {
+                hash: f.hash,
+                quality: f.quality,
+                timestamp: f.timestamp,
+            })
+            .collect()
+    }
+}
+
+/// What a pool does with each video.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PoolSettings {
+    /// Videos decoded at once.
+    pub workers: usize,
+    /// vPDQ's `seconds_per_hash`.
+    pub seconds_per_hash: f64,
+    /// The limits each worker sets on itself.
+    pub limits: JobLimits,
+    /// Wall time per video.
+    pub max_time: Duration,
+    /// Extra query forms.
+    pub forms: Forms,
+}
+
+impl PoolSettings {
+    /// The settings `[video]` asks for, with `workers` resolved to a number and the query
+    /// forms the image matching settings ask for.
+    pub fn new(config: &VideoConfig, workers: usize, forms: Forms) -> PoolSettings {
+        PoolSettings {
+            workers: workers.max(1),
+            seconds_per_hash: config.seconds_per_hash,
+            limits: JobLimits {
+                max_duration_secs: config.max_duration_secs,
+                max_frames: config.max_frames,
+                max_pixels_per_frame: config.max_pixels_per_frame,
+                // The kernel's bound sits one second past the wall clock's, so a busy
+                // worker meets the wall clock first and an idle-looking one still ends.
+                cpu_secs: config.max_time_ms.div_ceil(1000) + 1,
+                memory_bytes: config.max_memory_bytes,
+            },
+            max_time: Duration::from_millis(config.max_time_ms),
+            forms,
+        }
+    }
+}
+
+/// Decodes videos in worker processes, at most `workers` at once.
+#[derive(Debug)]
+pub struct VideoPool {
+    command: WorkerCommand,
+    settings: PoolSettings,
+    busy: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// The longest event line a worker may send (a frame with every variant is ~2 KB).
+const MAX_EVENT_BYTES: u64 = 64 * 1024;
+
+/// How long a worker that reported its last event has to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+
+impl VideoPool {
+    /// A pool starting workers with `command`.
+    pub fn new(command: WorkerCommand, settings: PoolSettings) -> VideoPool {
+        VideoPool {
+            command,
+            settings,
+            busy: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &PoolSettings {
+        &self.settings
+    }
+
+    /// Decodes and hashes one video in a worker of its own, waiting for a free slot first.
+    pub fn hash(&self, video: &[u8]) -> Result<VideoHashes, Failure> {
+        let _slot = self.acquire();
+        let started = Instant::now();
+        let mut child = self.spawn()?;
+        let outcome = self.converse(&mut child, video, started);
+        let status = finish(&mut child, outcome.is_err());
+        let mut outcome = outcome.map_err(|failure| match failure {
+            Ended::Failed(failure) => failure,
+            Ended::Cut => judge_exit(status),
+        })?;
+        outcome.elapsed = started.elapsed();
+        Ok(outcome)
+    }
+
+    fn acquire(&self) -> Slot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy >= self.settings.workers {
+            busy = self.freed.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy += 1;
+        Slot(self)
+    }
+
+    fn spawn(&self) -> Result<Child, Failure> {
+        Command::new(&self.command.program)
+            .args(&self.command.args)
+            .env_clear()
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                Failure::new(
+                    ReasonCode::VideoWorkerUnavailable,
+                    format!("cannot start the video worker: {}", e.kind()),
+                )
+            })
+    }
+
+    /// Sends the job and reads events until the last, within the wall clock.
+    fn converse(
+        &self,
+        child: &mut Child,
+        video: &[u8],
+        started: Instant,
+    ) -> Result<VideoHashes, Ended> {
+        let job = Job {
+            bytes: video.len() as u64,
+            seconds_per_hash: self.settings.seconds_per_hash,
+            limits: self.settings.limits,
+            forms: self.settings.forms,
+        };
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            return Err(Ended::Cut);
+        };
+        let deadline = started + self.settings.max_time;
+        let max_frames = self.settings.limits.max_frames;
+        std::thread::scope(|scope| {
+            let (events, received) = mpsc::channel();
+            // A worker that dies early breaks the pipe: its exit status says why.
+            scope.spawn(move || write_job(stdin, &job, video));
+            scope.spawn(move || read_events(stdout, &events));
+            let mut collected = Collected::default();
+            let ended = loop {
+                let wait = deadline.saturating_duration_since(Instant::now());
+                match received.recv_timeout(wait) {
+                    Ok(Some(event)) => match collected.take(event, max_frames) {
+                        Ok(None) => continue,
+                        Ok(Some(hashes)) => break Ok(hashes),
+                        Err(failure) => break Err(Ended::Failed(failure)),
+                    },
+                    Ok(None) | Err(RecvTimeoutError::Disconnected) => break Err(Ended::Cut),
+                    Err(RecvTimeoutError::Timeout) => {
+                        break Err(Ended::Failed(Failure::new(
+                            ReasonCode::VideoTimeout,
+                            format!(
+                                "not hashed within video.max_time_ms ({} ms)",
+                                self.settings.max_time.as_millis()
+                            ),
+                        )));
+                    }
+                }
+            };
+            // Unblocks both threads: the pipes close with the process.
+            if ended.is_err() {
+                let _ = child.kill();
+            }
+            ended
+        })
+    }
+}
+
+/// How a conversation ended without hashes.
+enum Ended {
+    /// With a failure the worker reported or the wall clock decided.
+    Failed(Failure),
+    /// The worker's output stopped (it died, or sent something that is not the protocol):
+    /// its exit status says why.
+    Cut,
+}
+
+/// A worker slot, given back when dropped.
+struct Slot<'a>(&'a VideoPool);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.0.busy.lock().unwrap_or_else(|p| p.into_inner());
+        *busy -= 1;
+        self.0.freed.notify_one();
+    }
+}
+
+/// Reads event lines, sending `None` for a line that is not an event (the conversation is
+/// then over) and stopping at end of output.
+fn read_events(stdout: ChildStdout, events: &mpsc::Sender<Option<Event>>) {
+    let mut reader = BufReader::new(stdout);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match (&mut reader)
+            .take(MAX_EVENT_BYTES)
+            .read_until(b'\n', &mut line)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                let event = serde_json::from_slice::<Event>(&line).ok();
+                let bad = event.is_none();
+                if events.send(event).is_err() || bad {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The events of one video so far.
+#[derive(Default)]
+struct Collected {
+    info: Option<VideoInfo>,
+    frames: Vec<HashedFrame>,
+}
+
+impl Collected {
+    /// Takes one event: `Some` hashes when it was the last.
+    fn take(&mut self, event: Event, max_frames: u64) -> Result<Option<VideoHashes>, Failure> {
+        match event {
+            Event::Info(info) if self.info.is_none() => self.info = Some(info),
+            Event::Frame(frame) if self.info.is_some() => {
+                if self.frames.len() as u64 >= max_frames {
+                    return Err(violation("more frames than the limit"));
+                }
+                self.frames.push(frame_from_wire(frame)?);
+            }
+            Event::Done(summary) => {
+                let info = self
+                    .info
+                    .take()
+                    .ok_or_else(|| violation("no stream info"))?;
+                return Ok(Some(VideoHashes {
+                    info,
+                    frames: std::mem::take(&mut self.frames),
+                    frames_decoded: summary.frames_decoded,
+                    stopped: summary.stopped,
+                    peak_rss_bytes: summary.peak_rss_bytes,
+                    seccomp: summary.seccomp,
+                    elapsed: Duration::ZERO,
+                }));
+            }
+            Event::Failed(failure) => return Err(failure),
+            _ => return Err(violation("events out of order")),
+        }
+        Ok(None)
+    }
+}
+
+fn frame_from_wire(frame: WireFrame) -> Result<HashedFrame, Failure> {
+    let hash = |hex: &str| PdqHash::from_hex(hex).map_err(|_| violation("a malformed hash"));
+    let variants = frame
+        .variants
+        .iter()
+        .map(|v| {
+            Ok(PdqQuery {
+                variant: Some(v.form.clone()),
+                hash: hash(&v.hash)?,
+                quality: v.quality,
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    Ok(HashedFrame {
+        frame: frame.frame,
+        timestamp: frame.timestamp,
+        hash: hash(&frame.hash)?,
+        quality: frame.quality,
+        variants,
+    })
+}
+
+fn violation(what: &str) -> Failure {
+    Failure::new(
+        ReasonCode::VideoWorkerCrashed,
+        format!("the video worker broke the protocol: {what}"),
+    )
+}
+
+/// Waits for the worker to exit (killing it if it was cut off, or lingers), and reaps it.
+fn finish(child: &mut Child, kill: bool) -> Option<ExitStatus> {
+    if kill {
+        let _ = child.kill();
+        return child.wait().ok();
+    }
+    let until = Instant::now() + EXIT_GRACE;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
+            _ => {
+                let _ = child.kill();
+                return child.wait().ok();
+            }
+        }
+    }
+}
+
+/// Why a worker's output stopped, from how it exited.
+fn judge_exit(status: Option<ExitStatus>) -> Failure {
+    const SIGKILL: i32 = 9;
+    const SIGXCPU: i32 = 24;
+    const SIGSYS: i32 = 31;
+    match status.and_then(|s| s.signal()) {
+        // RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one.
+        Some(SIGXCPU | SIGKILL) => Failure::new(
+            ReasonCode::VideoCpuLimit,
+            "the video worker used up its CPU time",
+        ),
+        Some(SIGSYS) => Failure::new(
+            ReasonCode::VideoWorkerCrashed,
+            "the video worker made a system call its sandbox forbids",
+        ),
+        Some(signal) => Failure::new(
+            ReasonCode::VideoWorkerCrashed,
+            format!("the video worker died of signal {signal}"),
+        ),
+        None => Failure::new(
+            ReasonCode::VideoWorkerCrashed,
+            match status.and_then(|s| s.code()) {
+                Some(code) => format!("the video worker exited with status {code} mid-video"),
+                None => "the video worker vanished".to_string(),
+            },
+        ),
+    }
+}
