@@ -87,6 +87,13 @@ impl Decoding {
                 ),
             ));
         }
+        if width == 0 || height == 0 {
+            // FFmpeg zeroes a size over its own bound (2^31 pixels) as well as a missing one.
+            return Err(Failure::new(
+                ReasonCode::VideoDecodeFailed,
+                "the stream declares no usable frame size (none, or over 2^31 pixels)",
+            ));
+        }
         if (width as usize) < MIN_DIMENSION || (height as usize) < MIN_DIMENSION {
             return Err(Failure::new(
                 ReasonCode::VideoDecodeFailed,

@@ -162,7 +162,8 @@ impl VideoPool {
         let started = Instant::now();
         let mut child = self.spawn()?;
         let outcome = self.converse(&mut child, video, started);
-        let status = finish(&mut child, outcome.is_err());
+        let killed = matches!(outcome, Err(Ended::Failed(_)));
+        let status = finish(&mut child, killed);
         let mut outcome = outcome.map_err(|failure| match failure {
             Ended::Failed(failure) => failure,
             Ended::Cut => judge_exit(status),
@@ -228,7 +229,8 @@ impl VideoPool {
                         Ok(Some(hashes)) => break Ok(hashes),
                         Err(failure) => break Err(Ended::Failed(failure)),
                     },
-                    Ok(None) | Err(RecvTimeoutError::Disconnected) => break Err(Ended::Cut),
+                    Ok(None) => break Err(Ended::Failed(violation("a line that is not an event"))),
+                    Err(RecvTimeoutError::Disconnected) => break Err(Ended::Cut),
                     Err(RecvTimeoutError::Timeout) => {
                         break Err(Ended::Failed(Failure::new(
                             ReasonCode::VideoTimeout,
@@ -240,8 +242,9 @@ impl VideoPool {
                     }
                 }
             };
-            // Unblocks both threads: the pipes close with the process.
-            if ended.is_err() {
+            // Unblocks both threads: the pipes close with the process. A worker whose output
+            // merely ended is left to exit, so its status says why.
+            if let Err(Ended::Failed(_)) = ended {
                 let _ = child.kill();
             }
             ended
@@ -361,11 +364,12 @@ fn violation(what: &str) -> Failure {
     )
 }
 
-/// Waits for the worker to exit (killing it if it was cut off, or lingers), and reaps it.
-fn finish(child: &mut Child, kill: bool) -> Option<ExitStatus> {
-    if kill {
-        let _ = child.kill();
-        return child.wait().ok();
+/// Reaps the worker: at once when it was killed, else after it exits, killing it if it
+/// lingers past a grace period (its status is then `None`: it stopped responding).
+fn finish(child: &mut Child, killed: bool) -> Option<ExitStatus> {
+    if killed {
+        let _ = child.wait();
+        return None;
     }
     let until = Instant::now() + EXIT_GRACE;
     loop {
@@ -374,7 +378,8 @@ fn finish(child: &mut Child, kill: bool) -> Option<ExitStatus> {
             Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
             _ => {
                 let _ = child.kill();
-                return child.wait().ok();
+                let _ = child.wait();
+                return None;
             }
         }
     }
@@ -403,7 +408,7 @@ fn judge_exit(status: Option<ExitStatus>) -> Failure {
             ReasonCode::VideoWorkerCrashed,
             match status.and_then(|s| s.code()) {
                 Some(code) => format!("the video worker exited with status {code} mid-video"),
-                None => "the video worker vanished".to_string(),
+                None => "the video worker stopped answering and was killed".to_string(),
             },
         ),
     }

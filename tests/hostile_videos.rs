@@ -1,0 +1,248 @@
+//! Hostile and broken videos through the real worker (`vigil video-worker`, confined): each
+//! ends within its limits with its reason code, and whatever a worker does — crash, hang,
+//! print garbage, never start — costs that video alone, as a typed failure. Clips are made
+//! here with Debian's `ffmpeg` and then damaged.
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use vigil_core::ReasonCode;
+use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
+
+/// Peak resident memory of a worker on the clips here (FFmpeg, one 320×240 RGB frame, PDQ
+/// scratch, the binary itself).
+const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
+
+fn pool_with(config: VideoConfig) -> VideoPool {
+    let command = WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
+    VideoPool::new(command, PoolSettings::new(&config, 2, Forms::default()))
+}
+
+fn pool() -> VideoPool {
+    pool_with(VideoConfig::default())
+}
+
+/// Encodes a clip with ffmpeg's test source (`size`, `rate`, `seconds`) into `dir`.
+fn clip(dir: &Path, name: &str, size: &str, rate: u32, seconds: f64, extra: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let source = format!("testsrc2=size={size}:rate={rate}");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-t",
+        ])
+        .arg(seconds.to_string())
+        .args(extra)
+        .args(["-threads", "1"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (Debian's ffmpeg package) is needed to make test clips");
+    assert!(status.success(), "ffmpeg failed making {name}");
+    path
+}
+
+fn reason(pool: &VideoPool, video: &[u8]) -> ReasonCode {
+    match pool.hash(video) {
+        Ok(hashes) => panic!("expected a failure, got {} frames", hashes.frames.len()),
+        Err(failure) => {
+            assert!(!failure.detail.is_empty());
+            failure.reason
+        }
+    }
+}
+
+#[test]
+fn a_sound_clip_hashes_within_the_memory_bound_confined() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = clip(
+        dir.path(),
+        "ok.mp4",
+        "320x240",
+        30,
+        3.0,
+        &["-pix_fmt", "yuv420p"],
+    );
+    let hashes = pool().hash(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!(hashes.info.codec, "h264");
+    assert_eq!((hashes.info.width, hashes.info.height), (320, 240));
+    assert_eq!(hashes.frames_decoded, 90);
+    let timestamps: Vec<f64> = hashes.frames.iter().map(|f| f.timestamp).collect();
+    assert_eq!(timestamps, [0.0, 1.0, 2.0]);
+    assert!(hashes.frames.iter().all(|f| f.quality == 100));
+    assert!(hashes.stopped.is_none());
+    assert!(hashes.seccomp, "seccomp works on this kernel");
+    assert!(
+        hashes.peak_rss_bytes > 0 && hashes.peak_rss_bytes < WORKER_MEMORY_BOUND_BYTES,
+        "{} bytes",
+        hashes.peak_rss_bytes
+    );
+}
+
+#[test]
+fn random_bytes_truncated_and_corrupt_files_are_decode_failures() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(clip(dir.path(), "c.mp4", "160x120", 25, 2.0, &[])).unwrap();
+    let pool = pool();
+    let mut noise = vec![0u8; 64 * 1024];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for byte in &mut noise {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        *byte = state as u8;
+    }
+    assert_eq!(reason(&pool, &noise), ReasonCode::VideoDecodeFailed);
+    assert_eq!(reason(&pool, b""), ReasonCode::VideoDecodeFailed);
+    // ffmpeg writes the index (moov) last: half a file has none.
+    assert_eq!(
+        reason(&pool, &good[..good.len() / 2]),
+        ReasonCode::VideoDecodeFailed
+    );
+    // Corrupt packets: the decoder conceals or refuses, the worker ends either way.
+    let mut corrupt = good.clone();
+    for i in (good.len() / 4..good.len() * 3 / 4).step_by(97) {
+        corrupt[i] ^= 0x5a;
+    }
+    match pool.hash(&corrupt) {
+        Ok(hashes) => assert!(hashes.frames_decoded <= 50),
+        Err(failure) => assert_eq!(failure.reason, ReasonCode::VideoDecodeFailed),
+    }
+}
+
+#[test]
+fn a_gif_declaring_a_huge_screen_is_refused_from_its_header() {
+    // 65535 × 65535 × 4 bytes would be 17 GB.
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00]);
+    gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]);
+    gif.extend_from_slice(&[0x02, 0x02, 0x44, 0x01, 0x00, 0x3b]);
+    let failure = pool().hash(&gif).unwrap_err();
+    // Over FFmpeg's own bound (2^31 pixels), so no size survives the header.
+    assert_eq!(failure.reason, ReasonCode::VideoDecodeFailed);
+    assert!(failure.detail.contains("frame size"), "{}", failure.detail);
+}
+
+#[test]
+fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
+    let dir = tempfile::tempdir().unwrap();
+    // Many tiny frames: 16 × 16 at 1000 frames a second.
+    let tiny = std::fs::read(clip(dir.path(), "t.mkv", "16x16", 1000, 4.0, &[])).unwrap();
+    let hashes = pool_with(VideoConfig {
+        max_frames: 1500,
+        ..VideoConfig::default()
+    })
+    .hash(&tiny)
+    .unwrap();
+    assert_eq!(hashes.frames_decoded, 1501, "stops at the first frame over");
+    assert_eq!(
+        hashes.frames.len(),
+        2,
+        "frames 0 and 1000 hashed before the limit"
+    );
+    let stopped = hashes.stopped.unwrap();
+    assert_eq!(stopped.reason, ReasonCode::VideoTooManyFrames);
+
+    let clip = std::fs::read(clip(dir.path(), "l.mp4", "320x240", 30, 3.0, &[])).unwrap();
+    let too_long = VideoConfig {
+        max_duration_secs: 1,
+        ..VideoConfig::default()
+    };
+    // The container declares 3 s: not decoded at all.
+    assert_eq!(
+        reason(&pool_with(too_long), &clip),
+        ReasonCode::VideoTooLong
+    );
+    let too_large = VideoConfig {
+        max_pixels_per_frame: 320 * 239,
+        ..VideoConfig::default()
+    };
+    assert_eq!(
+        reason(&pool_with(too_large), &clip),
+        ReasonCode::VideoTooLarge
+    );
+}
+
+#[test]
+fn a_ten_hour_duration_claim_is_refused_without_decoding() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut clip = std::fs::read(clip(dir.path(), "d.mp4", "64x64", 10, 1.0, &[])).unwrap();
+    // Every duration in the index (mvhd, tkhd, mdhd, version 0) claims ten hours.
+    for atom in [&b"mvhd"[..], b"mdhd"] {
+        let at = clip.windows(4).position(|w| w == atom).unwrap();
+        let timescale = u32::from_be_bytes(clip[at + 16..at + 20].try_into().unwrap());
+        let duration = (timescale * 36_000).to_be_bytes();
+        clip[at + 20..at + 24].copy_from_slice(&duration);
+    }
+    assert_eq!(reason(&pool(), &clip), ReasonCode::VideoTooLong);
+}
+
+#[test]
+fn the_wall_clock_kills_a_slow_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(clip(dir.path(), "w.mp4", "320x240", 30, 2.0, &[])).unwrap();
+    let pool = pool_with(VideoConfig {
+        max_time_ms: 1,
+        ..VideoConfig::default()
+    });
+    let started = std::time::Instant::now();
+    assert_eq!(reason(&pool, &clip), ReasonCode::VideoTimeout);
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn a_worker_that_crashes_prints_garbage_or_is_missing_costs_one_video() {
+    let shell = |script: &str| {
+        let command = WorkerCommand {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+        };
+        VideoPool::new(
+            command,
+            PoolSettings::new(&VideoConfig::default(), 1, Forms::default()),
+        )
+    };
+    let crashed = shell("cat >/dev/null; kill -SEGV $$")
+        .hash(b"video")
+        .unwrap_err();
+    assert_eq!(crashed.reason, ReasonCode::VideoWorkerCrashed);
+    assert!(crashed.detail.contains("signal 11"), "{}", crashed.detail);
+    let garbage = shell("cat >/dev/null; echo '{\"event\":\"nonsense\"}'").hash(b"v");
+    assert_eq!(garbage.unwrap_err().reason, ReasonCode::VideoWorkerCrashed);
+    let silent = shell("cat >/dev/null; exit 3").hash(b"v").unwrap_err();
+    assert_eq!(silent.reason, ReasonCode::VideoWorkerCrashed);
+    assert!(silent.detail.contains("status 3"), "{}", silent.detail);
+    let cpu = shell("cat >/dev/null; kill -XCPU $$")
+        .hash(b"v")
+        .unwrap_err();
+    assert_eq!(cpu.reason, ReasonCode::VideoCpuLimit);
+    let sandbox = shell("cat >/dev/null; kill -SYS $$")
+        .hash(b"v")
+        .unwrap_err();
+    assert_eq!(sandbox.reason, ReasonCode::VideoWorkerCrashed);
+    assert!(sandbox.detail.contains("sandbox"), "{}", sandbox.detail);
+    // And the pool still serves a real worker afterwards.
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(clip(dir.path(), "a.webm", "64x48", 10, 1.0, &[])).unwrap();
+    assert_eq!(pool().hash(&clip).unwrap().frames.len(), 1);
+}
+
+#[test]
+fn a_worker_without_enough_address_space_fails_with_the_memory_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(clip(dir.path(), "m.mp4", "1280x720", 10, 1.0, &[])).unwrap();
+    let failure = pool_with(VideoConfig {
+        max_memory_bytes: 64 * 1024 * 1024,
+        ..VideoConfig::default()
+    })
+    .hash(&clip)
+    .unwrap_err();
+    assert_eq!(failure.reason, ReasonCode::VideoMemoryLimit, "{failure:?}");
+}
