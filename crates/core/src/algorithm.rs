@@ -26,11 +26,16 @@ pub enum Algorithm {
     Dhash,
     /// Mean hash (64 bits).
     Ahash,
+    /// Meta's video hash: a list of frames, each a PDQ hash (256 bits) with its quality and
+    /// timestamp. A listed video matches by the share of frames within a distance, not as
+    /// one hash.
+    Vpdq,
 }
 
 impl Algorithm {
-    /// All of them, perceptual first: the order lists keep their tables and entries in.
-    pub const ALL: [Algorithm; 7] = [
+    /// All of them, image hashes first (perceptual, then exact), then video: the order lists
+    /// keep their tables and entries in.
+    pub const ALL: [Algorithm; 8] = [
         Algorithm::Pdq,
         Algorithm::Phash,
         Algorithm::Dhash,
@@ -38,9 +43,10 @@ impl Algorithm {
         Algorithm::Md5,
         Algorithm::Sha1,
         Algorithm::Sha256,
+        Algorithm::Vpdq,
     ];
 
-    /// The wire name: `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1`, `sha256`.
+    /// The wire name: `pdq`, `phash`, `dhash`, `ahash`, `md5`, `sha1`, `sha256`, `vpdq`.
     #[inline]
     pub fn as_str(self) -> &'static str {
         self.facts().name
@@ -53,7 +59,7 @@ impl Algorithm {
         self.facts().exact
     }
 
-    /// The hash's length in bits.
+    /// The hash's length in bits (of one frame, for vPDQ).
     #[inline]
     pub fn bits(self) -> u32 {
         self.facts().bits
@@ -75,6 +81,7 @@ impl Algorithm {
             Algorithm::Phash => ("phash", None, false, 64),
             Algorithm::Dhash => ("dhash", None, false, 64),
             Algorithm::Ahash => ("ahash", None, false, 64),
+            Algorithm::Vpdq => ("vpdq", None, false, 256),
         };
         Facts {
             name,
@@ -202,11 +209,11 @@ mod tests {
 
     #[test]
     fn unknown_names_are_named_in_the_error() {
-        let err = "vpdq".parse::<Algorithm>().unwrap_err();
-        assert_eq!(err.name, "vpdq");
+        let err = "tmk".parse::<Algorithm>().unwrap_err();
+        assert_eq!(err.name, "tmk");
         assert_eq!(
             err.to_string(),
-            "unknown algorithm `vpdq` (expected pdq, phash, dhash, ahash, md5, sha1, sha256)"
+            "unknown algorithm `tmk` (expected pdq, phash, dhash, ahash, md5, sha1, sha256, vpdq)"
         );
         let err = serde_json::from_str::<Algorithm>("\"md4\"").unwrap_err();
         assert!(err.to_string().contains("unknown variant `md4`"), "{err}");
@@ -220,6 +227,8 @@ mod tests {
             .collect();
         assert_eq!(exact, [Algorithm::Md5, Algorithm::Sha1, Algorithm::Sha256]);
         let bits: Vec<u32> = Algorithm::ALL.iter().map(|a| a.bits()).collect();
-        assert_eq!(bits, [256, 64, 64, 64, 128, 160, 256]);
+        assert_eq!(bits, [256, 64, 64, 64, 128, 160, 256, 256]);
+        // Declaration order sorts a flag's matches: vPDQ, added last, sorts last.
+        assert_eq!(Algorithm::ALL.iter().max(), Some(&Algorithm::Vpdq));
     }
 }

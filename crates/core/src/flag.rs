@@ -598,6 +598,7 @@ mod tests {
             "phash",
             "dhash",
             "ahash",
+            "vpdq",
             "keyword",
             "regex",
             "cooccurrence",

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use vigil_core::Algorithm;
 use vigil_core::Severity;
 
-use super::{Builder, HashValue, Item};
+use super::{Builder, Item, parse_listed};
 use vigil_lists::ListError;
 use vigil_lists::csv::{describe, read_headers, reader};
 
-const ALGORITHMS: &str = "pdq, phash, dhash, ahash, md5, sha1 or sha256";
+const ALGORITHMS: &str = "pdq, phash, dhash, ahash, md5, sha1, sha256 or vpdq";
 
 /// One entry's fields as a line gives them; `label` is `column` or `field` for messages.
 struct Fields<'r> {
@@ -48,7 +48,7 @@ impl<'r> Fields<'r> {
                 self.algorithm
             )
         })?;
-        let value = HashValue::parse(algorithm, self.hash)
+        let (value, frames) = parse_listed(algorithm, self.hash)
             .map_err(|e| format!("{label} hash: not a {algorithm} hash: {e}"))?;
         if self.category.is_empty() {
             return Err(format!("{label} category: empty"));
@@ -62,6 +62,7 @@ impl<'r> Fields<'r> {
         Ok(Item::Entry {
             algorithm,
             value,
+            frames,
             id: Some(self.entry_id),
             category: self.category,
             severity,
@@ -135,7 +136,8 @@ pub(crate) fn csv(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListErr
 }
 
 /// JSON lines: one object per line with the CSV's fields (`entry_id` may be a number,
-/// `deleted` a boolean); other fields are kept as metadata. Blank lines are ignored.
+/// `deleted` a boolean, a vPDQ `hash` the list itself); other fields are kept as metadata.
+/// Blank lines are ignored.
 pub(crate) fn jsonl(bytes: &[u8], builder: &mut Builder<'_>) -> Result<(), ListError> {
     for (line, text) in lines(bytes) {
         if text.is_empty() {
@@ -160,6 +162,7 @@ fn jsonl_item(
             Some(serde_json::Value::String(s)) => Ok(s.trim().to_string()),
             Some(serde_json::Value::Number(n)) if name == "entry_id" => Ok(n.to_string()),
             Some(serde_json::Value::Bool(b)) if name == "deleted" => Ok(b.to_string()),
+            Some(list @ serde_json::Value::Array(_)) if name == "hash" => Ok(list.to_string()),
             Some(other) => Err(format!("field {name}: unexpected {other}")),
         }
     };
@@ -207,23 +210,27 @@ fn signal_algorithm(signal_type: &str) -> Option<Algorithm> {
     signal_type.parse().ok()
 }
 
-/// HMA / python-threatexchange: `<signal_type> <hash>` per line; `#` comments and blank
-/// lines ignored. Entries have the hash as their id and the list's category.
+/// HMA / python-threatexchange: `<signal_type> <hash>` per line (a `vpdq` hash is a JSON
+/// list, which may hold spaces: the rest of the line); `#` comments and blank lines
+/// ignored. Entries have the hash as their id (a video its identity) and the list's
+/// category.
 pub(crate) fn hma(
     bytes: &[u8],
     category: &str,
     builder: &mut Builder<'_>,
 ) -> Result<(), ListError> {
     for (line, text) in data_lines(bytes) {
-        let mut words = text.split_whitespace();
-        let item = match (words.next(), words.next(), words.next()) {
-            (Some(signal), Some(hash), None) => match signal_algorithm(signal) {
-                Some(algorithm) => hash_only(algorithm, hash, category),
-                None => Err(format!(
-                    "signal type `{signal}` is not one vigil matches (pdq, video_md5, photo_md5, \
-                     md5, sha1, sha256, phash, dhash, ahash)"
-                )),
-            },
+        let (signal, rest) = text
+            .split_once(char::is_whitespace)
+            .map_or((text, ""), |(s, r)| (s, r.trim()));
+        let mut words = rest.split_whitespace();
+        let item = match (signal_algorithm(signal), words.next(), words.next()) {
+            (Some(Algorithm::Vpdq), Some(_), _) => hash_only(Algorithm::Vpdq, rest, category),
+            (Some(algorithm), Some(hash), None) => hash_only(algorithm, hash, category),
+            (None, Some(_), _) => Err(format!(
+                "signal type `{signal}` is not one vigil matches (pdq, vpdq, video_md5, \
+                 photo_md5, md5, sha1, sha256, phash, dhash, ahash)"
+            )),
             _ => Err("expected `<signal_type> <hash>`".to_string()),
         };
         builder.push(line, item)?;
@@ -245,11 +252,12 @@ pub(crate) fn bare(
 }
 
 fn hash_only<'r>(algorithm: Algorithm, hex: &str, category: &'r str) -> Result<Item<'r>, String> {
-    let value =
-        HashValue::parse(algorithm, hex).map_err(|e| format!("not a {algorithm} hash: {e}"))?;
+    let (value, frames) =
+        parse_listed(algorithm, hex).map_err(|e| format!("not a {algorithm} hash: {e}"))?;
     Ok(Item::Entry {
         algorithm,
         value,
+        frames,
         id: None,
         category,
         severity: Severity::Critical,
@@ -277,11 +285,15 @@ mod tests {
 
     use vigil_lists::{ListFormat, ListSource};
 
+    use vigil_core::Algorithm;
+    use vigil_hash::VpdqFeature;
+
     use crate::HashList;
     use vigil_lists::{ListError, ListFile};
 
     const PDQ: &str = "f8f8f0cee0f4a84f06370a22038f63f0b36e2ed596621e1d33e6b39c4e9c9b22";
     const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
+    const PDQ2: &str = "d3d8981ba52c59e79fb49295bed80905036b1dbe57b292c8ea4fb525f52c420e";
 
     fn load(
         format: ListFormat,
@@ -420,6 +432,115 @@ mod tests {
             let list = load(format, algorithm, true, &text).unwrap();
             assert_eq!(list.info.skipped_lines, 1, "{text}");
             assert_eq!(list.len(), text.lines().count() - 1, "{text}");
+        }
+    }
+
+    /// One listed video of two frames in each format: HMA (python-threatexchange writes the
+    /// JSON with spaces), vigil CSV (the JSON list, CSV-quoted, in `hash`), JSON lines (the
+    /// list itself, or as a string).
+    #[test]
+    fn vpdq_videos_read_in_every_format() {
+        let json = format!("[\"{PDQ},100,0.000\", \"{PDQ2},49,1.000\"]");
+        let csv_cell = json.replace('"', "\"\"");
+        let texts = [
+            (
+                ListFormat::Hma,
+                format!("# videos\nvpdq {json}\npdq {PDQ}\n"),
+            ),
+            (
+                ListFormat::Csv,
+                format!(
+                    "algorithm,hash,entry_id,category\nvpdq,\"{csv_cell}\",v-1,A\npdq,{PDQ},p,A\n"
+                ),
+            ),
+            (
+                ListFormat::Jsonl,
+                format!(
+                    "{{\"algorithm\":\"vpdq\",\"hash\":{json},\"entry_id\":\"v-1\",\"category\":\"A\"}}\n\
+                     {{\"algorithm\":\"pdq\",\"hash\":\"{PDQ}\",\"entry_id\":\"p\",\"category\":\"A\"}}\n"
+                ),
+            ),
+            (
+                ListFormat::Jsonl,
+                format!(
+                    "{{\"algorithm\":\"vpdq\",\"hash\":{},\"entry_id\":\"v-1\",\"category\":\"A\"}}\n\
+                     {{\"algorithm\":\"pdq\",\"hash\":\"{PDQ}\",\"entry_id\":\"p\",\"category\":\"A\"}}\n",
+                    serde_json::Value::String(json.clone())
+                ),
+            ),
+        ];
+        for (format, text) in texts {
+            let list = load(format, None, false, &text).unwrap();
+            let entries: Vec<_> = list.entries().collect();
+            assert_eq!(entries.len(), 2, "{text}");
+            assert_eq!(entries[0].algorithm, Algorithm::Pdq, "{text}");
+            assert!(entries[0].frames.is_empty());
+            let video = &entries[1];
+            assert_eq!(video.algorithm, Algorithm::Vpdq, "{text}");
+            let frames: Vec<(String, u8, f64)> = video
+                .frames
+                .iter()
+                .map(|f| (f.hash.to_hex(), f.quality, f.timestamp))
+                .collect();
+            assert_eq!(
+                frames,
+                [(PDQ.into(), 100, 0.0), (PDQ2.into(), 49, 1.0)],
+                "{text}"
+            );
+            // Without ids (HMA) a video's id is its identity: the SHA-256 of its frames.
+            let identity = vigil_hash::ExactAlgorithm::Sha256
+                .digest(VpdqFeature::list_to_json(video.frames).as_bytes())
+                .to_hex();
+            assert_eq!(video.value.to_hex(), identity);
+            let id = if format == ListFormat::Hma {
+                identity.as_str()
+            } else {
+                "v-1"
+            };
+            assert_eq!(video.entry_id, id, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_vpdq_lines_name_what_is_wrong() {
+        let jsonl = |hash: &str| {
+            format!(
+                "{{\"algorithm\":\"vpdq\",\"hash\":{hash},\"entry_id\":\"v\",\"category\":\"A\"}}\n"
+            )
+        };
+        let table: [(ListFormat, String, &str); 6] = [
+            (
+                ListFormat::Hma,
+                format!("pdq {PDQ}\nvpdq [\"{PDQ},100,0.0\", \"{PDQ},100\"]\n"),
+                "vPDQ feature 1: a vPDQ feature is",
+            ),
+            (ListFormat::Hma, "vpdq []\n".into(), "at least one frame"),
+            (
+                ListFormat::Hma,
+                format!("vpdq {PDQ}\n"),
+                "not a vpdq hash: a vPDQ hash is a JSON list",
+            ),
+            (
+                ListFormat::Jsonl,
+                jsonl(&format!("[\"{PDQ},101,0.0\"]")),
+                "field hash: not a vpdq hash: vPDQ feature 0: a vPDQ quality",
+            ),
+            (
+                ListFormat::Jsonl,
+                jsonl(&format!("[\"{},100,0.0\"]", &PDQ[1..])),
+                "vPDQ feature 0: bad vPDQ frame hash",
+            ),
+            (
+                ListFormat::Csv,
+                format!("algorithm,hash,entry_id,category\npdq,{PDQ},p,A\nvpdq,{PDQ},v,A\n"),
+                "column hash: not a vpdq hash",
+            ),
+        ];
+        for (format, text, needle) in table {
+            let line = text.lines().count() as u64;
+            crate::assert_line_error(load(format, None, false, &text), line, needle, &text);
+            let list = load(format, None, true, &text).unwrap();
+            assert_eq!(list.info.skipped_lines, 1, "{text}");
         }
     }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use vigil_core::Algorithm;
 use vigil_core::Severity;
-use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
+use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash, VpdqFeature};
 use vigil_lists::{ListFormat, ListSource};
 
 use vigil_lists::{Integrity, ListError, ListFile, ListInfo};
@@ -23,38 +23,67 @@ pub enum HashValue {
     Pdq(PdqHash),
     /// pHash, dHash or aHash (64 bits).
     Bits64(Hash64),
+    /// A listed video (vPDQ), by its identity: the SHA-256 of its frames in compact form
+    /// ([`VpdqFeature::list_to_json`]). The frames are [`HashEntry::frames`].
+    Vpdq(Digest),
 }
 
 impl HashValue {
-    /// Parses `hex` as a hash of `algorithm`.
+    /// Parses `hex` as a hash of `algorithm` (for vPDQ, a JSON list of compact features,
+    /// of which the value keeps the identity).
     pub fn parse(algorithm: Algorithm, hex: &str) -> Result<HashValue, String> {
-        if let Ok(exact) = ExactAlgorithm::try_from(algorithm) {
-            return Digest::from_hex(exact, hex)
-                .map(HashValue::Digest)
-                .map_err(|e| e.to_string());
-        }
-        if Family::try_from(algorithm).is_ok() {
-            return Hash64::from_hex(hex)
-                .map(HashValue::Bits64)
-                .map_err(|e| e.to_string());
-        }
-        PdqHash::from_hex(hex)
-            .map(HashValue::Pdq)
-            .map_err(|e| e.to_string())
+        parse_listed(algorithm, hex).map(|(value, _)| value)
     }
 
-    /// Lowercase hex, as lists write it.
+    /// Lowercase hex, as lists write it (for vPDQ, the identity).
     pub fn to_hex(&self) -> String {
         match self {
-            HashValue::Digest(d) => d.to_hex(),
+            HashValue::Digest(d) | HashValue::Vpdq(d) => d.to_hex(),
             HashValue::Pdq(h) => h.to_hex(),
             HashValue::Bits64(h) => h.to_hex(),
         }
     }
 }
 
+/// A listed hash and, for vPDQ, its frames (empty for other algorithms).
+pub(crate) fn parse_listed(
+    algorithm: Algorithm,
+    hex: &str,
+) -> Result<(HashValue, Vec<VpdqFeature>), String> {
+    if algorithm == Algorithm::Vpdq {
+        let frames = VpdqFeature::list_from_json(hex).map_err(|e| e.to_string())?;
+        if frames.is_empty() {
+            return Err("a listed vPDQ hash has at least one frame".into());
+        }
+        return Ok((HashValue::Vpdq(video_identity(&frames)), frames));
+    }
+    parse_hash(algorithm, hex).map(|value| (value, Vec::new()))
+}
+
+/// The identity of a listed video: the SHA-256 of its frames in compact form.
+fn video_identity(frames: &[VpdqFeature]) -> Digest {
+    ExactAlgorithm::Sha256.digest(VpdqFeature::list_to_json(frames).as_bytes())
+}
+
+/// Parses a hash of an image algorithm.
+fn parse_hash(algorithm: Algorithm, hex: &str) -> Result<HashValue, String> {
+    if let Ok(exact) = ExactAlgorithm::try_from(algorithm) {
+        return Digest::from_hex(exact, hex)
+            .map(HashValue::Digest)
+            .map_err(|e| e.to_string());
+    }
+    if Family::try_from(algorithm).is_ok() {
+        return Hash64::from_hex(hex)
+            .map(HashValue::Bits64)
+            .map_err(|e| e.to_string());
+    }
+    PdqHash::from_hex(hex)
+        .map(HashValue::Pdq)
+        .map_err(|e| e.to_string())
+}
+
 /// One listed hash, as a view into its list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HashEntry<'a> {
     /// Hash algorithm.
     pub algorithm: Algorithm,
@@ -69,6 +98,8 @@ pub struct HashEntry<'a> {
     pub severity: Severity,
     /// Other columns or fields of the entry (`source`, `added_at`, ...), in file order.
     pub metadata: &'a [(Arc<str>, Box<str>)],
+    /// A listed video's frames, as listed (vPDQ; empty for other algorithms).
+    pub frames: &'a [VpdqFeature],
 }
 
 /// An entry's id is its hash (formats without ids).
@@ -174,6 +205,67 @@ pub(crate) struct Tables {
     pub(crate) pdq: Table<PdqHash>,
     pub(crate) bits64: [Table<Hash64>; 3],
     pub(crate) exact: [Table<Digest>; 3],
+    pub(crate) vpdq: Videos,
+}
+
+/// The identity of a listed video, as a table value ([`HashValue::Vpdq`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct VideoKey(Digest);
+
+/// vPDQ entries: a table of their identities like the other algorithms', and every listed
+/// video's frames, in entry order, in one flat array.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Videos {
+    pub(crate) keys: Table<VideoKey>,
+    /// Where entry `i`'s frames end in `frames`.
+    ends: Vec<u32>,
+    frames: Vec<VpdqFeature>,
+}
+
+impl Videos {
+    /// The frames of entry `index`.
+    pub(crate) fn frames(&self, index: usize) -> &[VpdqFeature] {
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i] as usize);
+        &self.frames[start..self.ends[index] as usize]
+    }
+
+    /// Number of listed videos.
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn push(&mut self, key: VideoKey, frames: Vec<VpdqFeature>, attr: Attr) {
+        self.frames.extend(frames);
+        self.ends
+            .push(u32::try_from(self.frames.len()).unwrap_or(u32::MAX));
+        self.keys.push(key, attr);
+    }
+
+    fn retain(&mut self, keep: &[bool]) {
+        if keep.iter().all(|&k| k) {
+            return;
+        }
+        let mut frames = Vec::new();
+        let mut ends = Vec::new();
+        for (i, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            frames.extend_from_slice(self.frames(i));
+            ends.push(u32::try_from(frames.len()).unwrap_or(u32::MAX));
+        }
+        (self.frames, self.ends) = (frames, ends);
+        self.keys.retain(keep);
+    }
+
+    fn shrink(&mut self) {
+        self.frames.shrink_to_fit();
+        self.ends.shrink_to_fit();
+        self.keys.shrink();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.keys.heap_bytes()
+            + self.ends.capacity() * 4
+            + self.frames.capacity() * std::mem::size_of::<VpdqFeature>()
+    }
 }
 
 /// Runs `$body` with `$table` bound to the table of `$algorithm` (tables differ in type).
@@ -208,6 +300,10 @@ macro_rules! with_table {
                 let $table = &$tables.exact[2];
                 $body
             }
+            Algorithm::Vpdq => {
+                let $table = &$tables.vpdq.keys;
+                $body
+            }
         }
     };
 }
@@ -234,6 +330,15 @@ impl Value for Hash64 {
     }
     fn key64(&self) -> u64 {
         self.value()
+    }
+}
+
+impl Value for VideoKey {
+    fn wrap(self) -> HashValue {
+        HashValue::Vpdq(self.0)
+    }
+    fn key64(&self) -> u64 {
+        self.0.key64()
     }
 }
 
@@ -365,12 +470,23 @@ impl HashList {
     pub fn entry(&self, algorithm: Algorithm, index: usize) -> HashEntry<'_> {
         with_table!(self.tables, algorithm, |t| {
             let value = t.values[index].wrap();
-            self.view(algorithm, value, t.attr(index))
+            let frames = match algorithm {
+                Algorithm::Vpdq => self.tables.vpdq.frames(index),
+                _ => &[],
+            };
+            self.view(algorithm, value, t.attr(index), frames)
         })
     }
 
-    fn view(&self, algorithm: Algorithm, value: HashValue, attr: Attr) -> HashEntry<'_> {
+    fn view<'s>(
+        &'s self,
+        algorithm: Algorithm,
+        value: HashValue,
+        attr: Attr,
+        frames: &'s [VpdqFeature],
+    ) -> HashEntry<'s> {
         HashEntry {
+            frames,
             algorithm,
             value,
             entry_id: match attr.id {
@@ -398,8 +514,10 @@ impl HashList {
     pub fn heap_bytes(&self) -> usize {
         let tables: usize = Algorithm::ALL
             .iter()
+            .filter(|&&a| a != Algorithm::Vpdq)
             .map(|&a| with_table!(self.tables, a, |t| t.heap_bytes()))
-            .sum();
+            .sum::<usize>()
+            + self.tables.vpdq.heap_bytes();
         let s = &self.strings;
         let metadata: usize = s
             .metadata
@@ -416,6 +534,8 @@ pub(crate) enum Item<'r> {
     Entry {
         algorithm: Algorithm,
         value: HashValue,
+        /// A listed video's frames (vPDQ; empty otherwise).
+        frames: Vec<VpdqFeature>,
         id: Option<&'r str>,
         category: &'r str,
         severity: Severity,
@@ -432,7 +552,7 @@ pub(crate) struct Builder<'a> {
     lenient: bool,
     list: HashList,
     /// Line of each entry, per table (for duplicate reports).
-    lines: [Vec<u32>; 7],
+    lines: [Vec<u32>; Algorithm::ALL.len()],
     tombstones: HashSet<String>,
     category_ids: HashMap<Arc<str>, u16>,
     last_category: Option<(Arc<str>, u16)>,
@@ -479,6 +599,7 @@ impl<'a> Builder<'a> {
             Ok(Item::Entry {
                 algorithm,
                 value,
+                frames,
                 id,
                 category,
                 severity,
@@ -514,6 +635,7 @@ impl<'a> Builder<'a> {
                     HashValue::Pdq(h) => tables.pdq.push(h, attr),
                     HashValue::Bits64(h) => tables.bits64[slot(algorithm) - 1].push(h, attr),
                     HashValue::Digest(d) => tables.exact[slot(algorithm) - 4].push(d, attr),
+                    HashValue::Vpdq(d) => tables.vpdq.push(VideoKey(d), frames, attr),
                 }
                 self.lines[slot(algorithm)].push(u32::try_from(line).unwrap_or(u32::MAX));
             }
@@ -657,6 +779,8 @@ impl<'a> Builder<'a> {
             tables.exact[i].retain(&keep[4 + i]);
             tables.exact[i].shrink();
         }
+        tables.vpdq.retain(&keep[7]);
+        tables.vpdq.shrink();
         let strings = &mut self.list.strings;
         strings.id_text.shrink_to_fit();
         strings.id_ends.shrink_to_fit();
