@@ -10,6 +10,9 @@
 //!   hashes (an image's oriented and trimmed variants), searching each list's arrays in
 //!   place: a linear scan for small tables, an exact multi-index with chunks sized to the
 //!   table for large ones.
+//! - [`VpdqIndex`] — listed videos (vPDQ) matching a query video by the share of frames
+//!   within a distance on both sides, as python-threatexchange matches them, over one
+//!   search of every listed frame.
 //!
 //! ```
 //! use vigil_hash::ExactAlgorithm;
@@ -31,10 +34,12 @@ mod exact;
 mod hash_list;
 mod mih;
 mod near;
+mod video;
 
 pub use exact::{ExactHit, ExactIndex};
 pub use hash_list::{HashEntry, HashList, HashValue};
 pub use near::{MIH_MIN_ENTRIES, NearHit, NearIndex};
+pub use video::{VpdqIndex, VpdqMatch, VpdqSegment, VpdqThresholds, kept_frames};
 
 /// Checks shared by the format tests.
 #[cfg(test)]

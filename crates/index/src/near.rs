@@ -30,8 +30,69 @@ pub struct NearIndex {
 #[derive(Debug)]
 struct Indexed {
     list: Arc<HashList>,
-    pdq: Option<MultiIndex>,
+    pdq: PdqSearch,
     bits64: [Option<MultiIndex>; 3],
+}
+
+/// The search over one array of PDQ hashes: a multi-index when the array is large enough,
+/// else a linear scan. Shared by image lists and the frames of listed videos.
+#[derive(Debug)]
+pub(crate) struct PdqSearch(Option<MultiIndex>);
+
+impl PdqSearch {
+    /// A multi-index over `hashes` from `mih_min_entries` hashes on, with chunks of
+    /// `chunk_bits` bits or the width the array's size calls for.
+    pub(crate) fn build(
+        hashes: &[PdqHash],
+        mih_min_entries: usize,
+        chunk_bits: Option<u32>,
+    ) -> PdqSearch {
+        PdqSearch((hashes.len() >= mih_min_entries).then(|| {
+            let width = chunk_bits.unwrap_or_else(|| mih::pdq_width(hashes.len()));
+            MultiIndex::build(hashes.len(), mih::chunks(256, width), |i, c| {
+                pdq_chunk(&hashes[i], c)
+            })
+        }))
+    }
+
+    /// Calls `visit(index, distance)` for every hash of `hashes` (the array it was built
+    /// over) within `radius` of `query`; by the multi-index, an entry may be visited more
+    /// than once.
+    pub(crate) fn within(
+        &self,
+        hashes: &[PdqHash],
+        query: &PdqHash,
+        radius: u32,
+        mut visit: impl FnMut(u32, u32),
+    ) {
+        match &self.0 {
+            Some(index) if index.probes(radius) < hashes.len() as u64 => {
+                index.candidates(
+                    radius,
+                    |c| pdq_chunk(query, c),
+                    |id| {
+                        let distance = query.distance(&hashes[id as usize]);
+                        if distance <= radius {
+                            visit(id, distance);
+                        }
+                    },
+                );
+            }
+            _ => {
+                for (id, listed) in hashes.iter().enumerate() {
+                    let distance = query.distance(listed);
+                    if distance <= radius {
+                        visit(id as u32, distance);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Bytes of the multi-index tables.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, MultiIndex::heap_bytes)
+    }
 }
 
 fn pdq_chunk(hash: &PdqHash, chunk: Chunk) -> u32 {
@@ -103,13 +164,8 @@ impl NearIndex {
             .into_iter()
             .map(|list| {
                 let list: Arc<HashList> = list.into();
-                let pdq = &list.tables.pdq.values;
-                let pdq_index = (pdq.len() >= mih_min_entries).then(|| {
-                    let width = pdq_chunk_bits.unwrap_or_else(|| mih::pdq_width(pdq.len()));
-                    MultiIndex::build(pdq.len(), mih::chunks(256, width), |i, c| {
-                        pdq_chunk(&pdq[i], c)
-                    })
-                });
+                let pdq_index =
+                    PdqSearch::build(&list.tables.pdq.values, mih_min_entries, pdq_chunk_bits);
                 let bits64 = std::array::from_fn(|f| {
                     let hashes = &list.tables.bits64[f].values;
                     (hashes.len() >= mih_min_entries).then(|| {
@@ -133,7 +189,7 @@ impl NearIndex {
         let mih = |m: &Option<MultiIndex>| m.as_ref().map_or(0, MultiIndex::heap_bytes);
         self.lists
             .iter()
-            .map(|l| mih(&l.pdq) + l.bits64.iter().map(mih).sum::<usize>())
+            .map(|l| l.pdq.heap_bytes() + l.bits64.iter().map(mih).sum::<usize>())
             .sum()
     }
 
@@ -158,25 +214,10 @@ impl NearIndex {
         let mut found: Vec<Found> = Vec::new();
         for (l, indexed) in self.lists.iter().enumerate() {
             let hashes = &indexed.list.tables.pdq.values;
-            match &indexed.pdq {
-                Some(index) if index.probes(radius) < hashes.len() as u64 => {
-                    for (q, query) in queries.iter().enumerate() {
-                        index.candidates(
-                            radius,
-                            |c| pdq_chunk(query, c),
-                            |id| {
-                                let distance = query.distance(&hashes[id as usize]);
-                                if distance <= radius {
-                                    found.push((l as u32, id, distance, q));
-                                }
-                            },
-                        );
-                    }
-                }
-                _ => found.extend(hashes.iter().enumerate().filter_map(|(e, listed)| {
-                    let (q, distance) = best(queries.iter().map(|q| q.distance(listed)))?;
-                    (distance <= radius).then_some((l as u32, e as u32, distance, q))
-                })),
+            for (q, query) in queries.iter().enumerate() {
+                indexed.pdq.within(hashes, query, radius, |id, distance| {
+                    found.push((l as u32, id, distance, q));
+                });
             }
         }
         self.collect(found, Algorithm::Pdq)
@@ -233,14 +274,6 @@ impl NearIndex {
             })
             .collect()
     }
-}
-
-/// The index and value of the smallest item (the first on ties).
-fn best(distances: impl Iterator<Item = u32>) -> Option<(usize, u32)> {
-    distances.enumerate().fold(None, |best, (i, d)| match best {
-        Some((_, b)) if b <= d => best,
-        _ => Some((i, d)),
-    })
 }
 
 #[cfg(test)]
