@@ -263,6 +263,21 @@ mod tests {
                 "0 to 100",
             ),
             (
+                "[match]\nvpdq_query_match_percent = 180",
+                "match.vpdq_query_match_percent",
+                "not a percentage",
+            ),
+            (
+                "[match]\nvpdq_max_distance = 65",
+                "match.vpdq_max_distance",
+                "above 64",
+            ),
+            (
+                "[lists]\nhash_lists = [{ path = \"v.txt\", vpdq_min_quality = 120 }]",
+                "lists.hash_lists[0].vpdq_min_quality",
+                "not a quality",
+            ),
+            (
                 "[kafka]\nbrokers = \"localhost\"",
                 "kafka.brokers",
                 "not host:port",

@@ -107,7 +107,7 @@ impl ListFormat {
 
 /// One list in `lists.hash_lists` / `lists.keyword_lists`: a path, or a table.
 /// The schema is the table form's (a bare path is a string).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct ListSource {
     /// The data file.
     pub path: PathBuf,
@@ -129,6 +129,70 @@ pub struct ListSource {
     /// Skip and count malformed lines; default `lists.lenient`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
+    /// This hash list's `match.vpdq_max_distance`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpdq_max_distance: Option<u32>,
+    /// This hash list's `match.vpdq_min_quality`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpdq_min_quality: Option<u8>,
+    /// This hash list's `match.vpdq_query_match_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpdq_query_match_percent: Option<f64>,
+    /// This hash list's `match.vpdq_compared_match_percent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vpdq_compared_match_percent: Option<f64>,
+}
+
+/// Largest vPDQ frame distance a list may set, as for `match.vpdq_max_distance`: beyond it
+/// unrelated frames match.
+pub const VPDQ_MAX_DISTANCE_LIMIT: u32 = 64;
+
+impl ListSource {
+    /// Checks its vPDQ thresholds (`key` names it in errors, e.g. `lists.hash_lists[0]`).
+    fn check_vpdq(&self, key: &str, hash_list: bool) -> Result<(), Invalid> {
+        let set = [
+            ("vpdq_max_distance", self.vpdq_max_distance.is_some()),
+            ("vpdq_min_quality", self.vpdq_min_quality.is_some()),
+            ("vpdq_query_match_percent", self.vpdq_query_match_percent.is_some()),
+            ("vpdq_compared_match_percent", self.vpdq_compared_match_percent.is_some()),
+        ];
+        if let Some((name, _)) = set.iter().find(|(_, set)| *set && !hash_list) {
+            return Err(Invalid::new(
+                format!("{key}.{name}"),
+                "only hash lists match videos",
+            ));
+        }
+        if let Some(d) = self.vpdq_max_distance.filter(|&d| d > VPDQ_MAX_DISTANCE_LIMIT) {
+            return Err(Invalid::new(
+                format!("{key}.vpdq_max_distance"),
+                format!("{d} is above {VPDQ_MAX_DISTANCE_LIMIT}: unrelated frames would match"),
+            ));
+        }
+        if let Some(q) = self.vpdq_min_quality.filter(|&q| q > 100) {
+            return Err(Invalid::new(
+                format!("{key}.vpdq_min_quality"),
+                format!("{q} is not a quality (0 to 100)"),
+            ));
+        }
+        for (name, value) in [
+            ("vpdq_query_match_percent", self.vpdq_query_match_percent),
+            ("vpdq_compared_match_percent", self.vpdq_compared_match_percent),
+        ] {
+            check_percent(&format!("{key}.{name}"), value)?;
+        }
+        Ok(())
+    }
+}
+
+/// A share in percent: a number from 0 to 100, if given.
+pub fn check_percent(key: &str, value: Option<f64>) -> Result<(), Invalid> {
+    match value {
+        Some(p) if !(0.0..=100.0).contains(&p) => Err(Invalid::new(
+            key,
+            format!("{p} is not a percentage (0 to 100)"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl From<PathBuf> for ListSource {
@@ -141,6 +205,10 @@ impl From<PathBuf> for ListSource {
             category: None,
             manifest: None,
             lenient: None,
+            vpdq_max_distance: None,
+            vpdq_min_quality: None,
+            vpdq_query_match_percent: None,
+            vpdq_compared_match_percent: None,
         }
     }
 }
@@ -156,6 +224,10 @@ struct ListSourceTable {
     category: Option<String>,
     manifest: Option<PathBuf>,
     lenient: Option<bool>,
+    vpdq_max_distance: Option<u32>,
+    vpdq_min_quality: Option<u8>,
+    vpdq_query_match_percent: Option<f64>,
+    vpdq_compared_match_percent: Option<f64>,
 }
 
 impl<'de> Deserialize<'de> for ListSource {
@@ -184,6 +256,10 @@ impl<'de> Deserialize<'de> for ListSource {
                     category: t.category,
                     manifest: t.manifest,
                     lenient: t.lenient,
+                    vpdq_max_distance: t.vpdq_max_distance,
+                    vpdq_min_quality: t.vpdq_min_quality,
+                    vpdq_query_match_percent: t.vpdq_query_match_percent,
+                    vpdq_compared_match_percent: t.vpdq_compared_match_percent,
                 })
             }
         }
@@ -214,6 +290,78 @@ impl Section for ListsConfig {
                 "cannot be true with `lists.trusted_keys` set (every list must then be signed)",
             ));
         }
+        for (i, source) in self.hash_lists.iter().enumerate() {
+            source.check_vpdq(&format!("lists.hash_lists[{i}]"), true)?;
+        }
+        for (i, source) in self.keyword_lists.iter().enumerate() {
+            source.check_vpdq(&format!("lists.keyword_lists[{i}]"), false)?;
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists(json: &str) -> ListsConfig {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn a_hash_list_carries_its_vpdq_thresholds() {
+        let config = lists(
+            r#"{"hash_lists": ["a.csv", {"path": "v.txt", "format": "hma",
+                "vpdq_max_distance": 20, "vpdq_min_quality": 60,
+                "vpdq_query_match_percent": 90, "vpdq_compared_match_percent": 50.5}]}"#,
+        );
+        let v = &config.hash_lists[1];
+        assert_eq!(
+            (
+                v.vpdq_max_distance,
+                v.vpdq_min_quality,
+                v.vpdq_query_match_percent,
+                v.vpdq_compared_match_percent
+            ),
+            (Some(20), Some(60), Some(90.0), Some(50.5))
+        );
+        assert_eq!(config.hash_lists[0].vpdq_query_match_percent, None);
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
+    fn bad_vpdq_thresholds_are_named() {
+        let table = [
+            (
+                r#"{"hash_lists": [{"path": "v", "vpdq_max_distance": 65}]}"#,
+                "lists.hash_lists[0].vpdq_max_distance",
+                "65 is above 64",
+            ),
+            (
+                r#"{"hash_lists": [{"path": "v", "vpdq_min_quality": 101}]}"#,
+                "lists.hash_lists[0].vpdq_min_quality",
+                "101 is not a quality",
+            ),
+            (
+                r#"{"hash_lists": ["a", {"path": "v", "vpdq_query_match_percent": 100.5}]}"#,
+                "lists.hash_lists[1].vpdq_query_match_percent",
+                "100.5 is not a percentage",
+            ),
+            (
+                r#"{"hash_lists": [{"path": "v", "vpdq_compared_match_percent": -1}]}"#,
+                "lists.hash_lists[0].vpdq_compared_match_percent",
+                "-1 is not a percentage",
+            ),
+            (
+                r#"{"keyword_lists": [{"path": "k.csv", "vpdq_min_quality": 50}]}"#,
+                "lists.keyword_lists[0].vpdq_min_quality",
+                "only hash lists",
+            ),
+        ];
+        for (json, key, message) in table {
+            let err = lists(json).validate().unwrap_err();
+            assert_eq!(err.key, key, "{json}");
+            assert!(err.message.contains(message), "{json}: {err:?}");
+        }
     }
 }

@@ -37,7 +37,7 @@ mod ledger;
 mod manifest;
 mod stamp;
 
-pub use config::{ListFormat, ListSource, ListsConfig};
+pub use config::{ListFormat, ListSource, ListsConfig, VPDQ_MAX_DISTANCE_LIMIT, check_percent};
 pub use info::{ListInfo, Provenance};
 pub use ledger::Ledger;
 pub use manifest::{

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vigil_core::config::{Invalid, Section, check_positive, resolve};
-use vigil_lists::ListsConfig;
+use vigil_index::VpdqThresholds;
+use vigil_lists::{ListSource, ListsConfig, VPDQ_MAX_DISTANCE_LIMIT, check_percent};
 use vigil_text::TextConfig;
 
 /// Every default of `[match]`, `[attachments]` and `[input]`, in one place.
@@ -28,6 +29,16 @@ pub mod defaults {
     /// Largest accepted `match.pdq_max_distance`: beyond it unrelated images start matching
     /// (two random PDQ hashes are about 128 ± 8 bits apart).
     pub const PDQ_MAX_DISTANCE_LIMIT: u32 = 64;
+    /// `match.vpdq_max_distance`: python-threatexchange's frame distance tolerance.
+    pub const VPDQ_MAX_DISTANCE: u32 = 31;
+    /// `match.vpdq_min_quality`: its frame quality tolerance.
+    pub const VPDQ_MIN_QUALITY: u8 = 50;
+    /// `match.vpdq_query_match_percent`: the share of a video's frames that must match a
+    /// listed video.
+    pub const VPDQ_QUERY_MATCH_PERCENT: f64 = 80.0;
+    /// `match.vpdq_compared_match_percent`: the share of the listed video's frames that must
+    /// match (0: a clip of a listed video matches).
+    pub const VPDQ_COMPARED_MATCH_PERCENT: f64 = 0.0;
     /// `attachments.max_image_width` and `max_image_height`, in pixels.
     pub const MAX_IMAGE_DIMENSION: u32 = 8192;
     /// `attachments.max_image_alloc_bytes`: decoded pixels, 256 MiB.
@@ -91,6 +102,30 @@ pub struct MatchConfig {
     pub dhash_max_distance: u32,
     /// Largest aHash Hamming distance that counts as a match.
     pub ahash_max_distance: u32,
+    /// Largest Hamming distance at which a video frame matches a listed video's frame.
+    pub vpdq_max_distance: u32,
+    /// Video frames of lower quality are not compared (on either side).
+    pub vpdq_min_quality: u8,
+    /// Least share, in percent, of a video's frames that must match a listed video.
+    pub vpdq_query_match_percent: f64,
+    /// Least share, in percent, of the listed video's frames that must match the video.
+    pub vpdq_compared_match_percent: f64,
+}
+
+impl MatchConfig {
+    /// The vPDQ thresholds of the hash list `source`: its own settings, else these.
+    pub fn vpdq_thresholds(&self, source: &ListSource) -> VpdqThresholds {
+        VpdqThresholds {
+            max_distance: source.vpdq_max_distance.unwrap_or(self.vpdq_max_distance),
+            min_quality: source.vpdq_min_quality.unwrap_or(self.vpdq_min_quality),
+            query_match_percent: source
+                .vpdq_query_match_percent
+                .unwrap_or(self.vpdq_query_match_percent),
+            compared_match_percent: source
+                .vpdq_compared_match_percent
+                .unwrap_or(self.vpdq_compared_match_percent),
+        }
+    }
 }
 
 impl Default for MatchConfig {
@@ -103,6 +138,10 @@ impl Default for MatchConfig {
             phash_max_distance: defaults::HASH64_MAX_DISTANCE,
             dhash_max_distance: defaults::HASH64_MAX_DISTANCE,
             ahash_max_distance: defaults::HASH64_MAX_DISTANCE,
+            vpdq_max_distance: defaults::VPDQ_MAX_DISTANCE,
+            vpdq_min_quality: defaults::VPDQ_MIN_QUALITY,
+            vpdq_query_match_percent: defaults::VPDQ_QUERY_MATCH_PERCENT,
+            vpdq_compared_match_percent: defaults::VPDQ_COMPARED_MATCH_PERCENT,
         }
     }
 }
@@ -181,12 +220,34 @@ impl Section for MatchConfig {
                 ),
             ));
         }
-        if m.pdq_min_quality > 100 {
+        for (key, quality) in [
+            ("match.pdq_min_quality", m.pdq_min_quality),
+            ("match.vpdq_min_quality", m.vpdq_min_quality),
+        ] {
+            if quality > 100 {
+                return Err(Invalid::new(
+                    key,
+                    format!("{quality} is not a quality (0 to 100)"),
+                ));
+            }
+        }
+        if m.vpdq_max_distance > VPDQ_MAX_DISTANCE_LIMIT {
             return Err(Invalid::new(
-                "match.pdq_min_quality",
-                format!("{} is not a quality (0 to 100)", m.pdq_min_quality),
+                "match.vpdq_max_distance",
+                format!(
+                    "{} is above {VPDQ_MAX_DISTANCE_LIMIT}: unrelated frames would match",
+                    m.vpdq_max_distance
+                ),
             ));
         }
+        check_percent(
+            "match.vpdq_query_match_percent",
+            Some(m.vpdq_query_match_percent),
+        )?;
+        check_percent(
+            "match.vpdq_compared_match_percent",
+            Some(m.vpdq_compared_match_percent),
+        )?;
         for (key, value) in [
             ("match.phash_max_distance", m.phash_max_distance),
             ("match.dhash_max_distance", m.dhash_max_distance),
