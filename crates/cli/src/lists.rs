@@ -3,12 +3,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
+use vigil_core::Algorithm;
+use vigil_hash::VpdqFeature;
 use vigil_index::HashList;
 use vigil_lists::{
     Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path, sign_manifest,
     signature_path,
 };
 use vigil_lists::{ListFormat, ListSource};
+use vigil_scan::config::MatchConfig;
 use vigil_text::KeywordList;
 
 /// `vigil lists` subcommands.
@@ -20,7 +23,9 @@ pub(crate) enum Command {
     /// `lists.trusted_keys` and `lists.max_age_secs` plus any --key. Exits non-zero if any
     /// list is refused, naming the list and the reason code (docs/lists.md).
     Verify(Select),
-    /// Print entry counts per list, algorithm and category.
+    /// Print entry counts per list, algorithm and category; for listed videos (vPDQ) also
+    /// their frames, and the frames matching compares (repeats and low quality dropped, by
+    /// the list's `vpdq_min_quality`).
     Stats(Select),
     /// Convert a list (HMA lines, bare hashes, JSON lines, CSV) to vigil CSV.
     Convert(Convert),
@@ -136,8 +141,9 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
     }
 }
 
-/// The selected lists: (source, is a keyword list), and the integrity policy.
-fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integrity)> {
+/// The selected lists: (source, is a keyword list), the integrity policy and the match
+/// settings.
+fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integrity, MatchConfig)> {
     let config = match &select.config {
         Some(path) => crate::settings::load(Some(path))?,
         None => vigil_config::Config::default(),
@@ -163,7 +169,7 @@ fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integr
         !sources.is_empty(),
         "no lists: give LIST files or --config FILE"
     );
-    Ok((sources, integrity))
+    Ok((sources, integrity, config.matching))
 }
 
 /// Whether a list file given on the command line is a keyword list: a rule file (`.toml`) or
@@ -199,7 +205,7 @@ fn read(
 }
 
 fn verify(select: &Select) -> anyhow::Result<bool> {
-    let (sources, integrity) = selection(select)?;
+    let (sources, integrity, _) = selection(select)?;
     let mut out = std::io::stdout().lock();
     let mut all_good = true;
     for (source, keyword) in &sources {
@@ -241,30 +247,42 @@ fn verify(select: &Select) -> anyhow::Result<bool> {
 }
 
 fn stats(select: &Select) -> anyhow::Result<()> {
-    let (sources, integrity) = selection(select)?;
+    let (sources, integrity, matching) = selection(select)?;
     let mut out = std::io::stdout().lock();
-    writeln!(out, "list\tversion\talgorithm\tcategory\tentries")?;
+    writeln!(
+        out,
+        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames"
+    )?;
     for (source, keyword) in &sources {
         if *keyword {
             let info = read(source, true, &integrity)?;
             writeln!(
                 out,
-                "{}\t{}\tkeyword\t*\t{}",
+                "{}\t{}\tkeyword\t*\t{}\t-\t-",
                 info.name, info.version, info.entries
             )?;
             continue;
         }
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
+        let min_quality = matching.vpdq_thresholds(source).min_quality;
+        // (entries, frames, kept frames) per (algorithm, category).
         let mut counts = std::collections::BTreeMap::new();
         for entry in list.entries() {
-            *counts
+            let count = counts
                 .entry((entry.algorithm.as_str(), entry.category))
-                .or_insert(0usize) += 1;
+                .or_insert((0usize, 0usize, 0usize));
+            count.0 += 1;
+            count.1 += entry.frames.len();
+            count.2 += vigil_index::kept_frames(entry.frames, min_quality).len();
         }
-        for ((algorithm, category), n) in counts {
+        for ((algorithm, category), (n, frames, kept)) in counts {
+            let (frames, kept) = match algorithm == Algorithm::Vpdq.as_str() {
+                true => (frames.to_string(), kept.to_string()),
+                false => ("-".into(), "-".into()),
+            };
             writeln!(
                 out,
-                "{}\t{}\t{algorithm}\t{category}\t{n}",
+                "{}\t{}\t{algorithm}\t{category}\t{n}\t{frames}\t{kept}",
                 list.info.name, list.info.version
             )?;
         }
@@ -298,7 +316,10 @@ fn convert(args: &Convert) -> anyhow::Result<()> {
     header.extend(extra.iter().map(|k| &**k));
     writer.write_record(&header)?;
     for entry in list.entries() {
-        let hash = entry.value.to_hex();
+        let hash = match entry.algorithm {
+            Algorithm::Vpdq => VpdqFeature::list_to_json(entry.frames),
+            _ => entry.value.to_hex(),
+        };
         let mut row = vec![
             entry.algorithm.as_str(),
             &hash,

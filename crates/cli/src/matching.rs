@@ -6,8 +6,10 @@ use anyhow::Context;
 use serde::Serialize;
 use serde_json::Value;
 use vigil_core::Algorithm;
-use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash};
-use vigil_index::{ExactIndex, HashEntry, HashList, NearIndex};
+use vigil_hash::{Digest, ExactAlgorithm, Family, Hash64, PdqHash, VpdqFeature};
+use vigil_index::{
+    ExactIndex, HashEntry, HashList, NearIndex, VpdqIndex, VpdqMatch, VpdqThresholds,
+};
 use vigil_lists::ListInfo;
 use vigil_scan::config::MatchConfig;
 
@@ -34,7 +36,10 @@ pub(crate) struct Args {
     /// match.<family>_max_distance (8) for pHash, dHash, aHash].
     #[arg(long, value_name = "N")]
     max_distance: Option<u32>,
-    /// The algorithm of bare hex input lines.
+    /// The algorithm of bare hex input lines; `vpdq` matches videos: each input line is a
+    /// `vigil hash` JSON line with a `vpdq` list, or such a list alone, and is matched
+    /// against the listed videos with each list's `vpdq_*` thresholds (`match.vpdq_*` by
+    /// default; --max-distance overrides the frame distance).
     #[arg(long, value_name = "NAME", default_value = "pdq", value_parser = str::parse::<Algorithm>)]
     algorithm: Algorithm,
     /// Input: hex hashes or `vigil hash` JSON lines, one per line ("-" or absent: stdin).
@@ -215,6 +220,117 @@ fn parse_line(
     Ok((query, text("path"), queries))
 }
 
+/// The output line of one video.
+#[derive(Debug, Serialize)]
+struct VideoLine<'a> {
+    /// The input's `path`, else its line number.
+    query: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    matches: Vec<VideoMatchOut<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct VideoMatchOut<'a> {
+    list: &'a str,
+    list_version: &'a str,
+    entry_id: String,
+    category: &'a str,
+    query_match_percent: f64,
+    compared_match_percent: f64,
+    best_distance: u32,
+    segments: Vec<SegmentOut>,
+}
+
+/// A matched stretch of the query video, and the listed video's frames it matched.
+#[derive(Debug, Serialize)]
+struct SegmentOut {
+    start_s: f64,
+    end_s: f64,
+    listed_start_s: f64,
+    listed_end_s: f64,
+}
+
+impl<'a> From<VpdqMatch<'a>> for VideoMatchOut<'a> {
+    fn from(m: VpdqMatch<'a>) -> Self {
+        VideoMatchOut {
+            list: &m.list.name,
+            list_version: &m.list.version,
+            entry_id: m.entry.entry_id.into_owned(),
+            category: m.entry.category,
+            query_match_percent: m.query_match_percent,
+            compared_match_percent: m.compared_match_percent,
+            best_distance: m.best_distance,
+            segments: m
+                .segments
+                .iter()
+                .map(|s| SegmentOut {
+                    start_s: s.start_s,
+                    end_s: s.end_s,
+                    listed_start_s: s.listed_start_s,
+                    listed_end_s: s.listed_end_s,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A video's frames from an input line (a `vigil hash` object's `vpdq`, or the list alone),
+/// and its `path`.
+fn parse_video(line: &str) -> Result<(Vec<VpdqFeature>, Option<String>), String> {
+    if line.starts_with('[') {
+        return Ok((
+            VpdqFeature::list_from_json(line).map_err(|e| e.to_string())?,
+            None,
+        ));
+    }
+    let value: serde_json::Map<String, Value> = serde_json::from_str(line)
+        .map_err(|e| format!("not a vPDQ list nor a JSON object: {e}"))?;
+    let frames = value.get("vpdq").ok_or("no `vpdq` field")?;
+    let frames =
+        VpdqFeature::list_from_json(&frames.to_string()).map_err(|e| format!("field vpdq: {e}"))?;
+    let path = value
+        .get("path")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok((frames, path))
+}
+
+/// `vigil match --algorithm vpdq`: each input line's video against the listed videos.
+fn run_video(
+    input: Box<dyn BufRead>,
+    index: &VpdqIndex,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let mut all_good = true;
+    for (number, line) in input.lines().enumerate() {
+        let line = line.context("cannot read the input")?;
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let record = match parse_video(line) {
+            Ok((frames, path)) => VideoLine {
+                query: path.map_or_else(|| Value::from(number + 1), Value::from),
+                error: None,
+                matches: index.lookup(&frames).into_iter().map(Into::into).collect(),
+            },
+            Err(error) => {
+                all_good = false;
+                VideoLine {
+                    query: Value::from(number + 1),
+                    error: Some(error),
+                    matches: Vec::new(),
+                }
+            }
+        };
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(all_good)
+}
+
 /// `vigil match`; false if any input line was bad.
 pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
     let config = match &args.config {
@@ -238,11 +354,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         .iter()
         .map(|s| HashList::read(s, &integrity, config.lists.lenient, now).map(Arc::new))
         .collect::<Result<Vec<_>, _>>()?;
-    let matcher = Matcher {
-        exact: ExactIndex::build(lists.iter().cloned()),
-        near: NearIndex::build(lists),
-        radius: config.matching,
-    };
     let input: Box<dyn BufRead> = match &args.input {
         None => Box::new(io::stdin().lock()),
         Some(p) if p.as_os_str() == "-" => Box::new(io::stdin().lock()),
@@ -251,6 +362,21 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
         )),
     };
     let mut out = BufWriter::new(io::stdout().lock());
+    if args.algorithm == Algorithm::Vpdq {
+        let thresholds = sources.iter().map(|source| VpdqThresholds {
+            max_distance: args
+                .max_distance
+                .unwrap_or(config.matching.vpdq_thresholds(source).max_distance),
+            ..config.matching.vpdq_thresholds(source)
+        });
+        let index = VpdqIndex::build(lists.into_iter().zip(thresholds));
+        return run_video(input, &index, &mut out);
+    }
+    let matcher = Matcher {
+        exact: ExactIndex::build(lists.iter().cloned()),
+        near: NearIndex::build(lists),
+        radius: config.matching,
+    };
     let mut all_good = true;
     for line in input.lines() {
         let line = line.context("cannot read the input")?;
