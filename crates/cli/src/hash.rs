@@ -6,13 +6,17 @@ use serde::Serialize;
 use vigil_core::Algorithm;
 use vigil_hash::{
     AttachmentHasher, AttachmentHashes, DecodeLimits, ExactAlgorithm, HashOptions, PdqResult,
-    TrimOptions,
+    TrimOptions, VpdqFeature,
+};
+use vigil_video::{
+    Failure, Forms, PoolSettings, VideoConfig, VideoHashes, VideoPool, WorkerCommand,
 };
 
 /// Arguments of `vigil hash`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// Comma-separated algorithms: pdq, phash, dhash, ahash, md5, sha1, sha256.
+    /// Comma-separated algorithms: pdq, phash, dhash, ahash, md5, sha1, sha256, and vpdq
+    /// (videos and animated images, decoded in a confined worker process).
     #[arg(
         long,
         value_name = "LIST",
@@ -35,7 +39,11 @@ pub(crate) struct Args {
     /// Smallest quality of a form of the image that --queries includes.
     #[arg(long, value_name = "Q", default_value_t = 0)]
     min_quality: u8,
-    /// Take the decoding limits from this configuration file's [attachments] section
+    /// vPDQ: hash one frame every this many seconds (0: every frame)
+    /// [default: video.seconds_per_hash, 1.0].
+    #[arg(long, value_name = "S")]
+    seconds_per_hash: Option<f64>,
+    /// Take the decoding limits from this configuration file's [attachments] and [video] sections
     /// [default: $VIGIL_CONFIG, else ./vigil.toml if present, else built-in defaults].
     #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
     config: Option<PathBuf>,
@@ -81,11 +89,28 @@ struct Line<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     ahash: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    vpdq: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    video: Option<VideoLine>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     md5: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha1: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     sha256: Option<String>,
+}
+
+/// What `"video"` says of a decoded video.
+#[derive(Debug, Serialize)]
+struct VideoLine {
+    container: String,
+    codec: String,
+    width: u32,
+    height: u32,
+    frame_rate: f64,
+    duration_s: Option<f64>,
+    frames_decoded: u64,
+    frames_hashed: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -151,18 +176,74 @@ impl<'a> Line<'a> {
     }
 }
 
+impl Line<'_> {
+    /// Adds a video's vPDQ hash, or why it could not be had (a video that stopped early
+    /// keeps its frames and names the reason).
+    fn video(&mut self, result: Result<VideoHashes, Failure>) {
+        let stopped = match result {
+            Ok(hashes) => {
+                let features = hashes.vpdq();
+                self.vpdq = Some(features.iter().map(VpdqFeature::to_string).collect());
+                self.video = Some(VideoLine {
+                    container: hashes.info.container,
+                    codec: hashes.info.codec,
+                    width: hashes.info.width,
+                    height: hashes.info.height,
+                    frame_rate: hashes.info.frame_rate,
+                    duration_s: hashes.info.duration_s,
+                    frames_decoded: hashes.frames_decoded,
+                    frames_hashed: features.len(),
+                });
+                hashes.stopped
+            }
+            Err(failure) => Some(failure),
+        };
+        if let Some(failure) = stopped {
+            self.error.get_or_insert(failure.reason.as_str());
+            self.detail.get_or_insert(failure.detail);
+        }
+    }
+}
+
+/// The video pool `vigil hash` uses: one worker at a time, this very binary.
+fn video_pool(args: &Args, config: &VideoConfig) -> anyhow::Result<VideoPool> {
+    let program = std::env::current_exe().context("cannot find the vigil executable")?;
+    let config = VideoConfig {
+        seconds_per_hash: args.seconds_per_hash.unwrap_or(config.seconds_per_hash),
+        ..config.clone()
+    };
+    anyhow::ensure!(
+        config.seconds_per_hash.is_finite() && config.seconds_per_hash >= 0.0,
+        "--seconds-per-hash must be 0 or more"
+    );
+    let forms = Forms {
+        dihedral: args.dihedral || args.queries,
+        trim: !args.no_trim,
+        inset: false,
+    };
+    Ok(VideoPool::new(
+        WorkerCommand::vigil(program),
+        PoolSettings::new(&config, 1, forms),
+    ))
+}
+
 /// `vigil hash`. Returns whether every file was hashed.
 pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
-    let limits = match &args.config {
+    let (limits, video) = match &args.config {
         Some(_) => {
             let config = crate::settings::load(args.config.as_deref())?;
-            vigil_scan::decode_limits(&config.attachments)
+            (vigil_scan::decode_limits(&config.attachments), config.video)
         }
-        None => DecodeLimits::DEFAULT,
+        None => (DecodeLimits::DEFAULT, VideoConfig::default()),
     };
+    let videos = args
+        .algorithms
+        .contains(&Algorithm::Vpdq)
+        .then(|| video_pool(&args, &video))
+        .transpose()?;
     let queries = args.queries.then_some(args.min_quality);
     let mut hasher = AttachmentHasher::new(HashOptions {
-        algorithms: args.algorithms,
+        algorithms: args.algorithms.clone(),
         dihedral: args.dihedral || args.queries,
         trim: (!args.no_trim).then(TrimOptions::default),
         limits,
@@ -182,6 +263,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<bool> {
                 if !args.dihedral {
                     line.pdq_dihedral = None;
                     line.pdq_trimmed_dihedral = None;
+                }
+                if let Some(pool) = &videos {
+                    line.video(pool.hash(&bytes));
                 }
                 serde_json::to_writer(&mut out, &line)?;
                 line.error.is_some()

@@ -29,6 +29,7 @@ use vigil_lists::ListsConfig;
 use vigil_review::config::{ConsoleConfig, ReviewConfig};
 use vigil_scan::config::{AttachmentsConfig, InputConfig, MatchConfig, ScanConfig};
 use vigil_text::TextConfig;
+use vigil_video::VideoConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -45,6 +46,8 @@ pub struct Config {
     pub input: InputConfig,
     /// `[text]`: text scanning.
     pub text: TextConfig,
+    /// `[video]`: decoding videos and animated images in isolated workers.
+    pub video: VideoConfig,
     /// `[kafka]`: the broker runtime (`vigil run`).
     pub kafka: KafkaConfig,
     /// `[admin]`: the admin HTTP endpoint.
@@ -143,6 +146,7 @@ impl Section for Config {
         self.attachments.validate()?;
         self.input.validate()?;
         self.text.validate()?;
+        self.video.validate()?;
         self.lists.validate()?;
         self.kafka.validate()?;
         self.admin.validate()?;

@@ -176,7 +176,9 @@ impl AttachmentHasher {
             .collect();
         let exact = ExactDigests::compute(bytes, &exact);
         let wants = |a: Algorithm| self.options.algorithms.contains(&a);
-        if !Algorithm::ALL.iter().any(|&a| !a.is_exact() && wants(a)) {
+        // Only the image hashes need the image decoder; vPDQ is a video worker's.
+        let image = |a: Algorithm| a == Algorithm::Pdq || Family::try_from(a).is_ok();
+        if !Algorithm::ALL.iter().any(|&a| image(a) && wants(a)) {
             return AttachmentHashes { exact, image: None };
         }
         let image = decode(bytes, &self.options.limits)
