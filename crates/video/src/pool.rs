@@ -126,12 +126,17 @@ impl PoolSettings {
 }
 
 /// Decodes videos in worker processes, at most `workers` at once.
+///
+/// A worker takes 50–75 ms to load (FFmpeg's shared libraries), so the pool starts the
+/// next one as it hands a video over: it loads while the video decodes, and waits on its
+/// stdin for the next video. At most `workers` wait; dropping the pool ends them.
 #[derive(Debug)]
 pub struct VideoPool {
     command: WorkerCommand,
     settings: PoolSettings,
     busy: Mutex<usize>,
     freed: Condvar,
+    ready: Mutex<Vec<Child>>,
 }
 
 /// The longest event line a worker may send (a frame with every variant is ~2 KB).
@@ -148,6 +153,7 @@ impl VideoPool {
             settings,
             busy: Mutex::new(0),
             freed: Condvar::new(),
+            ready: Mutex::new(Vec::new()),
         }
     }
 
@@ -160,7 +166,8 @@ impl VideoPool {
     pub fn hash(&self, video: &[u8]) -> Result<VideoHashes, Failure> {
         let _slot = self.acquire();
         let started = Instant::now();
-        let mut child = self.spawn()?;
+        let mut child = self.take_ready()?;
+        self.start_next();
         let outcome = self.converse(&mut child, video, started);
         let killed = matches!(outcome, Err(Ended::Failed(_)));
         let status = finish(&mut child, killed);
@@ -179,6 +186,30 @@ impl VideoPool {
         }
         *busy += 1;
         Slot(self)
+    }
+
+    /// A started worker still waiting for its video, else a new one.
+    fn take_ready(&self) -> Result<Child, Failure> {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        while let Some(mut child) = ready.pop() {
+            if matches!(child.try_wait(), Ok(None)) {
+                return Ok(child);
+            }
+            let _ = child.wait();
+        }
+        drop(ready);
+        self.spawn()
+    }
+
+    /// Starts a worker for a later video, unless enough are waiting (a failure to start
+    /// one shows when a video needs it).
+    fn start_next(&self) {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        if ready.len() < self.settings.workers
+            && let Ok(child) = self.spawn()
+        {
+            ready.push(child);
+        }
     }
 
     fn spawn(&self) -> Result<Child, Failure> {
@@ -249,6 +280,17 @@ impl VideoPool {
             }
             ended
         })
+    }
+}
+
+impl Drop for VideoPool {
+    /// Ends the waiting workers: their stdin closes, they read no job and exit.
+    fn drop(&mut self) {
+        let ready = self.ready.get_mut().unwrap_or_else(|p| p.into_inner());
+        for mut child in ready.drain(..) {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
     }
 }
 
