@@ -82,15 +82,24 @@ fn hash_list(bytes: &[u8], format: ListFormat, algorithm: Option<Algorithm>, len
     for entry in &entries {
         assert!(!entry.entry_id.is_empty(), "empty entry id");
         assert!(!entry.category.is_empty(), "empty category");
+        // A listed video's value is its identity, read back from its frames.
+        let text = match entry.value {
+            HashValue::Vpdq(_) => vigil_hash::VpdqFeature::list_to_json(entry.frames),
+            _ => entry.value.to_hex(),
+        };
         assert_eq!(
-            HashValue::parse(entry.algorithm, &entry.value.to_hex()),
+            HashValue::parse(entry.algorithm, &text),
             Ok(entry.value),
-            "a listed hash does not read back from its hex"
+            "a listed hash does not read back from its text"
         );
     }
 
     let exact = ExactIndex::build([list.clone()]);
     let near = NearIndex::build_with([list.clone()], 1);
+    let videos = vigil_index::VpdqIndex::build_with(
+        [(list.clone(), vigil_index::VpdqThresholds::default())],
+        1,
+    );
     for entry in entries.iter().take(64) {
         let hits: Vec<String> = match (ExactAlgorithm::try_from(entry.algorithm).ok(), entry.value)
         {
@@ -110,6 +119,15 @@ fn hash_list(bytes: &[u8], format: ListFormat, algorithm: Option<Algorithm>, len
                     .map(|h| h.entry.entry_id.into_owned())
                     .collect()
             }
+            // A video matches itself when any of its frames is kept.
+            (None, HashValue::Vpdq(_)) if vigil_index::kept_frames(entry.frames, 50).is_empty() => {
+                continue;
+            }
+            (None, HashValue::Vpdq(_)) => videos
+                .lookup(entry.frames)
+                .into_iter()
+                .map(|m| m.entry.entry_id.into_owned())
+                .collect(),
             _ => panic!("{} entry with a {:?} value", entry.algorithm, entry.value),
         };
         assert!(
