@@ -143,7 +143,9 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
 
 /// The selected lists: (source, is a keyword list), the integrity policy and the match
 /// settings.
-fn selection(select: &Select) -> anyhow::Result<(Vec<(ListSource, bool)>, Integrity, MatchConfig)> {
+type Selected = (Vec<(ListSource, bool)>, Integrity, MatchConfig);
+
+fn selection(select: &Select) -> anyhow::Result<Selected> {
     let config = match &select.config {
         Some(path) => crate::settings::load(Some(path))?,
         None => vigil_config::Config::default(),

@@ -153,8 +153,14 @@ impl ListSource {
         let set = [
             ("vpdq_max_distance", self.vpdq_max_distance.is_some()),
             ("vpdq_min_quality", self.vpdq_min_quality.is_some()),
-            ("vpdq_query_match_percent", self.vpdq_query_match_percent.is_some()),
-            ("vpdq_compared_match_percent", self.vpdq_compared_match_percent.is_some()),
+            (
+                "vpdq_query_match_percent",
+                self.vpdq_query_match_percent.is_some(),
+            ),
+            (
+                "vpdq_compared_match_percent",
+                self.vpdq_compared_match_percent.is_some(),
+            ),
         ];
         if let Some((name, _)) = set.iter().find(|(_, set)| *set && !hash_list) {
             return Err(Invalid::new(
@@ -162,7 +168,10 @@ impl ListSource {
                 "only hash lists match videos",
             ));
         }
-        if let Some(d) = self.vpdq_max_distance.filter(|&d| d > VPDQ_MAX_DISTANCE_LIMIT) {
+        if let Some(d) = self
+            .vpdq_max_distance
+            .filter(|&d| d > VPDQ_MAX_DISTANCE_LIMIT)
+        {
             return Err(Invalid::new(
                 format!("{key}.vpdq_max_distance"),
                 format!("{d} is above {VPDQ_MAX_DISTANCE_LIMIT}: unrelated frames would match"),
@@ -176,7 +185,10 @@ impl ListSource {
         }
         for (name, value) in [
             ("vpdq_query_match_percent", self.vpdq_query_match_percent),
-            ("vpdq_compared_match_percent", self.vpdq_compared_match_percent),
+            (
+                "vpdq_compared_match_percent",
+                self.vpdq_compared_match_percent,
+            ),
         ] {
             check_percent(&format!("{key}.{name}"), value)?;
         }
