@@ -17,8 +17,8 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use vigil_core::Algorithm;
 use vigil_hash::{
-    AttachmentHasher, DecodeLimits, Dihedral, HashOptions, ImageHashes, PdqHash, PdqHasher, Pixels,
-    decode,
+    AttachmentHasher, DecodeLimits, Dihedral, HashOptions, ImageHashes, PdqHash, PdqHasher,
+    PdqLuma, Pixels, decode,
 };
 
 #[derive(Debug, Deserialize)]
@@ -242,4 +242,23 @@ fn oriented_hashes_match_physically_transformed_images() {
     ours.sort_unstable();
     println!("bits to the physically transformed photo, reference dihedral: {reference:?}");
     println!("bits to the physically transformed photo, vigil oriented: {ours:?}");
+}
+
+/// The two references compute luma differently: PyPI `pdqhash` in f64 (numpy, rounded to
+/// f32), Meta's vPDQ in f32 (the C++'s `fillFloatLumaFromRGB`). Frame 32 of
+/// `scripts/test-videos`' `vp9-odd-317x239.webm`, as vPDQ's own swscale converted it to RGB24,
+/// is one where that moves 3 bits: `pdqhash` of these pixels gives the first hash, `vpdq`
+/// (every frame, `seconds_per_hash` 0) the second. Each luma mode must give its reference's.
+#[test]
+fn luma_precision_follows_each_reference() {
+    let path = common::root().join("tests/fixtures/frames/testsrc2-vp9-317x239-frame32.png");
+    let decoded = decode(&std::fs::read(path).unwrap(), &DecodeLimits::DEFAULT).unwrap();
+    let rgb = decoded.image.to_rgb8();
+    let pixels = Pixels::new(rgb.as_raw(), 317, 239, 3).unwrap();
+    let pdqhash = "4ef8215eee0037f820d7f6013bd342a7b10266e7911ffa04d778183ede3cb538";
+    let vpdq = "4ef8215eee0037f820d7f6013bd342a7b10066e7911ffa04d778983ede3cb538";
+    let (photo, quality) = PdqHasher::new().hash(pixels);
+    assert_eq!((photo.to_hex().as_str(), quality), (pdqhash, 100));
+    let (frame, quality) = PdqHasher::with_luma(PdqLuma::F32).hash(pixels);
+    assert_eq!((frame.to_hex().as_str(), quality), (vpdq, 100));
 }

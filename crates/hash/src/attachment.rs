@@ -8,7 +8,7 @@ use vigil_core::Algorithm;
 use crate::decode::{DecodeError, DecodeLimits, decode};
 use crate::perceptual::{FamilyHashers, Hash64, grey_thumbnail};
 use crate::trim::{Rect, TrimOptions, content_boxes};
-use crate::{ExactAlgorithm, ExactDigests, Family, PdqHash, PdqHasher, Pixels};
+use crate::{ExactAlgorithm, ExactDigests, Family, PdqHash, PdqHasher, PdqLuma, Pixels};
 
 /// What to compute.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,6 +159,13 @@ impl AttachmentHasher {
             options,
             ..AttachmentHasher::default()
         }
+    }
+
+    /// The same hasher computing PDQ's luma as `luma` says: [`PdqLuma::F32`] for video
+    /// frames, as vPDQ does (the default, [`PdqLuma::F64`], is the photo reference's).
+    pub fn with_pdq_luma(mut self, luma: PdqLuma) -> AttachmentHasher {
+        self.pdq = PdqHasher::with_luma(luma);
+        self
     }
 
     /// The options in force.

@@ -63,7 +63,8 @@ pub use decode::{
 };
 pub use exact::{Digest, DigestError, ExactDigests};
 pub use pdq::{
-    Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, Pixels, PixelsError,
+    Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, PdqLuma, Pixels,
+    PixelsError,
 };
 pub use perceptual::{FamilyHashers, Hash64, Hash64Error};
 pub use subsets::{ExactAlgorithm, Family, NotInSubset};

@@ -4,7 +4,8 @@
 //! wrapped by PyPI `pdqhash`, which is what HMA and python-threatexchange hash with:
 //!
 //! 1. luma `0.299 R + 0.587 G + 0.114 B` computed in f64 and rounded to f32 (the binding does
-//!    this in numpy before calling the C++);
+//!    this in numpy before calling the C++); the C++'s own `fillFloatLumaFromRGB`, which
+//!    Meta's vPDQ hashes video frames with, computes it in f32 instead ([`PdqLuma`]);
 //! 2. two passes of a Jarosz box filter (along rows, then along columns), window
 //!    `ceil(dim / 128)` per axis, running sums in f32 divided by the samples in the window;
 //! 3. decimation to 64×64 at sample centres (`floor((i + 0.5) · dim / 64)`); a 64×64 input
@@ -418,10 +419,30 @@ impl<'a> Pixels<'a> {
     }
 }
 
+/// How RGB pixels become PDQ's f32 luma: the one step in which the two references differ.
+///
+/// Both run Meta's same PDQ C++ from the luma on (Jarosz filter, DCT, median); they differ
+/// in who computes the luma. PyPI `pdqhash` (photos: HMA, python-threatexchange) computes
+/// `0.299 R + 0.587 G + 0.114 B` in numpy, in f64, and rounds the sum to f32; Meta's vPDQ
+/// (`vpdq`'s `PDQFrameBufferHasher`) calls the C++'s `fillFloatLumaFromRGB`, whose
+/// coefficients, products and sums are all f32. A quarter of pixels then get a luma one f32
+/// ulp apart, which, rarely, moves a DCT coefficient across the median: one frame in a few
+/// hundred gets a hash 1–3 bits away. Grey pixels are used as they are either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PdqLuma {
+    /// f64 sum rounded to f32: PyPI `pdqhash`, what photo hashes are computed with.
+    #[default]
+    F64,
+    /// f32 throughout, `(0.299·R + 0.587·G) + 0.114·B`: the C++ `fillFloatLumaFromRGB`,
+    /// what vPDQ hashes video frames with.
+    F32,
+}
+
 /// Computes PDQ. Holds scratch buffers so that hashing many images allocates only when an
 /// image is larger than every one before it; keep one per thread.
 #[derive(Debug, Default)]
 pub struct PdqHasher {
+    luma: PdqLuma,
     full: Vec<f32>,
     columns_in: Vec<f32>,
     columns: ColumnScratch,
@@ -432,6 +453,20 @@ impl PdqHasher {
     /// A hasher with empty scratch buffers.
     pub fn new() -> PdqHasher {
         PdqHasher::default()
+    }
+
+    /// A hasher computing luma as `luma` says (photos: [`PdqLuma::F64`], the default; vPDQ
+    /// video frames: [`PdqLuma::F32`]).
+    pub fn with_luma(luma: PdqLuma) -> PdqHasher {
+        PdqHasher {
+            luma,
+            ..PdqHasher::default()
+        }
+    }
+
+    /// How this hasher computes luma.
+    pub fn luma(&self) -> PdqLuma {
+        self.luma
     }
 
     /// Hashes `pixels`: the DCT and quality from which the hash and its dihedral variants
@@ -445,7 +480,7 @@ impl PdqHasher {
         let mut blocks = [[[0f32; 64]; 64]; 4];
         if rows == 64 && cols == 64 {
             for (y, out) in blocks[0].iter_mut().enumerate() {
-                luma_row(&pixels, y, out.iter_mut());
+                luma_row(&pixels, self.luma, y, out.iter_mut());
             }
             for i in 0..64 {
                 for j in 0..64 {
@@ -490,10 +525,11 @@ impl PdqHasher {
         let (rows, cols) = (pixels.height, pixels.width);
         let row_window = window_size(cols);
         let col_window = window_size(rows);
+        let luma = self.luma;
         resize(&mut self.full, rows * cols);
         let full = &mut self.full[..rows * cols];
         self.rows.box_rows(full, cols, row_window, |y, k, lanes| {
-            luma_row(pixels, y, lanes.iter_mut().map(|lane| &mut lane[k]));
+            luma_row(pixels, luma, y, lanes.iter_mut().map(|lane| &mut lane[k]));
         });
 
         // The first column pass hands each finished row straight to the second row pass,
@@ -558,9 +594,23 @@ static LUMA_TERMS: LazyLock<[[f64; 256]; 3]> = LazyLock::new(|| {
     weights.map(|w| std::array::from_fn(|v| v as f64 * w))
 });
 
-/// Luma of row `y`: the f64 sum rounded to f32 (what the reference binding hands to the
-/// C++); grey is used as is.
-fn luma_row<'a>(pixels: &Pixels<'_>, y: usize, out: impl Iterator<Item = &'a mut f32>) {
+/// `v · 0.299`, `v · 0.587`, `v · 0.114` in f32 for every byte value, as the C++'s
+/// `fillFloatLumaFromRGB` multiplies: its `const float` coefficients are the f64 literals
+/// rounded to f32, times the byte converted to f32.
+static LUMA_TERMS_F32: LazyLock<[[f32; 256]; 3]> = LazyLock::new(|| {
+    let weights = [0.299f64 as f32, 0.587f64 as f32, 0.114f64 as f32];
+    weights.map(|w| std::array::from_fn(|v| w * v as f32))
+});
+
+/// Luma of row `y`: for [`PdqLuma::F64`] the f64 sum rounded to f32 (what the reference
+/// binding hands to the C++), for [`PdqLuma::F32`] the f32 sum of f32 products, added left
+/// to right (the C++'s own conversion); grey is used as is.
+fn luma_row<'a>(
+    pixels: &Pixels<'_>,
+    luma: PdqLuma,
+    y: usize,
+    out: impl Iterator<Item = &'a mut f32>,
+) {
     let row = pixels.row(y);
     if pixels.channels == 1 {
         for (o, &v) in out.zip(row) {
@@ -568,9 +618,20 @@ fn luma_row<'a>(pixels: &Pixels<'_>, y: usize, out: impl Iterator<Item = &'a mut
         }
         return;
     }
-    let [r, g, b] = &*LUMA_TERMS;
-    for (o, px) in out.zip(row.chunks_exact(pixels.channels)) {
-        *o = (r[usize::from(px[0])] + g[usize::from(px[1])] + b[usize::from(px[2])]) as f32;
+    let pixels = out.zip(row.chunks_exact(pixels.channels));
+    match luma {
+        PdqLuma::F64 => {
+            let [r, g, b] = &*LUMA_TERMS;
+            for (o, px) in pixels {
+                *o = (r[usize::from(px[0])] + g[usize::from(px[1])] + b[usize::from(px[2])]) as f32;
+            }
+        }
+        PdqLuma::F32 => {
+            let [r, g, b] = &*LUMA_TERMS_F32;
+            for (o, px) in pixels {
+                *o = r[usize::from(px[0])] + g[usize::from(px[1])] + b[usize::from(px[2])];
+            }
+        }
     }
 }
 
@@ -973,6 +1034,34 @@ mod tests {
             PdqHash::from_hex(&"é".repeat(32)),
             Err(PdqHashError::NotHex)
         );
+    }
+
+    #[test]
+    fn luma_modes_follow_each_references_arithmetic() {
+        let mut rgb = Vec::new();
+        for r in (0..=255u8).step_by(5) {
+            for g in (0..=255u8).step_by(7) {
+                for b in [0u8, 1, 97, 128, 200, 255] {
+                    rgb.extend_from_slice(&[r, g, b]);
+                }
+            }
+        }
+        let n = rgb.len() / 3;
+        let pixels = Pixels::new(&rgb, n, 1, 3).unwrap();
+        let (mut f64_luma, mut f32_luma) = (vec![0f32; n], vec![0f32; n]);
+        luma_row(&pixels, PdqLuma::F64, 0, f64_luma.iter_mut());
+        luma_row(&pixels, PdqLuma::F32, 0, f32_luma.iter_mut());
+        let (cr, cg, cb) = (0.299f64 as f32, 0.587f64 as f32, 0.114f64 as f32);
+        let mut differ = 0;
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            let [r, g, b] = [px[0], px[1], px[2]].map(f64::from);
+            assert_eq!(f64_luma[i], (r * 0.299 + g * 0.587 + b * 0.114) as f32);
+            let [r, g, b] = [px[0], px[1], px[2]].map(f32::from);
+            assert_eq!(f32_luma[i], cr * r + cg * g + cb * b);
+            differ += usize::from(f32_luma[i] != f64_luma[i]);
+        }
+        // The two are one ulp apart often enough to matter.
+        assert!(differ > n / 10, "{differ} of {n}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Hashing one decoded frame: the reference's PDQ of the frame as decoded (the vPDQ
 //! feature) and, when asked for, the extra query forms vigil adds.
 
-use vigil_hash::{AttachmentHasher, HashOptions, Pixels, TrimOptions, pdq_queries};
+use vigil_hash::{AttachmentHasher, HashOptions, PdqLuma, Pixels, TrimOptions, pdq_queries};
 use vigil_video::Forms;
 use vigil_video::protocol::{WireFrame, WireVariant};
 
@@ -12,12 +12,15 @@ pub(crate) struct FrameHasher {
 
 impl FrameHasher {
     pub(crate) fn new(forms: Forms) -> FrameHasher {
+        // vPDQ's frame hasher computes luma in f32 (the C++'s `fillFloatLumaFromRGB`), not
+        // in f64 as the photo reference's binding does: see `PdqLuma`.
         FrameHasher {
             hasher: AttachmentHasher::new(HashOptions {
                 dihedral: forms.dihedral,
                 trim: forms.trim.then(TrimOptions::default),
                 ..HashOptions::default()
-            }),
+            })
+            .with_pdq_luma(PdqLuma::F32),
         }
     }
 
