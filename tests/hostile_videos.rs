@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used)] // in tests a panic is the failure report
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
+mod common;
+
+use common::encode_clip;
 use vigil_core::ReasonCode;
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
@@ -24,29 +26,10 @@ fn pool() -> VideoPool {
     pool_with(VideoConfig::default())
 }
 
-/// Encodes a clip with ffmpeg's test source (`size`, `rate`, `seconds`) into `dir`.
+/// Encodes a clip of ffmpeg's test source (`size`, `rate`, `seconds`) into `dir`.
 fn clip(dir: &Path, name: &str, size: &str, rate: u32, seconds: f64, extra: &[&str]) -> PathBuf {
-    let path = dir.join(name);
     let source = format!("testsrc2=size={size}:rate={rate}");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            &source,
-            "-t",
-        ])
-        .arg(seconds.to_string())
-        .args(extra)
-        .args(["-threads", "1"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg (Debian's ffmpeg package) is needed to make test clips");
-    assert!(status.success(), "ffmpeg failed making {name}");
-    path
+    encode_clip(dir, name, &source, seconds, extra)
 }
 
 fn reason(pool: &VideoPool, video: &[u8]) -> ReasonCode {

@@ -7,32 +7,11 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use common::{json_lines, run, vigil};
+use common::{encode_clip, json_lines, run, vigil};
 
-/// Encodes `source` (an ffmpeg lavfi graph) for `seconds` into `dir/name` with `extra` options.
 fn encode(dir: &Path, name: &str, source: &str, seconds: u32, extra: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            source,
-            "-t",
-        ])
-        .arg(seconds.to_string())
-        .args(extra)
-        .args(["-threads", "1"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg (Debian's ffmpeg package) is needed to make test clips");
-    assert!(status.success(), "ffmpeg failed making {name}");
-    path
+    encode_clip(dir, name, source, f64::from(seconds), extra)
 }
 
 #[test]

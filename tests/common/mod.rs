@@ -146,3 +146,29 @@ pub fn png(width: u32, height: u32, extra: &[u8]) -> Vec<u8> {
     ]
     .concat()
 }
+
+/// Encodes `seconds` of the ffmpeg lavfi graph `source` into `dir/name` (the container from
+/// the extension) with `extra` output options, single-threaded so the bytes are the same
+/// every run.
+pub fn encode_clip(dir: &Path, name: &str, source: &str, seconds: f64, extra: &[&str]) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            source,
+            "-t",
+        ])
+        .arg(seconds.to_string())
+        .args(extra)
+        .args(["-threads", "1"])
+        .arg(&path)
+        .status()
+        .expect("ffmpeg (Debian's ffmpeg package) is needed to make test clips");
+    assert!(status.success(), "ffmpeg failed making {name}");
+    path
+}
