@@ -10,6 +10,13 @@
 //!
 //! `cargo bench --bench index` (all four datasets present) or with
 //! `VIGIL_INDEX_BENCH=uniform-1m,clustered-10m`; data in `.cache/index-bench/`.
+//!
+//! `VIGIL_INDEX_BENCH=vpdq-100k` (generated in the run, seeded): 100,000 listed videos of 60
+//! frames (6M frames, each shot drifting 1 to 5 bits per frame, 5 % of low quality) in one
+//! VpdqIndex; 60-frame queries, half noisy copies of listed videos, half unrelated.
+//! Baselines in the same run:
+//! the linear scan of all 6M frames, and python-threatexchange's brute matcher (in Rust)
+//! over a sample of the listed videos, scaled to all of them.
 #![allow(clippy::unwrap_used, clippy::print_stdout)] // a report printer
 
 use std::io::Write;
@@ -81,7 +88,10 @@ fn main() {
         return; // `cargo bench -- --list` probes every bench target
     }
     for dataset in wanted.split(',') {
-        run(&dir, dataset);
+        match dataset {
+            "vpdq-100k" => vpdq::run(100_000),
+            dataset => run(&dir, dataset),
+        }
     }
 }
 
@@ -232,4 +242,203 @@ fn measure(
         .collect();
     per_image.sort_unstable();
     (single, per_image, mismatches)
+}
+
+mod vpdq {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use vigil_hash::{PdqHash, VpdqFeature};
+    use vigil_index::{HashList, VpdqIndex, VpdqThresholds, kept_frames};
+    use vigil_lists::{ListFile, ListFormat, ListSource};
+
+    use super::{ms, percentile, rss_bytes};
+
+    const FRAMES: usize = 60;
+    const QUERIES: usize = 200;
+    const SCAN_QUERIES: usize = 4;
+    const BRUTE_SAMPLE: usize = 2_000;
+
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut state = seed;
+        move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+    }
+
+    fn flip(hash: PdqHash, bits: usize, next: &mut impl FnMut() -> u64) -> PdqHash {
+        let mut limbs = hash.limbs();
+        for _ in 0..bits {
+            let bit = (next() % 256) as usize;
+            limbs[bit / 64] ^= 1 << (bit % 64);
+        }
+        PdqHash::from_limbs(limbs)
+    }
+
+    /// A shot: frames one second apart, each a few bits from the one before.
+    fn video(next: &mut impl FnMut() -> u64) -> Vec<VpdqFeature> {
+        let mut hash = PdqHash::from_limbs([next(), next(), next(), next()]);
+        (0..FRAMES)
+            .map(|i| {
+                let step = 1 + (next() % 5) as usize;
+                hash = flip(hash, step, next);
+                let quality = if next().is_multiple_of(20) { 30 } else { 100 };
+                VpdqFeature {
+                    hash,
+                    quality,
+                    timestamp: i as f64,
+                }
+            })
+            .collect()
+    }
+
+    /// python-threatexchange's `match_VPDQ_hash_brute` and default thresholds.
+    fn brute(query: &[VpdqFeature], listed: &[VpdqFeature], t: &VpdqThresholds) -> bool {
+        let keep = |v: &[VpdqFeature]| -> Vec<PdqHash> {
+            kept_frames(v, t.min_quality)
+                .into_iter()
+                .map(|i| v[i].hash)
+                .collect()
+        };
+        let (q, c) = (keep(query), keep(listed));
+        if q.is_empty() || c.is_empty() {
+            return false;
+        }
+        let within = |a: &[PdqHash], b: &[PdqHash]| {
+            a.iter()
+                .filter(|x| b.iter().any(|y| x.distance(y) <= t.max_distance))
+                .count()
+        };
+        let qp = (within(&q, &c) * 100) as f64 / q.len() as f64;
+        let cp = (within(&c, &q) * 100) as f64 / c.len() as f64;
+        qp > 0.0 && qp >= t.query_match_percent && cp >= t.compared_match_percent
+    }
+
+    pub(super) fn run(videos: usize) {
+        let mut next = rng(20_261_207);
+        let rss_start = rss_bytes();
+        let start = Instant::now();
+        // The list as HMA publishes videos: `vpdq <json>` lines.
+        let mut text = String::with_capacity(videos * FRAMES * 80);
+        let mut listed = Vec::with_capacity(QUERIES / 2);
+        for v in 0..videos {
+            let frames = video(&mut next);
+            text.push_str("vpdq ");
+            text.push_str(&VpdqFeature::list_to_json(&frames));
+            text.push('\n');
+            if v % (videos / (QUERIES / 2)) == 0 && listed.len() < QUERIES / 2 {
+                listed.push(frames);
+            }
+        }
+        let generated = start.elapsed();
+        let start = Instant::now();
+        let source = ListSource {
+            format: Some(ListFormat::Hma),
+            ..ListSource::from(std::path::PathBuf::from("videos.txt"))
+        };
+        let file = ListFile::read_unchecked(&source, text.into_bytes());
+        let list = Arc::new(HashList::from_file(&source, file, false).unwrap());
+        let load = start.elapsed();
+        let rss_list = rss_bytes();
+        let t = VpdqThresholds::default();
+        let start = Instant::now();
+        let index = VpdqIndex::build([(list.clone(), t)]);
+        let build = start.elapsed();
+        let rss_index = rss_bytes();
+        println!(
+            "## vpdq-100k: {videos} listed videos of {FRAMES} frames, {} kept frames indexed, {QUERIES} queries of {FRAMES} frames",
+            index.frames()
+        );
+        println!(
+            "generate {:.1} s; load (parse, identities): {:.1} s, list heap {} MB; build {:.1} s, index heap {} MB; RSS after list {} MB, after index {} MB (process start {} MB, text freed)",
+            generated.as_secs_f64(),
+            load.as_secs_f64(),
+            list.heap_bytes() >> 20,
+            build.as_secs_f64(),
+            index.heap_bytes() >> 20,
+            rss_list.saturating_sub(rss_start) >> 20,
+            rss_index.saturating_sub(rss_start) >> 20,
+            rss_start >> 20,
+        );
+        // Queries: noisy copies (8 bits of noise per frame, other times) of listed videos,
+        // then unrelated videos.
+        let mut queries: Vec<Vec<VpdqFeature>> = listed
+            .iter()
+            .map(|frames| {
+                frames
+                    .iter()
+                    .map(|f| VpdqFeature {
+                        hash: flip(f.hash, 8, &mut next),
+                        quality: 90,
+                        timestamp: f.timestamp + 7.5,
+                    })
+                    .collect()
+            })
+            .collect();
+        queries.extend((0..QUERIES / 2).map(|_| video(&mut next)));
+        let mut latencies: Vec<Duration> = Vec::new();
+        let mut found = 0;
+        for (q, query) in queries.iter().enumerate() {
+            let start = Instant::now();
+            let matches = index.lookup(query);
+            latencies.push(start.elapsed());
+            if q < QUERIES / 2 {
+                found += usize::from(!matches.is_empty());
+            } else {
+                assert!(matches.is_empty(), "an unrelated query matched");
+            }
+        }
+        let (copies, unrelated) = latencies.split_at_mut(QUERIES / 2);
+        copies.sort_unstable();
+        unrelated.sort_unstable();
+        println!(
+            "60-frame query p50 / p99: copies {} / {}, unrelated {} / {}; copies matched {found} of {}",
+            ms(percentile(copies, 0.5)),
+            ms(percentile(copies, 0.99)),
+            ms(percentile(unrelated, 0.5)),
+            ms(percentile(unrelated, 0.99)),
+            QUERIES / 2
+        );
+        let median = percentile(copies, 0.5).max(percentile(unrelated, 0.5));
+        // Baseline 1: the linear scan of every kept frame, same answers.
+        let scan = VpdqIndex::build_with([(list.clone(), t)], usize::MAX);
+        let mut scanned: Vec<Duration> = queries[QUERIES / 2 - SCAN_QUERIES / 2..][..SCAN_QUERIES]
+            .iter()
+            .map(|q| {
+                let start = Instant::now();
+                std::hint::black_box(scan.lookup(q));
+                start.elapsed()
+            })
+            .collect();
+        scanned.sort_unstable();
+        let scan_median = percentile(&scanned, 0.5);
+        println!(
+            "baseline linear scan of all frames, p50 of {SCAN_QUERIES} queries: {} (index / scan {:.4})",
+            ms(scan_median),
+            median.as_secs_f64() / scan_median.as_secs_f64()
+        );
+        // Baseline 2: the reference's brute matcher on a sample of the listed videos.
+        let sample: Vec<&[VpdqFeature]> = (0..BRUTE_SAMPLE)
+            .map(|v| {
+                list.entry(vigil_core::Algorithm::Vpdq, v * (videos / BRUTE_SAMPLE))
+                    .frames
+            })
+            .collect();
+        let query = &queries[QUERIES / 2];
+        let start = Instant::now();
+        let hits = sample.iter().filter(|v| brute(query, v, &t)).count();
+        let per_video = start.elapsed().as_secs_f64() / BRUTE_SAMPLE as f64;
+        std::hint::black_box(hits);
+        let brute_all = Duration::from_secs_f64(per_video * videos as f64);
+        println!(
+            "baseline brute matcher over {BRUTE_SAMPLE} listed videos, scaled to {videos}: {} per query (index / brute {:.5})",
+            ms(brute_all),
+            median.as_secs_f64() / brute_all.as_secs_f64()
+        );
+        println!();
+    }
 }
