@@ -11,10 +11,11 @@
 mod common;
 mod kafka_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::openssl;
 use kafka_support::{
     LocalBroker, Topics, assert_flagged, free_port, lists_section, messages, produce,
     read_at_least, topics, unique,
@@ -30,19 +31,6 @@ const KEY_PASSWORD: &str = "client-key-Pw-8a7f3b21";
 const WRONG_PASSWORD: &str = "wrong-Pw-c0ffee42";
 /// A refused start must end within the check's bound (20 s) plus start-up.
 const REFUSAL_BOUND: Duration = Duration::from_secs(35);
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
 
 /// Keys and certificates: two CAs (`ca`, which signs the broker's and the client's
 /// certificates, and the unrelated `other-ca`), the broker's PEM key store and the client's

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{json_lines, root, run, vigil};
+use common::{json_lines, openssl, root, run, vigil};
 use serde_json::Value;
 
 fn ok(output: Output) -> Output {
@@ -220,19 +220,6 @@ fn keypair(dir: &Path) {
     openssl(
         dir,
         &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
-    );
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
 }
 

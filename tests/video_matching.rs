@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{json_lines, run, vigil};
+use common::{json_lines, openssl, run, vigil};
 use serde_json::{Value, json};
 
 /// A deterministic 256-bit hash (splitmix64) as hex.
@@ -192,19 +192,6 @@ fn clips_of_listed_videos_match_in_every_list_format_with_each_lists_thresholds(
         lines[0]
     );
     assert_eq!(matches(&lines[1]).len(), 1);
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = std::process::Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
 }
 
 #[test]

@@ -172,3 +172,18 @@ pub fn encode_clip(dir: &Path, name: &str, source: &str, seconds: f64, extra: &[
     assert!(status.success(), "ffmpeg failed making {name}");
     path
 }
+
+/// Runs `openssl ARGS` in `dir` (keys and certificates for the signature and TLS tests),
+/// failing the test with openssl's message if it fails.
+pub fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

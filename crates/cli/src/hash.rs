@@ -219,7 +219,6 @@ fn video_pool(args: &Args, config: &VideoConfig) -> anyhow::Result<VideoPool> {
     let forms = Forms {
         dihedral: args.dihedral || args.queries,
         trim: !args.no_trim,
-        inset: false,
     };
     Ok(VideoPool::new(
         WorkerCommand::vigil(program),

@@ -14,7 +14,7 @@ use ffmpeg::{Dictionary, Packet, Rational, frame, media};
 use ffmpeg_next as ffmpeg;
 use vigil_core::ReasonCode;
 use vigil_hash::{MIN_DIMENSION, Pixels, frame_interval, frame_timestamp};
-use vigil_video::protocol::{Event, Failure, Job, Summary, VideoInfo};
+use vigil_video::protocol::{Event, Failure, Job, JobLimits, Summary, VideoInfo};
 
 use crate::frames::FrameHasher;
 
@@ -147,7 +147,7 @@ impl Decoding {
             rgb: frame::Video::empty(),
             frames_decoded: 0,
             frames_hashed: 0,
-            job: job.clone(),
+            limits: job.limits,
         };
         let mut stopped = None;
         loop {
@@ -200,7 +200,7 @@ struct State {
     rgb: frame::Video,
     frames_decoded: u64,
     frames_hashed: u64,
-    job: Job,
+    limits: JobLimits,
 }
 
 impl State {
@@ -245,7 +245,7 @@ impl State {
     }
 
     fn over_limits(&self, number: u64) -> Option<Failure> {
-        let limits = &self.job.limits;
+        let limits = &self.limits;
         if number >= limits.max_frames {
             return Some(Failure::new(
                 ReasonCode::VideoTooManyFrames,

@@ -51,7 +51,7 @@ pub struct HashedFrame {
     pub hash: PdqHash,
     /// Its PDQ quality.
     pub quality: u8,
-    /// The extra query forms (rotations, trimmed, inset).
+    /// The extra query forms (rotations, trimmed).
     pub variants: Vec<PdqQuery>,
 }
 

@@ -46,8 +46,6 @@ pub struct Forms {
     pub dihedral: bool,
     /// The content inside uniform borders (letterboxing, pillarboxing).
     pub trim: bool,
-    /// The sharp picture inside a blurred, enlarged copy of itself.
-    pub inset: bool,
 }
 
 /// What a worker reports, one JSON line each: [`Event::Info`] once, [`Event::Frame`] per
@@ -95,7 +93,7 @@ pub struct WireFrame {
     pub hash: String,
     /// Its quality.
     pub quality: u8,
-    /// The extra query forms: `rotate90`, `trimmed`, `inset+mirror`, …
+    /// The extra query forms: `rotate90`, `trimmed`, `trimmed+mirror`, …
     pub variants: Vec<WireVariant>,
 }
 
