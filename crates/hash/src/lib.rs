@@ -11,7 +11,8 @@
 //! - [`PdqHasher`]: Meta's PDQ, our own port, bit-exact against the reference (PyPI
 //!   `pdqhash`), with the reference's 8 dihedral hashes from one DCT and our oriented
 //!   hashes, which track physically rotated and mirrored copies far closer ([`PdqFeatures`]).
-//! - [`content_boxes`]: finds uniform borders, so framed copies can be hashed without them.
+//! - [`content_boxes`]: finds uniform borders, so framed copies can be hashed without them;
+//!   [`inset_box`]: finds a sharp picture centred on a blurred fill (short-video re-posts).
 //! - [`FamilyHashers`]: pHash, dHash and aHash (64 bits) through `image_hasher`.
 //! - [`AttachmentHasher`]: all of the above for one attachment, as [`AttachmentHashes`].
 //! - [`VpdqFeature`]: one frame of Meta's vPDQ video hash, its compact text form, and the
@@ -45,6 +46,7 @@ mod budget;
 mod decode;
 mod exact;
 mod hexdigits;
+mod inset;
 mod pdq;
 mod perceptual;
 mod subsets;
@@ -53,8 +55,8 @@ mod trim;
 mod vpdq;
 
 pub use attachment::{
-    AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes, PdqQuery,
-    PdqResult, pdq_queries,
+    AttachmentHasher, AttachmentHashes, FAMILY_THUMBNAIL_SIDE, HashOptions, ImageHashes, PdqForms,
+    PdqQuery, PdqResult, pdq_queries,
 };
 pub use budget::{BudgetPermit, DecodeBudget};
 pub use decode::{
@@ -62,6 +64,7 @@ pub use decode::{
     sniff_format,
 };
 pub use exact::{Digest, DigestError, ExactDigests};
+pub use inset::{InsetOptions, inset_box};
 pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, PdqLuma, Pixels,
     PixelsError,
