@@ -6,6 +6,7 @@ use image::DynamicImage;
 use vigil_core::Algorithm;
 
 use crate::decode::{DecodeError, DecodeLimits, decode};
+use crate::inset::inset_box;
 use crate::perceptual::{FamilyHashers, Hash64, grey_thumbnail};
 use crate::trim::{Rect, TrimOptions, content_boxes};
 use crate::{ExactAlgorithm, ExactDigests, Family, PdqHash, PdqHasher, PdqLuma, Pixels};
@@ -18,7 +19,8 @@ pub struct HashOptions {
     /// Also the rotations and mirrorings: the reference's 8 dihedral PDQ hashes and our
     /// 8 oriented ones (see [`crate::PdqFeatures::oriented`]).
     pub dihedral: bool,
-    /// Also hash the content inside uniform borders, when there are borders.
+    /// Also hash the content inside uniform borders, when there are borders, and (with
+    /// [`TrimOptions::inset`]) the sharp picture inside a blurred fill.
     pub trim: Option<TrimOptions>,
     /// Decoding limits.
     pub limits: DecodeLimits,
@@ -52,7 +54,8 @@ pub struct PdqResult {
 /// One PDQ hash that matching queries lists with, and what form of the image it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PdqQuery {
-    /// `None` for the image as stored; else `rotate90`, …, `trimmed`, `trimmed+rotate90`, …
+    /// `None` for the image as stored; else `rotate90`, …, `trimmed`, `trimmed+rotate90`, …,
+    /// `inset`, `inset+rotate90`, …
     pub variant: Option<String>,
     /// The hash.
     pub hash: PdqHash,
@@ -74,6 +77,9 @@ pub struct ImageHashes {
     /// PDQ of the content inside uniform borders, and where that content is (a second box
     /// when opposite borders differ: see [`crate::content_boxes`]).
     pub pdq_trimmed: Vec<(Rect, PdqResult)>,
+    /// PDQ of the sharp picture inside a blurred fill, and where it is (see
+    /// [`crate::inset_box`]); `None` when there is none or it is a trimmed box already.
+    pub pdq_inset: Option<(Rect, PdqResult)>,
     /// pHash.
     pub phash: Option<Hash64>,
     /// dHash.
@@ -84,9 +90,15 @@ pub struct ImageHashes {
 
 impl ImageHashes {
     /// Every PDQ hash to query lists with, from forms of the image of at least
-    /// `min_quality`: the image, its oriented variants, and the same for each trimmed box.
+    /// `min_quality`: the image, its oriented variants, and the same for each trimmed box
+    /// and the inset box.
     pub fn pdq_queries(&self, min_quality: u8) -> Vec<PdqQuery> {
-        pdq_queries(self.pdq.as_ref(), &self.pdq_trimmed, min_quality)
+        pdq_queries(
+            self.pdq.as_ref(),
+            &self.pdq_trimmed,
+            self.pdq_inset.as_ref(),
+            min_quality,
+        )
     }
 
     /// The 64-bit hash for `family`, if computed.
@@ -101,16 +113,19 @@ impl ImageHashes {
 
 /// Every PDQ hash to query lists with, from the forms of at least `min_quality`: the whole
 /// picture (first, unnamed), its oriented variants (`rotate90`, …), and the same for each
-/// trimmed box (`trimmed`, `trimmed+rotate90`, …); each distinct hash once.
+/// trimmed box (`trimmed`, `trimmed+rotate90`, …) and the inset box (`inset`,
+/// `inset+rotate90`, …); each distinct hash once.
 pub fn pdq_queries(
     whole: Option<&PdqResult>,
     trimmed: &[(Rect, PdqResult)],
+    inset: Option<&(Rect, PdqResult)>,
     min_quality: u8,
 ) -> Vec<PdqQuery> {
     let forms = whole
         .into_iter()
         .map(|r| (None, r))
-        .chain(trimmed.iter().map(|(_, r)| (Some("trimmed"), r)));
+        .chain(trimmed.iter().map(|(_, r)| (Some("trimmed"), r)))
+        .chain(inset.map(|(_, r)| (Some("inset"), r)));
     let mut queries = Vec::new();
     for (form, result) in forms.filter(|(_, r)| r.quality >= min_quality) {
         let oriented = result.oriented.unwrap_or([result.hash; 8]);
@@ -132,6 +147,30 @@ pub fn pdq_queries(
         }
     }
     queries
+}
+
+/// The PDQ forms of one picture ([`AttachmentHasher::pdq_pixels`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PdqForms {
+    /// The whole picture.
+    pub whole: PdqResult,
+    /// The content inside uniform borders ([`crate::content_boxes`]).
+    pub trimmed: Vec<(Rect, PdqResult)>,
+    /// The sharp picture inside a blurred fill ([`crate::inset_box`]), unless that is one of
+    /// the trimmed boxes.
+    pub inset: Option<(Rect, PdqResult)>,
+}
+
+impl PdqForms {
+    /// Every PDQ hash to query lists with (see [`pdq_queries`]).
+    pub fn queries(&self, min_quality: u8) -> Vec<PdqQuery> {
+        pdq_queries(
+            Some(&self.whole),
+            &self.trimmed,
+            self.inset.as_ref(),
+            min_quality,
+        )
+    }
 }
 
 /// Everything computed for one attachment.
@@ -210,15 +249,17 @@ impl AttachmentHasher {
             height: image.height(),
             pdq: None,
             pdq_trimmed: Vec::new(),
+            pdq_inset: None,
             phash: None,
             dhash: None,
             ahash: None,
         };
         if wants_pdq {
             with_pixels(image, |pixels| {
-                let (whole, trimmed) = self.pdq_pixels(pixels);
-                hashes.pdq = Some(whole);
-                hashes.pdq_trimmed = trimmed;
+                let forms = self.pdq_pixels(pixels);
+                hashes.pdq = Some(forms.whole);
+                hashes.pdq_trimmed = forms.trimmed;
+                hashes.pdq_inset = forms.inset;
             });
         }
         if !families.is_empty() {
@@ -236,22 +277,29 @@ impl AttachmentHasher {
     }
 
     /// PDQ of decoded pixels (a photo, a video frame): the whole picture and, when the
-    /// options ask for it, the content inside uniform borders; each with its rotations and
-    /// mirrorings when asked for.
-    pub fn pdq_pixels(&mut self, pixels: Pixels<'_>) -> (PdqResult, Vec<(Rect, PdqResult)>) {
+    /// options ask for it, the content inside uniform borders and the sharp picture inside a
+    /// blurred fill; each with its rotations and mirrorings when asked for.
+    pub fn pdq_pixels(&mut self, pixels: Pixels<'_>) -> PdqForms {
         let whole = self.pdq_of(pixels);
         let boxes = match &self.options.trim {
             Some(options) => content_boxes(&pixels, options),
             None => Vec::new(),
         };
-        let trimmed = boxes
-            .into_iter()
-            .filter_map(|rect| {
-                let inner = pixels.crop(rect.x, rect.y, rect.width, rect.height)?;
-                Some((rect, self.pdq_of(inner)))
-            })
-            .collect();
-        (whole, trimmed)
+        let inset = match self.options.trim.as_ref().and_then(|t| t.inset.as_ref()) {
+            Some(options) => inset_box(&pixels, options).filter(|rect| !boxes.contains(rect)),
+            None => None,
+        };
+        let mut hash = |rect: Rect| {
+            let inner = pixels.crop(rect.x, rect.y, rect.width, rect.height)?;
+            Some((rect, self.pdq_of(inner)))
+        };
+        let trimmed = boxes.into_iter().filter_map(&mut hash).collect();
+        let inset = inset.and_then(hash);
+        PdqForms {
+            whole,
+            trimmed,
+            inset,
+        }
     }
 
     fn pdq_of(&mut self, pixels: Pixels<'_>) -> PdqResult {
@@ -320,6 +368,58 @@ mod tests {
             let rgb = f64::from(v) * 0.299 + f64::from(v) * 0.587 + f64::from(v) * 0.114;
             assert_eq!(rgb as f32, f32::from(v), "{v}");
         }
+    }
+
+    #[test]
+    fn a_uniform_border_is_trimmed_once_and_not_hashed_again_as_an_inset() {
+        // Noise framed by 40 black pixels left and right: the uniform trim finds it; the
+        // inset detector, which sees the same box, must not add a second form.
+        let (w, h, border) = (320, 200, 40);
+        let mut state = 99u32;
+        let mut rgb = Vec::with_capacity(w * h * 3);
+        for _y in 0..h {
+            for x in 0..w {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                let v = (state >> 16) as u8;
+                if (border..w - border).contains(&x) {
+                    rgb.extend_from_slice(&[v, v / 2, 255 - v]);
+                } else {
+                    rgb.extend_from_slice(&[0, 0, 0]);
+                }
+            }
+        }
+        let pixels = Pixels::new(&rgb, w, h, 3).unwrap();
+        let expected = Rect {
+            x: border,
+            y: 0,
+            width: w - 2 * border,
+            height: h,
+        };
+        let mut with = AttachmentHasher::new(HashOptions::default());
+        let forms = with.pdq_pixels(pixels);
+        assert_eq!(forms.trimmed.len(), 1);
+        assert_eq!(forms.trimmed[0].0, expected);
+        assert_eq!(forms.inset, None);
+        let queries = forms.queries(0);
+        assert!(
+            queries
+                .iter()
+                .any(|q| q.variant.as_deref() == Some("trimmed"))
+        );
+        assert!(
+            queries
+                .iter()
+                .all(|q| !q.variant.as_deref().unwrap_or("").starts_with("inset"))
+        );
+        // The trimmed forms are the same as without the inset detector.
+        let mut without = AttachmentHasher::new(HashOptions {
+            trim: Some(TrimOptions {
+                inset: None,
+                ..TrimOptions::default()
+            }),
+            ..HashOptions::default()
+        });
+        assert_eq!(without.pdq_pixels(pixels).trimmed, forms.trimmed);
     }
 
     #[test]

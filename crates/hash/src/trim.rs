@@ -2,7 +2,7 @@
 //! hashes far from the original under plain PDQ; hashing the framed content again brings it
 //! back.
 
-use crate::Pixels;
+use crate::{InsetOptions, Pixels};
 
 /// A rectangle of an image, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,8 @@ pub struct Rect {
     pub height: usize,
 }
 
-/// How near-constant a line must be to count as border.
+/// How near-constant a line must be to count as border; and whether, and how, to look for
+/// a sharp picture inside a blurred fill too ([`crate::inset_box`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TrimOptions {
     /// Largest per-channel difference from the border colour (absorbs JPEG noise).
@@ -29,6 +30,11 @@ pub struct TrimOptions {
     pub min_border_per_mille: usize,
     /// Smallest content left after trimming, in pixels per side.
     pub min_content: usize,
+    /// Also hash the sharp picture inside a blurred or otherwise soft fill (the blurred-fill
+    /// framing of short-video re-posts), found with these options; on by default. It lives
+    /// here, with the uniform borders, because it is the same question (where is the
+    /// picture inside its frame?) and every caller that trims wants it.
+    pub inset: Option<InsetOptions>,
 }
 
 impl Default for TrimOptions {
@@ -38,6 +44,7 @@ impl Default for TrimOptions {
             outliers_per_mille: 10,
             min_border_per_mille: 20,
             min_content: 32,
+            inset: Some(InsetOptions::default()),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Hashing one decoded frame: the reference's PDQ of the frame as decoded (the vPDQ
 //! feature) and, when asked for, the extra query forms vigil adds.
 
-use vigil_hash::{AttachmentHasher, HashOptions, PdqLuma, Pixels, TrimOptions, pdq_queries};
+use vigil_hash::{AttachmentHasher, HashOptions, PdqLuma, Pixels, TrimOptions};
 use vigil_video::Forms;
 use vigil_video::protocol::{WireFrame, WireVariant};
 
@@ -27,8 +27,10 @@ impl FrameHasher {
     /// The frame's hashes: its PDQ as the reference computes it from RGB24, then every
     /// distinct extra form.
     pub(crate) fn hash(&mut self, pixels: Pixels<'_>, frame: u64, timestamp: f64) -> WireFrame {
-        let (whole, trimmed) = self.hasher.pdq_pixels(pixels);
-        let variants = pdq_queries(Some(&whole), &trimmed, 0)
+        let forms = self.hasher.pdq_pixels(pixels);
+        let whole = &forms.whole;
+        let variants = forms
+            .queries(0)
             .into_iter()
             .filter_map(|q| {
                 Some(WireVariant {
