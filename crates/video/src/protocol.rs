@@ -44,7 +44,8 @@ pub struct JobLimits {
 pub struct Forms {
     /// The 8 rotations and mirrorings (from the same DCT: nearly free).
     pub dihedral: bool,
-    /// The content inside uniform borders (letterboxing, pillarboxing).
+    /// The content inside uniform borders (letterboxing, pillarboxing) and the sharp picture
+    /// inside a blurred fill.
     pub trim: bool,
 }
 
