@@ -2,6 +2,8 @@
 //! by frame; every `floor(seconds_per_hash × frame_rate)`-th output frame converted to RGB24
 //! at the stream's size with `SWS_AREA` and hashed. Where the reference is silent or
 //! undefined (limits, a frame whose size changed), the loop stops or converts sanely.
+//! Frames that are neither sampled nor referenced are not decoded where that is checked to
+//! give the same frames ([`Sparse`]); otherwise, or when the check fails, all are.
 
 use std::io;
 use std::path::Path;
@@ -10,7 +12,7 @@ use ffmpeg::codec::threading;
 use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg::util::error::{EAGAIN, ENOMEM};
-use ffmpeg::{Dictionary, Packet, Rational, frame, media};
+use ffmpeg::{Dictionary, Discard, Packet, Rational, codec, frame, media};
 use ffmpeg_next as ffmpeg;
 use vigil_core::ReasonCode;
 use vigil_hash::{MIN_DIMENSION, Pixels, frame_interval, frame_timestamp};
@@ -29,7 +31,31 @@ pub fn hash_video(
     match Decoding::open(path, job) {
         Ok(mut decoding) => {
             emit(&Event::Info(decoding.info.clone()))?;
-            let summary = decoding.run(job, &mut emit)?;
+            let summary = match decoding.sparse_plan(path, job) {
+                Some(plan) => {
+                    // Frames are held back until the sparse decode proved consistent.
+                    let mut held = Vec::new();
+                    let sparse = decoding.run(job, Some(plan), &mut |event: &Event| {
+                        held.push(event.clone());
+                        Ok(())
+                    })?;
+                    match sparse {
+                        Some(summary) => {
+                            held.iter().try_for_each(&mut emit)?;
+                            summary
+                        }
+                        None => match Decoding::open(path, job) {
+                            Ok(mut full) => full
+                                .run(job, None, &mut emit)?
+                                .unwrap_or_else(|| unreachable!("only a sparse decode gives up")),
+                            Err(failure) => return emit(&Event::Failed(failure)),
+                        },
+                    }
+                }
+                None => decoding
+                    .run(job, None, &mut emit)?
+                    .unwrap_or_else(|| unreachable!("only a sparse decode gives up")),
+            };
             match summary.stopped {
                 Some(failure) if summary.frames_hashed == 0 => emit(&Event::Failed(failure)),
                 _ => emit(&Event::Done(summary)),
@@ -43,6 +69,7 @@ pub fn hash_video(
 struct Decoding {
     input: ffmpeg::format::context::Input,
     stream: usize,
+    codec: codec::Id,
     decoder: ffmpeg::decoder::Video,
     info: VideoInfo,
     frame_rate: f64,
@@ -125,18 +152,61 @@ impl Decoding {
         Ok(Decoding {
             input,
             stream: index,
+            codec: codec.id(),
             decoder,
             info,
             frame_rate,
         })
     }
 
+    /// A plan to decode only what the sampled frames need (at 1 hash per second, H.264's
+    /// non-reference frames between samples, often half the frames, are never decoded),
+    /// for H.264 (whose non-reference pictures `skip_frame` drops before decoding) as
+    /// stream 0 (so the decoder is drained and every frame comes out), sampled sparsely,
+    /// with a distinct pts on every packet (output order is pts order, so a frame's number
+    /// is its pts's rank). A demuxing pass reads the pts; [`Sparse`] checks every output.
+    fn sparse_plan(&self, path: &Path, job: &Job) -> Option<Sparse> {
+        let interval = frame_interval(job.seconds_per_hash, self.frame_rate);
+        if interval < 2 || self.stream != 0 || self.codec != codec::Id::H264 {
+            return None;
+        }
+        let mut input = ffmpeg::format::input(path).ok()?;
+        let mut order = Vec::new();
+        loop {
+            let mut packet = Packet::empty();
+            if packet.read(&mut input).is_err() {
+                break;
+            }
+            if packet.stream() == self.stream {
+                // Bounded: a video over max_frames is decoded whole and stops at the limit.
+                if order.len() as u64 > job.limits.max_frames {
+                    return None;
+                }
+                order.push(packet.pts()?);
+            }
+        }
+        order.sort_unstable();
+        let packets = order.len();
+        order.dedup();
+        (order.len() == packets && packets > 0).then(|| Sparse {
+            sent: vec![Sent::Not; packets],
+            order,
+            interval,
+            next: 0,
+            broken: false,
+        })
+    }
+
+    /// Decodes and hashes; `None` when a sparse decode found itself inconsistent with
+    /// what the full decode would give (the caller then decodes in full).
     fn run(
         &mut self,
         job: &Job,
+        sparse: Option<Sparse>,
         emit: &mut impl FnMut(&Event) -> io::Result<()>,
-    ) -> io::Result<Summary> {
+    ) -> io::Result<Option<Summary>> {
         let mut state = State {
+            sparse,
             interval: frame_interval(job.seconds_per_hash, self.frame_rate),
             frame_rate: self.frame_rate,
             width: self.info.width,
@@ -159,6 +229,9 @@ impl Decoding {
             if packet.stream() != self.stream {
                 continue;
             }
+            if let Some(sparse) = state.sparse.as_mut() {
+                self.decoder.skip_frame(sparse.before_send(packet.pts()));
+            }
             if let Err(e) = self.decoder.send_packet(&packet) {
                 stopped = Some(failed(&e, "the decoder refused a packet"));
                 break;
@@ -178,18 +251,102 @@ impl Decoding {
                 stopped = state.drain(&mut self.decoder, emit)?;
             }
         }
-        Ok(Summary {
+        if let Some(sparse) = state.sparse.as_mut() {
+            let decode_failed = stopped
+                .as_ref()
+                .is_some_and(|f| f.reason == ReasonCode::VideoDecodeFailed);
+            // Whatever the full decode would do after a decoder error, it does itself.
+            if sparse.broken || decode_failed || (stopped.is_none() && !sparse.finish()) {
+                return Ok(None);
+            }
+            if stopped.is_none() {
+                state.frames_decoded = sparse.next;
+            }
+        }
+        Ok(Some(Summary {
             frames_decoded: state.frames_decoded,
             frames_hashed: state.frames_hashed,
             stopped,
             peak_rss_bytes: crate::sandbox::peak_rss_bytes(),
             seccomp: false,
-        })
+        }))
+    }
+}
+
+/// How the packet of one frame (by output rank) went to the decoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Not,
+    /// Decoded, whatever it is.
+    Whole,
+    /// Dropped by the decoder if no other frame refers to it.
+    Droppable,
+}
+
+/// A sparse decode: non-reference frames that are not sampled are not decoded. Frames are
+/// numbered by their pts's rank, and every output is checked against what the full
+/// decode would have given (every rank passed over is a droppable frame already sent, so
+/// none was lost to reordering or an error); any doubt breaks the plan.
+struct Sparse {
+    /// Every packet's pts, ascending: a frame's rank is its output number.
+    order: Vec<i64>,
+    sent: Vec<Sent>,
+    interval: u64,
+    /// The rank the next output frame may have at least.
+    next: u64,
+    broken: bool,
+}
+
+impl Sparse {
+    fn rank(&self, pts: Option<i64>) -> Option<usize> {
+        self.order.binary_search(&pts?).ok()
+    }
+
+    /// How to decode the packet with `pts`: whole until the first frame is out (frames
+    /// before a keyframe are dropped in either decode and must not look skipped), and
+    /// whenever it is sampled.
+    fn before_send(&mut self, pts: Option<i64>) -> Discard {
+        let Some(rank) = self.rank(pts).filter(|&r| self.sent[r] == Sent::Not) else {
+            self.broken = true;
+            return Discard::Default;
+        };
+        let droppable = self.next > 0 && !(rank as u64).is_multiple_of(self.interval);
+        self.sent[rank] = if droppable {
+            Sent::Droppable
+        } else {
+            Sent::Whole
+        };
+        if droppable {
+            Discard::NonReference
+        } else {
+            Discard::Default
+        }
+    }
+
+    /// The number of an output frame with `pts`, or `None` (and the plan broken) when the
+    /// full decode might have numbered it otherwise.
+    fn number(&mut self, pts: Option<i64>) -> Option<u64> {
+        let rank = self.rank(pts)?;
+        let passed_over = self.sent.get(self.next as usize..rank)?;
+        if self.sent[rank] == Sent::Not || passed_over.iter().any(|&s| s != Sent::Droppable) {
+            self.broken = true;
+            return None;
+        }
+        self.next = rank as u64 + 1;
+        Some(rank as u64)
+    }
+
+    /// At the end: every frame after the last output was dropped on purpose.
+    fn finish(&self) -> bool {
+        self.sent[self.next as usize..]
+            .iter()
+            .all(|&s| s == Sent::Droppable)
     }
 }
 
 /// What the frame loop carries.
 struct State {
+    sparse: Option<Sparse>,
     interval: u64,
     frame_rate: f64,
     width: u32,
@@ -218,8 +375,20 @@ impl State {
                 }
                 Err(e) => return Ok(Some(failed(&e, "the decoder failed"))),
             }
-            let number = self.frames_decoded;
-            self.frames_decoded += 1;
+            let number = match self.sparse.as_mut() {
+                None => self.frames_decoded,
+                Some(sparse) => match sparse.number(self.decoded.pts()) {
+                    Some(number) => number,
+                    None => {
+                        sparse.broken = true;
+                        return Ok(Some(Failure::new(
+                            ReasonCode::VideoDecodeFailed,
+                            "the sparse decode went astray",
+                        )));
+                    }
+                },
+            };
+            self.frames_decoded = number + 1;
             if let Some(failure) = self.over_limits(number) {
                 return Ok(Some(failure));
             }
