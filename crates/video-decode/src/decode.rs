@@ -519,3 +519,77 @@ fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
         e => Failure::new(ReasonCode::VideoDecodeFailed, format!("{what}: {e}")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A plan over frames with pts 0, 10, 20, … sampling every `interval`-th.
+    fn plan(frames: usize, interval: u64) -> Sparse {
+        Sparse {
+            order: (0..frames as i64).map(|f| f * 10).collect(),
+            sent: vec![Sent::Not; frames],
+            interval,
+            next: 0,
+            broken: false,
+        }
+    }
+
+    #[test]
+    fn skipped_frames_keep_their_numbers_and_a_lost_one_breaks_the_plan() {
+        // Decode order I0 P3 B1 B2 P6 B4 B5 (pts ÷ 10), every 3rd frame sampled.
+        let mut sparse = plan(7, 3);
+        assert_eq!(sparse.before_send(Some(0)), Discard::Default);
+        assert_eq!(sparse.number(Some(0)), Some(0));
+        assert_eq!(sparse.before_send(Some(30)), Discard::Default, "sampled");
+        assert_eq!(sparse.before_send(Some(10)), Discard::NonReference);
+        assert_eq!(sparse.before_send(Some(20)), Discard::NonReference);
+        // B1 and B2 were dropped: P3 comes out as frame 3.
+        assert_eq!(sparse.number(Some(30)), Some(3));
+        assert_eq!(sparse.before_send(Some(60)), Discard::Default);
+        assert_eq!(sparse.before_send(Some(40)), Discard::NonReference);
+        assert_eq!(sparse.before_send(Some(50)), Discard::NonReference);
+        assert_eq!(sparse.number(Some(40)), Some(4), "a referenced B comes out");
+        assert_eq!(sparse.number(Some(60)), Some(6));
+        assert!(sparse.finish() && !sparse.broken);
+
+        // A frame sent whole that never comes out: the full decode numbers differently.
+        let mut lost = plan(7, 3);
+        lost.before_send(Some(0));
+        lost.number(Some(0));
+        lost.before_send(Some(30));
+        lost.before_send(Some(60));
+        assert_eq!(lost.number(Some(60)), None);
+        assert!(lost.broken);
+
+        // Out of order: a frame output before an earlier one was even sent.
+        let mut early = plan(4, 3);
+        early.before_send(Some(0));
+        early.number(Some(0));
+        early.before_send(Some(20));
+        assert_eq!(early.number(Some(20)), None, "frame 1 not sent yet");
+
+        // Frames before the first output are decoded whole (a keyframe may be missing).
+        let mut start = plan(4, 3);
+        assert_eq!(start.before_send(Some(10)), Discard::Default);
+        assert_eq!(start.before_send(Some(0)), Discard::Default);
+        assert_eq!(
+            start.number(Some(10)),
+            None,
+            "frame 0 was sent whole, never came out"
+        );
+
+        // Frames after the last output must have been dropped on purpose; unknown pts and
+        // repeated packets break the plan.
+        let mut end = plan(3, 3);
+        end.before_send(Some(0));
+        end.number(Some(0));
+        end.before_send(Some(10));
+        assert!(!end.finish(), "frame 2 never sent");
+        end.before_send(Some(10));
+        assert!(end.broken, "a packet twice");
+        let mut unknown = plan(3, 3);
+        unknown.before_send(Some(5));
+        assert!(unknown.broken);
+    }
+}
