@@ -13,8 +13,11 @@
 //!   JSON events parsed back. One worker start per video is charged: the pool starts the
 //!   next worker while this one decodes, on the same core. Matching is not included (see
 //!   `VIGIL_INDEX_BENCH=vpdq-100k cargo bench --bench index`).
+//! - `vigil_worker_primary` (every frame only): the same without extra query forms, the
+//!   reference's work alone.
 //! - `inprocess`: the same decode loop and hashes in this process (no worker, no pipe).
-//! - `inprocess_decode`: that loop hashing frame 0 only: what the decode costs vigil.
+//! - `inprocess_decode`: that loop hashing frame 0 only: what decoding costs vigil at one
+//!   hash per second (non-reference frames skipped as there).
 //!
 //! What is measured is CPU time (user + system of this process and of its reaped children,
 //! from `/proc/self/stat`, 10 ms ticks over iterations of 0.1–10 s), not wall time: on this
@@ -190,9 +193,20 @@ fn video(c: &mut Criterion<CpuTime>) {
             group.bench_function("vigil_worker", |b| {
                 b.iter(|| pool.hash(&bytes).unwrap().frames.len())
             });
-            // The breakdown, at one hash per second only (every frame is the worker's
-            // hashing, measured above).
-            if seconds_per_hash != 0.0 {
+            // The breakdown: at every frame what the query forms cost, at one hash per
+            // second what the worker process and the hashing cost.
+            if seconds_per_hash == 0.0 {
+                let primary = VideoPool::new(
+                    command.clone(),
+                    PoolSettings {
+                        forms: Forms::default(),
+                        ..settings(seconds_per_hash)
+                    },
+                );
+                group.bench_function("vigil_worker_primary", |b| {
+                    b.iter(|| primary.hash(&bytes).unwrap().frames.len())
+                });
+            } else {
                 group.bench_function("inprocess", |b| {
                     b.iter(|| in_process(&path, seconds_per_hash))
                 });
