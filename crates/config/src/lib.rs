@@ -107,7 +107,8 @@ impl Config {
         }
     }
 
-    /// What scanning reads: `[lists]`, `[match]`, `[attachments]`, `[input]` and `[text]`.
+    /// What scanning reads: `[lists]`, `[match]`, `[attachments]`, `[input]`, `[text]` and
+    /// `[video]` (the binary adds the video worker's program).
     pub fn scan(&self) -> ScanConfig {
         ScanConfig {
             lists: self.lists.clone(),
@@ -115,6 +116,8 @@ impl Config {
             attachments: self.attachments.clone(),
             input: self.input.clone(),
             text: self.text.clone(),
+            video: self.video.clone(),
+            video_worker: None,
         }
     }
 

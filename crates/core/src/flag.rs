@@ -171,6 +171,14 @@ pub enum MatchSubject {
         /// (`trimmed+rotate90`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         variant: Option<String>,
+        /// For a frame of a video that matched an image-list entry: the frame's time, in
+        /// milliseconds from the start of the video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        frame_ms: Option<u64>,
+        /// For a video that matched a listed video (vPDQ): how much of each matched, and
+        /// where in the message's video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video: Option<VideoEvidence>,
     },
     /// The text matched a rule.
     Text {
@@ -179,6 +187,74 @@ pub enum MatchSubject {
         /// Every place in the original text where the rule matched, in order.
         spans: Vec<Span>,
     },
+}
+
+/// Most segments a [`VideoEvidence`] carries (the earliest ones).
+pub const MAX_VIDEO_SEGMENTS: usize = 64;
+
+/// How a message's video matched a listed video, frame by frame (vPDQ). Counts rather than
+/// percentages, so that the evidence is exact: the query-match percentage is
+/// `query_frames_matched × 100 / query_frames`, the compared-match percentage likewise.
+/// Frames are the distinct sampled frames of sufficient quality on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoEvidence {
+    /// The message's video's frames compared.
+    pub query_frames: u32,
+    /// Of these, the ones that matched a frame of the listed video.
+    pub query_frames_matched: u32,
+    /// The listed video's frames.
+    pub compared_frames: u32,
+    /// Of these, the ones that some frame of the message's video matched.
+    pub compared_frames_matched: u32,
+    /// The stretches of the message's video that matched, in time order (at most
+    /// [`MAX_VIDEO_SEGMENTS`], the earliest).
+    pub segments: Vec<VideoSegment>,
+}
+
+impl VideoEvidence {
+    /// The share of the message's video's frames that matched, in percent.
+    pub fn query_match_percent(&self) -> f64 {
+        percent(self.query_frames_matched, self.query_frames)
+    }
+
+    /// The share of the listed video's frames that matched, in percent.
+    pub fn compared_match_percent(&self) -> f64 {
+        percent(self.compared_frames_matched, self.compared_frames)
+    }
+
+    fn is_consistent(&self) -> bool {
+        self.query_frames_matched <= self.query_frames
+            && self.compared_frames_matched <= self.compared_frames
+            && self.segments.len() <= MAX_VIDEO_SEGMENTS
+            && self.segments.iter().all(|s| {
+                s.start_ms <= s.end_ms && s.listed_start_ms <= s.listed_end_ms && s.frames > 0
+            })
+    }
+}
+
+fn percent(count: u32, of: u32) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        f64::from(count) * 100.0 / f64::from(of)
+    }
+}
+
+/// A stretch of the message's video whose frames each matched a frame of the listed video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSegment {
+    /// Time of the stretch's first frame, in milliseconds from the start.
+    pub start_ms: u64,
+    /// Time of its last frame.
+    pub end_ms: u64,
+    /// The earliest listed frame a frame of the stretch matched, in the listed video's time.
+    pub listed_start_ms: u64,
+    /// The latest such listed frame.
+    pub listed_end_ms: u64,
+    /// Frames in the stretch.
+    pub frames: u32,
 }
 
 impl Match {
@@ -327,12 +403,14 @@ impl Flag {
                     attachment_id,
                     entry_id,
                     variant,
+                    video,
                     ..
                 } => {
                     if !crate::message::valid_id(attachment_id) {
                         return defect(format!("matches[{i}].attachment_id"), ID_RULE);
                     }
-                    let variant_ok = variant.as_deref().is_none_or(list_field);
+                    let variant_ok = variant.as_deref().is_none_or(list_field)
+                        && video.as_ref().is_none_or(VideoEvidence::is_consistent);
                     (("entry_id", entry_id), variant_ok)
                 }
                 MatchSubject::Text { rule_id, spans } => {
@@ -340,7 +418,10 @@ impl Flag {
                 }
             };
             if !evidence_ok {
-                return defect(format!("matches[{i}]"), "has a malformed variant or span");
+                return defect(
+                    format!("matches[{i}]"),
+                    "has a malformed variant, video evidence or span",
+                );
             }
             for (name, value) in [
                 ("list", &m.list),
@@ -455,6 +536,8 @@ mod tests {
                 distance: 0,
                 quality: None,
                 variant: None,
+                frame_ms: None,
+                video: None,
             },
         }
     }

@@ -59,6 +59,8 @@ impl Detector for ExactHashDetector {
                             distance: 0,
                             quality: None,
                             variant: None,
+                            frame_ms: None,
+                            video: None,
                         },
                     });
                 }
@@ -201,7 +203,7 @@ impl ImageMatchSettings {
 /// [`ExactHashDetector`].
 #[derive(Debug)]
 pub struct ImageHashDetector {
-    index: NearIndex,
+    index: Arc<NearIndex>,
     settings: ImageMatchSettings,
     options: Arc<HashOptions>,
     budget: Arc<DecodeBudget>,
@@ -221,8 +223,9 @@ thread_local! {
 }
 
 impl ImageHashDetector {
-    /// A detector over `index`; hashes only the algorithms the index holds.
-    pub fn new(index: NearIndex, settings: ImageMatchSettings) -> ImageHashDetector {
+    /// A detector over `index` (which the video detector may share); hashes only the
+    /// algorithms the index holds.
+    pub fn new(index: Arc<NearIndex>, settings: ImageMatchSettings) -> ImageHashDetector {
         let options = HashOptions {
             algorithms: index.algorithms(),
             dihedral: settings.dihedral,
@@ -352,6 +355,8 @@ fn near_match(
             distance: hit.distance,
             quality,
             variant,
+            frame_ms: None,
+            video: None,
         },
     }
 }

@@ -23,11 +23,13 @@ pub enum TimedStep {
     Match,
     /// Text normalisation, automata, regex and co-occurrence rules.
     Text,
+    /// A video or animated image in a worker process: decoding and hashing its frames.
+    Video,
 }
 
 impl TimedStep {
     /// Every stage, in processing order.
-    pub const ALL: [TimedStep; 7] = [
+    pub const ALL: [TimedStep; 8] = [
         TimedStep::Parse,
         TimedStep::Resolve,
         TimedStep::Exact,
@@ -35,6 +37,7 @@ impl TimedStep {
         TimedStep::Hash,
         TimedStep::Match,
         TimedStep::Text,
+        TimedStep::Video,
     ];
 
     /// The metric label value.
@@ -47,6 +50,7 @@ impl TimedStep {
             TimedStep::Hash => "hash",
             TimedStep::Match => "match",
             TimedStep::Text => "text",
+            TimedStep::Video => "video",
         }
     }
 }
@@ -54,7 +58,7 @@ impl TimedStep {
 /// What became of one attachment. Every attachment of a parsed message has exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttachmentOutcome {
-    /// Decoded as an image and perceptually hashed (and its exact digests matched).
+    /// Decoded as an image or video and perceptually hashed (and its exact digests matched).
     Hashed,
     /// Only exact digests: not an image, or no list holds perceptual hashes.
     ExactOnly,
@@ -103,8 +107,17 @@ impl AttachmentOutcome {
             ReasonCode::AttachmentTooLarge
             | ReasonCode::AttachmentBudgetExceeded
             | ReasonCode::ImageTooLarge => AttachmentOutcome::TooLarge,
-            ReasonCode::Undecodable | ReasonCode::DetectorPanic => AttachmentOutcome::Undecodable,
-            ReasonCode::ImageTimeout => AttachmentOutcome::TimedOut,
+            ReasonCode::VideoTooLong
+            | ReasonCode::VideoTooManyFrames
+            | ReasonCode::VideoTooLarge
+            | ReasonCode::VideoMemoryLimit => AttachmentOutcome::TooLarge,
+            ReasonCode::Undecodable
+            | ReasonCode::DetectorPanic
+            | ReasonCode::VideoDecodeFailed
+            | ReasonCode::VideoWorkerCrashed => AttachmentOutcome::Undecodable,
+            ReasonCode::ImageTimeout | ReasonCode::VideoTimeout | ReasonCode::VideoCpuLimit => {
+                AttachmentOutcome::TimedOut
+            }
             ReasonCode::UnsupportedMediaType | ReasonCode::UnsupportedImageFormat => {
                 AttachmentOutcome::Unsupported
             }
@@ -120,6 +133,24 @@ pub struct Trace {
     attachments: [u32; AttachmentOutcome::ALL.len()],
     fetched: u32,
     images_hashed: u32,
+    videos: Vec<VideoObservation>,
+}
+
+/// One video handed to a worker: how long it took and what came of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoObservation {
+    /// Wall time from handing it over to its last hash (or failure).
+    pub elapsed: Duration,
+    /// Why nothing was hashed, if nothing was.
+    pub failure: Option<ReasonCode>,
+    /// Milliseconds of video decoded.
+    pub decoded_ms: u64,
+    /// Frames decoded, sampled or not.
+    pub frames_decoded: u64,
+    /// Frames hashed.
+    pub frames_hashed: u64,
+    /// The worker's peak resident memory.
+    pub peak_rss_bytes: u64,
 }
 
 impl Trace {
@@ -154,6 +185,22 @@ impl Trace {
         self.images_hashed
     }
 
+    /// Records a video handed to a worker.
+    pub fn video(&mut self, observation: VideoObservation) {
+        self.videos.push(observation);
+    }
+
+    /// The videos handed to workers.
+    pub fn videos(&self) -> &[VideoObservation] {
+        &self.videos
+    }
+
+    /// Videos hashed (wholly or in part).
+    pub fn videos_hashed(&self) -> u32 {
+        let hashed = self.videos.iter().filter(|v| v.failure.is_none()).count();
+        u32::try_from(hashed).unwrap_or(u32::MAX)
+    }
+
     /// Counts an attachment's outcome.
     pub fn attachment(&mut self, outcome: AttachmentOutcome) {
         self.attachments[outcome as usize] += 1;
@@ -186,6 +233,7 @@ impl Trace {
         }
         self.fetched += other.fetched;
         self.images_hashed += other.images_hashed;
+        self.videos.extend_from_slice(&other.videos);
     }
 }
 
@@ -254,6 +302,22 @@ mod tests {
                 AttachmentOutcome::Unresolved,
             ),
             (ReasonCode::UriNotAllowed, AttachmentOutcome::Unresolved),
+            (ReasonCode::VideoTooLong, AttachmentOutcome::TooLarge),
+            (ReasonCode::VideoMemoryLimit, AttachmentOutcome::TooLarge),
+            (
+                ReasonCode::VideoDecodeFailed,
+                AttachmentOutcome::Undecodable,
+            ),
+            (
+                ReasonCode::VideoWorkerCrashed,
+                AttachmentOutcome::Undecodable,
+            ),
+            (ReasonCode::VideoTimeout, AttachmentOutcome::TimedOut),
+            (ReasonCode::VideoCpuLimit, AttachmentOutcome::TimedOut),
+            (
+                ReasonCode::VideoWorkerUnavailable,
+                AttachmentOutcome::Unresolved,
+            ),
         ];
         for (reason, outcome) in table {
             assert_eq!(AttachmentOutcome::of_problem(reason), outcome, "{reason:?}");

@@ -323,6 +323,11 @@ fn visible(text: &str) -> Markup {
     }
 }
 
+/// A time in a video, `m:ss.mmm`.
+fn clock(ms: u64) -> String {
+    format!("{}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
+}
+
 fn evidence(m: &Match) -> Markup {
     match &m.subject {
         MatchSubject::Attachment {
@@ -331,11 +336,21 @@ fn evidence(m: &Match) -> Markup {
             distance,
             quality,
             variant,
+            frame_ms,
+            video,
         } => html! {
             "attachment " code { (attachment_id) } ", entry " code { (entry_id) }
             ", distance " (distance)
             @if let Some(q) = quality { ", quality " (q) }
             @if let Some(v) = variant { ", as " (v) }
+            @if let Some(ms) = frame_ms { ", frame at " (clock(*ms)) }
+            @if let Some(v) = video {
+                ", " (format!("{:.1}", v.query_match_percent())) " % of the video's "
+                (v.query_frames) " frames matched (" (format!("{:.1}", v.compared_match_percent()))
+                " % of the listed video's " (v.compared_frames) "), at "
+                (v.segments.iter().map(|s| format!("{}–{}", clock(s.start_ms), clock(s.end_ms)))
+                    .collect::<Vec<_>>().join(", "))
+            }
         },
         MatchSubject::Text { rule_id, spans } => html! {
             "rule " code { (rule_id) } ", characters "
