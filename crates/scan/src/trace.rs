@@ -143,6 +143,8 @@ pub struct VideoObservation {
     pub elapsed: Duration,
     /// Why nothing was hashed, if nothing was.
     pub failure: Option<ReasonCode>,
+    /// Whether the worker died or was killed (and was replaced).
+    pub worker_died: bool,
     /// Milliseconds of video decoded.
     pub decoded_ms: u64,
     /// Frames decoded, sampled or not.

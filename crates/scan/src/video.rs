@@ -268,6 +268,7 @@ impl Detector for VideoDetector {
                     findings.trace.video(VideoObservation {
                         elapsed,
                         failure: Some(failure.reason),
+                        worker_died: failure.worker_died(),
                         decoded_ms: 0,
                         frames_decoded: 0,
                         frames_hashed: 0,
@@ -284,6 +285,7 @@ impl Detector for VideoDetector {
             findings.trace.video(VideoObservation {
                 elapsed,
                 failure: None,
+                worker_died: false,
                 decoded_ms: decoded_ms(&video),
                 frames_decoded: video.frames_decoded,
                 frames_hashed: video.frames.len() as u64,

@@ -146,6 +146,16 @@ impl Failure {
             detail: detail.into(),
         }
     }
+
+    /// Whether the worker died or was killed for it (crashed, broke the protocol, ran out of
+    /// wall clock or CPU time) rather than reporting the failure itself: it is replaced, and
+    /// many of these in a row are a crash loop.
+    pub fn worker_died(&self) -> bool {
+        matches!(
+            self.reason,
+            ReasonCode::VideoTimeout | ReasonCode::VideoCpuLimit | ReasonCode::VideoWorkerCrashed
+        )
+    }
 }
 
 /// The longest job header line a worker reads (a header is ~300 bytes).
