@@ -261,9 +261,6 @@ impl ImageHashDetector {
         };
         trace.add(TimedStep::Decode, work.decode);
         trace.add(TimedStep::Hash, work.hash);
-        if work.result.is_ok() {
-            trace.image_hashed();
-        }
         work.result
     }
 
@@ -385,6 +382,7 @@ impl Detector for ImageHashDetector {
                     detail: error.to_string(),
                 }),
                 Ok(image) => {
+                    findings.trace.hashed(&attachment.attachment_id);
                     let start = Instant::now();
                     self.match_pdq(&attachment.attachment_id, &image, findings);
                     self.match_bits64(&attachment.attachment_id, &image, findings);

@@ -376,15 +376,14 @@ fn video_detector(
 }
 
 /// Counts each attachment of `message` under one outcome: its first problem's, else
-/// unresolved if it was not resolved (past the count limit), else hashed (as many as the image
-/// detector hashed), else exact digests only.
+/// unresolved if it was not resolved (past the count limit), else hashed (if a detector
+/// hashed it as an image or video), else exact digests only.
 fn tally_attachments(
     message: &Message,
     resolved: &[ResolvedAttachment],
     problems: &[Problem],
     trace: &mut Trace,
 ) {
-    let mut hashed = trace.images_hashed() + trace.videos_hashed();
     let mut first_problem = HashMap::new();
     for problem in problems {
         if let Some(id) = &problem.attachment_id {
@@ -398,10 +397,7 @@ fn tally_attachments(
         let outcome = match first_problem.get(id) {
             Some(reason) => AttachmentOutcome::of_problem(*reason),
             None if !is_resolved => AttachmentOutcome::Unresolved,
-            None if hashed > 0 => {
-                hashed -= 1;
-                AttachmentOutcome::Hashed
-            }
+            None if trace.was_hashed(id) => AttachmentOutcome::Hashed,
             None => AttachmentOutcome::ExactOnly,
         };
         trace.attachment(outcome);

@@ -132,7 +132,8 @@ pub struct Trace {
     stages: [Option<Duration>; TimedStep::ALL.len()],
     attachments: [u32; AttachmentOutcome::ALL.len()],
     fetched: u32,
-    images_hashed: u32,
+    /// Attachments perceptually hashed (an animated image may be hashed twice: once here).
+    hashed: Vec<String>,
     videos: Vec<VideoObservation>,
 }
 
@@ -177,14 +178,17 @@ impl Trace {
             .filter_map(|stage| Some((stage, self.stages[stage as usize]?)))
     }
 
-    /// A detector decoded and hashed one image.
-    pub fn image_hashed(&mut self) {
-        self.images_hashed += 1;
+    /// A detector decoded and perceptually hashed attachment `attachment_id` (as an image,
+    /// a video, or both).
+    pub fn hashed(&mut self, attachment_id: &str) {
+        if !self.was_hashed(attachment_id) {
+            self.hashed.push(attachment_id.to_string());
+        }
     }
 
-    /// Images decoded and hashed so far.
-    pub fn images_hashed(&self) -> u32 {
-        self.images_hashed
+    /// Whether attachment `attachment_id` was perceptually hashed.
+    pub fn was_hashed(&self, attachment_id: &str) -> bool {
+        self.hashed.iter().any(|id| id == attachment_id)
     }
 
     /// Records a video handed to a worker.
@@ -195,12 +199,6 @@ impl Trace {
     /// The videos handed to workers.
     pub fn videos(&self) -> &[VideoObservation] {
         &self.videos
-    }
-
-    /// Videos hashed (wholly or in part).
-    pub fn videos_hashed(&self) -> u32 {
-        let hashed = self.videos.iter().filter(|v| v.failure.is_none()).count();
-        u32::try_from(hashed).unwrap_or(u32::MAX)
     }
 
     /// Counts an attachment's outcome.
@@ -234,7 +232,9 @@ impl Trace {
             self.attachments[outcome as usize] += n;
         }
         self.fetched += other.fetched;
-        self.images_hashed += other.images_hashed;
+        for id in &other.hashed {
+            self.hashed(id);
+        }
         self.videos.extend_from_slice(&other.videos);
     }
 }
@@ -260,13 +260,15 @@ mod tests {
         let mut other = Trace::default();
         other.add(TimedStep::Decode, Duration::from_millis(1));
         other.attachment(AttachmentOutcome::TooLarge);
-        other.image_hashed();
+        other.hashed("a");
+        other.hashed("a");
         trace.merge(&other);
         assert_eq!(
             trace.stages().nth(1),
             Some((TimedStep::Decode, Duration::from_millis(6)))
         );
-        assert_eq!(trace.images_hashed(), 1);
+        assert!(trace.was_hashed("a") && !trace.was_hashed("b"));
+        assert_eq!(trace.hashed, ["a"], "once, however often");
         assert_eq!(
             trace
                 .attachments()

@@ -282,6 +282,7 @@ impl Detector for VideoDetector {
                     continue;
                 }
             };
+            findings.trace.hashed(&attachment.attachment_id);
             findings.trace.video(VideoObservation {
                 elapsed,
                 failure: None,
