@@ -669,6 +669,62 @@ mod tests {
         }
     }
 
+    fn video_match(evidence: VideoEvidence) -> Match {
+        let mut m = image_match("v1", "video-9");
+        m.detector = DetectorKind::Hash(Algorithm::Vpdq);
+        if let MatchSubject::Attachment {
+            video, distance, ..
+        } = &mut m.subject
+        {
+            *distance = 12;
+            *video = Some(evidence);
+        }
+        m
+    }
+
+    #[test]
+    fn video_evidence_is_exact_round_trips_and_must_be_consistent() {
+        let segment = VideoSegment {
+            start_ms: 1000,
+            end_ms: 3000,
+            listed_start_ms: 0,
+            listed_end_ms: 2000,
+            frames: 3,
+        };
+        let evidence = VideoEvidence {
+            query_frames: 4,
+            query_frames_matched: 3,
+            compared_frames: 8,
+            compared_frames_matched: 2,
+            segments: vec![segment],
+        };
+        assert_eq!(evidence.query_match_percent(), 75.0);
+        assert_eq!(evidence.compared_match_percent(), 25.0);
+        let m = video_match(evidence.clone());
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(
+            !json.contains('.'),
+            "integers only, so ids are stable: {json}"
+        );
+        assert_eq!(serde_json::from_str::<Match>(&json).unwrap(), m);
+        assert_eq!(flag(vec![m], 1, 0).check(), Ok(()));
+        type Spoil = fn(&mut VideoEvidence);
+        let spoils: &[Spoil] = &[
+            |e| e.query_frames_matched = 5,
+            |e| e.compared_frames_matched = 9,
+            |e| e.segments[0].end_ms = 999,
+            |e| e.segments[0].listed_start_ms = 2001,
+            |e| e.segments[0].frames = 0,
+            |e| e.segments = vec![e.segments[0]; MAX_VIDEO_SEGMENTS + 1],
+        ];
+        for spoil in spoils {
+            let mut bad = evidence.clone();
+            spoil(&mut bad);
+            let defect = flag(vec![video_match(bad)], 1, 0).check().unwrap_err();
+            assert_eq!(defect.field, "matches[0]", "{defect}");
+        }
+    }
+
     /// The names and the order of every kind as flags carried them before kinds were defined
     /// in terms of [`Algorithm`]: the wire form and the flag ids must not change.
     #[test]
