@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use kafka_support::{
-    Input, Vigil, http_get, kafka_section, messages, produce, read_until, topics, unique,
+    Input, Vigil, assert_flagged, http_get, kafka_section, messages, produce, read_until, topics,
+    unique,
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -91,17 +92,10 @@ fn videos_whose_workers_are_killed_cost_their_attachment_only() {
         v.len() >= records.len()
     });
     assert_eq!(verdicts.len(), records.len(), "one verdict per record");
-    let flags = read_until(&t.flags, false, Duration::from_secs(60), |f| {
+    assert_flagged(&t.flags, &expected);
+    let flags = read_until(&t.flags, false, Duration::from_secs(10), |f| {
         f.len() >= expected.len()
     });
-    let flagged: BTreeSet<String> = flags
-        .iter()
-        .map(|f| f.json()["message_id"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        flagged, expected,
-        "planted matches and every video's digest"
-    );
     for flag in flags
         .iter()
         .filter(|f| videos.contains(f.json()["message_id"].as_str().unwrap()))
