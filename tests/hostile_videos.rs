@@ -229,3 +229,62 @@ fn a_worker_without_enough_address_space_fails_with_the_memory_limit() {
     .unwrap_err();
     assert_eq!(failure.reason, ReasonCode::VideoMemoryLimit, "{failure:?}");
 }
+
+/// An MP4 box: size, kind, body.
+fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = u32::try_from(8 + body.len())
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// A QuickTime file whose movie header is compressed (`moov` → `cmov` → `dcom` zlib +
+/// `cmvd`), declaring `declared` bytes once inflated and holding `zeros` zero bytes deflated.
+fn compressed_movie(declared: u32, zeros: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..zeros / chunk.len() {
+        deflate.write_all(&chunk).unwrap();
+    }
+    let mut cmvd = declared.to_be_bytes().to_vec();
+    cmvd.extend_from_slice(&deflate.finish().unwrap());
+    let cmov = [mp4_box(b"dcom", b"zlib"), mp4_box(b"cmvd", &cmvd)].concat();
+    let mut file = mp4_box(b"ftyp", b"qt  \0\0\0\0qt  ");
+    file.extend_from_slice(&mp4_box(b"moov", &mp4_box(b"cmov", &cmov)));
+    file
+}
+
+#[test]
+fn a_zip_bomb_in_a_compressed_movie_box_ends_within_its_limits() {
+    // 256 MiB of zeros deflated to a quarter of a megabyte, and the same box declaring 4 GiB
+    // (what the demuxer allocates before inflating) with nothing behind it.
+    let bombs = [
+        (
+            "inflates to 256 MiB",
+            compressed_movie(256 << 20, 256 << 20),
+            // Inflated (about a second), then nothing in it is a stream.
+            ReasonCode::VideoDecodeFailed,
+        ),
+        (
+            "declares 4 GiB",
+            compressed_movie(u32::MAX - 16, 0),
+            ReasonCode::VideoMemoryLimit,
+        ),
+    ];
+    let pool = pool_with(VideoConfig {
+        max_memory_bytes: 512 * 1024 * 1024,
+        max_time_ms: 10_000,
+        ..VideoConfig::default()
+    });
+    for (name, bomb, expected) in bombs {
+        assert!(bomb.len() < 1 << 20, "{name}: {} bytes", bomb.len());
+        let start = std::time::Instant::now();
+        let failure = pool.hash(&bomb).unwrap_err();
+        assert_eq!(failure.reason, expected, "{name}: {failure:?}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{name}");
+    }
+}
