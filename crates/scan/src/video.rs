@@ -310,3 +310,91 @@ impl Detector for VideoDetector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use vigil_hash::PdqQuery;
+    use vigil_video::{HashedFrame, VideoInfo};
+
+    use super::*;
+
+    fn hash(n: u64) -> PdqHash {
+        PdqHash::from_limbs([n, 0, 0, 0])
+    }
+
+    fn frame(at: f64, base: u64, forms: &[&str]) -> HashedFrame {
+        HashedFrame {
+            frame: at as u64,
+            timestamp: at,
+            hash: hash(base),
+            quality: 90,
+            variants: forms
+                .iter()
+                .enumerate()
+                .map(|(i, form)| PdqQuery {
+                    variant: Some(form.to_string()),
+                    hash: hash(base + 1 + i as u64),
+                    quality: 80,
+                })
+                .collect(),
+        }
+    }
+
+    fn video(frames: Vec<HashedFrame>) -> VideoHashes {
+        VideoHashes {
+            info: VideoInfo {
+                container: "mov,mp4,m4a,3gp,3g2,mj2".into(),
+                codec: "h264".into(),
+                width: 64,
+                height: 64,
+                frame_rate: 25.0,
+                duration_s: Some(2.0),
+            },
+            frames,
+            frames_decoded: 50,
+            stopped: None,
+            peak_rss_bytes: 0,
+            seccomp: true,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_form_a_frame_lacks_stands_as_its_nearest_form() {
+        let v = video(vec![
+            frame(0.0, 100, &["rotate90", "trimmed", "trimmed+rotate90"]),
+            frame(1.0, 200, &["rotate90"]),
+        ]);
+        assert_eq!(form_names(&v), ["rotate90", "trimmed", "trimmed+rotate90"]);
+        let hashes = |form: &str| -> Vec<(PdqHash, u8)> {
+            in_form(&v, form)
+                .iter()
+                .map(|f| (f.hash, f.quality))
+                .collect()
+        };
+        // Frame 1 has no border to trim: trimmed+rotate90 falls back to rotate90 ...
+        assert_eq!(
+            hashes("trimmed+rotate90"),
+            [(hash(103), 80), (hash(201), 80)]
+        );
+        // ... and trimmed to the frame as decoded.
+        assert_eq!(hashes("trimmed"), [(hash(102), 80), (hash(200), 90)]);
+        let times: Vec<f64> = in_form(&v, "rotate90")
+            .iter()
+            .map(|f| f.timestamp)
+            .collect();
+        assert_eq!(times, [0.0, 1.0]);
+    }
+
+    #[test]
+    fn decoded_time_comes_from_frames_and_rate_else_the_last_frame() {
+        let mut v = video(vec![frame(0.0, 1, &[]), frame(1.0, 2, &[])]);
+        assert_eq!(decoded_ms(&v), 2000);
+        v.info.frame_rate = 0.0;
+        assert_eq!(decoded_ms(&v), 1000);
+        assert_eq!(millis(1.0005), 1001);
+        assert_eq!(millis(-0.5), 0);
+    }
+}
