@@ -39,17 +39,17 @@ pub fn hash_video(
     }
 }
 
-/// An opened stream, ready to decode.
-struct Decoding {
-    input: ffmpeg::format::context::Input,
-    stream: usize,
-    decoder: ffmpeg::decoder::Video,
-    info: VideoInfo,
-    frame_rate: f64,
+/// An opened stream, ready to decode (rendering opens it the same way: `render.rs`).
+pub(crate) struct Decoding {
+    pub(crate) input: ffmpeg::format::context::Input,
+    pub(crate) stream: usize,
+    pub(crate) decoder: ffmpeg::decoder::Video,
+    pub(crate) info: VideoInfo,
+    pub(crate) frame_rate: f64,
 }
 
 impl Decoding {
-    fn open(path: &Path, job: &Job) -> Result<Decoding, Failure> {
+    pub(crate) fn open(path: &Path, job: &Job) -> Result<Decoding, Failure> {
         ffmpeg::init().map_err(|e| failed(&e, "cannot start FFmpeg"))?;
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
         let input =
@@ -341,7 +341,7 @@ fn open_decoder(
 
 /// A failure from an FFmpeg error: out of memory is the worker's memory limit, anything
 /// else a decode failure. FFmpeg's messages name the problem, never the content.
-fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
+pub(crate) fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
     match error {
         ffmpeg::Error::Other { errno: ENOMEM } => Failure::new(
             ReasonCode::VideoMemoryLimit,
