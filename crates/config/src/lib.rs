@@ -96,14 +96,16 @@ impl Config {
         }
     }
 
-    /// What the review console reads: `[review]`, `[kafka]`, `[attachments]` and the review
-    /// topics.
+    /// What the review console reads: `[review]`, `[kafka]`, `[attachments]`, `[video]` and
+    /// the review topics (the binary adds the video worker's program).
     pub fn console(&self) -> ConsoleConfig {
         ConsoleConfig {
             review: self.review.clone(),
             kafka: self.kafka.clone(),
             attachments: self.attachments.clone(),
             topics: self.review_topics(),
+            video: self.video.clone(),
+            video_worker: None,
         }
     }
 
