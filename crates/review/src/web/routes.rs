@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::{Answer, WebError};
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
-use crate::access::Action;
+use crate::access::{Action, FrameDetail};
 use crate::decisions::{DecideError, Decision};
 use crate::preview::{PLACEHOLDER_SVG, media_type};
 use crate::queue::Filter;
@@ -259,12 +259,33 @@ pub(crate) async fn flag(
             revealed.insert(attachment_id.clone());
         }
     }
+    let mut revealed_frames = BTreeSet::new();
+    for video in &detail.videos {
+        for frame in &video.frames {
+            if state
+                .store
+                .revealed_frame(
+                    &signed.who,
+                    &flag_id,
+                    &video.attachment_id,
+                    frame.frame_ms,
+                    signed.since,
+                )
+                .await?
+            {
+                revealed_frames.insert((video.attachment_id.clone(), frame.frame_ms));
+            }
+        }
+    }
     let holds = detail.claimed_by == Some(signed.who.id);
     Ok(html(pages::flag_page(
         &signed,
         &detail,
         holds,
-        &revealed,
+        &pages::Revealed {
+            images: &revealed,
+            frames: &revealed_frames,
+        },
         notice(query.notice.as_deref()),
     )))
 }
@@ -446,6 +467,111 @@ pub(crate) async fn original_image(
         Some(media) => ([(header::CONTENT_TYPE, media)], data).into_response(),
         None => placeholder(),
     })
+}
+
+/// A frame of a video's contact sheet: flag, attachment, frame time (ms).
+type FramePath = Path<(String, String, u64)>;
+
+pub(crate) async fn blurred_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+) -> Answer {
+    known_image_id(&attachment_id)?;
+    if !may_see(&state, &signed, &flag_id).await? {
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/videos/frames/blurred",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
+    }
+    // Rendered and blurred at ingest: no video is decoded here.
+    let preview = state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, false)
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
+    Ok(match preview {
+        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        None => placeholder(),
+    })
+}
+
+pub(crate) async fn reveal_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+    Form(form): Form<CsrfForm>,
+) -> Answer {
+    known_image_id(&attachment_id)?;
+    signed.check_csrf(&form.csrf)?;
+    if !may_see(&state, &signed, &flag_id).await? {
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/videos/frames/reveal",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
+    }
+    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
+    if !signed.recently_authenticated(fresh) {
+        return super::account::ask_again(&state, &signed, &format!("/flags/{flag_id}")).await;
+    }
+    state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, true)
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
+    let frame = FrameDetail::new(frame_ms);
+    state
+        .store
+        .log_access(
+            &signed
+                .access(Action::RevealFrame)
+                .flag(&flag_id)
+                .frame(&attachment_id, &frame),
+        )
+        .await?;
+    Ok(see_other(&format!("/flags/{flag_id}")))
+}
+
+pub(crate) async fn original_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+) -> Answer {
+    known_image_id(&attachment_id)?;
+    if !may_see(&state, &signed, &flag_id).await?
+        || !state
+            .store
+            .revealed_frame(
+                &signed.who,
+                &flag_id,
+                &attachment_id,
+                frame_ms,
+                signed.since,
+            )
+            .await?
+    {
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/videos/frames (not revealed)",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
+    }
+    // A PNG the console encoded at ingest from the worker's pixels.
+    let png = state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, true)
+        .await?
+        .flatten()
+        .ok_or_else(WebError::no_such_flag)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Answer {
