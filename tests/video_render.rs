@@ -14,6 +14,9 @@ use vigil_core::ReasonCode;
 use vigil_video::protocol::{MAX_RENDER_FRAMES, MAX_THUMBNAIL_SIDE};
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
+/// Peak resident memory of a worker on the clips here, as for hashing.
+const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
+
 fn pool_with(config: VideoConfig) -> VideoPool {
     let command = WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
     VideoPool::new(command, PoolSettings::new(&config, 2, Forms::default()))
@@ -52,6 +55,12 @@ fn the_frames_nearest_the_times_asked_come_back_small() {
     let elapsed = started.elapsed();
     assert_eq!(rendered.info.duration_s.map(|s| s.round()), Some(3.0));
     assert!(rendered.stopped.is_none());
+    assert!(rendered.seccomp, "confined as for hashing");
+    assert!(
+        rendered.peak_rss_bytes > 0 && rendered.peak_rss_bytes < WORKER_MEMORY_BOUND_BYTES,
+        "{} bytes",
+        rendered.peak_rss_bytes
+    );
     // In time order; 1010 ms is nearest the frame at 1000 ms (25 frames a second); 99 s is
     // past the end and gets none.
     let times: Vec<(u64, u64)> = rendered
@@ -70,7 +79,10 @@ fn the_frames_nearest_the_times_asked_come_back_small() {
     // testsrc2 moves: different times are different pictures.
     assert_ne!(rendered.thumbnails[0].rgb, rendered.thumbnails[3].rgb);
     assert_eq!(rendered.thumbnails[1].rgb, rendered.thumbnails[2].rgb);
-    eprintln!("rendered 4 thumbnails of a 3 s 1280x720 clip in {elapsed:?}");
+    eprintln!(
+        "rendered 4 thumbnails of a 3 s 1280x720 clip in {elapsed:?}, worker peak RSS {} MiB",
+        rendered.peak_rss_bytes >> 20
+    );
 
     // A small clip is not enlarged; more times than a job takes are cut to the first 16.
     let small = std::fs::read(clip(dir.path(), "small.webm", "160x120", 10, 3.0)).unwrap();
@@ -83,6 +95,24 @@ fn the_frames_nearest_the_times_asked_come_back_small() {
             .iter()
             .all(|t| (t.width, t.height) == (160, 120))
     );
+
+    // An animated GIF's frames (a GIF attachment's frame that matched an image list).
+    let gif = encode_clip(
+        dir.path(),
+        "a.gif",
+        "testsrc2=size=200x100:rate=10",
+        2.0,
+        &[],
+    );
+    let rendered = pool()
+        .render(&std::fs::read(gif).unwrap(), &[0, 1_500])
+        .unwrap();
+    let frames: Vec<(u64, u32, u32)> = rendered
+        .thumbnails
+        .iter()
+        .map(|t| (t.frame_ms, t.width, t.height))
+        .collect();
+    assert_eq!(frames, [(0, 200, 100), (1_500, 200, 100)]);
 }
 
 #[test]

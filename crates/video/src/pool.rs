@@ -96,6 +96,10 @@ pub struct Rendered {
     pub thumbnails: Vec<Thumbnail>,
     /// Why decoding stopped before every time was reached, if it did.
     pub stopped: Option<Failure>,
+    /// The worker's peak resident memory.
+    pub peak_rss_bytes: u64,
+    /// Whether the worker's seccomp filter was in force.
+    pub seccomp: bool,
 }
 
 /// A video's hashes.
@@ -506,6 +510,8 @@ impl Collect for RenderCollected {
                     info,
                     thumbnails: std::mem::take(&mut self.thumbnails),
                     stopped: summary.stopped,
+                    peak_rss_bytes: summary.peak_rss_bytes,
+                    seccomp: summary.seccomp,
                 }));
             }
             Event::Failed(failure) => return Err(failure),
