@@ -184,6 +184,28 @@ fn a_video_flag_shows_a_blurred_contact_sheet_and_a_timeline_and_reveals_one_fra
     // Not revealed yet: refused and logged.
     assert_eq!(rita.get(&frame).status, 403);
     let csrf = rita.csrf(&format!("/flags/{id}"));
+    let reveals = "SELECT count(*) FROM access_log WHERE action = 'reveal_frame'";
+    // Without the session's CSRF token, or signed in too long ago, nothing is revealed.
+    let forged = rita.post(&format!("{frame}/reveal"), &[("csrf", "forged")]);
+    assert_ne!(forged.status, 303);
+    let set_authenticated = |minutes_ago: i64| {
+        query_i64(
+            &console,
+            &format!(
+                "WITH aged AS (UPDATE sessions
+                   SET authenticated_at = now() - interval '{minutes_ago} minutes'
+                 RETURNING 1) SELECT count(*) FROM aged"
+            ),
+        )
+    };
+    set_authenticated(16);
+    let asked = rita.post(&format!("{frame}/reveal"), &[("csrf", &csrf)]);
+    assert_eq!(
+        asked.header("location"),
+        Some(format!("/reauth?next=%2Fflags%2F{id}").as_str())
+    );
+    assert_eq!(query_i64(&console, reveals), 0);
+    set_authenticated(0);
     let revealed = rita.post(&format!("{frame}/reveal"), &[("csrf", &csrf)]);
     assert_eq!(
         revealed.header("location"),
