@@ -412,6 +412,13 @@ pub const REVIEW_REJECTED_RECORDS: Def = def(
     "Review records this console kept in rejected_records instead of the queue, by review topic and reason (invalid_flag, unsupported_schema_version, store_refused)",
     &["queue", "reason"],
 );
+/// Video contact sheets that could not be rendered, by reason.
+pub const REVIEW_CONTACT_SHEET_FAILURES: Def = def(
+    "vigil_review_contact_sheet_failures_total",
+    Kind::Counter,
+    "Flagged videos whose contact sheet this console could not render in full at ingest, by reason code (the flag is stored; its page says why)",
+    &["reason"],
+);
 /// The console group's committed offset per review-topic partition.
 pub const REVIEW_INGEST_COMMITTED: Def = def(
     "vigil_review_ingest_committed_offset",
@@ -435,6 +442,7 @@ pub const REVIEW: &[Def] = &[
     REVIEW_PRECISION,
     REVIEW_DECISIONS_UNPUBLISHED,
     REVIEW_REJECTED_RECORDS,
+    REVIEW_CONTACT_SHEET_FAILURES,
     REVIEW_INGEST_COMMITTED,
     REVIEW_INGEST_LAG,
 ];

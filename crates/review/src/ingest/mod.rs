@@ -199,6 +199,7 @@ impl Ingestor<'_> {
             for reason in videos.iter().filter_map(|sheet| sheet.failure) {
                 warn!(queue = %record.queue, partition = record.partition, offset = record.offset, reason, "no full contact sheet for a flagged video; the flag is stored with the reason");
                 self.stats.contact_sheets_failed += 1;
+                self.progress.contact_sheet_failed(reason);
             }
         }
         let incoming = IncomingFlag {
