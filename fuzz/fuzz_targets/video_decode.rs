@@ -37,6 +37,7 @@ use std::sync::{Mutex, OnceLock};
 use ffmpeg_next as ffmpeg;
 use libfuzzer_sys::fuzz_target;
 use vigil_core::ReasonCode;
+use vigil_hash::Dihedral;
 use vigil_video::protocol::{Event, Forms, Job, JobLimits, write_event};
 
 const LIMITS: JobLimits = JobLimits {
@@ -93,6 +94,15 @@ fn print_events() -> bool {
 
 fn is_hash(hex: &str) -> bool {
     hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A query form's name: an orientation, a box (`trimmed`, `inset`), or a box's orientation.
+fn is_form(form: &str) -> bool {
+    let oriented = |name: &str| Dihedral::ALL[1..].iter().any(|d| d.as_str() == name);
+    match form.split_once('+') {
+        Some((base, orientation)) => matches!(base, "trimmed" | "inset") && oriented(orientation),
+        None => matches!(form, "trimmed" | "inset") || oriented(form),
+    }
 }
 
 /// What the worker itself reports; the other `video_*` codes are the pool's.
@@ -176,14 +186,17 @@ impl Checker {
                     "timestamp {t} past the limit"
                 );
                 self.last_timestamp = t;
+                // Each distinct hash once (`vigil_hash::pdq_queries`); a name can repeat
+                // (two trimmed boxes are both `trimmed`).
                 for (i, variant) in frame.variants.iter().enumerate() {
                     assert!(is_hash(&variant.hash), "{variant:?}");
                     assert!(variant.quality <= 100, "{variant:?}");
-                    assert!(!variant.form.is_empty(), "{variant:?}");
+                    assert!(is_form(&variant.form), "{variant:?}");
                     assert!(
-                        frame.variants[..i].iter().all(|v| v.form != variant.form),
-                        "query form {} twice",
-                        variant.form
+                        variant.hash != frame.hash
+                            && frame.variants[..i].iter().all(|v| v.hash != variant.hash),
+                        "query hash {} twice",
+                        variant.hash
                     );
                 }
             }
