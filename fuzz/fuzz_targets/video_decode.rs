@@ -6,14 +6,15 @@
 //!
 //! Never panics. The events are what the scanner's pool accepts: `info` before any frame,
 //! then frames, then exactly one `done` or `failed` and nothing after; every event survives
-//! the JSON-lines round trip the pool reads it through. A failure carries a reason code the
-//! worker itself can give (`video_decode_failed`, `video_too_long`, `video_too_many_frames`,
-//! `video_too_large`, `video_memory_limit`); `done` has at least one frame when it says it
-//! stopped early. Frames are numbered 0, 1, 2, … (every frame is sampled), at most
-//! `max_frames` of them; timestamps are finite, non-decreasing and within the duration
-//! limit; every hash (the frame's and each query form's) is 64 lowercase hex digits and
-//! every quality ≤ 100. The stream's declared size is within the pixel limit and at least
-//! 5 × 5.
+//! the JSON-lines round trip the pool reads it through. The container is one the worker's
+//! demuxer list allows (MP4/QuickTime/3GP, Matroska/WebM, GIF, APNG, WebP): never a playlist
+//! that opens other files. A failure carries a reason code the worker itself can give
+//! (`video_decode_failed`, `video_too_long`, `video_too_many_frames`, `video_too_large`,
+//! `video_memory_limit`); `done` has at least one frame when it says it stopped early.
+//! Frames are numbered 0, 1, 2, … (every frame is sampled), at most `max_frames` of them;
+//! timestamps are finite, non-decreasing and within the duration limit; every hash (the
+//! frame's and each query form's) is 64 lowercase hex digits, distinct, and every quality
+//! ≤ 100. The stream's declared size is within the pixel limit and at least 5 × 5.
 //!
 //! Unlike the worker, this process has no `RLIMIT_AS`, no CPU limit and no seccomp filter:
 //! what FFmpeg does wrong in C (a wild read, a huge allocation) shows here as an
@@ -48,6 +49,15 @@ const LIMITS: JobLimits = JobLimits {
     cpu_secs: 10,
     memory_bytes: 1 << 30,
 };
+
+/// FFmpeg's names of the demuxers the worker allows.
+const CONTAINERS: [&str; 5] = [
+    "mov,mp4,m4a,3gp,3g2,mj2",
+    "matroska,webm",
+    "gif",
+    "apng",
+    "webp_pipe",
+];
 
 /// The largest single allocation FFmpeg may make (`av_max_alloc`).
 const MAX_ALLOC_BYTES: usize = 256 << 20;
@@ -142,6 +152,13 @@ impl Checker {
             Event::Info(info) => {
                 assert!(!self.info, "a second info event");
                 self.info = true;
+                // The worker's demuxers (`format_whitelist`): never a playlist that opens
+                // other files (fuzz/regressions/video_decode/hls-playlist-reads-a-local-file).
+                assert!(
+                    CONTAINERS.contains(&info.container.as_str()),
+                    "read as {}",
+                    info.container
+                );
                 let pixels = u64::from(info.width) * u64::from(info.height);
                 assert!(
                     pixels <= LIMITS.max_pixels_per_frame,

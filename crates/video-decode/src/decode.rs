@@ -39,6 +39,14 @@ pub fn hash_video(
     }
 }
 
+/// The demuxers a worker lets FFmpeg use (`format_whitelist`): the containers vigil hashes,
+/// MP4/QuickTime/3GP, Matroska/WebM, GIF, APNG and WebP. Whatever else FFmpeg would probe is
+/// refused (`video_decode_failed`), above all the playlist demuxers: an HLS playlist sent as
+/// the video would have the worker open, decode and hash any local file it names by an
+/// absolute path (`.mp4`, `.mkv`, `.ts`, …), which neither the rlimits nor the seccomp filter
+/// (reading is allowed) prevent.
+const DEMUXERS: &str = "mov,matroska,gif,apng,webp_pipe";
+
 /// An opened stream, ready to decode (rendering opens it the same way: `render.rs`).
 pub(crate) struct Decoding {
     pub(crate) input: ffmpeg::format::context::Input,
@@ -52,8 +60,10 @@ impl Decoding {
     pub(crate) fn open(path: &Path, job: &Job) -> Result<Decoding, Failure> {
         ffmpeg::init().map_err(|e| failed(&e, "cannot start FFmpeg"))?;
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
-        let input =
-            ffmpeg::format::input(path).map_err(|e| failed(&e, "cannot read the container"))?;
+        let mut options = Dictionary::new();
+        options.set("format_whitelist", DEMUXERS);
+        let input = ffmpeg::format::input_with_dictionary(path, options)
+            .map_err(|e| failed(&e, "cannot read the container"))?;
         // The first video stream, as the reference takes (not FFmpeg's "best" one).
         let stream = input
             .streams()
