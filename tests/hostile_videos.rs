@@ -288,3 +288,30 @@ fn a_zip_bomb_in_a_compressed_movie_box_ends_within_its_limits() {
         assert!(start.elapsed() < Duration::from_secs(10), "{name}");
     }
 }
+
+#[test]
+fn a_playlist_naming_a_local_video_is_refused_by_the_confined_worker() {
+    // FFmpeg's HLS demuxer would open and decode the file a playlist names; reading files is
+    // something the sandbox allows, so only the worker's demuxer list stops it.
+    let dir = tempfile::tempdir().unwrap();
+    let listed = clip(dir.path(), "local.mp4", "64x48", 10, 1.0, &[]);
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{}\n#EXT-X-ENDLIST\n",
+        listed.display()
+    );
+    let pool = pool();
+    assert_eq!(
+        reason(&pool, playlist.as_bytes()),
+        ReasonCode::VideoDecodeFailed
+    );
+    let rendered = pool.render(playlist.as_bytes(), &[0]).unwrap_err();
+    assert_eq!(rendered.reason, ReasonCode::VideoDecodeFailed);
+    // The same file sent as itself is hashed: the refusal is the playlist's.
+    assert_eq!(
+        pool.hash(&std::fs::read(&listed).unwrap())
+            .unwrap()
+            .frames
+            .len(),
+        1
+    );
+}

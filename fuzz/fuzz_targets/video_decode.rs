@@ -74,6 +74,7 @@ fn job(bytes: usize) -> Job {
             dihedral: true,
             trim: true,
         },
+        render: None,
     }
 }
 
@@ -181,6 +182,7 @@ impl Checker {
                     );
                 }
             }
+            Event::Thumbnail(_) => panic!("a thumbnail from a hashing job"),
             Event::Frame(frame) => {
                 assert!(self.info, "a frame before the stream's info");
                 assert_eq!(frame.frame, self.frames, "every frame is sampled, in order");

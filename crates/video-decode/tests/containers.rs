@@ -20,6 +20,7 @@ fn job() -> Job {
             memory_bytes: 1 << 30,
         },
         forms: Forms::default(),
+        render: None,
     }
 }
 
