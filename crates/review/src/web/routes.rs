@@ -381,31 +381,59 @@ fn placeholder() -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response()
 }
 
+/// A PNG rendered at ingest, or the placeholder where there is none.
+fn png_or_placeholder(png: Option<Vec<u8>>) -> Response {
+    match png {
+        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        None => placeholder(),
+    }
+}
+
+/// Refuses, and logs the attempt at `what`, unless `signed` may see flag `flag_id` and
+/// `attachment_id` is a well-formed id.
+async fn may_see_attachment(
+    state: &AppState,
+    signed: &Signed,
+    flag_id: &str,
+    attachment_id: &str,
+    what: &str,
+) -> Result<(), WebError> {
+    known_image_id(attachment_id)?;
+    if may_see(state, signed, flag_id).await? {
+        return Ok(());
+    }
+    Err(forbidden(state, signed, what, Tried::image(flag_id, attachment_id)).await)
+}
+
+/// A reveal needs a recent sign-in: otherwise the answer that asks for one.
+async fn sign_in_again(state: &AppState, signed: &Signed, flag_id: &str) -> Option<Answer> {
+    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
+    if signed.recently_authenticated(fresh) {
+        return None;
+    }
+    Some(super::account::ask_again(state, signed, &format!("/flags/{flag_id}")).await)
+}
+
 pub(crate) async fn blurred_image(
     State(state): State<AppState>,
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/images/blurred",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/images/blurred",
+    )
+    .await?;
     // Rendered at ingest: nothing is decoded here.
     let preview = state
         .store
         .preview(&flag_id, &attachment_id)
         .await?
         .ok_or_else(WebError::no_such_flag)?;
-    Ok(match preview {
-        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        None => placeholder(),
-    })
+    Ok(png_or_placeholder(preview))
 }
 
 pub(crate) async fn reveal_image(
@@ -414,20 +442,17 @@ pub(crate) async fn reveal_image(
     Path((flag_id, attachment_id)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
     signed.check_csrf(&form.csrf)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/images/reveal",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
-    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
-    if !signed.recently_authenticated(fresh) {
-        return super::account::ask_again(&state, &signed, &format!("/flags/{flag_id}")).await;
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/images/reveal",
+    )
+    .await?;
+    if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
+        return again;
     }
     image_bytes(&state, &flag_id, &attachment_id).await?;
     state
@@ -477,26 +502,21 @@ pub(crate) async fn blurred_frame(
     signed: Signed,
     Path((flag_id, attachment_id, frame_ms)): FramePath,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/videos/frames/blurred",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/videos/frames/blurred",
+    )
+    .await?;
     // Rendered and blurred at ingest: no video is decoded here.
     let preview = state
         .store
         .video_frame(&flag_id, &attachment_id, frame_ms, false)
         .await?
         .ok_or_else(WebError::no_such_flag)?;
-    Ok(match preview {
-        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        None => placeholder(),
-    })
+    Ok(png_or_placeholder(preview))
 }
 
 pub(crate) async fn reveal_frame(
@@ -505,20 +525,17 @@ pub(crate) async fn reveal_frame(
     Path((flag_id, attachment_id, frame_ms)): FramePath,
     Form(form): Form<CsrfForm>,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
     signed.check_csrf(&form.csrf)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/videos/frames/reveal",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
-    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
-    if !signed.recently_authenticated(fresh) {
-        return super::account::ask_again(&state, &signed, &format!("/flags/{flag_id}")).await;
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/videos/frames/reveal",
+    )
+    .await?;
+    if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
+        return again;
     }
     state
         .store
