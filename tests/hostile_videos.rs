@@ -9,21 +9,12 @@ use std::time::Duration;
 
 mod common;
 
-use common::encode_clip;
+use common::{WORKER_MEMORY_BOUND_BYTES, encode_clip, video_pool};
 use vigil_core::ReasonCode;
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
-/// Peak resident memory of a worker on the clips here (FFmpeg, one 320×240 RGB frame, PDQ
-/// scratch, the binary itself).
-const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
-
-fn pool_with(config: VideoConfig) -> VideoPool {
-    let command = WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
-    VideoPool::new(command, PoolSettings::new(&config, 2, Forms::default()))
-}
-
 fn pool() -> VideoPool {
-    pool_with(VideoConfig::default())
+    video_pool(VideoConfig::default())
 }
 
 /// Encodes a clip of ffmpeg's test source (`size`, `rate`, `seconds`) into `dir`.
@@ -118,7 +109,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
     let dir = tempfile::tempdir().unwrap();
     // Many tiny frames: 16 × 16 at 1000 frames a second.
     let tiny = std::fs::read(clip(dir.path(), "t.mkv", "16x16", 1000, 4.0, &[])).unwrap();
-    let hashes = pool_with(VideoConfig {
+    let hashes = video_pool(VideoConfig {
         max_frames: 1500,
         ..VideoConfig::default()
     })
@@ -140,7 +131,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
     };
     // The container declares 3 s: not decoded at all.
     assert_eq!(
-        reason(&pool_with(too_long), &clip),
+        reason(&video_pool(too_long), &clip),
         ReasonCode::VideoTooLong
     );
     let too_large = VideoConfig {
@@ -148,7 +139,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
         ..VideoConfig::default()
     };
     assert_eq!(
-        reason(&pool_with(too_large), &clip),
+        reason(&video_pool(too_large), &clip),
         ReasonCode::VideoTooLarge
     );
 }
@@ -171,7 +162,7 @@ fn a_ten_hour_duration_claim_is_refused_without_decoding() {
 fn the_wall_clock_kills_a_slow_worker() {
     let dir = tempfile::tempdir().unwrap();
     let clip = std::fs::read(clip(dir.path(), "w.mp4", "320x240", 30, 2.0, &[])).unwrap();
-    let pool = pool_with(VideoConfig {
+    let pool = video_pool(VideoConfig {
         max_time_ms: 1,
         ..VideoConfig::default()
     });
@@ -221,7 +212,7 @@ fn a_worker_that_crashes_prints_garbage_or_is_missing_costs_one_video() {
 fn a_worker_without_enough_address_space_fails_with_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let clip = std::fs::read(clip(dir.path(), "m.mp4", "1280x720", 10, 1.0, &[])).unwrap();
-    let failure = pool_with(VideoConfig {
+    let failure = video_pool(VideoConfig {
         max_memory_bytes: 64 * 1024 * 1024,
         ..VideoConfig::default()
     })
@@ -275,7 +266,7 @@ fn a_zip_bomb_in_a_compressed_movie_box_ends_within_its_limits() {
             ReasonCode::VideoMemoryLimit,
         ),
     ];
-    let pool = pool_with(VideoConfig {
+    let pool = video_pool(VideoConfig {
         max_memory_bytes: 512 * 1024 * 1024,
         max_time_ms: 10_000,
         ..VideoConfig::default()

@@ -9,21 +9,13 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::encode_clip;
+use common::{WORKER_MEMORY_BOUND_BYTES, encode_clip, video_pool};
 use vigil_core::ReasonCode;
 use vigil_video::protocol::{MAX_RENDER_FRAMES, MAX_THUMBNAIL_SIDE};
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
-/// Peak resident memory of a worker on the clips here, as for hashing.
-const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
-
-fn pool_with(config: VideoConfig) -> VideoPool {
-    let command = WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
-    VideoPool::new(command, PoolSettings::new(&config, 2, Forms::default()))
-}
-
 fn pool() -> VideoPool {
-    pool_with(VideoConfig::default())
+    video_pool(VideoConfig::default())
 }
 
 fn clip(dir: &Path, name: &str, size: &str, rate: u32, seconds: f64) -> PathBuf {
@@ -167,7 +159,7 @@ fn the_limits_of_hashing_bound_rendering_too() {
         ..VideoConfig::default()
     };
     assert_eq!(
-        reason(&pool_with(too_large), &hd, &[0]),
+        reason(&video_pool(too_large), &hd, &[0]),
         ReasonCode::VideoTooLarge
     );
     let slow = VideoConfig {
@@ -175,7 +167,7 @@ fn the_limits_of_hashing_bound_rendering_too() {
         ..VideoConfig::default()
     };
     assert_eq!(
-        reason(&pool_with(slow), &hd, &[0]),
+        reason(&video_pool(slow), &hd, &[0]),
         ReasonCode::VideoTimeout
     );
     let small_memory = VideoConfig {
@@ -183,7 +175,7 @@ fn the_limits_of_hashing_bound_rendering_too() {
         ..VideoConfig::default()
     };
     assert_eq!(
-        reason(&pool_with(small_memory), &hd, &[0]),
+        reason(&video_pool(small_memory), &hd, &[0]),
         ReasonCode::VideoMemoryLimit
     );
     // Frames past video.max_frames: the ones before stand, with the reason.
@@ -191,7 +183,7 @@ fn the_limits_of_hashing_bound_rendering_too() {
         max_frames: 5,
         ..VideoConfig::default()
     };
-    let rendered = pool_with(few).render(&hd, &[0, 900]).unwrap();
+    let rendered = video_pool(few).render(&hd, &[0, 900]).unwrap();
     assert_eq!(rendered.thumbnails.len(), 1);
     assert_eq!(
         rendered.stopped.map(|s| s.reason),
