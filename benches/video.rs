@@ -148,6 +148,7 @@ fn in_process(path: &Path, seconds_per_hash: f64) -> u64 {
         seconds_per_hash,
         limits: settings.limits,
         forms: FORMS,
+        render: None,
     };
     let mut frames = 0;
     vigil_video_decode::hash_video(path, &job, |event| {

@@ -58,6 +58,7 @@ const ALERTS: &[(&str, &str)] = &[
     ("VigilStalled", "stalled"),
     ("VigilDeadLetterSpike", "dead-letter-spike"),
     ("VigilCrashLoop", "crash-loop"),
+    ("VigilVideoWorkersCrashing", "video-workers-crashing"),
     ("VigilListStale", "list-stale"),
     ("VigilListReloadFailed", "list-reload-failed"),
     ("VigilCanaryMissing", "canary-missing"),

@@ -9,21 +9,12 @@ use std::time::Duration;
 
 mod common;
 
-use common::encode_clip;
+use common::{WORKER_MEMORY_BOUND_BYTES, encode_clip, video_pool};
 use vigil_core::ReasonCode;
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
-/// Peak resident memory of a worker on the clips here (FFmpeg, one 320×240 RGB frame, PDQ
-/// scratch, the binary itself).
-const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
-
-fn pool_with(config: VideoConfig) -> VideoPool {
-    let command = WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
-    VideoPool::new(command, PoolSettings::new(&config, 2, Forms::default()))
-}
-
 fn pool() -> VideoPool {
-    pool_with(VideoConfig::default())
+    video_pool(VideoConfig::default())
 }
 
 /// Encodes a clip of ffmpeg's test source (`size`, `rate`, `seconds`) into `dir`.
@@ -118,7 +109,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
     let dir = tempfile::tempdir().unwrap();
     // Many tiny frames: 16 × 16 at 1000 frames a second.
     let tiny = std::fs::read(clip(dir.path(), "t.mkv", "16x16", 1000, 4.0, &[])).unwrap();
-    let hashes = pool_with(VideoConfig {
+    let hashes = video_pool(VideoConfig {
         max_frames: 1500,
         ..VideoConfig::default()
     })
@@ -140,7 +131,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
     };
     // The container declares 3 s: not decoded at all.
     assert_eq!(
-        reason(&pool_with(too_long), &clip),
+        reason(&video_pool(too_long), &clip),
         ReasonCode::VideoTooLong
     );
     let too_large = VideoConfig {
@@ -148,7 +139,7 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
         ..VideoConfig::default()
     };
     assert_eq!(
-        reason(&pool_with(too_large), &clip),
+        reason(&video_pool(too_large), &clip),
         ReasonCode::VideoTooLarge
     );
 }
@@ -171,7 +162,7 @@ fn a_ten_hour_duration_claim_is_refused_without_decoding() {
 fn the_wall_clock_kills_a_slow_worker() {
     let dir = tempfile::tempdir().unwrap();
     let clip = std::fs::read(clip(dir.path(), "w.mp4", "320x240", 30, 2.0, &[])).unwrap();
-    let pool = pool_with(VideoConfig {
+    let pool = video_pool(VideoConfig {
         max_time_ms: 1,
         ..VideoConfig::default()
     });
@@ -221,11 +212,97 @@ fn a_worker_that_crashes_prints_garbage_or_is_missing_costs_one_video() {
 fn a_worker_without_enough_address_space_fails_with_the_memory_limit() {
     let dir = tempfile::tempdir().unwrap();
     let clip = std::fs::read(clip(dir.path(), "m.mp4", "1280x720", 10, 1.0, &[])).unwrap();
-    let failure = pool_with(VideoConfig {
+    let failure = video_pool(VideoConfig {
         max_memory_bytes: 64 * 1024 * 1024,
         ..VideoConfig::default()
     })
     .hash(&clip)
     .unwrap_err();
     assert_eq!(failure.reason, ReasonCode::VideoMemoryLimit, "{failure:?}");
+}
+
+/// An MP4 box: size, kind, body.
+fn mp4_box(kind: &[u8; 4], body: &[u8]) -> Vec<u8> {
+    let mut b = u32::try_from(8 + body.len())
+        .unwrap()
+        .to_be_bytes()
+        .to_vec();
+    b.extend_from_slice(kind);
+    b.extend_from_slice(body);
+    b
+}
+
+/// A QuickTime file whose movie header is compressed (`moov` → `cmov` → `dcom` zlib +
+/// `cmvd`), declaring `declared` bytes once inflated and holding `zeros` zero bytes deflated.
+fn compressed_movie(declared: u32, zeros: usize) -> Vec<u8> {
+    use std::io::Write;
+    let mut deflate = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let chunk = vec![0u8; 1 << 20];
+    for _ in 0..zeros / chunk.len() {
+        deflate.write_all(&chunk).unwrap();
+    }
+    let mut cmvd = declared.to_be_bytes().to_vec();
+    cmvd.extend_from_slice(&deflate.finish().unwrap());
+    let cmov = [mp4_box(b"dcom", b"zlib"), mp4_box(b"cmvd", &cmvd)].concat();
+    let mut file = mp4_box(b"ftyp", b"qt  \0\0\0\0qt  ");
+    file.extend_from_slice(&mp4_box(b"moov", &mp4_box(b"cmov", &cmov)));
+    file
+}
+
+#[test]
+fn a_zip_bomb_in_a_compressed_movie_box_ends_within_its_limits() {
+    // 256 MiB of zeros deflated to a quarter of a megabyte, and the same box declaring 4 GiB
+    // (what the demuxer allocates before inflating) with nothing behind it.
+    let bombs = [
+        (
+            "inflates to 256 MiB",
+            compressed_movie(256 << 20, 256 << 20),
+            // Inflated (about a second), then nothing in it is a stream.
+            ReasonCode::VideoDecodeFailed,
+        ),
+        (
+            "declares 4 GiB",
+            compressed_movie(u32::MAX - 16, 0),
+            ReasonCode::VideoMemoryLimit,
+        ),
+    ];
+    let pool = video_pool(VideoConfig {
+        max_memory_bytes: 512 * 1024 * 1024,
+        max_time_ms: 10_000,
+        ..VideoConfig::default()
+    });
+    for (name, bomb, expected) in bombs {
+        assert!(bomb.len() < 1 << 20, "{name}: {} bytes", bomb.len());
+        let start = std::time::Instant::now();
+        let failure = pool.hash(&bomb).unwrap_err();
+        assert_eq!(failure.reason, expected, "{name}: {failure:?}");
+        assert!(start.elapsed() < Duration::from_secs(10), "{name}");
+    }
+}
+
+#[test]
+fn a_playlist_naming_a_local_video_is_refused_by_the_confined_worker() {
+    // FFmpeg's HLS demuxer would open and decode the file a playlist names; reading files is
+    // something the sandbox allows, so only the worker's demuxer list stops it.
+    let dir = tempfile::tempdir().unwrap();
+    let listed = clip(dir.path(), "local.mp4", "64x48", 10, 1.0, &[]);
+    let playlist = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n{}\n#EXT-X-ENDLIST\n",
+        listed.display()
+    );
+    let pool = pool();
+    assert_eq!(
+        reason(&pool, playlist.as_bytes()),
+        ReasonCode::VideoDecodeFailed
+    );
+    let rendered = pool.render(playlist.as_bytes(), &[0]).unwrap_err();
+    assert_eq!(rendered.reason, ReasonCode::VideoDecodeFailed);
+    // The same file sent as itself is hashed: the refusal is the playlist's.
+    assert_eq!(
+        pool.hash(&std::fs::read(&listed).unwrap())
+            .unwrap()
+            .frames
+            .len(),
+        1
+    );
 }

@@ -11,23 +11,6 @@ mod review_support;
 
 use std::process::Command;
 
-fn browser_dir() -> std::path::PathBuf {
-    common::root().join("tests/browser")
-}
-
-/// `npm ci` once, if playwright-core is not installed yet.
-fn install_playwright() {
-    if browser_dir().join("node_modules/playwright-core").is_dir() {
-        return;
-    }
-    let status = Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(browser_dir())
-        .status()
-        .expect("npm runs (Debian: apt-get install npm)");
-    assert!(status.success(), "npm ci in tests/browser failed");
-}
-
 #[test]
 fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -35,11 +18,11 @@ fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
         std::path::Path::new(&chromium).is_file(),
         "{chromium} missing (Debian: apt-get install chromium; scripts/test installs it)"
     );
-    install_playwright();
+    review_support::install_playwright();
     let (console, _) = review_support::console();
     let shots = common::root().join("target/review-screenshots");
     let output = Command::new("node")
-        .arg(browser_dir().join("review.mjs"))
+        .arg(review_support::browser_dir().join("review.mjs"))
         .env("CONSOLE_URL", format!("http://{}", console.addr))
         .env("SCREENSHOTS", &shots)
         .env("CHROMIUM", &chromium)

@@ -240,6 +240,7 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
             stored: n as u64,
             duplicates: flags.len() as u64 + (flags.len() as u64 - n as u64),
             rejected: 2,
+            contact_sheets_failed: 0,
         }
     );
     assert_eq!(count(&rt, &store, "SELECT count(*) FROM flags"), n);

@@ -173,6 +173,17 @@ pub fn encode_clip(dir: &Path, name: &str, source: &str, seconds: f64, extra: &[
     path
 }
 
+/// Peak resident memory of a video worker on the small clips of the video tests (FFmpeg, one
+/// 320×240 RGB frame, PDQ scratch, the binary itself).
+pub const WORKER_MEMORY_BOUND_BYTES: u64 = 256 * 1024 * 1024;
+
+/// A pool of two real, confined video workers (`vigil video-worker`) under `config`.
+pub fn video_pool(config: vigil_video::VideoConfig) -> vigil_video::VideoPool {
+    let command = vigil_video::WorkerCommand::vigil(env!("CARGO_BIN_EXE_vigil").into());
+    let settings = vigil_video::PoolSettings::new(&config, 2, vigil_video::Forms::default());
+    vigil_video::VideoPool::new(command, settings)
+}
+
 /// Runs `openssl ARGS` in `dir` (keys and certificates for the signature and TLS tests),
 /// failing the test with openssl's message if it fails.
 pub fn openssl(dir: &Path, args: &[&str]) {

@@ -659,3 +659,28 @@ pub fn flag_for(
         .collect();
     flag
 }
+
+/// Where the browser tests' scripts and their npm packages are.
+pub fn browser_dir() -> std::path::PathBuf {
+    crate::common::root().join("tests/browser")
+}
+
+/// `npm ci` once, if playwright-core is not installed yet.
+pub fn install_playwright() {
+    if browser_dir().join("node_modules/playwright-core").is_dir() {
+        return;
+    }
+    let status = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund"])
+        .current_dir(browser_dir())
+        .status()
+        .expect("npm runs (Debian: apt-get install npm)");
+    assert!(status.success(), "npm ci in tests/browser failed");
+}
+
+/// The review topic a console reads (its configuration's `review.topics`, one topic).
+pub fn queue_of(console: &Console) -> String {
+    let text = std::fs::read_to_string(&console.config).unwrap();
+    let line = text.lines().find(|l| l.starts_with("topics = [")).unwrap();
+    line.split('"').nth(1).unwrap().to_string()
+}

@@ -6,7 +6,7 @@ use vigil_scan::{ListKind, Pipeline};
 /// `vigil config check FILE`.
 pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
     let config = crate::settings::load(Some(file))?;
-    let pipeline = Pipeline::from_config(&config.scan())?;
+    let pipeline = Pipeline::from_config(&crate::settings::scan_config(&config)?)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "config ok: {}", file.display())?;
     for list in pipeline.lists() {

@@ -8,9 +8,7 @@ use vigil_hash::{
     AttachmentHasher, AttachmentHashes, DecodeLimits, ExactAlgorithm, HashOptions, PdqResult,
     TrimOptions, VpdqFeature,
 };
-use vigil_video::{
-    Failure, Forms, PoolSettings, VideoConfig, VideoHashes, VideoPool, WorkerCommand,
-};
+use vigil_video::{Failure, Forms, PoolSettings, VideoConfig, VideoHashes, VideoPool};
 
 /// Arguments of `vigil hash`.
 #[derive(Debug, clap::Args)]
@@ -207,7 +205,6 @@ impl Line<'_> {
 
 /// The video pool `vigil hash` uses: one worker at a time, this very binary.
 fn video_pool(args: &Args, config: &VideoConfig) -> anyhow::Result<VideoPool> {
-    let program = std::env::current_exe().context("cannot find the vigil executable")?;
     let config = VideoConfig {
         seconds_per_hash: args.seconds_per_hash.unwrap_or(config.seconds_per_hash),
         ..config.clone()
@@ -221,7 +218,7 @@ fn video_pool(args: &Args, config: &VideoConfig) -> anyhow::Result<VideoPool> {
         trim: !args.no_trim,
     };
     Ok(VideoPool::new(
-        WorkerCommand::vigil(program),
+        crate::settings::video_worker()?,
         PoolSettings::new(&config, 1, forms),
     ))
 }

@@ -232,7 +232,10 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::run::init_logging(args.log_format);
-    let config = Arc::new(crate::settings::load(args.config.as_deref())?.console());
+    let config = Arc::new(vigil_review::config::ConsoleConfig {
+        video_worker: Some(crate::settings::video_worker()?),
+        ..crate::settings::load(args.config.as_deref())?.console()
+    });
     runtime()?.block_on(async move {
         let bind = |key: &'static str, addr: std::net::SocketAddr| async move {
             tokio::net::TcpListener::bind(addr)

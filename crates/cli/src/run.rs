@@ -58,7 +58,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     init_logging(args.log_format);
     let config = crate::settings::load(args.config.as_deref())?;
     config.lists.check_signed().map_err(anyhow::Error::msg)?;
-    let reloader = Reloader::start(config.scan(), config.kafka.worker_threads)?;
+    let reloader = Reloader::start(
+        crate::settings::scan_config(&config)?,
+        config.kafka.worker_threads,
+    )?;
     let pipeline = reloader.shared();
     let delivery = match config.kafka.delivery {
         Delivery::AtLeastOnce => "at-least-once",

@@ -47,7 +47,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         .lists
         .keyword_lists
         .extend(args.keyword_lists.into_iter().map(Into::into));
-    let pipeline = Pipeline::from_config(&config.scan())?;
+    let pipeline = Pipeline::from_config(&crate::settings::scan_config(&config)?)?;
     if pipeline.lists().is_empty() {
         eprintln!("vigil: warning: no lists configured; nothing can match");
     }

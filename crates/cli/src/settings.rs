@@ -2,6 +2,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use vigil_config::Config;
+use vigil_scan::config::ScanConfig;
+use vigil_video::WorkerCommand;
 
 /// The configuration in force: `explicit` (from --config or $VIGIL_CONFIG), else
 /// `./vigil.toml` if present, else the defaults; environment overrides applied either way.
@@ -27,4 +29,19 @@ pub(crate) fn load_for_kafka(
         config.kafka.brokers = brokers;
     }
     Ok(config)
+}
+
+/// What scanning reads of `config`, with this very binary as the video worker
+/// (`vigil video-worker`).
+pub(crate) fn scan_config(config: &Config) -> anyhow::Result<ScanConfig> {
+    Ok(ScanConfig {
+        video_worker: Some(video_worker()?),
+        ..config.scan()
+    })
+}
+
+/// This very binary as a video worker.
+pub(crate) fn video_worker() -> anyhow::Result<WorkerCommand> {
+    let program = std::env::current_exe().context("cannot find the vigil executable")?;
+    Ok(WorkerCommand::vigil(program))
 }

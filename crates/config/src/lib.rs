@@ -96,18 +96,21 @@ impl Config {
         }
     }
 
-    /// What the review console reads: `[review]`, `[kafka]`, `[attachments]` and the review
-    /// topics.
+    /// What the review console reads: `[review]`, `[kafka]`, `[attachments]`, `[video]` and
+    /// the review topics (the binary adds the video worker's program).
     pub fn console(&self) -> ConsoleConfig {
         ConsoleConfig {
             review: self.review.clone(),
             kafka: self.kafka.clone(),
             attachments: self.attachments.clone(),
             topics: self.review_topics(),
+            video: self.video.clone(),
+            video_worker: None,
         }
     }
 
-    /// What scanning reads: `[lists]`, `[match]`, `[attachments]`, `[input]` and `[text]`.
+    /// What scanning reads: `[lists]`, `[match]`, `[attachments]`, `[input]`, `[text]` and
+    /// `[video]` (the binary adds the video worker's program).
     pub fn scan(&self) -> ScanConfig {
         ScanConfig {
             lists: self.lists.clone(),
@@ -115,6 +118,8 @@ impl Config {
             attachments: self.attachments.clone(),
             input: self.input.clone(),
             text: self.text.clone(),
+            video: self.video.clone(),
+            video_worker: None,
         }
     }
 

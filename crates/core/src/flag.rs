@@ -171,6 +171,14 @@ pub enum MatchSubject {
         /// (`trimmed+rotate90`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         variant: Option<String>,
+        /// For a frame of a video that matched an image-list entry: the frame's time, in
+        /// milliseconds from the start of the video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        frame_ms: Option<u64>,
+        /// For a video that matched a listed video (vPDQ): how much of each matched, and
+        /// where in the message's video.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        video: Option<VideoEvidence>,
     },
     /// The text matched a rule.
     Text {
@@ -179,6 +187,74 @@ pub enum MatchSubject {
         /// Every place in the original text where the rule matched, in order.
         spans: Vec<Span>,
     },
+}
+
+/// Most segments a [`VideoEvidence`] carries (the earliest ones).
+pub const MAX_VIDEO_SEGMENTS: usize = 64;
+
+/// How a message's video matched a listed video, frame by frame (vPDQ). Counts rather than
+/// percentages, so that the evidence is exact: the query-match percentage is
+/// `query_frames_matched × 100 / query_frames`, the compared-match percentage likewise.
+/// Frames are the distinct sampled frames of sufficient quality on each side.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoEvidence {
+    /// The message's video's frames compared.
+    pub query_frames: u32,
+    /// Of these, the ones that matched a frame of the listed video.
+    pub query_frames_matched: u32,
+    /// The listed video's frames.
+    pub compared_frames: u32,
+    /// Of these, the ones that some frame of the message's video matched.
+    pub compared_frames_matched: u32,
+    /// The stretches of the message's video that matched, in time order (at most
+    /// [`MAX_VIDEO_SEGMENTS`], the earliest).
+    pub segments: Vec<VideoSegment>,
+}
+
+impl VideoEvidence {
+    /// The share of the message's video's frames that matched, in percent.
+    pub fn query_match_percent(&self) -> f64 {
+        percent(self.query_frames_matched, self.query_frames)
+    }
+
+    /// The share of the listed video's frames that matched, in percent.
+    pub fn compared_match_percent(&self) -> f64 {
+        percent(self.compared_frames_matched, self.compared_frames)
+    }
+
+    fn is_consistent(&self) -> bool {
+        self.query_frames_matched <= self.query_frames
+            && self.compared_frames_matched <= self.compared_frames
+            && self.segments.len() <= MAX_VIDEO_SEGMENTS
+            && self.segments.iter().all(|s| {
+                s.start_ms <= s.end_ms && s.listed_start_ms <= s.listed_end_ms && s.frames > 0
+            })
+    }
+}
+
+fn percent(count: u32, of: u32) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        f64::from(count) * 100.0 / f64::from(of)
+    }
+}
+
+/// A stretch of the message's video whose frames each matched a frame of the listed video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoSegment {
+    /// Time of the stretch's first frame, in milliseconds from the start.
+    pub start_ms: u64,
+    /// Time of its last frame.
+    pub end_ms: u64,
+    /// The earliest listed frame a frame of the stretch matched, in the listed video's time.
+    pub listed_start_ms: u64,
+    /// The latest such listed frame.
+    pub listed_end_ms: u64,
+    /// Frames in the stretch.
+    pub frames: u32,
 }
 
 impl Match {
@@ -327,12 +403,14 @@ impl Flag {
                     attachment_id,
                     entry_id,
                     variant,
+                    video,
                     ..
                 } => {
                     if !crate::message::valid_id(attachment_id) {
                         return defect(format!("matches[{i}].attachment_id"), ID_RULE);
                     }
-                    let variant_ok = variant.as_deref().is_none_or(list_field);
+                    let variant_ok = variant.as_deref().is_none_or(list_field)
+                        && video.as_ref().is_none_or(VideoEvidence::is_consistent);
                     (("entry_id", entry_id), variant_ok)
                 }
                 MatchSubject::Text { rule_id, spans } => {
@@ -340,7 +418,10 @@ impl Flag {
                 }
             };
             if !evidence_ok {
-                return defect(format!("matches[{i}]"), "has a malformed variant or span");
+                return defect(
+                    format!("matches[{i}]"),
+                    "has a malformed variant, video evidence or span",
+                );
             }
             for (name, value) in [
                 ("list", &m.list),
@@ -455,6 +536,8 @@ mod tests {
                 distance: 0,
                 quality: None,
                 variant: None,
+                frame_ms: None,
+                video: None,
             },
         }
     }
@@ -583,6 +666,62 @@ mod tests {
             spoil(&mut bad);
             let defect = bad.check().unwrap_err();
             assert_eq!(defect.field, *field, "{defect}");
+        }
+    }
+
+    fn video_match(evidence: VideoEvidence) -> Match {
+        let mut m = image_match("v1", "video-9");
+        m.detector = DetectorKind::Hash(Algorithm::Vpdq);
+        if let MatchSubject::Attachment {
+            video, distance, ..
+        } = &mut m.subject
+        {
+            *distance = 12;
+            *video = Some(evidence);
+        }
+        m
+    }
+
+    #[test]
+    fn video_evidence_is_exact_round_trips_and_must_be_consistent() {
+        let segment = VideoSegment {
+            start_ms: 1000,
+            end_ms: 3000,
+            listed_start_ms: 0,
+            listed_end_ms: 2000,
+            frames: 3,
+        };
+        let evidence = VideoEvidence {
+            query_frames: 4,
+            query_frames_matched: 3,
+            compared_frames: 8,
+            compared_frames_matched: 2,
+            segments: vec![segment],
+        };
+        assert_eq!(evidence.query_match_percent(), 75.0);
+        assert_eq!(evidence.compared_match_percent(), 25.0);
+        let m = video_match(evidence.clone());
+        let json = serde_json::to_string(&m).unwrap();
+        assert!(
+            !json.contains('.'),
+            "integers only, so ids are stable: {json}"
+        );
+        assert_eq!(serde_json::from_str::<Match>(&json).unwrap(), m);
+        assert_eq!(flag(vec![m], 1, 0).check(), Ok(()));
+        type Spoil = fn(&mut VideoEvidence);
+        let spoils: &[Spoil] = &[
+            |e| e.query_frames_matched = 5,
+            |e| e.compared_frames_matched = 9,
+            |e| e.segments[0].end_ms = 999,
+            |e| e.segments[0].listed_start_ms = 2001,
+            |e| e.segments[0].frames = 0,
+            |e| e.segments = vec![e.segments[0]; MAX_VIDEO_SEGMENTS + 1],
+        ];
+        for spoil in spoils {
+            let mut bad = evidence.clone();
+            spoil(&mut bad);
+            let defect = flag(vec![video_match(bad)], 1, 0).check().unwrap_err();
+            assert_eq!(defect.field, "matches[0]", "{defect}");
         }
     }
 

@@ -46,7 +46,7 @@ pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::ConfigError;
 pub use flag::{
     AttachmentDigest, DetectorKind, FLAG_SCHEMA_VERSION, Flag, FlagDefect, MAX_LIST_FIELD_BYTES,
-    Match, MatchSubject, Severity, Span,
+    MAX_VIDEO_SEGMENTS, Match, MatchSubject, Severity, Span, VideoEvidence, VideoSegment,
 };
 pub use media::MediaType;
 pub use message::{

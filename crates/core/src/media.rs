@@ -1,7 +1,7 @@
 use std::fmt;
 
 /// The attachment media types vigil knows. Every known type is exact-hashed; the image types
-/// are also what perceptual hashing decodes. Anything else is reported as
+/// are also what perceptual hashing decodes, the video types what the video workers decode. Anything else is reported as
 /// [`ReasonCode::UnsupportedMediaType`](crate::ReasonCode::UnsupportedMediaType) (its bytes are
 /// still exact-hashed, since a listed file must match whatever its label says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -24,6 +24,10 @@ pub enum MediaType {
     Quicktime,
     /// `video/webm`.
     Webm,
+    /// `video/x-matroska` (also `video/matroska`).
+    Matroska,
+    /// `video/3gpp` (also `video/3gpp2`).
+    ThreeGpp,
 }
 
 impl MediaType {
@@ -44,6 +48,10 @@ impl MediaType {
             ("video/mp4", MediaType::Mp4),
             ("video/quicktime", MediaType::Quicktime),
             ("video/webm", MediaType::Webm),
+            ("video/x-matroska", MediaType::Matroska),
+            ("video/matroska", MediaType::Matroska),
+            ("video/3gpp", MediaType::ThreeGpp),
+            ("video/3gpp2", MediaType::ThreeGpp),
         ];
         known
             .iter()
@@ -53,9 +61,19 @@ impl MediaType {
 
     /// Whether the type is an image format (vigil decodes these for perceptual hashing).
     pub fn is_image(self) -> bool {
-        !matches!(
+        !self.is_video()
+    }
+
+    /// Whether the type is a video container (decoded by the video workers, as are animated
+    /// GIF, WebP and PNG).
+    pub fn is_video(self) -> bool {
+        matches!(
             self,
-            MediaType::Mp4 | MediaType::Quicktime | MediaType::Webm
+            MediaType::Mp4
+                | MediaType::Quicktime
+                | MediaType::Webm
+                | MediaType::Matroska
+                | MediaType::ThreeGpp
         )
     }
 
@@ -71,6 +89,8 @@ impl MediaType {
             MediaType::Mp4 => "video/mp4",
             MediaType::Quicktime => "video/quicktime",
             MediaType::Webm => "video/webm",
+            MediaType::Matroska => "video/x-matroska",
+            MediaType::ThreeGpp => "video/3gpp",
         }
     }
 }
@@ -93,6 +113,8 @@ mod tests {
             ("image/png; foo=bar", Some(MediaType::Png)),
             (" video/mp4 ", Some(MediaType::Mp4)),
             ("image/x-ms-bmp", Some(MediaType::Bmp)),
+            ("video/X-Matroska", Some(MediaType::Matroska)),
+            ("video/3gpp2", Some(MediaType::ThreeGpp)),
             ("image/svg+xml", None),
             ("application/octet-stream", None),
             ("png", None),

@@ -47,6 +47,7 @@ mod decode;
 mod exact;
 mod hexdigits;
 mod inset;
+mod motion;
 mod pdq;
 mod perceptual;
 mod subsets;
@@ -65,6 +66,7 @@ pub use decode::{
 };
 pub use exact::{Digest, DigestError, ExactDigests};
 pub use inset::{InsetOptions, inset_box};
+pub use motion::sniff_video;
 pub use pdq::{
     Dihedral, MIN_DIMENSION, PdqFeatures, PdqHash, PdqHashError, PdqHasher, PdqLuma, Pixels,
     PixelsError,

@@ -75,6 +75,14 @@ pub struct VpdqMatch<'a> {
     pub list: &'a ListInfo,
     /// The listed video ([`HashEntry::frames`] are its frames).
     pub entry: HashEntry<'a>,
+    /// Kept query frames.
+    pub query_frames: usize,
+    /// Of these, the ones that matched a kept frame of the listed video.
+    pub query_frames_matched: usize,
+    /// Kept frames of the listed video.
+    pub compared_frames: usize,
+    /// Of these, the ones some kept query frame matched.
+    pub compared_frames_matched: usize,
     /// Matched kept query frames × 100 / kept query frames.
     pub query_match_percent: f64,
     /// Matched kept listed frames × 100 / kept listed frames.
@@ -286,6 +294,10 @@ impl Videos {
                 VpdqMatch {
                     list: &self.list.info,
                     entry: self.list.entry(Algorithm::Vpdq, video as usize),
+                    query_frames: kept.len(),
+                    query_frames_matched: query_matched,
+                    compared_frames: listed_len,
+                    compared_frames_matched: listed_count,
                     query_match_percent,
                     compared_match_percent,
                     best_distance,

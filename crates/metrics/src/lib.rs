@@ -45,12 +45,13 @@ use std::time::Duration;
 
 use prometheus::core::Collector;
 use prometheus::{
-    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Counter, Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use vigil_core::{DetectorKind, MatchSubject, VerdictKind};
 use vigil_scan::{
     AttachmentOutcome, ListChange, LoadedList, Outcome, ReloadReport, TimedStep, Trace,
+    VideoObservation,
 };
 
 pub mod names;
@@ -70,6 +71,74 @@ const COMMIT_BUCKETS: &[f64] = &[
 const DISTANCE_BUCKETS: &[f64] = &[
     0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0, 12.0, 16.0, 20.0, 24.0, 28.0, 31.0, 40.0, 64.0,
 ];
+
+/// Buckets for the time of one video: 10 ms to 2 minutes (`video.max_time_ms`).
+const VIDEO_BUCKETS: &[f64] = &[
+    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+/// Buckets for a worker's peak memory: 32 MiB to 2 GiB (`video.max_memory_bytes`).
+const MEMORY_BUCKETS: &[f64] = &[
+    33_554_432.0,
+    67_108_864.0,
+    134_217_728.0,
+    268_435_456.0,
+    536_870_912.0,
+    1_073_741_824.0,
+    2_147_483_648.0,
+];
+
+/// The video workers' series.
+#[derive(Debug)]
+struct VideoMetrics {
+    /// hashed, failed.
+    videos: [IntCounter; 2],
+    failures: IntCounterVec,
+    restarts: IntCounter,
+    decoded: Counter,
+    /// decoded, hashed.
+    frames: [IntCounter; 2],
+    duration: Histogram,
+    memory: Histogram,
+}
+
+impl VideoMetrics {
+    fn new(registry: &Registry) -> VideoMetrics {
+        let videos = counter_vec(registry, names::VIDEOS);
+        let frames = counter_vec(registry, names::VIDEO_FRAMES);
+        VideoMetrics {
+            videos: ["hashed", "failed"].map(|r| videos.with_label_values(&[r])),
+            failures: counter_vec(registry, names::VIDEO_FAILURES),
+            restarts: counter(registry, names::VIDEO_WORKER_RESTARTS),
+            decoded: register(
+                registry,
+                Counter::with_opts(opts(names::VIDEO_DECODED)).expect("valid metric definition"),
+            ),
+            frames: ["decoded", "hashed"].map(|s| frames.with_label_values(&[s])),
+            duration: histogram(registry, names::VIDEO_DURATION, VIDEO_BUCKETS),
+            memory: histogram(registry, names::VIDEO_WORKER_MEMORY, MEMORY_BUCKETS),
+        }
+    }
+
+    fn record(&self, video: &VideoObservation) {
+        self.duration.observe(video.elapsed.as_secs_f64());
+        if video.worker_died {
+            self.restarts.inc();
+        }
+        match video.failure {
+            Some(reason) => {
+                self.videos[1].inc();
+                self.failures.with_label_values(&[reason.as_str()]).inc();
+            }
+            None => {
+                self.videos[0].inc();
+                self.decoded.inc_by(video.decoded_ms as f64 / 1000.0);
+                self.frames[0].inc_by(video.frames_decoded);
+                self.frames[1].inc_by(video.frames_hashed);
+                self.memory.observe(video.peak_rss_bytes as f64);
+            }
+        }
+    }
+}
 
 /// What `vigil_build_info` reports.
 #[derive(Debug, Clone, Copy)]
@@ -133,6 +202,7 @@ pub struct Metrics {
     stage_duration: Vec<Histogram>,
     attachments: Vec<IntCounter>,
     fetched: IntCounter,
+    video: VideoMetrics,
     errors: IntCounterVec,
     dead_letters: IntCounterVec,
     outputs: [IntCounter; 3],
@@ -290,6 +360,7 @@ impl Metrics {
                 .map(|o| attachments.with_label_values(&[o.as_str()]))
                 .collect(),
             fetched: counter(&registry, names::ATTACHMENTS_FETCHED),
+            video: VideoMetrics::new(&registry),
             errors: counter_vec(&registry, names::ERRORS),
             dead_letters: counter_vec(&registry, names::DEAD_LETTERS),
             outputs: kinds.map(|k| outputs.with_label_values(&[k.as_str()])),
@@ -355,6 +426,9 @@ impl Metrics {
         }
         if trace.fetched_count() > 0 {
             self.fetched.inc_by(u64::from(trace.fetched_count()));
+        }
+        for video in trace.videos() {
+            self.video.record(video);
         }
         for error in &outcome.errors {
             self.errors

@@ -112,8 +112,57 @@ pub const SCAN_DURATION: Def = def(
 pub const STAGE_DURATION: Def = def(
     "vigil_scan_stage_duration_seconds",
     Kind::Histogram,
-    "Time one record spent in a stage (parse, resolve, exact, decode, hash, match, text), for records that reached it",
+    "Time one record spent in a stage (parse, resolve, exact, decode, hash, match, text, video), for records that reached it",
     &["stage"],
+);
+/// Videos handed to the video workers, by result.
+pub const VIDEOS: Def = def(
+    "vigil_videos_total",
+    Kind::Counter,
+    "Videos and animated images handed to a video worker, by result: hashed (wholly or in part) or failed",
+    &["result"],
+);
+/// Video failures by reason.
+pub const VIDEO_FAILURES: Def = def(
+    "vigil_video_failures_total",
+    Kind::Counter,
+    "Videos a worker could not hash at all, by reason code (video_decode_failed, video_timeout, video_worker_crashed, ...)",
+    &["reason"],
+);
+/// Workers that died or were killed.
+pub const VIDEO_WORKER_RESTARTS: Def = def(
+    "vigil_video_worker_restarts_total",
+    Kind::Counter,
+    "Video workers that crashed or were killed (wall clock, CPU limit) and were replaced",
+    &[],
+);
+/// Seconds of video decoded.
+pub const VIDEO_DECODED: Def = def(
+    "vigil_video_decoded_seconds_total",
+    Kind::Counter,
+    "Seconds of video decoded (frames decoded at the stream's frame rate)",
+    &[],
+);
+/// Frames decoded and hashed.
+pub const VIDEO_FRAMES: Def = def(
+    "vigil_video_frames_total",
+    Kind::Counter,
+    "Video frames by step: decoded (sampled or not) and hashed",
+    &["step"],
+);
+/// Time per video.
+pub const VIDEO_DURATION: Def = def(
+    "vigil_video_duration_seconds",
+    Kind::Histogram,
+    "Wall time of one video in a worker, from handing it over to its last hash or failure",
+    &[],
+);
+/// Peak memory per worker.
+pub const VIDEO_WORKER_MEMORY: Def = def(
+    "vigil_video_worker_peak_memory_bytes",
+    Kind::Histogram,
+    "Peak resident memory of a video worker, per video hashed",
+    &[],
 );
 /// Attachments by outcome.
 pub const ATTACHMENTS: Def = def(
@@ -288,6 +337,13 @@ pub const ALL: &[Def] = &[
     MATCH_DISTANCE,
     SCAN_DURATION,
     STAGE_DURATION,
+    VIDEOS,
+    VIDEO_FAILURES,
+    VIDEO_WORKER_RESTARTS,
+    VIDEO_DECODED,
+    VIDEO_FRAMES,
+    VIDEO_DURATION,
+    VIDEO_WORKER_MEMORY,
     ATTACHMENTS,
     ATTACHMENTS_FETCHED,
     ERRORS,
@@ -356,6 +412,13 @@ pub const REVIEW_REJECTED_RECORDS: Def = def(
     "Review records this console kept in rejected_records instead of the queue, by review topic and reason (invalid_flag, unsupported_schema_version, store_refused)",
     &["queue", "reason"],
 );
+/// Video contact sheets that could not be rendered, by reason.
+pub const REVIEW_CONTACT_SHEET_FAILURES: Def = def(
+    "vigil_review_contact_sheet_failures_total",
+    Kind::Counter,
+    "Flagged videos whose contact sheet this console could not render in full at ingest, by reason code (the flag is stored; its page says why)",
+    &["reason"],
+);
 /// The console group's committed offset per review-topic partition.
 pub const REVIEW_INGEST_COMMITTED: Def = def(
     "vigil_review_ingest_committed_offset",
@@ -379,6 +442,7 @@ pub const REVIEW: &[Def] = &[
     REVIEW_PRECISION,
     REVIEW_DECISIONS_UNPUBLISHED,
     REVIEW_REJECTED_RECORDS,
+    REVIEW_CONTACT_SHEET_FAILURES,
     REVIEW_INGEST_COMMITTED,
     REVIEW_INGEST_LAG,
 ];

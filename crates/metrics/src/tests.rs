@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use time::OffsetDateTime;
-use vigil_core::Source;
+use vigil_core::{ReasonCode, Source};
 use vigil_scan::config::ScanConfig;
 use vigil_scan::{ListSet, Pipeline};
 
@@ -73,7 +73,9 @@ fn names_follow_prometheus_conventions_and_are_unique() {
             Kind::Counter => assert!(def.name.ends_with("_total"), "{}", def.name),
             // Base units only; a Hamming distance is a count of bits, unitless.
             Kind::Histogram => assert!(
-                def.name.ends_with("_seconds") || def.name.ends_with("_hamming_distance"),
+                ["_seconds", "_bytes", "_hamming_distance"]
+                    .iter()
+                    .any(|unit| def.name.ends_with(unit)),
                 "{}",
                 def.name
             ),
@@ -121,6 +123,9 @@ fn every_declared_metric_is_exported_with_its_declared_type() {
     metrics.list_update(&ReloadReport::default());
     metrics.distance.with_label_values(&["pdq"]).observe(3.0);
     metrics.list_created.with_label_values(&["x"]).set(1.0);
+    metrics
+        .video
+        .record(&video(Some(ReasonCode::VideoTimeout), true));
     metrics
         .list_reloads
         .with_label_values(&["x", "refused"])
@@ -191,6 +196,56 @@ fn an_outcome_counts_its_verdict_matches_stages_attachments_and_errors() {
     assert!(text.contains("vigil_attachments_total{outcome=\"hashed\"} 0"));
     assert!(text.contains(r#"vigil_errors_total{reason="invalid_base64",stage="resolve"} 1"#));
     assert!(text.contains(r#"vigil_errors_total{reason="malformed_json",stage="parse"} 1"#));
+}
+
+/// A video a worker hashed (`failure` None) or could not.
+fn video(failure: Option<ReasonCode>, worker_died: bool) -> VideoObservation {
+    VideoObservation {
+        elapsed: Duration::from_millis(300),
+        failure,
+        worker_died,
+        decoded_ms: if failure.is_some() { 0 } else { 2500 },
+        frames_decoded: if failure.is_some() { 0 } else { 75 },
+        frames_hashed: if failure.is_some() { 0 } else { 3 },
+        peak_rss_bytes: if failure.is_some() { 0 } else { 50 << 20 },
+    }
+}
+
+#[test]
+fn videos_count_results_failures_restarts_seconds_frames_time_and_memory() {
+    let metrics = metrics();
+    let mut trace = Trace::default();
+    for observation in [
+        video(None, false),
+        video(None, false),
+        video(Some(ReasonCode::VideoDecodeFailed), false),
+        video(Some(ReasonCode::VideoWorkerCrashed), true),
+    ] {
+        trace.video(observation);
+    }
+    let outcome = Outcome {
+        message_id: Some("m".into()),
+        flag: None,
+        errors: Vec::new(),
+        scanned: true,
+    };
+    metrics.record_outcome(&outcome, &trace, Duration::from_millis(1));
+    let text = metrics.render();
+    for line in [
+        r#"vigil_videos_total{result="hashed"} 2"#,
+        r#"vigil_videos_total{result="failed"} 2"#,
+        r#"vigil_video_failures_total{reason="video_decode_failed"} 1"#,
+        r#"vigil_video_failures_total{reason="video_worker_crashed"} 1"#,
+        "vigil_video_worker_restarts_total 1",
+        "vigil_video_decoded_seconds_total 5",
+        r#"vigil_video_frames_total{step="decoded"} 150"#,
+        r#"vigil_video_frames_total{step="hashed"} 6"#,
+        "vigil_video_duration_seconds_count 4",
+        "vigil_video_worker_peak_memory_bytes_count 2",
+        r#"vigil_video_worker_peak_memory_bytes_bucket{le="67108864"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+    }
 }
 
 #[test]

@@ -22,6 +22,8 @@ pub enum Action {
     ViewFlag,
     /// Revealed one image unblurred.
     RevealImage,
+    /// Revealed one frame of a video's contact sheet unblurred (detail: its time).
+    RevealFrame,
     /// Took a decision.
     Decide,
     /// Was refused a page their role does not allow.
@@ -43,6 +45,7 @@ impl Action {
             Action::Logout => "logout",
             Action::ViewFlag => "view_flag",
             Action::RevealImage => "reveal_image",
+            Action::RevealFrame => "reveal_frame",
             Action::Decide => "decide",
             Action::Denied => "denied",
             Action::Export => "export_access_log",
@@ -114,10 +117,28 @@ impl<'a> Access<'a> {
         self
     }
 
+    /// About the frame at `frame_ms` of video `attachment_id`.
+    pub fn frame(mut self, attachment_id: &'a str, frame: &'a FrameDetail) -> Access<'a> {
+        self.attachment_id = Some(attachment_id);
+        self.detail = &frame.0;
+        self
+    }
+
     /// With a content-free detail.
     pub fn detail(mut self, detail: &'a str) -> Access<'a> {
         self.detail = detail;
         self
+    }
+}
+
+/// How the access log names a video frame: `frame_ms=2000`, in the row's detail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameDetail(String);
+
+impl FrameDetail {
+    /// The frame at `frame_ms`.
+    pub fn new(frame_ms: u64) -> FrameDetail {
+        FrameDetail(format!("frame_ms={frame_ms}"))
     }
 }
 
@@ -259,6 +280,31 @@ impl Store {
         .fetch_one(self.pool())
         .await
         .map_err(StoreError::db("check reveal"))
+    }
+
+    /// Whether `who` revealed the frame at `frame_ms` of video `attachment_id` of `flag_id`
+    /// in this session (since `since`).
+    pub async fn revealed_frame(
+        &self,
+        who: &Reviewer,
+        flag_id: &str,
+        attachment_id: &str,
+        frame_ms: u64,
+        since: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM access_log WHERE reviewer_id = $1 AND action = $2
+                AND flag_id = $3 AND attachment_id = $4 AND detail = $5 AND at >= $6)",
+        )
+        .bind(who.id)
+        .bind(Action::RevealFrame.as_str())
+        .bind(flag_id)
+        .bind(attachment_id)
+        .bind(&FrameDetail::new(frame_ms).0)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await
+        .map_err(StoreError::db("check frame reveal"))
     }
 
     /// The `limit` entries and rules with the most false positives (a noisy keyword or a bad

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use vigil_core::config::{Invalid, Secret, Section, check_positive};
 use vigil_kafka::config::{KafkaConfig, check_topic};
 use vigil_scan::config::AttachmentsConfig;
+use vigil_video::{VideoConfig, WorkerCommand};
 
 /// Every default of `[review]`, in one place.
 pub mod defaults {
@@ -46,7 +47,8 @@ pub mod defaults {
 
 /// What the review console reads of the configuration, assembled by the binary: its own
 /// `[review]` section, `[kafka]` (brokers and security for the review and decisions topics),
-/// `[attachments]` (fetching and previewing flagged images) and the review topics to read.
+/// `[attachments]` (fetching and previewing flagged images), `[video]` (contact sheets of
+/// flagged videos) and the review topics to read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ConsoleConfig {
     /// `[review]`.
@@ -57,6 +59,12 @@ pub struct ConsoleConfig {
     pub attachments: AttachmentsConfig,
     /// The review topics to read: `review.topics`, or every topic `vigil run` writes flags to.
     pub topics: Vec<String>,
+    /// `[video]`: the limits under which flagged videos' contact sheets are rendered.
+    pub video: VideoConfig,
+    /// The program a video worker runs (`vigil video-worker`): set by the binary, which
+    /// knows its own path. Without it (or with `video.enabled = false`) flagged videos get no
+    /// contact sheet.
+    pub video_worker: Option<WorkerCommand>,
 }
 
 /// `[review]`: the review console, `vigil review`. It reads the review topics with the

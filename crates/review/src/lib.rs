@@ -3,7 +3,8 @@
 //!
 //! - [`ingest::ingest`] — consumes the review topics into PostgreSQL, fetching each flagged
 //!   message's text and images from its source topic (only if it is the message flagged),
-//!   rendering blurred previews ([`preview`]), de-duplicating on `flag_id`, setting aside
+//!   rendering blurred previews ([`preview`]) and the contact sheets of matched videos
+//!   ([`contact`], in a confined video worker), de-duplicating on `flag_id`, setting aside
 //!   records that cannot be stored, and storing an offset for commit only after its record
 //!   is settled.
 //! - [`Store`] — the database (schema in `crates/review/migrations/`; [`Store::for_console`]
@@ -37,6 +38,7 @@ pub mod access;
 pub mod accounts;
 pub mod chain;
 pub mod config;
+pub mod contact;
 pub mod decisions;
 mod export;
 pub mod ingest;

@@ -97,6 +97,20 @@ impl Previewer {
     }
 }
 
+/// A video frame rendered by a worker (`width × height` RGB24): the frame as PNG, shown when
+/// revealed, and its blurred mosaic, as images get. `None` if the pixels do not fill the
+/// size (the pool checks that already).
+pub fn frame(width: u32, height: u32, rgb: Vec<u8>) -> Option<(Vec<u8>, Preview)> {
+    let image = image::DynamicImage::ImageRgb8(image::RgbImage::from_raw(width, height, rgb)?);
+    let mut png = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut png, image::ImageFormat::Png).ok()?;
+    let preview = match mosaic(&image) {
+        Some(blurred) => Preview::Rendered(blurred),
+        None => Preview::Missing("no preview: cannot encode the frame".into()),
+    };
+    Some((png.into_inner(), preview))
+}
+
 /// A [`BLUR_CELLS`]-cell grey mosaic of `image`, scaled up to [`PREVIEW_SIDE`], as PNG.
 fn mosaic(image: &image::DynamicImage) -> Option<Vec<u8>> {
     let small = image.thumbnail(BLUR_CELLS, BLUR_CELLS).grayscale();
@@ -148,6 +162,33 @@ mod tests {
         );
         assert_eq!(media_type(b"<html><script>alert(1)</script>"), None);
         assert_eq!(media_type(b""), None);
+    }
+
+    #[test]
+    fn a_video_frame_is_kept_as_png_and_blurred_like_an_image() {
+        let rgb: Vec<u8> = (0..320 * 180 * 3).map(|i| (i % 251) as u8).collect();
+        let (png, preview) = frame(320, 180, rgb.clone()).unwrap();
+        assert_eq!(
+            image::load_from_memory(&png).unwrap().to_rgb8().into_raw(),
+            rgb
+        );
+        let Preview::Rendered(blurred) = preview else {
+            panic!("no preview");
+        };
+        let shown = image::load_from_memory(&blurred).unwrap().to_luma8();
+        let cells = image::imageops::thumbnail(&shown, 12, 7);
+        let upscaled = image::imageops::resize(
+            &cells,
+            shown.width(),
+            shown.height(),
+            image::imageops::FilterType::Nearest,
+        );
+        assert_eq!(
+            upscaled.as_raw(),
+            shown.as_raw(),
+            "nothing finer than 12 cells"
+        );
+        assert!(frame(320, 180, vec![0; 10]).is_none(), "short pixels");
     }
 
     #[test]

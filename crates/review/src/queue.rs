@@ -99,6 +99,8 @@ pub struct FlagDetail {
     pub text: Option<String>,
     /// Image attachments, while stored.
     pub images: Vec<ImageSummary>,
+    /// Its video attachments' contact sheets, by attachment id.
+    pub videos: Vec<VideoSummary>,
     /// Who holds an unexpired claim.
     pub claimed_by: Option<i64>,
     /// Decisions so far, oldest first.
@@ -114,6 +116,30 @@ pub struct ImageSummary {
     pub media_type: String,
     /// Why it has no blurred preview (none: it has one).
     pub no_preview: Option<String>,
+}
+
+/// A video attachment's contact sheet, without its frames' pixels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VideoSummary {
+    /// The attachment's id.
+    pub attachment_id: String,
+    /// Its declared duration, when known.
+    pub duration_ms: Option<u64>,
+    /// Why frames are missing, if they are.
+    pub note: Option<String>,
+    /// The frames kept, in time order.
+    pub frames: Vec<FrameSummary>,
+}
+
+/// One frame of a contact sheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameSummary {
+    /// The frame's time, in milliseconds: its key.
+    pub frame_ms: u64,
+    /// The time the sheet asked for (what matched is read at this time).
+    pub time_ms: u64,
+    /// Whether it has a blurred preview.
+    pub has_preview: bool,
 }
 
 /// Where a flag stands, without its content: what a reviewer who does not hold it sees.
@@ -389,6 +415,7 @@ impl Store {
             no_preview: r.get("no_preview"),
         })
         .collect();
+        let videos = self.video_summaries(flag_id).await?;
         let decisions = sqlx::query(
             "SELECT d.decision, r.pseudonym, d.decided_at, d.note
              FROM decisions d JOIN reviewers r ON r.id = d.reviewer_id
@@ -424,9 +451,71 @@ impl Store {
                 .get::<Option<Vec<u8>>, _>("text_utf8")
                 .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
             images,
+            videos,
             claimed_by: r.get("claimed_by"),
             decisions,
         }))
+    }
+
+    async fn video_summaries(&self, flag_id: &str) -> Result<Vec<VideoSummary>, StoreError> {
+        let millis = |ms: i64| u64::try_from(ms).unwrap_or(0);
+        let mut videos: Vec<VideoSummary> = sqlx::query(
+            "SELECT attachment_id, duration_ms, note FROM flag_videos
+             WHERE flag_id = $1 ORDER BY attachment_id",
+        )
+        .bind(flag_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list videos"))?
+        .iter()
+        .map(|r| VideoSummary {
+            attachment_id: r.get("attachment_id"),
+            duration_ms: r.get::<Option<i64>, _>("duration_ms").map(millis),
+            note: r.get("note"),
+            frames: Vec::new(),
+        })
+        .collect();
+        let frames = sqlx::query(
+            "SELECT attachment_id, frame_ms, time_ms, preview IS NOT NULL AS has_preview
+             FROM flag_video_frames WHERE flag_id = $1 ORDER BY attachment_id, frame_ms",
+        )
+        .bind(flag_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(StoreError::db("list video frames"))?;
+        for r in &frames {
+            let attachment_id: String = r.get("attachment_id");
+            if let Some(video) = videos.iter_mut().find(|v| v.attachment_id == attachment_id) {
+                video.frames.push(FrameSummary {
+                    frame_ms: millis(r.get("frame_ms")),
+                    time_ms: millis(r.get("time_ms")),
+                    has_preview: r.get("has_preview"),
+                });
+            }
+        }
+        Ok(videos)
+    }
+
+    /// A video frame's blurred preview (`revealed = false`) or the frame itself: `None` if
+    /// there is no such frame (or it was purged), `Some(None)` if it has no preview.
+    pub async fn video_frame(
+        &self,
+        flag_id: &str,
+        attachment_id: &str,
+        frame_ms: u64,
+        revealed: bool,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT CASE WHEN $4 THEN thumbnail ELSE preview END FROM flag_video_frames
+             WHERE flag_id = $1 AND attachment_id = $2 AND frame_ms = $3",
+        )
+        .bind(flag_id)
+        .bind(attachment_id)
+        .bind(i64::try_from(frame_ms).unwrap_or(i64::MAX))
+        .bind(revealed)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read video frame"))
     }
 
     /// An image's blurred preview: `None` if there is no such image, `Some(None)` if it has

@@ -1,4 +1,4 @@
-//! Retention: message text and images leave the review store after
+//! Retention: message text, images and video frames leave the review store after
 //! `review.content_retention_days`; flags, matches, decisions and the access log stay.
 
 use std::time::Duration;
@@ -12,6 +12,8 @@ pub struct Purged {
     pub flags: u64,
     /// Images deleted.
     pub images: u64,
+    /// Video frames (contact sheets) deleted.
+    pub frames: u64,
 }
 
 impl Store {
@@ -26,6 +28,14 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("purge images"))?
+        .rows_affected();
+        let frames = sqlx::query(
+            "DELETE FROM flag_video_frames WHERE stored_at < now() - make_interval(secs => $1)",
+        )
+        .bind(secs)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::db("purge video frames"))?
         .rows_affected();
         let flags = sqlx::query(
             "UPDATE flags SET content_state = 'purged', content_note = NULL
@@ -42,6 +52,10 @@ impl Store {
             .await
             .map_err(StoreError::db("purge text"))?;
         tx.commit().await.map_err(StoreError::db("commit"))?;
-        Ok(Purged { flags, images })
+        Ok(Purged {
+            flags,
+            images,
+            frames,
+        })
     }
 }

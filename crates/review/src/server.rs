@@ -42,6 +42,7 @@ async fn purge_loop(store: Store, retention: Duration) {
                 info!(
                     flags = purged.flags,
                     images = purged.images,
+                    frames = purged.frames,
                     "content past retention deleted"
                 );
             }

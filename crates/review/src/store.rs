@@ -4,6 +4,7 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
 use vigil_core::{Flag, MatchSubject, Severity};
 
+use crate::contact::Sheet;
 use crate::preview::Preview;
 
 /// The database failed. Retrying helps when the server was unreachable or restarting;
@@ -118,6 +119,8 @@ pub enum Content {
         text: Option<String>,
         /// Its inline image attachments.
         images: Vec<Image>,
+        /// The contact sheets of its video attachments with video evidence.
+        videos: Vec<Sheet>,
     },
     /// Could not be fetched; says why (never quotes content).
     Unavailable(String),
@@ -126,10 +129,15 @@ pub enum Content {
 impl std::fmt::Debug for Content {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Content::Stored { text, images } => f
+            Content::Stored {
+                text,
+                images,
+                videos,
+            } => f
                 .debug_struct("Stored")
                 .field("text_chars", &text.as_ref().map(|t| t.chars().count()))
                 .field("images", images)
+                .field("videos", videos)
                 .finish(),
             Content::Unavailable(why) => f.debug_tuple("Unavailable").field(why).finish(),
         }
@@ -245,7 +253,12 @@ impl Store {
             return Ok(Stored::Duplicate);
         }
         insert_matches(&mut tx, flag).await?;
-        if let Content::Stored { text, images } = &incoming.content {
+        if let Content::Stored {
+            text,
+            images,
+            videos,
+        } = &incoming.content
+        {
             sqlx::query("INSERT INTO flag_content (flag_id, text_utf8) VALUES ($1, $2)")
                 .bind(&flag.flag_id)
                 .bind(text.as_deref().map(str::as_bytes))
@@ -271,6 +284,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert image"))?;
+            }
+            for sheet in videos {
+                insert_sheet(&mut tx, &flag.flag_id, sheet).await?;
             }
         }
         tx.commit().await.map_err(StoreError::db("commit"))?;
@@ -337,6 +353,47 @@ impl Store {
             })
             .collect())
     }
+}
+
+async fn insert_sheet(
+    tx: &mut Transaction<'_, Postgres>,
+    flag_id: &str,
+    sheet: &Sheet,
+) -> Result<(), StoreError> {
+    let millis = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO flag_videos (flag_id, attachment_id, duration_ms, note)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(flag_id)
+    .bind(&sheet.attachment_id)
+    .bind(sheet.duration_ms.map(millis))
+    .bind(sheet.note.as_deref())
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::db("insert video"))?;
+    for frame in &sheet.frames {
+        let (preview, note) = match &frame.preview {
+            Preview::Rendered(png) => (Some(png.as_slice()), None),
+            Preview::Missing(why) => (None, Some(why.as_str())),
+        };
+        sqlx::query(
+            "INSERT INTO flag_video_frames (flag_id, attachment_id, frame_ms, time_ms,
+                thumbnail, preview, preview_note)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        )
+        .bind(flag_id)
+        .bind(&sheet.attachment_id)
+        .bind(millis(frame.frame_ms))
+        .bind(millis(frame.time_ms))
+        .bind(&frame.thumbnail)
+        .bind(preview)
+        .bind(note)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::db("insert video frame"))?;
+    }
+    Ok(())
 }
 
 async fn insert_matches(tx: &mut Transaction<'_, Postgres>, flag: &Flag) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ use vigil_core::config::{Invalid, Section, check_positive, resolve};
 use vigil_index::VpdqThresholds;
 use vigil_lists::{ListSource, ListsConfig, VPDQ_MAX_DISTANCE_LIMIT, check_percent};
 use vigil_text::TextConfig;
+use vigil_video::{VideoConfig, WorkerCommand};
 
 /// Every default of `[match]`, `[attachments]` and `[input]`, in one place.
 pub mod defaults {
@@ -82,6 +83,11 @@ pub struct ScanConfig {
     pub input: InputConfig,
     /// `[text]`: text scanning.
     pub text: TextConfig,
+    /// `[video]`: decoding videos and animated images.
+    pub video: VideoConfig,
+    /// The program a video worker runs (`vigil video-worker`): set by the binary, which
+    /// knows its own path. Without it videos get their exact digests only.
+    pub video_worker: Option<WorkerCommand>,
 }
 
 /// `[match]`.

@@ -33,8 +33,10 @@ pub struct Findings {
     pub trace: Trace,
 }
 
-/// The seam every detector implements. Implementations do no I/O and never learn the
-/// message's source: their matches depend only on the message, its attachments and the lists.
+/// The seam every detector implements. Implementations never learn the message's source:
+/// their matches depend only on the message, its attachments and the lists. The only I/O is
+/// the video detector's, which hands a video to an isolated worker process and reads its
+/// hashes back.
 ///
 /// Clocks are allowed for two things only. A detector may bound its work in wall-clock time
 /// (the image detector's per-image budget); what it could not finish is then a problem

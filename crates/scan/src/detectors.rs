@@ -59,6 +59,8 @@ impl Detector for ExactHashDetector {
                             distance: 0,
                             quality: None,
                             variant: None,
+                            frame_ms: None,
+                            video: None,
                         },
                     });
                 }
@@ -201,7 +203,7 @@ impl ImageMatchSettings {
 /// [`ExactHashDetector`].
 #[derive(Debug)]
 pub struct ImageHashDetector {
-    index: NearIndex,
+    index: Arc<NearIndex>,
     settings: ImageMatchSettings,
     options: Arc<HashOptions>,
     budget: Arc<DecodeBudget>,
@@ -221,8 +223,9 @@ thread_local! {
 }
 
 impl ImageHashDetector {
-    /// A detector over `index`; hashes only the algorithms the index holds.
-    pub fn new(index: NearIndex, settings: ImageMatchSettings) -> ImageHashDetector {
+    /// A detector over `index` (which the video detector may share); hashes only the
+    /// algorithms the index holds.
+    pub fn new(index: Arc<NearIndex>, settings: ImageMatchSettings) -> ImageHashDetector {
         let options = HashOptions {
             algorithms: index.algorithms(),
             dihedral: settings.dihedral,
@@ -258,9 +261,6 @@ impl ImageHashDetector {
         };
         trace.add(TimedStep::Decode, work.decode);
         trace.add(TimedStep::Hash, work.hash);
-        if work.result.is_ok() {
-            trace.image_hashed();
-        }
         work.result
     }
 
@@ -352,6 +352,8 @@ fn near_match(
             distance: hit.distance,
             quality,
             variant,
+            frame_ms: None,
+            video: None,
         },
     }
 }
@@ -380,6 +382,7 @@ impl Detector for ImageHashDetector {
                     detail: error.to_string(),
                 }),
                 Ok(image) => {
+                    findings.trace.hashed(&attachment.attachment_id);
                     let start = Instant::now();
                     self.match_pdq(&attachment.attachment_id, &image, findings);
                     self.match_bits64(&attachment.attachment_id, &image, findings);

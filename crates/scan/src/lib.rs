@@ -4,8 +4,9 @@
 //!
 //! - [`Detector`] — the seam every detector implements: it reads a [`ScanContext`] (the
 //!   message and its resolved attachments) and adds matches or problems to [`Findings`].
-//!   Detectors do no I/O and never see where the message came from; they read the clock only
-//!   to bound an image's work and to time their steps into the [`Trace`].
+//!   Detectors never see where the message came from; they read the clock only to bound an
+//!   image's work and to time their steps into the [`Trace`]. Their only I/O is the video
+//!   detector's, to its worker processes.
 //! - [`Scanner`] — runs every detector, contains a panicking detector to that message, and
 //!   assembles the [`vigil_core::Flag`].
 //! - [`Resolver`] — the only I/O before scanning: base64 decoding and `file://` fetching
@@ -15,6 +16,8 @@
 //!   could not be scanned; built once from a [`config::ScanConfig`] (lists compiled then).
 //! - [`ListSet`] and [`Reloader`] — the lists in force, re-read when their files change and
 //!   swapped into the [`SharedPipeline`] scanning threads read.
+//! - [`VideoDetector`] — videos and animated images, hashed in isolated worker processes
+//!   (`vigil-video`) and matched against vPDQ lists and, frame by frame, image lists.
 //! - [`Trace`] — the time of each [`TimedStep`] and the attachment outcomes of one record,
 //!   for metrics.
 //! - [`BoundedLines`] — JSON-lines framing that never holds more than the record limit.
@@ -50,6 +53,7 @@ mod reload;
 mod resolve;
 mod scanner;
 mod trace;
+mod video;
 
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{
@@ -60,4 +64,5 @@ pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};
 pub use reload::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};
-pub use trace::{AttachmentOutcome, TimedStep, Trace};
+pub use trace::{AttachmentOutcome, TimedStep, Trace, VideoObservation};
+pub use video::{VideoDetector, VideoLists};

@@ -4,17 +4,19 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 use vigil_core::{
-    AttachmentBody, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode, Source,
-    VerdictKind,
+    Algorithm, AttachmentBody, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode,
+    Source, VerdictKind,
 };
-use vigil_index::{ExactIndex, HashList, NearIndex};
+use vigil_index::{ExactIndex, HashList, NearIndex, VpdqIndex};
 use vigil_lists::{ListError, ListInfo};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
+use vigil_video::{Forms, PoolSettings, VideoPool};
 
 use crate::config::ScanConfig;
 use crate::{
     AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
     KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep, Trace,
+    VideoDetector, VideoLists,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -168,14 +170,23 @@ impl Pipeline {
             if !exact.algorithms().is_empty() {
                 detectors.push(Box::new(ExactHashDetector::new(exact)));
             }
-            let near = NearIndex::build(hash_lists);
-            if !near.algorithms().is_empty() {
-                let settings = ImageMatchSettings::from_config(
-                    &config.matching,
-                    &config.attachments,
-                    scanning_threads,
-                );
-                detectors.push(Box::new(ImageHashDetector::new(near, settings)));
+            let near = Arc::new(NearIndex::build(hash_lists.iter().cloned()));
+            let settings = ImageMatchSettings::from_config(
+                &config.matching,
+                &config.attachments,
+                scanning_threads,
+            );
+            let has_images = !near.algorithms().is_empty();
+            if has_images {
+                detectors.push(Box::new(ImageHashDetector::new(
+                    near.clone(),
+                    settings.clone(),
+                )));
+            }
+            let images = near.algorithms().contains(&Algorithm::Pdq).then_some(near);
+            if let Some(video) = video_detector(config, lists, images, &settings, scanning_threads)
+            {
+                detectors.push(Box::new(video));
             }
         }
         if !keyword_lists.is_empty() {
@@ -322,16 +333,57 @@ impl Pipeline {
     }
 }
 
+/// The video detector, when videos are to be decoded (`video.enabled` and a worker program
+/// given) and some list could match them: a vPDQ list, or a PDQ list a frame may match.
+fn video_detector(
+    config: &ScanConfig,
+    lists: &ListSet,
+    images: Option<Arc<NearIndex>>,
+    settings: &ImageMatchSettings,
+    scanning_threads: usize,
+) -> Option<VideoDetector> {
+    let worker = config
+        .video_worker
+        .as_ref()
+        .filter(|_| config.video.enabled)?;
+    let vpdq = VpdqIndex::build(
+        lists
+            .hash_lists_with_sources()
+            .map(|(source, list)| (list.clone(), config.matching.vpdq_thresholds(source))),
+    );
+    if vpdq.is_empty() && images.is_none() {
+        return None;
+    }
+    let workers = match config.video.workers {
+        0 => crate::config::scanning_threads(scanning_threads),
+        n => n,
+    };
+    let forms = Forms {
+        dihedral: settings.dihedral,
+        trim: settings.trim_borders,
+    };
+    let pool = VideoPool::new(
+        worker.clone(),
+        PoolSettings::new(&config.video, workers, forms),
+    );
+    let lists = VideoLists {
+        vpdq,
+        images,
+        pdq_max_distance: settings.pdq_max_distance,
+        pdq_min_quality: settings.pdq_min_quality,
+    };
+    Some(VideoDetector::new(pool, lists))
+}
+
 /// Counts each attachment of `message` under one outcome: its first problem's, else
-/// unresolved if it was not resolved (past the count limit), else hashed (as many as the image
-/// detector hashed), else exact digests only.
+/// unresolved if it was not resolved (past the count limit), else hashed (if a detector
+/// hashed it as an image or video), else exact digests only.
 fn tally_attachments(
     message: &Message,
     resolved: &[ResolvedAttachment],
     problems: &[Problem],
     trace: &mut Trace,
 ) {
-    let mut hashed = trace.images_hashed();
     let mut first_problem = HashMap::new();
     for problem in problems {
         if let Some(id) = &problem.attachment_id {
@@ -345,10 +397,7 @@ fn tally_attachments(
         let outcome = match first_problem.get(id) {
             Some(reason) => AttachmentOutcome::of_problem(*reason),
             None if !is_resolved => AttachmentOutcome::Unresolved,
-            None if hashed > 0 => {
-                hashed -= 1;
-                AttachmentOutcome::Hashed
-            }
+            None if trace.was_hashed(id) => AttachmentOutcome::Hashed,
             None => AttachmentOutcome::ExactOnly,
         };
         trace.attachment(outcome);

@@ -182,6 +182,11 @@ impl ListSet {
         self.hash.iter().map(|s| &s.list)
     }
 
+    /// The hash lists in force, each with where it was read from (its per-list settings).
+    pub fn hash_lists_with_sources(&self) -> impl Iterator<Item = (&ListSource, &Arc<HashList>)> {
+        self.hash.iter().map(|s| (&s.source, &s.list))
+    }
+
     /// The keyword lists in force.
     pub fn keyword_lists(&self) -> impl Iterator<Item = &Arc<KeywordList>> {
         self.keyword.iter().map(|s| &s.list)

@@ -23,11 +23,13 @@ pub enum TimedStep {
     Match,
     /// Text normalisation, automata, regex and co-occurrence rules.
     Text,
+    /// A video or animated image in a worker process: decoding and hashing its frames.
+    Video,
 }
 
 impl TimedStep {
     /// Every stage, in processing order.
-    pub const ALL: [TimedStep; 7] = [
+    pub const ALL: [TimedStep; 8] = [
         TimedStep::Parse,
         TimedStep::Resolve,
         TimedStep::Exact,
@@ -35,6 +37,7 @@ impl TimedStep {
         TimedStep::Hash,
         TimedStep::Match,
         TimedStep::Text,
+        TimedStep::Video,
     ];
 
     /// The metric label value.
@@ -47,6 +50,7 @@ impl TimedStep {
             TimedStep::Hash => "hash",
             TimedStep::Match => "match",
             TimedStep::Text => "text",
+            TimedStep::Video => "video",
         }
     }
 }
@@ -54,7 +58,7 @@ impl TimedStep {
 /// What became of one attachment. Every attachment of a parsed message has exactly one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AttachmentOutcome {
-    /// Decoded as an image and perceptually hashed (and its exact digests matched).
+    /// Decoded as an image or video and perceptually hashed (and its exact digests matched).
     Hashed,
     /// Only exact digests: not an image, or no list holds perceptual hashes.
     ExactOnly,
@@ -103,8 +107,17 @@ impl AttachmentOutcome {
             ReasonCode::AttachmentTooLarge
             | ReasonCode::AttachmentBudgetExceeded
             | ReasonCode::ImageTooLarge => AttachmentOutcome::TooLarge,
-            ReasonCode::Undecodable | ReasonCode::DetectorPanic => AttachmentOutcome::Undecodable,
-            ReasonCode::ImageTimeout => AttachmentOutcome::TimedOut,
+            ReasonCode::VideoTooLong
+            | ReasonCode::VideoTooManyFrames
+            | ReasonCode::VideoTooLarge
+            | ReasonCode::VideoMemoryLimit => AttachmentOutcome::TooLarge,
+            ReasonCode::Undecodable
+            | ReasonCode::DetectorPanic
+            | ReasonCode::VideoDecodeFailed
+            | ReasonCode::VideoWorkerCrashed => AttachmentOutcome::Undecodable,
+            ReasonCode::ImageTimeout | ReasonCode::VideoTimeout | ReasonCode::VideoCpuLimit => {
+                AttachmentOutcome::TimedOut
+            }
             ReasonCode::UnsupportedMediaType | ReasonCode::UnsupportedImageFormat => {
                 AttachmentOutcome::Unsupported
             }
@@ -119,7 +132,28 @@ pub struct Trace {
     stages: [Option<Duration>; TimedStep::ALL.len()],
     attachments: [u32; AttachmentOutcome::ALL.len()],
     fetched: u32,
-    images_hashed: u32,
+    /// Attachments perceptually hashed (an animated image may be hashed twice: once here).
+    hashed: Vec<String>,
+    videos: Vec<VideoObservation>,
+}
+
+/// One video handed to a worker: how long it took and what came of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VideoObservation {
+    /// Wall time from handing it over to its last hash (or failure).
+    pub elapsed: Duration,
+    /// Why nothing was hashed, if nothing was.
+    pub failure: Option<ReasonCode>,
+    /// Whether the worker died or was killed (and was replaced).
+    pub worker_died: bool,
+    /// Milliseconds of video decoded.
+    pub decoded_ms: u64,
+    /// Frames decoded, sampled or not.
+    pub frames_decoded: u64,
+    /// Frames hashed.
+    pub frames_hashed: u64,
+    /// The worker's peak resident memory.
+    pub peak_rss_bytes: u64,
 }
 
 impl Trace {
@@ -144,14 +178,27 @@ impl Trace {
             .filter_map(|stage| Some((stage, self.stages[stage as usize]?)))
     }
 
-    /// A detector decoded and hashed one image.
-    pub fn image_hashed(&mut self) {
-        self.images_hashed += 1;
+    /// A detector decoded and perceptually hashed attachment `attachment_id` (as an image,
+    /// a video, or both).
+    pub fn hashed(&mut self, attachment_id: &str) {
+        if !self.was_hashed(attachment_id) {
+            self.hashed.push(attachment_id.to_string());
+        }
     }
 
-    /// Images decoded and hashed so far.
-    pub fn images_hashed(&self) -> u32 {
-        self.images_hashed
+    /// Whether attachment `attachment_id` was perceptually hashed.
+    pub fn was_hashed(&self, attachment_id: &str) -> bool {
+        self.hashed.iter().any(|id| id == attachment_id)
+    }
+
+    /// Records a video handed to a worker.
+    pub fn video(&mut self, observation: VideoObservation) {
+        self.videos.push(observation);
+    }
+
+    /// The videos handed to workers.
+    pub fn videos(&self) -> &[VideoObservation] {
+        &self.videos
     }
 
     /// Counts an attachment's outcome.
@@ -185,7 +232,10 @@ impl Trace {
             self.attachments[outcome as usize] += n;
         }
         self.fetched += other.fetched;
-        self.images_hashed += other.images_hashed;
+        for id in &other.hashed {
+            self.hashed(id);
+        }
+        self.videos.extend_from_slice(&other.videos);
     }
 }
 
@@ -210,13 +260,15 @@ mod tests {
         let mut other = Trace::default();
         other.add(TimedStep::Decode, Duration::from_millis(1));
         other.attachment(AttachmentOutcome::TooLarge);
-        other.image_hashed();
+        other.hashed("a");
+        other.hashed("a");
         trace.merge(&other);
         assert_eq!(
             trace.stages().nth(1),
             Some((TimedStep::Decode, Duration::from_millis(6)))
         );
-        assert_eq!(trace.images_hashed(), 1);
+        assert!(trace.was_hashed("a") && !trace.was_hashed("b"));
+        assert_eq!(trace.hashed, ["a"], "once, however often");
         assert_eq!(
             trace
                 .attachments()
@@ -254,6 +306,22 @@ mod tests {
                 AttachmentOutcome::Unresolved,
             ),
             (ReasonCode::UriNotAllowed, AttachmentOutcome::Unresolved),
+            (ReasonCode::VideoTooLong, AttachmentOutcome::TooLarge),
+            (ReasonCode::VideoMemoryLimit, AttachmentOutcome::TooLarge),
+            (
+                ReasonCode::VideoDecodeFailed,
+                AttachmentOutcome::Undecodable,
+            ),
+            (
+                ReasonCode::VideoWorkerCrashed,
+                AttachmentOutcome::Undecodable,
+            ),
+            (ReasonCode::VideoTimeout, AttachmentOutcome::TimedOut),
+            (ReasonCode::VideoCpuLimit, AttachmentOutcome::TimedOut),
+            (
+                ReasonCode::VideoWorkerUnavailable,
+                AttachmentOutcome::Unresolved,
+            ),
         ];
         for (reason, outcome) in table {
             assert_eq!(AttachmentOutcome::of_problem(reason), outcome, "{reason:?}");

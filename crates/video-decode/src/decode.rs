@@ -65,22 +65,36 @@ pub fn hash_video(
     }
 }
 
-/// An opened stream, ready to decode.
-struct Decoding {
-    input: ffmpeg::format::context::Input,
-    stream: usize,
-    codec: codec::Id,
-    decoder: ffmpeg::decoder::Video,
-    info: VideoInfo,
-    frame_rate: f64,
+/// The demuxers a worker lets FFmpeg use (`format_whitelist`): the containers vigil hashes,
+/// MP4/QuickTime/3GP, Matroska/WebM, GIF, APNG and WebP. Whatever else FFmpeg would probe is
+/// refused (`video_decode_failed`), above all the playlist demuxers: an HLS playlist sent as
+/// the video would have the worker open, decode and hash any local file it names by an
+/// absolute path (`.mp4`, `.mkv`, `.ts`, …), which neither the rlimits nor the seccomp filter
+/// (reading is allowed) prevent.
+const DEMUXERS: &str = "mov,matroska,gif,apng,webp_pipe";
+
+/// The container at `path`, demuxed only by the [`DEMUXERS`].
+fn open_input(path: &Path) -> Result<ffmpeg::format::context::Input, ffmpeg::Error> {
+    let mut options = Dictionary::new();
+    options.set("format_whitelist", DEMUXERS);
+    ffmpeg::format::input_with_dictionary(path, options)
+}
+
+/// An opened stream, ready to decode (rendering opens it the same way: `render.rs`).
+pub(crate) struct Decoding {
+    pub(crate) input: ffmpeg::format::context::Input,
+    pub(crate) stream: usize,
+    pub(crate) codec: codec::Id,
+    pub(crate) decoder: ffmpeg::decoder::Video,
+    pub(crate) info: VideoInfo,
+    pub(crate) frame_rate: f64,
 }
 
 impl Decoding {
-    fn open(path: &Path, job: &Job) -> Result<Decoding, Failure> {
+    pub(crate) fn open(path: &Path, job: &Job) -> Result<Decoding, Failure> {
         ffmpeg::init().map_err(|e| failed(&e, "cannot start FFmpeg"))?;
         ffmpeg::util::log::set_level(ffmpeg::util::log::Level::Quiet);
-        let input =
-            ffmpeg::format::input(path).map_err(|e| failed(&e, "cannot read the container"))?;
+        let input = open_input(path).map_err(|e| failed(&e, "cannot read the container"))?;
         // The first video stream, as the reference takes (not FFmpeg's "best" one).
         let stream = input
             .streams()
@@ -170,7 +184,7 @@ impl Decoding {
         if interval < 2 || self.stream != 0 || self.codec != codec::Id::H264 {
             return None;
         }
-        let mut input = ffmpeg::format::input(path).ok()?;
+        let mut input = open_input(path).ok()?;
         let mut order = Vec::new();
         loop {
             let mut packet = Packet::empty();
@@ -510,7 +524,7 @@ fn open_decoder(
 
 /// A failure from an FFmpeg error: out of memory is the worker's memory limit, anything
 /// else a decode failure. FFmpeg's messages name the problem, never the content.
-fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
+pub(crate) fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
     match error {
         ffmpeg::Error::Other { errno: ENOMEM } => Failure::new(
             ReasonCode::VideoMemoryLimit,

@@ -6,7 +6,9 @@
 //! system), and only then lets FFmpeg's demuxers and decoders read the video. It samples
 //! frames as Meta's vPDQ reference does, hashes them (the reference's PDQ and the extra
 //! query forms) and writes [`vigil_video::Event`] lines to stdout. It never writes pixels,
-//! and FFmpeg's own log is silenced (it can quote metadata).
+//! except for a render job (the review console's contact sheet): a few thumbnails of the
+//! frames asked for, at most 320 pixels a side. FFmpeg's own log is silenced (it can quote
+//! metadata).
 //!
 //! [`hash_video`] is the decoding loop itself, for tests and benchmarks that run it in
 //! process on trusted files; production always goes through [`serve`] in a worker.
@@ -20,6 +22,7 @@
 
 mod decode;
 mod frames;
+mod render;
 mod sandbox;
 
 use std::io::{BufRead, Write};
@@ -55,14 +58,18 @@ pub fn serve(mut input: impl BufRead, mut output: impl Write) -> i32 {
     }
     // Where the kernel has no seccomp the limits above still hold; the summary says so.
     let seccomp = sandbox::seccomp().is_ok();
-    let written = hash_video(&path, &job, |event| match event {
+    let emit = |event: &Event| match event {
         Event::Done(summary) => {
             let mut summary = summary.clone();
             summary.seccomp = seccomp;
             write_event(&mut output, &Event::Done(summary))
         }
         event => write_event(&mut output, event),
-    });
+    };
+    let written = match &job.render {
+        Some(render) => render::render_frames(&path, &job, render, emit),
+        None => hash_video(&path, &job, emit),
+    };
     i32::from(written.is_err())
 }
 

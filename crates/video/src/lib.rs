@@ -5,14 +5,17 @@
 //! (`vigil video-worker`, built from `vigil-video-decode`), which limits its address space
 //! and CPU time, forbids itself the network, new processes and writing files, decodes,
 //! hashes the sampled frames (vPDQ and the extra query forms) and reports the hashes — never
-//! pixels — as JSON lines. A worker that crashes, hangs or exceeds a limit costs that video
-//! alone: a [`Failure`] with a reason code (`video_timeout`, `video_worker_crashed`, …).
+//! pixels, except the few small thumbnails a render job asks for — as JSON lines. A worker
+//! that crashes, hangs or exceeds a limit costs that video alone: a [`Failure`] with a
+//! reason code (`video_timeout`, `video_worker_crashed`, …).
 //!
 //! - [`VideoConfig`]: `[video]`, the limits and the number of workers.
 //! - [`protocol`]: the [`Job`] a worker reads and the [`Event`]s it writes.
 //! - [`VideoPool`], [`PoolSettings`], [`WorkerCommand`]: the scanner's side.
 //! - [`VideoHashes`], [`HashedFrame`]: what comes back; [`VideoHashes::vpdq`] is the vPDQ
 //!   hash in Meta's form.
+//! - [`VideoPool::render`], [`Rendered`], [`Thumbnail`]: small thumbnails of chosen frames,
+//!   for the review console's contact sheet, from a worker under the same limits.
 //!
 //! ```
 //! use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
@@ -31,5 +34,7 @@ mod pool;
 pub mod protocol;
 
 pub use config::VideoConfig;
-pub use pool::{HashedFrame, PoolSettings, VideoHashes, VideoPool, WorkerCommand};
-pub use protocol::{Event, Failure, Forms, Job, JobLimits, VideoInfo};
+pub use pool::{
+    HashedFrame, PoolSettings, Rendered, Thumbnail, VideoHashes, VideoPool, WorkerCommand,
+};
+pub use protocol::{Event, Failure, Forms, Job, JobLimits, RenderJob, VideoInfo};

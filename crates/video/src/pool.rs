@@ -19,7 +19,12 @@ use vigil_core::ReasonCode;
 use vigil_hash::{PdqHash, PdqQuery, VpdqFeature};
 
 use crate::config::VideoConfig;
-use crate::protocol::{Event, Failure, Forms, Job, JobLimits, VideoInfo, WireFrame, write_job};
+use base64::Engine as _;
+
+use crate::protocol::{
+    Event, Failure, Forms, Job, JobLimits, MAX_RENDER_FRAMES, MAX_THUMBNAIL_SIDE, RenderJob,
+    VideoInfo, WireFrame, WireThumbnail, write_job,
+};
 
 /// The program (and arguments) that runs one worker: `vigil video-worker` by default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +58,48 @@ pub struct HashedFrame {
     pub quality: u8,
     /// The extra query forms (rotations, trimmed).
     pub variants: Vec<PdqQuery>,
+}
+
+/// A rendered frame: RGB24 pixels, rows without padding.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Thumbnail {
+    /// The time asked for, in milliseconds.
+    pub time_ms: u64,
+    /// The time of the frame rendered (the decoded frame nearest to it).
+    pub frame_ms: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width × height × 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+impl std::fmt::Debug for Thumbnail {
+    /// Sizes only: the pixels are content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Thumbnail")
+            .field("time_ms", &self.time_ms)
+            .field("frame_ms", &self.frame_ms)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a render job gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The stream decoded (its declared duration, when it has one).
+    pub info: VideoInfo,
+    /// A thumbnail per time asked for that has a frame, in the order asked.
+    pub thumbnails: Vec<Thumbnail>,
+    /// Why decoding stopped before every time was reached, if it did.
+    pub stopped: Option<Failure>,
+    /// The worker's peak resident memory.
+    pub peak_rss_bytes: u64,
+    /// Whether the worker's seccomp filter was in force.
+    pub seccomp: bool,
 }
 
 /// A video's hashes.
@@ -141,6 +188,9 @@ pub struct VideoPool {
 
 /// The longest event line a worker may send (a frame with every variant is ~2 KB).
 const MAX_EVENT_BYTES: u64 = 64 * 1024;
+/// The longest line of a render job: the largest thumbnail in base64, and its fields.
+const MAX_THUMBNAIL_EVENT_BYTES: u64 =
+    (MAX_THUMBNAIL_SIDE as u64 * MAX_THUMBNAIL_SIDE as u64 * 3).div_ceil(3) * 4 + 1024;
 
 /// How long a worker that reported its last event has to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(2);
@@ -164,19 +214,69 @@ impl VideoPool {
 
     /// Decodes and hashes one video in a worker of its own, waiting for a free slot first.
     pub fn hash(&self, video: &[u8]) -> Result<VideoHashes, Failure> {
+        let started = Instant::now();
+        let job = self.job(video, None);
+        let collected = Collected {
+            max_frames: self.settings.limits.max_frames,
+            ..Collected::default()
+        };
+        let mut hashes = self.run(video, &job, MAX_EVENT_BYTES, collected)?;
+        hashes.elapsed = started.elapsed();
+        Ok(hashes)
+    }
+
+    /// Renders thumbnails (longest side at most [`MAX_THUMBNAIL_SIDE`]) of the frames
+    /// nearest `times_ms` (vPDQ's times: frame number over frame rate, so a flag's
+    /// `frame_ms` and segment times name the frames that matched), in a worker of its own
+    /// under the same limits and wall clock as hashing. Times past the first
+    /// [`MAX_RENDER_FRAMES`] are ignored; a time past the last frame gets no thumbnail.
+    pub fn render(&self, video: &[u8], times_ms: &[u64]) -> Result<Rendered, Failure> {
+        let render = RenderJob {
+            times_ms: times_ms.iter().copied().take(MAX_RENDER_FRAMES).collect(),
+            max_side: MAX_THUMBNAIL_SIDE,
+        };
+        let job = self.job(video, Some(render.clone()));
+        self.run(
+            video,
+            &job,
+            MAX_THUMBNAIL_EVENT_BYTES,
+            RenderCollected {
+                job: render,
+                info: None,
+                thumbnails: Vec::new(),
+            },
+        )
+    }
+
+    fn job(&self, video: &[u8], render: Option<RenderJob>) -> Job {
+        Job {
+            bytes: video.len() as u64,
+            seconds_per_hash: self.settings.seconds_per_hash,
+            limits: self.settings.limits,
+            forms: self.settings.forms,
+            render,
+        }
+    }
+
+    /// Runs `job` in a worker of its own, waiting for a free slot first.
+    fn run<C: Collect>(
+        &self,
+        video: &[u8],
+        job: &Job,
+        max_line: u64,
+        collector: C,
+    ) -> Result<C::Output, Failure> {
         let _slot = self.acquire();
         let started = Instant::now();
         let mut child = self.take_ready()?;
         self.start_next();
-        let outcome = self.converse(&mut child, video, started);
+        let outcome = self.converse(&mut child, job, video, started, max_line, collector);
         let killed = matches!(outcome, Err(Ended::Failed(_)));
         let status = finish(&mut child, killed);
-        let mut outcome = outcome.map_err(|failure| match failure {
+        outcome.map_err(|failure| match failure {
             Ended::Failed(failure) => failure,
             Ended::Cut => judge_exit(status),
-        })?;
-        outcome.elapsed = started.elapsed();
-        Ok(outcome)
+        })
     }
 
     fn acquire(&self) -> Slot<'_> {
@@ -229,35 +329,30 @@ impl VideoPool {
     }
 
     /// Sends the job and reads events until the last, within the wall clock.
-    fn converse(
+    fn converse<C: Collect>(
         &self,
         child: &mut Child,
+        job: &Job,
         video: &[u8],
         started: Instant,
-    ) -> Result<VideoHashes, Ended> {
-        let job = Job {
-            bytes: video.len() as u64,
-            seconds_per_hash: self.settings.seconds_per_hash,
-            limits: self.settings.limits,
-            forms: self.settings.forms,
-        };
+        max_line: u64,
+        mut collector: C,
+    ) -> Result<C::Output, Ended> {
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(Ended::Cut);
         };
         let deadline = started + self.settings.max_time;
-        let max_frames = self.settings.limits.max_frames;
         std::thread::scope(|scope| {
             let (events, received) = mpsc::channel();
             // A worker that dies early breaks the pipe: its exit status says why.
-            scope.spawn(move || write_job(stdin, &job, video));
-            scope.spawn(move || read_events(stdout, &events));
-            let mut collected = Collected::default();
+            scope.spawn(move || write_job(stdin, job, video));
+            scope.spawn(move || read_events(stdout, max_line, &events));
             let ended = loop {
                 let wait = deadline.saturating_duration_since(Instant::now());
                 match received.recv_timeout(wait) {
-                    Ok(Some(event)) => match collected.take(event, max_frames) {
+                    Ok(Some(event)) => match collector.take(event) {
                         Ok(None) => continue,
-                        Ok(Some(hashes)) => break Ok(hashes),
+                        Ok(Some(output)) => break Ok(output),
                         Err(failure) => break Err(Ended::Failed(failure)),
                     },
                     Ok(None) => break Err(Ended::Failed(violation("a line that is not an event"))),
@@ -266,7 +361,7 @@ impl VideoPool {
                         break Err(Ended::Failed(Failure::new(
                             ReasonCode::VideoTimeout,
                             format!(
-                                "not hashed within video.max_time_ms ({} ms)",
+                                "not done within video.max_time_ms ({} ms)",
                                 self.settings.max_time.as_millis()
                             ),
                         )));
@@ -316,15 +411,12 @@ impl Drop for Slot<'_> {
 
 /// Reads event lines, sending `None` for a line that is not an event (the conversation is
 /// then over) and stopping at end of output.
-fn read_events(stdout: ChildStdout, events: &mpsc::Sender<Option<Event>>) {
+fn read_events(stdout: ChildStdout, max_line: u64, events: &mpsc::Sender<Option<Event>>) {
     let mut reader = BufReader::new(stdout);
     let mut line = Vec::new();
     loop {
         line.clear();
-        match (&mut reader)
-            .take(MAX_EVENT_BYTES)
-            .read_until(b'\n', &mut line)
-        {
+        match (&mut reader).take(max_line).read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let event = serde_json::from_slice::<Event>(&line).ok();
@@ -337,20 +429,30 @@ fn read_events(stdout: ChildStdout, events: &mpsc::Sender<Option<Event>>) {
     }
 }
 
-/// The events of one video so far.
+/// Takes a worker's events one by one until the last.
+trait Collect {
+    /// What the last event completes.
+    type Output;
+    /// Takes one event: `Some` output when it was the last.
+    fn take(&mut self, event: Event) -> Result<Option<Self::Output>, Failure>;
+}
+
+/// The events of one hashed video so far.
 #[derive(Default)]
 struct Collected {
+    max_frames: u64,
     info: Option<VideoInfo>,
     frames: Vec<HashedFrame>,
 }
 
-impl Collected {
-    /// Takes one event: `Some` hashes when it was the last.
-    fn take(&mut self, event: Event, max_frames: u64) -> Result<Option<VideoHashes>, Failure> {
+impl Collect for Collected {
+    type Output = VideoHashes;
+
+    fn take(&mut self, event: Event) -> Result<Option<VideoHashes>, Failure> {
         match event {
             Event::Info(info) if self.info.is_none() => self.info = Some(info),
             Event::Frame(frame) if self.info.is_some() => {
-                if self.frames.len() as u64 >= max_frames {
+                if self.frames.len() as u64 >= self.max_frames {
                     return Err(violation("more frames than the limit"));
                 }
                 self.frames.push(frame_from_wire(frame)?);
@@ -375,6 +477,70 @@ impl Collected {
         }
         Ok(None)
     }
+}
+
+/// The events of one rendered video so far.
+struct RenderCollected {
+    job: RenderJob,
+    info: Option<VideoInfo>,
+    thumbnails: Vec<Thumbnail>,
+}
+
+impl Collect for RenderCollected {
+    type Output = Rendered;
+
+    fn take(&mut self, event: Event) -> Result<Option<Rendered>, Failure> {
+        match event {
+            Event::Info(info) if self.info.is_none() => self.info = Some(info),
+            Event::Thumbnail(wire) if self.info.is_some() => {
+                if self.thumbnails.len() >= self.job.times_ms.len()
+                    || !self.job.times_ms.contains(&wire.time_ms)
+                {
+                    return Err(violation("a thumbnail not asked for"));
+                }
+                self.thumbnails
+                    .push(thumbnail_from_wire(wire, self.job.max_side)?);
+            }
+            Event::Done(summary) => {
+                let info = self
+                    .info
+                    .take()
+                    .ok_or_else(|| violation("no stream info"))?;
+                return Ok(Some(Rendered {
+                    info,
+                    thumbnails: std::mem::take(&mut self.thumbnails),
+                    stopped: summary.stopped,
+                    peak_rss_bytes: summary.peak_rss_bytes,
+                    seccomp: summary.seccomp,
+                }));
+            }
+            Event::Failed(failure) => return Err(failure),
+            _ => return Err(violation("events out of order")),
+        }
+        Ok(None)
+    }
+}
+
+/// A thumbnail from the wire, if it is one: within `max_side`, with as many pixels as it
+/// says.
+fn thumbnail_from_wire(wire: WireThumbnail, max_side: u32) -> Result<Thumbnail, Failure> {
+    let sides = 1..=max_side;
+    if !sides.contains(&wire.width) || !sides.contains(&wire.height) {
+        return Err(violation("a thumbnail over its size"));
+    }
+    let rgb = base64::engine::general_purpose::STANDARD
+        .decode(&wire.rgb)
+        .map_err(|_| violation("a thumbnail that is not base64"))?;
+    if rgb.len() as u64 != u64::from(wire.width) * u64::from(wire.height) * 3 {
+        return Err(violation("a thumbnail whose pixels do not fill it"));
+    }
+    Ok(Thumbnail {
+        time_ms: wire.time_ms,
+        frame_ms: wire.frame_ms,
+        width: wire.width,
+        height: wire.height,
+        rgb,
+    })
 }
 
 fn frame_from_wire(frame: WireFrame) -> Result<HashedFrame, Failure> {

@@ -1,7 +1,9 @@
 //! What the scanner and a decoding worker say to each other over the worker's stdin and
 //! stdout: one [`Job`] line and the video's bytes in, [`Event`] lines out. JSON lines, so a
-//! worker's output is readable when debugging, and nothing of the video's content but its
-//! frame hashes ever comes back.
+//! worker's output is readable when debugging. A hashing job gets nothing of the video's
+//! content back but its frame hashes; a [render job](RenderJob) (the review console's
+//! contact sheet) gets a few small thumbnails, never more than [`MAX_RENDER_FRAMES`] of at
+//! most [`MAX_THUMBNAIL_SIDE`] pixels a side.
 
 use std::io::{self, BufRead, Read, Write};
 
@@ -20,6 +22,35 @@ pub struct Job {
     pub limits: JobLimits,
     /// Which extra query forms of each sampled frame to hash.
     pub forms: Forms,
+    /// When present, the worker renders thumbnails of these frames instead of hashing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub render: Option<RenderJob>,
+}
+
+/// Most frames one render job may ask for.
+pub const MAX_RENDER_FRAMES: usize = 16;
+/// Largest side of a thumbnail, in pixels.
+pub const MAX_THUMBNAIL_SIDE: u32 = 320;
+
+/// Thumbnails of the frames at some times, for a person to look at (blurred first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderJob {
+    /// The times, in milliseconds from the start as vPDQ counts them (frame number over
+    /// frame rate): each gets the decoded frame nearest to it. At most
+    /// [`MAX_RENDER_FRAMES`].
+    pub times_ms: Vec<u64>,
+    /// The thumbnails' longest side (at most [`MAX_THUMBNAIL_SIDE`]); smaller frames are not
+    /// enlarged.
+    pub max_side: u32,
+}
+
+impl RenderJob {
+    /// Whether a worker may serve it: few enough frames, small enough thumbnails.
+    pub fn within_bounds(&self) -> bool {
+        self.times_ms.len() <= MAX_RENDER_FRAMES
+            && (1..=MAX_THUMBNAIL_SIDE).contains(&self.max_side)
+    }
 }
 
 /// The limits a worker applies to itself before it decodes anything.
@@ -50,7 +81,8 @@ pub struct Forms {
 }
 
 /// What a worker reports, one JSON line each: [`Event::Info`] once, [`Event::Frame`] per
-/// hashed frame, then [`Event::Done`] or [`Event::Failed`] last.
+/// hashed frame (a render job: [`Event::Thumbnail`] per frame rendered), then
+/// [`Event::Done`] or [`Event::Failed`] last.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Event {
@@ -58,6 +90,8 @@ pub enum Event {
     Info(VideoInfo),
     /// One sampled frame.
     Frame(WireFrame),
+    /// One rendered frame (render jobs only).
+    Thumbnail(WireThumbnail),
     /// Decoding ended; `stopped` says why early, if it did.
     Done(Summary),
     /// Nothing could be decoded.
@@ -110,13 +144,42 @@ pub struct WireVariant {
     pub quality: u8,
 }
 
+/// One rendered frame on the wire.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireThumbnail {
+    /// The time asked for.
+    pub time_ms: u64,
+    /// The time of the frame rendered (the nearest decoded one).
+    pub frame_ms: u64,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pixels, RGB24 rows without padding, base64 (standard alphabet, padded).
+    pub rgb: String,
+}
+
+impl std::fmt::Debug for WireThumbnail {
+    /// Sizes only: the pixels are content.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireThumbnail")
+            .field("time_ms", &self.time_ms)
+            .field("frame_ms", &self.frame_ms)
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("rgb_chars", &self.rgb.len())
+            .finish()
+    }
+}
+
 /// How decoding ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Summary {
     /// Frames the decoder produced.
     pub frames_decoded: u64,
-    /// Frames hashed (sampled).
+    /// Frames hashed (sampled); for a render job, the thumbnails rendered.
     pub frames_hashed: u64,
     /// Why decoding stopped before the end, if it did (a limit, or corrupt data after some
     /// frames); the frames before it stand.
@@ -145,6 +208,16 @@ impl Failure {
             reason,
             detail: detail.into(),
         }
+    }
+
+    /// Whether the worker died or was killed for it (crashed, broke the protocol, ran out of
+    /// wall clock or CPU time) rather than reporting the failure itself: it is replaced, and
+    /// many of these in a row are a crash loop.
+    pub fn worker_died(&self) -> bool {
+        matches!(
+            self.reason,
+            ReasonCode::VideoTimeout | ReasonCode::VideoCpuLimit | ReasonCode::VideoWorkerCrashed
+        )
     }
 }
 
@@ -213,6 +286,7 @@ mod tests {
                 memory_bytes: 1 << 30,
             },
             forms: Forms::default(),
+            render: None,
         }
     }
 
@@ -228,6 +302,40 @@ mod tests {
             read_job(&b"{\"bytes\":1}\nx"[..], 5).is_err(),
             "incomplete header"
         );
+    }
+
+    #[test]
+    fn a_render_job_round_trips_and_is_bounded() {
+        let render = RenderJob {
+            times_ms: vec![0, 1500],
+            max_side: MAX_THUMBNAIL_SIDE,
+        };
+        let mut wire = Vec::new();
+        let sent = Job {
+            render: Some(render.clone()),
+            ..job(1)
+        };
+        write_job(&mut wire, &sent, b"v").unwrap();
+        assert_eq!(read_job(&wire[..], 1).unwrap().0, sent);
+        assert!(render.within_bounds());
+        let too_many = RenderJob {
+            times_ms: vec![0; MAX_RENDER_FRAMES + 1],
+            ..render.clone()
+        };
+        assert!(!too_many.within_bounds());
+        for max_side in [0, MAX_THUMBNAIL_SIDE + 1] {
+            assert!(
+                !RenderJob {
+                    max_side,
+                    ..render.clone()
+                }
+                .within_bounds()
+            );
+        }
+        // A hashing job's line is as before: workers of the previous build read it.
+        let mut plain = Vec::new();
+        write_job(&mut plain, &job(1), b"v").unwrap();
+        assert!(!String::from_utf8_lossy(&plain).contains("render"));
     }
 
     #[test]

@@ -14,7 +14,10 @@ use vigil_core::{AttachmentDigest, Flag, Message, Source};
 use crate::config::ConsoleConfig;
 use vigil_scan::{ResolvedAttachment, Resolver};
 
+use vigil_video::{Forms, PoolSettings, VideoPool};
+
 use super::{Failure, IngestError, setup};
+use crate::contact;
 use crate::preview::Previewer;
 use crate::store::{Content, Image};
 
@@ -23,6 +26,8 @@ pub(super) struct ContentFetcher {
     consumer: BaseConsumer,
     resolver: Resolver,
     previewer: Previewer,
+    /// Renders contact sheets; none when `video.enabled` is off or no worker is given.
+    videos: Option<VideoPool>,
     timeout: Duration,
 }
 
@@ -34,10 +39,22 @@ impl ContentFetcher {
             .map_err(setup("content consumer"))?;
         let resolver = Resolver::new(&config.attachments)
             .map_err(|(path, source)| IngestError::FileRoot { path, source })?;
+        // One video at a time, as images: ingest settles one record at a time.
+        let videos = config
+            .video_worker
+            .clone()
+            .filter(|_| config.video.enabled)
+            .map(|worker| {
+                VideoPool::new(
+                    worker,
+                    PoolSettings::new(&config.video, 1, Forms::default()),
+                )
+            });
         Ok(ContentFetcher {
             consumer,
             resolver,
             previewer: Previewer::new(&config.attachments),
+            videos,
             timeout: Duration::from_millis(config.review.content_fetch_timeout_ms),
         })
     }
@@ -104,6 +121,18 @@ impl ContentFetcher {
                  nothing of it was stored"
             ));
         }
+        let videos = contact::video_attachments(&flag.matches)
+            .into_iter()
+            .filter_map(|id| attachments.iter().find(|a| a.attachment_id == id))
+            .map(|a| {
+                contact::render(
+                    self.videos.as_ref(),
+                    &flag.matches,
+                    &a.attachment_id,
+                    &a.bytes,
+                )
+            })
+            .collect();
         let images = attachments
             .into_iter()
             .filter_map(|a| {
@@ -121,6 +150,7 @@ impl ContentFetcher {
         Content::Stored {
             text: message.text,
             images,
+            videos,
         }
     }
 }

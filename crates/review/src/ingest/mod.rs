@@ -28,7 +28,7 @@ use crate::config::ConsoleConfig;
 
 pub use progress::{IngestProgress, PartitionProgress, RejectReason};
 
-use crate::store::{IncomingFlag, Rejected, Store, StoreError, Stored};
+use crate::store::{Content, IncomingFlag, Rejected, Store, StoreError, Stored};
 use fetch::ContentFetcher;
 use progress::ProgressContext;
 
@@ -86,6 +86,8 @@ pub struct IngestStats {
     pub duplicates: u64,
     /// Records kept in `rejected_records` instead (not flags, or refused by the database).
     pub rejected: u64,
+    /// Video contact sheets that could not be rendered (in full); their flags are stored.
+    pub contact_sheets_failed: u64,
 }
 
 /// Why a review record is not a usable flag: a reason and a detail that quotes no value.
@@ -193,6 +195,13 @@ impl Ingestor<'_> {
             }
         };
         let content = self.fetcher.fetch(&flag)?;
+        if let Content::Stored { videos, .. } = &content {
+            for reason in videos.iter().filter_map(|sheet| sheet.failure) {
+                warn!(queue = %record.queue, partition = record.partition, offset = record.offset, reason, "no full contact sheet for a flagged video; the flag is stored with the reason");
+                self.stats.contact_sheets_failed += 1;
+                self.progress.contact_sheet_failed(reason);
+            }
+        }
         let incoming = IncomingFlag {
             flag,
             queue: record.queue.to_string(),

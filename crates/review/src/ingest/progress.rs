@@ -59,6 +59,7 @@ impl RejectReason {
 pub struct IngestProgress {
     partitions: Mutex<BTreeMap<(String, i32), PartitionProgress>>,
     rejected: Mutex<BTreeMap<(String, RejectReason), u64>>,
+    contact_sheet_failures: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl IngestProgress {
@@ -72,6 +73,7 @@ impl IngestProgress {
         IngestProgress {
             partitions: Mutex::default(),
             rejected: Mutex::new(rejected),
+            contact_sheet_failures: Mutex::default(),
         }
     }
 
@@ -92,6 +94,26 @@ impl IngestProgress {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .iter()
             .map(|((queue, reason), n)| (queue.clone(), *reason, *n))
+            .collect()
+    }
+
+    /// Counts a flagged video whose contact sheet failed for `reason` (a reason code).
+    pub(crate) fn contact_sheet_failed(&self, reason: &'static str) {
+        *self
+            .contact_sheet_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(reason)
+            .or_default() += 1;
+    }
+
+    /// Contact sheets that failed since start: reason, count.
+    pub fn contact_sheet_failures(&self) -> Vec<(&'static str, u64)> {
+        self.contact_sheet_failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .map(|(reason, n)| (*reason, *n))
             .collect()
     }
 

@@ -14,8 +14,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus::{Encoder, GaugeVec, IntCounterVec, Opts, Registry, TextEncoder};
 use vigil_metrics::names::{
-    Def, REVIEW_DECIDED, REVIEW_DECISIONS_UNPUBLISHED, REVIEW_FLAGS, REVIEW_INGEST_COMMITTED,
-    REVIEW_INGEST_LAG, REVIEW_OLDEST_WAITING, REVIEW_PRECISION, REVIEW_REJECTED_RECORDS,
+    Def, REVIEW_CONTACT_SHEET_FAILURES, REVIEW_DECIDED, REVIEW_DECISIONS_UNPUBLISHED, REVIEW_FLAGS,
+    REVIEW_INGEST_COMMITTED, REVIEW_INGEST_LAG, REVIEW_OLDEST_WAITING, REVIEW_PRECISION,
+    REVIEW_REJECTED_RECORDS,
 };
 
 use super::error::{Answer, WebError};
@@ -51,6 +52,7 @@ struct Figures {
     precision: Vec<Precision>,
     unpublished: i64,
     rejected: Vec<(String, RejectReason, u64)>,
+    contact_sheet_failures: Vec<(&'static str, u64)>,
     partitions: Vec<(String, i32, PartitionProgress)>,
 }
 
@@ -60,6 +62,7 @@ async fn figures(state: &AdminState) -> Result<Figures, StoreError> {
         precision: state.store.precision().await?,
         unpublished: state.store.unpublished_count().await?,
         rejected: state.progress.rejected_counts(),
+        contact_sheet_failures: state.progress.contact_sheet_failures(),
         partitions: state.progress.snapshot(),
     })
 }
@@ -113,6 +116,17 @@ fn encode(figures: &Figures) -> Result<String, Box<dyn std::error::Error + Send 
         rejected
             .with_label_values(&[queue.as_str(), reason.as_str()])
             .inc_by(*n);
+    }
+    let sheets = IntCounterVec::new(
+        Opts::new(
+            REVIEW_CONTACT_SHEET_FAILURES.name,
+            REVIEW_CONTACT_SHEET_FAILURES.help,
+        ),
+        REVIEW_CONTACT_SHEET_FAILURES.labels,
+    )?;
+    registry.register(Box::new(sheets.clone()))?;
+    for (reason, n) in &figures.contact_sheet_failures {
+        sheets.with_label_values(&[reason]).inc_by(*n);
     }
     let committed = gauge(&registry, &REVIEW_INGEST_COMMITTED)?;
     let lag = gauge(&registry, &REVIEW_INGEST_LAG)?;
@@ -169,6 +183,7 @@ mod tests {
             precision: vec![precision("iwf", Some(0.75)), precision("undecided", None)],
             unpublished: 5,
             rejected: vec![("vigil.flags".into(), RejectReason::StoreRefused, 2)],
+            contact_sheet_failures: vec![("video_timeout", 3)],
             partitions: vec![(
                 "vigil.flags".into(),
                 0,
@@ -215,6 +230,11 @@ mod tests {
             REVIEW_REJECTED_RECORDS.name
         );
         assert!(line(&text, &rejected).is_some(), "{text}");
+        let sheets = format!(
+            "{}{{reason=\"video_timeout\"}} 3",
+            REVIEW_CONTACT_SHEET_FAILURES.name
+        );
+        assert!(line(&text, &sheets).is_some(), "{text}");
         let lag = format!(
             "{}{{partition=\"0\",topic=\"vigil.flags\"}} 3",
             REVIEW_INGEST_LAG.name

@@ -72,6 +72,18 @@ pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
             "/flags/{flag_id}/images/{attachment_id}",
             get(routes::original_image),
         )
+        .route(
+            "/flags/{flag_id}/videos/{attachment_id}/frames/{frame_ms}/blurred",
+            get(routes::blurred_frame),
+        )
+        .route(
+            "/flags/{flag_id}/videos/{attachment_id}/frames/{frame_ms}/reveal",
+            post(routes::reveal_frame),
+        )
+        .route(
+            "/flags/{flag_id}/videos/{attachment_id}/frames/{frame_ms}",
+            get(routes::original_frame),
+        )
         .route("/audit", get(routes::audit))
         .route("/audit/access-log.csv", get(export::export_csv))
         .route("/audit/access-log.json", get(export::export_json))

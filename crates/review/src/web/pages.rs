@@ -12,7 +12,8 @@ use vigil_core::{Match, MatchSubject};
 use super::signed::Signed;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
-use crate::queue::{Filter, FlagDetail, FlagState, ItemSummary, QueueCount};
+use crate::contact::{Timeline, matched_at};
+use crate::queue::{Filter, FlagDetail, FlagState, ItemSummary, QueueCount, VideoSummary};
 use crate::store::RejectedRow;
 
 const STYLESHEET: &str = include_str!("console.css");
@@ -323,6 +324,11 @@ fn visible(text: &str) -> Markup {
     }
 }
 
+/// A time in a video, `m:ss.mmm`.
+fn clock(ms: u64) -> String {
+    format!("{}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
+}
+
 fn evidence(m: &Match) -> Markup {
     match &m.subject {
         MatchSubject::Attachment {
@@ -331,11 +337,21 @@ fn evidence(m: &Match) -> Markup {
             distance,
             quality,
             variant,
+            frame_ms,
+            video,
         } => html! {
             "attachment " code { (attachment_id) } ", entry " code { (entry_id) }
             ", distance " (distance)
             @if let Some(q) = quality { ", quality " (q) }
             @if let Some(v) = variant { ", as " (v) }
+            @if let Some(ms) = frame_ms { ", frame at " (clock(*ms)) }
+            @if let Some(v) = video {
+                ", " (format!("{:.1}", v.query_match_percent())) " % of the video's "
+                (v.query_frames) " frames matched (" (format!("{:.1}", v.compared_match_percent()))
+                " % of the listed video's " (v.compared_frames) "), at "
+                (v.segments.iter().map(|s| format!("{}–{}", clock(s.start_ms), clock(s.end_ms)))
+                    .collect::<Vec<_>>().join(", "))
+            }
         },
         MatchSubject::Text { rule_id, spans } => html! {
             "rule " code { (rule_id) } ", characters "
@@ -344,11 +360,95 @@ fn evidence(m: &Match) -> Markup {
     }
 }
 
+/// What this session revealed of a flag: images by attachment id, video frames by
+/// attachment id and frame time.
+pub(crate) struct Revealed<'a> {
+    pub(crate) images: &'a BTreeSet<String>,
+    pub(crate) frames: &'a BTreeSet<(String, u64)>,
+}
+
+/// The width of a timeline's drawing, in its own units.
+const TIMELINE_WIDTH: f64 = 1000.0;
+
+/// A video attachment: where it matched on a timeline, then its contact sheet, each frame
+/// blurred until revealed, labelled with its time and what matched there.
+fn video_sheet(
+    signed: &Signed,
+    flag: &FlagDetail,
+    video: &VideoSummary,
+    holds: bool,
+    revealed: &BTreeSet<(String, u64)>,
+) -> Markup {
+    let id = &video.attachment_id;
+    let shown: Vec<u64> = video.frames.iter().map(|f| f.frame_ms).collect();
+    let line = Timeline::of(&flag.matches, id, video.duration_ms, &shown);
+    let x = |ms: u64| line.x(ms, TIMELINE_WIDTH);
+    html! {
+        section.video {
+            h3 { "Video " code { (id) } }
+            figure.timeline {
+                svg.timeline viewBox="0 0 1000 30" preserveAspectRatio="none" role="img"
+                    aria-label={ "where attachment " (id) " matched" } {
+                    rect.track x="0" y="8" width="1000" height="14" {}
+                    @for (start, end) in &line.segments {
+                        rect.segment x=(x(*start)) y="8" width=((x(*end) - x(*start)).max(3.0)) height="14" {
+                            title { (clock(*start)) "–" (clock(*end)) " matched (vPDQ)" }
+                        }
+                    }
+                    @for ms in &line.frames {
+                        rect.matched-frame x=((x(*ms) - 1.5).max(0.0)) y="2" width="3" height="26" {
+                            title { (clock(*ms)) ": a frame matched an image list" }
+                        }
+                    }
+                    @for ms in &shown {
+                        rect.shown x=((x(*ms) - 1.0).max(0.0)) y="22" width="2" height="8" {}
+                    }
+                }
+                figcaption {
+                    "0:00.000 – " (clock(line.span_ms))
+                    @if video.duration_ms.is_none() { " (duration unknown: the latest time matched)" }
+                    ". Matched: "
+                    @if line.segments.is_empty() && line.frames.is_empty() { "—" }
+                    (line.segments.iter().map(|(s, e)| format!("{}–{}", clock(*s), clock(*e)))
+                        .chain(line.frames.iter().map(|ms| format!("frame {}", clock(*ms))))
+                        .collect::<Vec<_>>().join(", "))
+                }
+            }
+            @if let Some(note) = &video.note { p.no-preview { (note) } }
+            div.sheet {
+                @for frame in &video.frames {
+                    @let base = format!("/flags/{}/videos/{}/frames/{}", flag.flag_id, urlencode(id), frame.frame_ms);
+                    figure.frame id={ "frame-" (frame.frame_ms) } {
+                        @if revealed.contains(&(id.clone(), frame.frame_ms)) {
+                            img.revealed-frame src=(base) alt={ "frame at " (clock(frame.frame_ms)) };
+                        } @else {
+                            img.blurred-frame src={ (base) "/blurred" } alt={ "frame at " (clock(frame.frame_ms)) ", blurred" };
+                        }
+                        figcaption {
+                            strong { (clock(frame.frame_ms)) }
+                            @if !frame.has_preview { " " span.no-preview { "(no blurred preview)" } }
+                            ul.matched-here {
+                                @for what in matched_at(&flag.matches, id, frame.time_ms) { li { (what) } }
+                            }
+                            @if holds && !revealed.contains(&(id.clone(), frame.frame_ms)) {
+                                form method="post" action={ (base) "/reveal" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button.reveal-frame type="submit" { "Reveal frame (logged)" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 pub(crate) fn flag_page(
     signed: &Signed,
     flag: &FlagDetail,
     holds: bool,
-    revealed: &BTreeSet<String>,
+    revealed: &Revealed<'_>,
     notice: Option<Notice>,
 ) -> Markup {
     let role = signed.who.role;
@@ -391,7 +491,7 @@ pub(crate) fn flag_page(
                         @let (attachment_id, media_type) = (&image.attachment_id, &image.media_type);
                         figure.image {
                             @let base = format!("/flags/{}/images/{}", flag.flag_id, attachment_id);
-                            @if revealed.contains(attachment_id) {
+                            @if revealed.images.contains(attachment_id) {
                                 img.revealed src=(base) alt={ "attachment " (attachment_id) };
                                 figcaption { (attachment_id) " (" (media_type) "), revealed" }
                             } @else {
@@ -408,6 +508,9 @@ pub(crate) fn flag_page(
                                 }
                             }
                         }
+                    }
+                    @for video in &flag.videos {
+                        (video_sheet(signed, flag, video, holds, revealed.frames))
                     }
                 }
                 "purged" => p { "The content was deleted after the retention period." }

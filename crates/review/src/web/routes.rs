@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::error::{Answer, WebError};
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
-use crate::access::Action;
+use crate::access::{Action, FrameDetail};
 use crate::decisions::{DecideError, Decision};
 use crate::preview::{PLACEHOLDER_SVG, media_type};
 use crate::queue::Filter;
@@ -259,12 +259,33 @@ pub(crate) async fn flag(
             revealed.insert(attachment_id.clone());
         }
     }
+    let mut revealed_frames = BTreeSet::new();
+    for video in &detail.videos {
+        for frame in &video.frames {
+            if state
+                .store
+                .revealed_frame(
+                    &signed.who,
+                    &flag_id,
+                    &video.attachment_id,
+                    frame.frame_ms,
+                    signed.since,
+                )
+                .await?
+            {
+                revealed_frames.insert((video.attachment_id.clone(), frame.frame_ms));
+            }
+        }
+    }
     let holds = detail.claimed_by == Some(signed.who.id);
     Ok(html(pages::flag_page(
         &signed,
         &detail,
         holds,
-        &revealed,
+        &pages::Revealed {
+            images: &revealed,
+            frames: &revealed_frames,
+        },
         notice(query.notice.as_deref()),
     )))
 }
@@ -360,31 +381,59 @@ fn placeholder() -> Response {
     ([(header::CONTENT_TYPE, "image/svg+xml")], PLACEHOLDER_SVG).into_response()
 }
 
+/// A PNG rendered at ingest, or the placeholder where there is none.
+fn png_or_placeholder(png: Option<Vec<u8>>) -> Response {
+    match png {
+        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
+        None => placeholder(),
+    }
+}
+
+/// Refuses, and logs the attempt at `what`, unless `signed` may see flag `flag_id` and
+/// `attachment_id` is a well-formed id.
+async fn may_see_attachment(
+    state: &AppState,
+    signed: &Signed,
+    flag_id: &str,
+    attachment_id: &str,
+    what: &str,
+) -> Result<(), WebError> {
+    known_image_id(attachment_id)?;
+    if may_see(state, signed, flag_id).await? {
+        return Ok(());
+    }
+    Err(forbidden(state, signed, what, Tried::image(flag_id, attachment_id)).await)
+}
+
+/// A reveal needs a recent sign-in: otherwise the answer that asks for one.
+async fn sign_in_again(state: &AppState, signed: &Signed, flag_id: &str) -> Option<Answer> {
+    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
+    if signed.recently_authenticated(fresh) {
+        return None;
+    }
+    Some(super::account::ask_again(state, signed, &format!("/flags/{flag_id}")).await)
+}
+
 pub(crate) async fn blurred_image(
     State(state): State<AppState>,
     signed: Signed,
     Path((flag_id, attachment_id)): Path<(String, String)>,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/images/blurred",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/images/blurred",
+    )
+    .await?;
     // Rendered at ingest: nothing is decoded here.
     let preview = state
         .store
         .preview(&flag_id, &attachment_id)
         .await?
         .ok_or_else(WebError::no_such_flag)?;
-    Ok(match preview {
-        Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
-        None => placeholder(),
-    })
+    Ok(png_or_placeholder(preview))
 }
 
 pub(crate) async fn reveal_image(
@@ -393,20 +442,17 @@ pub(crate) async fn reveal_image(
     Path((flag_id, attachment_id)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Answer {
-    known_image_id(&attachment_id)?;
     signed.check_csrf(&form.csrf)?;
-    if !may_see(&state, &signed, &flag_id).await? {
-        return Err(forbidden(
-            &state,
-            &signed,
-            "/flags/images/reveal",
-            Tried::image(&flag_id, &attachment_id),
-        )
-        .await);
-    }
-    let fresh = Duration::from_secs(state.config.review.reauth_after_secs);
-    if !signed.recently_authenticated(fresh) {
-        return super::account::ask_again(&state, &signed, &format!("/flags/{flag_id}")).await;
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/images/reveal",
+    )
+    .await?;
+    if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
+        return again;
     }
     image_bytes(&state, &flag_id, &attachment_id).await?;
     state
@@ -446,6 +492,103 @@ pub(crate) async fn original_image(
         Some(media) => ([(header::CONTENT_TYPE, media)], data).into_response(),
         None => placeholder(),
     })
+}
+
+/// A frame of a video's contact sheet: flag, attachment, frame time (ms).
+type FramePath = Path<(String, String, u64)>;
+
+pub(crate) async fn blurred_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+) -> Answer {
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/videos/frames/blurred",
+    )
+    .await?;
+    // Rendered and blurred at ingest: no video is decoded here.
+    let preview = state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, false)
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
+    Ok(png_or_placeholder(preview))
+}
+
+pub(crate) async fn reveal_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+    Form(form): Form<CsrfForm>,
+) -> Answer {
+    signed.check_csrf(&form.csrf)?;
+    may_see_attachment(
+        &state,
+        &signed,
+        &flag_id,
+        &attachment_id,
+        "/flags/videos/frames/reveal",
+    )
+    .await?;
+    if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
+        return again;
+    }
+    state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, true)
+        .await?
+        .ok_or_else(WebError::no_such_flag)?;
+    let frame = FrameDetail::new(frame_ms);
+    state
+        .store
+        .log_access(
+            &signed
+                .access(Action::RevealFrame)
+                .flag(&flag_id)
+                .frame(&attachment_id, &frame),
+        )
+        .await?;
+    Ok(see_other(&format!("/flags/{flag_id}")))
+}
+
+pub(crate) async fn original_frame(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path((flag_id, attachment_id, frame_ms)): FramePath,
+) -> Answer {
+    known_image_id(&attachment_id)?;
+    if !may_see(&state, &signed, &flag_id).await?
+        || !state
+            .store
+            .revealed_frame(
+                &signed.who,
+                &flag_id,
+                &attachment_id,
+                frame_ms,
+                signed.since,
+            )
+            .await?
+    {
+        return Err(forbidden(
+            &state,
+            &signed,
+            "/flags/videos/frames (not revealed)",
+            Tried::image(&flag_id, &attachment_id),
+        )
+        .await);
+    }
+    // A PNG the console encoded at ingest from the worker's pixels.
+    let png = state
+        .store
+        .video_frame(&flag_id, &attachment_id, frame_ms, true)
+        .await?
+        .flatten()
+        .ok_or_else(WebError::no_such_flag)?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png).into_response())
 }
 
 pub(crate) async fn audit(State(state): State<AppState>, signed: Signed) -> Answer {
