@@ -428,33 +428,7 @@ impl State {
     }
 
     fn over_limits(&self, number: u64) -> Option<Failure> {
-        let limits = &self.limits;
-        if number >= limits.max_frames {
-            return Some(Failure::new(
-                ReasonCode::VideoTooManyFrames,
-                format!("over video.max_frames ({})", limits.max_frames),
-            ));
-        }
-        if frame_timestamp(number, self.frame_rate) > limits.max_duration_secs as f64 {
-            return Some(Failure::new(
-                ReasonCode::VideoTooLong,
-                format!(
-                    "over video.max_duration_secs ({})",
-                    limits.max_duration_secs
-                ),
-            ));
-        }
-        let pixels = u64::from(self.decoded.width()) * u64::from(self.decoded.height());
-        if pixels > limits.max_pixels_per_frame {
-            return Some(Failure::new(
-                ReasonCode::VideoTooLarge,
-                format!(
-                    "a frame of {pixels} pixels; video.max_pixels_per_frame is {}",
-                    limits.max_pixels_per_frame
-                ),
-            ));
-        }
-        None
+        over_limits(&self.limits, number, self.frame_rate, &self.decoded)
     }
 
     /// The decoded frame as RGB24 at the stream's size, with the reference's `SWS_AREA`.
@@ -532,6 +506,42 @@ pub(crate) fn failed(error: &ffmpeg::Error, what: &str) -> Failure {
         ),
         e => Failure::new(ReasonCode::VideoDecodeFailed, format!("{what}: {e}")),
     }
+}
+
+/// Why decoding must stop at output frame `number` (`frame`, at `frame_rate`), if it must:
+/// the same limits for hashing and rendering.
+pub(crate) fn over_limits(
+    limits: &JobLimits,
+    number: u64,
+    frame_rate: f64,
+    frame: &frame::Video,
+) -> Option<Failure> {
+    if number >= limits.max_frames {
+        return Some(Failure::new(
+            ReasonCode::VideoTooManyFrames,
+            format!("over video.max_frames ({})", limits.max_frames),
+        ));
+    }
+    if frame_timestamp(number, frame_rate) > limits.max_duration_secs as f64 {
+        return Some(Failure::new(
+            ReasonCode::VideoTooLong,
+            format!(
+                "over video.max_duration_secs ({})",
+                limits.max_duration_secs
+            ),
+        ));
+    }
+    let pixels = u64::from(frame.width()) * u64::from(frame.height());
+    if pixels > limits.max_pixels_per_frame {
+        return Some(Failure::new(
+            ReasonCode::VideoTooLarge,
+            format!(
+                "a frame of {pixels} pixels; video.max_pixels_per_frame is {}",
+                limits.max_pixels_per_frame
+            ),
+        ));
+    }
+    None
 }
 
 #[cfg(test)]

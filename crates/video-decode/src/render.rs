@@ -120,7 +120,9 @@ impl Renderer {
             }
             let number = self.frames_decoded;
             self.frames_decoded += 1;
-            if let Some(failure) = self.over_limits(number) {
+            if let Some(failure) =
+                crate::decode::over_limits(&self.limits, number, self.frame_rate, &self.decoded)
+            {
                 return Ok(Some(failure));
             }
             let ms = frame_timestamp(number, self.frame_rate) * 1000.0;
@@ -149,36 +151,6 @@ impl Renderer {
             }
         }
         Ok(None)
-    }
-
-    fn over_limits(&self, number: u64) -> Option<Failure> {
-        let limits = &self.limits;
-        if number >= limits.max_frames {
-            return Some(Failure::new(
-                ReasonCode::VideoTooManyFrames,
-                format!("over video.max_frames ({})", limits.max_frames),
-            ));
-        }
-        if frame_timestamp(number, self.frame_rate) > limits.max_duration_secs as f64 {
-            return Some(Failure::new(
-                ReasonCode::VideoTooLong,
-                format!(
-                    "over video.max_duration_secs ({})",
-                    limits.max_duration_secs
-                ),
-            ));
-        }
-        let pixels = u64::from(self.decoded.width()) * u64::from(self.decoded.height());
-        if pixels > limits.max_pixels_per_frame {
-            return Some(Failure::new(
-                ReasonCode::VideoTooLarge,
-                format!(
-                    "a frame of {pixels} pixels; video.max_pixels_per_frame is {}",
-                    limits.max_pixels_per_frame
-                ),
-            ));
-        }
-        None
     }
 
     /// The decoded frame scaled to fit `max_side`, as packed RGB24 in base64 (times unset).
