@@ -9,7 +9,10 @@ use std::time::Duration;
 
 mod common;
 
-use common::{WORKER_MEMORY_BOUND_BYTES, encode_clip, video_pool};
+use common::{
+    WORKER_MEMORY_BOUND_BYTES, corrupt_middle, encode_clip, huge_screen_gif, noise, ten_hour_claim,
+    video_pool,
+};
 use vigil_core::ReasonCode;
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
 
@@ -65,15 +68,10 @@ fn random_bytes_truncated_and_corrupt_files_are_decode_failures() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read(clip(dir.path(), "c.mp4", "160x120", 25, 2.0, &[])).unwrap();
     let pool = pool();
-    let mut noise = vec![0u8; 64 * 1024];
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for byte in &mut noise {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        *byte = state as u8;
-    }
-    assert_eq!(reason(&pool, &noise), ReasonCode::VideoDecodeFailed);
+    assert_eq!(
+        reason(&pool, &noise(64 * 1024)),
+        ReasonCode::VideoDecodeFailed
+    );
     assert_eq!(reason(&pool, b""), ReasonCode::VideoDecodeFailed);
     // ffmpeg writes the index (moov) last: half a file has none.
     assert_eq!(
@@ -81,11 +79,7 @@ fn random_bytes_truncated_and_corrupt_files_are_decode_failures() {
         ReasonCode::VideoDecodeFailed
     );
     // Corrupt packets: the decoder conceals or refuses, the worker ends either way.
-    let mut corrupt = good.clone();
-    for i in (good.len() / 4..good.len() * 3 / 4).step_by(97) {
-        corrupt[i] ^= 0x5a;
-    }
-    match pool.hash(&corrupt) {
+    match pool.hash(&corrupt_middle(&good)) {
         Ok(hashes) => assert!(hashes.frames_decoded <= 50),
         Err(failure) => assert_eq!(failure.reason, ReasonCode::VideoDecodeFailed),
     }
@@ -94,11 +88,7 @@ fn random_bytes_truncated_and_corrupt_files_are_decode_failures() {
 #[test]
 fn a_gif_declaring_a_huge_screen_is_refused_from_its_header() {
     // 65535 × 65535 × 4 bytes would be 17 GB.
-    let mut gif = b"GIF89a".to_vec();
-    gif.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00]);
-    gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]);
-    gif.extend_from_slice(&[0x02, 0x02, 0x44, 0x01, 0x00, 0x3b]);
-    let failure = pool().hash(&gif).unwrap_err();
+    let failure = pool().hash(&huge_screen_gif()).unwrap_err();
     // Over FFmpeg's own bound (2^31 pixels), so no size survives the header.
     assert_eq!(failure.reason, ReasonCode::VideoDecodeFailed);
     assert!(failure.detail.contains("frame size"), "{}", failure.detail);
@@ -147,15 +137,11 @@ fn limits_end_a_video_with_their_reason_and_keep_the_frames_before_them() {
 #[test]
 fn a_ten_hour_duration_claim_is_refused_without_decoding() {
     let dir = tempfile::tempdir().unwrap();
-    let mut clip = std::fs::read(clip(dir.path(), "d.mp4", "64x64", 10, 1.0, &[])).unwrap();
-    // Every duration in the index (mvhd, tkhd, mdhd, version 0) claims ten hours.
-    for atom in [&b"mvhd"[..], b"mdhd"] {
-        let at = clip.windows(4).position(|w| w == atom).unwrap();
-        let timescale = u32::from_be_bytes(clip[at + 16..at + 20].try_into().unwrap());
-        let duration = (timescale * 36_000).to_be_bytes();
-        clip[at + 20..at + 24].copy_from_slice(&duration);
-    }
-    assert_eq!(reason(&pool(), &clip), ReasonCode::VideoTooLong);
+    let clip = std::fs::read(clip(dir.path(), "d.mp4", "64x64", 10, 1.0, &[])).unwrap();
+    assert_eq!(
+        reason(&pool(), &ten_hour_claim(clip)),
+        ReasonCode::VideoTooLong
+    );
 }
 
 #[test]

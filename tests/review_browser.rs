@@ -9,32 +9,10 @@ mod common;
 mod kafka_support;
 mod review_support;
 
-use std::process::Command;
-
 #[test]
 fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).is_file(),
-        "{chromium} missing (Debian: apt-get install chromium; scripts/test installs it)"
-    );
-    review_support::install_playwright();
     let (console, _) = review_support::console();
-    let shots = common::root().join("target/review-screenshots");
-    let output = Command::new("node")
-        .arg(review_support::browser_dir().join("review.mjs"))
-        .env("CONSOLE_URL", format!("http://{}", console.addr))
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "browser test failed:\n{}\n{}\nconsole log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        console.logs()
-    );
+    let shots = review_support::run_browser("review.mjs", &console, &[]);
     for name in [
         "1-queue",
         "2-flag-blurred",

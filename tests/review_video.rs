@@ -11,8 +11,6 @@ mod common;
 mod kafka_support;
 mod review_support;
 
-use std::process::Command;
-
 use base64::Engine;
 use kafka_support::{Input, create_topics, produce, unique};
 use review_support::{Client, Console, query_i64, query_rows};
@@ -279,29 +277,8 @@ fn a_video_flag_shows_a_blurred_contact_sheet_and_a_timeline_and_reveals_one_fra
 
 #[test]
 fn a_reviewer_sees_the_contact_sheet_in_a_browser_and_reveals_one_frame() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).is_file(),
-        "{chromium} missing (Debian: apt-get install chromium; scripts/test installs it)"
-    );
-    review_support::install_playwright();
     let (console, id) = console_with_a_video_flag();
-    let shots = common::root().join("target/review-screenshots");
-    let output = Command::new("node")
-        .arg(review_support::browser_dir().join("video.mjs"))
-        .env("CONSOLE_URL", format!("http://{}", console.addr))
-        .env("FLAG_ID", &id)
-        .env("SCREENSHOTS", &shots)
-        .env("CHROMIUM", &chromium)
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "browser test failed:\n{}\n{}\nconsole log:\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-        console.logs()
-    );
+    let shots = review_support::run_browser("video.mjs", &console, &[("FLAG_ID", id.as_str())]);
     for name in ["6-video-blurred", "7-video-frame-revealed"] {
         assert!(shots.join(format!("{name}.png")).is_file(), "{name}.png");
     }

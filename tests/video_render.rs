@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{WORKER_MEMORY_BOUND_BYTES, encode_clip, video_pool};
+use common::{
+    WORKER_MEMORY_BOUND_BYTES, corrupt_middle, encode_clip, huge_screen_gif, noise, ten_hour_claim,
+    video_pool,
+};
 use vigil_core::ReasonCode;
 use vigil_video::protocol::{MAX_RENDER_FRAMES, MAX_THUMBNAIL_SIDE};
 use vigil_video::{Forms, PoolSettings, VideoConfig, VideoPool, WorkerCommand};
@@ -112,42 +115,29 @@ fn hostile_and_broken_videos_are_reason_codes() {
     let dir = tempfile::tempdir().unwrap();
     let good = std::fs::read(clip(dir.path(), "c.mp4", "160x120", 25, 2.0)).unwrap();
     let pool = pool();
-    let mut noise = vec![0u8; 64 * 1024];
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    for byte in &mut noise {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        *byte = state as u8;
-    }
-    assert_eq!(reason(&pool, &noise, &[0]), ReasonCode::VideoDecodeFailed);
+    assert_eq!(
+        reason(&pool, &noise(64 * 1024), &[0]),
+        ReasonCode::VideoDecodeFailed
+    );
     assert_eq!(reason(&pool, b"", &[0]), ReasonCode::VideoDecodeFailed);
     assert_eq!(
         reason(&pool, &good[..good.len() / 2], &[0]),
         ReasonCode::VideoDecodeFailed
     );
-    let mut corrupt = good.clone();
-    for i in (good.len() / 4..good.len() * 3 / 4).step_by(97) {
-        corrupt[i] ^= 0x5a;
-    }
-    match pool.render(&corrupt, &[0, 1_000, 1_900]) {
+    match pool.render(&corrupt_middle(&good), &[0, 1_000, 1_900]) {
         Ok(rendered) => assert!(rendered.thumbnails.len() <= 3),
         Err(failure) => assert_eq!(failure.reason, ReasonCode::VideoDecodeFailed),
     }
-    // A GIF declaring a 65535 × 65535 screen.
-    let mut gif = b"GIF89a".to_vec();
-    gif.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00]);
-    gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]);
-    gif.extend_from_slice(&[0x02, 0x02, 0x44, 0x01, 0x00, 0x3b]);
-    assert_eq!(reason(&pool, &gif, &[0]), ReasonCode::VideoDecodeFailed);
+    assert_eq!(
+        reason(&pool, &huge_screen_gif(), &[0]),
+        ReasonCode::VideoDecodeFailed
+    );
     // A ten-hour duration claim is refused from the header, as for hashing.
-    let mut long = std::fs::read(clip(dir.path(), "d.mp4", "64x64", 10, 1.0)).unwrap();
-    for atom in [&b"mvhd"[..], b"mdhd"] {
-        let at = long.windows(4).position(|w| w == atom).unwrap();
-        let timescale = u32::from_be_bytes(long[at + 16..at + 20].try_into().unwrap());
-        long[at + 20..at + 24].copy_from_slice(&(timescale * 36_000).to_be_bytes());
-    }
-    assert_eq!(reason(&pool, &long, &[0]), ReasonCode::VideoTooLong);
+    let long = std::fs::read(clip(dir.path(), "d.mp4", "64x64", 10, 1.0)).unwrap();
+    assert_eq!(
+        reason(&pool, &ten_hour_claim(long), &[0]),
+        ReasonCode::VideoTooLong
+    );
 }
 
 #[test]

@@ -184,6 +184,49 @@ pub fn video_pool(config: vigil_video::VideoConfig) -> vigil_video::VideoPool {
     vigil_video::VideoPool::new(command, settings)
 }
 
+/// `len` bytes of seeded noise (xorshift), the same every run.
+pub fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// `clip` with bytes flipped every 97 through its middle half: corrupt packets, intact
+/// headers.
+pub fn corrupt_middle(clip: &[u8]) -> Vec<u8> {
+    let mut corrupt = clip.to_vec();
+    for i in (clip.len() / 4..clip.len() * 3 / 4).step_by(97) {
+        corrupt[i] ^= 0x5a;
+    }
+    corrupt
+}
+
+/// A one-frame GIF declaring a 65535 × 65535 screen (17 GB of pixels).
+pub fn huge_screen_gif() -> Vec<u8> {
+    let mut gif = b"GIF89a".to_vec();
+    gif.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00]);
+    gif.extend_from_slice(&[0x2c, 0, 0, 0, 0, 1, 0, 1, 0, 0]);
+    gif.extend_from_slice(&[0x02, 0x02, 0x44, 0x01, 0x00, 0x3b]);
+    gif
+}
+
+/// An MP4 whose index claims ten hours: every duration of `clip` (mvhd, mdhd, version 0)
+/// rewritten.
+pub fn ten_hour_claim(mut clip: Vec<u8>) -> Vec<u8> {
+    for atom in [&b"mvhd"[..], b"mdhd"] {
+        let at = clip.windows(4).position(|w| w == atom).unwrap();
+        let timescale = u32::from_be_bytes(clip[at + 16..at + 20].try_into().unwrap());
+        clip[at + 20..at + 24].copy_from_slice(&(timescale * 36_000).to_be_bytes());
+    }
+    clip
+}
+
 /// Runs `openssl ARGS` in `dir` (keys and certificates for the signature and TLS tests),
 /// failing the test with openssl's message if it fails.
 pub fn openssl(dir: &Path, args: &[&str]) {

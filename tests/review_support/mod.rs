@@ -678,6 +678,35 @@ pub fn install_playwright() {
     assert!(status.success(), "npm ci in tests/browser failed");
 }
 
+/// Runs the browser script `tests/browser/SCRIPT` with Debian's Chromium against `console`
+/// (`CONSOLE_URL`, `SCREENSHOTS` and `env` set), failing the test with its output and the
+/// console's log if it fails. Returns where the screenshots went.
+pub fn run_browser(script: &str, console: &Console, env: &[(&str, &str)]) -> std::path::PathBuf {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromium).is_file(),
+        "{chromium} missing (Debian: apt-get install chromium; scripts/test installs it)"
+    );
+    install_playwright();
+    let shots = crate::common::root().join("target/review-screenshots");
+    let output = std::process::Command::new("node")
+        .arg(browser_dir().join(script))
+        .env("CONSOLE_URL", format!("http://{}", console.addr))
+        .env("SCREENSHOTS", &shots)
+        .env("CHROMIUM", &chromium)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{}\n{}\nconsole log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        console.logs()
+    );
+    shots
+}
+
 /// The review topic a console reads (its configuration's `review.topics`, one topic).
 pub fn queue_of(console: &Console) -> String {
     let text = std::fs::read_to_string(&console.config).unwrap();

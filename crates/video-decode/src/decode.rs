@@ -433,27 +433,43 @@ impl State {
 
     /// The decoded frame as RGB24 at the stream's size, with the reference's `SWS_AREA`.
     fn convert(&mut self) -> Result<(), ffmpeg::Error> {
-        let frame = &self.decoded;
-        let fits = |s: &scaling::Context| {
-            s.input().format == frame.format()
-                && s.input().width == frame.width()
-                && s.input().height == frame.height()
-        };
-        if !self.scaler.as_ref().is_some_and(fits) {
-            self.scaler = Some(scaling::Context::get(
-                frame.format(),
-                frame.width(),
-                frame.height(),
-                Pixel::RGB24,
-                self.width,
-                self.height,
-                scaling::Flags::AREA,
-            )?);
-        }
-        match self.scaler.as_mut() {
-            Some(scaler) => scaler.run(frame, &mut self.rgb),
-            None => Err(ffmpeg::Error::Bug),
-        }
+        to_rgb24(
+            &mut self.scaler,
+            &self.decoded,
+            &mut self.rgb,
+            (self.width, self.height),
+        )
+    }
+}
+
+/// `frame` as RGB24 of `size` into `out`, with `SWS_AREA` as the reference converts; the
+/// scaler in `scaler` is kept while frames keep their format and size (its output size
+/// follows from theirs, for hashing and rendering alike).
+pub(crate) fn to_rgb24(
+    scaler: &mut Option<scaling::Context>,
+    frame: &frame::Video,
+    out: &mut frame::Video,
+    (width, height): (u32, u32),
+) -> Result<(), ffmpeg::Error> {
+    let fits = |s: &scaling::Context| {
+        s.input().format == frame.format()
+            && s.input().width == frame.width()
+            && s.input().height == frame.height()
+    };
+    if !scaler.as_ref().is_some_and(fits) {
+        *scaler = Some(scaling::Context::get(
+            frame.format(),
+            frame.width(),
+            frame.height(),
+            Pixel::RGB24,
+            width,
+            height,
+            scaling::Flags::AREA,
+        )?);
+    }
+    match scaler.as_mut() {
+        Some(scaler) => scaler.run(frame, out),
+        None => Err(ffmpeg::Error::Bug),
     }
 }
 

@@ -9,7 +9,6 @@ use std::io;
 use std::path::Path;
 
 use base64::Engine as _;
-use ffmpeg::format::Pixel;
 use ffmpeg::software::scaling;
 use ffmpeg::util::error::EAGAIN;
 use ffmpeg::{Packet, frame};
@@ -157,24 +156,7 @@ impl Renderer {
     fn scale(&mut self) -> Result<WireThumbnail, ffmpeg::Error> {
         let frame = &self.decoded;
         let (width, height) = fit(frame.width(), frame.height(), self.max_side);
-        let fits = |s: &scaling::Context| {
-            s.input().format == frame.format()
-                && s.input().width == frame.width()
-                && s.input().height == frame.height()
-        };
-        if !self.scaler.as_ref().is_some_and(fits) {
-            self.scaler = Some(scaling::Context::get(
-                frame.format(),
-                frame.width(),
-                frame.height(),
-                Pixel::RGB24,
-                width,
-                height,
-                scaling::Flags::AREA,
-            )?);
-        }
-        let scaler = self.scaler.as_mut().ok_or(ffmpeg::Error::Bug)?;
-        scaler.run(frame, &mut self.scaled)?;
+        crate::decode::to_rgb24(&mut self.scaler, frame, &mut self.scaled, (width, height))?;
         let row = width as usize * 3;
         let stride = self.scaled.stride(0);
         let data = self.scaled.data(0);

@@ -402,7 +402,18 @@ async fn may_see_attachment(
     if may_see(state, signed, flag_id).await? {
         return Ok(());
     }
-    Err(forbidden(state, signed, what, Tried::image(flag_id, attachment_id)).await)
+    Err(refused(state, signed, flag_id, attachment_id, what).await)
+}
+
+/// The refusal of `what` on flag `flag_id`'s attachment `attachment_id`, logged.
+async fn refused(
+    state: &AppState,
+    signed: &Signed,
+    flag_id: &str,
+    attachment_id: &str,
+    what: &str,
+) -> WebError {
+    forbidden(state, signed, what, Tried::image(flag_id, attachment_id)).await
 }
 
 /// A reveal needs a recent sign-in: otherwise the answer that asks for one.
@@ -479,11 +490,12 @@ pub(crate) async fn original_image(
             .revealed(&signed.who, &flag_id, &attachment_id, signed.since)
             .await?
     {
-        return Err(forbidden(
+        return Err(refused(
             &state,
             &signed,
+            &flag_id,
+            &attachment_id,
             "/flags/images (not revealed)",
-            Tried::image(&flag_id, &attachment_id),
         )
         .await);
     }
@@ -573,11 +585,12 @@ pub(crate) async fn original_frame(
             )
             .await?
     {
-        return Err(forbidden(
+        return Err(refused(
             &state,
             &signed,
+            &flag_id,
+            &attachment_id,
             "/flags/videos/frames (not revealed)",
-            Tried::image(&flag_id, &attachment_id),
         )
         .await);
     }
