@@ -567,15 +567,24 @@ impl PdqHasher {
         ];
         // (row set, column half) of the block, top-bottom, left-right, both-ways mirrorings.
         let layout = [(0, 0), (1, 0), (0, 1), (1, 1)];
+        // Every (filtered row, block, block row) copy, in row order: the pass below emits
+        // each filtered row once and only needs the copies of that row.
+        let mut copies: Vec<(usize, usize, usize)> = layout
+            .iter()
+            .enumerate()
+            .flat_map(|(b, &(set, _))| {
+                row_sets[set]
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, &r)| (r, b, i))
+            })
+            .collect();
+        copies.sort_unstable();
+        let mut next = copies.iter().peekable();
         box_along_cols(gathered, 128, col_window, &mut self.columns, |r, row| {
-            for (block, &(set, half)) in blocks.iter_mut().zip(&layout) {
-                for (out, _) in block
-                    .iter_mut()
-                    .zip(&row_sets[set])
-                    .filter(|&(_, &sample)| sample == r)
-                {
-                    out.copy_from_slice(&row[half * 64..half * 64 + 64]);
-                }
+            while let Some(&(_, b, i)) = next.next_if(|&&(sample, _, _)| sample == r) {
+                let half = layout[b].1;
+                blocks[b][i].copy_from_slice(&row[half * 64..half * 64 + 64]);
             }
         });
     }
