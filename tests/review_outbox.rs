@@ -53,7 +53,14 @@ fn decisions_taken_while_kafka_is_down_are_published_once_it_is_back() {
             let lease = Duration::from_secs(60);
             assert!(store.claim(&rita, &flag.flag_id, lease).await.unwrap());
             store
-                .decide(&rita, &flag.flag_id, decision, "", "127.0.0.1")
+                .decide(
+                    &rita,
+                    &flag.flag_id,
+                    decision,
+                    "",
+                    "127.0.0.1",
+                    Duration::from_secs(86_400),
+                )
                 .await
                 .unwrap();
         });

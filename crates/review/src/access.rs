@@ -9,6 +9,9 @@ use time::OffsetDateTime;
 use crate::accounts::Reviewer;
 use crate::store::{Store, StoreError};
 
+/// The actor of rows the console writes itself (role `system`).
+pub const SYSTEM_ACTOR: &str = "vigil";
+
 /// What happened, as the log names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -34,6 +37,12 @@ pub enum Action {
     Reauthenticate,
     /// Changed their password (or had it reset with `vigil review user passwd`).
     ChangePassword,
+    /// Placed a legal hold on a flag, or confirmed one (detail: the hold's id, kind, days).
+    HoldPlaced,
+    /// Released a hold (detail: its id).
+    HoldReleased,
+    /// A hold reached its expiry and a purge run ended it (the system; detail: its id).
+    HoldExpired,
 }
 
 impl Action {
@@ -51,6 +60,9 @@ impl Action {
             Action::Export => "export_access_log",
             Action::Reauthenticate => "reauthenticate",
             Action::ChangePassword => "change_password",
+            Action::HoldPlaced => "hold_placed",
+            Action::HoldReleased => "hold_released",
+            Action::HoldExpired => "hold_expired",
         }
     }
 }
@@ -85,6 +97,20 @@ impl<'a> Access<'a> {
             attachment_id: None,
             detail: "",
             remote_addr,
+        }
+    }
+
+    /// `action` done by the console itself (a purge run), logged as actor
+    /// [`SYSTEM_ACTOR`] with role `system`.
+    pub fn system(action: Action) -> Access<'a> {
+        Access {
+            who: None,
+            attempted: None,
+            action,
+            flag_id: None,
+            attachment_id: None,
+            detail: "",
+            remote_addr: "",
         }
     }
 
@@ -224,27 +250,12 @@ pub struct EntryPrecision {
 impl Store {
     /// Appends one row to the access log.
     pub async fn log_access(&self, access: &Access<'_>) -> Result<(), StoreError> {
-        let (id, actor, role) = match access.who {
-            Some(who) => (Some(who.id), who.pseudonym.as_str(), who.role.as_str()),
-            None => (None, access.attempted.unwrap_or(""), ""),
-        };
-        sqlx::query(
-            "INSERT INTO access_log (reviewer_id, actor, role, action, flag_id, attachment_id,
-                detail, remote_addr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(id)
-        .bind(actor)
-        .bind(role)
-        .bind(access.action.as_str())
-        .bind(access.flag_id)
-        .bind(access.attachment_id)
-        .bind(access.detail)
-        .bind(access.remote_addr)
-        .execute(self.pool())
-        .await
-        .map_err(StoreError::db("write access log"))?;
-        Ok(())
+        let mut conn = self
+            .pool()
+            .acquire()
+            .await
+            .map_err(StoreError::db("write access log"))?;
+        log_access_on(&mut conn, access).await
     }
 
     /// The access log, newest first, at most `limit` rows (`None`: all).
@@ -377,4 +388,34 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// Appends one row to the access log on `conn` (inside the caller's transaction, so the row
+/// commits with what it records, or not at all).
+pub(crate) async fn log_access_on(
+    conn: &mut sqlx::PgConnection,
+    access: &Access<'_>,
+) -> Result<(), StoreError> {
+    let (id, actor, role) = match (access.who, access.attempted) {
+        (Some(who), _) => (Some(who.id), who.pseudonym.as_str(), who.role.as_str()),
+        (None, Some(name)) => (None, name, ""),
+        (None, None) => (None, SYSTEM_ACTOR, "system"),
+    };
+    sqlx::query(
+        "INSERT INTO access_log (reviewer_id, actor, role, action, flag_id, attachment_id,
+            detail, remote_addr)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(actor)
+    .bind(role)
+    .bind(access.action.as_str())
+    .bind(access.flag_id)
+    .bind(access.attachment_id)
+    .bind(access.detail)
+    .bind(access.remote_addr)
+    .execute(conn)
+    .await
+    .map_err(StoreError::db("write access log"))?;
+    Ok(())
 }

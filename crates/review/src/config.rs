@@ -29,6 +29,9 @@ pub mod defaults {
     pub const REVIEW_LEASE_SECS: u64 = 15 * 60;
     /// `review.content_retention_days`: message text and images are purged after this.
     pub const REVIEW_CONTENT_RETENTION_DAYS: u32 = 30;
+    /// `review.preservation_days`: a confirmed flag's content is held this long (one year,
+    /// 18 U.S.C. § 2258A(h)).
+    pub const REVIEW_PRESERVATION_DAYS: u32 = 365;
     /// `review.session_ttl_secs`: a login lasts one working day.
     pub const REVIEW_SESSION_TTL_SECS: u64 = 8 * 60 * 60;
     /// `review.content_fetch_timeout_ms`: fetching a flagged message from its source topic.
@@ -99,6 +102,9 @@ pub struct ReviewConfig {
     /// Message text and images are deleted this many days after they were stored; flags,
     /// decisions and the access log stay.
     pub content_retention_days: u32,
+    /// A confirming decision holds the flag's content this many days past the retention
+    /// period's reach (a legal hold, `crate::holds`); at most 3650.
+    pub preservation_days: u32,
     /// How long a login lasts.
     pub session_ttl_secs: u64,
     /// A session unused this long ends (the person signs in again).
@@ -160,6 +166,7 @@ impl Default for ReviewConfig {
             decisions_topic: defaults::REVIEW_DECISIONS_TOPIC.to_string(),
             lease_secs: defaults::REVIEW_LEASE_SECS,
             content_retention_days: defaults::REVIEW_CONTENT_RETENTION_DAYS,
+            preservation_days: defaults::REVIEW_PRESERVATION_DAYS,
             session_ttl_secs: defaults::REVIEW_SESSION_TTL_SECS,
             session_idle_timeout_secs: defaults::REVIEW_SESSION_IDLE_TIMEOUT_SECS,
             reauth_after_secs: defaults::REVIEW_REAUTH_AFTER_SECS,
@@ -240,8 +247,18 @@ impl Section for ReviewConfig {
                 }
             }
         }
+        if self.preservation_days > crate::holds::MAX_HOLD_DAYS {
+            return Err(Invalid::new(
+                "review.preservation_days",
+                format!("at most {} days", crate::holds::MAX_HOLD_DAYS),
+            ));
+        }
         check_positive([
             ("review.lease_secs", self.lease_secs),
+            (
+                "review.preservation_days",
+                u64::from(self.preservation_days),
+            ),
             (
                 "review.content_retention_days",
                 u64::from(self.content_retention_days),

@@ -13,8 +13,9 @@ use vigil_core::{Match, MatchSubject};
 
 use crate::config::ConsoleConfig;
 
-use crate::access::Action;
+use crate::access::{Access, Action, log_access_on};
 use crate::accounts::{Reviewer, Role};
+use crate::holds::hold_confirmed;
 use crate::store::{Store, StoreError};
 
 /// Version of the decision record (`docs/schemas/decision.schema.json`).
@@ -125,7 +126,9 @@ pub struct DecidedMatch {
 
 impl Store {
     /// Records `decision` on `flag_id` by `who`, who must hold its claim: the flag becomes
-    /// `decided` (or `escalated`), the claim ends, and the access log gets a row.
+    /// `decided` (or `escalated`), the claim ends, and the access log gets a row. A
+    /// confirmation also holds the flag's content for `preserve_for` ([`crate::holds`]), in
+    /// the same transaction.
     pub async fn decide(
         &self,
         who: &Reviewer,
@@ -133,6 +136,7 @@ impl Store {
         decision: Decision,
         note: &str,
         remote_addr: &str,
+        preserve_for: Duration,
     ) -> Result<i64, DecideError> {
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(DecideError::NoteTooLong);
@@ -196,20 +200,13 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("update flag"))?;
-        sqlx::query(
-            "INSERT INTO access_log (reviewer_id, actor, role, action, flag_id, detail, remote_addr)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(who.id)
-        .bind(&who.pseudonym)
-        .bind(who.role.as_str())
-        .bind(Action::Decide.as_str())
-        .bind(flag_id)
-        .bind(decision.as_str())
-        .bind(remote_addr)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("write access log"))?;
+        let access = Access::by(who, Action::Decide, remote_addr)
+            .flag(flag_id)
+            .detail(decision.as_str());
+        log_access_on(&mut tx, &access).await?;
+        if decision == Decision::Confirm {
+            hold_confirmed(&mut tx, who, flag_id, preserve_for, remote_addr).await?;
+        }
         tx.commit().await.map_err(StoreError::db("commit"))?;
         Ok(id)
     }

@@ -9,8 +9,8 @@
 //!   is settled.
 //! - [`Store`] — the database (schema in `crates/review/migrations/`; [`Store::for_console`]
 //!   as the console's own role, [`Store::migrate`] as the owner): flags, matches, content
-//!   (purged after `review.content_retention_days`), reviewers, sessions, decisions and the
-//!   hash-chained, append-only access log ([`chain`]).
+//!   (purged after `review.content_retention_days` unless under a legal hold, [`holds`]),
+//!   reviewers, sessions, decisions and the hash-chained, append-only access log ([`chain`]).
 //! - [`router`] — the console's pages; [`throttle`] slows password guessing.
 //! - [`config`] — the `[review]` section, and [`config::ConsoleConfig`], what the console
 //!   reads of the file.
@@ -41,6 +41,7 @@ pub mod config;
 pub mod contact;
 pub mod decisions;
 mod export;
+pub mod holds;
 pub mod ingest;
 mod listen;
 pub mod preview;

@@ -1,8 +1,12 @@
 //! Retention: message text, images and video frames leave the review store after
-//! `review.content_retention_days`; flags, matches, decisions and the access log stay.
+//! `review.content_retention_days`, unless the flag is under an active legal hold
+//! ([`crate::holds`]); flags, matches, decisions, holds and the access log stay.
 
 use std::time::Duration;
 
+use sqlx::PgConnection;
+
+use crate::holds::{expire_holds, not_held};
 use crate::store::{Store, StoreError};
 
 /// What one purge removed.
@@ -10,6 +14,8 @@ use crate::store::{Store, StoreError};
 pub struct Purged {
     /// Flags whose content was deleted.
     pub flags: u64,
+    /// Holds that reached their expiry and were ended first.
+    pub holds_expired: u64,
     /// Images deleted.
     pub images: u64,
     /// Video frames (contact sheets) deleted.
@@ -17,45 +23,60 @@ pub struct Purged {
 }
 
 impl Store {
-    /// Deletes the content stored longer ago than `retention`.
+    /// Ends the holds past their expiry, then deletes the content stored longer ago than
+    /// `retention` of every flag without an active hold.
     pub async fn purge_content(&self, retention: Duration) -> Result<Purged, StoreError> {
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
+        let holds_expired = expire_holds(&mut tx).await?;
         let secs = retention.as_secs_f64();
-        let images = sqlx::query(
-            "DELETE FROM flag_images WHERE stored_at < now() - make_interval(secs => $1)",
+        let images = purge(&mut tx, "DELETE FROM flag_images t", secs, "purge images").await?;
+        let frames = purge(
+            &mut tx,
+            "DELETE FROM flag_video_frames t",
+            secs,
+            "purge video frames",
         )
-        .bind(secs)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("purge images"))?
-        .rows_affected();
-        let frames = sqlx::query(
-            "DELETE FROM flag_video_frames WHERE stored_at < now() - make_interval(secs => $1)",
+        .await?;
+        let flags = purge(
+            &mut tx,
+            "UPDATE flags t SET content_state = 'purged', content_note = NULL
+             WHERE content_state <> 'purged' AND",
+            secs,
+            "mark purged",
         )
-        .bind(secs)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("purge video frames"))?
-        .rows_affected();
-        let flags = sqlx::query(
-            "UPDATE flags SET content_state = 'purged', content_note = NULL
-             WHERE content_state <> 'purged' AND stored_at < now() - make_interval(secs => $1)",
-        )
-        .bind(secs)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("mark purged"))?
-        .rows_affected();
-        sqlx::query("DELETE FROM flag_content WHERE stored_at < now() - make_interval(secs => $1)")
-            .bind(secs)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::db("purge text"))?;
+        .await?;
+        purge(&mut tx, "DELETE FROM flag_content t", secs, "purge text").await?;
         tx.commit().await.map_err(StoreError::db("commit"))?;
         Ok(Purged {
             flags,
+            holds_expired,
             images,
             frames,
         })
     }
+}
+
+/// Runs `statement` (on a table aliased `t`, ending in `WHERE … AND` when it has a condition
+/// of its own) on the rows stored more than `secs` ago whose flag nothing holds.
+async fn purge(
+    conn: &mut PgConnection,
+    statement: &str,
+    secs: f64,
+    what: &'static str,
+) -> Result<u64, StoreError> {
+    let condition = format!(
+        "t.stored_at < now() - make_interval(secs => $1) AND {}",
+        not_held("t.flag_id")
+    );
+    let sql = if statement.ends_with("AND") {
+        format!("{statement} {condition}")
+    } else {
+        format!("{statement} WHERE {condition}")
+    };
+    Ok(sqlx::query(&sql)
+        .bind(secs)
+        .execute(conn)
+        .await
+        .map_err(StoreError::db(what))?
+        .rows_affected())
 }

@@ -38,12 +38,13 @@ pub enum ConsoleError {
 async fn purge_loop(store: Store, retention: Duration) {
     loop {
         match store.purge_content(retention).await {
-            Ok(purged) if purged.flags > 0 => {
+            Ok(purged) if purged.flags > 0 || purged.holds_expired > 0 => {
                 info!(
                     flags = purged.flags,
                     images = purged.images,
                     frames = purged.frames,
-                    "content past retention deleted"
+                    holds_expired = purged.holds_expired,
+                    "content past retention deleted (held flags kept)"
                 );
             }
             Ok(_) => {}

@@ -4,6 +4,7 @@
 mod account;
 mod error;
 mod export;
+mod holds;
 mod metrics;
 mod pages;
 mod routes;
@@ -60,6 +61,9 @@ pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
         .route("/flags/{flag_id}/claim", post(routes::claim))
         .route("/flags/{flag_id}/release", post(routes::release))
         .route("/flags/{flag_id}/decision", post(routes::decide))
+        .route("/flags/{flag_id}/holds", post(holds::place))
+        .route("/holds", get(holds::list))
+        .route("/holds/{hold_id}/release", post(holds::release))
         .route(
             "/flags/{flag_id}/images/{attachment_id}/blurred",
             get(routes::blurred_image),

@@ -26,11 +26,11 @@ pub(crate) async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-fn when(t: OffsetDateTime) -> String {
+pub(super) fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
-fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
+pub(super) fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -46,7 +46,7 @@ fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
                     @if let Some(s) = signed {
                         nav {
                             @if s.who.role.sees_content() { a href="/queue" { "Queue" } }
-                            @if s.who.role.audits() { a href="/audit" { "Audit" } }
+                            @if s.who.role.audits() { a href="/audit" { "Audit" } a href="/holds" { "Holds" } }
                         }
                         span.who { (s.who.pseudonym) " (" (s.who.role.as_str()) ")" }
                         a href="/account/password" { "Password" }
@@ -71,7 +71,7 @@ pub(crate) enum Notice {
     Refused(&'static str),
 }
 
-fn notice_line(notice: Option<Notice>) -> Markup {
+pub(super) fn notice_line(notice: Option<Notice>) -> Markup {
     html! {
         @match notice {
             Some(Notice::Done(text)) => p.notice role="status" { (text) },
@@ -449,6 +449,7 @@ pub(crate) fn flag_page(
     flag: &FlagDetail,
     holds: bool,
     revealed: &Revealed<'_>,
+    preservation: Markup,
     notice: Option<Notice>,
 ) -> Markup {
     let role = signed.who.role;
@@ -516,6 +517,7 @@ pub(crate) fn flag_page(
                 "purged" => p { "The content was deleted after the retention period." }
                 _ => p { "The content is unavailable: " (flag.content_note.as_deref().unwrap_or("not fetched")) }
             }
+            (preservation)
             @if !flag.decisions.is_empty() {
                 h2 { "Decisions" }
                 ul.decisions {

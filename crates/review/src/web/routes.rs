@@ -57,7 +57,7 @@ pub(crate) struct DecisionForm {
 
 #[derive(Debug, Deserialize, Default)]
 pub(crate) struct NoticeQuery {
-    notice: Option<String>,
+    pub(super) notice: Option<String>,
 }
 
 /// A queue filter. A value no review topic or category can have (control characters, longer
@@ -88,7 +88,7 @@ fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, Web
 
 /// Fixed notices a redirect may ask a page to show (never free text from the query): what
 /// went as asked, or what did not.
-fn notice(key: Option<&str>) -> Option<pages::Notice> {
+pub(super) fn notice(key: Option<&str>) -> Option<pages::Notice> {
     use pages::Notice::{Done, Refused};
     Some(match key? {
         "decided" => Done("Decision recorded."),
@@ -101,6 +101,14 @@ fn notice(key: Option<&str>) -> Option<pages::Notice> {
         "note-invalid" => Refused(
             "The note contains control characters (such as NUL) that a note cannot hold; remove them.",
         ),
+        "held" => Done("Hold placed: the content is kept past the retention period."),
+        "hold-released" => Done("Hold released."),
+        "hold-no-reason" => Refused("A hold needs a reason."),
+        "hold-bad-text" => {
+            Refused("The reason and reference must be one line of at most 500 characters.")
+        }
+        "hold-bad-days" => Refused("A hold lasts 1 to 3,650 days."),
+        "hold-ended" => Refused("That hold has ended already."),
         _ => return None,
     })
 }
@@ -278,6 +286,12 @@ pub(crate) async fn flag(
         }
     }
     let holds = detail.claimed_by == Some(signed.who.id);
+    let preservation = super::holds::section(
+        &signed,
+        &flag_id,
+        &state.store.holds_of(&flag_id).await?,
+        state.config.review.preservation_days,
+    );
     Ok(html(pages::flag_page(
         &signed,
         &detail,
@@ -286,6 +300,7 @@ pub(crate) async fn flag(
             images: &revealed,
             frames: &revealed_frames,
         },
+        preservation,
         notice(query.notice.as_deref()),
     )))
 }
@@ -341,6 +356,7 @@ pub(crate) async fn decide(
             decision,
             form.note.trim(),
             &signed.remote_addr,
+            Duration::from_secs(u64::from(state.config.review.preservation_days) * 86_400),
         )
         .await
     {
