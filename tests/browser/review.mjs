@@ -3,7 +3,7 @@
 // Kafka, PostgreSQL, `vigil run` and `vigil review serve` and passes:
 //   CONSOLE_URL      the console, e.g. http://127.0.0.1:18480
 //   SCREENSHOTS      a directory for the screenshots (test artifacts)
-// Accounts: rita (reviewer), aldo (auditor); password "<name>-password!".
+// Accounts: rita (reviewer), lena (lead), aldo (auditor); password "<name>-password!".
 // Exits non-zero with a message on the first failed expectation.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -96,6 +96,22 @@ try {
   const exportResponse = await page.goto(`${base}/audit/access-log.csv`);
   expect(exportResponse.status() === 403, `reviewer export: ${exportResponse.status()}`);
 
+  // A lead finds the confirmed flag held for a year and adds a hold of their own.
+  const leadContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+  const lead = await login(leadContext, 'lena');
+  await lead.goto(flagUrl);
+  const preserved = await lead.locator('#preserved').innerText();
+  expect(preserved.startsWith('Preserved until'), `confirmed flag: ${preserved}`);
+  const kinds = await lead.locator('table.holds tbody td:nth-child(3)').allInnerTexts();
+  expect(kinds.length === 1 && kinds[0] === 'confirmed', `holds after confirming: ${kinds}`);
+  await lead.fill('form.place-hold input[name=reason]', 'law enforcement preservation request');
+  await lead.fill('form.place-hold input[name=reference]', 'LE-2026-0042');
+  await lead.fill('form.place-hold input[name=days]', '90');
+  await Promise.all([lead.waitForNavigation(), lead.click('form.place-hold button[type=submit]')]);
+  expect(lead.url() === `${flagUrl}?notice=held`, `after holding: ${lead.url()}`);
+  expect(await lead.locator('table.holds tbody tr').count() === 2, 'two holds listed');
+  await shot(lead, '6-preservation');
+
   // An auditor sees figures and the access log, never content.
   const auditor = await browser.newContext({ viewport: { width: 1200, height: 900 } });
   const audit = await login(auditor, 'aldo');
@@ -106,6 +122,11 @@ try {
     expect(actions.includes(action), `access log shows ${action}`);
   }
   await shot(audit, '5-audit');
+  await audit.goto(`${base}/holds`);
+  const holdRefs = await audit.locator('table.holds tbody td:nth-child(6)').allInnerTexts();
+  expect(holdRefs.includes('LE-2026-0042'), `holds page references: ${holdRefs}`);
+  expect(await audit.locator('blockquote, img').count() === 0, 'no content on the holds page');
+  await shot(audit, '7-holds');
   const content = await audit.goto(flagUrl);
   expect(content.status() === 403, `auditor opening a flag: ${content.status()}`);
   const image = await audit.goto(`${flagUrl}/images/a1/blurred`);

@@ -125,12 +125,23 @@ pub(crate) async fn list(
     Ok(holds_page(&signed, &holds, notice(query.notice.as_deref())))
 }
 
-fn hold_row(h: &Hold, flag_link: bool) -> Markup {
+/// How a holds table shows the flag: not at all (on the flag's own page), as a link (for
+/// leads, who may open any flag) or as its id (for auditors, who may not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FlagCell {
+    Hidden,
+    Link,
+    Id,
+}
+
+fn hold_row(h: &Hold, flag: FlagCell) -> Markup {
     html! {
         tr.hold data-state=(h.state.as_str()) {
             td { (h.id) }
-            @if flag_link {
-                td { a href={ "/flags/" (h.flag_id) } { code { (h.flag_id) } } }
+            @match flag {
+                FlagCell::Hidden => {},
+                FlagCell::Link => td { a href={ "/flags/" (h.flag_id) } { code { (h.flag_id) } } },
+                FlagCell::Id => td { code { (h.flag_id) } },
             }
             td { (h.state.as_str()) }
             td { (h.kind.as_str()) }
@@ -149,14 +160,14 @@ fn hold_row(h: &Hold, flag_link: bool) -> Markup {
     }
 }
 
-fn holds_table(holds: &[Hold], flag_link: bool, release: Option<&Signed>) -> Markup {
+fn holds_table(holds: &[Hold], flag: FlagCell, release: Option<&Signed>) -> Markup {
     html! {
         table.holds {
             thead { tr {
-                th { "hold" } @if flag_link { th { "flag" } } th { "state" } th { "kind" }
+                th { "hold" } @if flag != FlagCell::Hidden { th { "flag" } } th { "state" } th { "kind" }
                 th { "reason" } th { "reference" } th { "placed" } th { "expires" } th { "ended" }
             } }
-            tbody { @for h in holds { (hold_row(h, flag_link)) } }
+            tbody { @for h in holds { (hold_row(h, flag)) } }
         }
         @if let Some(signed) = release {
             @for h in holds.iter().filter(|h| h.state == HoldState::Active) {
@@ -185,7 +196,7 @@ pub(crate) fn section(signed: &Signed, flag_id: &str, holds: &[Hold], default_da
             Some(h) => p #preserved { "Preserved until " (when(h.expires_at)) ": kept past the retention period." },
             None => p #preserved { "Not held: the content is deleted after the retention period." },
         }
-        @if !holds.is_empty() { (holds_table(holds, false, lead.then_some(signed))) }
+        @if !holds.is_empty() { (holds_table(holds, FlagCell::Hidden, lead.then_some(signed))) }
         @if lead {
             form.place-hold method="post" action={ "/flags/" (flag_id) "/holds" } {
                 input type="hidden" name="csrf" value=(signed.csrf);
@@ -205,7 +216,10 @@ fn holds_page(signed: &Signed, holds: &[Hold], notice: Option<Notice>) -> Respon
         html! {
             (notice_line(notice))
             p { "Flags whose content is preserved past the retention period, and holds that ended. Content is never shown here." }
-            @if holds.is_empty() { p { "No holds." } } @else { (holds_table(holds, true, None)) }
+            @if holds.is_empty() { p { "No holds." } } @else {
+                @let flag = if signed.who.role == Role::Lead { FlagCell::Link } else { FlagCell::Id };
+                (holds_table(holds, flag, None))
+            }
         },
     )
     .into_response()
