@@ -11,13 +11,12 @@ mod review_support;
 
 use std::time::Duration;
 
-use review_support::{Client, runtime, text_flag};
-use vigil_core::Flag;
+use review_support::{Client, runtime};
 use vigil_review::accounts::{Reviewer, Role};
 use vigil_review::decisions::Decision;
 use vigil_review::holds::{HoldError, HoldKind, HoldRequest, HoldState};
 use vigil_review::preview::Preview;
-use vigil_review::{Content, Image, IncomingFlag, Store};
+use vigil_review::{Image, Store};
 
 const RETENTION: Duration = Duration::from_secs(30 * 86_400);
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
@@ -26,23 +25,14 @@ const CANARY_TEXT: &str = "holds-canary-text";
 /// Stores a flag of `message_id` with text and one image, as if stored 31 days ago (past
 /// the retention period); returns its id.
 async fn stored_flag(store: &Store, message_id: &str) -> String {
-    let flag: Flag = serde_json::from_slice(&text_flag(message_id)).unwrap();
-    let incoming = IncomingFlag {
-        flag: flag.clone(),
-        queue: "flags".into(),
-        partition: 0,
-        offset: 0,
-        content: Content::Stored {
-            text: Some(CANARY_TEXT.into()),
-            images: vec![Image {
-                attachment_id: "a-1".into(),
-                media_type: "image/png".into(),
-                data: b"image-bytes".to_vec(),
-                preview: Preview::Missing("test".into()),
-            }],
-            videos: Vec::new(),
-        },
+    let image = Image {
+        attachment_id: "a-1".into(),
+        media_type: "image/png".into(),
+        data: b"image-bytes".to_vec(),
+        preview: Preview::Missing("test".into()),
     };
+    let incoming = review_support::with_content(message_id, CANARY_TEXT, vec![image]);
+    let flag = &incoming.flag;
     store.insert_flag(&incoming).await.unwrap();
     for table in ["flags", "flag_content", "flag_images"] {
         sqlx::query(&format!(
@@ -53,7 +43,7 @@ async fn stored_flag(store: &Store, message_id: &str) -> String {
         .await
         .unwrap();
     }
-    flag.flag_id
+    flag.flag_id.clone()
 }
 
 /// Whether `flag_id`'s text and image are still stored.
@@ -101,7 +91,10 @@ fn a_confirmed_flag_is_held_and_survives_a_purge_that_deletes_its_unheld_twin() 
     let rt = runtime();
     rt.block_on(async {
         let db = review_support::fresh_database("holds_confirmed").await;
-        let store = Store::open(&db, Duration::from_secs(10)).await.unwrap();
+        let store = Store::open(&db, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .with_keyring(review_support::test_keyring());
         let rita = store
             .add_reviewer("rita", Role::Reviewer, None)
             .await
@@ -186,7 +179,10 @@ fn a_leads_hold_keeps_content_until_released_and_only_leads_hold() {
     let rt = runtime();
     rt.block_on(async {
         let db = review_support::fresh_database("holds_placed").await;
-        let store = Store::open(&db, Duration::from_secs(10)).await.unwrap();
+        let store = Store::open(&db, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .with_keyring(review_support::test_keyring());
         let rita = store
             .add_reviewer("rita", Role::Reviewer, None)
             .await

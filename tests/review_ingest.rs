@@ -157,7 +157,8 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
     let db = rt.block_on(review_support::fresh_database("ingest"));
     let store = rt
         .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap();
+        .unwrap()
+        .with_keyring(review_support::test_keyring());
     let config = review_config(&group, &t.input, &[&t.flags], &db);
     let ingesting = Ingesting::start(config.clone(), store.clone(), rt.handle().clone());
     let n = expected.len() as i64;
@@ -167,9 +168,9 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
     let rows = rt
         .block_on(
             sqlx::query(
-                "SELECT f.message_id, f.content_state, convert_from(c.text_utf8, 'UTF8') AS text,
+                "SELECT f.flag_id, f.message_id, f.content_state,
                         (SELECT count(*) FROM flag_images i WHERE i.flag_id = f.flag_id) AS images
-                 FROM flags f LEFT JOIN flag_content c USING (flag_id)",
+                 FROM flags f",
             )
             .fetch_all(store.pool()),
         )
@@ -179,23 +180,33 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
     for row in &rows {
         let id: String = row.get("message_id");
         assert_eq!(row.get::<String, _>("content_state"), "stored", "{id}");
-        assert_eq!(
-            row.get::<Option<String>, _>("text").as_ref(),
-            texts.get(&id),
-            "{id}"
-        );
+        // Opened with the flag's data key (the column holds only ciphertext).
+        let flag_id: String = row.get("flag_id");
+        let detail = rt.block_on(store.flag_detail(&flag_id)).unwrap().unwrap();
+        assert_eq!(detail.text.as_ref(), texts.get(&id), "{id}");
         let images: i64 = row.get("images");
         assert_eq!(images, i64::from(with_image.contains(&id)), "{id}");
     }
-    let image: Vec<u8> = rt
+    let (flag_id, attachment_id, sealed): (String, String, Vec<u8>) = rt
         .block_on(
-            sqlx::query_scalar("SELECT data FROM flag_images LIMIT 1").fetch_one(store.pool()),
+            sqlx::query_as("SELECT flag_id, attachment_id, data FROM flag_images LIMIT 1")
+                .fetch_one(store.pool()),
         )
+        .unwrap();
+    let image = rt
+        .block_on(store.image(&flag_id, &attachment_id))
+        .unwrap()
         .unwrap();
     let listed = base64::engine::general_purpose::STANDARD
         .decode(listed_image())
         .unwrap();
     assert_eq!(image, listed);
+    assert!(
+        !sealed
+            .windows(16)
+            .any(|w| listed.windows(16).take(64).any(|l| l == w)),
+        "the stored image is sealed"
+    );
     let matches: usize = flags
         .iter()
         .map(|f| f.json()["matches"].as_array().unwrap().len())
@@ -262,7 +273,8 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
     let db = rt.block_on(review_support::fresh_database("commit"));
     let store = rt
         .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap();
+        .unwrap()
+        .with_keyring(review_support::test_keyring());
     // The database refuses the second flag until the fault is lifted.
     rt.block_on(
         sqlx::raw_sql(
@@ -350,7 +362,8 @@ fn a_dm_with_a_nul_character_is_stored_losslessly_and_never_holds_up_the_flags_b
     let db = rt.block_on(review_support::fresh_database("nul"));
     let store = rt
         .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap();
+        .unwrap()
+        .with_keyring(review_support::test_keyring());
     let config = review_config(&group, &t.input, &[&t.flags], &db);
     let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());
     // Every flag reviewable within seconds, the NUL one first.
@@ -364,16 +377,21 @@ fn a_dm_with_a_nul_character_is_stored_losslessly_and_never_holds_up_the_flags_b
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    let stored: Vec<u8> = rt
+    let flag_id: String = rt
         .block_on(
             sqlx::query_scalar(
-                "SELECT c.text_utf8 FROM flag_content c JOIN flags f USING (flag_id)
+                "SELECT f.flag_id FROM flag_content c JOIN flags f USING (flag_id)
                  WHERE f.message_id = 'nul-0' AND f.content_state = 'stored'",
             )
             .fetch_one(store.pool()),
         )
         .unwrap();
-    assert_eq!(stored, nul_text.as_bytes(), "the text, NULs and all");
+    let detail = rt.block_on(store.flag_detail(&flag_id)).unwrap().unwrap();
+    assert_eq!(
+        detail.text.unwrap().as_bytes(),
+        nul_text.as_bytes(),
+        "the text, NULs and all"
+    );
     wait_committed(
         &format!("{group}-review"),
         &t.flags,
@@ -460,7 +478,8 @@ fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message
     let db = rt.block_on(review_support::fresh_database("identity"));
     let store = rt
         .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap();
+        .unwrap()
+        .with_keyring(review_support::test_keyring());
     let group = unique("review-identity");
     let config = review_config(&group, &input, &[&queue], &db);
     let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());

@@ -18,6 +18,17 @@ pub fn server_url() -> &'static str {
     })
 }
 
+/// The test-only key-encryption keys (`review.content_key_file`) every console and store
+/// of the tests seals content with.
+pub fn content_key_file() -> std::path::PathBuf {
+    crate::common::root().join("tests/fixtures/review/content-keys")
+}
+
+/// [`content_key_file`]'s keys, for a store a test opens itself.
+pub fn test_keyring() -> vigil_review::sealing::Keyring {
+    vigil_review::sealing::Keyring::load(&content_key_file()).unwrap()
+}
+
 /// Creates an empty database of its own for one test; returns its URL.
 pub async fn fresh_database(name: &str) -> Secret {
     let base = server_url();
@@ -106,8 +117,9 @@ impl Console {
         std::fs::write(
             &path,
             format!(
-                "{config}\n[review]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics_addr}\"\ndatabase_url = {:?}\n{roles}{cookies}{review_extra}\n",
-                db.expose()
+                "{config}\n[review]\nlisten = \"{addr}\"\nmetrics_listen = \"{metrics_addr}\"\ndatabase_url = {:?}\ncontent_key_file = {:?}\n{roles}{cookies}{review_extra}\n",
+                db.expose(),
+                content_key_file(),
             ),
         )
         .unwrap();
@@ -574,10 +586,11 @@ pub fn review_config(
     db: &Secret,
 ) -> vigil_config::Config {
     let text = format!(
-        "{}{}[review]\ndatabase_url = {:?}\ngroup_id = \"{group}-review\"\ntopics = {review_topics:?}\ncontent_fetch_timeout_ms = 5000\n",
+        "{}{}[review]\ndatabase_url = {:?}\ncontent_key_file = {:?}\ngroup_id = \"{group}-review\"\ntopics = {review_topics:?}\ncontent_fetch_timeout_ms = 5000\n",
         crate::kafka_support::lists_section(),
         crate::kafka_support::kafka_section(group, input, ""),
         db.expose(),
+        content_key_file(),
     );
     vigil_config::Config::from_toml(&text, "test", &crate::common::root(), std::iter::empty())
         .unwrap()
@@ -617,6 +630,26 @@ pub fn text_flag(message_id: &str) -> Vec<u8> {
         sent,
     );
     serde_json::to_vec(&flag).unwrap()
+}
+
+/// The flag of [`text_flag`]`(message_id)` with `text` and `images` as its stored content,
+/// as ingestion would hand it to the store.
+pub fn with_content(
+    message_id: &str,
+    text: &str,
+    images: Vec<vigil_review::Image>,
+) -> vigil_review::IncomingFlag {
+    vigil_review::IncomingFlag {
+        flag: serde_json::from_slice(&text_flag(message_id)).unwrap(),
+        queue: "flags".into(),
+        partition: 0,
+        offset: 0,
+        content: vigil_review::Content::Stored {
+            text: Some(text.into()),
+            images,
+            videos: Vec::new(),
+        },
+    }
 }
 
 /// A flag for `message` (a DM's JSON) read from `source`, matching keyword rule `rule`, with

@@ -44,6 +44,17 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Re-wrap every flag's data key under the active key of review.content_key_file (its
+    /// first line), so an older key can be removed from the file. Content is not re-sealed;
+    /// consoles keep running (each opens under any key the file lists). Prints how many keys
+    /// were re-wrapped. docs/security.md#content-at-rest describes the rotation.
+    ///
+    /// Example: vigil review rotate-keys --config vigil.toml
+    RotateKeys {
+        /// Configuration file [default: $VIGIL_CONFIG, else ./vigil.toml if present].
+        #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Manage console accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -178,6 +189,17 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
                 (None, None) => say("access log intact: no rows yet")?,
             }
             Ok(report.broken.is_none())
+        }
+        Command::RotateKeys { config } => {
+            let config = crate::settings::load(config.as_deref())?;
+            let rotated = runtime()?.block_on(async {
+                let store = open(&config).await?;
+                Ok::<_, anyhow::Error>(store.rotate_content_keys().await?)
+            })?;
+            say(&format!(
+                "{rotated} data keys re-wrapped under the active content key"
+            ))?;
+            Ok(true)
         }
         Command::User(UserCommand::Add {
             username,

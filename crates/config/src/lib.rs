@@ -144,6 +144,7 @@ impl Section for Config {
         self.lists.resolve_paths(base);
         self.attachments.resolve_paths(base);
         self.kafka.resolve_paths(base);
+        self.review.resolve_paths(base);
     }
 
     fn validate(&self) -> Result<(), Invalid> {

@@ -3,10 +3,11 @@
 //! the `[kafka]` section's brokers and security settings.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use vigil_core::config::{Invalid, Secret, Section, check_positive};
+use vigil_core::config::{Invalid, Secret, Section, check_positive, resolve};
 use vigil_kafka::config::{KafkaConfig, check_topic};
 use vigil_scan::config::AttachmentsConfig;
 use vigil_video::{VideoConfig, WorkerCommand};
@@ -88,6 +89,10 @@ pub struct ReviewConfig {
     /// console needs. Keep it out of the console's own environment where a migration job
     /// can run instead; the console uses it only when it finds the schema behind.
     pub owner_database_url: Option<Secret>,
+    /// The key-encryption keys that seal content at rest ([`crate::sealing`]): a file of
+    /// `<id> <64 hex digits>` lines, the first one active. Required by the console: content
+    /// is never stored in the clear. Keep it out of the database's backups.
+    pub content_key_file: Option<PathBuf>,
     /// Allow the console to run as the role that owns the review store, which could then
     /// alter its own access log (development and tests; refused otherwise).
     pub single_role: bool,
@@ -160,6 +165,7 @@ impl Default for ReviewConfig {
                 .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 9465))),
             database_url: Secret::new(defaults::REVIEW_DATABASE_URL),
             owner_database_url: None,
+            content_key_file: None,
             single_role: false,
             group_id: defaults::REVIEW_GROUP_ID.to_string(),
             topics: Vec::new(),
@@ -182,6 +188,10 @@ impl Default for ReviewConfig {
 }
 
 impl Section for ReviewConfig {
+    fn resolve_paths(&mut self, base: &Path) {
+        resolve(base, self.content_key_file.iter_mut());
+    }
+
     fn validate(&self) -> Result<(), Invalid> {
         let postgres = |url: &Secret| {
             url.expose().starts_with("postgres://") || url.expose().starts_with("postgresql://")

@@ -48,6 +48,7 @@ pub mod preview;
 pub mod queue;
 pub mod retention;
 mod schema;
+pub mod sealing;
 mod server;
 mod sessions;
 mod store;

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use vigil_core::Match;
 
 use crate::accounts::{Reviewer, Role};
+use crate::sealing::Item;
 use crate::store::{Store, StoreError};
 
 /// Which items a list or a claim considers; `None` means any.
@@ -434,6 +435,13 @@ impl Store {
         })
         .collect();
         let matches: serde_json::Value = r.get("matches");
+        let text = match r.get::<Option<Vec<u8>>, _>("text_utf8") {
+            Some(stored) => {
+                let plain = self.opened(flag_id, Item::Text, stored).await?;
+                Some(String::from_utf8_lossy(&plain).into_owned())
+            }
+            None => None,
+        };
         Ok(Some(FlagDetail {
             flag_id: r.get("flag_id"),
             message_id: r.get("message_id"),
@@ -447,9 +455,7 @@ impl Store {
             matches: serde_json::from_value(matches).unwrap_or_default(),
             content_state: r.get("content_state"),
             content_note: r.get("content_note"),
-            text: r
-                .get::<Option<Vec<u8>>, _>("text_utf8")
-                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()),
+            text,
             images,
             videos,
             claimed_by: r.get("claimed_by"),
@@ -505,7 +511,7 @@ impl Store {
         frame_ms: u64,
         revealed: bool,
     ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
-        sqlx::query_scalar(
+        let stored: Option<Option<Vec<u8>>> = sqlx::query_scalar(
             "SELECT CASE WHEN $4 THEN thumbnail ELSE preview END FROM flag_video_frames
              WHERE flag_id = $1 AND attachment_id = $2 AND frame_ms = $3",
         )
@@ -515,7 +521,40 @@ impl Store {
         .bind(revealed)
         .fetch_optional(self.pool())
         .await
-        .map_err(StoreError::db("read video frame"))
+        .map_err(StoreError::db("read video frame"))?;
+        let item = if revealed {
+            Item::Frame(attachment_id, frame_ms)
+        } else {
+            Item::FramePreview(attachment_id, frame_ms)
+        };
+        self.opened_optional(flag_id, item, stored).await
+    }
+
+    /// `stored` (an item of flag `flag_id` as read from its row) opened with the flag's data
+    /// key; content stored before sealing is returned as it is.
+    async fn opened(
+        &self,
+        flag_id: &str,
+        item: Item<'_>,
+        stored: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        match self.data_key(flag_id).await? {
+            Some(key) => Ok(key.open(flag_id, &item, &stored)?),
+            None => Ok(stored),
+        }
+    }
+
+    /// [`Store::opened`] of an optional column of an optional row.
+    async fn opened_optional(
+        &self,
+        flag_id: &str,
+        item: Item<'_>,
+        stored: Option<Option<Vec<u8>>>,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(match stored {
+            Some(Some(bytes)) => Some(Some(self.opened(flag_id, item, bytes).await?)),
+            other => other,
+        })
     }
 
     /// An image's blurred preview: `None` if there is no such image, `Some(None)` if it has
@@ -525,14 +564,16 @@ impl Store {
         flag_id: &str,
         attachment_id: &str,
     ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
-        sqlx::query_scalar(
+        let stored = sqlx::query_scalar(
             "SELECT preview FROM flag_images WHERE flag_id = $1 AND attachment_id = $2",
         )
         .bind(flag_id)
         .bind(attachment_id)
         .fetch_optional(self.pool())
         .await
-        .map_err(StoreError::db("read preview"))
+        .map_err(StoreError::db("read preview"))?;
+        self.opened_optional(flag_id, Item::ImagePreview(attachment_id), stored)
+            .await
     }
 
     /// An image attachment's bytes, while stored.
@@ -541,11 +582,17 @@ impl Store {
         flag_id: &str,
         attachment_id: &str,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        sqlx::query_scalar("SELECT data FROM flag_images WHERE flag_id = $1 AND attachment_id = $2")
-            .bind(flag_id)
-            .bind(attachment_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(StoreError::db("read image"))
+        let stored: Option<Vec<u8>> = sqlx::query_scalar(
+            "SELECT data FROM flag_images WHERE flag_id = $1 AND attachment_id = $2",
+        )
+        .bind(flag_id)
+        .bind(attachment_id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(StoreError::db("read image"))?;
+        Ok(self
+            .opened_optional(flag_id, Item::Image(attachment_id), stored.map(Some))
+            .await?
+            .flatten())
     }
 }

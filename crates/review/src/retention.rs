@@ -46,6 +46,8 @@ impl Store {
         )
         .await?;
         purge(&mut tx, "DELETE FROM flag_content t", secs, "purge text").await?;
+        // Destroys each purged flag's data key: a backup's copy of its content stays sealed.
+        purge(&mut tx, "DELETE FROM flag_keys t", secs, "purge data keys").await?;
         tx.commit().await.map_err(StoreError::db("commit"))?;
         Ok(Purged {
             flags,

@@ -13,6 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use vigil_core::config::Secret;
 
 use crate::config::ReviewConfig;
+use crate::sealing::{Keyring, SealError};
 
 use crate::store::{Store, StoreError};
 
@@ -100,7 +101,11 @@ impl Store {
                     .into(),
             ));
         }
-        Ok(Store::from_pool(pool))
+        let key_file = review
+            .content_key_file
+            .as_deref()
+            .ok_or(SealError::NoKeys)?;
+        Ok(Store::from_pool(pool).with_keyring(Keyring::load(key_file)?))
     }
 
     /// Connects without migrating or checking the role: for reading, as an auditor's role

@@ -4,8 +4,11 @@ use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
 use vigil_core::{Flag, MatchSubject, Severity};
 
+use std::sync::Arc;
+
 use crate::contact::Sheet;
 use crate::preview::Preview;
+use crate::sealing::{DataKey, Item, Keyring, SealError};
 
 /// The database failed. Retrying helps when the server was unreachable or restarting;
 /// a migration or constraint failure needs a fix first.
@@ -28,6 +31,10 @@ pub enum StoreError {
     /// The schema or the role is not what the console may run on (says what to do).
     #[error("{0}")]
     Schema(String),
+    /// Content could not be sealed or opened (no keys, a key missing from the key file,
+    /// altered ciphertext): a retry cannot help until the keys are fixed.
+    #[error(transparent)]
+    Sealing(#[from] SealError),
 }
 
 impl StoreError {
@@ -38,7 +45,10 @@ impl StoreError {
     fn sqlstate(&self) -> Option<std::borrow::Cow<'_, str>> {
         match self {
             StoreError::Database { source, .. } => source.as_database_error()?.code(),
-            StoreError::Url(_) | StoreError::Migrate(_) | StoreError::Schema(_) => None,
+            StoreError::Url(_)
+            | StoreError::Migrate(_)
+            | StoreError::Schema(_)
+            | StoreError::Sealing(_) => None,
         }
     }
 
@@ -61,7 +71,10 @@ impl StoreError {
                         || ["40001", "40P01", "55P03"].contains(&c.as_ref())
                 })
             }
-            StoreError::Url(_) | StoreError::Migrate(_) | StoreError::Schema(_) => false,
+            StoreError::Url(_)
+            | StoreError::Migrate(_)
+            | StoreError::Schema(_)
+            | StoreError::Sealing(_) => false,
         }
     }
 
@@ -82,6 +95,7 @@ impl StoreError {
             StoreError::Database { what, .. } => what,
             StoreError::Url(_) => "connect",
             StoreError::Migrate(_) | StoreError::Schema(_) => "migrate",
+            StoreError::Sealing(_) => "seal content",
         }
     }
 }
@@ -189,6 +203,8 @@ pub enum Stored {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// Seals content on the way in and opens it on the way out ([`crate::sealing`]).
+    keyring: Option<Arc<Keyring>>,
 }
 
 fn severity_rank(severity: Severity) -> i16 {
@@ -202,7 +218,72 @@ fn severity_rank(severity: Severity) -> i16 {
 
 impl Store {
     pub(crate) fn from_pool(pool: PgPool) -> Store {
-        Store { pool }
+        Store {
+            pool,
+            keyring: None,
+        }
+    }
+
+    /// This store sealing and opening content with `keyring`; without one, storing or
+    /// reading sealed content fails ([`SealError::NoKeys`]).
+    pub fn with_keyring(mut self, keyring: Keyring) -> Store {
+        self.keyring = Some(Arc::new(keyring));
+        self
+    }
+
+    fn keyring(&self) -> Result<&Keyring, StoreError> {
+        Ok(self.keyring.as_deref().ok_or(SealError::NoKeys)?)
+    }
+
+    /// `vigil review rotate-keys`: re-wraps every data key not under the active KEK under it
+    /// (content is not touched), in batches; returns how many. Safe while consoles run:
+    /// each row changes in one statement, and both KEKs open it until the old is removed.
+    pub async fn rotate_content_keys(&self) -> Result<u64, StoreError> {
+        const BATCH: i64 = 500;
+        let keyring = self.keyring()?;
+        let mut rotated = 0;
+        loop {
+            let rows: Vec<(String, String, Vec<u8>)> = sqlx::query_as(
+                "SELECT flag_id, kek_id, wrapped FROM flag_keys WHERE kek_id <> $1 LIMIT $2",
+            )
+            .bind(keyring.active_id())
+            .bind(BATCH)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::db("read data keys"))?;
+            if rows.is_empty() {
+                return Ok(rotated);
+            }
+            for (flag_id, kek_id, wrapped) in rows {
+                let Some(new) = keyring.rewrap(&flag_id, &kek_id, &wrapped)? else {
+                    continue;
+                };
+                sqlx::query(
+                    "UPDATE flag_keys SET kek_id = $2, wrapped = $3
+                     WHERE flag_id = $1 AND kek_id = $4",
+                )
+                .bind(&flag_id)
+                .bind(&new.kek_id)
+                .bind(&new.bytes)
+                .bind(&kek_id)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::db("re-wrap data key"))?;
+                rotated += 1;
+            }
+        }
+    }
+
+    /// Flag `flag_id`'s data key, or `None` for content stored before it was sealed.
+    pub(crate) async fn data_key(&self, flag_id: &str) -> Result<Option<DataKey>, StoreError> {
+        let row: Option<(String, Vec<u8>)> =
+            sqlx::query_as("SELECT kek_id, wrapped FROM flag_keys WHERE flag_id = $1")
+                .bind(flag_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(StoreError::db("read data key"))?;
+        row.map(|(kek_id, wrapped)| Ok(self.keyring()?.unwrap(flag_id, &kek_id, &wrapped)?))
+            .transpose()
     }
 
     /// The connection pool, for the console's queries.
@@ -259,15 +340,31 @@ impl Store {
             videos,
         } = &incoming.content
         {
+            let id = flag.flag_id.as_str();
+            let (key, wrapped) = self.keyring()?.new_data_key(id)?;
+            sqlx::query("INSERT INTO flag_keys (flag_id, kek_id, wrapped) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(&wrapped.kek_id)
+                .bind(&wrapped.bytes)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("insert data key"))?;
             sqlx::query("INSERT INTO flag_content (flag_id, text_utf8) VALUES ($1, $2)")
-                .bind(&flag.flag_id)
-                .bind(text.as_deref().map(str::as_bytes))
+                .bind(id)
+                .bind(
+                    text.as_deref()
+                        .map(|t| key.seal(id, &Item::Text, t.as_bytes())),
+                )
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert content"))?;
             for image in images {
+                let attachment = image.attachment_id.as_str();
                 let (preview, note) = match &image.preview {
-                    Preview::Rendered(png) => (Some(png.as_slice()), None),
+                    Preview::Rendered(png) => (
+                        Some(key.seal(id, &Item::ImagePreview(attachment), png)),
+                        None,
+                    ),
                     Preview::Missing(why) => (None, Some(why.as_str())),
                 };
                 sqlx::query(
@@ -278,7 +375,7 @@ impl Store {
                 .bind(&flag.flag_id)
                 .bind(&image.attachment_id)
                 .bind(&image.media_type)
-                .bind(&image.data)
+                .bind(key.seal(id, &Item::Image(attachment), &image.data))
                 .bind(preview)
                 .bind(note)
                 .execute(&mut *tx)
@@ -286,7 +383,7 @@ impl Store {
                 .map_err(StoreError::db("insert image"))?;
             }
             for sheet in videos {
-                insert_sheet(&mut tx, &flag.flag_id, sheet).await?;
+                insert_sheet(&mut tx, id, &key, sheet).await?;
             }
         }
         tx.commit().await.map_err(StoreError::db("commit"))?;
@@ -358,6 +455,7 @@ impl Store {
 async fn insert_sheet(
     tx: &mut Transaction<'_, Postgres>,
     flag_id: &str,
+    key: &DataKey,
     sheet: &Sheet,
 ) -> Result<(), StoreError> {
     let millis = |ms: u64| i64::try_from(ms).unwrap_or(i64::MAX);
@@ -373,8 +471,12 @@ async fn insert_sheet(
     .await
     .map_err(StoreError::db("insert video"))?;
     for frame in &sheet.frames {
+        let (attachment, ms) = (sheet.attachment_id.as_str(), frame.frame_ms);
         let (preview, note) = match &frame.preview {
-            Preview::Rendered(png) => (Some(png.as_slice()), None),
+            Preview::Rendered(png) => (
+                Some(key.seal(flag_id, &Item::FramePreview(attachment, ms), png)),
+                None,
+            ),
             Preview::Missing(why) => (None, Some(why.as_str())),
         };
         sqlx::query(
@@ -386,7 +488,7 @@ async fn insert_sheet(
         .bind(&sheet.attachment_id)
         .bind(millis(frame.frame_ms))
         .bind(millis(frame.time_ms))
-        .bind(&frame.thumbnail)
+        .bind(key.seal(flag_id, &Item::Frame(attachment, ms), &frame.thumbnail))
         .bind(preview)
         .bind(note)
         .execute(&mut **tx)

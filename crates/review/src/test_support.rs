@@ -45,7 +45,14 @@ async fn fresh_store() -> Store {
         .unwrap();
     let (prefix, _) = server.rsplit_once('/').unwrap();
     let url = Secret::new(format!("{prefix}/{db}"));
-    Store::open(&url, Duration::from_secs(10)).await.unwrap()
+    let keys = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/review/content-keys"
+    );
+    Store::open(&url, Duration::from_secs(10))
+        .await
+        .unwrap()
+        .with_keyring(crate::sealing::Keyring::load(std::path::Path::new(keys)).unwrap())
 }
 
 /// A keyword match of rule `r` in list `l` at character `spans`.
