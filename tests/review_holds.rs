@@ -391,3 +391,113 @@ fn in_the_console_leads_hold_and_release_and_auditors_see_holds_without_content(
         "a hold's reference is not logged"
     );
 }
+
+#[test]
+fn a_lead_sees_an_accounts_flags_across_conversations_as_one_case_and_holds_them_all() {
+    let (console, _) = review_support::quiet_console(
+        "",
+        &[("rita", "reviewer"), ("lena", "lead"), ("aldo", "auditor")],
+    );
+    let rt = runtime();
+    let ids: Vec<String> = rt.block_on(async {
+        let url = vigil_core::config::Secret::new(console.database_url());
+        let store = Store::open(&url, Duration::from_secs(10))
+            .await
+            .unwrap()
+            .with_keyring(review_support::test_keyring());
+        let mut ids = Vec::new();
+        for (message, sender, conversation) in [
+            ("m-1", "u-7", "c-1"),
+            ("m-2", "u-7", "c-2"),
+            ("m-3", "u-8", "c-1"),
+        ] {
+            let mut incoming = review_support::with_content(message, "case text", Vec::new());
+            incoming.flag.sender_id = sender.into();
+            incoming.flag.conversation_id = conversation.into();
+            store.insert_flag(&incoming).await.unwrap();
+            ids.push(incoming.flag.flag_id.clone());
+        }
+        ids
+    });
+
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    let cases = lena.get("/cases").text();
+    let row = |sender: &str| {
+        let at = cases.find(&format!(">{sender}<")).unwrap();
+        cases[at..].split("</tr>").next().unwrap().to_string()
+    };
+    // u-7: 2 flags in 2 conversations, both undecided; u-8: 1.
+    let cells = |row: String| -> Vec<String> {
+        row.split("<td>")
+            .skip(1)
+            .map(|c| c.split('<').next().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        cells(row("u-7"))[..6],
+        ["2", "2", "2", "0", "0", "0"],
+        "{cases}"
+    );
+    assert_eq!(
+        cells(row("u-8"))[..6],
+        ["1", "1", "1", "0", "0", "0"],
+        "{cases}"
+    );
+
+    let case = lena.get("/case?sender=u-7").text();
+    assert!(
+        case.contains(&ids[0]) && case.contains(&ids[1]) && !case.contains(&ids[2]),
+        "{case}"
+    );
+    let csrf = review_support::csrf_of(&case);
+    let r = lena.post(
+        "/case/holds",
+        &[
+            ("csrf", &csrf),
+            ("sender", "u-7"),
+            ("reason", "account reported to law enforcement"),
+            ("reference", "LE-77"),
+            ("days", "60"),
+        ],
+    );
+    assert_eq!(r.header("location"), Some("/case?sender=u-7&notice=held"));
+    let held = |sender: &str| {
+        review_support::query_i64(
+            &console,
+            &format!(
+                "SELECT count(*) FROM holds h JOIN flags f USING (flag_id)
+                 WHERE f.sender_id = '{sender}' AND h.reference = 'LE-77'"
+            ),
+        )
+    };
+    assert_eq!((held("u-7"), held("u-8")), (2, 0));
+    let cases = lena.get("/cases").text();
+    let u7 = cases
+        .split(">u-7<")
+        .nth(1)
+        .unwrap()
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(cells(u7)[5], "2", "both flags held");
+    assert_eq!(lena.get("/case?sender=nobody").status, 404);
+    assert_eq!(
+        review_support::query_rows(
+            &console,
+            "SELECT action || ' ' || detail FROM access_log
+             WHERE action IN ('view_case', 'hold_placed') ORDER BY id",
+        )[0],
+        "view_case sender=u-7"
+    );
+
+    // Cases are for leads.
+    let mut rita = Client::new(console.addr);
+    rita.login("rita");
+    assert_eq!(rita.get("/cases").status, 403);
+    let mut aldo = Client::new(console.addr);
+    aldo.login("aldo");
+    assert_eq!(aldo.get("/case?sender=u-7").status, 403);
+    console.stop();
+}

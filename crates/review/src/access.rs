@@ -37,6 +37,8 @@ pub enum Action {
     Reauthenticate,
     /// Changed their password (or had it reset with `vigil review user passwd`).
     ChangePassword,
+    /// Opened a case: an account's flags (detail: the sender's id).
+    ViewCase,
     /// Placed a legal hold on a flag, or confirmed one (detail: the hold's id, kind, days).
     HoldPlaced,
     /// Released a hold (detail: its id).
@@ -60,6 +62,7 @@ impl Action {
             Action::Export => "export_access_log",
             Action::Reauthenticate => "reauthenticate",
             Action::ChangePassword => "change_password",
+            Action::ViewCase => "view_case",
             Action::HoldPlaced => "hold_placed",
             Action::HoldReleased => "hold_released",
             Action::HoldExpired => "hold_expired",

@@ -287,6 +287,46 @@ impl Store {
         request: HoldRequest<'_>,
         remote_addr: &str,
     ) -> Result<i64, HoldError> {
+        let ids = self
+            .place_holds(
+                who,
+                "SELECT flag_id FROM flags WHERE flag_id = $1",
+                flag_id,
+                request,
+                remote_addr,
+            )
+            .await?;
+        Ok(ids[0])
+    }
+
+    /// `who`, a lead, holds every flag of sender `sender_id` (a case, [`crate::cases`]) as
+    /// `request` says, in one transaction; returns the holds' ids.
+    pub async fn hold_case(
+        &self,
+        who: &Reviewer,
+        sender_id: &str,
+        request: HoldRequest<'_>,
+        remote_addr: &str,
+    ) -> Result<Vec<i64>, HoldError> {
+        self.place_holds(
+            who,
+            "SELECT flag_id FROM flags WHERE sender_id = $1 ORDER BY flag_id",
+            sender_id,
+            request,
+            remote_addr,
+        )
+        .await
+    }
+
+    /// Holds each flag `select` (one parameter, `key`) returns; none is [`HoldError::NoSuchFlag`].
+    async fn place_holds(
+        &self,
+        who: &Reviewer,
+        select: &str,
+        key: &str,
+        request: HoldRequest<'_>,
+        remote_addr: &str,
+    ) -> Result<Vec<i64>, HoldError> {
         if who.role != Role::Lead {
             return Err(HoldError::NotLead);
         }
@@ -299,26 +339,32 @@ impl Store {
             return Err(HoldError::BadDays);
         }
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM flags WHERE flag_id = $1")
-            .bind(flag_id)
-            .fetch_optional(&mut *tx)
+        let flags: Vec<String> = sqlx::query_scalar(select)
+            .bind(key)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(StoreError::db("look up flag"))?;
-        if exists.is_none() {
+            .map_err(StoreError::db("look up flags"))?;
+        if flags.is_empty() {
             return Err(HoldError::NoSuchFlag);
         }
-        let id = insert_hold(
-            &mut tx,
-            Access::by(who, Action::HoldPlaced, remote_addr),
-            HoldKind::Placed,
-            flag_id,
-            reason,
-            reference,
-            days(request.days),
-        )
-        .await?;
+        let mut ids = Vec::with_capacity(flags.len());
+        for flag_id in &flags {
+            let access = Access::by(who, Action::HoldPlaced, remote_addr);
+            let lasts = days(request.days);
+            let id = insert_hold(
+                &mut tx,
+                access,
+                HoldKind::Placed,
+                flag_id,
+                reason,
+                reference,
+                lasts,
+            )
+            .await?;
+            ids.push(id);
+        }
         tx.commit().await.map_err(StoreError::db("commit"))?;
-        Ok(id)
+        Ok(ids)
     }
 
     /// `who`, a lead, releases hold `hold_id` for `reason`; returns the flag it held.

@@ -10,7 +10,8 @@
 //! - [`Store`] — the database (schema in `crates/review/migrations/`; [`Store::for_console`]
 //!   as the console's own role, [`Store::migrate`] as the owner): flags, matches, content
 //!   (purged after `review.content_retention_days` unless under a legal hold, [`holds`]),
-//!   reviewers, sessions, decisions and the hash-chained, append-only access log ([`chain`]).
+//!   reviewers, sessions, decisions and the hash-chained, append-only access log ([`chain`]);
+//!   content sealed at rest ([`sealing`]); flags grouped by account into [`cases`].
 //! - [`router`] — the console's pages; [`throttle`] slows password guessing.
 //! - [`config`] — the `[review]` section, and [`config::ConsoleConfig`], what the console
 //!   reads of the file.
@@ -36,6 +37,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod cases;
 pub mod chain;
 pub mod config;
 pub mod contact;

@@ -19,16 +19,44 @@ use crate::holds::{Hold, HoldError, HoldRequest, HoldState, MAX_HOLD_DAYS, MAX_H
 /// Holds `/holds` lists.
 const HOLDS_PAGE_ROWS: i64 = 500;
 
+/// The fields of every form that places holds.
 #[derive(Debug, Deserialize)]
-pub(crate) struct PlaceForm {
-    #[serde(default)]
-    csrf: String,
+pub(crate) struct HoldFields {
     #[serde(default)]
     reason: String,
     #[serde(default)]
     reference: String,
     #[serde(default)]
     days: String,
+}
+
+impl HoldFields {
+    /// The request these fields make (a duration that is not a number: 0 days, refused).
+    pub(super) fn request(&self) -> HoldRequest<'_> {
+        HoldRequest {
+            reason: &self.reason,
+            reference: &self.reference,
+            days: self.days.trim().parse().unwrap_or(0),
+        }
+    }
+
+    /// Their inputs, with `default_days` filled in, and a submit button saying `submit`.
+    pub(super) fn inputs(default_days: u32, submit: &str) -> Markup {
+        html! {
+            label { "Reason" input type="text" name="reason" required maxlength=(MAX_HOLD_TEXT_CHARS); }
+            label { "Reference (preservation request, case number)" input type="text" name="reference" maxlength=(MAX_HOLD_TEXT_CHARS); }
+            label { "Days" input type="number" name="days" min="1" max=(MAX_HOLD_DAYS) value=(default_days) required; }
+            button type="submit" { (submit) }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlaceForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: HoldFields,
 }
 
 #[derive(Debug, Deserialize)]
@@ -40,7 +68,7 @@ pub(crate) struct ReleaseForm {
 }
 
 /// The notice key a refused hold request sends the flag page back with.
-fn refusal(err: HoldError) -> Result<&'static str, WebError> {
+pub(super) fn refusal(err: HoldError) -> Result<&'static str, WebError> {
     Ok(match err {
         HoldError::NoReason => "hold-no-reason",
         HoldError::BadText(_) => "hold-bad-text",
@@ -69,14 +97,14 @@ pub(crate) async fn place(
     if !valid_flag_id(&flag_id) {
         return Err(WebError::no_such_flag());
     }
-    let request = HoldRequest {
-        reason: &form.reason,
-        reference: &form.reference,
-        days: form.days.trim().parse().unwrap_or(0),
-    };
     let key = match state
         .store
-        .place_hold(&signed.who, &flag_id, request, &signed.remote_addr)
+        .place_hold(
+            &signed.who,
+            &flag_id,
+            form.fields.request(),
+            &signed.remote_addr,
+        )
         .await
     {
         Ok(_) => "held",
@@ -200,10 +228,7 @@ pub(crate) fn section(signed: &Signed, flag_id: &str, holds: &[Hold], default_da
         @if lead {
             form.place-hold method="post" action={ "/flags/" (flag_id) "/holds" } {
                 input type="hidden" name="csrf" value=(signed.csrf);
-                label { "Reason" input type="text" name="reason" required maxlength=(MAX_HOLD_TEXT_CHARS); }
-                label { "Reference (preservation request, case number)" input type="text" name="reference" maxlength=(MAX_HOLD_TEXT_CHARS); }
-                label { "Days" input type="number" name="days" min="1" max=(MAX_HOLD_DAYS) value=(default_days) required; }
-                button type="submit" { "Place hold (logged)" }
+                (HoldFields::inputs(default_days, "Place hold (logged)"))
             }
         }
     }

@@ -2,6 +2,7 @@
 //! role on the server, security headers on every response.
 
 mod account;
+mod cases;
 mod error;
 mod export;
 mod holds;
@@ -63,6 +64,9 @@ pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
         .route("/flags/{flag_id}/decision", post(routes::decide))
         .route("/flags/{flag_id}/holds", post(holds::place))
         .route("/holds", get(holds::list))
+        .route("/cases", get(cases::list))
+        .route("/case", get(cases::case))
+        .route("/case/holds", post(cases::hold))
         .route("/holds/{hold_id}/release", post(holds::release))
         .route(
             "/flags/{flag_id}/images/{attachment_id}/blurred",

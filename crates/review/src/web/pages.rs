@@ -46,6 +46,7 @@ pub(super) fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Mark
                     @if let Some(s) = signed {
                         nav {
                             @if s.who.role.sees_content() { a href="/queue" { "Queue" } }
+                            @if s.who.role == Role::Lead { a href="/cases" { "Cases" } }
                             @if s.who.role.audits() { a href="/audit" { "Audit" } a href="/holds" { "Holds" } }
                         }
                         span.who { (s.who.pseudonym) " (" (s.who.role.as_str()) ")" }

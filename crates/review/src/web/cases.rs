@@ -1,0 +1,191 @@
+//! Cases in the console, for leads: `/cases` lists accounts with flags, `/case?sender=…`
+//! shows one account's flags across conversations, and holds them all at once.
+
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use maud::html;
+use serde::Deserialize;
+
+use super::error::{Answer, WebError};
+use super::holds::HoldFields;
+use super::pages::{Notice, layout, notice_line, urlencode, when};
+use super::routes::notice;
+use super::signed::Signed;
+use super::{AppState, Tried, forbidden, see_other};
+use crate::access::Action;
+use crate::accounts::Role;
+use crate::cases::{CaseFlag, CaseSummary};
+use crate::holds::HoldError;
+
+/// The duration a case hold form offers (a § 2703(f) preservation request's 90 days).
+const CASE_HOLD_DAYS: u32 = 90;
+
+/// Accounts `/cases` lists.
+const CASES_PAGE_ROWS: i64 = 200;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CaseQuery {
+    #[serde(default)]
+    sender: String,
+    notice: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CaseHoldForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(flatten)]
+    fields: HoldFields,
+}
+
+/// Leads only; anyone else is refused and logged as having tried `what`.
+async fn lead_only(state: &AppState, signed: &Signed, what: &str) -> Result<(), WebError> {
+    if signed.who.role == Role::Lead {
+        Ok(())
+    } else {
+        Err(forbidden(state, signed, what, Tried::default()).await)
+    }
+}
+
+fn case_url(sender_id: &str) -> String {
+    format!("/case?sender={}", urlencode(sender_id))
+}
+
+/// A sender id no message can have is not looked up.
+fn known_sender(sender_id: &str) -> Result<(), WebError> {
+    if vigil_core::valid_id(sender_id) {
+        Ok(())
+    } else {
+        Err(WebError::Refused(StatusCode::NOT_FOUND, "no such case"))
+    }
+}
+
+/// `GET /cases`.
+pub(crate) async fn list(State(state): State<AppState>, signed: Signed) -> Answer {
+    lead_only(&state, &signed, "/cases").await?;
+    let cases = state.store.cases(CASES_PAGE_ROWS).await?;
+    Ok(cases_page(&signed, &cases).into_response())
+}
+
+/// `GET /case?sender=…`: logged as `view_case`.
+pub(crate) async fn case(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<CaseQuery>,
+) -> Answer {
+    lead_only(&state, &signed, "/case").await?;
+    known_sender(&query.sender)?;
+    let flags = state.store.case_flags(&query.sender).await?;
+    if flags.is_empty() {
+        return Err(WebError::Refused(StatusCode::NOT_FOUND, "no such case"));
+    }
+    let detail = format!("sender={}", query.sender);
+    state
+        .store
+        .log_access(&signed.access(Action::ViewCase).detail(&detail))
+        .await?;
+    let notice = notice(query.notice.as_deref());
+    Ok(case_page(&signed, &query.sender, &flags, notice).into_response())
+}
+
+/// `POST /case/holds`: holds every flag of the case.
+pub(crate) async fn hold(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CaseHoldForm>,
+) -> Answer {
+    signed.check_csrf(&form.csrf)?;
+    lead_only(&state, &signed, "/case/holds").await?;
+    known_sender(&form.sender)?;
+    let request = form.fields.request();
+    let key = match state
+        .store
+        .hold_case(&signed.who, &form.sender, request, &signed.remote_addr)
+        .await
+    {
+        Ok(_) => "held",
+        Err(HoldError::NoSuchFlag) => {
+            return Err(WebError::Refused(StatusCode::NOT_FOUND, "no such case"));
+        }
+        Err(err) => super::holds::refusal(err)?,
+    };
+    Ok(see_other(&format!(
+        "{}&notice={key}",
+        case_url(&form.sender)
+    )))
+}
+
+fn cases_page(signed: &Signed, cases: &[CaseSummary]) -> maud::Markup {
+    layout(
+        Some(signed),
+        "Cases",
+        html! {
+            p { "Flags grouped by the account that sent them, across conversations: the most severe and most undecided first." }
+            table.cases {
+                thead { tr {
+                    th { "sender" } th { "flags" } th { "conversations" } th { "undecided" }
+                    th { "confirmed" } th { "false positive" } th { "held" } th { "most severe" } th { "last sent" }
+                } }
+                tbody {
+                    @for c in cases {
+                        tr {
+                            td { a href=(case_url(&c.sender_id)) { code { (c.sender_id) } } }
+                            td { (c.flags) } td { (c.conversations) } td { (c.undecided) }
+                            td { (c.confirmed) } td { (c.false_positive) } td { (c.held) }
+                            td { (c.severity) } td { (when(c.last_sent)) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+fn case_page(
+    signed: &Signed,
+    sender_id: &str,
+    flags: &[CaseFlag],
+    notice: Option<Notice>,
+) -> maud::Markup {
+    let conversations: std::collections::BTreeSet<&str> =
+        flags.iter().map(|f| f.conversation_id.as_str()).collect();
+    layout(
+        Some(signed),
+        "Case",
+        html! {
+            (notice_line(notice))
+            dl.facts {
+                dt { "sender" } dd { code #sender { (sender_id) } }
+                dt { "flags" } dd { (flags.len()) }
+                dt { "conversations" } dd { (conversations.len()) }
+            }
+            table.case {
+                thead { tr {
+                    th { "flag" } th { "conversation" } th { "sent" } th { "severity" }
+                    th { "categories" } th { "status" } th { "decision" } th { "held until" }
+                } }
+                tbody {
+                    @for f in flags {
+                        tr {
+                            td { a href={ "/flags/" (f.flag_id) } { code { (f.flag_id) } } }
+                            td { code { (f.conversation_id) } } td { (when(f.sent_at)) }
+                            td { (f.severity) } td { (f.categories.join(", ")) } td { (f.status) }
+                            td { (f.decision.as_deref().unwrap_or("—")) }
+                            td { @if let Some(until) = f.held_until { (when(until)) } @else { "—" } }
+                        }
+                    }
+                }
+            }
+            h2 { "Preserve the case" }
+            form.place-hold method="post" action="/case/holds" {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="sender" value=(sender_id);
+                (HoldFields::inputs(CASE_HOLD_DAYS, "Hold every flag of this account (logged)"))
+            }
+        },
+    )
+}
