@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use super::error::{Answer, WebError};
 use super::holds::HoldFields;
+use super::notice::notice;
 use super::pages::{Notice, layout, notice_line, urlencode, when};
-use super::routes::notice;
 use super::signed::Signed;
 use super::{AppState, Tried, forbidden, see_other};
 use crate::access::Action;

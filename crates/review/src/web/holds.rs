@@ -9,8 +9,8 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::error::{Answer, WebError};
+use super::notice::{NoticeQuery, notice};
 use super::pages::{Notice, layout, notice_line, when};
-use super::routes::{NoticeQuery, notice};
 use super::signed::Signed;
 use super::{AppState, Tried, forbidden, see_other, valid_flag_id};
 use crate::accounts::Role;

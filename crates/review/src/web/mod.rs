@@ -7,6 +7,7 @@ mod error;
 mod export;
 mod holds;
 mod metrics;
+mod notice;
 mod pages;
 mod routes;
 mod session;

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::{Answer, WebError};
+use super::notice::{NoticeQuery, notice};
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::{Action, FrameDetail};
@@ -55,11 +56,6 @@ pub(crate) struct DecisionForm {
     note: String,
 }
 
-#[derive(Debug, Deserialize, Default)]
-pub(crate) struct NoticeQuery {
-    pub(super) notice: Option<String>,
-}
-
 /// A queue filter. A value no review topic or category can have (control characters, longer
 /// than a list field) is refused before it reaches the database, which would refuse a NUL.
 fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, WebError> {
@@ -84,33 +80,6 @@ fn filter(queue: Option<String>, category: Option<String>) -> Result<Filter, Web
             .into());
     }
     Ok(Filter { queue, category })
-}
-
-/// Fixed notices a redirect may ask a page to show (never free text from the query): what
-/// went as asked, or what did not.
-pub(super) fn notice(key: Option<&str>) -> Option<pages::Notice> {
-    use pages::Notice::{Done, Refused};
-    Some(match key? {
-        "decided" => Done("Decision recorded."),
-        "released" => Done("Item released."),
-        "empty" => Refused("Nothing to claim with this filter."),
-        "taken" => Refused("Someone else holds this item, or it was decided."),
-        "not-holder" => Refused("Your claim on this item expired or was taken; claim it again."),
-        "not-decidable" => Refused("This item is not in a state your role can decide."),
-        "note-too-long" => Refused("The note is too long (2,000 characters at most)."),
-        "note-invalid" => Refused(
-            "The note contains control characters (such as NUL) that a note cannot hold; remove them.",
-        ),
-        "held" => Done("Hold placed: the content is kept past the retention period."),
-        "hold-released" => Done("Hold released."),
-        "hold-no-reason" => Refused("A hold needs a reason."),
-        "hold-bad-text" => {
-            Refused("The reason and reference must be one line of at most 500 characters.")
-        }
-        "hold-bad-days" => Refused("A hold lasts 1 to 3,650 days."),
-        "hold-ended" => Refused("That hold has ended already."),
-        _ => return None,
-    })
 }
 
 pub(crate) async fn home(signed: Signed) -> Response {

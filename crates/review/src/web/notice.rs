@@ -1,0 +1,39 @@
+//! The fixed notices a redirect asks a page to show (`?notice=key`): never free text from the
+//! query.
+
+use serde::Deserialize;
+
+use super::pages::Notice;
+
+/// A page's `?notice=` parameter.
+#[derive(Debug, Deserialize, Default)]
+pub(crate) struct NoticeQuery {
+    pub(super) notice: Option<String>,
+}
+
+/// Fixed notices a redirect may ask a page to show (never free text from the query): what
+/// went as asked, or what did not.
+pub(super) fn notice(key: Option<&str>) -> Option<Notice> {
+    use super::pages::Notice::{Done, Refused};
+    Some(match key? {
+        "decided" => Done("Decision recorded."),
+        "released" => Done("Item released."),
+        "empty" => Refused("Nothing to claim with this filter."),
+        "taken" => Refused("Someone else holds this item, or it was decided."),
+        "not-holder" => Refused("Your claim on this item expired or was taken; claim it again."),
+        "not-decidable" => Refused("This item is not in a state your role can decide."),
+        "note-too-long" => Refused("The note is too long (2,000 characters at most)."),
+        "note-invalid" => Refused(
+            "The note contains control characters (such as NUL) that a note cannot hold; remove them.",
+        ),
+        "held" => Done("Hold placed: the content is kept past the retention period."),
+        "hold-released" => Done("Hold released."),
+        "hold-no-reason" => Refused("A hold needs a reason."),
+        "hold-bad-text" => {
+            Refused("The reason and reference must be one line of at most 500 characters.")
+        }
+        "hold-bad-days" => Refused("A hold lasts 1 to 3,650 days."),
+        "hold-ended" => Refused("That hold has ended already."),
+        _ => return None,
+    })
+}
