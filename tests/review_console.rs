@@ -45,7 +45,7 @@ fn claim_item_with_image_and_text(client: &mut Client) -> String {
         let csrf = client.csrf("/queue");
         let id = claimed(&client.post("/queue/claim-next", &[("csrf", &csrf)]));
         let page = client.get(&format!("/flags/{id}")).text();
-        if page.contains("/blurred") && page.contains("<mark>") {
+        if page.contains("/blurred") && page.contains("<mark id=") {
             return id;
         }
         // Escalate it so the next claim moves on (a lead will see it).
@@ -74,10 +74,35 @@ fn a_reviewer_works_an_item_end_to_end_and_the_decision_reaches_the_topic() {
         "sample-hashes",
         "iwf-000101",
         "distance 0",
-        "<mark>keep this a secret</mark>",
         "Reveal image (logged)",
     ] {
         assert!(page.contains(needle), "{needle} missing:\n{page}");
+    }
+    // The phrase is marked, and the evidence names its characters 1-based and inclusive and
+    // links to the mark.
+    let text = page.split("<blockquote id=\"text\">").nth(1).unwrap();
+    let text = text.split("</blockquote>").next().unwrap();
+    // The quoted text without its tags: what the reviewer reads, counted in characters.
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => plain.push(c),
+            _ => {}
+        }
+    }
+    let first = plain.find("keep this a secret").unwrap();
+    let (start, end) = (
+        plain[..first].chars().count() + 1,
+        plain[..first].chars().count() + 18,
+    );
+    for needle in [
+        format!("<mark id=\"match-{start}\">keep this a secret</mark>"),
+        format!("href=\"#match-{start}\">{start}–{end}</a>"),
+    ] {
+        assert!(page.contains(&needle), "{needle} missing:\n{page}");
     }
     // Blurred by default: the original is refused until revealed.
     let image = format!("/flags/{id}/images/a1");

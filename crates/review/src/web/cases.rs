@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::{Answer, WebError};
 use super::holds::HoldFields;
 use super::notice::notice;
-use super::pages::{Notice, layout, notice_line, urlencode, when};
+use super::pages::{Notice, layout, notice_line, stamp, urlencode};
 use super::signed::Signed;
 use super::{AppState, Tried, forbidden, see_other};
 use crate::access::Action;
@@ -136,7 +136,7 @@ fn cases_page(signed: &Signed, cases: &[CaseSummary]) -> maud::Markup {
                             td { a href=(case_url(&c.sender_id)) { code { (c.sender_id) } } }
                             td { (c.flags) } td { (c.conversations) } td { (c.undecided) }
                             td { (c.confirmed) } td { (c.false_positive) } td { (c.held) }
-                            td { (c.severity) } td { (when(c.last_sent)) }
+                            td { (c.severity) } td { (stamp(c.last_sent)) }
                         }
                     }
                 }
@@ -172,10 +172,10 @@ fn case_page(
                     @for f in flags {
                         tr {
                             td { a href={ "/flags/" (f.flag_id) } { code { (f.flag_id) } } }
-                            td { code { (f.conversation_id) } } td { (when(f.sent_at)) }
+                            td { code { (f.conversation_id) } } td { (stamp(f.sent_at)) }
                             td { (f.severity) } td { (f.categories.join(", ")) } td { (f.status) }
                             td { (f.decision.as_deref().unwrap_or("—")) }
-                            td { @if let Some(until) = f.held_until { (when(until)) } @else { "—" } }
+                            td { @if let Some(until) = f.held_until { (stamp(until)) } @else { "—" } }
                         }
                     }
                 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use super::error::{Answer, WebError};
 use super::notice::{NoticeQuery, notice};
-use super::pages::{Notice, layout, notice_line, when};
+use super::pages::{Notice, layout, notice_line, stamp, when};
 use super::signed::Signed;
 use super::{AppState, Tried, forbidden, see_other, valid_flag_id};
 use crate::accounts::Role;
@@ -175,11 +175,11 @@ fn hold_row(h: &Hold, flag: FlagCell) -> Markup {
             td { (h.kind.as_str()) }
             td { (h.reason) }
             td { (h.reference) }
-            td { (h.placed_by) " at " (when(h.placed_at)) }
-            td { (when(h.expires_at)) }
+            td { (h.placed_by) ", " (stamp(h.placed_at)) }
+            td { (stamp(h.expires_at)) }
             td {
                 @if let Some(at) = h.ended_at {
-                    (when(at))
+                    (stamp(at))
                     @if let Some(by) = &h.ended_by { " by " (by) }
                     @if let Some(why) = &h.end_reason { " — " (why) }
                 }

@@ -30,6 +30,35 @@ pub(super) fn when(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+/// How long before (or after) `now` `t` is, as people say it: `just now`, `4 min ago`,
+/// `3 h ago`, `12 days ago`, `in 90 days`; a year or more away, the date.
+fn ago(t: OffsetDateTime, now: OffsetDateTime) -> String {
+    let secs = (now - t).whole_seconds();
+    let ahead = secs < 0;
+    let secs = secs.unsigned_abs();
+    let amount = match secs {
+        0..60 => return "just now".into(),
+        60..3_600 => format!("{} min", secs / 60),
+        3_600..86_400 => format!("{} h", secs / 3_600),
+        86_400..31_536_000 => {
+            let days = secs / 86_400;
+            format!("{days} day{}", if days == 1 { "" } else { "s" })
+        }
+        _ => return t.date().to_string(),
+    };
+    if ahead {
+        format!("in {amount}")
+    } else {
+        format!("{amount} ago")
+    }
+}
+
+/// `t` as its age, with the exact time (RFC 3339) for machines and on hover.
+pub(super) fn stamp(t: OffsetDateTime) -> Markup {
+    let exact = when(t);
+    html! { time datetime=(exact) title=(exact) { (ago(t, OffsetDateTime::now_utc())) } }
+}
+
 pub(super) fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -183,7 +212,7 @@ pub(crate) fn queue_page(
                             tr {
                                 td { (c.queue) } td { (c.category) } td { (c.open) }
                                 @if lead { td { (c.escalated) } }
-                                td { (when(c.oldest)) }
+                                td { (stamp(c.oldest)) }
                                 td { a href={ "/queue?queue=" (urlencode(&c.queue)) "&category=" (urlencode(&c.category)) } { "show" } }
                             }
                         }
@@ -200,7 +229,7 @@ pub(crate) fn queue_page(
                 form method="post" action="/queue/claim-next" {
                     input type="hidden" name="csrf" value=(signed.csrf);
                     (filter_query(filter))
-                    button #claim-next type="submit" { "Claim next item" }
+                    button #claim-next type="submit" accesskey="n" { "Claim next item" }
                 }
                 table.items {
                     thead { tr { th { "severity" } th { "categories" } th { "queue" } th { "flagged" } th { "matches" } th { "status" } th { "claimed by" } th {} } }
@@ -210,7 +239,7 @@ pub(crate) fn queue_page(
                                 td { (item.severity) }
                                 td { (item.categories.join(", ")) }
                                 td { (item.queue) }
-                                td { (when(item.flagged_at)) }
+                                td { (stamp(item.flagged_at)) }
                                 td { (item.matches) }
                                 td { (item.status) }
                                 td { (item.claimed_by.as_deref().unwrap_or("")) }
@@ -243,8 +272,9 @@ pub(crate) fn urlencode(value: &str) -> String {
         .collect()
 }
 
-/// The text with every matched span marked; overlapping spans are merged.
-fn highlighted(text: &str, matches: &[Match]) -> Markup {
+/// The matches' text spans (characters, end exclusive), sorted, overlapping ones merged: the
+/// marks of the message text.
+fn merged_spans(matches: &[Match]) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = matches
         .iter()
         .filter_map(|m| match &m.subject {
@@ -261,6 +291,29 @@ fn highlighted(text: &str, matches: &[Match]) -> Markup {
             _ => merged.push((start, end)),
         }
     }
+    merged
+}
+
+/// The id of the mark holding character `start` (1-based in the id, as shown to people).
+fn mark_id(merged: &[(usize, usize)], start: usize) -> Option<String> {
+    merged
+        .iter()
+        .find(|&&(s, e)| s <= start && start < e.max(s + 1))
+        .map(|&(s, _)| format!("match-{}", s + 1))
+}
+
+/// Characters `start..end` (0-based, end exclusive) as people count them: 1-based and
+/// inclusive, `7–28`, or `7` for one character.
+fn span_label(start: usize, end: usize) -> String {
+    if end <= start + 1 {
+        format!("{}", start + 1)
+    } else {
+        format!("{}–{}", start + 1, end)
+    }
+}
+
+/// The text with every span of `merged` marked, each mark with an id evidence links to.
+fn highlighted(text: &str, merged: &[(usize, usize)]) -> Markup {
     // Spans count characters; slice at the byte offsets of those characters.
     let offsets: Vec<usize> = text
         .char_indices()
@@ -268,21 +321,21 @@ fn highlighted(text: &str, matches: &[Match]) -> Markup {
         .chain(std::iter::once(text.len()))
         .collect();
     let at = |chars: usize| offsets[chars.min(offsets.len() - 1)];
-    let mut pieces: Vec<(bool, &str)> = Vec::new();
+    let mut pieces: Vec<(Option<usize>, &str)> = Vec::new();
     let mut cursor = 0;
-    for (start, end) in merged {
-        let (start, end) = (at(start), at(end));
+    for &(first, last) in merged {
+        let (start, end) = (at(first), at(last));
         if start < cursor || end <= start {
             continue;
         }
-        pieces.push((false, &text[cursor..start]));
-        pieces.push((true, &text[start..end]));
+        pieces.push((None, &text[cursor..start]));
+        pieces.push((Some(first + 1), &text[start..end]));
         cursor = end;
     }
-    pieces.push((false, &text[cursor..]));
+    pieces.push((None, &text[cursor..]));
     html! {
-        @for (marked, piece) in pieces {
-            @if marked { mark { (visible(piece)) } } @else { (visible(piece)) }
+        @for (mark, piece) in pieces {
+            @if let Some(n) = mark { mark id={ "match-" (n) } { (visible(piece)) } } @else { (visible(piece)) }
         }
     }
 }
@@ -330,7 +383,7 @@ fn clock(ms: u64) -> String {
     format!("{}:{:02}.{:03}", ms / 60_000, ms / 1000 % 60, ms % 1000)
 }
 
-fn evidence(m: &Match) -> Markup {
+fn evidence(m: &Match, merged: &[(usize, usize)]) -> Markup {
     match &m.subject {
         MatchSubject::Attachment {
             attachment_id,
@@ -356,7 +409,13 @@ fn evidence(m: &Match) -> Markup {
         },
         MatchSubject::Text { rule_id, spans } => html! {
             "rule " code { (rule_id) } ", characters "
-            (spans.iter().map(|s| format!("{}–{}", s.start, s.end)).collect::<Vec<_>>().join(", "))
+            @for (i, s) in spans.iter().enumerate() {
+                @if i > 0 { ", " }
+                @match mark_id(merged, s.start) {
+                    Some(id) => a.jump href={ "#" (id) } { (span_label(s.start, s.end)) },
+                    None => (span_label(s.start, s.end)),
+                }
+            }
         },
     }
 }
@@ -456,6 +515,7 @@ pub(crate) fn flag_page(
     let role = signed.who.role;
     let decidable =
         holds && (flag.status == "open" || (flag.status == "escalated" && role == Role::Lead));
+    let merged = merged_spans(&flag.matches);
     layout(
         Some(signed),
         "Flag",
@@ -468,8 +528,8 @@ pub(crate) fn flag_page(
                 dt { "queue" } dd { (flag.queue) }
                 dt { "status" } dd #status { (flag.status) }
                 dt { "message" } dd { code { (flag.message_id) } " in conversation " code { (flag.conversation_id) } }
-                dt { "sent" } dd { (when(flag.sent_at)) }
-                dt { "flagged" } dd { (when(flag.flagged_at)) }
+                dt { "sent" } dd { (stamp(flag.sent_at)) }
+                dt { "flagged" } dd { (stamp(flag.flagged_at)) }
             }
             h2 { "Why it was flagged" }
             table.matches {
@@ -478,7 +538,7 @@ pub(crate) fn flag_page(
                     @for m in &flag.matches {
                         tr {
                             td { (m.detector.as_str()) } td { (m.list) } td { (m.list_version) }
-                            td { (m.category) } td { (m.severity.as_str()) } td { (evidence(m)) }
+                            td { (m.category) } td { (m.severity.as_str()) } td { (evidence(m, &merged)) }
                         }
                     }
                 }
@@ -487,7 +547,7 @@ pub(crate) fn flag_page(
             @match flag.content_state.as_str() {
                 "stored" => {
                     @if let Some(text) = &flag.text {
-                        blockquote #text { (highlighted(text, &flag.matches)) }
+                        blockquote #text { (highlighted(text, &merged)) }
                     } @else { p { "(no text)" } }
                     @for image in &flag.images {
                         @let (attachment_id, media_type) = (&image.attachment_id, &image.media_type);
@@ -523,7 +583,7 @@ pub(crate) fn flag_page(
                 h2 { "Decisions" }
                 ul.decisions {
                     @for d in &flag.decisions {
-                        li { (when(d.decided_at)) ": " strong { (d.decision) } " by " (d.reviewer)
+                        li { (stamp(d.decided_at)) ": " strong { (d.decision) } " by " (d.reviewer)
                             @if !d.note.is_empty() { " — " (d.note) } }
                     }
                 }
@@ -532,10 +592,10 @@ pub(crate) fn flag_page(
                 h2 { "Decide" }
                 form.decide method="post" action={ "/flags/" (flag.flag_id) "/decision" } {
                     input type="hidden" name="csrf" value=(signed.csrf);
-                    label { input type="radio" name="decision" value="confirm" required; " Confirm: the match is what the list says" }
-                    label { input type="radio" name="decision" value="false_positive"; " False positive" }
+                    label { input type="radio" name="decision" value="confirm" required accesskey="c"; " Confirm: the match is what the list says" }
+                    label { input type="radio" name="decision" value="false_positive" accesskey="f"; " False positive" }
                     @if flag.status == "open" {
-                        label { input type="radio" name="decision" value="escalate"; " Escalate to a lead" }
+                        label { input type="radio" name="decision" value="escalate" accesskey="e"; " Escalate to a lead" }
                     }
                     label { "Note (stays in the console)" textarea name="note" maxlength="2000" {} }
                     button type="submit" { "Record decision" }
@@ -688,34 +748,87 @@ mod tests {
             (
                 "keep this a secret",
                 &[(0, 4)],
-                "<mark>keep</mark> this a secret",
+                "<mark id=\"match-1\">keep</mark> this a secret",
             ),
             // Character offsets, not bytes: "é" is two bytes.
             (
                 "héllo s.e.c.r.e.t",
                 &[(6, 17)],
-                "héllo <mark>s.e.c.r.e.t</mark>",
+                "héllo <mark id=\"match-7\">s.e.c.r.e.t</mark>",
             ),
             // Overlapping spans of two rules become one mark.
-            ("abcdef", &[(0, 3), (2, 5)], "<mark>abcde</mark>f"),
-            ("<b>hi</b>", &[(3, 5)], "&lt;b&gt;<mark>hi</mark>&lt;/b&gt;"),
+            (
+                "abcdef",
+                &[(0, 3), (2, 5)],
+                "<mark id=\"match-1\">abcde</mark>f",
+            ),
+            (
+                "<b>hi</b>",
+                &[(3, 5)],
+                "&lt;b&gt;<mark id=\"match-4\">hi</mark>&lt;/b&gt;",
+            ),
             // A span past the end is clipped, not a panic.
-            ("short", &[(3, 99)], "sho<mark>rt</mark>"),
+            ("short", &[(3, 99)], "sho<mark id=\"match-4\">rt</mark>"),
             // NUL and invisible characters are shown, and still count as one character.
             (
                 "a\u{0}b secret",
                 &[(4, 10)],
-                "a<span class=\"ctl\" title=\"U+0000\">␀</span>b <mark>secret</mark>",
+                "a<span class=\"ctl\" title=\"U+0000\">␀</span>b <mark id=\"match-5\">secret</mark>",
             ),
             (
                 "s\u{200B}e\u{202E}x\ny",
                 &[(0, 5)],
-                "<mark>s<span class=\"ctl\" title=\"U+200B\">U+200B</span>e<span class=\"ctl\" title=\"U+202E\">U+202E</span>x</mark>\ny",
+                "<mark id=\"match-1\">s<span class=\"ctl\" title=\"U+200B\">U+200B</span>e<span class=\"ctl\" title=\"U+202E\">U+202E</span>x</mark>\ny",
             ),
         ];
         for (text, spans, want) in cases {
-            let got = highlighted(text, &[keyword_match(spans)]).into_string();
+            let got = highlighted(text, &merged_spans(&[keyword_match(spans)])).into_string();
             assert_eq!(&got, want, "{text}");
         }
+    }
+
+    #[test]
+    fn ages_read_as_people_say_them() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
+        let at = |secs: i64| now - time::Duration::seconds(secs);
+        for (secs, want) in [
+            (0, "just now"),
+            (59, "just now"),
+            (-30, "just now"),
+            (60, "1 min ago"),
+            (4 * 60 + 59, "4 min ago"),
+            (3 * 3_600, "3 h ago"),
+            (86_400, "1 day ago"),
+            (12 * 86_400, "12 days ago"),
+            (-90 * 86_400, "in 90 days"),
+            (-3 * 3_600, "in 3 h"),
+            (400 * 86_400, "2025-12-11"),
+        ] {
+            assert_eq!(ago(at(secs), now), want, "{secs} s");
+        }
+        let html = stamp(now).into_string();
+        assert!(
+            html.starts_with("<time datetime=\"2027-01-15T08:00:00Z\" title="),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn spans_are_shown_one_based_and_inclusive_and_link_to_their_mark() {
+        // "keep this a secret" at 0-based 45..63 is characters 46–63 to a person.
+        assert_eq!(span_label(45, 63), "46–63");
+        assert_eq!(span_label(0, 1), "1");
+        assert_eq!(span_label(6, 6), "7");
+        let merged = merged_spans(&[keyword_match(&[(0, 3), (2, 5), (9, 12)])]);
+        assert_eq!(merged, [(0, 5), (9, 12)]);
+        // A span inside a merged mark links to that mark.
+        assert_eq!(mark_id(&merged, 2).as_deref(), Some("match-1"));
+        assert_eq!(mark_id(&merged, 9).as_deref(), Some("match-10"));
+        assert_eq!(mark_id(&merged, 6), None);
+        let evidence = evidence(&keyword_match(&[(9, 12)]), &merged).into_string();
+        assert!(
+            evidence.contains("<a class=\"jump\" href=\"#match-10\">10–12</a>"),
+            "{evidence}"
+        );
     }
 }
