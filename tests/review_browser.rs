@@ -48,25 +48,7 @@ fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
         "SELECT flag_id FROM decisions WHERE decision = 'confirm'",
     );
     assert_eq!(confirmed.len(), 1, "{confirmed:?}");
-    let rt = review_support::runtime();
-    let purged = rt.block_on(async {
-        let url = vigil_core::config::Secret::new(console.database_url());
-        let store = vigil_review::Store::open(&url, std::time::Duration::from_secs(10))
-            .await
-            .unwrap();
-        sqlx::raw_sql(
-            "UPDATE flags SET stored_at = now() - interval '31 days';
-             UPDATE flag_content SET stored_at = now() - interval '31 days';
-             UPDATE flag_images SET stored_at = now() - interval '31 days';",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
-        store
-            .purge_content(std::time::Duration::from_secs(30 * 86_400))
-            .await
-            .unwrap()
-    });
+    let purged = console.purge_a_month_later();
     let stored = review_support::query_rows(
         &console,
         "SELECT flag_id FROM flags WHERE content_state = 'stored'",

@@ -91,10 +91,7 @@ fn a_confirmed_flag_is_held_and_survives_a_purge_that_deletes_its_unheld_twin() 
     let rt = runtime();
     rt.block_on(async {
         let db = review_support::fresh_database("holds_confirmed").await;
-        let store = Store::open(&db, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .with_keyring(review_support::test_keyring());
+        let store = review_support::sealed_store(&db).await;
         let rita = store
             .add_reviewer("rita", Role::Reviewer, None)
             .await
@@ -179,10 +176,7 @@ fn a_leads_hold_keeps_content_until_released_and_only_leads_hold() {
     let rt = runtime();
     rt.block_on(async {
         let db = review_support::fresh_database("holds_placed").await;
-        let store = Store::open(&db, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .with_keyring(review_support::test_keyring());
+        let store = review_support::sealed_store(&db).await;
         let rita = store
             .add_reviewer("rita", Role::Reviewer, None)
             .await
@@ -401,10 +395,7 @@ fn a_lead_sees_an_accounts_flags_across_conversations_as_one_case_and_holds_them
     let rt = runtime();
     let ids: Vec<String> = rt.block_on(async {
         let url = vigil_core::config::Secret::new(console.database_url());
-        let store = Store::open(&url, Duration::from_secs(10))
-            .await
-            .unwrap()
-            .with_keyring(review_support::test_keyring());
+        let store = review_support::sealed_store(&url).await;
         let mut ids = Vec::new();
         for (message, sender, conversation) in [
             ("m-1", "u-7", "c-1"),

@@ -155,10 +155,7 @@ fn flags_from_vigil_run_become_rows_with_their_content_and_redeliveries_are_igno
 
     let rt = runtime();
     let db = rt.block_on(review_support::fresh_database("ingest"));
-    let store = rt
-        .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap()
-        .with_keyring(review_support::test_keyring());
+    let store = rt.block_on(review_support::sealed_store(&db));
     let config = review_config(&group, &t.input, &[&t.flags], &db);
     let ingesting = Ingesting::start(config.clone(), store.clone(), rt.handle().clone());
     let n = expected.len() as i64;
@@ -271,10 +268,7 @@ fn an_offset_is_committed_only_after_its_flag_is_stored() {
     let group = unique("review-commit");
     let rt = runtime();
     let db = rt.block_on(review_support::fresh_database("commit"));
-    let store = rt
-        .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap()
-        .with_keyring(review_support::test_keyring());
+    let store = rt.block_on(review_support::sealed_store(&db));
     // The database refuses the second flag until the fault is lifted.
     rt.block_on(
         sqlx::raw_sql(
@@ -360,10 +354,7 @@ fn a_dm_with_a_nul_character_is_stored_losslessly_and_never_holds_up_the_flags_b
 
     let rt = runtime();
     let db = rt.block_on(review_support::fresh_database("nul"));
-    let store = rt
-        .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap()
-        .with_keyring(review_support::test_keyring());
+    let store = rt.block_on(review_support::sealed_store(&db));
     let config = review_config(&group, &t.input, &[&t.flags], &db);
     let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());
     // Every flag reviewable within seconds, the NUL one first.
@@ -476,10 +467,7 @@ fn content_is_shown_only_when_the_record_at_the_flags_coordinates_is_the_message
     );
     let rt = runtime();
     let db = rt.block_on(review_support::fresh_database("identity"));
-    let store = rt
-        .block_on(Store::open(&db, Duration::from_secs(10)))
-        .unwrap()
-        .with_keyring(review_support::test_keyring());
+    let store = rt.block_on(review_support::sealed_store(&db));
     let group = unique("review-identity");
     let config = review_config(&group, &input, &[&queue], &db);
     let ingesting = Ingesting::start(config, store.clone(), rt.handle().clone());

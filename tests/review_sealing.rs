@@ -139,14 +139,7 @@ fn keys_rotate_without_resealing_and_a_purge_destroys_the_data_key() {
         assert!(err.to_string().contains("test-2026"), "{err}");
 
         // Past retention and not held: the purge deletes the content and its data key.
-        sqlx::raw_sql(
-            "UPDATE flags SET stored_at = now() - interval '31 days';
-             UPDATE flag_content SET stored_at = now() - interval '31 days';
-             UPDATE flag_keys SET stored_at = now() - interval '31 days';",
-        )
-        .execute(new.pool())
-        .await
-        .unwrap();
+        review_support::age_content(&new).await;
         let purged = new
             .purge_content(Duration::from_secs(30 * 86_400))
             .await

@@ -243,27 +243,7 @@ fn a_video_flag_shows_a_blurred_contact_sheet_and_a_timeline_and_reveals_one_fra
     assert_eq!(aldo.get(&format!("{frame}/blurred")).status, 403);
     assert_eq!(aldo.get(&frame).status, 403);
     // Frames are content: purged after the retention period with the text and images.
-    let rt = review_support::runtime();
-    let purged = rt.block_on(async {
-        let store = vigil_review::Store::open(
-            &vigil_core::config::Secret::new(console.owner_url()),
-            std::time::Duration::from_secs(10),
-        )
-        .await
-        .unwrap();
-        sqlx::raw_sql(
-            "UPDATE flag_video_frames SET stored_at = now() - interval '31 days';
-             UPDATE flag_content SET stored_at = now() - interval '31 days';
-             UPDATE flags SET stored_at = now() - interval '31 days';",
-        )
-        .execute(store.pool())
-        .await
-        .unwrap();
-        store
-            .purge_content(std::time::Duration::from_secs(30 * 86_400))
-            .await
-            .unwrap()
-    });
+    let purged = console.purge_a_month_later();
     assert_eq!((purged.flags, purged.frames), (1, 4));
     assert_eq!(
         query_i64(&console, "SELECT count(*) FROM flag_video_frames"),

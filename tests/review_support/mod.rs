@@ -18,6 +18,28 @@ pub fn server_url() -> &'static str {
     })
 }
 
+/// Moves every stored content row's `stored_at` 31 days back.
+pub async fn age_content(store: &vigil_review::Store) {
+    sqlx::raw_sql(
+        "UPDATE flags SET stored_at = now() - interval '31 days';
+         UPDATE flag_content SET stored_at = now() - interval '31 days';
+         UPDATE flag_images SET stored_at = now() - interval '31 days';
+         UPDATE flag_video_frames SET stored_at = now() - interval '31 days';
+         UPDATE flag_keys SET stored_at = now() - interval '31 days';",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+}
+
+/// A migrated store at `url` sealing content with [`test_keyring`], as a console does.
+pub async fn sealed_store(url: &Secret) -> vigil_review::Store {
+    vigil_review::Store::open(url, std::time::Duration::from_secs(10))
+        .await
+        .unwrap()
+        .with_keyring(test_keyring())
+}
+
 /// The test-only key-encryption keys (`review.content_key_file`) every console and store
 /// of the tests seals content with.
 pub fn content_key_file() -> std::path::PathBuf {
@@ -209,6 +231,22 @@ impl Console {
         let text = std::fs::read_to_string(&self.config).unwrap();
         let line = text.lines().find(|l| l.starts_with(&format!("{key} =")))?;
         Some(line.split('"').nth(1).unwrap().to_string())
+    }
+
+    /// Ages all stored content (text, images, frames, data keys) past a 30-day retention and
+    /// runs the purge as the store's owner: what a purge run a month later does.
+    pub fn purge_a_month_later(&self) -> vigil_review::retention::Purged {
+        runtime().block_on(async {
+            let url = Secret::new(self.owner_url());
+            let store = vigil_review::Store::open(&url, std::time::Duration::from_secs(10))
+                .await
+                .unwrap();
+            age_content(&store).await;
+            store
+                .purge_content(std::time::Duration::from_secs(30 * 86_400))
+                .await
+                .unwrap()
+        })
     }
 
     /// SIGTERM and wait; returns the logs.

@@ -144,6 +144,13 @@ pub enum HoldError {
     Store(#[from] StoreError),
 }
 
+/// What a lead holds: one flag, or every flag of an account (a case).
+#[derive(Debug, Clone, Copy)]
+enum Held<'a> {
+    Flag(&'a str),
+    Account(&'a str),
+}
+
 /// `value` trimmed, if it fits a hold's text field named `field`.
 fn hold_text<'a>(value: &'a str, field: &'static str) -> Result<&'a str, HoldError> {
     let value = value.trim();
@@ -288,13 +295,7 @@ impl Store {
         remote_addr: &str,
     ) -> Result<i64, HoldError> {
         let ids = self
-            .place_holds(
-                who,
-                "SELECT flag_id FROM flags WHERE flag_id = $1",
-                flag_id,
-                request,
-                remote_addr,
-            )
+            .place_holds(who, Held::Flag(flag_id), request, remote_addr)
             .await?;
         Ok(ids[0])
     }
@@ -308,22 +309,15 @@ impl Store {
         request: HoldRequest<'_>,
         remote_addr: &str,
     ) -> Result<Vec<i64>, HoldError> {
-        self.place_holds(
-            who,
-            "SELECT flag_id FROM flags WHERE sender_id = $1 ORDER BY flag_id",
-            sender_id,
-            request,
-            remote_addr,
-        )
-        .await
+        self.place_holds(who, Held::Account(sender_id), request, remote_addr)
+            .await
     }
 
-    /// Holds each flag `select` (one parameter, `key`) returns; none is [`HoldError::NoSuchFlag`].
+    /// Holds every flag of `held`; none is [`HoldError::NoSuchFlag`].
     async fn place_holds(
         &self,
         who: &Reviewer,
-        select: &str,
-        key: &str,
+        held: Held<'_>,
         request: HoldRequest<'_>,
         remote_addr: &str,
     ) -> Result<Vec<i64>, HoldError> {
@@ -339,6 +333,13 @@ impl Store {
             return Err(HoldError::BadDays);
         }
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
+        let (select, key) = match held {
+            Held::Flag(flag_id) => ("SELECT flag_id FROM flags WHERE flag_id = $1", flag_id),
+            Held::Account(sender_id) => (
+                "SELECT flag_id FROM flags WHERE sender_id = $1 ORDER BY flag_id",
+                sender_id,
+            ),
+        };
         let flags: Vec<String> = sqlx::query_scalar(select)
             .bind(key)
             .fetch_all(&mut *tx)

@@ -29,10 +29,16 @@ impl Store {
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
         let holds_expired = expire_holds(&mut tx).await?;
         let secs = retention.as_secs_f64();
-        let images = purge(&mut tx, "DELETE FROM flag_images t", secs, "purge images").await?;
+        let images = purge(
+            &mut tx,
+            "DELETE FROM flag_images t WHERE {stale}",
+            secs,
+            "purge images",
+        )
+        .await?;
         let frames = purge(
             &mut tx,
-            "DELETE FROM flag_video_frames t",
+            "DELETE FROM flag_video_frames t WHERE {stale}",
             secs,
             "purge video frames",
         )
@@ -40,14 +46,26 @@ impl Store {
         let flags = purge(
             &mut tx,
             "UPDATE flags t SET content_state = 'purged', content_note = NULL
-             WHERE content_state <> 'purged' AND",
+             WHERE content_state <> 'purged' AND {stale}",
             secs,
             "mark purged",
         )
         .await?;
-        purge(&mut tx, "DELETE FROM flag_content t", secs, "purge text").await?;
+        purge(
+            &mut tx,
+            "DELETE FROM flag_content t WHERE {stale}",
+            secs,
+            "purge text",
+        )
+        .await?;
         // Destroys each purged flag's data key: a backup's copy of its content stays sealed.
-        purge(&mut tx, "DELETE FROM flag_keys t", secs, "purge data keys").await?;
+        purge(
+            &mut tx,
+            "DELETE FROM flag_keys t WHERE {stale}",
+            secs,
+            "purge data keys",
+        )
+        .await?;
         tx.commit().await.map_err(StoreError::db("commit"))?;
         Ok(Purged {
             flags,
@@ -58,23 +76,19 @@ impl Store {
     }
 }
 
-/// Runs `statement` (on a table aliased `t`, ending in `WHERE … AND` when it has a condition
-/// of its own) on the rows stored more than `secs` ago whose flag nothing holds.
+/// Runs `statement` (on a table aliased `t`) with `{stale}` standing for: stored more than
+/// `secs` ago, and its flag under no active hold.
 async fn purge(
     conn: &mut PgConnection,
     statement: &str,
     secs: f64,
     what: &'static str,
 ) -> Result<u64, StoreError> {
-    let condition = format!(
+    let stale = format!(
         "t.stored_at < now() - make_interval(secs => $1) AND {}",
         not_held("t.flag_id")
     );
-    let sql = if statement.ends_with("AND") {
-        format!("{statement} {condition}")
-    } else {
-        format!("{statement} WHERE {condition}")
-    };
+    let sql = statement.replace("{stale}", &stale);
     Ok(sqlx::query(&sql)
         .bind(secs)
         .execute(conn)

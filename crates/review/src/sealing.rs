@@ -241,7 +241,9 @@ fn wrap_aad(kek_id: &str, flag_id: &str) -> Vec<u8> {
     format!("vigil-review-data-key\0{kek_id}\0{flag_id}").into_bytes()
 }
 
-fn random(bytes: &mut [u8]) {
+/// `bytes` filled from the OS generator: session tokens, data keys, nonces. Its failing is not
+/// survivable for a login system or a cipher, so it panics.
+pub(crate) fn random(bytes: &mut [u8]) {
     getrandom::fill(bytes).unwrap_or_else(|e| panic!("no OS randomness: {e}"));
 }
 

@@ -17,8 +17,7 @@ use crate::store::{Store, StoreError};
 /// 32 random bytes, hex.
 pub(crate) fn random_token() -> String {
     let mut bytes = [0u8; 32];
-    // The OS generator failing is not survivable for a login system.
-    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no OS randomness: {e}"));
+    crate::sealing::random(&mut bytes);
     hex::encode(bytes)
 }
 

@@ -13,9 +13,8 @@ use super::holds::HoldFields;
 use super::notice::notice;
 use super::pages::{Notice, layout, notice_line, stamp, urlencode};
 use super::signed::Signed;
-use super::{AppState, Tried, forbidden, see_other};
+use super::{AppState, Tried, lead_only, see_other};
 use crate::access::Action;
-use crate::accounts::Role;
 use crate::cases::{CaseFlag, CaseSummary};
 use crate::holds::HoldError;
 
@@ -42,15 +41,6 @@ pub(crate) struct CaseHoldForm {
     fields: HoldFields,
 }
 
-/// Leads only; anyone else is refused and logged as having tried `what`.
-async fn lead_only(state: &AppState, signed: &Signed, what: &str) -> Result<(), WebError> {
-    if signed.who.role == Role::Lead {
-        Ok(())
-    } else {
-        Err(forbidden(state, signed, what, Tried::default()).await)
-    }
-}
-
 fn case_url(sender_id: &str) -> String {
     format!("/case?sender={}", urlencode(sender_id))
 }
@@ -66,7 +56,7 @@ fn known_sender(sender_id: &str) -> Result<(), WebError> {
 
 /// `GET /cases`.
 pub(crate) async fn list(State(state): State<AppState>, signed: Signed) -> Answer {
-    lead_only(&state, &signed, "/cases").await?;
+    lead_only(&state, &signed, "/cases", Tried::default()).await?;
     let cases = state.store.cases(CASES_PAGE_ROWS).await?;
     Ok(cases_page(&signed, &cases).into_response())
 }
@@ -77,7 +67,7 @@ pub(crate) async fn case(
     signed: Signed,
     Query(query): Query<CaseQuery>,
 ) -> Answer {
-    lead_only(&state, &signed, "/case").await?;
+    lead_only(&state, &signed, "/case", Tried::default()).await?;
     known_sender(&query.sender)?;
     let flags = state.store.case_flags(&query.sender).await?;
     if flags.is_empty() {
@@ -99,7 +89,7 @@ pub(crate) async fn hold(
     Form(form): Form<CaseHoldForm>,
 ) -> Answer {
     signed.check_csrf(&form.csrf)?;
-    lead_only(&state, &signed, "/case/holds").await?;
+    lead_only(&state, &signed, "/case/holds", Tried::default()).await?;
     known_sender(&form.sender)?;
     let request = form.fields.request();
     let key = match state

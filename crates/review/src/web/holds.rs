@@ -12,7 +12,7 @@ use super::error::{Answer, WebError};
 use super::notice::{NoticeQuery, notice};
 use super::pages::{Notice, layout, notice_line, stamp, when};
 use super::signed::Signed;
-use super::{AppState, Tried, forbidden, see_other, valid_flag_id};
+use super::{AppState, Tried, forbidden, lead_only, see_other, valid_flag_id};
 use crate::accounts::Role;
 use crate::holds::{Hold, HoldError, HoldRequest, HoldState, MAX_HOLD_DAYS, MAX_HOLD_TEXT_CHARS};
 
@@ -91,9 +91,7 @@ pub(crate) async fn place(
     Form(form): Form<PlaceForm>,
 ) -> Answer {
     signed.check_csrf(&form.csrf)?;
-    if signed.who.role != Role::Lead {
-        return Err(forbidden(&state, &signed, "/flags/holds", Tried::flag(&flag_id)).await);
-    }
+    lead_only(&state, &signed, "/flags/holds", Tried::flag(&flag_id)).await?;
     if !valid_flag_id(&flag_id) {
         return Err(WebError::no_such_flag());
     }
@@ -121,9 +119,7 @@ pub(crate) async fn release(
     Form(form): Form<ReleaseForm>,
 ) -> Answer {
     signed.check_csrf(&form.csrf)?;
-    if signed.who.role != Role::Lead {
-        return Err(forbidden(&state, &signed, "/holds/release", Tried::default()).await);
-    }
+    lead_only(&state, &signed, "/holds/release", Tried::default()).await?;
     let Ok(hold_id) = hold_id.parse::<i64>() else {
         return Err(WebError::Refused(StatusCode::NOT_FOUND, "no such hold"));
     };

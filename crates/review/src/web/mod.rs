@@ -191,6 +191,20 @@ impl<'a> Tried<'a> {
     }
 }
 
+/// Leads only: anyone else is refused, and the attempt at `what` logged ([`forbidden`]).
+pub(crate) async fn lead_only(
+    state: &AppState,
+    signed: &signed::Signed,
+    what: &str,
+    tried: Tried<'_>,
+) -> Result<(), WebError> {
+    if signed.who.role == crate::accounts::Role::Lead {
+        Ok(())
+    } else {
+        Err(forbidden(state, signed, what, tried).await)
+    }
+}
+
 /// Refuses a page the role does not allow, and logs the attempt: the route (`what`) and
 /// what it tried to reach.
 pub(crate) async fn forbidden(
