@@ -106,6 +106,30 @@ fn valid_messages_parse() {
                 assert_eq!(m.recipient_ids, ["a", "b", "c"]);
             }),
         ),
+        (
+            "sender details and an original file name",
+            with(json!({
+                "sender_details": {"ip_address": "2001:db8::7", "device_id": "dev-1",
+                                   "email": "a.b@example.org", "later": true},
+                "attachments": [{"attachment_id": "a", "media_type": "image/png",
+                                 "data": "aGk=", "file_name": "IMG 0001.PNG"}]
+            })),
+            Box::new(|m| {
+                let d = &m.sender_details;
+                assert_eq!(d.ip_address, Some("2001:db8::7".parse().unwrap()));
+                assert_eq!(d.device_id.as_deref(), Some("dev-1"));
+                assert_eq!(d.email.as_deref(), Some("a.b@example.org"));
+                assert_eq!(m.attachments[0].file_name.as_deref(), Some("IMG 0001.PNG"));
+            }),
+        ),
+        (
+            "null sender details",
+            with(json!({"sender_details": null})),
+            Box::new(|m| {
+                assert!(m.sender_details.is_empty());
+                assert_eq!(m.attachments.len(), 0);
+            }),
+        ),
     ];
     for (name, record, check) in table {
         let message = Message::parse(&record).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -227,6 +251,39 @@ fn invalid_messages_are_rejected_with_reason_and_field() {
             ReasonCode::InvalidAttachment,
             Some("attachments[0]"),
         ),
+        (
+            "ip address that is not one",
+            with(json!({"sender_details": {"ip_address": "300.1.1.1"}})),
+            ReasonCode::InvalidField,
+            Some("sender_details.ip_address"),
+        ),
+        (
+            "device id with a control character",
+            with(json!({"sender_details": {"device_id": "a\u{7}b"}})),
+            ReasonCode::InvalidField,
+            Some("sender_details.device_id"),
+        ),
+        (
+            "e-mail without a domain",
+            with(json!({"sender_details": {"email": "someone@localhost"}})),
+            ReasonCode::InvalidField,
+            Some("sender_details.email"),
+        ),
+        (
+            "sender details not an object",
+            with(json!({"sender_details": "10.0.0.1"})),
+            ReasonCode::InvalidField,
+            Some("sender_details"),
+        ),
+        (
+            "empty file name",
+            with(
+                json!({"attachments": [{"attachment_id": "a", "media_type": "image/png",
+                                         "data": "aGk=", "file_name": ""}]}),
+            ),
+            ReasonCode::InvalidField,
+            Some("attachments[0].file_name"),
+        ),
     ];
     for (name, record, reason, field) in table {
         let err = Message::parse(&record).expect_err(name);
@@ -246,11 +303,15 @@ fn errors_name_the_message_when_it_has_a_readable_id() {
 #[test]
 fn debug_output_never_shows_text_or_data() {
     let record = with(json!({"text": "keep this a secret", "attachments": [
-        {"attachment_id": "a", "media_type": "image/png", "data": "c2VjcmV0IGltYWdl"},
+        {"attachment_id": "a", "media_type": "image/png", "data": "c2VjcmV0IGltYWdl",
+         "file_name": "secret-name.png"},
         {"attachment_id": "b", "media_type": "image/png", "uri": "file:///home/alice/secret.png"}
     ]}));
+    let mut record: Value = serde_json::from_slice(&record).unwrap();
+    record["sender_details"] = json!({"ip_address": "198.51.100.9", "email": "alice@example.org"});
+    let record = serde_json::to_vec(&record).unwrap();
     let debug = format!("{:?}", Message::parse(&record).unwrap());
-    for needle in ["secret", "c2VjcmV0", "alice"] {
+    for needle in ["secret", "c2VjcmV0", "alice", "198.51.100.9"] {
         assert!(!debug.contains(needle), "{needle} in {debug}");
     }
     assert!(debug.contains("<redacted 18 chars>"), "{debug}");

@@ -50,7 +50,8 @@ pub use flag::{
 };
 pub use media::MediaType;
 pub use message::{
-    Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError, valid_id,
+    Attachment, AttachmentBody, MESSAGE_SCHEMA_VERSION, Message, MessageError, SenderDetails,
+    valid_id,
 };
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ErrorStage, ReasonCode};
 pub use source::Source;

@@ -37,7 +37,36 @@ pub struct Message {
     /// Attached media, in the order the sender attached them.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<Attachment>,
+    /// What the platform knows of the sender when the message was sent, if it says: only
+    /// the review console reads it, for reports to NCMEC and law enforcement.
+    #[serde(skip_serializing_if = "SenderDetails::is_empty")]
+    pub sender_details: SenderDetails,
 }
+
+/// Optional identifiers of the sending account at the time of sending (the CyberTipline's
+/// `ipCaptureEvent`, `deviceId` and `email`). The scanner never reads them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SenderDetails {
+    /// The address the message was sent from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<std::net::IpAddr>,
+    /// The sending device's id on the platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    /// The account's verified e-mail address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+impl SenderDetails {
+    /// Whether the message carried none of them.
+    pub fn is_empty(&self) -> bool {
+        self.ip_address.is_none() && self.device_id.is_none() && self.email.is_none()
+    }
+}
+
+/// The longest `file_name` and `sender_details.email` accepted, in bytes.
+const MAX_NAME_BYTES: usize = 255;
 
 /// One attached file.
 #[derive(Clone, PartialEq, Serialize)]
@@ -49,6 +78,9 @@ pub struct Attachment {
     /// Where the bytes are.
     #[serde(flatten)]
     pub body: AttachmentBody,
+    /// The file's name as the sender's device had it, if the platform keeps it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_name: Option<String>,
 }
 
 /// Where an attachment's bytes are: inline or by reference.
@@ -88,6 +120,8 @@ struct RawMessage {
     text: Option<String>,
     #[serde(default)]
     attachments: Option<Vec<ObjectOnly<RawAttachment>>>,
+    #[serde(default)]
+    sender_details: Option<SenderDetails>,
 }
 
 /// Deserializes `T` from a JSON object only: serde's derived structs also accept arrays
@@ -121,6 +155,8 @@ struct RawAttachment {
     data: Option<String>,
     #[serde(default)]
     uri: Option<String>,
+    #[serde(default)]
+    file_name: Option<String>,
 }
 
 impl Message {
@@ -244,11 +280,40 @@ impl RawMessage {
                     ));
                 }
             };
+            if raw.file_name.as_deref().is_some_and(|n| !valid_name(n)) {
+                return Err(invalid(
+                    ReasonCode::InvalidField,
+                    format!("attachments[{i}].file_name"),
+                    format!("must be 1 to {MAX_NAME_BYTES} bytes without control characters"),
+                ));
+            }
             attachments.push(Attachment {
                 attachment_id: raw.attachment_id,
                 media_type: raw.media_type,
                 body,
+                file_name: raw.file_name,
             });
+        }
+        let sender_details = self.sender_details.unwrap_or_default();
+        if sender_details
+            .device_id
+            .as_deref()
+            .is_some_and(|d| !valid_id(d))
+        {
+            return Err(id_error("sender_details.device_id".into()));
+        }
+        if sender_details
+            .email
+            .as_deref()
+            .is_some_and(|e| !valid_email(e))
+        {
+            return Err(invalid(
+                ReasonCode::InvalidField,
+                "sender_details.email".into(),
+                format!(
+                    "must be an address of at most {MAX_NAME_BYTES} bytes: local part, @, domain"
+                ),
+            ));
         }
         Ok(Message {
             schema_version: version,
@@ -259,6 +324,7 @@ impl RawMessage {
             sent_at: self.sent_at,
             text: self.text,
             attachments,
+            sender_details,
         })
     }
 }
@@ -267,6 +333,22 @@ impl RawMessage {
 /// 256 bytes, no control characters.
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_BYTES && !id.chars().any(char::is_control)
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= MAX_NAME_BYTES && !name.chars().any(char::is_control)
+}
+
+fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    valid_name(email)
+        && !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
 }
 
 /// Turns a serde error into a reason code and a detail that names the field but never quotes
@@ -317,6 +399,8 @@ fn expected_for(path: &str) -> &'static str {
         "recipient_ids" if !path.ends_with(']') => "an array of strings",
         "attachments" if !path.ends_with(']') => "an array of attachment objects",
         "attachments" => "an attachment object",
+        "sender_details" => "an object of ip_address, device_id and email",
+        "ip_address" => "an IPv4 or IPv6 address",
         _ => "a string",
     }
 }
@@ -347,6 +431,7 @@ impl fmt::Debug for Message {
                     .map(|t| Redacted("chars", t.chars().count())),
             )
             .field("attachments", &self.attachments)
+            .field("sender_details", &self.sender_details)
             .finish()
     }
 }
@@ -357,6 +442,7 @@ impl fmt::Debug for Attachment {
             .field("attachment_id", &self.attachment_id)
             .field("media_type", &self.media_type)
             .field("body", &self.body)
+            .field("file_name", &self.file_name.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -369,6 +455,17 @@ impl fmt::Debug for AttachmentBody {
             }
             AttachmentBody::Uri(_) => f.write_str("Uri(<redacted>)"),
         }
+    }
+}
+
+impl fmt::Debug for SenderDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let present = |set: bool| if set { "<redacted>" } else { "-" };
+        f.debug_struct("SenderDetails")
+            .field("ip_address", &present(self.ip_address.is_some()))
+            .field("device_id", &present(self.device_id.is_some()))
+            .field("email", &present(self.email.is_some()))
+            .finish()
     }
 }
 
