@@ -30,6 +30,7 @@ async fn stored_flag(store: &Store, message_id: &str) -> String {
         media_type: "image/png".into(),
         data: b"image-bytes".to_vec(),
         preview: Preview::Missing("test".into()),
+        file_name: None,
     };
     let incoming = review_support::with_content(message_id, CANARY_TEXT, vec![image]);
     let flag = &incoming.flag;

@@ -3,6 +3,8 @@
 //! with a cookie jar.
 #![allow(dead_code, unreachable_pub)] // shared by test binaries that each use some of it
 
+pub mod cybertip;
+
 use std::sync::OnceLock;
 
 use sqlx::Connection;
@@ -686,6 +688,7 @@ pub fn with_content(
             text: Some(text.into()),
             images,
             videos: Vec::new(),
+            sender: vigil_core::SenderDetails::default(),
         },
     }
 }

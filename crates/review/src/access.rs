@@ -45,6 +45,18 @@ pub enum Action {
     HoldReleased,
     /// A hold reached its expiry and a purge run ended it (the system; detail: its id).
     HoldExpired,
+    /// Prepared (or re-prepared) a case's CyberTipline report (detail: its id, files).
+    ReportPrepared,
+    /// Opened the report at NCMEC (detail: NCMEC's report id).
+    ReportOpened,
+    /// Uploaded one of its files (flag, attachment; detail: MD5 and NCMEC's file id).
+    ReportFileUploaded,
+    /// Finished it: NCMEC has the report (detail: NCMEC's report id, files).
+    ReportFinished,
+    /// Retracted it at NCMEC after an error (detail: NCMEC's id, the reason code).
+    ReportRetracted,
+    /// A submission failed before NCMEC opened a report (detail: the reason code).
+    ReportFailed,
 }
 
 impl Action {
@@ -66,6 +78,12 @@ impl Action {
             Action::HoldPlaced => "hold_placed",
             Action::HoldReleased => "hold_released",
             Action::HoldExpired => "hold_expired",
+            Action::ReportPrepared => "report_prepared",
+            Action::ReportOpened => "report_opened",
+            Action::ReportFileUploaded => "report_file_uploaded",
+            Action::ReportFinished => "report_finished",
+            Action::ReportRetracted => "report_retracted",
+            Action::ReportFailed => "report_failed",
         }
     }
 }

@@ -47,6 +47,19 @@ pub mod defaults {
     pub const REVIEW_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
     /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
     pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
+
+    /// `review.cybertipline.timeout_ms`: one request to NCMEC (an upload can be large).
+    pub fn cybertipline_timeout_ms() -> u64 {
+        60_000
+    }
+    /// `review.cybertipline.attempts`.
+    pub fn cybertipline_attempts() -> u32 {
+        4
+    }
+    /// `review.cybertipline.backoff_ms`.
+    pub fn cybertipline_backoff_ms() -> u64 {
+        1_000
+    }
 }
 
 /// What the review console reads of the configuration, assembled by the binary: its own
@@ -140,6 +153,105 @@ pub struct ReviewConfig {
     /// one of them (for the access log and sign-in throttling). In `proxy` mode they are the
     /// only peers allowed to send requests, so the user header cannot be forged around them.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// `[review.cybertipline]`: where and as whom leads' reports to NCMEC go. Without it
+    /// reports can be prepared but not submitted.
+    pub cybertipline: Option<CyberTiplineConfig>,
+}
+
+/// `[review.cybertipline]`: NCMEC's CyberTipline reporting API and the reporter's details.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CyberTiplineConfig {
+    /// The API's base URL: `https://exttest.cybertip.org/ispws` (NCMEC's test environment)
+    /// or `https://report.cybertip.org/ispws` (production). Plain `http://` only to loopback.
+    pub endpoint_url: String,
+    /// The reporting account's user name (HTTP Basic).
+    pub username: String,
+    /// A file holding the account's password (one line).
+    pub password_file: PathBuf,
+    /// The platform's name as reports give it (`platform`, `espService`, `chatClient`).
+    pub platform: String,
+    /// Each request's time limit.
+    #[serde(default = "defaults::cybertipline_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Tries per request when NCMEC answers with a server error or not at all.
+    #[serde(default = "defaults::cybertipline_attempts")]
+    pub attempts: u32,
+    /// The wait before the second try; it doubles for each further one.
+    #[serde(default = "defaults::cybertipline_backoff_ms")]
+    pub backoff_ms: u64,
+    /// The person NCMEC may contact about reports (`reporter/reportingPerson`).
+    pub reporter: ReporterConfig,
+}
+
+/// `[review.cybertipline.reporter]`: the reporting person and the company's documents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReporterConfig {
+    /// First name.
+    pub first_name: String,
+    /// Last name.
+    pub last_name: String,
+    /// E-mail address.
+    pub email: String,
+    /// Telephone number, if any.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// The company template NCMEC set up for the account, if any (`companyTemplate`).
+    #[serde(default)]
+    pub company_template: Option<String>,
+    /// The platform's terms of service (`termsOfService`), if given.
+    #[serde(default)]
+    pub terms_of_service: Option<String>,
+    /// Where law enforcement sends legal process (`legalURL`), if given.
+    #[serde(default)]
+    pub legal_url: Option<String>,
+}
+
+impl CyberTiplineConfig {
+    fn validate(&self) -> Result<(), Invalid> {
+        let key = "review.cybertipline.endpoint_url";
+        let Some(rest) = self
+            .endpoint_url
+            .strip_prefix("https://")
+            .or_else(|| self.endpoint_url.strip_prefix("http://"))
+        else {
+            return Err(Invalid::new(key, "must be an https:// URL"));
+        };
+        let host = rest.split(['/', ':']).next().unwrap_or_default();
+        if self.endpoint_url.starts_with("http://") && !matches!(host, "127.0.0.1" | "localhost") {
+            return Err(Invalid::new(
+                key,
+                "must be https:// (plain http:// only to 127.0.0.1 or localhost, for a local test server)",
+            ));
+        }
+        for (key, value) in [
+            ("review.cybertipline.username", &self.username),
+            ("review.cybertipline.platform", &self.platform),
+            (
+                "review.cybertipline.reporter.first_name",
+                &self.reporter.first_name,
+            ),
+            (
+                "review.cybertipline.reporter.last_name",
+                &self.reporter.last_name,
+            ),
+        ] {
+            if value.trim().is_empty() {
+                return Err(Invalid::new(key, "must not be empty"));
+            }
+        }
+        if !self.reporter.email.contains('@') {
+            return Err(Invalid::new(
+                "review.cybertipline.reporter.email",
+                "must be an e-mail address",
+            ));
+        }
+        check_positive([
+            ("review.cybertipline.timeout_ms", self.timeout_ms),
+            ("review.cybertipline.attempts", u64::from(self.attempts)),
+        ])
+    }
 }
 
 /// How people sign in to the review console.
@@ -183,6 +295,7 @@ impl Default for ReviewConfig {
             proxy_user_header: defaults::REVIEW_PROXY_USER_HEADER.to_string(),
             proxy_reauth_url: None,
             trusted_proxies: Vec::new(),
+            cybertipline: None,
         }
     }
 }
@@ -190,6 +303,10 @@ impl Default for ReviewConfig {
 impl Section for ReviewConfig {
     fn resolve_paths(&mut self, base: &Path) {
         resolve(base, self.content_key_file.iter_mut());
+        resolve(
+            base,
+            self.cybertipline.iter_mut().map(|c| &mut c.password_file),
+        );
     }
 
     fn validate(&self) -> Result<(), Invalid> {
@@ -256,6 +373,9 @@ impl Section for ReviewConfig {
                     ));
                 }
             }
+        }
+        if let Some(cybertipline) = &self.cybertipline {
+            cybertipline.validate()?;
         }
         if self.preservation_days > crate::holds::MAX_HOLD_DAYS {
             return Err(Invalid::new(

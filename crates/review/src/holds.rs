@@ -28,6 +28,8 @@ pub const MAX_HOLD_TEXT_CHARS: usize = 500;
 pub const MAX_HOLD_DAYS: u32 = 3650;
 /// The reason a confirming decision's hold carries.
 pub const CONFIRMED_REASON: &str = "confirmed by a reviewer";
+/// The reason a finished report's hold carries.
+pub const REPORTED_REASON: &str = "reported to the NCMEC CyberTipline";
 
 /// Why a hold was placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,6 +39,8 @@ pub enum HoldKind {
     Confirmed,
     /// By a lead.
     Placed,
+    /// Automatically, by a finished CyberTipline report (from the report's time).
+    Reported,
 }
 
 impl HoldKind {
@@ -45,6 +49,7 @@ impl HoldKind {
         match self {
             HoldKind::Confirmed => "confirmed",
             HoldKind::Placed => "placed",
+            HoldKind::Reported => "reported",
         }
     }
 }
@@ -185,10 +190,10 @@ fn hold_of(r: &sqlx::postgres::PgRow) -> Hold {
     Hold {
         id: r.get("id"),
         flag_id: r.get("flag_id"),
-        kind: if r.get::<&str, _>("kind") == "confirmed" {
-            HoldKind::Confirmed
-        } else {
-            HoldKind::Placed
+        kind: match r.get::<&str, _>("kind") {
+            "confirmed" => HoldKind::Confirmed,
+            "reported" => HoldKind::Reported,
+            _ => HoldKind::Placed,
         },
         reason: r.get("reason"),
         reference: r.get("reference"),
@@ -252,6 +257,29 @@ pub(crate) async fn hold_confirmed(
         flag_id,
         CONFIRMED_REASON,
         "",
+        lasts,
+    )
+    .await
+}
+
+/// Holds `flag_id` for `lasts` from now because `who` finished CyberTipline report
+/// `reference` that includes it (inside the finishing transaction).
+pub(crate) async fn hold_reported(
+    conn: &mut PgConnection,
+    who: &Reviewer,
+    flag_id: &str,
+    reference: &str,
+    lasts: Duration,
+    remote_addr: &str,
+) -> Result<i64, StoreError> {
+    let lasts = time::Duration::try_from(lasts).unwrap_or(time::Duration::MAX);
+    insert_hold(
+        conn,
+        Access::by(who, Action::HoldPlaced, remote_addr),
+        HoldKind::Reported,
+        flag_id,
+        REPORTED_REASON,
+        reference,
         lasts,
     )
     .await

@@ -48,6 +48,7 @@ pub mod ingest;
 mod listen;
 pub mod preview;
 pub mod queue;
+pub mod reports;
 pub mod retention;
 mod schema;
 pub mod sealing;

@@ -222,6 +222,10 @@ pub(crate) enum Item<'a> {
     Frame(&'a str, u64),
     /// A video frame's blurred preview.
     FramePreview(&'a str, u64),
+    /// What the message said of its sender (JSON).
+    SenderDetails,
+    /// An image attachment's original file name.
+    FileName(&'a str),
 }
 
 impl Item<'_> {
@@ -232,6 +236,8 @@ impl Item<'_> {
             Item::ImagePreview(a) => format!("image-preview\0{a}"),
             Item::Frame(a, ms) => format!("frame\0{a}\0{ms}"),
             Item::FramePreview(a, ms) => format!("frame-preview\0{a}\0{ms}"),
+            Item::SenderDetails => "sender-details".to_string(),
+            Item::FileName(a) => format!("file-name\0{a}"),
         };
         format!("vigil-review-content\0{flag_id}\0{item}").into_bytes()
     }

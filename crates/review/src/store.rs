@@ -2,7 +2,7 @@
 
 use sqlx::postgres::PgPool;
 use sqlx::{Postgres, Row, Transaction};
-use vigil_core::{Flag, MatchSubject, Severity};
+use vigil_core::{Flag, MatchSubject, SenderDetails, Severity};
 
 use std::sync::Arc;
 
@@ -111,6 +111,8 @@ pub struct Image {
     pub data: Vec<u8>,
     /// What reviewers see until they reveal it.
     pub preview: Preview,
+    /// Its name on the sender's device, if the message said.
+    pub file_name: Option<String>,
 }
 
 impl std::fmt::Debug for Image {
@@ -120,6 +122,7 @@ impl std::fmt::Debug for Image {
             .field("media_type", &self.media_type)
             .field("bytes", &self.data.len())
             .field("preview", &self.preview)
+            .field("file_name", &self.file_name.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -135,6 +138,8 @@ pub enum Content {
         images: Vec<Image>,
         /// The contact sheets of its video attachments with video evidence.
         videos: Vec<Sheet>,
+        /// What the message said of its sender (for reports).
+        sender: SenderDetails,
     },
     /// Could not be fetched; says why (never quotes content).
     Unavailable(String),
@@ -147,11 +152,13 @@ impl std::fmt::Debug for Content {
                 text,
                 images,
                 videos,
+                sender,
             } => f
                 .debug_struct("Stored")
                 .field("text_chars", &text.as_ref().map(|t| t.chars().count()))
                 .field("images", images)
                 .field("videos", videos)
+                .field("sender", sender)
                 .finish(),
             Content::Unavailable(why) => f.debug_tuple("Unavailable").field(why).finish(),
         }
@@ -338,6 +345,7 @@ impl Store {
             text,
             images,
             videos,
+            sender,
         } = &incoming.content
         {
             let id = flag.flag_id.as_str();
@@ -349,15 +357,22 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert data key"))?;
-            sqlx::query("INSERT INTO flag_content (flag_id, text_utf8) VALUES ($1, $2)")
-                .bind(id)
-                .bind(
-                    text.as_deref()
-                        .map(|t| key.seal(id, &Item::Text, t.as_bytes())),
-                )
-                .execute(&mut *tx)
-                .await
-                .map_err(StoreError::db("insert content"))?;
+            let sender = (!sender.is_empty()).then(|| {
+                let json = serde_json::to_vec(sender).unwrap_or_default();
+                key.seal(id, &Item::SenderDetails, &json)
+            });
+            sqlx::query(
+                "INSERT INTO flag_content (flag_id, text_utf8, sender_details) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(
+                text.as_deref()
+                    .map(|t| key.seal(id, &Item::Text, t.as_bytes())),
+            )
+            .bind(sender)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("insert content"))?;
             for image in images {
                 let attachment = image.attachment_id.as_str();
                 let (preview, note) = match &image.preview {
@@ -369,8 +384,8 @@ impl Store {
                 };
                 sqlx::query(
                     "INSERT INTO flag_images (flag_id, attachment_id, media_type, data, preview,
-                        preview_note)
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                        preview_note, file_name)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
                 )
                 .bind(&flag.flag_id)
                 .bind(&image.attachment_id)
@@ -378,6 +393,12 @@ impl Store {
                 .bind(key.seal(id, &Item::Image(attachment), &image.data))
                 .bind(preview)
                 .bind(note)
+                .bind(
+                    image
+                        .file_name
+                        .as_deref()
+                        .map(|name| key.seal(id, &Item::FileName(attachment), name.as_bytes())),
+                )
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::db("insert image"))?;

@@ -142,6 +142,11 @@ impl ContentFetcher {
             .enumerate()
             .map(|(i, (a, media))| Image {
                 preview: self.previewer.render(i, &a.bytes),
+                file_name: message
+                    .attachments
+                    .iter()
+                    .find(|m| m.attachment_id == a.attachment_id)
+                    .and_then(|m| m.file_name.clone()),
                 attachment_id: a.attachment_id,
                 media_type: media.as_str().to_string(),
                 data: a.bytes,
@@ -151,6 +156,7 @@ impl ContentFetcher {
             text: message.text,
             images,
             videos,
+            sender: message.sender_details,
         }
     }
 }

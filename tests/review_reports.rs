@@ -1,0 +1,431 @@
+//! CyberTipline reports against a real PostgreSQL and the local CyberTipline test server
+//! (`review_support::cybertip`, which validates every XML body against
+//! docs/schemas/cybertipline.xsd): a lead prepares a case's report and submits it; the stored
+//! report id, the uploaded files' MD5s and the access log match what the server received; a
+//! failed upload retracts the report; a resubmission never creates a second report; a
+//! finished report holds its flags a year from the report.
+#![allow(clippy::unwrap_used)] // in tests a panic is the failure report
+
+mod common;
+mod kafka_support;
+mod review_support;
+
+use std::time::Duration;
+
+use md5::Digest as _;
+use review_support::cybertip::{TestServer, validates};
+use review_support::runtime;
+use vigil_core::{DetectorKind, Match, MatchSubject, SenderDetails, Severity};
+use vigil_review::accounts::{Reviewer, Role};
+use vigil_review::config::CyberTiplineConfig;
+use vigil_review::decisions::Decision;
+use vigil_review::holds::HoldKind;
+use vigil_review::preview::Preview;
+use vigil_review::reports::{
+    ClientError, CyberTipline, IncidentType, ReportError, ReportStatus, Submitted, xml,
+};
+use vigil_review::{Image, Store};
+
+const YEAR: Duration = Duration::from_secs(365 * 86_400);
+const SENDER: &str = "u-1";
+
+/// Stores a flag of `message_id` from [`SENDER`] with one image that matched a PDQ list
+/// entry, and the sender's IP address, device and e-mail; returns its id and the image.
+async fn image_flag(store: &Store, message_id: &str) -> (String, Vec<u8>) {
+    let bytes = format!("png-bytes-of-{message_id}").into_bytes();
+    let mut incoming = review_support::with_content(
+        message_id,
+        "look at this",
+        vec![Image {
+            attachment_id: "a-1".into(),
+            media_type: "image/png".into(),
+            data: bytes.clone(),
+            preview: Preview::Missing("test".into()),
+            file_name: Some(format!("IMG_{message_id}.png")),
+        }],
+    );
+    incoming.flag.matches.push(Match {
+        detector: DetectorKind::Hash(vigil_core::Algorithm::Pdq),
+        list: "ncmec-hashes".into(),
+        list_version: "2026-12-01".into(),
+        category: "A1".into(),
+        severity: Severity::Critical,
+        subject: MatchSubject::Attachment {
+            attachment_id: "a-1".into(),
+            entry_id: "entry-77".into(),
+            distance: 12,
+            quality: Some(100),
+            variant: None,
+            frame_ms: None,
+            video: None,
+        },
+    });
+    if let vigil_review::Content::Stored { sender, .. } = &mut incoming.content {
+        *sender = SenderDetails {
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            device_id: Some("device-42".into()),
+            email: Some("sender@example.org".into()),
+        };
+    }
+    store.insert_flag(&incoming).await.unwrap();
+    (incoming.flag.flag_id.clone(), bytes)
+}
+
+async fn confirm(store: &Store, who: &Reviewer, flag_id: &str) {
+    assert!(
+        store
+            .claim(who, flag_id, Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    store
+        .decide(who, flag_id, Decision::Confirm, "", "127.0.0.1", YEAR)
+        .await
+        .unwrap();
+}
+
+fn config(server: &TestServer, dir: &std::path::Path) -> CyberTiplineConfig {
+    let section = server.config_section(&dir.join("password"));
+    let parsed: toml::Table = toml::from_str(&section).unwrap();
+    let table = parsed["review"]["cybertipline"].clone();
+    table.try_into().unwrap()
+}
+
+/// The access log's (action, detail) rows of report actions, oldest first.
+async fn report_log(store: &Store) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT action, detail FROM access_log WHERE action LIKE 'report%' ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+struct Setup {
+    store: Store,
+    lead: Reviewer,
+    flags: Vec<(String, Vec<u8>)>,
+    server: TestServer,
+    config: CyberTiplineConfig,
+    client: CyberTipline,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(name: &str) -> Setup {
+    let db = review_support::fresh_database(name).await;
+    let store = review_support::sealed_store(&db).await;
+    let rita = store
+        .add_reviewer("rita", Role::Reviewer, None)
+        .await
+        .unwrap();
+    let lead = store.add_reviewer("lena", Role::Lead, None).await.unwrap();
+    let mut flags = Vec::new();
+    for message in ["m-1", "m-2"] {
+        let flag = image_flag(&store, message).await;
+        confirm(&store, &rita, &flag.0).await;
+        flags.push(flag);
+    }
+    // A false positive of the same account is not reported.
+    let (fp, _) = image_flag(&store, "m-3").await;
+    store
+        .claim(&rita, &fp, Duration::from_secs(60))
+        .await
+        .unwrap();
+    store
+        .decide(&rita, &fp, Decision::FalsePositive, "", "127.0.0.1", YEAR)
+        .await
+        .unwrap();
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(&server, dir.path());
+    let client = CyberTipline::new(&config).unwrap();
+    Setup {
+        store,
+        lead,
+        flags,
+        server,
+        config,
+        client,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_submitted_report_matches_what_the_cybertipline_received_and_holds_its_flags() {
+    runtime().block_on(async {
+        let s = setup("reports_submitted").await;
+        let id = s
+            .store
+            .prepare_report(
+                &s.lead,
+                SENDER,
+                IncidentType::ChildPornography,
+                "Two images matched NCMEC's list & were confirmed.",
+                "127.0.0.1",
+            )
+            .await
+            .unwrap();
+        let report = s.store.report(id).await.unwrap().unwrap();
+        assert_eq!(report.status, ReportStatus::Draft);
+        assert_eq!(report.files.len(), 2, "{report:?}");
+        let document = s.store.report_document(&report).await.unwrap();
+        let xml = xml::report(&document, &s.config);
+        validates(&xml).unwrap();
+
+        let submitted = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "127.0.0.1")
+            .await
+            .unwrap();
+        let Submitted::Finished {
+            report_id,
+            file_ids,
+        } = submitted
+        else {
+            panic!("{submitted:?}")
+        };
+        let server = s.server.snapshot();
+        assert_eq!(server.reports.len(), 1);
+        let received = &server.reports[&report_id];
+        assert!(received.finished && !received.retracted);
+
+        // The stored report id and files are the server's; every MD5 is the original's.
+        let report = s.store.report(id).await.unwrap().unwrap();
+        assert_eq!(report.status, ReportStatus::Finished);
+        assert_eq!(report.report_id, Some(report_id));
+        let stored_ids: Vec<String> = report.files.iter().filter_map(|f| f.file_id.clone()).collect();
+        assert_eq!(stored_ids, file_ids);
+        let server_ids: Vec<String> = received.files.iter().map(|f| f.0.clone()).collect();
+        assert_eq!(server_ids, file_ids);
+        for (file, (_, original)) in report.files.iter().zip(&s.flags) {
+            let md5 = hex::encode(md5::Md5::digest(original));
+            assert_eq!(file.md5, md5);
+            let on_server = received.files.iter().find(|f| Some(&f.0) == file.file_id.as_ref());
+            assert_eq!(on_server.unwrap().2, md5);
+            assert_eq!(&on_server.unwrap().3, original);
+        }
+        assert_eq!(received.files[0].1, "IMG_m-1.png");
+
+        // What the report says: the account, its address, device and e-mail, the reporter,
+        // the lead's summary escaped; each file's details with its hashes and list entry.
+        for needle in [
+            "<incidentType>Child Pornography (possession, manufacture, and distribution)</incidentType>",
+            "<espIdentifier>u-1</espIdentifier>",
+            "<ipAddress>203.0.113.7</ipAddress>",
+            "<idValue>device-42</idValue>",
+            "<email>sender@example.org</email>",
+            "<email>safety@example.com</email>",
+            "NCMEC&apos;s list &amp; were confirmed.",
+        ] {
+            assert!(received.xml.contains(needle), "{needle} missing:\n{}", received.xml);
+        }
+        assert_eq!(received.details.len(), 2);
+        let details = &received.details[0];
+        for needle in [
+            format!("<reportId>{report_id}</reportId>"),
+            format!("<originalFileHash hashType=\"MD5\">{}</originalFileHash>", report.files[0].md5),
+            "<originalFileName>IMG_m-1.png</originalFileName>".to_string(),
+            "<publiclyAvailable>false</publiclyAvailable>".to_string(),
+            "<fileViewedByEsp>false</fileViewedByEsp>".to_string(),
+            "<name>match1.entry</name><value>entry-77</value>".to_string(),
+            "<name>match1.list</name><value>ncmec-hashes</value>".to_string(),
+        ] {
+            assert!(details.contains(&needle), "{needle} missing:\n{details}");
+        }
+
+        // Every step is in the access log, with NCMEC's ids and the MD5s.
+        let log = report_log(&s.store).await;
+        let actions: Vec<&str> = log.iter().map(|(a, _)| a.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "report_prepared",
+                "report_opened",
+                "report_file_uploaded",
+                "report_file_uploaded",
+                "report_finished"
+            ]
+        );
+        assert!(log[1].1.contains(&format!("ncmec_report={report_id}")));
+        for (row, file) in log[2..4].iter().zip(&report.files) {
+            assert!(row.1.contains(&format!("md5={}", file.md5)), "{row:?}");
+            assert!(row.1.contains(file.file_id.as_deref().unwrap()), "{row:?}");
+        }
+
+        // The reported flags are held a year from the report.
+        for (flag_id, _) in &s.flags {
+            let holds = s.store.holds_of(flag_id).await.unwrap();
+            let reported: Vec<_> = holds.iter().filter(|h| h.kind == HoldKind::Reported).collect();
+            assert_eq!(reported.len(), 1, "{holds:?}");
+            assert_eq!(reported[0].reference, format!("CyberTipline report {report_id}"));
+            assert_eq!((reported[0].expires_at - reported[0].placed_at).whole_days(), 365);
+        }
+
+        // Submitting again sends nothing and creates no second report; preparing again is
+        // refused.
+        let requests = s.server.snapshot().requests.len();
+        let again = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "127.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(again, Submitted::AlreadyFinished { report_id });
+        assert_eq!(s.server.snapshot().requests.len(), requests);
+        assert_eq!(s.server.snapshot().reports.len(), 1);
+        let refused = s
+            .store
+            .prepare_report(&s.lead, SENDER, IncidentType::ChildPornography, "again", "")
+            .await
+            .unwrap_err();
+        assert!(matches!(refused, ReportError::AlreadyReported(r) if r == report_id));
+    });
+}
+
+#[test]
+fn a_failed_upload_retracts_the_report_and_the_case_can_be_submitted_once_after() {
+    runtime().block_on(async {
+        let s = setup("reports_retracted").await;
+        let id = s
+            .store
+            .prepare_report(
+                &s.lead,
+                SENDER,
+                IncidentType::ChildPornography,
+                "summary",
+                "",
+            )
+            .await
+            .unwrap();
+        {
+            // The first file goes up; the second is refused for good.
+            let mut state = s.server.state.lock().unwrap();
+            state.uploads_before_fault = 1;
+            state.upload_fault = Some(4200);
+            state.upload_failures = 1;
+        }
+        let failed = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "127.0.0.1")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                failed,
+                ReportError::Client(ClientError::Refused { code: 4200, .. })
+            ),
+            "{failed:?}"
+        );
+        let server = s.server.snapshot();
+        assert_eq!(server.reports.len(), 1);
+        let (&retracted_id, retracted) = server.reports.iter().next().unwrap();
+        assert!(retracted.retracted && !retracted.finished);
+        assert_eq!(
+            server.requests,
+            ["submit", "upload", "fileinfo", "upload", "retract"]
+        );
+        assert_eq!(retracted.files.len(), 1);
+        let report = s.store.report(id).await.unwrap().unwrap();
+        assert_eq!(report.status, ReportStatus::Draft);
+        assert_eq!(report.report_id, None);
+        assert_eq!(report.retracted_ids, [retracted_id]);
+        assert_eq!(report.last_error.as_deref(), Some("upload_refused_4200"));
+        assert!(report.files.iter().all(|f| f.file_id.is_none()));
+        let log = report_log(&s.store).await;
+        assert_eq!(log.last().unwrap().0, "report_retracted");
+        assert!(
+            log.last()
+                .unwrap()
+                .1
+                .contains(&format!("ncmec_report={retracted_id}"))
+        );
+        assert!(
+            s.store
+                .holds_of(&s.flags[0].0)
+                .await
+                .unwrap()
+                .iter()
+                .all(|h| h.kind != HoldKind::Reported)
+        );
+
+        // Submitted again it opens one new report and finishes it; a third time sends nothing.
+        let Submitted::Finished { report_id, .. } = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "127.0.0.1")
+            .await
+            .unwrap()
+        else {
+            panic!("not finished")
+        };
+        assert_ne!(report_id, retracted_id);
+        let again = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "127.0.0.1")
+            .await
+            .unwrap();
+        assert_eq!(again, Submitted::AlreadyFinished { report_id });
+        let server = s.server.snapshot();
+        let finished = server.reports.values().filter(|r| r.finished).count();
+        assert_eq!((server.reports.len(), finished), (2, 1));
+    });
+}
+
+#[test]
+fn server_errors_are_tried_again_within_one_submission() {
+    runtime().block_on(async {
+        let s = setup("reports_resumed").await;
+        let id = s
+            .store
+            .prepare_report(
+                &s.lead,
+                SENDER,
+                IncidentType::ChildPornography,
+                "summary",
+                "",
+            )
+            .await
+            .unwrap();
+        // One "upload failed" (1111) is retried within the same submission (attempts = 2).
+        {
+            let mut state = s.server.state.lock().unwrap();
+            state.upload_fault = Some(1111);
+            state.upload_failures = 1;
+        }
+        let done = s
+            .store
+            .submit_report(&s.client, &s.config, &s.lead, id, YEAR, "")
+            .await
+            .unwrap();
+        assert!(matches!(done, Submitted::Finished { .. }), "{done:?}");
+        let server = s.server.snapshot();
+        assert_eq!(
+            server.requests,
+            [
+                "submit", "upload", "upload", "fileinfo", "upload", "fileinfo", "finish"
+            ]
+        );
+        assert_eq!(server.reports.values().next().unwrap().files.len(), 2);
+    });
+}
+
+#[test]
+fn the_xml_vigil_writes_validates_and_a_broken_document_does_not() {
+    // The validator is real: a report without its reporter is refused.
+    let broken = "<?xml version=\"1.0\"?><report><incidentSummary><incidentType>Child Sex Tourism\
+        </incidentType><incidentDateTime>2026-01-01T00:00:00Z</incidentDateTime></incidentSummary>\
+        </report>";
+    assert!(validates(broken).is_err());
+    let wrong_type = "<?xml version=\"1.0\"?><fileDetails><reportId>1</reportId><fileId>f</fileId>\
+        <fileRelevance>Important</fileRelevance></fileDetails>";
+    assert!(validates(wrong_type).is_err());
+    let details = xml::file_details(&xml::FileDocument {
+        report_id: 42,
+        file_id: "b0754af766b426f2928a02c651ed4b99",
+        original_name: "a <strange> & \"name\".jpg",
+        uploaded_at: time::OffsetDateTime::UNIX_EPOCH,
+        viewed: true,
+        md5: "fafa5efeaf3cbe3b23b2748d13e629a1",
+        sha256: "00",
+        ip_address: Some("2001:db8::1".parse().unwrap()),
+        matches: vec![("match1.entry".into(), "e-1".into())],
+        note: Some("a frame".into()),
+    });
+    validates(&details).unwrap();
+}
