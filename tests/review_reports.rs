@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use md5::Digest as _;
 use review_support::cybertip::{TestServer, validates};
-use review_support::runtime;
+use review_support::{Client, runtime};
 use vigil_core::{DetectorKind, Match, MatchSubject, SenderDetails, Severity};
 use vigil_review::accounts::{Reviewer, Role};
 use vigil_review::config::CyberTiplineConfig;
@@ -428,4 +428,162 @@ fn the_xml_vigil_writes_validates_and_a_broken_document_does_not() {
         note: Some("a frame".into()),
     });
     validates(&details).unwrap();
+}
+
+#[test]
+fn in_the_console_a_lead_reads_the_report_before_submitting_it_and_only_leads_may() {
+    let rt = runtime();
+    let server = rt.block_on(TestServer::start());
+    let dir = tempfile::tempdir().unwrap();
+    let section = server.config_section(&dir.path().join("password"));
+    let (console, _) = review_support::quiet_console(
+        &section,
+        &[("rita", "reviewer"), ("lena", "lead"), ("aldo", "auditor")],
+    );
+    let flags = rt.block_on(async {
+        let url = vigil_core::config::Secret::new(console.database_url());
+        let store = review_support::sealed_store(&url).await;
+        let rita = store.find_reviewer("rita").await.unwrap().unwrap();
+        let mut flags = Vec::new();
+        for message in ["m-1", "m-2"] {
+            let flag = image_flag(&store, message).await;
+            confirm(&store, &rita, &flag.0).await;
+            flags.push(flag);
+        }
+        flags
+    });
+    let page = format!("/case/report?sender={SENDER}");
+
+    // Reviewers and auditors are refused, and the refusal is logged.
+    for name in ["rita", "aldo"] {
+        let mut client = Client::new(console.addr);
+        client.login(name);
+        assert_eq!(client.get(&page).status, 403, "{name}");
+    }
+
+    let mut lena = Client::new(console.addr);
+    lena.login("lena");
+    let case = lena.get(&format!("/case?sender={SENDER}")).text();
+    assert!(case.contains("id=\"report-link\""), "{case}");
+    let empty = lena.get(&page).text();
+    assert!(empty.contains("Prepare the report"), "{empty}");
+    let csrf = review_support::csrf_of(&empty);
+    let prepare = |client: &mut Client, summary: &str, incident: &str| {
+        client.post(
+            "/case/report",
+            &[
+                ("csrf", csrf.as_str()),
+                ("sender", SENDER),
+                ("incident_type", incident),
+                ("summary", summary),
+            ],
+        )
+    };
+    let cp = IncidentType::ChildPornography.as_str();
+    let r = prepare(&mut lena, "  ", cp);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}&notice=report-bad-summary").as_str())
+    );
+    let r = prepare(&mut lena, "summary", "Something Else");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}&notice=report-bad-type").as_str())
+    );
+    let r = prepare(&mut lena, "Two matched images, <confirmed>.", cp);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}&notice=report-prepared").as_str())
+    );
+
+    // Before submission the lead reads what NCMEC will receive; nothing was sent yet.
+    let draft = lena.get(&page).text();
+    for needle in [
+        "<dd id=\"report-status\">draft</dd>",
+        "203.0.113.7",
+        "device-42",
+        "sender@example.org",
+        "Two matched images, &lt;confirmed&gt;.",
+        "The report as NCMEC will receive it (XML)",
+        "&lt;espIdentifier&gt;u-1&lt;/espIdentifier&gt;",
+        "Submit to the CyberTipline",
+    ] {
+        assert!(draft.contains(needle), "{needle} missing:\n{draft}");
+    }
+    let md5s: Vec<String> = flags
+        .iter()
+        .map(|(_, bytes)| hex::encode(md5::Md5::digest(bytes)))
+        .collect();
+    for md5 in &md5s {
+        assert!(draft.contains(md5.as_str()), "{md5}");
+    }
+    assert!(server.snapshot().requests.is_empty());
+
+    let report = review_support::query_rows(&console, "SELECT id::text FROM reports").remove(0);
+    let submit = |client: &mut Client| {
+        client.post(
+            "/case/report/submit",
+            &[
+                ("csrf", csrf.as_str()),
+                ("sender", SENDER),
+                ("report", report.as_str()),
+            ],
+        )
+    };
+    let r = submit(&mut lena);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}&notice=report-submitted").as_str()),
+        "{}",
+        r.text()
+    );
+    let server_state = server.snapshot();
+    let (&report_id, received) = server_state.reports.iter().next().unwrap();
+    assert!(received.finished);
+    let done = lena.get(&page).text();
+    assert!(
+        done.contains(&format!("<dd id=\"ncmec-report-id\">{report_id}</dd>")),
+        "{done}"
+    );
+    for (file_id, ..) in &received.files {
+        assert!(done.contains(file_id.as_str()), "{file_id}");
+    }
+    let received_md5s: Vec<&str> = received.files.iter().map(|f| f.2.as_str()).collect();
+    assert_eq!(received_md5s, md5s);
+
+    // Again: nothing is sent, no second report.
+    let r = submit(&mut lena);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{page}&notice=report-finished-already").as_str())
+    );
+    assert_eq!(server.snapshot().reports.len(), 1);
+    assert_eq!(
+        server.snapshot().requests.len(),
+        server_state.requests.len()
+    );
+
+    // The access log has the refusals, the views and every step, under the lead's pseudonym.
+    let actions = review_support::query_rows(
+        &console,
+        "SELECT action || ' ' || role FROM access_log
+         WHERE action LIKE 'report%' OR action = 'view_report'
+            OR (action = 'denied' AND detail = '/case/report') ORDER BY id",
+    );
+    assert_eq!(
+        actions,
+        [
+            "denied reviewer",
+            "denied auditor",
+            "view_report lead",
+            "report_prepared lead",
+            "view_report lead",
+            "report_opened lead",
+            "report_file_uploaded lead",
+            "report_file_uploaded lead",
+            "report_finished lead",
+            "view_report lead",
+        ]
+    );
+    drop(rt);
 }

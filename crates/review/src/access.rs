@@ -57,6 +57,8 @@ pub enum Action {
     ReportRetracted,
     /// A submission failed before NCMEC opened a report (detail: the reason code).
     ReportFailed,
+    /// Opened a case's report page (detail: the sender's id, the report's).
+    ViewReport,
 }
 
 impl Action {
@@ -84,6 +86,7 @@ impl Action {
             Action::ReportFinished => "report_finished",
             Action::ReportRetracted => "report_retracted",
             Action::ReportFailed => "report_failed",
+            Action::ViewReport => "view_report",
         }
     }
 }

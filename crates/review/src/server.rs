@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::ingest::{IngestError, IngestProgress, ingest};
 use crate::listen::serve;
+use crate::reports::CyberTipline;
 use crate::store::{Store, StoreError};
 
 /// How long start-up waits for the database.
@@ -33,6 +34,9 @@ pub enum ConsoleError {
     /// The HTTP server failed.
     #[error("review console HTTP server: {0}")]
     Http(std::io::Error),
+    /// The CyberTipline client could not be made (its password file).
+    #[error("{0}")]
+    Reporting(std::io::Error),
 }
 
 async fn purge_loop(store: Store, retention: Duration) {
@@ -70,6 +74,10 @@ pub async fn run(
     listeners: Listeners,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ConsoleError> {
+    let cybertipline = match &config.review.cybertipline {
+        Some(c) => Some(CyberTipline::new(c).map_err(ConsoleError::Reporting)?),
+        None => None,
+    };
     let store = Store::for_console(&config.review, CONNECT_TIMEOUT).await?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(IngestProgress::new(&config.topics.clone()));
@@ -97,7 +105,7 @@ pub async fn run(
         header_read_timeout,
         std::future::pending(),
     ));
-    let app = crate::web::router(store, config);
+    let app = crate::web::router(store, config, cybertipline);
     let server = serve(listeners.console, app, header_read_timeout, stop);
     let outcome = tokio::select! {
         () = server => Ok(()),

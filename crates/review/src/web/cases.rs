@@ -170,6 +170,8 @@ fn case_page(
                     }
                 }
             }
+            h2 { "Report the case" }
+            p { a #report-link href={ "/case/report?sender=" (urlencode(sender_id)) } { "CyberTipline report" } " — prepare, review and submit this account's report to NCMEC." }
             h2 { "Preserve the case" }
             form.place-hold method="post" action="/case/holds" {
                 input type="hidden" name="csrf" value=(signed.csrf);

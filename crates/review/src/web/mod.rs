@@ -9,6 +9,7 @@ mod holds;
 mod metrics;
 mod notice;
 mod pages;
+mod reports;
 mod routes;
 mod session;
 mod signed;
@@ -30,6 +31,7 @@ use axum::routing::{get, post};
 
 use self::error::WebError;
 use crate::access::Action;
+use crate::reports::CyberTipline;
 use crate::store::Store;
 
 /// What every handler shares.
@@ -39,14 +41,21 @@ pub(crate) struct AppState {
     pub(crate) config: Arc<ConsoleConfig>,
     /// Checks passwords, a bounded number at once.
     pub(crate) passwords: Arc<crate::accounts::PasswordChecker>,
+    /// The CyberTipline, when `[review.cybertipline]` is configured.
+    pub(crate) cybertipline: Option<Arc<CyberTipline>>,
 }
 
 /// The console's routes.
-pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
+pub fn router(
+    store: Store,
+    config: Arc<ConsoleConfig>,
+    cybertipline: Option<CyberTipline>,
+) -> Router {
     let state = AppState {
         store,
         config,
         passwords: signin::password_checker(),
+        cybertipline: cybertipline.map(Arc::new),
     };
     Router::new()
         .route("/", get(routes::home))
@@ -68,6 +77,8 @@ pub fn router(store: Store, config: Arc<ConsoleConfig>) -> Router {
         .route("/cases", get(cases::list))
         .route("/case", get(cases::case))
         .route("/case/holds", post(cases::hold))
+        .route("/case/report", get(reports::page).post(reports::prepare))
+        .route("/case/report/submit", post(reports::submit))
         .route("/holds/{hold_id}/release", post(holds::release))
         .route(
             "/flags/{flag_id}/images/{attachment_id}/blurred",

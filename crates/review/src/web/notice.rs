@@ -34,6 +34,17 @@ pub(super) fn notice(key: Option<&str>) -> Option<Notice> {
         }
         "hold-bad-days" => Refused("A hold lasts 1 to 3,650 days."),
         "hold-ended" => Refused("That hold has ended already."),
+        "report-prepared" => Done("Report prepared: read it, then submit it."),
+        "report-submitted" => Done("Report submitted: NCMEC has it."),
+        "report-finished-already" => Refused("This case was reported already; nothing was sent."),
+        "report-busy" => Refused("Someone is submitting this report; try again in a few minutes."),
+        "report-failed" => Refused(
+            "The submission failed and the report was retracted at NCMEC (see the last error); submit it again.",
+        ),
+        "report-nothing" => Refused("This account has no confirmed flag with content to report."),
+        "report-bad-summary" => Refused("The summary must be 1 to 5,000 characters."),
+        "report-bad-type" => Refused("Choose one of the CyberTipline's incident types."),
+        "report-not-configured" => Refused("Reporting is not configured ([review.cybertipline])."),
         _ => return None,
     })
 }
