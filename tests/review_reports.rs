@@ -91,6 +91,11 @@ fn config(server: &TestServer, dir: &std::path::Path) -> CyberTiplineConfig {
     table.try_into().unwrap()
 }
 
+/// `xml` without the line breaks and indentation between elements.
+fn compact(xml: &str) -> String {
+    xml.lines().map(str::trim_start).collect()
+}
+
 /// The access log's (action, detail) rows of report actions, oldest first.
 async fn report_log(store: &Store) -> Vec<(String, String)> {
     sqlx::query_as("SELECT action, detail FROM access_log WHERE action LIKE 'report%' ORDER BY id")
@@ -213,12 +218,12 @@ fn a_submitted_report_matches_what_the_cybertipline_received_and_holds_its_flags
             "<idValue>device-42</idValue>",
             "<email>sender@example.org</email>",
             "<email>safety@example.com</email>",
-            "NCMEC&apos;s list &amp; were confirmed.",
+            "NCMEC's list &amp; were confirmed.",
         ] {
             assert!(received.xml.contains(needle), "{needle} missing:\n{}", received.xml);
         }
         assert_eq!(received.details.len(), 2);
-        let details = &received.details[0];
+        let details = &compact(&received.details[0]);
         for needle in [
             format!("<reportId>{report_id}</reportId>"),
             format!("<originalFileHash hashType=\"MD5\">{}</originalFileHash>", report.files[0].md5),
@@ -430,9 +435,16 @@ fn the_xml_vigil_writes_validates_and_a_broken_document_does_not() {
     validates(&details).unwrap();
 }
 
-#[test]
-fn in_the_console_a_lead_reads_the_report_before_submitting_it_and_only_leads_may() {
-    let rt = runtime();
+/// A console whose `[review.cybertipline]` is the local test server, with [`SENDER`]'s case
+/// of two confirmed image flags stored; the flags' ids and image bytes.
+struct ConsoleCase {
+    console: review_support::Console,
+    server: TestServer,
+    flags: Vec<(String, Vec<u8>)>,
+    _dir: tempfile::TempDir,
+}
+
+fn console_with_case(rt: &tokio::runtime::Runtime) -> ConsoleCase {
     let server = rt.block_on(TestServer::start());
     let dir = tempfile::tempdir().unwrap();
     let section = server.config_section(&dir.path().join("password"));
@@ -452,6 +464,76 @@ fn in_the_console_a_lead_reads_the_report_before_submitting_it_and_only_leads_ma
         }
         flags
     });
+    ConsoleCase {
+        console,
+        server,
+        flags,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn in_chromium_a_lead_builds_a_case_report_and_submits_it_once() {
+    let rt = runtime();
+    let case = console_with_case(&rt);
+    review_support::run_browser("report.mjs", &case.console, &[("SENDER", SENDER)]);
+    let server = case.server.snapshot();
+    assert_eq!(server.reports.len(), 1);
+    let (report_id, received) = server.reports.iter().next().unwrap();
+    assert!(received.finished && !received.retracted);
+    let stored = review_support::query_rows(
+        &case.console,
+        "SELECT status || ' ' || report_id FROM reports",
+    );
+    assert_eq!(stored, [format!("finished {report_id}")]);
+    let md5s: Vec<String> = case
+        .flags
+        .iter()
+        .map(|(_, bytes)| hex::encode(md5::Md5::digest(bytes)))
+        .collect();
+    let received_md5s: Vec<&str> = received.files.iter().map(|f| f.2.as_str()).collect();
+    assert_eq!(received_md5s, md5s);
+    let stored_md5s = review_support::query_rows(
+        &case.console,
+        "SELECT md5 FROM report_files ORDER BY ordinal",
+    );
+    assert_eq!(stored_md5s, md5s);
+    let logged = review_support::query_rows(
+        &case.console,
+        "SELECT action FROM access_log WHERE action LIKE 'report%' ORDER BY id",
+    );
+    assert_eq!(
+        logged,
+        [
+            "report_prepared",
+            "report_opened",
+            "report_file_uploaded",
+            "report_file_uploaded",
+            "report_finished"
+        ]
+    );
+    let uploads = review_support::query_rows(
+        &case.console,
+        "SELECT detail FROM access_log WHERE action = 'report_file_uploaded' ORDER BY id",
+    );
+    for ((detail, md5), file) in uploads.iter().zip(&md5s).zip(&received.files) {
+        assert!(detail.contains(&format!("md5={md5}")), "{detail}");
+        assert!(
+            detail.contains(&format!("ncmec_file={}", file.0)),
+            "{detail}"
+        );
+    }
+}
+
+#[test]
+fn in_the_console_a_lead_reads_the_report_before_submitting_it_and_only_leads_may() {
+    let rt = runtime();
+    let ConsoleCase {
+        console,
+        server,
+        flags,
+        _dir,
+    } = console_with_case(&rt);
     let page = format!("/case/report?sender={SENDER}");
 
     // Reviewers and auditors are refused, and the refusal is logged.

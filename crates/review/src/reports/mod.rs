@@ -582,12 +582,12 @@ impl Store {
             incident_type: report.incident_type,
             incident_at: first,
             incident_description: format!(
-                "The first of {} direct messages confirmed by the platform's reviewers, \
-                 sent from {} to {} (UTC) in {} conversations.",
-                rows.len(),
+                "The first of {} confirmed by the platform's reviewers, sent from {} to {} \
+                 (UTC) in {}.",
+                counted(rows.len(), "direct message"),
                 xml::date_time(first),
                 xml::date_time(last),
-                conversations.len()
+                counted(conversations.len(), "conversation"),
             ),
             sender_id: report.sender_id.clone(),
             ip_addresses: ips.into_iter().collect(),
@@ -595,9 +595,9 @@ impl Store {
             emails,
             chat_content: (!texts.is_empty()).then(|| texts.join("\n")),
             chat_description: format!(
-                "Direct messages sent by the reported account; {} files found by matching \
-                 against hash lists and confirmed by a reviewer.",
-                report.files.len()
+                "Direct messages sent by the reported account; {} found by matching against \
+                 hash lists and confirmed by a reviewer.",
+                counted(report.files.len(), "file")
             ),
             summary: report.summary.clone(),
         })
@@ -1012,6 +1012,15 @@ impl Store {
         )
         .await?;
         tx.commit().await.map_err(StoreError::db("commit"))
+    }
+}
+
+/// `n` and `noun`, plural unless `n` is 1.
+fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 

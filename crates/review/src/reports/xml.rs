@@ -53,14 +53,25 @@ impl Writer {
         }
     }
 
+    /// A new line indented to the current depth, so that a person can read the document.
+    fn newline(&mut self) {
+        self.out.push('\n');
+        for _ in 0..self.open.len() {
+            self.out.push_str("  ");
+        }
+    }
+
     fn start(&mut self, name: &'static str, attributes: &[(&str, &str)]) {
+        if !self.open.is_empty() {
+            self.newline();
+        }
         self.out.push('<');
         self.out.push_str(name);
         for (key, value) in attributes {
             self.out.push(' ');
             self.out.push_str(key);
             self.out.push_str("=\"");
-            escape_into(&mut self.out, value);
+            escape_into(&mut self.out, value, true);
             self.out.push('"');
         }
         self.out.push('>');
@@ -73,6 +84,7 @@ impl Writer {
 
     fn close(&mut self) {
         if let Some(name) = self.open.pop() {
+            self.newline();
             self.out.push_str("</");
             self.out.push_str(name);
             self.out.push('>');
@@ -81,7 +93,7 @@ impl Writer {
 
     fn leaf_with(&mut self, name: &'static str, attributes: &[(&str, &str)], text: &str) {
         self.start(name, attributes);
-        escape_into(&mut self.out, text);
+        escape_into(&mut self.out, text, false);
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push('>');
@@ -106,14 +118,14 @@ impl Writer {
     }
 }
 
-fn escape_into(out: &mut String, text: &str) {
+/// `text` escaped as XML character data, or as a double-quoted attribute value.
+fn escape_into(out: &mut String, text: &str, attribute: bool) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+            '"' if attribute => out.push_str("&quot;"),
             '\t' | '\n' | '\r' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
             c => out.push(c),
@@ -312,8 +324,11 @@ mod tests {
     #[test]
     fn escapes_markup_and_drops_what_xml_cannot_carry() {
         let mut out = String::new();
-        escape_into(&mut out, "a<b>&\"c'\u{1}\td");
-        assert_eq!(out, "a&lt;b&gt;&amp;&quot;c&apos;\td");
+        escape_into(&mut out, "a<b>&\"c'\u{1}\td", false);
+        assert_eq!(out, "a&lt;b&gt;&amp;\"c'\td");
+        let mut out = String::new();
+        escape_into(&mut out, "say \"x\" & <y>", true);
+        assert_eq!(out, "say &quot;x&quot; &amp; &lt;y&gt;");
     }
 
     #[test]
