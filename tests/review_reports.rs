@@ -15,74 +15,17 @@ use std::time::Duration;
 use md5::Digest as _;
 use review_support::cybertip::{TestServer, validates};
 use review_support::{Client, runtime};
-use vigil_core::{DetectorKind, Match, MatchSubject, SenderDetails, Severity};
+use vigil_review::Store;
 use vigil_review::accounts::{Reviewer, Role};
 use vigil_review::config::CyberTiplineConfig;
 use vigil_review::decisions::Decision;
 use vigil_review::holds::HoldKind;
-use vigil_review::preview::Preview;
 use vigil_review::reports::{
     ClientError, CyberTipline, IncidentType, ReportError, ReportStatus, Submitted, xml,
 };
-use vigil_review::{Image, Store};
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400);
-const SENDER: &str = "u-1";
-
-/// Stores a flag of `message_id` from [`SENDER`] with one image that matched a PDQ list
-/// entry, and the sender's IP address, device and e-mail; returns its id and the image.
-async fn image_flag(store: &Store, message_id: &str) -> (String, Vec<u8>) {
-    let bytes = format!("png-bytes-of-{message_id}").into_bytes();
-    let mut incoming = review_support::with_content(
-        message_id,
-        "look at this",
-        vec![Image {
-            attachment_id: "a-1".into(),
-            media_type: "image/png".into(),
-            data: bytes.clone(),
-            preview: Preview::Missing("test".into()),
-            file_name: Some(format!("IMG_{message_id}.png")),
-        }],
-    );
-    incoming.flag.matches.push(Match {
-        detector: DetectorKind::Hash(vigil_core::Algorithm::Pdq),
-        list: "ncmec-hashes".into(),
-        list_version: "2026-12-01".into(),
-        category: "A1".into(),
-        severity: Severity::Critical,
-        subject: MatchSubject::Attachment {
-            attachment_id: "a-1".into(),
-            entry_id: "entry-77".into(),
-            distance: 12,
-            quality: Some(100),
-            variant: None,
-            frame_ms: None,
-            video: None,
-        },
-    });
-    if let vigil_review::Content::Stored { sender, .. } = &mut incoming.content {
-        *sender = SenderDetails {
-            ip_address: Some("203.0.113.7".parse().unwrap()),
-            device_id: Some("device-42".into()),
-            email: Some("sender@example.org".into()),
-        };
-    }
-    store.insert_flag(&incoming).await.unwrap();
-    (incoming.flag.flag_id.clone(), bytes)
-}
-
-async fn confirm(store: &Store, who: &Reviewer, flag_id: &str) {
-    assert!(
-        store
-            .claim(who, flag_id, Duration::from_secs(60))
-            .await
-            .unwrap()
-    );
-    store
-        .decide(who, flag_id, Decision::Confirm, "", "127.0.0.1", YEAR)
-        .await
-        .unwrap();
-}
+const SENDER: &str = review_support::CASE_SENDER;
 
 fn config(server: &TestServer, dir: &std::path::Path) -> CyberTiplineConfig {
     let section = server.config_section(&dir.join("password"));
@@ -124,12 +67,12 @@ async fn setup(name: &str) -> Setup {
     let lead = store.add_reviewer("lena", Role::Lead, None).await.unwrap();
     let mut flags = Vec::new();
     for message in ["m-1", "m-2"] {
-        let flag = image_flag(&store, message).await;
-        confirm(&store, &rita, &flag.0).await;
+        let flag = review_support::image_flag(&store, message).await;
+        review_support::confirm(&store, &rita, &flag.0).await;
         flags.push(flag);
     }
     // A false positive of the same account is not reported.
-    let (fp, _) = image_flag(&store, "m-3").await;
+    let (fp, _) = review_support::image_flag(&store, "m-3").await;
     store
         .claim(&rita, &fp, Duration::from_secs(60))
         .await
@@ -458,8 +401,8 @@ fn console_with_case(rt: &tokio::runtime::Runtime) -> ConsoleCase {
         let rita = store.find_reviewer("rita").await.unwrap().unwrap();
         let mut flags = Vec::new();
         for message in ["m-1", "m-2"] {
-            let flag = image_flag(&store, message).await;
-            confirm(&store, &rita, &flag.0).await;
+            let flag = review_support::image_flag(&store, message).await;
+            review_support::confirm(&store, &rita, &flag.0).await;
             flags.push(flag);
         }
         flags

@@ -787,3 +787,72 @@ pub fn queue_of(console: &Console) -> String {
     let line = text.lines().find(|l| l.starts_with("topics = [")).unwrap();
     line.split('"').nth(1).unwrap().to_string()
 }
+
+/// The sender of [`image_flag`]'s flags: one case.
+pub const CASE_SENDER: &str = "u-1";
+
+/// Stores a flag of `message_id` from [`CASE_SENDER`] with one image that matched a PDQ list
+/// entry, and the sender's IP address, device and e-mail; returns its id and the image.
+pub async fn image_flag(store: &vigil_review::Store, message_id: &str) -> (String, Vec<u8>) {
+    let bytes = format!("png-bytes-of-{message_id}").into_bytes();
+    let mut incoming = with_content(
+        message_id,
+        "look at this",
+        vec![vigil_review::Image {
+            attachment_id: "a-1".into(),
+            media_type: "image/png".into(),
+            data: bytes.clone(),
+            preview: vigil_review::preview::Preview::Missing("test".into()),
+            file_name: Some(format!("IMG_{message_id}.png")),
+        }],
+    );
+    incoming.flag.matches.push(vigil_core::Match {
+        detector: vigil_core::DetectorKind::Hash(vigil_core::Algorithm::Pdq),
+        list: "ncmec-hashes".into(),
+        list_version: "2026-12-01".into(),
+        category: "A1".into(),
+        severity: vigil_core::Severity::Critical,
+        subject: vigil_core::MatchSubject::Attachment {
+            attachment_id: "a-1".into(),
+            entry_id: "entry-77".into(),
+            distance: 12,
+            quality: Some(100),
+            variant: None,
+            frame_ms: None,
+            video: None,
+        },
+    });
+    if let vigil_review::Content::Stored { sender, .. } = &mut incoming.content {
+        *sender = vigil_core::SenderDetails {
+            ip_address: Some("203.0.113.7".parse().unwrap()),
+            device_id: Some("device-42".into()),
+            email: Some("sender@example.org".into()),
+        };
+    }
+    store.insert_flag(&incoming).await.unwrap();
+    (incoming.flag.flag_id.clone(), bytes)
+}
+
+pub async fn confirm(
+    store: &vigil_review::Store,
+    who: &vigil_review::accounts::Reviewer,
+    flag_id: &str,
+) {
+    assert!(
+        store
+            .claim(who, flag_id, std::time::Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    store
+        .decide(
+            who,
+            flag_id,
+            vigil_review::decisions::Decision::Confirm,
+            "",
+            "127.0.0.1",
+            std::time::Duration::from_secs(365 * 86_400),
+        )
+        .await
+        .unwrap();
+}

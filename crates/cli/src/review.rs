@@ -55,6 +55,21 @@ pub(crate) enum Command {
         #[arg(long, value_name = "FILE", env = "VIGIL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Check an evidence package (a case exported from the console as a tar archive)
+    /// against the platform's published public key: the Ed25519 signature over its
+    /// manifest, every file's SHA-256 and MD5, SHA256SUMS, and that it holds nothing else.
+    /// Prints the case, its files and custody rows, or what failed; exits 1 if it does not
+    /// verify. Needs no database.
+    ///
+    /// Example: vigil review verify-package vigil-case-20261207T093000Z.tar --public-key evidence.pub.pem
+    VerifyPackage {
+        /// The package (tar archive).
+        #[arg(value_name = "PACKAGE")]
+        package: PathBuf,
+        /// The public key (PEM, Ed25519) the platform published for its packages.
+        #[arg(long, value_name = "PEM")]
+        public_key: PathBuf,
+    },
     /// Manage console accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -189,6 +204,33 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
                 (None, None) => say("access log intact: no rows yet")?,
             }
             Ok(report.broken.is_none())
+        }
+        Command::VerifyPackage {
+            package,
+            public_key,
+        } => {
+            let key = vigil_review::package::read_public_key(&public_key)?;
+            let archive = std::fs::read(&package)
+                .with_context(|| format!("reading {}", package.display()))?;
+            match vigil_review::package::verify(&archive, &key) {
+                Ok(verified) => {
+                    let m = &verified.manifest;
+                    say(&format!(
+                        "package verified: account {}, {} flags, {} files, {} custody rows, made {} by {}",
+                        m.sender_id,
+                        m.flags.len(),
+                        m.files.len(),
+                        m.chain_of_custody.len(),
+                        m.created_at,
+                        m.created_by
+                    ))?;
+                    Ok(true)
+                }
+                Err(err) => {
+                    say(&format!("package does NOT verify: {err}"))?;
+                    Ok(false)
+                }
+            }
         }
         Command::RotateKeys { config } => {
             let config = crate::settings::load(config.as_deref())?;

@@ -59,6 +59,9 @@ pub enum Action {
     ReportFailed,
     /// Opened a case's report page (detail: the sender's id, the report's).
     ViewReport,
+    /// Exported a case as a signed evidence package (detail: the sender's id, the
+    /// manifest's SHA-256, how many files).
+    ExportPackage,
 }
 
 impl Action {
@@ -87,6 +90,7 @@ impl Action {
             Action::ReportRetracted => "report_retracted",
             Action::ReportFailed => "report_failed",
             Action::ViewReport => "view_report",
+            Action::ExportPackage => "export_package",
         }
     }
 }

@@ -156,6 +156,9 @@ pub struct ReviewConfig {
     /// `[review.cybertipline]`: where and as whom leads' reports to NCMEC go. Without it
     /// reports can be prepared but not submitted.
     pub cybertipline: Option<CyberTiplineConfig>,
+    /// The Ed25519 private key (PKCS#8 PEM) that signs evidence packages. Without it cases
+    /// cannot be exported.
+    pub evidence_signing_key_file: Option<PathBuf>,
 }
 
 /// `[review.cybertipline]`: NCMEC's CyberTipline reporting API and the reporter's details.
@@ -296,6 +299,7 @@ impl Default for ReviewConfig {
             proxy_reauth_url: None,
             trusted_proxies: Vec::new(),
             cybertipline: None,
+            evidence_signing_key_file: None,
         }
     }
 }
@@ -303,6 +307,7 @@ impl Default for ReviewConfig {
 impl Section for ReviewConfig {
     fn resolve_paths(&mut self, base: &Path) {
         resolve(base, self.content_key_file.iter_mut());
+        resolve(base, self.evidence_signing_key_file.iter_mut());
         resolve(
             base,
             self.cybertipline.iter_mut().map(|c| &mut c.password_file),

@@ -46,6 +46,7 @@ mod export;
 pub mod holds;
 pub mod ingest;
 mod listen;
+pub mod package;
 pub mod preview;
 pub mod queue;
 pub mod reports;

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::ingest::{IngestError, IngestProgress, ingest};
 use crate::listen::serve;
+use crate::package::PackageSigner;
 use crate::reports::CyberTipline;
 use crate::store::{Store, StoreError};
 
@@ -37,6 +38,9 @@ pub enum ConsoleError {
     /// The CyberTipline client could not be made (its password file).
     #[error("{0}")]
     Reporting(std::io::Error),
+    /// The evidence packages' signing key could not be read.
+    #[error(transparent)]
+    Package(#[from] crate::package::PackageError),
 }
 
 async fn purge_loop(store: Store, retention: Duration) {
@@ -78,6 +82,10 @@ pub async fn run(
         Some(c) => Some(CyberTipline::new(c).map_err(ConsoleError::Reporting)?),
         None => None,
     };
+    let signer = match &config.review.evidence_signing_key_file {
+        Some(path) => Some(PackageSigner::load(path)?),
+        None => None,
+    };
     let store = Store::for_console(&config.review, CONNECT_TIMEOUT).await?;
     let shutdown = Arc::new(AtomicBool::new(false));
     let progress = Arc::new(IngestProgress::new(&config.topics.clone()));
@@ -105,7 +113,7 @@ pub async fn run(
         header_read_timeout,
         std::future::pending(),
     ));
-    let app = crate::web::router(store, config, cybertipline);
+    let app = crate::web::router(store, config, cybertipline, signer);
     let server = serve(listeners.console, app, header_read_timeout, stop);
     let outcome = tokio::select! {
         () = server => Ok(()),

@@ -3,7 +3,7 @@
 
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use maud::html;
 use serde::Deserialize;
@@ -17,6 +17,7 @@ use super::{AppState, Tried, lead_only, see_other};
 use crate::access::Action;
 use crate::cases::{CaseFlag, CaseSummary};
 use crate::holds::HoldError;
+use crate::package::PackageError;
 
 /// The duration a case hold form offers (a § 2703(f) preservation request's 90 days).
 const CASE_HOLD_DAYS: u32 = 90;
@@ -80,6 +81,47 @@ pub(crate) async fn case(
         .await?;
     let notice = notice(query.notice.as_deref());
     Ok(case_page(&signed, &query.sender, &flags, notice).into_response())
+}
+
+/// `GET /case/package?sender=…`: the case's confirmed flags as a signed evidence package
+/// (a tar archive), logged as `export_package`.
+pub(crate) async fn package(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<CaseQuery>,
+) -> Answer {
+    lead_only(&state, &signed, "/case/package", Tried::default()).await?;
+    known_sender(&query.sender)?;
+    let Some(signer) = state.signer.as_deref() else {
+        return Err(WebError::Refused(
+            StatusCode::NOT_FOUND,
+            "evidence packages are not configured (review.evidence_signing_key_file)",
+        ));
+    };
+    let package = match state
+        .store
+        .case_package(signer, &signed.who, &query.sender, &signed.remote_addr)
+        .await
+    {
+        Ok(package) => package,
+        Err(PackageError::NothingToExport(_)) => {
+            return Err(WebError::Refused(
+                StatusCode::NOT_FOUND,
+                "this account has no confirmed flag with content to export",
+            ));
+        }
+        Err(err) => return Err(WebError::Internal(Box::new(err))),
+    };
+    let disposition = format!("attachment; filename=\"{}\"", package.file_name);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-tar".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "no-store".to_string()),
+        ],
+        package.bytes,
+    )
+        .into_response())
 }
 
 /// `POST /case/holds`: holds every flag of the case.
@@ -172,6 +214,7 @@ fn case_page(
             }
             h2 { "Report the case" }
             p { a #report-link href={ "/case/report?sender=" (urlencode(sender_id)) } { "CyberTipline report" } " — prepare, review and submit this account's report to NCMEC." }
+            p { a #package-link href={ "/case/package?sender=" (urlencode(sender_id)) } { "Evidence package" } " — this account's confirmed flags, their content, matches, decisions and chain of custody, signed (a tar archive; logged)." }
             h2 { "Preserve the case" }
             form.place-hold method="post" action="/case/holds" {
                 input type="hidden" name="csrf" value=(signed.csrf);

@@ -31,6 +31,7 @@ use axum::routing::{get, post};
 
 use self::error::WebError;
 use crate::access::Action;
+use crate::package::PackageSigner;
 use crate::reports::CyberTipline;
 use crate::store::Store;
 
@@ -43,6 +44,8 @@ pub(crate) struct AppState {
     pub(crate) passwords: Arc<crate::accounts::PasswordChecker>,
     /// The CyberTipline, when `[review.cybertipline]` is configured.
     pub(crate) cybertipline: Option<Arc<CyberTipline>>,
+    /// The evidence packages' key, when `review.evidence_signing_key_file` is configured.
+    pub(crate) signer: Option<Arc<PackageSigner>>,
 }
 
 /// The console's routes.
@@ -50,12 +53,14 @@ pub fn router(
     store: Store,
     config: Arc<ConsoleConfig>,
     cybertipline: Option<CyberTipline>,
+    signer: Option<PackageSigner>,
 ) -> Router {
     let state = AppState {
         store,
         config,
         passwords: signin::password_checker(),
         cybertipline: cybertipline.map(Arc::new),
+        signer: signer.map(Arc::new),
     };
     Router::new()
         .route("/", get(routes::home))
@@ -79,6 +84,7 @@ pub fn router(
         .route("/case/holds", post(cases::hold))
         .route("/case/report", get(reports::page).post(reports::prepare))
         .route("/case/report/submit", post(reports::submit))
+        .route("/case/package", get(cases::package))
         .route("/holds/{hold_id}/release", post(holds::release))
         .route(
             "/flags/{flag_id}/images/{attachment_id}/blurred",
