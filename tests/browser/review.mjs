@@ -59,7 +59,7 @@ try {
       (await page.locator('img.blurred').count()) > 0;
     if (!found) {
       await page.check('input[value=escalate]');
-      await Promise.all([page.waitForNavigation(), page.click('form.decide button[type=submit]')]);
+      await Promise.all([page.waitForNavigation(), page.click('#decide-queue')]);
     }
   }
   expect(found, 'an item with a text match and an image');
@@ -80,8 +80,11 @@ try {
 
   await page.check('input[value=confirm]');
   await page.fill('textarea[name=note]', 'matches the list entry');
-  await Promise.all([page.waitForNavigation(), page.click('form.decide button[type=submit]')]);
-  expect(page.url() === `${base}/queue?notice=decided`, `after deciding: ${page.url()}`);
+  // The default button records the decision and opens the next item.
+  await Promise.all([page.waitForNavigation(), page.click('#decide-next')]);
+  const next = page.url();
+  expect(next !== flagUrl && (/\/flags\/[0-9a-f]+\?notice=decided$/.test(next) ||
+    next === `${base}/queue?notice=decided`), `after deciding: ${next}`);
   expect((await page.locator('p.notice').innerText()).includes('Decision recorded'), 'notice shown');
   await shot(page, '4-decided');
 

@@ -138,75 +138,18 @@ impl Store {
         remote_addr: &str,
         preserve_for: Duration,
     ) -> Result<i64, DecideError> {
-        if note.chars().count() > MAX_NOTE_CHARS {
-            return Err(DecideError::NoteTooLong);
-        }
-        if note
-            .chars()
-            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
-        {
-            return Err(DecideError::NoteInvalid);
-        }
+        check_note(note)?;
         let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
-        let row = sqlx::query(
-            "SELECT status, claimed_by = $2 AND claim_expires_at > now() AS holds
-             FROM flags WHERE flag_id = $1 FOR UPDATE",
+        let id = decide_in(
+            &mut tx,
+            who,
+            flag_id,
+            decision,
+            note,
+            remote_addr,
+            preserve_for,
         )
-        .bind(flag_id)
-        .bind(who.id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(StoreError::db("lock flag"))?
-        .ok_or(DecideError::NoSuchFlag)?;
-        let status: String = row.get("status");
-        let holds: Option<bool> = row.get("holds");
-        let allowed = matches!(
-            (status.as_str(), who.role, decision),
-            ("open", Role::Reviewer | Role::Lead, _)
-                | (
-                    "escalated",
-                    Role::Lead,
-                    Decision::Confirm | Decision::FalsePositive
-                )
-        );
-        if !allowed {
-            return Err(DecideError::NotDecidable(status));
-        }
-        if holds != Some(true) {
-            return Err(DecideError::NotHolder);
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO decisions (flag_id, reviewer_id, decision, note) VALUES ($1, $2, $3, $4)
-             RETURNING id",
-        )
-        .bind(flag_id)
-        .bind(who.id)
-        .bind(decision.as_str())
-        .bind(note)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(StoreError::db("insert decision"))?;
-        let next = if decision == Decision::Escalate {
-            "escalated"
-        } else {
-            "decided"
-        };
-        sqlx::query(
-            "UPDATE flags SET status = $2, claimed_by = NULL, claim_expires_at = NULL
-             WHERE flag_id = $1",
-        )
-        .bind(flag_id)
-        .bind(next)
-        .execute(&mut *tx)
-        .await
-        .map_err(StoreError::db("update flag"))?;
-        let access = Access::by(who, Action::Decide, remote_addr)
-            .flag(flag_id)
-            .detail(decision.as_str());
-        log_access_on(&mut tx, &access).await?;
-        if decision == Decision::Confirm {
-            hold_confirmed(&mut tx, who, flag_id, preserve_for, remote_addr).await?;
-        }
+        .await?;
         tx.commit().await.map_err(StoreError::db("commit"))?;
         Ok(id)
     }
@@ -263,6 +206,93 @@ impl Store {
             .map_err(StoreError::db("mark decisions published"))?;
         Ok(())
     }
+}
+
+/// A note is at most [`MAX_NOTE_CHARS`] and holds no control characters but line breaks and
+/// tabs.
+pub(crate) fn check_note(note: &str) -> Result<(), DecideError> {
+    if note.chars().count() > MAX_NOTE_CHARS {
+        return Err(DecideError::NoteTooLong);
+    }
+    if note
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        return Err(DecideError::NoteInvalid);
+    }
+    Ok(())
+}
+
+/// [`Store::decide`] inside the caller's transaction.
+pub(crate) async fn decide_in(
+    conn: &mut sqlx::PgConnection,
+    who: &Reviewer,
+    flag_id: &str,
+    decision: Decision,
+    note: &str,
+    remote_addr: &str,
+    preserve_for: Duration,
+) -> Result<i64, DecideError> {
+    let row = sqlx::query(
+        "SELECT status, claimed_by = $2 AND claim_expires_at > now() AS holds
+             FROM flags WHERE flag_id = $1 FOR UPDATE",
+    )
+    .bind(flag_id)
+    .bind(who.id)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(StoreError::db("lock flag"))?
+    .ok_or(DecideError::NoSuchFlag)?;
+    let status: String = row.get("status");
+    let holds: Option<bool> = row.get("holds");
+    let allowed = matches!(
+        (status.as_str(), who.role, decision),
+        ("open", Role::Reviewer | Role::Lead, _)
+            | (
+                "escalated",
+                Role::Lead,
+                Decision::Confirm | Decision::FalsePositive
+            )
+    );
+    if !allowed {
+        return Err(DecideError::NotDecidable(status));
+    }
+    if holds != Some(true) {
+        return Err(DecideError::NotHolder);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO decisions (flag_id, reviewer_id, decision, note) VALUES ($1, $2, $3, $4)
+             RETURNING id",
+    )
+    .bind(flag_id)
+    .bind(who.id)
+    .bind(decision.as_str())
+    .bind(note)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(StoreError::db("insert decision"))?;
+    let next = if decision == Decision::Escalate {
+        "escalated"
+    } else {
+        "decided"
+    };
+    sqlx::query(
+        "UPDATE flags SET status = $2, claimed_by = NULL, claim_expires_at = NULL
+             WHERE flag_id = $1",
+    )
+    .bind(flag_id)
+    .bind(next)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::db("update flag"))?;
+    let access = Access::by(who, Action::Decide, remote_addr)
+        .flag(flag_id)
+        .detail(decision.as_str());
+    log_access_on(conn, &access).await?;
+    if decision == Decision::Confirm {
+        hold_confirmed(conn, who, flag_id, preserve_for, remote_addr).await?;
+    }
+    Ok(id)
 }
 
 fn decided_match(m: &Match) -> DecidedMatch {

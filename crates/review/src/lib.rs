@@ -37,6 +37,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod batch;
 pub mod cases;
 pub mod chain;
 pub mod config;

@@ -25,8 +25,9 @@ pub struct Filter {
 pub struct QueueCount {
     /// The review topic.
     pub queue: String,
-    /// A category of the items (an item with two categories counts in both).
-    pub category: String,
+    /// A category of the items (an item with two categories counts in both), or `None`:
+    /// the queue's total, where every item counts once.
+    pub category: Option<String>,
     /// Items waiting for a first decision.
     pub open: i64,
     /// Items escalated to a lead.
@@ -54,6 +55,59 @@ pub struct ItemSummary {
     pub claimed_by: Option<String>,
     /// How many matches it has.
     pub matches: i64,
+    /// The sender, pseudonymised ([`sender_pseudonym`]).
+    pub sender: String,
+    /// One line of the text around its first text match, if it has one and its content is
+    /// stored ([`preview_line`]).
+    pub preview: Option<String>,
+}
+
+/// Characters of context a preview line shows on each side of the matched phrase.
+const PREVIEW_CONTEXT_CHARS: usize = 30;
+/// The longest matched phrase a preview line shows whole.
+const PREVIEW_MATCH_CHARS: usize = 80;
+
+/// How the queue and a flag's page name a sender: a stable pseudonym, so reviewers can tell
+/// one account's items apart without reading its platform id (leads see the id on cases).
+pub fn sender_pseudonym(sender_id: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(format!("vigil-sender\0{sender_id}"));
+    format!("S-{}", &hex::encode(digest)[..10])
+}
+
+/// One line of `text` around its first text match: the phrase with a little context on each
+/// side, whitespace and control characters as spaces, `…` where it was cut. `None` without a
+/// text match.
+pub fn preview_line(text: &str, matches: &[Match]) -> Option<String> {
+    let (start, end) = matches
+        .iter()
+        .filter_map(|m| match &m.subject {
+            vigil_core::MatchSubject::Text { spans, .. } => spans.first().map(|s| (s.start, s.end)),
+            vigil_core::MatchSubject::Attachment { .. } => None,
+        })
+        .min()?;
+    let chars: Vec<char> = text.chars().collect();
+    let end = end.min(chars.len()).min(start + PREVIEW_MATCH_CHARS);
+    let from = start.saturating_sub(PREVIEW_CONTEXT_CHARS);
+    let to = (end + PREVIEW_CONTEXT_CHARS).min(chars.len());
+    if start >= end {
+        return None;
+    }
+    let mut line = String::new();
+    if from > 0 {
+        line.push('…');
+    }
+    line.extend(chars[from..to].iter().map(|&c| {
+        if c.is_whitespace() || c.is_control() {
+            ' '
+        } else {
+            c
+        }
+    }));
+    if to < chars.len() {
+        line.push('…');
+    }
+    Some(line)
 }
 
 /// A decision already taken on a flag.
@@ -74,6 +128,8 @@ pub struct PastDecision {
 pub struct FlagDetail {
     /// The flag.
     pub flag_id: String,
+    /// The sending account (pages show [`sender_pseudonym`] of it to reviewers).
+    pub sender_id: String,
     /// Ids of the message (not content).
     pub message_id: String,
     /// Its conversation.
@@ -177,16 +233,17 @@ pub(crate) fn workable(role: Role) -> &'static [&'static str] {
 }
 
 impl Store {
-    /// Waiting items per queue and category.
+    /// Waiting items per queue (each once), then per queue and category.
     pub async fn queue_counts(&self) -> Result<Vec<QueueCount>, StoreError> {
         let rows = sqlx::query(
             "SELECT queue, category,
-                    count(*) FILTER (WHERE status = 'open') AS open,
-                    count(*) FILTER (WHERE status = 'escalated') AS escalated,
+                    count(DISTINCT flag_id) FILTER (WHERE status = 'open') AS open,
+                    count(DISTINCT flag_id) FILTER (WHERE status = 'escalated') AS escalated,
                     min(flagged_at) AS oldest
              FROM flags, unnest(categories) AS category
              WHERE status IN ('open', 'escalated')
-             GROUP BY queue, category ORDER BY queue, category",
+             GROUP BY GROUPING SETS ((queue), (queue, category))
+             ORDER BY queue, category NULLS FIRST",
         )
         .fetch_all(self.pool())
         .await
@@ -234,8 +291,10 @@ impl Store {
         let rows = sqlx::query(
             "SELECT f.flag_id, f.queue, f.severity, f.categories, f.flagged_at, f.status,
                     CASE WHEN f.claim_expires_at > now() THEN r.pseudonym END AS claimed_by,
-                    jsonb_array_length(f.matches)::bigint AS matches
+                    jsonb_array_length(f.matches)::bigint AS matches, f.matches AS evidence,
+                    f.sender_id, c.text_utf8
              FROM flags f LEFT JOIN reviewers r ON r.id = f.claimed_by
+             LEFT JOIN flag_content c ON c.flag_id = f.flag_id
              WHERE f.status = ANY($1)
                AND ($2::text IS NULL OR f.queue = $2)
                AND ($3::text IS NULL OR $3 = ANY(f.categories))
@@ -249,10 +308,19 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::db("list queue"))?;
-        Ok(rows
-            .iter()
-            .map(|r| ItemSummary {
-                flag_id: r.get("flag_id"),
+        let mut items = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let flag_id: String = r.get("flag_id");
+            let preview = match r.get::<Option<Vec<u8>>, _>("text_utf8") {
+                Some(sealed) => {
+                    let matches: Vec<Match> =
+                        serde_json::from_value(r.get("evidence")).unwrap_or_default();
+                    let text = self.opened(&flag_id, Item::Text, sealed).await?;
+                    preview_line(&String::from_utf8_lossy(&text), &matches)
+                }
+                None => None,
+            };
+            items.push(ItemSummary {
                 queue: r.get("queue"),
                 severity: r.get("severity"),
                 categories: r.get("categories"),
@@ -260,8 +328,12 @@ impl Store {
                 status: r.get("status"),
                 claimed_by: r.get("claimed_by"),
                 matches: r.get("matches"),
-            })
-            .collect())
+                sender: sender_pseudonym(r.get("sender_id")),
+                preview,
+                flag_id,
+            });
+        }
+        Ok(items)
     }
 
     /// Claims the next item for `who`: one they already hold, else the most severe, oldest
@@ -384,7 +456,7 @@ impl Store {
     /// The detail of `flag_id`, content included.
     pub async fn flag_detail(&self, flag_id: &str) -> Result<Option<FlagDetail>, StoreError> {
         let Some(r) = sqlx::query(
-            "SELECT f.flag_id, f.message_id, f.conversation_id, f.queue, f.severity,
+            "SELECT f.flag_id, f.message_id, f.conversation_id, f.sender_id, f.queue, f.severity,
                     f.categories, f.sent_at, f.flagged_at, f.status, f.matches,
                     f.content_state, f.content_note, c.text_utf8,
                     CASE WHEN f.claim_expires_at > now() THEN f.claimed_by END AS claimed_by
@@ -446,6 +518,7 @@ impl Store {
             flag_id: r.get("flag_id"),
             message_id: r.get("message_id"),
             conversation_id: r.get("conversation_id"),
+            sender_id: r.get("sender_id"),
             queue: r.get("queue"),
             severity: r.get("severity"),
             categories: r.get("categories"),
@@ -594,5 +667,65 @@ impl Store {
             .opened_optional(flag_id, Item::Image(attachment_id), stored.map(Some))
             .await?
             .flatten())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::keyword_match;
+
+    /// The spans of each match, and the line expected.
+    type Case<'a> = (&'a [&'a [(usize, usize)]], Option<&'a str>);
+
+    #[test]
+    fn a_preview_line_shows_the_first_match_with_some_context_on_one_line() {
+        let text =
+            "Hello there.\nWe could meet after school, just the two of us, don't tell anyone ok";
+        let at = text.find("meet").unwrap();
+        let tell = text.find("tell").unwrap();
+        let cases: [Case<'_>; 5] = [
+            (
+                &[&[(at, at + 4)]],
+                Some("Hello there. We could meet after school, just the two of…"),
+            ),
+            (&[&[(0, 5)]], Some("Hello there. We could meet after sc…")),
+            (
+                &[&[(tell, tell + 4)]],
+                Some("…ol, just the two of us, don't tell anyone ok"),
+            ),
+            // The earliest match wins, wherever it is listed.
+            (
+                &[&[(at, at + 4)], &[(6, 11)]],
+                Some("Hello there. We could meet after school, …"),
+            ),
+            (&[], None),
+        ];
+        for (spans, expected) in cases {
+            let matches: Vec<Match> = spans.iter().map(|s| keyword_match(s)).collect();
+            assert_eq!(
+                preview_line(text, &matches).as_deref(),
+                expected,
+                "{spans:?}"
+            );
+        }
+        // Character offsets, not bytes: multi-byte text is cut on characters.
+        let text = "ÄÖÜ grüße 😀 mehr";
+        let m = keyword_match(&[(4, 9)]);
+        assert_eq!(
+            preview_line(text, &[m]).as_deref(),
+            Some("ÄÖÜ grüße 😀 mehr")
+        );
+    }
+
+    #[test]
+    fn a_sender_pseudonym_is_stable_and_does_not_show_the_id() {
+        let a = sender_pseudonym("user-102");
+        assert_eq!(a, sender_pseudonym("user-102"));
+        assert_ne!(a, sender_pseudonym("user-103"));
+        assert!(
+            a.starts_with("S-") && a.len() == 12 && !a.contains("102"),
+            "{a}"
+        );
     }
 }

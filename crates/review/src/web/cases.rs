@@ -12,10 +12,13 @@ use super::error::{Answer, WebError};
 use super::holds::HoldFields;
 use super::notice::notice;
 use super::pages::{Notice, layout, notice_line, stamp, urlencode};
+use super::routes::{batch_refusal, terms};
 use super::signed::Signed;
 use super::{AppState, Tried, lead_only, see_other};
 use crate::access::Action;
+use crate::batch::Selection;
 use crate::cases::{CaseFlag, CaseSummary};
+use crate::decisions::Decision;
 use crate::holds::HoldError;
 use crate::package::PackageError;
 
@@ -124,6 +127,57 @@ pub(crate) async fn package(
         .into_response())
 }
 
+#[derive(Debug, Deserialize)]
+pub(crate) struct CaseDecisionForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sender: String,
+    #[serde(default)]
+    decision: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /case/decide`: one decision on every undecided flag of the case, all or none.
+pub(crate) async fn decide(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CaseDecisionForm>,
+) -> Answer {
+    signed.check_csrf(&form.csrf)?;
+    lead_only(&state, &signed, "/case/decide", Tried::default()).await?;
+    known_sender(&form.sender)?;
+    let decision = match Decision::parse(&form.decision) {
+        Some(d @ (Decision::Confirm | Decision::FalsePositive)) => d,
+        _ => {
+            return Err(WebError::Refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "choose confirm or false positive",
+            ));
+        }
+    };
+    let key = match state
+        .store
+        .decide_selection(
+            &signed.who,
+            Selection::Case(&form.sender),
+            decision,
+            form.note.trim(),
+            &signed.remote_addr,
+            terms(&state),
+        )
+        .await
+    {
+        Ok(_) => "case-decided",
+        Err(err) => batch_refusal(err)?,
+    };
+    Ok(see_other(&format!(
+        "{}&notice={key}",
+        case_url(&form.sender)
+    )))
+}
+
 /// `POST /case/holds`: holds every flag of the case.
 pub(crate) async fn hold(
     State(state): State<AppState>,
@@ -210,6 +264,19 @@ fn case_page(
                             td { @if let Some(until) = f.held_until { (stamp(until)) } @else { "—" } }
                         }
                     }
+                }
+            }
+            @let undecided = flags.iter().filter(|f| f.status != "decided").count();
+            @if undecided > 0 {
+                h2 { "Decide the case" }
+                form.decide-case method="post" action="/case/decide" {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    input type="hidden" name="sender" value=(sender_id);
+                    p { "One decision on all " (undecided) " undecided flags of this account, recorded for each (all or none; logged)." }
+                    label { input type="radio" name="decision" value="confirm" required; " Confirm all" }
+                    label { input type="radio" name="decision" value="false_positive"; " All false positives" }
+                    label { "Note " textarea name="note" maxlength="2000" {} }
+                    button type="submit" { "Decide the case" }
                 }
             }
             h2 { "Report the case" }

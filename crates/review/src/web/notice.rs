@@ -17,6 +17,15 @@ pub(super) fn notice(key: Option<&str>) -> Option<Notice> {
     use super::pages::Notice::{Done, Refused};
     Some(match key? {
         "decided" => Done("Decision recorded."),
+        "decided-many" => Done("Decision recorded on every selected item."),
+        "case-decided" => Done("Decision recorded on every undecided flag of the case."),
+        "batch-bad-selection" => Refused("Select 1 to 200 items."),
+        "batch-different-matches" => {
+            Refused("The selected items do not share the same matches; decide them one by one.")
+        }
+        "batch-unavailable" => Refused(
+            "One of the items is held by someone else or not yours to decide; nothing was recorded.",
+        ),
         "released" => Done("Item released."),
         "empty" => Refused("Nothing to claim with this filter."),
         "taken" => Refused("Someone else holds this item, or it was decided."),

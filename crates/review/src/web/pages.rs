@@ -13,7 +13,9 @@ use super::signed::Signed;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::contact::{Timeline, matched_at};
-use crate::queue::{Filter, FlagDetail, FlagState, ItemSummary, QueueCount, VideoSummary};
+use crate::queue::{
+    Filter, FlagDetail, FlagState, ItemSummary, QueueCount, VideoSummary, sender_pseudonym,
+};
 use crate::store::RejectedRow;
 
 const STYLESHEET: &str = include_str!("console.css");
@@ -205,15 +207,26 @@ pub(crate) fn queue_page(
             (notice_line(notice))
             section {
                 h2 { "Waiting, by queue and category" }
+                p.hint { "A queue's \"all\" row counts each item once; an item in two categories is in both category rows." }
                 table.counts {
                     thead { tr { th { "queue" } th { "category" } th { "open" } @if lead { th { "escalated" } } th { "oldest flagged" } th {} } }
                     tbody {
                         @for c in counts {
                             tr {
-                                td { (c.queue) } td { (c.category) } td { (c.open) }
+                                td { (c.queue) }
+                                @match &c.category {
+                                    Some(category) => td { (category) },
+                                    None => td { strong { "all" } },
+                                }
+                                td { (c.open) }
                                 @if lead { td { (c.escalated) } }
                                 td { (stamp(c.oldest)) }
-                                td { a href={ "/queue?queue=" (urlencode(&c.queue)) "&category=" (urlencode(&c.category)) } { "show" } }
+                                td {
+                                    @match &c.category {
+                                        Some(category) => a href={ "/queue?queue=" (urlencode(&c.queue)) "&category=" (urlencode(category)) } { "show" },
+                                        None => a href={ "/queue?queue=" (urlencode(&c.queue)) } { "show" },
+                                    }
+                                }
                             }
                         }
                     }
@@ -232,17 +245,20 @@ pub(crate) fn queue_page(
                     button #claim-next type="submit" accesskey="n" { "Claim next item" }
                 }
                 table.items {
-                    thead { tr { th { "severity" } th { "categories" } th { "queue" } th { "flagged" } th { "matches" } th { "status" } th { "claimed by" } th {} } }
+                    thead { tr { th { "severity" } th { "categories" } th { "sender" } th { "matched text" } th { "queue" } th { "flagged" } th { "matches" } th { "status" } th { "claimed by" } th { "select" } th {} } }
                     tbody {
                         @for item in items {
                             tr class={ "sev-" (item.severity) } {
                                 td { (item.severity) }
                                 td { (item.categories.join(", ")) }
+                                td { code { (item.sender) } }
+                                td.preview { (item.preview.as_deref().unwrap_or("—")) }
                                 td { (item.queue) }
                                 td { (stamp(item.flagged_at)) }
                                 td { (item.matches) }
                                 td { (item.status) }
                                 td { (item.claimed_by.as_deref().unwrap_or("")) }
+                                td { input type="checkbox" name="flag" value=(item.flag_id) form="decide-selected" aria-label="select"; }
                                 td {
                                     form method="post" action={ "/flags/" (item.flag_id) "/claim" } {
                                         input type="hidden" name="csrf" value=(signed.csrf);
@@ -253,7 +269,17 @@ pub(crate) fn queue_page(
                         }
                     }
                 }
-                @if items.is_empty() { p { "Nothing waiting." } }
+                @if items.is_empty() { p { "Nothing waiting." } } @else {
+                    form #decide-selected.decide-selected method="post" action="/queue/decide" {
+                        input type="hidden" name="csrf" value=(signed.csrf);
+                        p { "One decision on the items ticked above, when they share the same matches (each is recorded and logged; all or none):" }
+                        label { input type="radio" name="decision" value="confirm" required; " Confirm" }
+                        label { input type="radio" name="decision" value="false_positive"; " False positive" }
+                        label { input type="radio" name="decision" value="escalate"; " Escalate" }
+                        label { "Note " textarea name="note" maxlength="2000" {} }
+                        button type="submit" { "Decide the selected items" }
+                    }
+                }
             }
         },
     )
@@ -528,6 +554,10 @@ pub(crate) fn flag_page(
                 dt { "queue" } dd { (flag.queue) }
                 dt { "status" } dd #status { (flag.status) }
                 dt { "message" } dd { code { (flag.message_id) } " in conversation " code { (flag.conversation_id) } }
+                dt { "sender" } dd #sender {
+                    code { (sender_pseudonym(&flag.sender_id)) }
+                    @if role == Role::Lead { " — " a href={ "/case?sender=" (urlencode(&flag.sender_id)) } { "case of " code { (flag.sender_id) } } }
+                }
                 dt { "sent" } dd { (stamp(flag.sent_at)) }
                 dt { "flagged" } dd { (stamp(flag.flagged_at)) }
             }
@@ -598,7 +628,9 @@ pub(crate) fn flag_page(
                         label { input type="radio" name="decision" value="escalate" accesskey="e"; " Escalate to a lead" }
                     }
                     label { "Note (stays in the console)" textarea name="note" maxlength="2000" {} }
-                    button type="submit" { "Record decision" }
+                    button #decide-next type="submit" name="then" value="next" { "Record decision and open the next item" }
+                    " "
+                    button #decide-queue type="submit" name="then" value="queue" { "Record decision and go back to the queue" }
                 }
                 form method="post" action={ "/flags/" (flag.flag_id) "/release" } {
                     input type="hidden" name="csrf" value=(signed.csrf);

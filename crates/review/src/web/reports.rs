@@ -3,8 +3,6 @@
 //! receive, field by field, and the XML itself — and submits it; after that it shows NCMEC's
 //! report and file ids. Every view and step is in the access log.
 
-use std::time::Duration;
-
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -15,6 +13,7 @@ use serde::Deserialize;
 use super::error::{Answer, WebError};
 use super::notice::notice;
 use super::pages::{Notice, layout, notice_line, stamp, urlencode};
+use super::routes::preservation;
 use super::signed::Signed;
 use super::{AppState, Tried, lead_only, see_other};
 use crate::access::Action;
@@ -155,8 +154,7 @@ pub(crate) async fn submit(
         Some(report) if report.sender_id == form.sender => {}
         _ => return Err(WebError::Refused(StatusCode::NOT_FOUND, "no such report")),
     }
-    let preserve_for =
-        Duration::from_secs(u64::from(state.config.review.preservation_days) * 86_400);
+    let preserve_for = preservation(&state);
     let key = match state
         .store
         .submit_report(

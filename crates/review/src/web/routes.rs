@@ -14,6 +14,7 @@ use super::notice::{NoticeQuery, notice};
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::{Action, FrameDetail};
+use crate::batch::{BatchError, Selection, Terms};
 use crate::decisions::{DecideError, Decision};
 use crate::preview::{PLACEHOLDER_SVG, media_type};
 use crate::queue::Filter;
@@ -54,6 +55,9 @@ pub(crate) struct DecisionForm {
     decision: String,
     #[serde(default)]
     note: String,
+    /// `next`: claim and open the next item; anything else: back to the queue.
+    #[serde(default)]
+    then: String,
 }
 
 /// A queue filter. A value no review topic or category can have (control characters, longer
@@ -113,8 +117,87 @@ pub(crate) async fn queue(
     )))
 }
 
-fn lease(state: &AppState) -> Duration {
+pub(crate) fn lease(state: &AppState) -> Duration {
     Duration::from_secs(state.config.review.lease_secs)
+}
+
+/// A batch decision's claims and holds.
+pub(crate) fn terms(state: &AppState) -> Terms {
+    Terms {
+        lease: lease(state),
+        preserve_for: preservation(state),
+    }
+}
+
+/// How long a confirmation holds its flag.
+pub(crate) fn preservation(state: &AppState) -> Duration {
+    Duration::from_secs(u64::from(state.config.review.preservation_days) * 86_400)
+}
+
+/// The key of the notice a refused batch decision shows.
+pub(crate) fn batch_refusal(err: BatchError) -> Result<&'static str, WebError> {
+    Ok(match err {
+        BatchError::BadSelection => "batch-bad-selection",
+        BatchError::DifferentMatches => "batch-different-matches",
+        BatchError::Unavailable(_) => "batch-unavailable",
+        BatchError::LeadsOnly => "not-decidable",
+        BatchError::Decide(DecideError::NoteTooLong) => "note-too-long",
+        BatchError::Decide(DecideError::NoteInvalid) => "note-invalid",
+        BatchError::Decide(DecideError::NotDecidable(_) | DecideError::NotHolder) => {
+            "batch-unavailable"
+        }
+        BatchError::Decide(DecideError::NoSuchFlag) => return Err(WebError::no_such_flag()),
+        BatchError::Decide(DecideError::Store(e)) => return Err(e.into()),
+    })
+}
+
+/// `POST /queue/decide`: one decision on the items selected in the queue (fields `flag`,
+/// repeated), which must share the same matches.
+pub(crate) async fn decide_selected(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Answer {
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    };
+    signed.check_csrf(field("csrf"))?;
+    if !signed.who.role.sees_content() {
+        return Err(forbidden(&state, &signed, "/queue/decide", Tried::default()).await);
+    }
+    let flag_ids: Vec<String> = fields
+        .iter()
+        .filter(|(k, _)| k == "flag")
+        .map(|(_, v)| v.clone())
+        .collect();
+    if !flag_ids.iter().all(|id| valid_flag_id(id)) {
+        return Err(WebError::no_such_flag());
+    }
+    let Some(decision) = Decision::parse(field("decision")) else {
+        return Err(WebError::Refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "choose a decision",
+        ));
+    };
+    let key = match state
+        .store
+        .decide_selection(
+            &signed.who,
+            Selection::Items(&flag_ids),
+            decision,
+            field("note").trim(),
+            &signed.remote_addr,
+            terms(&state),
+        )
+        .await
+    {
+        Ok(_) => "decided-many",
+        Err(err) => batch_refusal(err)?,
+    };
+    Ok(see_other(&format!("/queue?notice={key}")))
 }
 
 pub(crate) async fn claim_next(
@@ -325,10 +408,20 @@ pub(crate) async fn decide(
             decision,
             form.note.trim(),
             &signed.remote_addr,
-            Duration::from_secs(u64::from(state.config.review.preservation_days) * 86_400),
+            preservation(&state),
         )
         .await
     {
+        Ok(_) if form.then == "next" => {
+            let next = state
+                .store
+                .claim_next(&signed.who, &Filter::default(), lease(&state))
+                .await?;
+            Ok(match next {
+                Some(next) => see_other(&format!("/flags/{next}?notice=decided")),
+                None => see_other("/queue?notice=decided"),
+            })
+        }
         Ok(_) => Ok(see_other("/queue?notice=decided")),
         Err(DecideError::NoSuchFlag) => Err(WebError::no_such_flag()),
         Err(DecideError::NotHolder) => Ok(back("not-holder")),
