@@ -40,8 +40,31 @@ fn a_database_dump_holds_no_plaintext_of_a_planted_canary_dm_or_image() {
     );
     // ...and neither the text, nor its bytes as a bytea column would print them, nor any
     // 24-byte stretch of the listed image.
-    assert!(!dump.contains(CANARY));
-    assert!(!dump.contains(&hex::encode(CANARY)));
+    // What the messages said of the sender and the image's name are sealed too.
+    for plain in [
+        CANARY,
+        kafka_support::SENDER_IP,
+        kafka_support::FILE_NAME,
+        "device-canary-1",
+    ] {
+        assert!(!dump.contains(plain), "{plain} in the dump");
+        assert!(
+            !dump.contains(&hex::encode(plain)),
+            "{plain} (hex) in the dump"
+        );
+    }
+    let with_details = review_support::query_i64(
+        &console,
+        "SELECT count(*) FROM flag_content WHERE sender_details IS NOT NULL",
+    );
+    let named = review_support::query_i64(
+        &console,
+        "SELECT count(*) FROM flag_images WHERE file_name IS NOT NULL",
+    );
+    assert!(
+        with_details > 0 && named == images,
+        "{with_details} {named} {images}"
+    );
     let image = base64::Engine::decode(
         &base64::engine::general_purpose::STANDARD,
         kafka_support::listed_image(),
@@ -150,5 +173,55 @@ fn keys_rotate_without_resealing_and_a_purge_destroys_the_data_key() {
             .await
             .unwrap();
         assert_eq!(keys, 0, "the data key is destroyed with the content");
+    });
+}
+
+#[test]
+fn content_stored_before_sealing_is_sealed_by_rotate_keys_and_still_opens() {
+    runtime().block_on(async {
+        let db = review_support::fresh_database("sealing_legacy").await;
+        let store = review_support::sealed_store(&db).await;
+        let (flag_id, image) = review_support::image_flag(&store, "m-legacy").await;
+        // As a flag stored before migration 0010 was: plaintext columns, no data key.
+        for sql in [
+            "UPDATE flag_content SET text_utf8 = convert_to('legacy canary', 'UTF8'),
+                sender_details = NULL WHERE flag_id = $1",
+            "UPDATE flag_images SET data = convert_to('legacy image bytes', 'UTF8'),
+                preview = NULL, file_name = NULL WHERE flag_id = $1",
+            "DELETE FROM flag_keys WHERE flag_id = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(&flag_id)
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+        assert_ne!(image, b"legacy image bytes");
+        let column = async |sql: &str| -> Vec<u8> {
+            sqlx::query_scalar(sql)
+                .bind(&flag_id)
+                .fetch_one(store.pool())
+                .await
+                .unwrap()
+        };
+        let text_sql = "SELECT text_utf8 FROM flag_content WHERE flag_id = $1";
+        let image_sql = "SELECT data FROM flag_images WHERE flag_id = $1";
+        assert_eq!(column(text_sql).await, b"legacy canary");
+
+        assert_eq!(store.seal_legacy_content().await.unwrap(), 1);
+        assert_eq!(store.seal_legacy_content().await.unwrap(), 0);
+        let sealed_text = column(text_sql).await;
+        assert!(
+            !sealed_text.windows(6).any(|w| w == b"legacy"),
+            "text still in plaintext"
+        );
+        assert!(!column(image_sql).await.windows(6).any(|w| w == b"legacy"));
+        // The console opens it as before.
+        let detail = store.flag_detail(&flag_id).await.unwrap().unwrap();
+        assert_eq!(detail.text.as_deref(), Some("legacy canary"));
+        assert_eq!(
+            store.image(&flag_id, "a-1").await.unwrap().as_deref(),
+            Some(&b"legacy image bytes"[..])
+        );
     });
 }

@@ -437,6 +437,11 @@ pub fn listed_image() -> String {
 
 /// `n` messages; every 7th plants a phrase, every 11th a listed image. Returns the records
 /// and the ids of the messages that must be flagged.
+/// The address every message of [`messages`] was sent from (a documentation address).
+pub const SENDER_IP: &str = "198.51.100.77";
+/// The original name of every image attachment of [`messages`].
+pub const FILE_NAME: &str = "canary-file-name.png";
+
 pub fn messages(n: usize, tag: &str) -> (Vec<Input>, BTreeSet<String>) {
     let image = listed_image();
     let mut expected = BTreeSet::new();
@@ -447,14 +452,15 @@ pub fn messages(n: usize, tag: &str) -> (Vec<Input>, BTreeSet<String>) {
             let mut m = json!({
                 "message_id": id, "conversation_id": format!("c-{}", i % 13), "sender_id": "u-1",
                 "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+                "sender_details": {"ip_address": SENDER_IP, "device_id": "device-canary-1"},
             });
             if i % 7 == 3 {
                 text.push_str(" and keep this a secret");
                 expected.insert(id.clone());
             }
             if i % 11 == 5 {
-                m["attachments"] =
-                    json!([{"attachment_id": "a1", "media_type": "image/png", "data": image}]);
+                m["attachments"] = json!([{"attachment_id": "a1", "media_type": "image/png",
+                                           "data": image, "file_name": FILE_NAME}]);
                 expected.insert(id.clone());
             }
             m["text"] = json!(text);

@@ -46,8 +46,10 @@ pub(crate) enum Command {
     },
     /// Re-wrap every flag's data key under the active key of review.content_key_file (its
     /// first line), so an older key can be removed from the file. Content is not re-sealed;
-    /// consoles keep running (each opens under any key the file lists). Prints how many keys
-    /// were re-wrapped. docs/security.md#content-at-rest describes the rotation.
+    /// consoles keep running (each opens under any key the file lists). Also seals content
+    /// stored before sealing existed (an upgrade), each flag under a new data key. Prints how
+    /// many keys were re-wrapped and flags sealed. docs/security.md#content-at-rest
+    /// describes the rotation.
     ///
     /// Example: vigil review rotate-keys --config vigil.toml
     RotateKeys {
@@ -234,12 +236,14 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
         }
         Command::RotateKeys { config } => {
             let config = crate::settings::load(config.as_deref())?;
-            let rotated = runtime()?.block_on(async {
+            let (rotated, sealed) = runtime()?.block_on(async {
                 let store = open(&config).await?;
-                Ok::<_, anyhow::Error>(store.rotate_content_keys().await?)
+                let rotated = store.rotate_content_keys().await?;
+                Ok::<_, anyhow::Error>((rotated, store.seal_legacy_content().await?))
             })?;
             say(&format!(
-                "{rotated} data keys re-wrapped under the active content key"
+                "{rotated} data keys re-wrapped under the active content key; \
+                 {sealed} flags stored before sealing now sealed"
             ))?;
             Ok(true)
         }

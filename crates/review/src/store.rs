@@ -165,6 +165,9 @@ impl std::fmt::Debug for Content {
     }
 }
 
+/// A frame row before sealing: attachment, time, thumbnail, preview.
+type LegacyFrame = (String, i64, Vec<u8>, Option<Vec<u8>>);
+
 /// A flag read from a review topic, with where it was read and its content.
 #[derive(Debug, Clone)]
 pub struct IncomingFlag {
@@ -279,6 +282,110 @@ impl Store {
                 rotated += 1;
             }
         }
+    }
+
+    /// Seals the content of flags stored before sealing (migration 0010), each under a new
+    /// data key in one transaction with its key; returns how many flags. `vigil review
+    /// rotate-keys` runs it, so after an upgrade no plaintext stays in the store.
+    pub async fn seal_legacy_content(&self) -> Result<u64, StoreError> {
+        let keyring = self.keyring()?;
+        let legacy: Vec<String> = sqlx::query_scalar(
+            "SELECT f.flag_id FROM flags f WHERE f.content_state = 'stored'
+               AND NOT EXISTS (SELECT 1 FROM flag_keys k WHERE k.flag_id = f.flag_id)",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::db("find unsealed content"))?;
+        let mut sealed = 0;
+        for flag_id in legacy {
+            let id = flag_id.as_str();
+            let mut tx = self.pool.begin().await.map_err(StoreError::db("begin"))?;
+            // Locked, and checked again: another run or a purge may have got there first.
+            let still: Option<String> =
+                sqlx::query_scalar("SELECT content_state FROM flags WHERE flag_id = $1 FOR UPDATE")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("lock flag"))?;
+            let keyed: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM flag_keys WHERE flag_id = $1)")
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("read data key"))?;
+            if still.as_deref() != Some("stored") || keyed {
+                continue;
+            }
+            let (key, wrapped) = keyring.new_data_key(id)?;
+            sqlx::query("INSERT INTO flag_keys (flag_id, kek_id, wrapped) VALUES ($1, $2, $3)")
+                .bind(id)
+                .bind(&wrapped.kek_id)
+                .bind(&wrapped.bytes)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("insert data key"))?;
+            let text: Option<Option<Vec<u8>>> =
+                sqlx::query_scalar("SELECT text_utf8 FROM flag_content WHERE flag_id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("read content"))?;
+            if let Some(Some(text)) = text {
+                sqlx::query("UPDATE flag_content SET text_utf8 = $2 WHERE flag_id = $1")
+                    .bind(id)
+                    .bind(key.seal(id, &Item::Text, &text))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::db("seal text"))?;
+            }
+            let images: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(
+                "SELECT attachment_id, data, preview FROM flag_images WHERE flag_id = $1",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db("read images"))?;
+            for (attachment, data, preview) in images {
+                let a = attachment.as_str();
+                sqlx::query(
+                    "UPDATE flag_images SET data = $3, preview = $4
+                     WHERE flag_id = $1 AND attachment_id = $2",
+                )
+                .bind(id)
+                .bind(a)
+                .bind(key.seal(id, &Item::Image(a), &data))
+                .bind(preview.map(|p| key.seal(id, &Item::ImagePreview(a), &p)))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("seal image"))?;
+            }
+            let frames: Vec<LegacyFrame> = sqlx::query_as(
+                "SELECT attachment_id, frame_ms, thumbnail, preview FROM flag_video_frames
+                 WHERE flag_id = $1",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(StoreError::db("read frames"))?;
+            for (attachment, ms, thumbnail, preview) in frames {
+                let (a, at) = (attachment.as_str(), ms as u64);
+                sqlx::query(
+                    "UPDATE flag_video_frames SET thumbnail = $4, preview = $5
+                     WHERE flag_id = $1 AND attachment_id = $2 AND frame_ms = $3",
+                )
+                .bind(id)
+                .bind(a)
+                .bind(ms)
+                .bind(key.seal(id, &Item::Frame(a, at), &thumbnail))
+                .bind(preview.map(|p| key.seal(id, &Item::FramePreview(a, at), &p)))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::db("seal frame"))?;
+            }
+            tx.commit().await.map_err(StoreError::db("commit"))?;
+            sealed += 1;
+        }
+        Ok(sealed)
     }
 
     /// Flag `flag_id`'s data key, or `None` for content stored before it was sealed.
