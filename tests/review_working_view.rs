@@ -50,6 +50,7 @@ fn the_queue_names_senders_by_pseudonym_previews_the_match_and_counts_each_item_
         &[
             ("m-1", "u-7", &["grooming", "sextortion"]),
             ("m-2", "u-8", &["grooming"]),
+            ("m-3", "u-7", &["grooming"]),
         ],
         &[],
     );
@@ -71,10 +72,31 @@ fn the_queue_names_senders_by_pseudonym_previews_the_match_and_counts_each_item_
         queue.contains("<td class=\"preview\">look here, this message goes on we…</td>"),
         "{queue}"
     );
-    // Two flags: the queue's "all" row says 2, not 3, though one has two categories.
+    // Three flags: the queue's "all" row says 3, not 4, though one has two categories.
     let all = queue.split("<strong>all</strong></td>").nth(1).unwrap();
     let open = all.split("<td>").nth(1).unwrap().split('<').next().unwrap();
-    assert_eq!(open, "2", "{queue}");
+    assert_eq!(open, "3", "{queue}");
+
+    // Grouped by sender: one header per account, with its count, its items under it.
+    assert!(queue.contains("href=\"/queue?by=sender\""), "{queue}");
+    let grouped = rita.get("/queue?by=sender").text();
+    let groups: Vec<&str> = grouped
+        .split("<tr class=\"sender-group\">")
+        .skip(1)
+        .map(|g| g.split("</tr>").next().unwrap())
+        .collect();
+    let mut expected = vec![
+        (sender_pseudonym("u-7"), "2 items"),
+        (sender_pseudonym("u-8"), "1 item<"),
+    ];
+    expected.sort();
+    assert_eq!(groups.len(), 2, "{grouped}");
+    for (group, (pseudonym, count)) in groups.iter().zip(&expected) {
+        assert!(
+            group.contains(pseudonym.as_str()) && group.contains(count),
+            "{group}"
+        );
+    }
 
     // A flag's page: the pseudonym; a lead also gets the way to the case.
     let csrf = review_support::csrf_of(&queue);
@@ -236,6 +258,15 @@ fn a_lead_decides_every_undecided_flag_of_a_case_at_once() {
     let case = lena.get("/case?sender=u-1").text();
     assert!(
         case.contains("One decision on all 3 undecided flags"),
+        "{case}"
+    );
+    // By conversation: the fixture's flags are all in conversation c-1.
+    let by_conversation = case
+        .split("<table class=\"conversations\">")
+        .nth(1)
+        .unwrap();
+    assert!(
+        by_conversation.contains("<td><code>c-1</code></td><td>3</td><td>3</td><td>0</td>"),
         "{case}"
     );
     let csrf = review_support::csrf_of(&case);

@@ -237,8 +237,11 @@ fn case_page(
     flags: &[CaseFlag],
     notice: Option<Notice>,
 ) -> maud::Markup {
-    let conversations: std::collections::BTreeSet<&str> =
-        flags.iter().map(|f| f.conversation_id.as_str()).collect();
+    let mut conversations: std::collections::BTreeMap<&str, Vec<&CaseFlag>> =
+        std::collections::BTreeMap::new();
+    for f in flags {
+        conversations.entry(&f.conversation_id).or_default().push(f);
+    }
     layout(
         Some(signed),
         "Case",
@@ -249,6 +252,26 @@ fn case_page(
                 dt { "flags" } dd { (flags.len()) }
                 dt { "conversations" } dd { (conversations.len()) }
             }
+            h2 { "By conversation" }
+            table.conversations {
+                thead { tr {
+                    th { "conversation" } th { "flags" } th { "undecided" } th { "confirmed" }
+                    th { "first sent" } th { "last sent" }
+                } }
+                tbody {
+                    @for (conversation, in_it) in &conversations {
+                        tr {
+                            td { code { (conversation) } }
+                            td { (in_it.len()) }
+                            td { (in_it.iter().filter(|f| f.status != "decided").count()) }
+                            td { (in_it.iter().filter(|f| f.decision.as_deref() == Some("confirm")).count()) }
+                            td { @if let Some(t) = in_it.iter().map(|f| f.sent_at).min() { (stamp(t)) } }
+                            td { @if let Some(t) = in_it.iter().map(|f| f.sent_at).max() { (stamp(t)) } }
+                        }
+                    }
+                }
+            }
+            h2 { "Flags" }
             table.case {
                 thead { tr {
                     th { "flag" } th { "conversation" } th { "sent" } th { "severity" }

@@ -192,14 +192,40 @@ fn filter_query(filter: &Filter) -> Markup {
     }
 }
 
+/// How the queue's items are shown: which filter, and whether grouped by sender.
+pub(crate) struct QueueView<'a> {
+    pub(crate) filter: &'a Filter,
+    pub(crate) by_sender: bool,
+}
+
+/// `/queue` with `filter`'s parameters and, when asked, `by=sender`.
+fn queue_url(filter: &Filter, by_sender: bool) -> String {
+    let mut params = Vec::new();
+    if let Some(q) = &filter.queue {
+        params.push(format!("queue={}", urlencode(q)));
+    }
+    if let Some(c) = &filter.category {
+        params.push(format!("category={}", urlencode(c)));
+    }
+    if by_sender {
+        params.push("by=sender".to_string());
+    }
+    if params.is_empty() {
+        "/queue".to_string()
+    } else {
+        format!("/queue?{}", params.join("&"))
+    }
+}
+
 pub(crate) fn queue_page(
     signed: &Signed,
     counts: &[QueueCount],
     items: &[ItemSummary],
-    filter: &Filter,
+    view: &QueueView<'_>,
     notice: Option<Notice>,
 ) -> Markup {
     let lead = signed.who.role == Role::Lead;
+    let filter = view.filter;
     layout(
         Some(signed),
         "Queue",
@@ -238,7 +264,11 @@ pub(crate) fn queue_page(
                     @if let Some(q) = &filter.queue { " in " (q) }
                     @if let Some(c) = &filter.category { ", category " (c) }
                 }
-                @if filter.queue.is_some() || filter.category.is_some() { p { a href="/queue" { "all queues" } } }
+                p {
+                    @if filter.queue.is_some() || filter.category.is_some() { a href="/queue" { "all queues" } " · " }
+                    @if view.by_sender { a #by-severity href=(queue_url(filter, false)) { "list by severity" } }
+                    @else { a #by-sender href=(queue_url(filter, true)) { "group by sender (cases)" } }
+                }
                 form method="post" action="/queue/claim-next" {
                     input type="hidden" name="csrf" value=(signed.csrf);
                     (filter_query(filter))
@@ -247,7 +277,13 @@ pub(crate) fn queue_page(
                 table.items {
                     thead { tr { th { "severity" } th { "categories" } th { "sender" } th { "matched text" } th { "queue" } th { "flagged" } th { "matches" } th { "status" } th { "claimed by" } th { "select" } th {} } }
                     tbody {
-                        @for item in items {
+                        @for (i, item) in items.iter().enumerate() {
+                            @if view.by_sender && (i == 0 || items[i - 1].sender != item.sender) {
+                                @let n = items.iter().filter(|other| other.sender == item.sender).count();
+                                tr.sender-group { td colspan="11" {
+                                    "Sender " code { (item.sender) } " — " (n) @if n == 1 { " item" } @else { " items" }
+                                } }
+                            }
                             tr class={ "sev-" (item.severity) } {
                                 td { (item.severity) }
                                 td { (item.categories.join(", ")) }

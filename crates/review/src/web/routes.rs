@@ -37,6 +37,8 @@ pub(crate) struct FilterQuery {
     queue: Option<String>,
     category: Option<String>,
     notice: Option<String>,
+    /// `sender`: the items grouped by sender, as cases.
+    by: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,15 +106,23 @@ pub(crate) async fn queue(
     }
     let filter = filter(query.queue, query.category)?;
     let counts = state.store.queue_counts().await?;
-    let items = state
+    let mut items = state
         .store
         .list_items(signed.who.role, &filter, QUEUE_PAGE_ITEMS)
         .await?;
+    let by_sender = query.by.as_deref() == Some("sender");
+    if by_sender {
+        // Stable: within a sender the items keep the queue's order (most severe first).
+        items.sort_by(|a, b| a.sender.cmp(&b.sender));
+    }
     Ok(html(pages::queue_page(
         &signed,
         &counts,
         &items,
-        &filter,
+        &pages::QueueView {
+            filter: &filter,
+            by_sender,
+        },
         notice(query.notice.as_deref()),
     )))
 }
