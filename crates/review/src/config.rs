@@ -47,6 +47,8 @@ pub mod defaults {
     pub const REVIEW_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
     /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
     pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
+    /// `review.daily_reveal_cap`: no cap.
+    pub const REVIEW_DAILY_REVEAL_CAP: u32 = 0;
 
     /// `review.cybertipline.timeout_ms`: one request to NCMEC (an upload can be large).
     pub fn cybertipline_timeout_ms() -> u64 {
@@ -156,6 +158,10 @@ pub struct ReviewConfig {
     /// `[review.cybertipline]`: where and as whom leads' reports to NCMEC go. Without it
     /// reports can be prepared but not submitted.
     pub cybertipline: Option<CyberTiplineConfig>,
+    /// Reveals (images and video frames) a reviewer may make per UTC day; past it reveals
+    /// are refused and "claim next" gives items without images or frames. Leads are not
+    /// capped. 0: no cap.
+    pub daily_reveal_cap: u32,
 }
 
 /// `[review.cybertipline]`: NCMEC's CyberTipline reporting API and the reporter's details.
@@ -296,6 +302,7 @@ impl Default for ReviewConfig {
             proxy_reauth_url: None,
             trusted_proxies: Vec::new(),
             cybertipline: None,
+            daily_reveal_cap: defaults::REVIEW_DAILY_REVEAL_CAP,
         }
     }
 }
