@@ -53,7 +53,7 @@ impl View {
         html! {
             p.exposure #exposure {
                 "Revealed today (UTC): " strong #reveals-today { (total) }
-                " (" (self.today.images) " images, " (self.today.frames) " video frames)"
+                " (images " (self.today.images) ", video frames " (self.today.frames) ")"
                 @if let Some(cap) = self.cap { " of at most " (cap) "." } @else { "." }
                 @if self.at_cap() {
                     " You reached today's limit: nothing more is revealed for you today, and "
