@@ -1,6 +1,7 @@
 //! The review console in headless Chromium (Debian's `chromium`, driven by `playwright-core`
 //! from npm: tests/browser/review.mjs): a reviewer signs in, claims an item, sees the
-//! highlighted phrase and a blurred image, reveals it, decides; an auditor sees the figures
+//! highlighted phrase and a blurred image, reveals it (greyscale, bounded, counted), blurs
+//! it again and reveals it anew, decides; an auditor sees the figures
 //! and the access log but gets 403 on content; a reviewer gets 403 on the audit export. The
 //! confirmed flag is held (a lead adds a hold in the browser; the auditor sees both on
 //! `/holds`), and a purge run keeps its content while deleting its unheld twins'.
@@ -31,6 +32,7 @@ fn a_reviewer_works_the_queue_in_a_browser_and_an_auditor_cannot_see_content() {
         "login",
         "view_flag",
         "reveal_image",
+        "reblur_image",
         "decide",
         "denied",
         "hold_placed",

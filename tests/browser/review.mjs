@@ -78,6 +78,21 @@ try {
   expect(await revealed.evaluate((img) => img.complete && img.naturalWidth > 0), 'the original loads');
   await shot(page, '3-flag-revealed');
 
+  // Wellness defaults: greyscale, at most 320 px on the longer side, counted; one click
+  // blurs it again, and seeing it again is a new reveal.
+  const look = await revealed.evaluate((img) => {
+    const box = img.getBoundingClientRect();
+    return { filter: getComputedStyle(img).filter, side: Math.max(box.width, box.height) };
+  });
+  expect(look.filter.includes('grayscale(1)'), `revealed image filter: ${look.filter}`);
+  expect(look.side <= 320, `revealed image drawn ${look.side} px on its longer side`);
+  expect(await page.locator('#reveals-today').innerText() === '1', 'one reveal counted today');
+  await Promise.all([page.waitForNavigation(), page.click('button.reblur')]);
+  expect(await page.locator('img.revealed').count() === 0, 'blurred again after one click');
+  await Promise.all([page.waitForNavigation(), page.click('button.reveal')]);
+  expect(await page.locator('img.revealed').count() === 1, 'revealed again');
+  expect(await page.locator('#reveals-today').innerText() === '2', 'a second reveal counted');
+
   await page.check('input[value=confirm]');
   await page.fill('textarea[name=note]', 'matches the list entry');
   // The default button records the decision and opens the next item.

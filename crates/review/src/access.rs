@@ -62,6 +62,12 @@ pub enum Action {
     /// Exported a case as a signed evidence package (detail: the sender's id, the
     /// manifest's SHA-256, how many files).
     ExportPackage,
+    /// Blurred a revealed image again (it stays blurred until revealed, and logged, anew).
+    ReblurImage,
+    /// Blurred a revealed video frame again (detail: its time).
+    ReblurFrame,
+    /// Changed their own viewing settings (detail: the new values).
+    ChangeViewSettings,
 }
 
 impl Action {
@@ -91,6 +97,9 @@ impl Action {
             Action::ReportFailed => "report_failed",
             Action::ViewReport => "view_report",
             Action::ExportPackage => "export_package",
+            Action::ReblurImage => "reblur_image",
+            Action::ReblurFrame => "reblur_frame",
+            Action::ChangeViewSettings => "change_view_settings",
         }
     }
 }
@@ -299,7 +308,8 @@ impl Store {
         Ok(rows.iter().map(AccessRow::from_row).collect())
     }
 
-    /// Whether `who` revealed `attachment_id` of `flag_id` since `since` (their sign-in).
+    /// Whether `who` has `attachment_id` of `flag_id` revealed: revealed since `since`
+    /// (their sign-in) and not blurred again after the latest reveal.
     pub async fn revealed(
         &self,
         who: &Reviewer,
@@ -308,11 +318,14 @@ impl Store {
         since: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM access_log WHERE reviewer_id = $1 AND action = $2
-                AND flag_id = $3 AND attachment_id = $4 AND at >= $5)",
+            "SELECT coalesce((SELECT action = $2 FROM access_log
+                WHERE reviewer_id = $1 AND action IN ($2, $3) AND flag_id = $4
+                  AND attachment_id = $5 AND at >= $6
+                ORDER BY id DESC LIMIT 1), false)",
         )
         .bind(who.id)
         .bind(Action::RevealImage.as_str())
+        .bind(Action::ReblurImage.as_str())
         .bind(flag_id)
         .bind(attachment_id)
         .bind(since)
@@ -321,8 +334,8 @@ impl Store {
         .map_err(StoreError::db("check reveal"))
     }
 
-    /// Whether `who` revealed the frame at `frame_ms` of video `attachment_id` of `flag_id`
-    /// in this session (since `since`).
+    /// Whether `who` has the frame at `frame_ms` of video `attachment_id` of `flag_id`
+    /// revealed: in this session (since `since`), and not blurred again since.
     pub async fn revealed_frame(
         &self,
         who: &Reviewer,
@@ -332,11 +345,14 @@ impl Store {
         since: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM access_log WHERE reviewer_id = $1 AND action = $2
-                AND flag_id = $3 AND attachment_id = $4 AND detail = $5 AND at >= $6)",
+            "SELECT coalesce((SELECT action = $2 FROM access_log
+                WHERE reviewer_id = $1 AND action IN ($2, $3) AND flag_id = $4
+                  AND attachment_id = $5 AND detail = $6 AND at >= $7
+                ORDER BY id DESC LIMIT 1), false)",
         )
         .bind(who.id)
         .bind(Action::RevealFrame.as_str())
+        .bind(Action::ReblurFrame.as_str())
         .bind(flag_id)
         .bind(attachment_id)
         .bind(&FrameDetail::new(frame_ms).0)

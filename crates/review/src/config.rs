@@ -47,6 +47,8 @@ pub mod defaults {
     pub const REVIEW_HEADER_READ_TIMEOUT_MS: u64 = 10_000;
     /// `review.proxy_user_header`: what oauth2-proxy and most SSO proxies send.
     pub const REVIEW_PROXY_USER_HEADER: &str = "x-forwarded-user";
+    /// `review.daily_reveal_cap`: no cap.
+    pub const REVIEW_DAILY_REVEAL_CAP: u32 = 0;
 
     /// `review.cybertipline.timeout_ms`: one request to NCMEC (an upload can be large).
     pub fn cybertipline_timeout_ms() -> u64 {
@@ -159,6 +161,10 @@ pub struct ReviewConfig {
     /// The Ed25519 private key (PKCS#8 PEM) that signs evidence packages. Without it cases
     /// cannot be exported.
     pub evidence_signing_key_file: Option<PathBuf>,
+    /// Reveals (images and video frames) a reviewer may make per UTC day; past it reveals
+    /// are refused and "claim next" gives items without images or frames. Leads are not
+    /// capped. 0: no cap.
+    pub daily_reveal_cap: u32,
 }
 
 /// `[review.cybertipline]`: NCMEC's CyberTipline reporting API and the reporter's details.
@@ -300,6 +306,7 @@ impl Default for ReviewConfig {
             trusted_proxies: Vec::new(),
             cybertipline: None,
             evidence_signing_key_file: None,
+            daily_reveal_cap: defaults::REVIEW_DAILY_REVEAL_CAP,
         }
     }
 }

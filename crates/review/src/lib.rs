@@ -60,6 +60,7 @@ mod store;
 #[cfg(test)]
 mod test_support;
 pub mod throttle;
+pub mod wellness;
 // Handlers return `Result<Response, WebError>`, and a web error may be a whole page.
 #[allow(clippy::result_large_err)]
 mod web;

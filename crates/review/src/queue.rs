@@ -337,12 +337,14 @@ impl Store {
     }
 
     /// Claims the next item for `who`: one they already hold, else the most severe, oldest
-    /// item nobody holds. Concurrent claims never return the same item.
+    /// item nobody holds; with `text_only`, only items without stored images or video frames
+    /// (a reviewer at their daily reveal cap). Concurrent claims never return the same item.
     pub async fn claim_next(
         &self,
         who: &Reviewer,
         filter: &Filter,
         lease: Duration,
+        text_only: bool,
     ) -> Result<Option<String>, StoreError> {
         sqlx::query_scalar(
             "UPDATE flags SET claimed_by = $1, claim_expires_at = now() + make_interval(secs => $2)
@@ -352,6 +354,8 @@ impl Store {
                    AND (claimed_by IS NULL OR claim_expires_at <= now() OR claimed_by = $1)
                    AND ($4::text IS NULL OR queue = $4)
                    AND ($5::text IS NULL OR $5 = ANY(categories))
+                   AND NOT ($6 AND (EXISTS (SELECT 1 FROM flag_images i WHERE i.flag_id = flags.flag_id)
+                                 OR EXISTS (SELECT 1 FROM flag_video_frames v WHERE v.flag_id = flags.flag_id)))
                  ORDER BY (claimed_by = $1 AND claim_expires_at > now()) DESC NULLS LAST,
                           severity_rank DESC, flagged_at, flag_id
                  LIMIT 1 FOR UPDATE SKIP LOCKED)
@@ -362,6 +366,7 @@ impl Store {
         .bind(workable(who.role))
         .bind(&filter.queue)
         .bind(&filter.category)
+        .bind(text_only)
         .fetch_optional(self.pool())
         .await
         .map_err(StoreError::db("claim next"))

@@ -14,6 +14,7 @@ mod routes;
 mod session;
 mod signed;
 mod signin;
+mod wellness;
 
 pub use metrics::admin_router;
 
@@ -111,6 +112,19 @@ pub fn router(
         .route(
             "/flags/{flag_id}/videos/{attachment_id}/frames/{frame_ms}",
             get(routes::original_frame),
+        )
+        .route(
+            "/account/wellness",
+            get(wellness::settings_page).post(wellness::save_settings),
+        )
+        .route("/team", get(wellness::team))
+        .route(
+            "/flags/{flag_id}/images/{attachment_id}/reblur",
+            post(wellness::reblur_image),
+        )
+        .route(
+            "/flags/{flag_id}/videos/{attachment_id}/frames/{frame_ms}/reblur",
+            post(wellness::reblur_frame),
         )
         .route("/audit", get(routes::audit))
         .route("/audit/access-log.csv", get(export::export_csv))

@@ -28,6 +28,13 @@ pub(super) fn notice(key: Option<&str>) -> Option<Notice> {
         ),
         "released" => Done("Item released."),
         "empty" => Refused("Nothing to claim with this filter."),
+        "empty-text-only" => Refused(
+            "You reached today's reveal limit, so only items without images or video frames are given to you, and none is waiting.",
+        ),
+        "reveal-cap" => Refused(
+            "You reached today's reveal limit: nothing more is revealed for you today. The refusal was logged.",
+        ),
+        "settings-saved" => Done("Viewing settings saved."),
         "taken" => Refused("Someone else holds this item, or it was decided."),
         "not-holder" => Refused("Your claim on this item expired or was taken; claim it again."),
         "not-decidable" => Refused("This item is not in a state your role can decide."),

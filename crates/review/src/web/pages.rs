@@ -10,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use vigil_core::{Match, MatchSubject};
 
 use super::signed::Signed;
+use super::wellness::View;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::contact::{Timeline, matched_at};
@@ -18,7 +19,8 @@ use crate::queue::{
 };
 use crate::store::RejectedRow;
 
-const STYLESHEET: &str = include_str!("console.css");
+// The wellness rules come last, so that they win over the defaults they adjust.
+const STYLESHEET: &str = concat!(include_str!("console.css"), include_str!("wellness.css"));
 
 /// `/static/console.css`.
 pub(crate) async fn stylesheet() -> impl IntoResponse {
@@ -79,8 +81,10 @@ pub(super) fn layout(signed: Option<&Signed>, title: &str, body: Markup) -> Mark
                             @if s.who.role.sees_content() { a href="/queue" { "Queue" } }
                             @if s.who.role == Role::Lead { a href="/cases" { "Cases" } }
                             @if s.who.role.audits() { a href="/audit" { "Audit" } a href="/holds" { "Holds" } }
+                            @if s.who.role == Role::Lead { a href="/team" { "Team" } }
                         }
                         span.who { (s.who.pseudonym) " (" (s.who.role.as_str()) ")" }
+                        @if s.who.role.sees_content() { a href="/account/wellness" { "Viewing" } }
                         a href="/account/password" { "Password" }
                         form method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(s.csrf);
@@ -223,6 +227,7 @@ pub(crate) fn queue_page(
     items: &[ItemSummary],
     view: &QueueView<'_>,
     notice: Option<Notice>,
+    wellness: &View,
 ) -> Markup {
     let lead = signed.who.role == Role::Lead;
     let filter = view.filter;
@@ -231,6 +236,7 @@ pub(crate) fn queue_page(
         "Queue",
         html! {
             (notice_line(notice))
+            (wellness.exposure_line())
             section {
                 h2 { "Waiting, by queue and category" }
                 p.hint { "A queue's \"all\" row counts each item once; an item in two categories is in both category rows." }
@@ -500,6 +506,7 @@ fn video_sheet(
     video: &VideoSummary,
     holds: bool,
     revealed: &BTreeSet<(String, u64)>,
+    view: &View,
 ) -> Markup {
     let id = &video.attachment_id;
     let shown: Vec<u64> = video.frames.iter().map(|f| f.frame_ms).collect();
@@ -552,7 +559,14 @@ fn video_sheet(
                             ul.matched-here {
                                 @for what in matched_at(&flag.matches, id, frame.time_ms) { li { (what) } }
                             }
-                            @if holds && !revealed.contains(&(id.clone(), frame.frame_ms)) {
+                            @if revealed.contains(&(id.clone(), frame.frame_ms)) {
+                                form.reblur method="post" action={ (base) "/reblur" } {
+                                    input type="hidden" name="csrf" value=(signed.csrf);
+                                    button.reblur-frame type="submit" { "Blur again" }
+                                }
+                            } @else if holds && view.at_cap() {
+                                span.at-cap { "Daily reveal limit reached" }
+                            } @else if holds {
                                 form method="post" action={ (base) "/reveal" } {
                                     input type="hidden" name="csrf" value=(signed.csrf);
                                     button.reveal-frame type="submit" { "Reveal frame (logged)" }
@@ -573,6 +587,7 @@ pub(crate) fn flag_page(
     revealed: &Revealed<'_>,
     preservation: Markup,
     notice: Option<Notice>,
+    view: &View,
 ) -> Markup {
     let role = signed.who.role;
     let decidable =
@@ -615,30 +630,41 @@ pub(crate) fn flag_page(
                     @if let Some(text) = &flag.text {
                         blockquote #text { (highlighted(text, &merged)) }
                     } @else { p { "(no text)" } }
-                    @for image in &flag.images {
-                        @let (attachment_id, media_type) = (&image.attachment_id, &image.media_type);
-                        figure.image {
-                            @let base = format!("/flags/{}/images/{}", flag.flag_id, attachment_id);
-                            @if revealed.images.contains(attachment_id) {
-                                img.revealed src=(base) alt={ "attachment " (attachment_id) };
-                                figcaption { (attachment_id) " (" (media_type) "), revealed" }
-                            } @else {
-                                img.blurred src={ (base) "/blurred" } alt={ "attachment " (attachment_id) ", blurred" };
-                                figcaption {
-                                    (attachment_id) " (" (media_type) "), blurred"
-                                    @if let Some(why) = &image.no_preview { br; span.no-preview { (why) } }
-                                    @if holds {
-                                        form method="post" action={ (base) "/reveal" } {
+                    @if !flag.images.is_empty() || !flag.videos.is_empty() { (view.exposure_line()) }
+                    div class=(view.media_classes()) {
+                        @for image in &flag.images {
+                            @let (attachment_id, media_type) = (&image.attachment_id, &image.media_type);
+                            figure.image {
+                                @let base = format!("/flags/{}/images/{}", flag.flag_id, attachment_id);
+                                @if revealed.images.contains(attachment_id) {
+                                    img.revealed src=(base) alt={ "attachment " (attachment_id) };
+                                    figcaption {
+                                        (attachment_id) " (" (media_type) "), revealed"
+                                        form.reblur method="post" action={ (base) "/reblur" } {
                                             input type="hidden" name="csrf" value=(signed.csrf);
-                                            button.reveal type="submit" { "Reveal image (logged)" }
+                                            button.reblur type="submit" { "Blur again" }
+                                        }
+                                    }
+                                } @else {
+                                    img.blurred src={ (base) "/blurred" } alt={ "attachment " (attachment_id) ", blurred" };
+                                    figcaption {
+                                        (attachment_id) " (" (media_type) "), blurred"
+                                        @if let Some(why) = &image.no_preview { br; span.no-preview { (why) } }
+                                        @if holds && view.at_cap() {
+                                            br; span.at-cap { "Daily reveal limit reached" }
+                                        } @else if holds {
+                                            form method="post" action={ (base) "/reveal" } {
+                                                input type="hidden" name="csrf" value=(signed.csrf);
+                                                button.reveal type="submit" { "Reveal image (logged)" }
+                                            }
                                         }
                                     }
                                 }
                             }
                         }
-                    }
-                    @for video in &flag.videos {
-                        (video_sheet(signed, flag, video, holds, revealed.frames))
+                        @for video in &flag.videos {
+                            (video_sheet(signed, flag, video, holds, revealed.frames, view))
+                        }
                     }
                 }
                 "purged" => p { "The content was deleted after the retention period." }

@@ -124,6 +124,7 @@ pub(crate) async fn queue(
             by_sender,
         },
         notice(query.notice.as_deref()),
+        &super::wellness::view(&state, &signed).await?,
     )))
 }
 
@@ -220,12 +221,15 @@ pub(crate) async fn claim_next(
         return Err(forbidden(&state, &signed, "/queue/claim-next", Tried::default()).await);
     }
     let filter = filter(form.queue, form.category)?;
+    // At the daily reveal cap, only items with nothing to reveal.
+    let text_only = super::wellness::at_cap(&state, &signed).await?;
     match state
         .store
-        .claim_next(&signed.who, &filter, lease(&state))
+        .claim_next(&signed.who, &filter, lease(&state), text_only)
         .await?
     {
         Some(flag_id) => Ok(see_other(&format!("/flags/{flag_id}"))),
+        None if text_only => Ok(see_other("/queue?notice=empty-text-only")),
         None => Ok(see_other("/queue?notice=empty")),
     }
 }
@@ -364,6 +368,7 @@ pub(crate) async fn flag(
         },
         preservation,
         notice(query.notice.as_deref()),
+        &super::wellness::view(&state, &signed).await?,
     )))
 }
 
@@ -423,9 +428,11 @@ pub(crate) async fn decide(
         .await
     {
         Ok(_) if form.then == "next" => {
+            // At the daily reveal cap, the next item is one with nothing to reveal.
+            let text_only = super::wellness::at_cap(&state, &signed).await?;
             let next = state
                 .store
-                .claim_next(&signed.who, &Filter::default(), lease(&state))
+                .claim_next(&signed.who, &Filter::default(), lease(&state), text_only)
                 .await?;
             Ok(match next {
                 Some(next) => see_other(&format!("/flags/{next}?notice=decided")),
@@ -479,7 +486,7 @@ fn png_or_placeholder(png: Option<Vec<u8>>) -> Response {
 
 /// Refuses, and logs the attempt at `what`, unless `signed` may see flag `flag_id` and
 /// `attachment_id` is a well-formed id.
-async fn may_see_attachment(
+pub(super) async fn may_see_attachment(
     state: &AppState,
     signed: &Signed,
     flag_id: &str,
@@ -542,27 +549,26 @@ pub(crate) async fn reveal_image(
     Form(form): Form<CsrfForm>,
 ) -> Answer {
     signed.check_csrf(&form.csrf)?;
-    may_see_attachment(
-        &state,
-        &signed,
-        &flag_id,
-        &attachment_id,
-        "/flags/images/reveal",
-    )
-    .await?;
+    let what = "/flags/images/reveal";
+    may_see_attachment(&state, &signed, &flag_id, &attachment_id, what).await?;
+    if super::wellness::at_cap(&state, &signed).await? {
+        return super::wellness::refused_at_cap(&state, &signed, &flag_id, what).await;
+    }
     if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
         return again;
     }
     image_bytes(&state, &flag_id, &attachment_id).await?;
-    state
+    let access = signed
+        .access(Action::RevealImage)
+        .flag(&flag_id)
+        .image(&attachment_id);
+    if !state
         .store
-        .log_access(
-            &signed
-                .access(Action::RevealImage)
-                .flag(&flag_id)
-                .image(&attachment_id),
-        )
-        .await?;
+        .log_reveal(&access, state.config.review.daily_reveal_cap)
+        .await?
+    {
+        return super::wellness::refused_at_cap(&state, &signed, &flag_id, what).await;
+    }
     Ok(see_other(&format!("/flags/{flag_id}")))
 }
 
@@ -626,14 +632,11 @@ pub(crate) async fn reveal_frame(
     Form(form): Form<CsrfForm>,
 ) -> Answer {
     signed.check_csrf(&form.csrf)?;
-    may_see_attachment(
-        &state,
-        &signed,
-        &flag_id,
-        &attachment_id,
-        "/flags/videos/frames/reveal",
-    )
-    .await?;
+    let what = "/flags/videos/frames/reveal";
+    may_see_attachment(&state, &signed, &flag_id, &attachment_id, what).await?;
+    if super::wellness::at_cap(&state, &signed).await? {
+        return super::wellness::refused_at_cap(&state, &signed, &flag_id, what).await;
+    }
     if let Some(again) = sign_in_again(&state, &signed, &flag_id).await {
         return again;
     }
@@ -643,15 +646,17 @@ pub(crate) async fn reveal_frame(
         .await?
         .ok_or_else(WebError::no_such_flag)?;
     let frame = FrameDetail::new(frame_ms);
-    state
+    let access = signed
+        .access(Action::RevealFrame)
+        .flag(&flag_id)
+        .frame(&attachment_id, &frame);
+    if !state
         .store
-        .log_access(
-            &signed
-                .access(Action::RevealFrame)
-                .flag(&flag_id)
-                .frame(&attachment_id, &frame),
-        )
-        .await?;
+        .log_reveal(&access, state.config.review.daily_reveal_cap)
+        .await?
+    {
+        return super::wellness::refused_at_cap(&state, &signed, &flag_id, what).await;
+    }
     Ok(see_other(&format!("/flags/{flag_id}")))
 }
 
