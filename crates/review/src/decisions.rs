@@ -15,7 +15,7 @@ use crate::config::ConsoleConfig;
 
 use crate::access::{Access, Action, log_access_on};
 use crate::accounts::{Reviewer, Role};
-use crate::holds::hold_confirmed;
+use crate::holds::{AutomaticHold, hold_automatically};
 use crate::store::{Store, StoreError};
 
 /// Version of the decision record (`docs/schemas/decision.schema.json`).
@@ -290,7 +290,15 @@ pub(crate) async fn decide_in(
         .detail(decision.as_str());
     log_access_on(conn, &access).await?;
     if decision == Decision::Confirm {
-        hold_confirmed(conn, who, flag_id, preserve_for, remote_addr).await?;
+        hold_automatically(
+            conn,
+            who,
+            AutomaticHold::Confirmed,
+            flag_id,
+            preserve_for,
+            remote_addr,
+        )
+        .await?;
     }
     Ok(id)
 }

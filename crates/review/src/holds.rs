@@ -240,45 +240,34 @@ async fn insert_hold(
     Ok(id)
 }
 
-/// Holds `flag_id` for `lasts` because `who` confirmed it (inside the decision's
-/// transaction, so a confirmed flag is never without its hold).
-pub(crate) async fn hold_confirmed(
-    conn: &mut PgConnection,
-    who: &Reviewer,
-    flag_id: &str,
-    lasts: Duration,
-    remote_addr: &str,
-) -> Result<i64, StoreError> {
-    let lasts = time::Duration::try_from(lasts).unwrap_or(time::Duration::MAX);
-    insert_hold(
-        conn,
-        Access::by(who, Action::HoldPlaced, remote_addr),
-        HoldKind::Confirmed,
-        flag_id,
-        CONFIRMED_REASON,
-        "",
-        lasts,
-    )
-    .await
+/// Why the console holds a flag by itself: a confirmation (no reference) or a finished
+/// CyberTipline report (its reference).
+pub(crate) enum AutomaticHold<'a> {
+    Confirmed,
+    Reported(&'a str),
 }
 
-/// Holds `flag_id` for `lasts` from now because `who` finished CyberTipline report
-/// `reference` that includes it (inside the finishing transaction).
-pub(crate) async fn hold_reported(
+/// Holds `flag_id` for `lasts` from now because `who` confirmed or reported it (inside that
+/// transaction, so a confirmed or reported flag is never without its hold).
+pub(crate) async fn hold_automatically(
     conn: &mut PgConnection,
     who: &Reviewer,
+    why: AutomaticHold<'_>,
     flag_id: &str,
-    reference: &str,
     lasts: Duration,
     remote_addr: &str,
 ) -> Result<i64, StoreError> {
     let lasts = time::Duration::try_from(lasts).unwrap_or(time::Duration::MAX);
+    let (kind, reason, reference) = match why {
+        AutomaticHold::Confirmed => (HoldKind::Confirmed, CONFIRMED_REASON, ""),
+        AutomaticHold::Reported(reference) => (HoldKind::Reported, REPORTED_REASON, reference),
+    };
     insert_hold(
         conn,
         Access::by(who, Action::HoldPlaced, remote_addr),
-        HoldKind::Reported,
+        kind,
         flag_id,
-        REPORTED_REASON,
+        reason,
         reference,
         lasts,
     )

@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use vigil_core::{Match, MatchSubject};
 
+use super::exposure::View;
 use super::signed::Signed;
-use super::wellness::View;
 use crate::access::{AccessRow, EntryPrecision, Precision};
 use crate::accounts::Role;
 use crate::contact::{Timeline, matched_at};

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use super::error::{Answer, WebError};
 use super::notice::{NoticeQuery, notice};
+use super::seeing::{known_image_id, may_see, may_see_attachment, refused};
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::{Action, FrameDetail};
@@ -284,21 +285,6 @@ pub(crate) async fn release(
     Ok(see_other("/queue?notice=released"))
 }
 
-/// Content is shown to a reviewer holding the item's claim, or to a lead.
-pub(super) async fn may_see(
-    state: &AppState,
-    signed: &Signed,
-    flag_id: &str,
-) -> Result<bool, WebError> {
-    if !signed.who.role.sees_content() || !valid_flag_id(flag_id) {
-        return Ok(false);
-    }
-    if signed.who.role == crate::accounts::Role::Lead {
-        return Ok(true);
-    }
-    Ok(state.store.holds(&signed.who, flag_id).await?)
-}
-
 pub(crate) async fn flag(
     State(state): State<AppState>,
     signed: Signed,
@@ -449,16 +435,6 @@ pub(crate) async fn decide(
     }
 }
 
-/// An attachment id no message can have (control characters, too long) is not looked up:
-/// the database would refuse a NUL in it.
-fn known_image_id(attachment_id: &str) -> Result<(), WebError> {
-    if vigil_core::valid_id(attachment_id) {
-        Ok(())
-    } else {
-        Err(WebError::Refused(StatusCode::NOT_FOUND, "no such image"))
-    }
-}
-
 /// A stored image's bytes, or 404.
 async fn image_bytes(
     state: &AppState,
@@ -482,33 +458,6 @@ fn png_or_placeholder(png: Option<Vec<u8>>) -> Response {
         Some(png) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         None => placeholder(),
     }
-}
-
-/// Refuses, and logs the attempt at `what`, unless `signed` may see flag `flag_id` and
-/// `attachment_id` is a well-formed id.
-pub(super) async fn may_see_attachment(
-    state: &AppState,
-    signed: &Signed,
-    flag_id: &str,
-    attachment_id: &str,
-    what: &str,
-) -> Result<(), WebError> {
-    known_image_id(attachment_id)?;
-    if may_see(state, signed, flag_id).await? {
-        return Ok(());
-    }
-    Err(refused(state, signed, flag_id, attachment_id, what).await)
-}
-
-/// The refusal of `what` on flag `flag_id`'s attachment `attachment_id`, logged.
-async fn refused(
-    state: &AppState,
-    signed: &Signed,
-    flag_id: &str,
-    attachment_id: &str,
-    what: &str,
-) -> WebError {
-    forbidden(state, signed, what, Tried::image(flag_id, attachment_id)).await
 }
 
 /// A reveal needs a recent sign-in: otherwise the answer that asks for one.

@@ -12,58 +12,14 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::error::{Answer, WebError};
+use super::exposure::View;
 use super::notice::{NoticeQuery, notice};
 use super::pages::{Notice, layout, notice_line};
-use super::routes::may_see_attachment;
+use super::seeing::may_see_attachment;
 use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, lead_only, see_other};
 use crate::access::{Action, FrameDetail};
-use crate::wellness::{Blur, Exposure, REVEAL_SIZES_PX, TeamMember, ViewSettings, capped_role};
-
-/// What a page needs to draw content for one person: their settings, their reveals today,
-/// and their cap (none for leads, or without `review.daily_reveal_cap`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct View {
-    pub(crate) settings: ViewSettings,
-    pub(crate) today: Exposure,
-    pub(crate) cap: Option<u32>,
-}
-
-impl View {
-    /// Whether the person may reveal nothing more today.
-    pub(crate) fn at_cap(&self) -> bool {
-        self.cap
-            .is_some_and(|cap| self.today.total() >= i64::from(cap))
-    }
-
-    /// The classes of the element holding a flag's images and frames.
-    pub(crate) fn media_classes(&self) -> String {
-        let s = &self.settings;
-        format!(
-            "media blur-{} size-{}{}",
-            s.blur.as_str(),
-            s.reveal_size_px,
-            if s.colour { "" } else { " grey" }
-        )
-    }
-
-    /// Today's reveals, as the queue and flag pages show them to their person.
-    pub(crate) fn exposure_line(&self) -> Markup {
-        let total = self.today.total();
-        html! {
-            p.exposure #exposure {
-                "Revealed today (UTC): " strong #reveals-today { (total) }
-                " (images " (self.today.images) ", video frames " (self.today.frames) ")"
-                @if let Some(cap) = self.cap { " of at most " (cap) "." } @else { "." }
-                @if self.at_cap() {
-                    " You reached today's limit: nothing more is revealed for you today, and "
-                    em { "Claim next item" } " gives you items without images or video frames."
-                }
-                " " a href="/account/wellness" { "Viewing settings" }
-            }
-        }
-    }
-}
+use crate::wellness::{Blur, REVEAL_SIZES_PX, TeamMember, ViewSettings, capped_role};
 
 /// `signed`'s [`View`].
 pub(crate) async fn view(state: &AppState, signed: &Signed) -> Result<View, WebError> {
@@ -334,6 +290,7 @@ fn back_to(flag_id: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wellness::Exposure;
 
     #[test]
     fn the_stylesheet_has_a_rule_for_every_setting_the_page_offers() {
