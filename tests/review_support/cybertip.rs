@@ -149,23 +149,27 @@ fn respond(code: i64, report_id: Option<i64>, file: Option<(&str, &str)>) -> Res
     (status, [("content-type", "text/xml")], body).into_response()
 }
 
-/// Whether `xml` validates against the schema vigil wrote down.
+/// Whether `xml` validates against the schema vigil wrote down and, when
+/// `$VIGIL_CYBERTIPLINE_XSD` names one, against that schema too (NCMEC's own XSD, which
+/// reporting accounts download from `/ispws/xsd`).
 pub fn validates(xml: &str) -> Result<(), String> {
-    let schema =
+    let ours =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schemas/cybertipline.xsd");
+    let theirs = std::env::var_os("VIGIL_CYBERTIPLINE_XSD").map(std::path::PathBuf::from);
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), xml).unwrap();
-    let out = std::process::Command::new("xmllint")
-        .args(["--noout", "--schema"])
-        .arg(&schema)
-        .arg(file.path())
-        .output()
-        .expect("xmllint (Debian libxml2-utils) validates the CyberTipline XML");
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    for schema in std::iter::once(ours).chain(theirs) {
+        let out = std::process::Command::new("xmllint")
+            .args(["--noout", "--schema"])
+            .arg(&schema)
+            .arg(file.path())
+            .output()
+            .expect("xmllint (Debian libxml2-utils) validates the CyberTipline XML");
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
     }
+    Ok(())
 }
 
 fn element(xml: &str, name: &str) -> Option<String> {
