@@ -267,3 +267,130 @@ fn vigil_hash_prints_one_line_per_file_and_fails_at_the_end() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// The photo's PDQ hash with the bits in `bits` flipped: at distance `bits.len()` from it.
+fn flipped(bits: std::ops::Range<u32>) -> String {
+    let mut value = u128::from_str_radix(&PHOTO_PDQ[32..], 16).unwrap();
+    for bit in bits {
+        value ^= 1u128 << bit;
+    }
+    format!("{}{value:032x}", &PHOTO_PDQ[..32])
+}
+
+#[test]
+fn lists_and_categories_tighten_the_pdq_thresholds_and_may_not_loosen_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let header = "algorithm,hash,entry_id,category\n";
+    std::fs::write(
+        dir.path().join("strict.csv"),
+        format!(
+            "{header}pdq,{},s-near,A\npdq,{},s-far,A\n",
+            flipped(0..10),
+            flipped(10..30)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("loose.csv"),
+        format!(
+            "{header}pdq,{},l-far-a,A\npdq,{},l-far-b,B\npdq,{},l-near-b,B\n",
+            flipped(30..50),
+            flipped(50..70),
+            flipped(70..80)
+        ),
+    )
+    .unwrap();
+    let config = |list_distance: u32, category: &str| {
+        format!(
+            "[match]\npdq_max_distance = 31\n[match.categories.B]\n{category}\n\
+             [lists]\nhash_lists = [{{ path = \"strict.csv\", pdq_max_distance = {list_distance} }}, \"loose.csv\"]\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        config(12, "pdq_max_distance = 15"),
+    )
+    .unwrap();
+    let input = message(
+        "m-1",
+        &[("a1", "image/png", &fixture("photo-like-seed7-160x120.png"))],
+    );
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        input.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flags = json_lines(&output.stdout);
+    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["entry_id"].as_str().unwrap().to_string(),
+                m["distance"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    matched.sort();
+    // strict.csv's 12 keeps 10 and drops 20; category B's 15 drops loose.csv's B at 20 and
+    // keeps its B at 10; loose.csv's A at 20 is within match's 31.
+    assert_eq!(
+        matched,
+        [
+            ("l-far-a".into(), 20),
+            ("l-near-b".into(), 10),
+            ("s-near".into(), 10)
+        ]
+    );
+
+    // `vigil lists stats` shows the thresholds in force per list and category.
+    let stats = run(
+        vigil(dir.path()).args(["lists", "stats", "--config", "vigil.toml"]),
+        b"",
+    );
+    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
+    for line in ["strict\t", "loose\t"] {
+        assert!(stats.contains(line), "{stats}");
+    }
+    assert!(
+        stats.contains("strict\t") && stats.contains("\tpdq\tA\t2\t-\t-\t12\t50\n"),
+        "{stats}"
+    );
+    assert!(stats.contains("\tpdq\tB\t2\t-\t-\t15\t50\n"), "{stats}");
+    assert!(stats.contains("\tpdq\tA\t1\t-\t-\t31\t50\n"), "{stats}");
+
+    // Looser than [match]: refused at start-up, naming the key.
+    for (list_distance, category, key) in [
+        (
+            40,
+            "pdq_max_distance = 15",
+            "lists.hash_lists[0].pdq_max_distance",
+        ),
+        (
+            12,
+            "pdq_min_quality = 30",
+            "match.categories.B.pdq_min_quality",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("vigil.toml"),
+            config(list_distance, category),
+        )
+        .unwrap();
+        let output = run(
+            vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+            input.as_bytes(),
+        );
+        assert!(!output.status.success(), "{key}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains(key) && stderr.contains("tighten"),
+            "{stderr}"
+        );
+    }
+}

@@ -284,8 +284,8 @@ fn convert_keeps_every_entry_and_sign_verify_round_trips() {
     ));
     assert_eq!(
         String::from_utf8_lossy(&stats.stdout),
-        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\n\
-         bank\t2\tmd5\tC\t1\t-\t-\nbank\t2\tpdq\tA\t1\t-\t-\n"
+        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\tmax_distance\tmin_quality\n\
+         bank\t2\tmd5\tC\t1\t-\t-\t0\t-\nbank\t2\tpdq\tA\t1\t-\t-\t31\t50\n"
     );
 }
 

@@ -245,8 +245,8 @@ fn a_signed_video_list_verifies_counts_its_frames_and_converts_to_csv() {
     ));
     assert_eq!(
         String::from_utf8_lossy(&stats.stdout),
-        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\n\
-         videos\t1\tvpdq\tvideos\t2\t20\t17\n"
+        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\tmax_distance\tmin_quality\n\
+         videos\t1\tvpdq\tvideos\t2\t20\t17\t31\t50\n"
     );
     ok(run(
         vigil(dir.path()).args(["lists", "convert", "videos.txt", "-o", "videos.csv"]),

@@ -253,20 +253,22 @@ fn stats(select: &Select) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames"
+        "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\tmax_distance\tmin_quality"
     )?;
     for (source, keyword) in &sources {
         if *keyword {
             let info = read(source, true, &integrity)?;
             writeln!(
                 out,
-                "{}\t{}\tkeyword\t*\t{}\t-\t-",
+                "{}\t{}\tkeyword\t*\t{}\t-\t-\t-\t-",
                 info.name, info.version, info.entries
             )?;
             continue;
         }
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
-        let min_quality = matching.vpdq_thresholds(source).min_quality;
+        let vpdq = matching.vpdq_thresholds(source);
+        let min_quality = vpdq.min_quality;
+        let pdq = vigil_scan::PdqLimits::new(&matching, [(source, list.info.name.as_str())]);
         // (entries, frames, kept frames) per (algorithm, category).
         let mut counts = std::collections::BTreeMap::new();
         for entry in list.entries() {
@@ -282,9 +284,24 @@ fn stats(select: &Select) -> anyhow::Result<()> {
                 true => (frames.to_string(), kept.to_string()),
                 false => ("-".into(), "-".into()),
             };
+            // What a match of these entries needs: the distance and quality in force.
+            let (distance, quality) = match Algorithm::from_wire(algorithm) {
+                Some(Algorithm::Pdq) => {
+                    let global = (matching.pdq_max_distance, matching.pdq_min_quality);
+                    let (d, q) = pdq.effective(&list.info.name, Some(category), global);
+                    (d.to_string(), q.to_string())
+                }
+                Some(Algorithm::Vpdq) => {
+                    (vpdq.max_distance.to_string(), vpdq.min_quality.to_string())
+                }
+                Some(Algorithm::Phash) => (matching.phash_max_distance.to_string(), "-".into()),
+                Some(Algorithm::Dhash) => (matching.dhash_max_distance.to_string(), "-".into()),
+                Some(Algorithm::Ahash) => (matching.ahash_max_distance.to_string(), "-".into()),
+                _ => ("0".into(), "-".into()),
+            };
             writeln!(
                 out,
-                "{}\t{}\t{algorithm}\t{category}\t{n}\t{frames}\t{kept}",
+                "{}\t{}\t{algorithm}\t{category}\t{n}\t{frames}\t{kept}\t{distance}\t{quality}",
                 list.info.name, list.info.version
             )?;
         }

@@ -154,6 +154,7 @@ impl Section for Config {
         self.text.validate()?;
         self.video.validate()?;
         self.lists.validate()?;
+        self.matching.check_list_thresholds(&self.lists)?;
         self.kafka.validate()?;
         self.admin.validate()?;
         self.review.validate()?;

@@ -129,6 +129,12 @@ pub struct ListSource {
     /// Skip and count malformed lines; default `lists.lenient`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
+    /// This hash list's PDQ distance: at most `match.pdq_max_distance`, which it tightens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdq_max_distance: Option<u32>,
+    /// This hash list's PDQ quality: at least `match.pdq_min_quality`, which it tightens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pdq_min_quality: Option<u8>,
     /// This hash list's `match.vpdq_max_distance`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpdq_max_distance: Option<u32>,
@@ -148,9 +154,12 @@ pub struct ListSource {
 pub const VPDQ_MAX_DISTANCE_LIMIT: u32 = 64;
 
 impl ListSource {
-    /// Checks its vPDQ thresholds (`key` names it in errors, e.g. `lists.hash_lists[0]`).
-    fn check_vpdq(&self, key: &str, hash_list: bool) -> Result<(), Invalid> {
+    /// Checks its PDQ and vPDQ thresholds (`key` names it in errors, e.g.
+    /// `lists.hash_lists[0]`).
+    fn check_thresholds(&self, key: &str, hash_list: bool) -> Result<(), Invalid> {
         let set = [
+            ("pdq_max_distance", self.pdq_max_distance.is_some()),
+            ("pdq_min_quality", self.pdq_min_quality.is_some()),
             ("vpdq_max_distance", self.vpdq_max_distance.is_some()),
             ("vpdq_min_quality", self.vpdq_min_quality.is_some()),
             (
@@ -165,7 +174,7 @@ impl ListSource {
         if let Some((name, _)) = set.iter().find(|(_, set)| *set && !hash_list) {
             return Err(Invalid::new(
                 format!("{key}.{name}"),
-                "only hash lists match videos",
+                "only hash lists match images and videos",
             ));
         }
         if let Some(d) = self
@@ -177,11 +186,16 @@ impl ListSource {
                 format!("{d} is above {VPDQ_MAX_DISTANCE_LIMIT}: unrelated frames would match"),
             ));
         }
-        if let Some(q) = self.vpdq_min_quality.filter(|&q| q > 100) {
-            return Err(Invalid::new(
-                format!("{key}.vpdq_min_quality"),
-                format!("{q} is not a quality (0 to 100)"),
-            ));
+        for (name, quality) in [
+            ("pdq_min_quality", self.pdq_min_quality),
+            ("vpdq_min_quality", self.vpdq_min_quality),
+        ] {
+            if let Some(q) = quality.filter(|&q| q > 100) {
+                return Err(Invalid::new(
+                    format!("{key}.{name}"),
+                    format!("{q} is not a quality (0 to 100)"),
+                ));
+            }
         }
         for (name, value) in [
             ("vpdq_query_match_percent", self.vpdq_query_match_percent),
@@ -217,6 +231,8 @@ impl From<PathBuf> for ListSource {
             category: None,
             manifest: None,
             lenient: None,
+            pdq_max_distance: None,
+            pdq_min_quality: None,
             vpdq_max_distance: None,
             vpdq_min_quality: None,
             vpdq_query_match_percent: None,
@@ -236,6 +252,8 @@ struct ListSourceTable {
     category: Option<String>,
     manifest: Option<PathBuf>,
     lenient: Option<bool>,
+    pdq_max_distance: Option<u32>,
+    pdq_min_quality: Option<u8>,
     vpdq_max_distance: Option<u32>,
     vpdq_min_quality: Option<u8>,
     vpdq_query_match_percent: Option<f64>,
@@ -268,6 +286,8 @@ impl<'de> Deserialize<'de> for ListSource {
                     category: t.category,
                     manifest: t.manifest,
                     lenient: t.lenient,
+                    pdq_max_distance: t.pdq_max_distance,
+                    pdq_min_quality: t.pdq_min_quality,
                     vpdq_max_distance: t.vpdq_max_distance,
                     vpdq_min_quality: t.vpdq_min_quality,
                     vpdq_query_match_percent: t.vpdq_query_match_percent,
@@ -303,10 +323,10 @@ impl Section for ListsConfig {
             ));
         }
         for (i, source) in self.hash_lists.iter().enumerate() {
-            source.check_vpdq(&format!("lists.hash_lists[{i}]"), true)?;
+            source.check_thresholds(&format!("lists.hash_lists[{i}]"), true)?;
         }
         for (i, source) in self.keyword_lists.iter().enumerate() {
-            source.check_vpdq(&format!("lists.keyword_lists[{i}]"), false)?;
+            source.check_thresholds(&format!("lists.keyword_lists[{i}]"), false)?;
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! attachment may cost, how large a record may be. [`ScanConfig`] is what scanning reads of
 //! the whole file: these sections and those of the crates it drives (`[lists]`, `[text]`).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
@@ -116,9 +117,66 @@ pub struct MatchConfig {
     pub vpdq_query_match_percent: f64,
     /// Least share, in percent, of the listed video's frames that must match the video.
     pub vpdq_compared_match_percent: f64,
+    /// `[match.categories.<category>]`: stricter PDQ thresholds for entries of one category,
+    /// in every list (a category that deserves fewer false positives, say).
+    pub categories: BTreeMap<String, CategoryThresholds>,
+}
+
+/// `[match.categories.<category>]`: thresholds that tighten `[match]`'s for one category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryThresholds {
+    /// At most `match.pdq_max_distance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_max_distance: Option<u32>,
+    /// At least `match.pdq_min_quality`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_min_quality: Option<u8>,
 }
 
 impl MatchConfig {
+    /// Checks that PDQ thresholds set for a list or category (`key`) only tighten
+    /// `match.pdq_max_distance` and `match.pdq_min_quality`: those bound what the index is
+    /// asked for, so nothing looser could be found.
+    pub fn check_pdq_tightens(
+        &self,
+        key: &str,
+        max_distance: Option<u32>,
+        min_quality: Option<u8>,
+    ) -> Result<(), Invalid> {
+        if let Some(d) = max_distance.filter(|&d| d > self.pdq_max_distance) {
+            return Err(Invalid::new(
+                format!("{key}.pdq_max_distance"),
+                format!(
+                    "{d} is looser than match.pdq_max_distance ({}), which it can only tighten",
+                    self.pdq_max_distance
+                ),
+            ));
+        }
+        if let Some(q) = min_quality.filter(|&q| q < self.pdq_min_quality || q > 100) {
+            return Err(Invalid::new(
+                format!("{key}.pdq_min_quality"),
+                format!(
+                    "{q} is not a quality from match.pdq_min_quality ({}) to 100: it can only tighten",
+                    self.pdq_min_quality
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks every hash list's PDQ thresholds against these (the lists are another section).
+    pub fn check_list_thresholds(&self, lists: &ListsConfig) -> Result<(), Invalid> {
+        for (i, source) in lists.hash_lists.iter().enumerate() {
+            self.check_pdq_tightens(
+                &format!("lists.hash_lists[{i}]"),
+                source.pdq_max_distance,
+                source.pdq_min_quality,
+            )?;
+        }
+        Ok(())
+    }
+
     /// The vPDQ thresholds of the hash list `source`: its own settings, else these.
     pub fn vpdq_thresholds(&self, source: &ListSource) -> VpdqThresholds {
         VpdqThresholds {
@@ -148,6 +206,7 @@ impl Default for MatchConfig {
             vpdq_min_quality: defaults::VPDQ_MIN_QUALITY,
             vpdq_query_match_percent: defaults::VPDQ_QUERY_MATCH_PERCENT,
             vpdq_compared_match_percent: defaults::VPDQ_COMPARED_MATCH_PERCENT,
+            categories: BTreeMap::new(),
         }
     }
 }
@@ -268,6 +327,13 @@ impl Section for MatchConfig {
                     ),
                 ));
             }
+        }
+        for (category, t) in &m.categories {
+            self.check_pdq_tightens(
+                &format!("match.categories.{category}"),
+                t.pdq_max_distance,
+                t.pdq_min_quality,
+            )?;
         }
         Ok(())
     }

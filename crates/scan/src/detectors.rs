@@ -1,4 +1,5 @@
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use vigil_hash::{
     sniff_format,
 };
 use vigil_index::{ExactIndex, NearHit, NearIndex};
+use vigil_lists::ListSource;
 use vigil_text::{KeywordMatcher, RuleClass};
 
 use crate::{Detector, Findings, Problem, ScanContext, TimedStep, Trace};
@@ -156,6 +158,87 @@ pub struct ImageMatchSettings {
     pub image_time_ms: u64,
     /// Most images decoded or hashed at once, abandoned ones included.
     pub image_threads: usize,
+    /// Stricter PDQ thresholds of some lists and categories.
+    pub pdq_limits: PdqLimits,
+}
+
+/// A PDQ threshold that tightens `[match]`'s: a smaller distance, a higher quality.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PdqLimit {
+    /// Largest distance that matches, if tighter.
+    pub max_distance: Option<u32>,
+    /// Lowest quality that matches, if tighter.
+    pub min_quality: Option<u8>,
+}
+
+impl PdqLimit {
+    fn admits(&self, distance: u32, quality: u8) -> bool {
+        self.max_distance.is_none_or(|d| distance <= d)
+            && self.min_quality.is_none_or(|q| quality >= q)
+    }
+}
+
+/// The stricter PDQ thresholds of lists (`lists.hash_lists[].pdq_*`) and categories
+/// (`[match.categories.<category>]`). A hit within `[match]`'s thresholds matches only if
+/// it is also within its list's and its entry category's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PdqLimits {
+    by_list: HashMap<String, PdqLimit>,
+    by_category: HashMap<String, PdqLimit>,
+}
+
+impl PdqLimits {
+    /// The limits `m` sets per category and `lists` (source and list read) per list.
+    pub fn new<'a>(
+        m: &MatchConfig,
+        lists: impl IntoIterator<Item = (&'a ListSource, &'a str)>,
+    ) -> PdqLimits {
+        let by_list = lists
+            .into_iter()
+            .filter(|(s, _)| s.pdq_max_distance.is_some() || s.pdq_min_quality.is_some())
+            .map(|(s, name)| {
+                let limit = PdqLimit {
+                    max_distance: s.pdq_max_distance,
+                    min_quality: s.pdq_min_quality,
+                };
+                (name.to_string(), limit)
+            })
+            .collect();
+        let by_category = m
+            .categories
+            .iter()
+            .map(|(category, t)| {
+                let limit = PdqLimit {
+                    max_distance: t.pdq_max_distance,
+                    min_quality: t.pdq_min_quality,
+                };
+                (category.clone(), limit)
+            })
+            .collect();
+        PdqLimits {
+            by_list,
+            by_category,
+        }
+    }
+
+    /// Whether a PDQ hit on `list`'s entry of `category` at `distance` from a hash of
+    /// `quality` passes those lists' and categories' own thresholds.
+    pub fn admits(&self, list: &str, category: &str, distance: u32, quality: u8) -> bool {
+        let passes = |limit: Option<&PdqLimit>| limit.is_none_or(|l| l.admits(distance, quality));
+        passes(self.by_list.get(list)) && passes(self.by_category.get(category))
+    }
+
+    /// The effective thresholds of `list`'s entries of `category`, given `[match]`'s.
+    pub fn effective(&self, list: &str, category: Option<&str>, m: (u32, u8)) -> (u32, u8) {
+        let mut limits = vec![self.by_list.get(list)];
+        limits.push(category.and_then(|c| self.by_category.get(c)));
+        limits.into_iter().flatten().fold(m, |(d, q), l| {
+            (
+                l.max_distance.map_or(d, |x| x.min(d)),
+                l.min_quality.map_or(q, |x| x.max(q)),
+            )
+        })
+    }
 }
 
 /// The decoding limits `[attachments]` sets, shared by everything that decodes attachments.
@@ -192,6 +275,7 @@ impl ImageMatchSettings {
             image_time_ms: a.max_image_time_ms,
             // Room for every scanning thread's image plus as many abandoned ones.
             image_threads: 2 * crate::config::scanning_threads(scanning_threads),
+            pdq_limits: PdqLimits::default(),
         }
     }
 }
@@ -273,6 +357,14 @@ impl ImageHashDetector {
         let pdq = DetectorKind::Hash(Algorithm::Pdq);
         for hit in self.index.near_pdq(&hashes, self.settings.pdq_max_distance) {
             let query = &queries[hit.query];
+            if !self.settings.pdq_limits.admits(
+                &hit.list.name,
+                hit.entry.category,
+                hit.distance,
+                query.quality,
+            ) {
+                continue;
+            }
             let evidence = (Some(query.quality), query.variant.clone());
             findings
                 .matches

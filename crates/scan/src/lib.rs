@@ -57,7 +57,8 @@ mod video;
 
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{
-    ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, decode_limits,
+    ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, PdqLimit, PdqLimits,
+    decode_limits,
 };
 pub use lines::{BoundedLines, Record};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};

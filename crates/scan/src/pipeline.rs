@@ -15,8 +15,8 @@ use vigil_video::{Forms, PoolSettings, VideoPool};
 use crate::config::ScanConfig;
 use crate::{
     AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
-    KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep, Trace,
-    VideoDetector, VideoLists,
+    KeywordDetector, ListSet, PdqLimits, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep,
+    Trace, VideoDetector, VideoLists,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -171,10 +171,16 @@ impl Pipeline {
                 detectors.push(Box::new(ExactHashDetector::new(exact)));
             }
             let near = Arc::new(NearIndex::build(hash_lists.iter().cloned()));
-            let settings = ImageMatchSettings::from_config(
+            let mut settings = ImageMatchSettings::from_config(
                 &config.matching,
                 &config.attachments,
                 scanning_threads,
+            );
+            settings.pdq_limits = PdqLimits::new(
+                &config.matching,
+                lists
+                    .hash_lists_with_sources()
+                    .map(|(source, list)| (source, list.info.name.as_str())),
             );
             let has_images = !near.algorithms().is_empty();
             if has_images {
@@ -371,6 +377,7 @@ fn video_detector(
         images,
         pdq_max_distance: settings.pdq_max_distance,
         pdq_min_quality: settings.pdq_min_quality,
+        pdq_limits: settings.pdq_limits.clone(),
     };
     Some(VideoDetector::new(pool, lists))
 }

@@ -14,7 +14,7 @@ use vigil_hash::{PdqHash, VpdqFeature, sniff_video};
 use vigil_index::{NearIndex, VpdqIndex, VpdqMatch};
 use vigil_video::{VideoHashes, VideoPool};
 
-use crate::{Detector, Findings, Problem, ScanContext, TimedStep, VideoObservation};
+use crate::{Detector, Findings, PdqLimits, Problem, ScanContext, TimedStep, VideoObservation};
 
 /// What [`VideoDetector`] matches a video's frames against.
 #[derive(Debug)]
@@ -27,6 +27,8 @@ pub struct VideoLists {
     pub pdq_max_distance: u32,
     /// Frames of lower quality are not matched against images (`match.pdq_min_quality`).
     pub pdq_min_quality: u8,
+    /// Stricter thresholds of some lists and categories.
+    pub pdq_limits: PdqLimits,
 }
 
 /// Hashes each video attachment (declared `video/*`, or recognised as a video container or
@@ -115,6 +117,10 @@ impl VideoDetector {
         // reports the first query, which is the earliest frame (frames are in time order).
         for hit in images.near_pdq(&hashes, self.lists.pdq_max_distance) {
             let (frame, form, quality) = queries[hit.query];
+            let limits = &self.lists.pdq_limits;
+            if !limits.admits(&hit.list.name, hit.entry.category, hit.distance, quality) {
+                continue;
+            }
             findings.matches.push(Match {
                 detector: DetectorKind::Hash(Algorithm::Pdq),
                 list: hit.list.name.clone(),
