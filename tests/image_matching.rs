@@ -394,3 +394,101 @@ fn lists_and_categories_tighten_the_pdq_thresholds_and_may_not_loosen_them() {
         );
     }
 }
+
+#[test]
+fn a_signed_manifests_thresholds_apply_and_configuration_cannot_loosen_them() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bank.csv"),
+        format!(
+            "algorithm,hash,entry_id,category\npdq,{},near-a,A\npdq,{},far-a,A\npdq,{},near-b,B\n",
+            flipped(0..10),
+            flipped(10..30),
+            flipped(30..40)
+        ),
+    )
+    .unwrap();
+    for args in [
+        &["genpkey", "-algorithm", "ed25519", "-out", "key.pem"][..],
+        &["pkey", "-in", "key.pem", "-pubout", "-out", "key.pub"],
+    ] {
+        let ok = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl {args:?}");
+    }
+    // The publisher: 15 bits for the list, 8 for category B.
+    let signed = run(
+        vigil(dir.path()).args([
+            "lists",
+            "sign",
+            "--key",
+            "key.pem",
+            "--source",
+            "publisher",
+            "--pdq-max-distance",
+            "15",
+            "--category-pdq-max-distance",
+            "B=8",
+            "bank.csv",
+        ]),
+        b"",
+    );
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("bank.csv.manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        manifest["thresholds"],
+        json!({"pdq_max_distance": 15, "categories": {"B": {"pdq_max_distance": 8}}})
+    );
+    // The operator asks for 25: looser than the publisher's 15, so 15 stays in force.
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        "[lists]\ntrusted_keys = [\"key.pub\"]\n\
+         hash_lists = [{ path = \"bank.csv\", pdq_max_distance = 25 }]\n",
+    )
+    .unwrap();
+    let input = message(
+        "m-1",
+        &[("a1", "image/png", &fixture("photo-like-seed7-160x120.png"))],
+    );
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        input.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flags = json_lines(&output.stdout);
+    let matched: Vec<&str> = flags[0]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["entry_id"].as_str().unwrap())
+        .collect();
+    // near-a at 10 is within 15; far-a at 20 is not; near-b at 10 is beyond B's 8.
+    assert_eq!(matched, ["near-a"]);
+    let stats = run(
+        vigil(dir.path()).args(["lists", "stats", "--config", "vigil.toml"]),
+        b"",
+    );
+    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
+    assert!(
+        stats.contains("bank\t1\tpdq\tA\t2\t-\t-\t15\t50\n"),
+        "{stats}"
+    );
+    assert!(
+        stats.contains("bank\t1\tpdq\tB\t1\t-\t-\t8\t50\n"),
+        "{stats}"
+    );
+}

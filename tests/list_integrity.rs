@@ -71,6 +71,7 @@ impl Bank {
             created_at: OffsetDateTime::now_utc() - age,
             entries,
             sha256: sha256_hex(data.as_bytes()),
+            thresholds: None,
         };
         let manifest_path = default_manifest_path(&path);
         std::fs::write(&manifest_path, manifest.to_bytes()).unwrap();

@@ -44,6 +44,7 @@ fn publish_as(path: &Path, name: &str, version: u64, manifest_sha: Option<&str>)
         created_at: OffsetDateTime::now_utc(),
         entries: 2,
         sha256: manifest_sha.map_or_else(|| sha256_hex(data.as_bytes()), str::to_string),
+        thresholds: None,
     };
     std::fs::write(default_manifest_path(path), manifest.to_bytes()).unwrap();
 }

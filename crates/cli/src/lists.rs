@@ -10,7 +10,7 @@ use vigil_lists::{
     Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path, sign_manifest,
     signature_path,
 };
-use vigil_lists::{ListFormat, ListSource};
+use vigil_lists::{ListFormat, ListSource, Thresholds};
 use vigil_scan::config::MatchConfig;
 use vigil_text::KeywordList;
 
@@ -66,6 +66,17 @@ impl Format {
             ..ListSource::from(path)
         }
     }
+}
+
+/// `CATEGORY=BITS`, as `--category-pdq-max-distance` takes it.
+fn parse_category_distance(value: &str) -> Result<(String, u32), String> {
+    let (category, bits) = value
+        .rsplit_once('=')
+        .ok_or_else(|| format!("`{value}` is not CATEGORY=BITS"))?;
+    let bits = bits
+        .parse()
+        .map_err(|_| format!("`{bits}` is not a number of bits"))?;
+    Ok((category.to_string(), bits))
 }
 
 pub(crate) fn parse_format(name: &str) -> Result<ListFormat, String> {
@@ -124,6 +135,18 @@ pub(crate) struct Sign {
     /// Version number [default: the existing manifest's plus one, else 1].
     #[arg(long)]
     version: Option<u64>,
+    /// The PDQ distance at which the list's entries match at most, written into the
+    /// manifest: configuration can only tighten it [default: the existing manifest's].
+    #[arg(long, value_name = "BITS")]
+    pdq_max_distance: Option<u32>,
+    /// The lowest PDQ quality matched against the list, in the manifest [default: the
+    /// existing manifest's].
+    #[arg(long, value_name = "QUALITY")]
+    pdq_min_quality: Option<u8>,
+    /// One category's PDQ distance, in the manifest (repeatable) [default: the existing
+    /// manifest's].
+    #[arg(long, value_name = "CATEGORY=BITS", value_parser = parse_category_distance)]
+    category_pdq_max_distance: Vec<(String, u32)>,
     #[command(flatten)]
     format: Format,
     /// The list's data file (a keyword list is counted as one when its header has `term`).
@@ -268,7 +291,7 @@ fn stats(select: &Select) -> anyhow::Result<()> {
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
         let vpdq = matching.vpdq_thresholds(source);
         let min_quality = vpdq.min_quality;
-        let pdq = vigil_scan::PdqLimits::new(&matching, [(source, list.info.name.as_str())]);
+        let pdq = vigil_scan::PdqLimits::new(&matching, [(source, &list.info)]);
         // (entries, frames, kept frames) per (algorithm, category).
         let mut counts = std::collections::BTreeMap::new();
         for entry in list.entries() {
@@ -288,7 +311,7 @@ fn stats(select: &Select) -> anyhow::Result<()> {
             let (distance, quality) = match Algorithm::from_wire(algorithm) {
                 Some(Algorithm::Pdq) => {
                     let global = (matching.pdq_max_distance, matching.pdq_min_quality);
-                    let (d, q) = pdq.effective(&list.info.name, Some(category), global);
+                    let (d, q) = pdq.effective(&list.info.name, category, global);
                     (d.to_string(), q.to_string())
                 }
                 Some(Algorithm::Vpdq) => {
@@ -404,6 +427,23 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
             previous.version
         );
     }
+    let mut thresholds = previous
+        .as_ref()
+        .and_then(|m| m.thresholds.clone())
+        .unwrap_or_default();
+    if args.pdq_max_distance.is_some() {
+        thresholds.pdq_max_distance = args.pdq_max_distance;
+    }
+    if args.pdq_min_quality.is_some() {
+        thresholds.pdq_min_quality = args.pdq_min_quality;
+    }
+    for (category, bits) in &args.category_pdq_max_distance {
+        thresholds
+            .categories
+            .entry(category.clone())
+            .or_default()
+            .pdq_max_distance = Some(*bits);
+    }
     let manifest = Manifest {
         name,
         source: publisher,
@@ -411,6 +451,7 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
         created_at: time::OffsetDateTime::now_utc(),
         entries: entries as u64,
         sha256,
+        thresholds: (thresholds != Thresholds::default()).then_some(thresholds),
     };
     let bytes = manifest.to_bytes();
     let signature = sign_manifest(&args.key, &bytes)?;

@@ -38,6 +38,8 @@ pub struct Provenance {
     pub created_at: OffsetDateTime,
     /// The trusted key that verified the manifest's signature (its file name), if signed.
     pub signed_by: Option<String>,
+    /// The publisher's matching thresholds, if the manifest sets any.
+    pub thresholds: Option<crate::Thresholds>,
 }
 
 impl ListInfo {

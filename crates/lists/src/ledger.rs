@@ -175,6 +175,7 @@ mod tests {
             version,
             created_at: OffsetDateTime::UNIX_EPOCH,
             signed_by: None,
+            thresholds: None,
         });
         info
     }

@@ -41,8 +41,8 @@ pub use config::{ListFormat, ListSource, ListsConfig, VPDQ_MAX_DISTANCE_LIMIT, c
 pub use info::{ListInfo, Provenance};
 pub use ledger::Ledger;
 pub use manifest::{
-    Integrity, ListFile, Manifest, TrustedKey, default_manifest_path, sha256_hex, sign_manifest,
-    signature_path,
+    CategoryThreshold, Integrity, ListFile, Manifest, Thresholds, TrustedKey,
+    default_manifest_path, sha256_hex, sign_manifest, signature_path,
 };
 pub use stamp::Stamp;
 

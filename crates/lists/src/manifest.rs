@@ -7,6 +7,7 @@
 //! `openssl genpkey -algorithm ed25519` writes them; the signature may be raw (64 bytes, as
 //! `openssl pkeyutl -sign -rawin` writes it), base64 or hex.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,61 @@ pub struct Manifest {
     pub entries: u64,
     /// SHA-256 of the data file, hex.
     pub sha256: String,
+    /// The thresholds the publisher sets for matching its entries, if any. Configuration
+    /// can only tighten them (and `[match]` bounds them all).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thresholds: Option<Thresholds>,
+}
+
+/// A publisher's thresholds for a list's PDQ entries: for the whole list and per category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thresholds {
+    /// Largest PDQ distance at which an entry matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_max_distance: Option<u32>,
+    /// Lowest PDQ quality that is matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_min_quality: Option<u8>,
+    /// The same, for entries of one category.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub categories: BTreeMap<String, CategoryThreshold>,
+}
+
+/// A publisher's thresholds for entries of one category.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryThreshold {
+    /// Largest PDQ distance at which an entry matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_max_distance: Option<u32>,
+    /// Lowest PDQ quality that is matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pdq_min_quality: Option<u8>,
+}
+
+impl Thresholds {
+    /// Why these cannot be thresholds, if they cannot: a quality above 100.
+    fn problem(&self) -> Option<String> {
+        let qualities = std::iter::once(("", self.pdq_min_quality)).chain(
+            self.categories
+                .iter()
+                .map(|(c, t)| (c.as_str(), t.pdq_min_quality)),
+        );
+        for (category, quality) in qualities {
+            if let Some(q) = quality.filter(|&q| q > 100) {
+                let place = if category.is_empty() {
+                    String::new()
+                } else {
+                    format!(" of category `{category}`")
+                };
+                return Some(format!(
+                    "pdq_min_quality{place} {q} is not a quality (0 to 100)"
+                ));
+            }
+        }
+        None
+    }
 }
 
 impl Manifest {
@@ -222,11 +278,18 @@ impl ListFile {
             _ => info.name = manifest.name.clone(),
         }
         info.version = manifest.version.to_string();
+        if let Some(problem) = manifest.thresholds.as_ref().and_then(Thresholds::problem) {
+            return Err(info.refused(
+                Refusal::BadManifest,
+                format!("{}: {problem}", manifest_path.display()),
+            ));
+        }
         info.provenance = Some(Provenance {
             source: manifest.source,
             version: manifest.version,
             created_at: manifest.created_at,
             signed_by,
+            thresholds: manifest.thresholds,
         });
         file.expected_entries = Some(manifest.entries);
         file.expected_sha256 = Some(manifest.sha256);

@@ -11,7 +11,7 @@ use vigil_hash::{
     sniff_format,
 };
 use vigil_index::{ExactIndex, NearHit, NearIndex};
-use vigil_lists::ListSource;
+use vigil_lists::{ListInfo, ListSource};
 use vigil_text::{KeywordMatcher, RuleClass};
 
 use crate::{Detector, Findings, Problem, ScanContext, TimedStep, Trace};
@@ -176,68 +176,106 @@ impl PdqLimit {
         self.max_distance.is_none_or(|d| distance <= d)
             && self.min_quality.is_none_or(|q| quality >= q)
     }
+
+    /// The stricter of both, threshold by threshold.
+    fn tightest(self, other: PdqLimit) -> PdqLimit {
+        let min = |a: Option<u32>, b: Option<u32>| a.into_iter().chain(b).min();
+        let max = |a: Option<u8>, b: Option<u8>| a.into_iter().chain(b).max();
+        PdqLimit {
+            max_distance: min(self.max_distance, other.max_distance),
+            min_quality: max(self.min_quality, other.min_quality),
+        }
+    }
+
+    fn is_set(&self) -> bool {
+        self.max_distance.is_some() || self.min_quality.is_some()
+    }
 }
 
-/// The stricter PDQ thresholds of lists (`lists.hash_lists[].pdq_*`) and categories
-/// (`[match.categories.<category>]`). A hit within `[match]`'s thresholds matches only if
-/// it is also within its list's and its entry category's.
+/// The stricter PDQ thresholds than `[match]`'s: of lists (their configuration,
+/// `lists.hash_lists[].pdq_*`, and their signed manifest's `thresholds`), of categories
+/// (`[match.categories.<category>]`) and of one list's categories (its manifest). A hit
+/// within `[match]`'s thresholds matches only if it is also within every one of these that
+/// applies to it; as each only tightens, configuration can never loosen what a publisher set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PdqLimits {
     by_list: HashMap<String, PdqLimit>,
     by_category: HashMap<String, PdqLimit>,
+    by_list_category: HashMap<(String, String), PdqLimit>,
 }
 
 impl PdqLimits {
-    /// The limits `m` sets per category and `lists` (source and list read) per list.
+    /// The limits `m` sets per category, and those of `lists` (each list's configuration and
+    /// what was read of it).
     pub fn new<'a>(
         m: &MatchConfig,
-        lists: impl IntoIterator<Item = (&'a ListSource, &'a str)>,
+        lists: impl IntoIterator<Item = (&'a ListSource, &'a ListInfo)>,
     ) -> PdqLimits {
-        let by_list = lists
-            .into_iter()
-            .filter(|(s, _)| s.pdq_max_distance.is_some() || s.pdq_min_quality.is_some())
-            .map(|(s, name)| {
-                let limit = PdqLimit {
-                    max_distance: s.pdq_max_distance,
-                    min_quality: s.pdq_min_quality,
-                };
-                (name.to_string(), limit)
-            })
-            .collect();
-        let by_category = m
-            .categories
-            .iter()
-            .map(|(category, t)| {
+        let mut limits = PdqLimits::default();
+        for (source, info) in lists {
+            let configured = PdqLimit {
+                max_distance: source.pdq_max_distance,
+                min_quality: source.pdq_min_quality,
+            };
+            let published = info.provenance.as_ref().and_then(|p| p.thresholds.as_ref());
+            let from_manifest = published.map_or_else(PdqLimit::default, |t| PdqLimit {
+                max_distance: t.pdq_max_distance,
+                min_quality: t.pdq_min_quality,
+            });
+            let list = configured.tightest(from_manifest);
+            if list.is_set() {
+                limits.by_list.insert(info.name.clone(), list);
+            }
+            for (category, t) in published.iter().flat_map(|t| &t.categories) {
                 let limit = PdqLimit {
                     max_distance: t.pdq_max_distance,
                     min_quality: t.pdq_min_quality,
                 };
-                (category.clone(), limit)
-            })
-            .collect();
-        PdqLimits {
-            by_list,
-            by_category,
+                limits
+                    .by_list_category
+                    .insert((info.name.clone(), category.clone()), limit);
+            }
         }
+        for (category, t) in &m.categories {
+            let limit = PdqLimit {
+                max_distance: t.pdq_max_distance,
+                min_quality: t.pdq_min_quality,
+            };
+            limits.by_category.insert(category.clone(), limit);
+        }
+        limits
+    }
+
+    /// Every limit that applies to `list`'s entries of `category`.
+    fn applying(&self, list: &str, category: &str) -> impl Iterator<Item = &PdqLimit> {
+        let pair = (list.to_string(), category.to_string());
+        [
+            self.by_list.get(list),
+            self.by_category.get(category),
+            self.by_list_category.get(&pair),
+        ]
+        .into_iter()
+        .flatten()
     }
 
     /// Whether a PDQ hit on `list`'s entry of `category` at `distance` from a hash of
-    /// `quality` passes those lists' and categories' own thresholds.
+    /// `quality` passes every list and category threshold that applies.
     pub fn admits(&self, list: &str, category: &str, distance: u32, quality: u8) -> bool {
-        let passes = |limit: Option<&PdqLimit>| limit.is_none_or(|l| l.admits(distance, quality));
-        passes(self.by_list.get(list)) && passes(self.by_category.get(category))
+        self.applying(list, category)
+            .all(|l| l.admits(distance, quality))
     }
 
-    /// The effective thresholds of `list`'s entries of `category`, given `[match]`'s.
-    pub fn effective(&self, list: &str, category: Option<&str>, m: (u32, u8)) -> (u32, u8) {
-        let mut limits = vec![self.by_list.get(list)];
-        limits.push(category.and_then(|c| self.by_category.get(c)));
-        limits.into_iter().flatten().fold(m, |(d, q), l| {
-            (
-                l.max_distance.map_or(d, |x| x.min(d)),
-                l.min_quality.map_or(q, |x| x.max(q)),
-            )
-        })
+    /// The thresholds in force for `list`'s entries of `category`, given `[match]`'s
+    /// (distance, quality).
+    pub fn effective(&self, list: &str, category: &str, m: (u32, u8)) -> (u32, u8) {
+        let global = PdqLimit {
+            max_distance: Some(m.0),
+            min_quality: Some(m.1),
+        };
+        let l = self
+            .applying(list, category)
+            .fold(global, |acc, l| acc.tightest(*l));
+        (l.max_distance.unwrap_or(m.0), l.min_quality.unwrap_or(m.1))
     }
 }
 
@@ -488,6 +526,54 @@ impl Detector for ImageHashDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pdq_limits_take_the_strictest_threshold_that_applies() {
+        let limit = |d: Option<u32>, q: Option<u8>| PdqLimit {
+            max_distance: d,
+            min_quality: q,
+        };
+        let limits = PdqLimits {
+            by_list: HashMap::from([("bank".to_string(), limit(Some(20), None))]),
+            by_category: HashMap::from([("B".to_string(), limit(None, Some(70)))]),
+            by_list_category: HashMap::from([(
+                ("bank".to_string(), "B".to_string()),
+                limit(Some(8), Some(60)),
+            )]),
+        };
+        let global = (31, 50);
+        let table = [
+            ("bank", "A", (20, 50)),
+            ("bank", "B", (8, 70)),
+            ("other", "B", (31, 70)),
+            ("other", "A", (31, 50)),
+        ];
+        for (list, category, expected) in table {
+            assert_eq!(
+                limits.effective(list, category, global),
+                expected,
+                "{list} {category}"
+            );
+            let (d, q) = expected;
+            assert!(
+                limits.admits(list, category, d, q),
+                "{list} {category} at its limits"
+            );
+            // [match]'s own thresholds are the index's to apply; these only tighten them.
+            if d < global.0 {
+                assert!(
+                    !limits.admits(list, category, d + 1, q),
+                    "{list} {category} too far"
+                );
+            }
+            if q > global.1 {
+                assert!(
+                    !limits.admits(list, category, d, q - 1),
+                    "{list} {category} too flat"
+                );
+            }
+        }
+    }
 
     /// Every decode failure names a reason code that exists, in the decode stage.
     #[test]

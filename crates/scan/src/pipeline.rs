@@ -180,7 +180,7 @@ impl Pipeline {
                 &config.matching,
                 lists
                     .hash_lists_with_sources()
-                    .map(|(source, list)| (source, list.info.name.as_str())),
+                    .map(|(source, list)| (source, &list.info)),
             );
             let has_images = !near.algorithms().is_empty();
             if has_images {
