@@ -435,13 +435,13 @@ pub fn listed_image() -> String {
     m["attachments"][0]["data"].as_str().unwrap().to_string()
 }
 
-/// `n` messages; every 7th plants a phrase, every 11th a listed image. Returns the records
-/// and the ids of the messages that must be flagged.
 /// The address every message of [`messages`] was sent from (a documentation address).
 pub const SENDER_IP: &str = "198.51.100.77";
 /// The original name of every image attachment of [`messages`].
 pub const FILE_NAME: &str = "canary-file-name.png";
 
+/// `n` messages; every 7th plants a phrase, every 11th a listed image. Returns the records
+/// and the ids of the messages that must be flagged.
 pub fn messages(n: usize, tag: &str) -> (Vec<Input>, BTreeSet<String>) {
     let image = listed_image();
     let mut expected = BTreeSet::new();

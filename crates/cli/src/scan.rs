@@ -34,6 +34,7 @@ struct Summary {
     scanned: u64,
     flagged: u64,
     errors: u64,
+    suppressed: u64,
 }
 
 /// `vigil scan`.
@@ -84,8 +85,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     .and_then(|()| flags.flush())
     .and_then(|()| errors.flush());
     drop(errors);
+    // Suppressed matches are never silent; the count appears once there are any.
+    let suppressed = match summary.suppressed {
+        0 => String::new(),
+        n => format!(" suppressed={n}"),
+    };
     eprintln!(
-        "vigil scan: records={} scanned={} flagged={} errors={}",
+        "vigil scan: records={} scanned={} flagged={} errors={}{suppressed}",
         summary.records, summary.scanned, summary.flagged, summary.errors
     );
     match result {
@@ -117,6 +123,7 @@ fn scan_all(
         };
         summary.records += 1;
         summary.scanned += u64::from(outcome.scanned);
+        summary.suppressed += outcome.suppressed.len() as u64;
         if let Some(flag) = &outcome.flag {
             summary.flagged += 1;
             serde_json::to_writer(&mut *flags, flag)?;

@@ -56,7 +56,8 @@ pub use message::{
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ErrorStage, ReasonCode};
 pub use source::Source;
 pub use verdict::{
-    ListVersion, ListVersions, VERDICT_SCHEMA_VERSION, VerdictKind, VerdictMatch, VerdictRecord,
+    ListVersion, ListVersions, SuppressReason, SuppressedMatch, VERDICT_SCHEMA_VERSION,
+    VerdictKind, VerdictMatch, VerdictRecord,
 };
 
 /// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two

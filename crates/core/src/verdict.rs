@@ -117,6 +117,49 @@ impl VerdictMatch {
     }
 }
 
+/// Why a match that was found was not flagged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressReason {
+    /// An allow list's entry matched the same attachment.
+    AllowList,
+}
+
+impl SuppressReason {
+    /// The wire name (also the `reason` metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuppressReason::AllowList => "allow_list",
+        }
+    }
+}
+
+/// A match found and not flagged, and what suppressed it: never silent, never content.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuppressedMatch {
+    /// The suppressed match's list.
+    pub list: String,
+    /// Its version.
+    pub list_version: String,
+    /// Its entry's category.
+    pub category: String,
+    /// Its detector.
+    pub detector: DetectorKind,
+    /// Its entry.
+    pub entry: String,
+    /// The attachment both matched.
+    pub attachment_id: String,
+    /// Why.
+    pub reason: SuppressReason,
+    /// The allow list whose entry suppressed it.
+    pub by_list: String,
+    /// That list's version.
+    pub by_list_version: String,
+    /// That entry.
+    pub by_entry: String,
+}
+
 /// One record per input record, so auditors can prove coverage (every offset accounted for)
 /// and attribute matches to list versions. Never carries content.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -144,6 +187,9 @@ pub struct VerdictRecord {
     /// flagged: so an audit attributes flags to list versions without reading flags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<VerdictMatch>,
+    /// Matches found and not flagged (an allow list's entry matched the same attachment).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub suppressed: Vec<SuppressedMatch>,
     /// The lists in force when the record was scanned.
     pub lists: ListVersions,
     /// When the record was scanned.
@@ -185,6 +231,7 @@ mod tests {
             review_topic: None,
             errors: Vec::new(),
             matches: Vec::new(),
+            suppressed: Vec::new(),
             lists: shared,
             scanned_at: OffsetDateTime::UNIX_EPOCH,
         };

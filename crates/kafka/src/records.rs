@@ -165,6 +165,7 @@ pub fn outputs(
                 .flag
                 .as_ref()
                 .map_or_else(Vec::new, |f| VerdictMatch::summarise(&f.matches)),
+            suppressed: outcome.suppressed.clone(),
             lists: lists.clone(),
             scanned_at: now,
         };

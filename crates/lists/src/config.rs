@@ -129,6 +129,10 @@ pub struct ListSource {
     /// Skip and count malformed lines; default `lists.lenient`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lenient: Option<bool>,
+    /// Makes this hash list an allow list: its entries, when an attachment matches them,
+    /// suppress that attachment's matches of these categories in other lists (`*`: all).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppresses: Option<Vec<String>>,
     /// This hash list's PDQ distance: at most `match.pdq_max_distance`, which it tightens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdq_max_distance: Option<u32>,
@@ -158,6 +162,7 @@ impl ListSource {
     /// `lists.hash_lists[0]`).
     fn check_thresholds(&self, key: &str, hash_list: bool) -> Result<(), Invalid> {
         let set = [
+            ("suppresses", self.suppresses.is_some()),
             ("pdq_max_distance", self.pdq_max_distance.is_some()),
             ("pdq_min_quality", self.pdq_min_quality.is_some()),
             ("vpdq_max_distance", self.vpdq_max_distance.is_some()),
@@ -175,6 +180,14 @@ impl ListSource {
             return Err(Invalid::new(
                 format!("{key}.{name}"),
                 "only hash lists match images and videos",
+            ));
+        }
+        if let Some(categories) = &self.suppresses
+            && (categories.is_empty() || categories.iter().any(|c| c.trim().is_empty()))
+        {
+            return Err(Invalid::new(
+                format!("{key}.suppresses"),
+                "names the categories an allow list suppresses (`*` for all); none may be empty",
             ));
         }
         if let Some(d) = self
@@ -231,6 +244,7 @@ impl From<PathBuf> for ListSource {
             category: None,
             manifest: None,
             lenient: None,
+            suppresses: None,
             pdq_max_distance: None,
             pdq_min_quality: None,
             vpdq_max_distance: None,
@@ -252,6 +266,7 @@ struct ListSourceTable {
     category: Option<String>,
     manifest: Option<PathBuf>,
     lenient: Option<bool>,
+    suppresses: Option<Vec<String>>,
     pdq_max_distance: Option<u32>,
     pdq_min_quality: Option<u8>,
     vpdq_max_distance: Option<u32>,
@@ -286,6 +301,7 @@ impl<'de> Deserialize<'de> for ListSource {
                     category: t.category,
                     manifest: t.manifest,
                     lenient: t.lenient,
+                    suppresses: t.suppresses,
                     pdq_max_distance: t.pdq_max_distance,
                     pdq_min_quality: t.pdq_min_quality,
                     vpdq_max_distance: t.vpdq_max_distance,

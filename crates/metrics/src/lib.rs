@@ -197,6 +197,7 @@ pub struct Metrics {
     scanned: [IntCounter; 3],
     flags: IntCounterVec,
     matches: IntCounterVec,
+    suppressed: IntCounterVec,
     distance: HistogramVec,
     scan_duration: Histogram,
     stage_duration: Vec<Histogram>,
@@ -349,6 +350,7 @@ impl Metrics {
                 .map(|v| scanned.with_label_values(&[verdict_label(v)])),
             flags: counter_vec(&registry, names::FLAGS),
             matches: counter_vec(&registry, names::MATCHES),
+            suppressed: counter_vec(&registry, names::MATCHES_SUPPRESSED),
             distance: histogram_vec(&registry, names::MATCH_DISTANCE, DISTANCE_BUCKETS),
             scan_duration: histogram(&registry, names::SCAN_DURATION, LATENCY_BUCKETS),
             stage_duration: TimedStep::ALL
@@ -433,6 +435,11 @@ impl Metrics {
         for error in &outcome.errors {
             self.errors
                 .with_label_values(&[error.reason.as_str(), error.stage.as_str()])
+                .inc();
+        }
+        for s in &outcome.suppressed {
+            self.suppressed
+                .with_label_values(&[&s.list, s.reason.as_str()])
                 .inc();
         }
         let Some(flag) = &outcome.flag else {

@@ -94,6 +94,13 @@ pub const MATCHES: Def = def(
     "Matches inside flags, by list, list version, entry category and detector",
     &["list", "list_version", "category", "detector"],
 );
+/// Matches found and not flagged, by the suppressed match's list and why.
+pub const MATCHES_SUPPRESSED: Def = def(
+    "vigil_matches_suppressed_total",
+    Kind::Counter,
+    "Matches found and not flagged, by the suppressed match's list and reason (allow_list)",
+    &["list", "reason"],
+);
 /// Hamming distance of perceptual matches.
 pub const MATCH_DISTANCE: Def = def(
     "vigil_match_hamming_distance",
@@ -334,6 +341,7 @@ pub const ALL: &[Def] = &[
     MESSAGES_SCANNED,
     FLAGS,
     MATCHES,
+    MATCHES_SUPPRESSED,
     MATCH_DISTANCE,
     SCAN_DURATION,
     STAGE_DURATION,

@@ -122,6 +122,10 @@ fn every_declared_metric_is_exported_with_its_declared_type() {
     metrics.lists_in_force(built.lists(), 1.0);
     metrics.list_update(&ReloadReport::default());
     metrics.distance.with_label_values(&["pdq"]).observe(3.0);
+    metrics
+        .suppressed
+        .with_label_values(&["x", "allow_list"])
+        .inc();
     metrics.list_created.with_label_values(&["x"]).set(1.0);
     metrics
         .video
@@ -223,15 +227,29 @@ fn videos_count_results_failures_restarts_seconds_frames_time_and_memory() {
     ] {
         trace.video(observation);
     }
+    let suppressed = vigil_core::SuppressedMatch {
+        list: "bank".into(),
+        list_version: "3".into(),
+        category: "A".into(),
+        detector: vigil_core::DetectorKind::Hash(vigil_core::Algorithm::Pdq),
+        entry: "e-1".into(),
+        attachment_id: "a1".into(),
+        reason: vigil_core::SuppressReason::AllowList,
+        by_list: "memes".into(),
+        by_list_version: "1".into(),
+        by_entry: "meme-1".into(),
+    };
     let outcome = Outcome {
         message_id: Some("m".into()),
         flag: None,
         errors: Vec::new(),
         scanned: true,
+        suppressed: vec![suppressed.clone(), suppressed],
     };
     metrics.record_outcome(&outcome, &trace, Duration::from_millis(1));
     let text = metrics.render();
     for line in [
+        r#"vigil_matches_suppressed_total{list="bank",reason="allow_list"} 2"#,
         r#"vigil_videos_total{result="hashed"} 2"#,
         r#"vigil_videos_total{result="failed"} 2"#,
         r#"vigil_video_failures_total{reason="video_decode_failed"} 1"#,

@@ -44,6 +44,7 @@
 //! assert!(outcome.errors.is_empty());
 //! ```
 
+mod allow;
 pub mod config;
 mod detector;
 mod detectors;
@@ -55,6 +56,7 @@ mod scanner;
 mod trace;
 mod video;
 
+pub use allow::AllowLists;
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{
     ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, PdqLimit, PdqLimits,

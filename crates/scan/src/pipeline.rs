@@ -5,7 +5,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use vigil_core::{
     Algorithm, AttachmentBody, ErrorRecord, Flag, ListVersion, ListVersions, Message, ReasonCode,
-    Source, VerdictKind,
+    Source, SuppressedMatch, VerdictKind,
 };
 use vigil_index::{ExactIndex, HashList, NearIndex, VpdqIndex};
 use vigil_lists::{ListError, ListInfo};
@@ -14,9 +14,9 @@ use vigil_video::{Forms, PoolSettings, VideoPool};
 
 use crate::config::ScanConfig;
 use crate::{
-    AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector, ImageMatchSettings,
-    KeywordDetector, ListSet, PdqLimits, Problem, ResolvedAttachment, Resolver, Scanner, TimedStep,
-    Trace, VideoDetector, VideoLists,
+    AllowLists, AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector,
+    ImageMatchSettings, KeywordDetector, ListSet, PdqLimits, Problem, ResolvedAttachment, Resolver,
+    Scanner, TimedStep, Trace, VideoDetector, VideoLists,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -88,6 +88,8 @@ pub struct Outcome {
     pub errors: Vec<ErrorRecord>,
     /// Whether the message was parsed and scanned (possibly in part).
     pub scanned: bool,
+    /// Matches found and not flagged, and why.
+    pub suppressed: Vec<SuppressedMatch>,
 }
 
 impl Outcome {
@@ -98,6 +100,7 @@ impl Outcome {
             flag: None,
             errors: vec![error],
             scanned: false,
+            suppressed: Vec::new(),
         }
     }
 
@@ -204,7 +207,11 @@ impl Pipeline {
         let resolver = Resolver::new(&config.attachments)
             .map_err(|(path, source)| BuildError::FileRoot { path, source })?;
         Ok(Pipeline {
-            scanner: Scanner::new(detectors),
+            scanner: Scanner::new(detectors).with_allow_lists(AllowLists::new(
+                lists
+                    .hash_lists_with_sources()
+                    .map(|(source, list)| (source, &list.info)),
+            )),
             resolver,
             max_message_bytes: config.input.max_message_bytes,
             lists: loaded,
@@ -326,6 +333,7 @@ impl Pipeline {
             flag: verdict.flag,
             errors,
             scanned: true,
+            suppressed: verdict.suppressed,
         }
     }
 

@@ -1,14 +1,15 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use time::OffsetDateTime;
-use vigil_core::{AttachmentDigest, Flag, Message, ReasonCode, Source};
+use vigil_core::{AttachmentDigest, Flag, Message, ReasonCode, Source, SuppressedMatch};
 
-use crate::{Detector, Findings, Problem, ResolvedAttachment, ScanContext, Trace};
+use crate::{AllowLists, Detector, Findings, Problem, ResolvedAttachment, ScanContext, Trace};
 
 /// Runs every detector over a message. Pure and synchronous: the same message, attachments and
 /// lists always give the same verdict (up to `flagged_at`, which is passed in).
 pub struct Scanner {
     detectors: Vec<Box<dyn Detector>>,
+    allow: AllowLists,
 }
 
 /// The result of scanning one message.
@@ -18,12 +19,23 @@ pub struct Verdict {
     pub flag: Option<Flag>,
     /// Parts of the message that could not be scanned.
     pub problems: Vec<Problem>,
+    /// Matches found and not flagged, and why ([`AllowLists`]).
+    pub suppressed: Vec<SuppressedMatch>,
 }
 
 impl Scanner {
     /// A scanner running `detectors` in order.
     pub fn new(detectors: Vec<Box<dyn Detector>>) -> Scanner {
-        Scanner { detectors }
+        Scanner {
+            detectors,
+            allow: AllowLists::default(),
+        }
+    }
+
+    /// This scanner with `allow` suppressing what their entries cover.
+    pub fn with_allow_lists(mut self, allow: AllowLists) -> Scanner {
+        self.allow = allow;
+        self
     }
 
     /// The detectors' names, in order.
@@ -81,14 +93,15 @@ impl Scanner {
                 }),
             }
         }
-        let flag = (!findings.matches.is_empty()).then(|| {
+        let (matches, suppressed) = self.allow.apply(findings.matches);
+        let flag = (!matches.is_empty()).then(|| {
             let mut flag = Flag::new(
                 message.message_id.clone(),
                 message.conversation_id.clone(),
                 message.sender_id.clone(),
                 message.sent_at,
                 source.clone(),
-                findings.matches,
+                matches,
                 flagged_at,
             );
             flag.attachments = attachments
@@ -100,6 +113,7 @@ impl Scanner {
         Verdict {
             flag,
             problems: findings.problems,
+            suppressed,
         }
     }
 }
@@ -199,7 +213,8 @@ mod tests {
             verdict,
             Verdict {
                 flag: None,
-                problems: vec![]
+                problems: vec![],
+                suppressed: vec![],
             }
         );
     }
