@@ -22,7 +22,7 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::access::{Access, Action, log_access_on};
 use crate::accounts::Reviewer;
-use crate::sealing::Item;
+use crate::sealing::{Item, open_stored};
 use crate::store::{Store, StoreError};
 
 /// The manifest's `format`.
@@ -360,9 +360,8 @@ impl Store {
         for row in &rows {
             let flag_id: String = row.get("flag_id");
             let key = self.data_key(&flag_id).await?;
-            let open = |item: Item<'_>, sealed: Vec<u8>| match &key {
-                Some(key) => key.open(&flag_id, &item, &sealed).map_err(StoreError::from),
-                None => Ok(sealed),
+            let open = |item: Item<'_>, sealed: Vec<u8>| {
+                open_stored(key.as_ref(), &flag_id, &item, sealed).map_err(StoreError::from)
             };
             if let Some(sealed) = row.get::<Option<Vec<u8>>, _>("text_utf8") {
                 let text = open(Item::Text, sealed)?;

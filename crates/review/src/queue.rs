@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use vigil_core::Match;
 
 use crate::accounts::{Reviewer, Role};
-use crate::sealing::Item;
+use crate::sealing::{Item, open_stored};
 use crate::store::{Store, StoreError};
 
 /// Which items a list or a claim considers; `None` means any.
@@ -616,10 +616,8 @@ impl Store {
         item: Item<'_>,
         stored: Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
-        match self.data_key(flag_id).await? {
-            Some(key) => Ok(key.open(flag_id, &item, &stored)?),
-            None => Ok(stored),
-        }
+        let key = self.data_key(flag_id).await?;
+        Ok(open_stored(key.as_ref(), flag_id, &item, stored)?)
     }
 
     /// [`Store::opened`] of an optional column of an optional row.

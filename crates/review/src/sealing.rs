@@ -209,6 +209,20 @@ impl DataKey {
     }
 }
 
+/// `stored`, item `item` of flag `flag_id` as read from its row, opened with the flag's data
+/// key; content stored before sealing (no key) is returned as it is.
+pub(crate) fn open_stored(
+    key: Option<&DataKey>,
+    flag_id: &str,
+    item: &Item<'_>,
+    stored: Vec<u8>,
+) -> Result<Vec<u8>, SealError> {
+    match key {
+        Some(key) => key.open(flag_id, item, &stored),
+        None => Ok(stored),
+    }
+}
+
 /// Which item of a flag is sealed: the associated data binds each to its row.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Item<'a> {

@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 use vigil_core::{Match, MatchSubject, SenderDetails};
 
 use super::{Report, ReportDocument, ReportFile, xml};
-use crate::sealing::Item;
+use crate::sealing::{Item, open_stored};
 use crate::store::{Store, StoreError};
 
 impl Store {
@@ -39,9 +39,8 @@ impl Store {
             times.push(sent_at);
             conversations.insert(conversation.clone());
             let key = self.data_key(&flag_id).await?;
-            let open = |item: Item<'_>, sealed: Vec<u8>| match &key {
-                Some(key) => key.open(&flag_id, &item, &sealed),
-                None => Ok(sealed),
+            let open = |item: Item<'_>, sealed: Vec<u8>| {
+                open_stored(key.as_ref(), &flag_id, &item, sealed)
             };
             if let Some(sealed) = row.get::<Option<Vec<u8>>, _>("sender_details") {
                 let json = open(Item::SenderDetails, sealed)?;
@@ -106,10 +105,8 @@ impl Store {
         let flag_id = file.flag_id.as_str();
         let attachment = file.attachment_id.as_str();
         let key = self.data_key(flag_id).await?;
-        let open = |item: Item<'_>, sealed: Vec<u8>| match &key {
-            Some(key) => key.open(flag_id, &item, &sealed),
-            None => Ok(sealed),
-        };
+        let open =
+            |item: Item<'_>, sealed: Vec<u8>| open_stored(key.as_ref(), flag_id, &item, sealed);
         let (bytes, name) = match file.frame_ms {
             None => {
                 let row: Option<(Vec<u8>, Option<Vec<u8>>)> = sqlx::query_as(

@@ -7,7 +7,7 @@ use sqlx::Row;
 use super::{IncidentType, MAX_SUMMARY_CHARS, Report, ReportError, ReportFile, ReportStatus};
 use crate::access::{Access, Action, log_access_on};
 use crate::accounts::Reviewer;
-use crate::sealing::Item;
+use crate::sealing::{Item, open_stored};
 use crate::store::{Store, StoreError};
 
 const REPORT_COLUMNS: &str = "r.id, r.sender_id, r.status, r.incident_type, r.summary, r.flag_ids,
@@ -146,10 +146,8 @@ impl Store {
         .await
         .map_err(StoreError::db("read frames"))?;
         let key = self.data_key(flag_id).await?;
-        let open = |item: Item<'_>, sealed: Vec<u8>| match &key {
-            Some(key) => key.open(flag_id, &item, &sealed),
-            None => Ok(sealed),
-        };
+        let open =
+            |item: Item<'_>, sealed: Vec<u8>| open_stored(key.as_ref(), flag_id, &item, sealed);
         let mut files = Vec::new();
         for (attachment, data) in images {
             let bytes = open(Item::Image(&attachment), data)?;
@@ -188,16 +186,13 @@ impl Store {
 
     /// The report of `sender_id`'s case, if one was prepared.
     pub async fn report_of_case(&self, sender_id: &str) -> Result<Option<Report>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {REPORT_COLUMNS} FROM reports r JOIN reviewers p ON p.id = r.prepared_by
-             WHERE r.sender_id = $1"
-        ))
-        .bind(sender_id)
-        .fetch_optional(self.pool())
-        .await
-        .map_err(StoreError::db("read report"))?;
-        match row {
-            Some(row) => Ok(Some(self.report_from(&row).await?)),
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM reports WHERE sender_id = $1")
+            .bind(sender_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(StoreError::db("read report"))?;
+        match id {
+            Some(id) => self.report(id).await,
             None => Ok(None),
         }
     }

@@ -147,6 +147,11 @@ impl Store {
             .ok_or(ReportError::NoSuchReport(report.id))?;
         let mut file_ids = Vec::new();
         for file in &current.files {
+            // A resumed submission reads nothing again for a file NCMEC has whole.
+            if let (Some(file_id), true) = (&file.file_id, file.details_sent) {
+                file_ids.push(file_id.clone());
+                continue;
+            }
             let parts = self
                 .file_document_parts(file)
                 .await?
