@@ -8,8 +8,8 @@ use std::io::{Read as _, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -247,13 +247,21 @@ pub fn read_at_least(topic: &str, n: usize, timeout: Duration) -> Vec<Read> {
     read_until(topic, false, timeout, |r| r.len() >= n)
 }
 
-/// A free local port for an admin endpoint.
+/// A free local port for an admin endpoint, never one this test binary was given before: the
+/// kernel may hand a just-released ephemeral port out again, and two servers a test starts
+/// (or two tests running at once) must not be told to bind the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// `GET path` on `addr`: (status, body), or `None` if nothing answers.
