@@ -62,6 +62,7 @@ const ALERTS: &[(&str, &str)] = &[
     ("VigilListStale", "list-stale"),
     ("VigilListReloadFailed", "list-reload-failed"),
     ("VigilCanaryMissing", "canary-missing"),
+    ("VigilEntriesQuarantined", "entries-quarantined"),
     ("VigilProducerErrors", "producer-errors"),
     ("VigilMemoryHigh", "memory-high"),
     ("VigilReviewIngestStalled", "review-ingest-stalled"),

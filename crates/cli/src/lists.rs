@@ -36,6 +36,21 @@ pub(crate) enum Command {
     /// existing manifest's plus one (1 for a new list); name and source default to the
     /// existing manifest's.
     Sign(Sign),
+    /// Disable one entry or rule everywhere without editing its list: its matches are not
+    /// flagged but counted (vigil_matches_suppressed_total{reason="disabled"}) and reported
+    /// in verdicts. Survives list reloads and new versions; `vigil run` applies it with
+    /// `[containment] enabled = true`.
+    ///
+    /// Example: vigil lists disable ncmec-pdq e-1742 --reason "stock photo" --by alice --until 30d
+    Disable(crate::overlay::Disable),
+    /// Enable a disabled entry again.
+    Enable(crate::overlay::Entry),
+    /// Reinstate a quarantined entry: decisions and sightings so far stop counting, so its
+    /// matches go to the main review queue again.
+    Reinstate(crate::overlay::Entry),
+    /// Print the disabled entries (who, why, until when) and the entries reviewers'
+    /// decisions quarantine.
+    Disabled(crate::overlay::Show),
 }
 
 /// How to read one list file given on the command line.
@@ -161,6 +176,10 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
         Command::Stats(select) => stats(&select).map(|()| true),
         Command::Convert(convert) => self::convert(&convert).map(|()| true),
         Command::Sign(sign) => self::sign(&sign).map(|()| true),
+        Command::Disable(args) => crate::overlay::disable(&args).map(|()| true),
+        Command::Enable(args) => crate::overlay::enable(&args).map(|()| true),
+        Command::Reinstate(args) => crate::overlay::reinstate(&args).map(|()| true),
+        Command::Disabled(args) => crate::overlay::show(&args).map(|()| true),
     }
 }
 

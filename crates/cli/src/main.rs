@@ -7,6 +7,7 @@ mod dlq;
 mod hash;
 mod lists;
 mod matching;
+mod overlay;
 mod review;
 mod run;
 mod scan;
@@ -74,7 +75,7 @@ enum Command {
     ///
     /// Example: vigil hash --queries photo.jpg | vigil match --list lists/ncmec.txt
     Match(matching::Args),
-    /// Verify, inspect, convert and sign lists.
+    /// Verify, inspect, convert and sign lists; disable and reinstate entries.
     #[command(subcommand)]
     Lists(lists::Command),
     /// Work with configuration files.

@@ -25,6 +25,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use vigil_core::config::{self, ConfigError, Invalid, Section};
 use vigil_kafka::config::{AdminConfig, KafkaConfig, Route, RunConfig, check_routes};
+use vigil_kafka::entries::ContainmentConfig;
 use vigil_lists::ListsConfig;
 use vigil_review::config::{ConsoleConfig, ReviewConfig};
 use vigil_scan::config::{AttachmentsConfig, InputConfig, MatchConfig, ScanConfig};
@@ -56,6 +57,9 @@ pub struct Config {
     pub review: ReviewConfig,
     /// `[[routes]]`: which review topic a flag goes to, by category; first match wins.
     pub routes: Vec<Route>,
+    /// `[containment]`: the entry state `vigil run` keeps in Kafka (disabled entries,
+    /// decisions fed back, quarantine).
+    pub containment: ContainmentConfig,
 }
 
 impl Config {
@@ -87,12 +91,15 @@ impl Config {
         config::from_toml(text, origin, base, env)
     }
 
-    /// What `vigil run` reads besides scanning: `[kafka]`, `[[routes]]` and `[admin]`.
+    /// What `vigil run` reads besides scanning: `[kafka]`, `[[routes]]`, `[admin]`,
+    /// `[containment]` and the decisions topic it feeds back.
     pub fn run(&self) -> RunConfig {
         RunConfig {
             kafka: self.kafka.clone(),
             routes: self.routes.clone(),
             admin: self.admin.clone(),
+            containment: self.containment.clone(),
+            decisions_topic: self.review.decisions_topic.clone(),
         }
     }
 
@@ -158,6 +165,9 @@ impl Section for Config {
         self.kafka.validate()?;
         self.admin.validate()?;
         self.review.validate()?;
+        self.containment.validate()?;
+        self.containment
+            .check_topics(&self.kafka, &self.review.decisions_topic)?;
         check_routes(&self.routes, &self.kafka)
     }
 

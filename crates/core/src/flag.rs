@@ -258,6 +258,23 @@ pub struct VideoSegment {
 }
 
 impl Match {
+    /// The list entry's id (hash lists) or the rule's id (text): what decisions, disabling
+    /// and quarantine apply to, with the list.
+    pub fn entry(&self) -> &str {
+        match &self.subject {
+            MatchSubject::Attachment { entry_id, .. } => entry_id,
+            MatchSubject::Text { rule_id, .. } => rule_id,
+        }
+    }
+
+    /// The attachment it matched; none for text.
+    pub fn attachment_id(&self) -> Option<&str> {
+        match &self.subject {
+            MatchSubject::Attachment { attachment_id, .. } => Some(attachment_id),
+            MatchSubject::Text { .. } => None,
+        }
+    }
+
     /// A sort key that orders matches deterministically: attachments by id, then text, then
     /// by detector, list and entry.
     fn order_key(&self) -> (u8, &str, DetectorKind, &str, &str) {
@@ -304,6 +321,47 @@ pub struct Flag {
     /// message by `source` can tell it is the message flagged (not part of the id).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<AttachmentDigest>,
+    /// What `vigil run` knows of each matched entry beyond the match (not part of the id):
+    /// how many conversations it matched lately and whether it is quarantined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryContext>,
+}
+
+/// One matched list entry or rule as the entry state sees it when the flag is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryContext {
+    /// The list.
+    pub list: String,
+    /// The entry id (hash lists) or rule id (text).
+    pub entry: String,
+    /// Distinct conversations it matched in the re-share window (24 hours by default), this
+    /// message's included: one entry suddenly matching many conversations is a viral image
+    /// or a bad entry.
+    pub conversations: u32,
+    /// Why the entry is quarantined, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<QuarantineReason>,
+}
+
+/// Why an entry's new matches go to verification rather than the main queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarantineReason {
+    /// Reviewers marked enough of its matches false positives (the precision rule).
+    Precision,
+    /// It matched more distinct conversations in the flood window than allowed.
+    Flood,
+}
+
+impl QuarantineReason {
+    /// The wire name (also the `reason` metric label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuarantineReason::Precision => "precision",
+            QuarantineReason::Flood => "flood",
+        }
+    }
 }
 
 /// An attachment's id and the SHA-256 of its bytes, lowercase hex.
@@ -359,6 +417,7 @@ impl Flag {
             source,
             matches,
             attachments: Vec::new(),
+            entries: Vec::new(),
         }
     }
 

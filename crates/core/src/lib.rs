@@ -45,8 +45,9 @@ mod verdict;
 pub use algorithm::{Algorithm, UnknownAlgorithm};
 pub use config::ConfigError;
 pub use flag::{
-    AttachmentDigest, DetectorKind, FLAG_SCHEMA_VERSION, Flag, FlagDefect, MAX_LIST_FIELD_BYTES,
-    MAX_VIDEO_SEGMENTS, Match, MatchSubject, Severity, Span, VideoEvidence, VideoSegment,
+    AttachmentDigest, DetectorKind, EntryContext, FLAG_SCHEMA_VERSION, Flag, FlagDefect,
+    MAX_LIST_FIELD_BYTES, MAX_VIDEO_SEGMENTS, Match, MatchSubject, QuarantineReason, Severity,
+    Span, VideoEvidence, VideoSegment,
 };
 pub use media::MediaType;
 pub use message::{
@@ -56,14 +57,14 @@ pub use message::{
 pub use record::{ERROR_SCHEMA_VERSION, ErrorRecord, ErrorStage, ReasonCode};
 pub use source::Source;
 pub use verdict::{
-    ListVersion, ListVersions, SuppressReason, SuppressedMatch, VERDICT_SCHEMA_VERSION,
-    VerdictKind, VerdictMatch, VerdictRecord,
+    ListVersion, ListVersions, QuarantinedEntry, SuppressReason, SuppressedMatch,
+    VERDICT_SCHEMA_VERSION, VerdictKind, VerdictMatch, VerdictRecord,
 };
 
 /// The first 16 bytes of SHA-256 over `parts`, each part length-prefixed so that no two
 /// different part lists hash the same input; lowercase hex. Used for the deterministic ids
-/// of flags and error records.
-pub(crate) fn stable_id(domain: &str, parts: &[&[u8]]) -> String {
+/// of flags and error records, and for the pseudonymous conversation keys of entry sightings.
+pub fn stable_id(domain: &str, parts: &[&[u8]]) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for part in std::iter::once(domain.as_bytes()).chain(parts.iter().copied()) {

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use crate::{DetectorKind, Match, ReasonCode, Source};
+use crate::{DetectorKind, Match, QuarantineReason, ReasonCode, Source};
 
 /// Version of the verdict wire format (`docs/schemas/verdict.schema.json`).
 pub const VERDICT_SCHEMA_VERSION: u32 = 1;
@@ -123,6 +123,8 @@ impl VerdictMatch {
 pub enum SuppressReason {
     /// An allow list's entry matched the same attachment.
     AllowList,
+    /// The entry is disabled (`vigil lists disable`, or a lead in the console).
+    Disabled,
 }
 
 impl SuppressReason {
@@ -130,6 +132,7 @@ impl SuppressReason {
     pub fn as_str(self) -> &'static str {
         match self {
             SuppressReason::AllowList => "allow_list",
+            SuppressReason::Disabled => "disabled",
         }
     }
 }
@@ -148,16 +151,34 @@ pub struct SuppressedMatch {
     pub detector: DetectorKind,
     /// Its entry.
     pub entry: String,
-    /// The attachment both matched.
-    pub attachment_id: String,
+    /// The attachment it matched (none for a text rule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
     /// Why.
     pub reason: SuppressReason,
-    /// The allow list whose entry suppressed it.
-    pub by_list: String,
+    /// For `allow_list`: the allow list whose entry suppressed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_list: Option<String>,
     /// That list's version.
-    pub by_list_version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_list_version: Option<String>,
     /// That entry.
-    pub by_entry: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_entry: Option<String>,
+}
+
+/// An entry of a flagged match that is quarantined (`vigil run`'s entry state).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuarantinedEntry {
+    /// The list.
+    pub list: String,
+    /// Its version.
+    pub list_version: String,
+    /// The entry id or rule id.
+    pub entry: String,
+    /// Why.
+    pub reason: QuarantineReason,
 }
 
 /// One record per input record, so auditors can prove coverage (every offset accounted for)
@@ -187,9 +208,14 @@ pub struct VerdictRecord {
     /// flagged: so an audit attributes flags to list versions without reading flags.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub matches: Vec<VerdictMatch>,
-    /// Matches found and not flagged (an allow list's entry matched the same attachment).
+    /// Matches found and not flagged (an allow list's entry matched the same attachment, or
+    /// the entry is disabled).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub suppressed: Vec<SuppressedMatch>,
+    /// Entries of the flag's matches that are quarantined: the flag went to the verification
+    /// topic when all of its entries are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub quarantined: Vec<QuarantinedEntry>,
     /// The lists in force when the record was scanned.
     pub lists: ListVersions,
     /// When the record was scanned.
@@ -232,6 +258,7 @@ mod tests {
             errors: Vec::new(),
             matches: Vec::new(),
             suppressed: Vec::new(),
+            quarantined: Vec::new(),
             lists: shared,
             scanned_at: OffsetDateTime::UNIX_EPOCH,
         };

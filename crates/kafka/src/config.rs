@@ -542,6 +542,10 @@ pub struct RunConfig {
     pub routes: Vec<Route>,
     /// `[admin]`: the admin HTTP endpoint.
     pub admin: AdminConfig,
+    /// `[containment]`: the entry state (disabled entries, quarantine, re-share counts).
+    pub containment: crate::entries::ContainmentConfig,
+    /// `review.decisions_topic`: the console's decisions, fed into the entry state.
+    pub decisions_topic: String,
 }
 
 impl RunConfig {
@@ -618,6 +622,6 @@ pub(crate) fn parse_for_test(
     RunConfig {
         kafka: file.kafka,
         routes: file.routes,
-        admin: AdminConfig::default(),
+        ..RunConfig::default()
     }
 }

@@ -54,11 +54,13 @@
 //! ```
 
 mod access;
+mod acked;
 pub mod admin;
 pub mod audit;
 pub mod breaker;
 pub mod client;
 pub mod config;
+pub mod entries;
 mod health;
 mod read;
 pub mod records;

@@ -32,6 +32,10 @@ pub enum ToolError {
     /// The topic does not exist (or has no partitions).
     #[error("topic `{0}` does not exist")]
     NoSuchTopic(String),
+    /// Start-up could not finish: a thread or runtime would not start, or the state could
+    /// not be read in time (retrying helps once the cause is gone).
+    #[error("{0}")]
+    Setup(String),
     /// Outputs could not all be delivered; nothing past them was committed.
     #[error("{failed} record(s) could not be delivered to `{topic}`; rerun to retry them")]
     Undelivered {

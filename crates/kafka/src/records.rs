@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::config::RunConfig;
+use crate::entries::Contained;
 use time::OffsetDateTime;
 use vigil_core::{ListVersions, VERDICT_SCHEMA_VERSION, VerdictMatch, VerdictRecord};
 use vigil_metrics::OutputKind;
@@ -16,6 +17,9 @@ pub mod headers {
     pub const FLAG_ID: &str = "vigil.flag_id";
     /// On flags: the flag severity.
     pub const SEVERITY: &str = "vigil.severity";
+    /// On flags sent to verification: the quarantine reasons of their entries,
+    /// comma-separated (`precision`, `flood`).
+    pub const QUARANTINE: &str = "vigil.quarantine";
     /// On dead-letter records: the first reason code.
     pub const ERROR_REASON: &str = "vigil.error.reason";
     /// On dead-letter records: every reason code, comma-separated.
@@ -94,31 +98,48 @@ impl std::fmt::Debug for OutputRecord {
     }
 }
 
-/// The records `outcome` of `input` produces, in order: flag, dead-letter copy, verdict.
+/// The records `outcome` of `input` produces, in order: flag (to its review topic, or to
+/// verification when `contained` says so), dead-letter copy, verdict, sightings.
 pub fn outputs(
     config: &RunConfig,
     lists: &ListVersions,
     input: &InputRecord,
     outcome: &Outcome,
+    contained: &Contained,
     now: OffsetDateTime,
 ) -> Vec<OutputRecord> {
-    let mut out = Vec::with_capacity(3);
+    let mut out = Vec::with_capacity(3 + contained.sightings.len());
     let mut review_topic = None;
     if let Some(flag) = &outcome.flag {
-        let topic = config.route(&flag.categories).to_string();
+        let topic = if contained.verification {
+            config.containment.verification_topic.clone()
+        } else {
+            config.route(&flag.categories).to_string()
+        };
         review_topic = Some(topic.clone());
+        let mut headers = vec![
+            (headers::FLAG_ID.into(), flag.flag_id.clone().into_bytes()),
+            (
+                headers::SEVERITY.into(),
+                flag.severity.as_str().as_bytes().to_vec(),
+            ),
+        ];
+        if contained.verification {
+            let mut reasons: Vec<&str> = contained
+                .quarantined
+                .iter()
+                .map(|q| q.reason.as_str())
+                .collect();
+            reasons.sort_unstable();
+            reasons.dedup();
+            headers.push((headers::QUARANTINE.into(), reasons.join(",").into_bytes()));
+        }
         out.push(OutputRecord {
             kind: OutputKind::Flag,
             topic,
             key: Some(flag.conversation_id.clone().into_bytes()),
             payload: to_json(flag, 2048),
-            headers: vec![
-                (headers::FLAG_ID.into(), flag.flag_id.clone().into_bytes()),
-                (
-                    headers::SEVERITY.into(),
-                    flag.severity.as_str().as_bytes().to_vec(),
-                ),
-            ],
+            headers,
         });
     }
     let dead_letter =
@@ -166,6 +187,7 @@ pub fn outputs(
                 .as_ref()
                 .map_or_else(Vec::new, |f| VerdictMatch::summarise(&f.matches)),
             suppressed: outcome.suppressed.clone(),
+            quarantined: contained.quarantined.clone(),
             lists: lists.clone(),
             scanned_at: now,
         };
@@ -174,6 +196,15 @@ pub fn outputs(
             topic: topic.clone(),
             key: input.key.clone(),
             payload: to_json(&verdict, 512),
+            headers: Vec::new(),
+        });
+    }
+    for (key, value) in &contained.sightings {
+        out.push(OutputRecord {
+            kind: OutputKind::Sighting,
+            topic: config.containment.sightings_topic.clone(),
+            key: Some(key.clone()),
+            payload: value.clone(),
             headers: Vec::new(),
         });
     }
@@ -238,7 +269,7 @@ mod tests {
             list: "kw".into(),
             version: "v".into(),
         }]);
-        outputs(config, &lists, record, &outcome, now)
+        outputs(config, &lists, record, &outcome, &Contained::default(), now)
     }
 
     fn header<'a>(record: &'a OutputRecord, name: &str) -> &'a str {

@@ -9,19 +9,17 @@
 //! again gets fresh ones) and `vigil.replayed_from` names the dead-letter coordinates.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::config::KafkaConfig;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::producer::BaseRecord;
+use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 use vigil_core::ReasonCode;
 
-use crate::client;
+use crate::acked::AckedProducer;
 use crate::read::{Start, ToolError, TopicReader};
 use crate::records::headers;
 
@@ -83,22 +81,6 @@ pub struct ReplaySummary {
     pub dry_run: bool,
 }
 
-struct Acks {
-    failed: AtomicUsize,
-}
-
-impl ClientContext for Acks {}
-
-impl ProducerContext for Acks {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        if result.is_err() {
-            self.failed.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
-
 /// The reasons a dead-letter record carries (`vigil.error.reasons`).
 fn reasons_of(message: &impl Message) -> Vec<String> {
     let Some(all) = message.headers() else {
@@ -120,12 +102,7 @@ fn reasons_of(message: &impl Message) -> Vec<String> {
 pub fn replay(kafka: &KafkaConfig, request: &ReplayRequest) -> Result<ReplaySummary, ToolError> {
     let group = request.group();
     let reader = TopicReader::open(kafka, &request.from, &group, Start::Committed)?;
-    let producer: ThreadedProducer<Acks> = client::producer(kafka)
-        .create_with_context(Acks {
-            failed: AtomicUsize::new(0),
-        })
-        .map_err(ToolError::kafka("cannot create a producer", &request.to))?;
-    let producer = Arc::new(producer);
+    let producer = AckedProducer::new(kafka, &request.to)?;
     let wanted: Vec<&str> = request.reasons.iter().map(|r| r.as_str()).collect();
     let mut summary = ReplaySummary {
         group,
@@ -175,7 +152,7 @@ pub fn replay(kafka: &KafkaConfig, request: &ReplayRequest) -> Result<ReplaySumm
         if let Some(key) = message.key() {
             record = record.key(key);
         }
-        if let Err(err) = send(&producer, record) {
+        if let Err(err) = producer.send(record) {
             failure = Some(err);
             return;
         }
@@ -197,52 +174,15 @@ pub fn replay(kafka: &KafkaConfig, request: &ReplayRequest) -> Result<ReplaySumm
     Ok(summary)
 }
 
-/// Enqueues `record`, waiting while the producer's queue is full.
-fn send(
-    producer: &ThreadedProducer<Acks>,
-    mut record: BaseRecord<'_, [u8], [u8]>,
-) -> Result<(), ToolError> {
-    loop {
-        match producer.send(record) {
-            Ok(()) => return Ok(()),
-            Err((
-                rdkafka::error::KafkaError::MessageProduction(
-                    rdkafka::types::RDKafkaErrorCode::QueueFull,
-                ),
-                returned,
-            )) => {
-                record = returned;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            Err((err, returned)) => {
-                return Err(ToolError::Kafka {
-                    what: "cannot enqueue a record",
-                    topic: returned.topic.to_string(),
-                    source: err,
-                });
-            }
-        }
-    }
-}
-
 /// Waits for every record sent so far to be acknowledged, then commits `progress`.
 fn settle(
-    producer: &ThreadedProducer<Acks>,
+    producer: &AckedProducer,
     reader: &TopicReader,
     from: &str,
     to: &str,
     progress: &BTreeMap<i32, i64>,
 ) -> Result<(), ToolError> {
-    producer
-        .flush(FLUSH_TIMEOUT)
-        .map_err(ToolError::kafka("cannot flush", to))?;
-    let failed = producer.context().failed.swap(0, Ordering::SeqCst);
-    if failed > 0 {
-        return Err(ToolError::Undelivered {
-            topic: to.to_string(),
-            failed,
-        });
-    }
+    producer.settle(to, FLUSH_TIMEOUT)?;
     if progress.is_empty() {
         return Ok(());
     }

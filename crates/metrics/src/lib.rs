@@ -158,6 +158,8 @@ pub enum OutputKind {
     DeadLetter,
     /// A verdict on the verdict topic.
     Verdict,
+    /// An entry sighting on the sightings topic.
+    Sighting,
 }
 
 impl OutputKind {
@@ -166,6 +168,7 @@ impl OutputKind {
             OutputKind::Flag => "flag",
             OutputKind::DeadLetter => "dead_letter",
             OutputKind::Verdict => "verdict",
+            OutputKind::Sighting => "sighting",
         }
     }
 }
@@ -198,6 +201,12 @@ pub struct Metrics {
     flags: IntCounterVec,
     matches: IntCounterVec,
     suppressed: IntCounterVec,
+    quarantined: IntCounterVec,
+    /// `precision`, `flood`.
+    entries_quarantined: [IntGauge; 2],
+    entries_disabled: IntGauge,
+    entry_decisions: IntCounterVec,
+    entry_state_unreadable: IntCounter,
     distance: HistogramVec,
     scan_duration: Histogram,
     stage_duration: Vec<Histogram>,
@@ -206,8 +215,8 @@ pub struct Metrics {
     video: VideoMetrics,
     errors: IntCounterVec,
     dead_letters: IntCounterVec,
-    outputs: [IntCounter; 3],
-    producer_errors: [IntCounter; 3],
+    outputs: [IntCounter; 4],
+    producer_errors: [IntCounter; 4],
     in_flight: IntGauge,
     buffered: IntGauge,
     buffered_bytes: IntGauge,
@@ -338,6 +347,7 @@ impl Metrics {
             OutputKind::Flag,
             OutputKind::DeadLetter,
             OutputKind::Verdict,
+            OutputKind::Sighting,
         ];
         let rebalances = counter_vec(&registry, names::REBALANCES);
         for kind in ["assign", "revoke", "lost"] {
@@ -351,6 +361,14 @@ impl Metrics {
             flags: counter_vec(&registry, names::FLAGS),
             matches: counter_vec(&registry, names::MATCHES),
             suppressed: counter_vec(&registry, names::MATCHES_SUPPRESSED),
+            quarantined: counter_vec(&registry, names::MATCHES_QUARANTINED),
+            entries_quarantined: {
+                let by_reason = gauge_vec(&registry, names::ENTRIES_QUARANTINED);
+                ["precision", "flood"].map(|reason| by_reason.with_label_values(&[reason]))
+            },
+            entries_disabled: gauge(&registry, names::ENTRIES_DISABLED),
+            entry_decisions: counter_vec(&registry, names::ENTRY_DECISIONS),
+            entry_state_unreadable: counter(&registry, names::ENTRY_STATE_UNREADABLE),
             distance: histogram_vec(&registry, names::MATCH_DISTANCE, DISTANCE_BUCKETS),
             scan_duration: histogram(&registry, names::SCAN_DURATION, LATENCY_BUCKETS),
             stage_duration: TimedStep::ALL
@@ -459,6 +477,30 @@ impl Metrics {
                     .observe(f64::from(*distance));
             }
         }
+    }
+
+    /// A flagged match's entry is quarantined for `reason`.
+    pub fn match_quarantined(&self, list: &str, reason: &str) {
+        self.quarantined.with_label_values(&[list, reason]).inc();
+    }
+
+    /// The entry state now: entries disabled, and quarantined by the precision and the
+    /// flood rule.
+    pub fn set_entry_state(&self, disabled: usize, precision: usize, flood: usize) {
+        let int = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.entries_disabled.set(int(disabled));
+        self.entries_quarantined[0].set(int(precision));
+        self.entries_quarantined[1].set(int(flood));
+    }
+
+    /// A reviewer's decision on an entry was written to the entry state.
+    pub fn entry_decision_fed(&self, outcome: &str) {
+        self.entry_decisions.with_label_values(&[outcome]).inc();
+    }
+
+    /// An entry-state, sighting or decision record could not be read.
+    pub fn entry_state_unreadable(&self) {
+        self.entry_state_unreadable.inc();
     }
 
     /// A flag was routed to `review_topic`.

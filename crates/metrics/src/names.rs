@@ -98,8 +98,43 @@ pub const MATCHES: Def = def(
 pub const MATCHES_SUPPRESSED: Def = def(
     "vigil_matches_suppressed_total",
     Kind::Counter,
-    "Matches found and not flagged, by the suppressed match's list and reason (allow_list)",
+    "Matches found and not flagged, by the suppressed match's list and reason (allow_list, disabled)",
     &["list", "reason"],
+);
+/// Flagged matches of quarantined entries.
+pub const MATCHES_QUARANTINED: Def = def(
+    "vigil_matches_quarantined_total",
+    Kind::Counter,
+    "Flagged matches whose entry is quarantined, by list and reason (precision, flood)",
+    &["list", "reason"],
+);
+/// Entries quarantined now.
+pub const ENTRIES_QUARANTINED: Def = def(
+    "vigil_entries_quarantined",
+    Kind::Gauge,
+    "Entries whose new matches go to verification, by reason (precision, flood)",
+    &["reason"],
+);
+/// Entries disabled now.
+pub const ENTRIES_DISABLED: Def = def(
+    "vigil_entries_disabled",
+    Kind::Gauge,
+    "Entries disabled by the overlay (vigil lists disable, the console)",
+    &[],
+);
+/// Reviewers' per-entry decisions fed into the entry state.
+pub const ENTRY_DECISIONS: Def = def(
+    "vigil_entry_decisions_total",
+    Kind::Counter,
+    "Reviewers' decisions on entries written to the entry-state topic, by outcome (confirmed, false_positive)",
+    &["outcome"],
+);
+/// Entry-state and decision records that could not be read.
+pub const ENTRY_STATE_UNREADABLE: Def = def(
+    "vigil_entry_state_unreadable_total",
+    Kind::Counter,
+    "Records of the entry-state, sightings or decisions topics skipped as unreadable",
+    &[],
 );
 /// Hamming distance of perceptual matches.
 pub const MATCH_DISTANCE: Def = def(
@@ -203,7 +238,7 @@ pub const DEAD_LETTERS: Def = def(
 pub const OUTPUTS: Def = def(
     "vigil_output_records_total",
     Kind::Counter,
-    "Output records acknowledged by the broker, by kind: flag, dead_letter, verdict",
+    "Output records acknowledged by the broker, by kind: flag, dead_letter, verdict, sighting",
     &["kind"],
 );
 /// Failed output deliveries.
@@ -342,6 +377,11 @@ pub const ALL: &[Def] = &[
     FLAGS,
     MATCHES,
     MATCHES_SUPPRESSED,
+    MATCHES_QUARANTINED,
+    ENTRIES_QUARANTINED,
+    ENTRIES_DISABLED,
+    ENTRY_DECISIONS,
+    ENTRY_STATE_UNREADABLE,
     MATCH_DISTANCE,
     SCAN_DURATION,
     STAGE_DURATION,

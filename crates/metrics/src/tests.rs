@@ -127,6 +127,8 @@ fn every_declared_metric_is_exported_with_its_declared_type() {
         .with_label_values(&["x", "allow_list"])
         .inc();
     metrics.list_created.with_label_values(&["x"]).set(1.0);
+    metrics.match_quarantined("x", "flood");
+    metrics.entry_decision_fed("confirmed");
     metrics
         .video
         .record(&video(Some(ReasonCode::VideoTimeout), true));
@@ -233,11 +235,11 @@ fn videos_count_results_failures_restarts_seconds_frames_time_and_memory() {
         category: "A".into(),
         detector: vigil_core::DetectorKind::Hash(vigil_core::Algorithm::Pdq),
         entry: "e-1".into(),
-        attachment_id: "a1".into(),
+        attachment_id: Some("a1".into()),
         reason: vigil_core::SuppressReason::AllowList,
-        by_list: "memes".into(),
-        by_list_version: "1".into(),
-        by_entry: "meme-1".into(),
+        by_list: Some("memes".into()),
+        by_list_version: Some("1".into()),
+        by_entry: Some("meme-1".into()),
     };
     let outcome = Outcome {
         message_id: Some("m".into()),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 use time::OffsetDateTime;
 use tracing::{info, warn};
-use vigil_core::{Match, MatchSubject};
+use vigil_core::Match;
 
 use crate::config::ConsoleConfig;
 
@@ -122,6 +122,10 @@ pub struct DecidedMatch {
     pub entry: String,
     /// The category.
     pub category: String,
+    /// What the decision says of this match (`confirmed`, `false_positive`); absent for an
+    /// escalation. `vigil run` counts these per entry ([containment]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<&'static str>,
 }
 
 impl Store {
@@ -179,19 +183,18 @@ impl Store {
             .map(|r| {
                 let matches: Vec<Match> =
                     serde_json::from_value(r.get("matches")).unwrap_or_default();
+                let decision = Decision::parse(r.get("decision")).unwrap_or(Decision::Escalate);
                 DecisionRecord {
                     schema_version: DECISION_SCHEMA_VERSION,
                     decision_id: r.get("id"),
                     flag_id: r.get("flag_id"),
                     message_id: r.get("message_id"),
                     queue: r.get("queue"),
-                    decision: Decision::parse(r.get("decision"))
-                        .unwrap_or(Decision::Escalate)
-                        .as_str(),
+                    decision: decision.as_str(),
                     reviewer: r.get("pseudonym"),
                     role: r.get("role"),
                     decided_at: r.get("decided_at"),
-                    matches: matches.iter().map(decided_match).collect(),
+                    matches: matches.iter().map(|m| decided_match(m, decision)).collect(),
                 }
             })
             .collect())
@@ -303,17 +306,18 @@ pub(crate) async fn decide_in(
     Ok(id)
 }
 
-fn decided_match(m: &Match) -> DecidedMatch {
-    let entry = match &m.subject {
-        MatchSubject::Attachment { entry_id, .. } => entry_id,
-        MatchSubject::Text { rule_id, .. } => rule_id,
-    };
+fn decided_match(m: &Match, decision: Decision) -> DecidedMatch {
     DecidedMatch {
         detector: m.detector.as_str().to_string(),
         list: m.list.clone(),
         list_version: m.list_version.clone(),
-        entry: entry.clone(),
+        entry: m.entry().to_string(),
         category: m.category.clone(),
+        outcome: match decision {
+            Decision::Confirm => Some("confirmed"),
+            Decision::FalsePositive => Some("false_positive"),
+            Decision::Escalate => None,
+        },
     }
 }
 

@@ -102,11 +102,11 @@ impl AllowLists {
                     category: m.category.clone(),
                     detector: m.detector,
                     entry: entry_id.clone(),
-                    attachment_id: attachment_id.clone(),
+                    attachment_id: Some(attachment_id.clone()),
                     reason: SuppressReason::AllowList,
-                    by_list: allow.list.clone(),
-                    by_list_version: allow.list_version.clone(),
-                    by_entry: (*by_entry).to_string(),
+                    by_list: Some(allow.list.clone()),
+                    by_list_version: Some(allow.list_version.clone()),
+                    by_entry: Some((*by_entry).to_string()),
                 }),
                 None => kept.push(m),
             }
@@ -182,11 +182,23 @@ mod tests {
         // a1: A suppressed by memes, B kept; a2 has no allow hit; a3: all suppressed by logos;
         // the allow lists' own matches never flag; text is never suppressed.
         assert_eq!(kept, [("bank", "B"), ("bank", "A"), ("keywords", "A")]);
-        let by: Vec<(&str, &str, &str)> = suppressed
+        let by: Vec<(&str, Option<&str>, Option<&str>)> = suppressed
             .iter()
-            .map(|s| (s.entry.as_str(), s.by_list.as_str(), s.by_entry.as_str()))
+            .map(|s| {
+                (
+                    s.entry.as_str(),
+                    s.by_list.as_deref(),
+                    s.by_entry.as_deref(),
+                )
+            })
             .collect();
-        assert_eq!(by, [("e-1", "memes", "meme-7"), ("e-4", "logos", "logo-1")]);
+        assert_eq!(
+            by,
+            [
+                ("e-1", Some("memes"), Some("meme-7")),
+                ("e-4", Some("logos"), Some("logo-1"))
+            ]
+        );
         assert!(
             suppressed
                 .iter()

@@ -19,6 +19,7 @@ use vigil_core::{ReasonCode, Source};
 use vigil_metrics::{Metrics, OutputKind};
 use vigil_scan::{Outcome, SharedPipeline, Trace};
 
+use crate::entries::Containment;
 use crate::records::{InputRecord, OutputRecord, outputs};
 use crate::tracker::TopicPartition;
 
@@ -162,6 +163,8 @@ pub(super) struct Shared {
     pub(super) producer: Arc<Output>,
     pub(super) completions: Sender<Completion>,
     pub(super) metrics: Arc<Metrics>,
+    /// The entry state, when `[containment]` is enabled.
+    pub(super) containment: Option<Containment>,
 }
 
 /// A scanning thread: scans each job and sends its outputs (or completes it at once when it
@@ -182,19 +185,28 @@ pub(super) fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
         let pipeline = shared.pipeline.current();
         let started = Instant::now();
         let mut trace = Trace::default();
-        let outcome = if poison {
+        let mut outcome = if poison {
             condemned(source, now)
         } else {
             pipeline.process_traced(&record.payload, source, now, &mut trace)
         };
+        let contained = shared
+            .containment
+            .as_ref()
+            .map(|c| c.apply(&mut outcome, now))
+            .unwrap_or_default();
         shared
             .metrics
             .record_outcome(&outcome, &trace, started.elapsed());
+        for q in &contained.quarantined {
+            shared.metrics.match_quarantined(&q.list, q.reason.as_str());
+        }
         let records = outputs(
             &shared.config,
             pipeline.list_versions(),
             &record,
             &outcome,
+            &contained,
             now,
         );
         drop(pipeline);
@@ -208,7 +220,7 @@ pub(super) fn scan_worker(jobs: Receiver<Job>, shared: Arc<Shared>) {
                     let reason = outcome.errors.first().map_or("", |e| e.reason.as_str());
                     shared.metrics.dead_lettered(reason);
                 }
-                OutputKind::Verdict => {}
+                OutputKind::Verdict | OutputKind::Sighting => {}
             }
         }
         let tp = (record.topic, record.partition);

@@ -22,6 +22,9 @@ pub enum RunError {
     /// The brokers refused the TLS or SASL settings at start-up.
     #[error(transparent)]
     Access(#[from] AccessError),
+    /// The entry state (`[containment]`) could not be set up or read at start-up.
+    #[error("entry state: {0}")]
+    EntryState(#[from] crate::read::ToolError),
 }
 
 /// Maps a client error at start-up to [`RunError::Setup`] of `what`.

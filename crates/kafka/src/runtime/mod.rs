@@ -35,6 +35,7 @@ use crate::Health;
 use crate::access::check_access;
 use crate::breaker;
 use crate::client;
+use crate::entries;
 use commit::{Commits, Committer};
 use deliver::{DeliveryContext, Job, Output, Shared, retry_worker, scan_worker};
 pub use error::RunError;
@@ -54,6 +55,17 @@ pub fn run(
 ) -> Result<(), RunError> {
     let k = &config.kafka;
     check_access(k)?;
+    let containment = if config.containment.enabled {
+        Some(entries::sync::start(
+            k,
+            &config.containment,
+            &config.decisions_topic,
+            metrics.clone(),
+            shutdown.clone(),
+        )?)
+    } else {
+        None
+    };
     let commits = Commits::new(k, Instant::now());
     let (completions_tx, completions_rx) = unbounded();
     let (retries_tx, retries_rx) = unbounded();
@@ -101,6 +113,7 @@ pub fn run(
         producer: producer.clone(),
         completions: completions_tx,
         metrics,
+        containment,
     });
     let (jobs_tx, jobs_rx) = unbounded::<Job>();
     let workers = vigil_scan::config::scanning_threads(k.worker_threads);
