@@ -47,6 +47,7 @@ fn decisions_taken_while_kafka_is_down_are_published_once_it_is_back() {
             partition: 0,
             offset: 0,
             content: vigil_review::Content::Unavailable("test".into()),
+            leads_only: false,
         };
         rt.block_on(async {
             store.insert_flag(&incoming).await.unwrap();

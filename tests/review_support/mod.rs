@@ -690,6 +690,7 @@ pub fn with_content(
             videos: Vec::new(),
             sender: vigil_core::SenderDetails::default(),
         },
+        leads_only: false,
     }
 }
 

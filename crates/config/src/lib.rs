@@ -113,6 +113,7 @@ impl Config {
             topics: self.review_topics(),
             video: self.video.clone(),
             video_worker: None,
+            containment: self.containment.clone(),
         }
     }
 
@@ -131,7 +132,7 @@ impl Config {
     }
 
     /// The review topics the console reads: `review.topics`, or by default every topic
-    /// `vigil run` writes flags to.
+    /// `vigil run` writes flags to (the verification topic included, with containment on).
     pub fn review_topics(&self) -> Vec<String> {
         if !self.review.topics.is_empty() {
             return self.review.topics.clone();
@@ -141,6 +142,9 @@ impl Config {
             if !topics.contains(&route.topic) {
                 topics.push(route.topic.clone());
             }
+        }
+        if self.containment.enabled {
+            topics.push(self.containment.verification_topic.clone());
         }
         topics
     }

@@ -435,14 +435,14 @@ pub const REVIEW_OLDEST_WAITING: Def = def(
 pub const REVIEW_DECIDED: Def = def(
     "vigil_review_decided_flags",
     Kind::Gauge,
-    "Flags whose latest decision is confirm, false_positive or escalate, per list, list version, category and detector of their matches",
+    "Matches of decided flags by their outcome under the flag's latest decision (confirm, false_positive; escalate while escalated), per list, list version, category and detector: counted per match, so a per-match decision counts each match by its own outcome",
     &["list", "list_version", "category", "detector", "decision"],
 );
 /// Confirmed share of decided flags.
 pub const REVIEW_PRECISION: Def = def(
     "vigil_review_precision_ratio",
     Kind::Gauge,
-    "Confirmed / (confirmed + false positive) flags, per list, list version, category and detector (absent until one is decided)",
+    "Confirmed / (confirmed + false positive) matches, per list, list version, category and detector (absent until one is decided)",
     &["list", "list_version", "category", "detector"],
 );
 /// Decisions not yet acknowledged by the decisions topic.

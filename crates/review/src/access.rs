@@ -68,6 +68,10 @@ pub enum Action {
     ReblurFrame,
     /// Changed their own viewing settings (detail: the new values).
     ChangeViewSettings,
+    /// A lead disabled a matched list entry everywhere (detail: list, entry, until).
+    DisableEntry,
+    /// A lead reinstated a quarantined list entry (detail: list, entry).
+    ReinstateEntry,
 }
 
 impl Action {
@@ -100,6 +104,8 @@ impl Action {
             Action::ReblurImage => "reblur_image",
             Action::ReblurFrame => "reblur_frame",
             Action::ChangeViewSettings => "change_view_settings",
+            Action::DisableEntry => "disable_entry",
+            Action::ReinstateEntry => "reinstate_entry",
         }
     }
 }
@@ -257,7 +263,7 @@ pub struct Precision {
     pub category: String,
     /// `pdq`, `keyword`, …
     pub detector: String,
-    /// Flags with a match here that were confirmed.
+    /// Matches here that were confirmed.
     pub confirmed: i64,
     /// … decided false positives.
     pub false_positive: i64,
@@ -366,16 +372,13 @@ impl Store {
     /// hash-list entry), most first.
     pub async fn noisiest(&self, limit: i64) -> Result<Vec<EntryPrecision>, StoreError> {
         let rows = sqlx::query(
-            "WITH keyed AS (
-                 SELECT DISTINCT m.flag_id, m.list, m.list_version, m.entry, m.detector
-                 FROM flag_matches m)
-             SELECT k.list, k.list_version, k.entry, k.detector,
-                    count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
-                    count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive
-             FROM keyed k JOIN latest_decisions l USING (flag_id)
-             GROUP BY k.list, k.list_version, k.entry, k.detector
-             HAVING count(*) FILTER (WHERE l.decision = 'false_positive') > 0
-             ORDER BY false_positive DESC, confirmed, k.list, k.entry
+            "SELECT list, list_version, entry, detector,
+                    count(*) FILTER (WHERE outcome = 'confirmed') AS confirmed,
+                    count(*) FILTER (WHERE outcome = 'false_positive') AS false_positive
+             FROM match_outcomes
+             GROUP BY list, list_version, entry, detector
+             HAVING count(*) FILTER (WHERE outcome = 'false_positive') > 0
+             ORDER BY false_positive DESC, confirmed, list, entry
              LIMIT $1",
         )
         .bind(limit)
@@ -395,20 +398,18 @@ impl Store {
             .collect())
     }
 
-    /// Decisions per list version, category and detector. A flag counts once per distinct
-    /// (list, version, category, detector) among its matches, by its latest decision.
+    /// Decisions per list version, category and detector, counted per match: each match of
+    /// a decided flag by its own outcome under the flag's latest decision, so a flag marked a
+    /// false positive for one misfiring rule does not count its genuine match as one.
     pub async fn precision(&self) -> Result<Vec<Precision>, StoreError> {
         let rows = sqlx::query(
-            "WITH keyed AS (
-                 SELECT DISTINCT m.flag_id, m.list, m.list_version, m.category, m.detector
-                 FROM flag_matches m)
-             SELECT k.list, k.list_version, k.category, k.detector,
-                    count(*) FILTER (WHERE l.decision = 'confirm') AS confirmed,
-                    count(*) FILTER (WHERE l.decision = 'false_positive') AS false_positive,
-                    count(*) FILTER (WHERE l.decision = 'escalate') AS escalated
-             FROM keyed k JOIN latest_decisions l USING (flag_id)
-             GROUP BY k.list, k.list_version, k.category, k.detector
-             ORDER BY k.list, k.list_version, k.category, k.detector",
+            "SELECT list, list_version, category, detector,
+                    count(*) FILTER (WHERE outcome = 'confirmed') AS confirmed,
+                    count(*) FILTER (WHERE outcome = 'false_positive') AS false_positive,
+                    count(*) FILTER (WHERE decision = 'escalate') AS escalated
+             FROM match_outcomes
+             GROUP BY list, list_version, category, detector
+             ORDER BY list, list_version, category, detector",
         )
         .fetch_all(self.pool())
         .await

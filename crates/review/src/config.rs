@@ -84,6 +84,17 @@ pub struct ConsoleConfig {
     /// knows its own path. Without it (or with `video.enabled = false`) flagged videos get no
     /// contact sheet.
     pub video_worker: Option<WorkerCommand>,
+    /// `[containment]`: where `vigil run` sends flags of quarantined entries (a queue only
+    /// leads work) and the entry state leads change from the console.
+    pub containment: vigil_kafka::entries::ContainmentConfig,
+}
+
+impl ConsoleConfig {
+    /// Whether flags read from `queue` are for leads only: the verification topic, while
+    /// containment is on.
+    pub fn leads_only(&self, queue: &str) -> bool {
+        self.containment.enabled && queue == self.containment.verification_topic
+    }
 }
 
 /// `[review]`: the review console, `vigil review`. It reads the review topics with the

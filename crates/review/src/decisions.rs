@@ -54,6 +54,41 @@ impl Decision {
     }
 }
 
+/// What a decision says of one match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MatchOutcome {
+    /// The match is what the list says.
+    Confirmed,
+    /// It is not.
+    FalsePositive,
+}
+
+impl MatchOutcome {
+    /// The wire and stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchOutcome::Confirmed => "confirmed",
+            MatchOutcome::FalsePositive => "false_positive",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(value: &str) -> Option<MatchOutcome> {
+        [MatchOutcome::Confirmed, MatchOutcome::FalsePositive]
+            .into_iter()
+            .find(|o| o.as_str() == value)
+    }
+
+    /// What a whole-flag decision says of each of its matches (nothing, for an escalation).
+    pub fn of(decision: Decision) -> Option<MatchOutcome> {
+        match decision {
+            Decision::Confirm => Some(MatchOutcome::Confirmed),
+            Decision::FalsePositive => Some(MatchOutcome::FalsePositive),
+            Decision::Escalate => None,
+        }
+    }
+}
+
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
@@ -74,6 +109,9 @@ pub enum DecideError {
     /// text type refuses NUL; the others have no place in a note).
     #[error("the note contains control characters")]
     NoteInvalid,
+    /// A decision per match must give every match of the flag exactly one outcome.
+    #[error("give every match an outcome")]
+    IncompleteOutcomes,
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -158,6 +196,63 @@ impl Store {
         Ok(id)
     }
 
+    /// Records a decision taken match by match: `outcomes[i]` is the outcome of the flag's
+    /// match `i` (every match, once). The flag is confirmed when any match is (its content is
+    /// then held), a false positive when none is; each match's outcome is stored, published
+    /// and counted per list version and entry.
+    pub async fn decide_per_match(
+        &self,
+        who: &Reviewer,
+        flag_id: &str,
+        outcomes: &[MatchOutcome],
+        note: &str,
+        remote_addr: &str,
+        preserve_for: Duration,
+    ) -> Result<i64, DecideError> {
+        check_note(note)?;
+        let mut tx = self.pool().begin().await.map_err(StoreError::db("begin"))?;
+        let matches: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM flag_matches WHERE flag_id = $1")
+                .bind(flag_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::db("count matches"))?;
+        if matches == 0 {
+            return Err(DecideError::NoSuchFlag);
+        }
+        if usize::try_from(matches).ok() != Some(outcomes.len()) {
+            return Err(DecideError::IncompleteOutcomes);
+        }
+        let decision = if outcomes.contains(&MatchOutcome::Confirmed) {
+            Decision::Confirm
+        } else {
+            Decision::FalsePositive
+        };
+        let id = decide_in(
+            &mut tx,
+            who,
+            flag_id,
+            decision,
+            note,
+            remote_addr,
+            preserve_for,
+        )
+        .await?;
+        for (ordinal, outcome) in outcomes.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO decision_matches (decision_id, ordinal, outcome) VALUES ($1, $2, $3)",
+            )
+            .bind(id)
+            .bind(i32::try_from(ordinal).unwrap_or(i32::MAX))
+            .bind(outcome.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::db("insert match outcome"))?;
+        }
+        tx.commit().await.map_err(StoreError::db("commit"))?;
+        Ok(id)
+    }
+
     /// How many decisions the decisions topic has not acknowledged yet.
     pub async fn unpublished_count(&self) -> Result<i64, StoreError> {
         sqlx::query_scalar("SELECT count(*) FROM decisions WHERE published_at IS NULL")
@@ -170,7 +265,9 @@ impl Store {
     pub async fn unpublished(&self, limit: i64) -> Result<Vec<DecisionRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT d.id, d.flag_id, f.message_id, f.queue, d.decision, r.pseudonym, r.role,
-                    d.decided_at, f.matches
+                    d.decided_at, f.matches,
+                    (SELECT coalesce(array_agg(outcome ORDER BY ordinal), '{}')
+                     FROM decision_matches m WHERE m.decision_id = d.id) AS outcomes
              FROM decisions d JOIN flags f USING (flag_id) JOIN reviewers r ON r.id = d.reviewer_id
              WHERE d.published_at IS NULL ORDER BY d.id LIMIT $1",
         )
@@ -184,6 +281,7 @@ impl Store {
                 let matches: Vec<Match> =
                     serde_json::from_value(r.get("matches")).unwrap_or_default();
                 let decision = Decision::parse(r.get("decision")).unwrap_or(Decision::Escalate);
+                let outcomes: Vec<String> = r.get("outcomes");
                 DecisionRecord {
                     schema_version: DECISION_SCHEMA_VERSION,
                     decision_id: r.get("id"),
@@ -194,7 +292,14 @@ impl Store {
                     reviewer: r.get("pseudonym"),
                     role: r.get("role"),
                     decided_at: r.get("decided_at"),
-                    matches: matches.iter().map(|m| decided_match(m, decision)).collect(),
+                    matches: matches
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| {
+                            let own = outcomes.get(i).and_then(|o| MatchOutcome::parse(o));
+                            decided_match(m, own.or(MatchOutcome::of(decision)))
+                        })
+                        .collect(),
                 }
             })
             .collect())
@@ -306,18 +411,14 @@ pub(crate) async fn decide_in(
     Ok(id)
 }
 
-fn decided_match(m: &Match, decision: Decision) -> DecidedMatch {
+fn decided_match(m: &Match, outcome: Option<MatchOutcome>) -> DecidedMatch {
     DecidedMatch {
         detector: m.detector.as_str().to_string(),
         list: m.list.clone(),
         list_version: m.list_version.clone(),
         entry: m.entry().to_string(),
         category: m.category.clone(),
-        outcome: match decision {
-            Decision::Confirm => Some("confirmed"),
-            Decision::FalsePositive => Some("false_positive"),
-            Decision::Escalate => None,
-        },
+        outcome: outcome.map(MatchOutcome::as_str),
     }
 }
 

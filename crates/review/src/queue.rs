@@ -162,6 +162,9 @@ pub struct FlagDetail {
     pub claimed_by: Option<i64>,
     /// Decisions so far, oldest first.
     pub decisions: Vec<PastDecision>,
+    /// What vigil run's entry state said of each matched entry (re-share counts,
+    /// quarantine), when it keeps one.
+    pub entries: Vec<vigil_core::EntryContext>,
 }
 
 /// A stored image of a flag, without its bytes.
@@ -458,11 +461,20 @@ impl Store {
         }))
     }
 
+    /// The (list, entry) of each of `flag_id`'s matches.
+    pub async fn flag_entries(&self, flag_id: &str) -> Result<Vec<(String, String)>, StoreError> {
+        sqlx::query_as("SELECT list, entry FROM flag_matches WHERE flag_id = $1 ORDER BY ordinal")
+            .bind(flag_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(StoreError::db("list flag entries"))
+    }
+
     /// The detail of `flag_id`, content included.
     pub async fn flag_detail(&self, flag_id: &str) -> Result<Option<FlagDetail>, StoreError> {
         let Some(r) = sqlx::query(
             "SELECT f.flag_id, f.message_id, f.conversation_id, f.sender_id, f.queue, f.severity,
-                    f.categories, f.sent_at, f.flagged_at, f.status, f.matches,
+                    f.categories, f.sent_at, f.flagged_at, f.status, f.matches, f.entries,
                     f.content_state, f.content_note, c.text_utf8,
                     CASE WHEN f.claim_expires_at > now() THEN f.claimed_by END AS claimed_by
              FROM flags f LEFT JOIN flag_content c USING (flag_id)
@@ -538,6 +550,7 @@ impl Store {
             videos,
             claimed_by: r.get("claimed_by"),
             decisions,
+            entries: serde_json::from_value(r.get("entries")).unwrap_or_default(),
         }))
     }
 

@@ -181,6 +181,9 @@ pub struct IncomingFlag {
     pub offset: i64,
     /// The flagged message's content.
     pub content: Content,
+    /// It arrived on a queue only leads work (the verification topic): it is stored
+    /// `escalated`, out of reviewers' reach.
+    pub leads_only: bool,
 }
 
 /// A review record set aside: where it was read, why, and the record itself.
@@ -416,11 +419,18 @@ impl Store {
         };
         let source = serde_json::to_value(&flag.source).unwrap_or_default();
         let matches = serde_json::to_value(&flag.matches).unwrap_or_default();
+        let entries = serde_json::to_value(&flag.entries).unwrap_or_default();
+        let status = if incoming.leads_only {
+            "escalated"
+        } else {
+            "open"
+        };
         let inserted = sqlx::query(
             "INSERT INTO flags (flag_id, message_id, conversation_id, sender_id, sent_at,
                 flagged_at, severity, severity_rank, categories, queue, review_partition,
-                review_offset, source, matches, content_state, content_note)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                review_offset, source, matches, content_state, content_note, entries, status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17, $18)
              ON CONFLICT (flag_id) DO NOTHING",
         )
         .bind(&flag.flag_id)
@@ -439,6 +449,8 @@ impl Store {
         .bind(matches)
         .bind(state)
         .bind(note)
+        .bind(entries)
+        .bind(status)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::db("insert flag"))?

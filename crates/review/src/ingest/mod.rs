@@ -161,6 +161,7 @@ struct Ingestor<'a> {
     fetcher: ContentFetcher,
     progress: Arc<IngestProgress>,
     stats: IngestStats,
+    config: &'a ConsoleConfig,
 }
 
 impl Ingestor<'_> {
@@ -208,6 +209,7 @@ impl Ingestor<'_> {
             partition: record.partition,
             offset: record.offset,
             content,
+            leads_only: self.config.leads_only(record.queue),
         };
         match self.rt.block_on(self.store.insert_flag(&incoming))? {
             Stored::New => self.stats.stored += 1,
@@ -268,6 +270,7 @@ pub fn ingest(
         fetcher: ContentFetcher::new(config)?,
         progress,
         stats: IngestStats::default(),
+        config,
     };
     info!(topics = ?topics, group = %config.review.group_id, "reading the review topics");
 

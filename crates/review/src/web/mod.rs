@@ -3,6 +3,7 @@
 
 mod account;
 mod cases;
+mod entries;
 mod error;
 mod export;
 mod exposure;
@@ -82,6 +83,7 @@ pub fn router(
         .route("/flags/{flag_id}/release", post(routes::release))
         .route("/flags/{flag_id}/decision", post(routes::decide))
         .route("/flags/{flag_id}/holds", post(holds::place))
+        .route("/flags/{flag_id}/entries", post(entries::act))
         .route("/holds", get(holds::list))
         .route("/cases", get(cases::list))
         .route("/case", get(cases::case))

@@ -39,6 +39,21 @@ pub(super) fn notice(key: Option<&str>) -> Option<Notice> {
         "not-holder" => Refused("Your claim on this item expired or was taken; claim it again."),
         "not-decidable" => Refused("This item is not in a state your role can decide."),
         "note-too-long" => Refused("The note is too long (2,000 characters at most)."),
+        "entry-disabled" => Done(
+            "Entry disabled: every scanner stops flagging it once it reads the change (seconds).",
+        ),
+        "entry-reinstated" => {
+            Done("Entry reinstated: earlier decisions and sightings no longer count against it.")
+        }
+        "entry-bad-reason" => Refused("Say why, in one line of at most 500 characters."),
+        "entry-bad-days" => Refused("A disabling lasts 1 to 3,650 days, or until enabled."),
+        "entry-bad-action" => Refused("Disable or reinstate: nothing else."),
+        "entry-state-unavailable" => Refused(
+            "The entry state could not be written (Kafka unreachable?); nothing changed. Try again.",
+        ),
+        "outcomes-incomplete" => {
+            Refused("To decide match by match, mark every match confirmed or false positive.")
+        }
         "note-invalid" => Refused(
             "The note contains control characters (such as NUL) that a note cannot hold; remove them.",
         ),

@@ -580,18 +580,37 @@ fn video_sheet(
     }
 }
 
+/// Sections of a flag page that other modules render: its holds, and (for leads, with
+/// containment on) its list entries.
+pub(crate) struct FlagSections {
+    pub(crate) preservation: Markup,
+    pub(crate) entries: Option<Markup>,
+}
+
 pub(crate) fn flag_page(
     signed: &Signed,
     flag: &FlagDetail,
     holds: bool,
     revealed: &Revealed<'_>,
-    preservation: Markup,
+    sections: FlagSections,
     notice: Option<Notice>,
     view: &View,
 ) -> Markup {
+    let FlagSections {
+        preservation,
+        entries,
+    } = sections;
     let role = signed.who.role;
     let decidable =
         holds && (flag.status == "open" || (flag.status == "escalated" && role == Role::Lead));
+    // With several matches, each can be decided on its own (a misfiring rule beside a
+    // genuine match): outcome radios in the table, tied to the decision form.
+    let per_match = decidable && flag.matches.len() > 1;
+    let spread = |m: &vigil_core::Match| {
+        flag.entries
+            .iter()
+            .find(|e| e.list == m.list && e.entry == m.entry())
+    };
     let merged = merged_spans(&flag.matches);
     layout(
         Some(signed),
@@ -614,12 +633,29 @@ pub(crate) fn flag_page(
             }
             h2 { "Why it was flagged" }
             table.matches {
-                thead { tr { th { "detector" } th { "list" } th { "version" } th { "category" } th { "severity" } th { "evidence" } } }
+                thead { tr {
+                    th { "detector" } th { "list" } th { "version" } th { "category" } th { "severity" } th { "evidence" }
+                    @if !flag.entries.is_empty() { th { "spread" } }
+                    @if per_match { th { "this match" } }
+                } }
                 tbody {
-                    @for m in &flag.matches {
+                    @for (i, m) in flag.matches.iter().enumerate() {
                         tr {
                             td { (m.detector.as_str()) } td { (m.list) } td { (m.list_version) }
                             td { (m.category) } td { (m.severity.as_str()) } td { (evidence(m, &merged)) }
+                            @if !flag.entries.is_empty() {
+                                td.spread { @if let Some(e) = spread(m) {
+                                    (e.conversations) " conversation(s) in a day"
+                                    @if let Some(q) = e.quarantine { br; strong.quarantine { "quarantined: " (q.as_str()) } }
+                                } }
+                            }
+                            @if per_match {
+                                td.outcome {
+                                    label { input type="radio" form="decide-form" name={ "match_" (i) } value="confirmed"; " confirmed" }
+                                    " "
+                                    label { input type="radio" form="decide-form" name={ "match_" (i) } value="false_positive"; " false positive" }
+                                }
+                            }
                         }
                     }
                 }
@@ -671,6 +707,7 @@ pub(crate) fn flag_page(
                 _ => p { "The content is unavailable: " (flag.content_note.as_deref().unwrap_or("not fetched")) }
             }
             (preservation)
+            @if let Some(entries) = entries { (entries) }
             @if !flag.decisions.is_empty() {
                 h2 { "Decisions" }
                 ul.decisions {
@@ -682,10 +719,13 @@ pub(crate) fn flag_page(
             }
             @if decidable {
                 h2 { "Decide" }
-                form.decide method="post" action={ "/flags/" (flag.flag_id) "/decision" } {
+                form.decide #decide-form method="post" action={ "/flags/" (flag.flag_id) "/decision" } {
                     input type="hidden" name="csrf" value=(signed.csrf);
-                    label { input type="radio" name="decision" value="confirm" required accesskey="c"; " Confirm: the match is what the list says" }
-                    label { input type="radio" name="decision" value="false_positive" accesskey="f"; " False positive" }
+                    label { input type="radio" name="decision" value="confirm" required accesskey="c"; " Confirm: the match is what the list says" @if per_match { " (all matches)" } }
+                    label { input type="radio" name="decision" value="false_positive" accesskey="f"; " False positive" @if per_match { " (all matches)" } }
+                    @if per_match {
+                        label { input #per-match type="radio" name="decision" value="per_match"; " Each match as marked in the table above" }
+                    }
                     @if flag.status == "open" {
                         label { input type="radio" name="decision" value="escalate" accesskey="e"; " Escalate to a lead" }
                     }

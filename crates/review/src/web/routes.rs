@@ -16,7 +16,7 @@ use super::signed::Signed;
 use super::{AppState, CsrfForm, Tried, forbidden, pages, see_other, valid_flag_id};
 use crate::access::{Action, FrameDetail};
 use crate::batch::{BatchError, Selection, Terms};
-use crate::decisions::{DecideError, Decision};
+use crate::decisions::{DecideError, Decision, MatchOutcome};
 use crate::preview::{PLACEHOLDER_SVG, media_type};
 use crate::queue::Filter;
 
@@ -48,19 +48,6 @@ pub(crate) struct ClaimNextForm {
     csrf: String,
     queue: Option<String>,
     category: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct DecisionForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    decision: String,
-    #[serde(default)]
-    note: String,
-    /// `next`: claim and open the next item; anything else: back to the queue.
-    #[serde(default)]
-    then: String,
 }
 
 /// A queue filter. A value no review topic or category can have (control characters, longer
@@ -159,6 +146,7 @@ pub(crate) fn batch_refusal(err: BatchError) -> Result<&'static str, WebError> {
             "batch-unavailable"
         }
         BatchError::Decide(DecideError::NoSuchFlag) => return Err(WebError::no_such_flag()),
+        BatchError::Decide(DecideError::IncompleteOutcomes) => "outcomes-incomplete",
         BatchError::Decide(DecideError::Store(e)) => return Err(e.into()),
     })
 }
@@ -352,7 +340,19 @@ pub(crate) async fn flag(
             images: &revealed,
             frames: &revealed_frames,
         },
-        preservation,
+        pages::FlagSections {
+            preservation,
+            entries: (signed.who.role == crate::accounts::Role::Lead
+                && state.config.containment.enabled)
+                .then(|| {
+                    super::entries::section(
+                        &signed,
+                        &detail.flag_id,
+                        &detail.matches,
+                        &detail.entries,
+                    )
+                }),
+        },
         notice(query.notice.as_deref()),
         &super::wellness::view(&state, &signed).await?,
     )))
@@ -391,29 +391,57 @@ pub(crate) async fn decide(
     State(state): State<AppState>,
     signed: Signed,
     Path(flag_id): Path<String>,
-    Form(form): Form<DecisionForm>,
+    Form(fields): Form<Vec<(String, String)>>,
 ) -> Answer {
-    acting_on_flag(&state, &signed, &form.csrf, &flag_id, "/flags/decision").await?;
-    let Some(decision) = Decision::parse(&form.decision) else {
-        return Err(WebError::Refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "choose a decision",
-        ));
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
     };
+    acting_on_flag(&state, &signed, field("csrf"), &flag_id, "/flags/decision").await?;
     let back = |key: &str| see_other(&format!("/flags/{flag_id}?notice={key}"));
-    match state
-        .store
-        .decide(
-            &signed.who,
-            &flag_id,
-            decision,
-            form.note.trim(),
-            &signed.remote_addr,
-            preservation(&state),
-        )
-        .await
-    {
-        Ok(_) if form.then == "next" => {
+    let (note, terms) = (field("note").trim(), preservation(&state));
+    let decided = match field("decision") {
+        // Each match's outcome in the field `match_<ordinal>`.
+        "per_match" => match match_outcomes(&fields) {
+            Some(outcomes) => {
+                state
+                    .store
+                    .decide_per_match(
+                        &signed.who,
+                        &flag_id,
+                        &outcomes,
+                        note,
+                        &signed.remote_addr,
+                        terms,
+                    )
+                    .await
+            }
+            None => Err(DecideError::IncompleteOutcomes),
+        },
+        other => {
+            let Some(decision) = Decision::parse(other) else {
+                return Err(WebError::Refused(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "choose a decision",
+                ));
+            };
+            state
+                .store
+                .decide(
+                    &signed.who,
+                    &flag_id,
+                    decision,
+                    note,
+                    &signed.remote_addr,
+                    terms,
+                )
+                .await
+        }
+    };
+    match decided {
+        Ok(_) if field("then") == "next" => {
             // At the daily reveal cap, the next item is one with nothing to reveal.
             let text_only = super::wellness::at_cap(&state, &signed).await?;
             let next = state
@@ -431,8 +459,29 @@ pub(crate) async fn decide(
         Err(DecideError::NotDecidable(_)) => Ok(back("not-decidable")),
         Err(DecideError::NoteTooLong) => Ok(back("note-too-long")),
         Err(DecideError::NoteInvalid) => Ok(back("note-invalid")),
+        Err(DecideError::IncompleteOutcomes) => Ok(back("outcomes-incomplete")),
         Err(DecideError::Store(e)) => Err(e.into()),
     }
+}
+
+/// The outcomes of `match_0`, `match_1`, … in order; `None` when one is missing, repeated,
+/// out of sequence or not an outcome.
+fn match_outcomes(fields: &[(String, String)]) -> Option<Vec<MatchOutcome>> {
+    let mut by_ordinal = std::collections::BTreeMap::new();
+    for (key, value) in fields {
+        let Some(ordinal) = key.strip_prefix("match_") else {
+            continue;
+        };
+        let ordinal: usize = ordinal.parse().ok()?;
+        if by_ordinal
+            .insert(ordinal, MatchOutcome::parse(value)?)
+            .is_some()
+        {
+            return None;
+        }
+    }
+    let contiguous = by_ordinal.keys().copied().eq(0..by_ordinal.len());
+    (contiguous && !by_ordinal.is_empty()).then(|| by_ordinal.into_values().collect())
 }
 
 /// A stored image's bytes, or 404.
