@@ -36,18 +36,24 @@ fn containment_section(prefix: &str, extra: &str) -> (String, String, String) {
 
 /// `vigil lists …` with `config` written to a file of its own; returns stdout.
 fn lists_command(dir: &std::path::Path, config: &str, args: &[&str]) -> String {
+    let mut all = vec!["lists"];
+    all.extend_from_slice(args);
+    vigil_command(dir, config, &all)
+}
+
+/// `vigil …` with `config` written to a file of its own; returns stdout.
+fn vigil_command(dir: &std::path::Path, config: &str, args: &[&str]) -> String {
     let path = dir.join("tool.toml");
     std::fs::write(&path, config).unwrap();
     let output = common::run(
         common::vigil(dir)
-            .arg("lists")
             .args(args)
             .args(["--config", path.to_str().unwrap()]),
         b"",
     );
     assert!(
         output.status.success(),
-        "vigil lists {args:?}: {}",
+        "vigil {args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -218,6 +224,31 @@ fn disabled_entries_are_counted_not_flagged_and_false_positives_quarantine_into_
             "{line} not in\n{metrics}"
         );
     }
+
+    // The audit attributes both to their list versions, from verdicts alone.
+    let audit: serde_json::Value = serde_json::from_str(&vigil_command(
+        dir.path(),
+        &config,
+        &["audit", "--format", "json"],
+    ))
+    .unwrap();
+    let list = |name: &str| {
+        audit["lists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["list"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        list("sample-hashes")["suppressed"],
+        json!({"disabled": with_image.len()})
+    );
+    assert_eq!(
+        list("sample-keywords")["quarantined"],
+        json!({"precision": with_phrase.len()})
+    );
 
     // The overlay as an operator sees it, then the entry enabled and the rule reinstated.
     let shown = lists_command(dir.path(), &config, &["disabled", "--json"]);

@@ -144,6 +144,12 @@ fn render(r: &AuditReport) -> String {
         for (detector, n) in &l.detectors {
             let _ = writeln!(out, "    detector {detector:<26} {n}");
         }
+        for (reason, n) in &l.suppressed {
+            let _ = writeln!(out, "    suppressed {reason:<24} {n}");
+        }
+        for (reason, n) in &l.quarantined {
+            let _ = writeln!(out, "    quarantined {reason:<23} {n}");
+        }
     }
     let _ = writeln!(out, "coverage (input offsets with a verdict)");
     for c in &r.coverage {

@@ -85,6 +85,13 @@ pub struct ListAudit {
     pub categories: BTreeMap<String, u64>,
     /// Of those, per detector.
     pub detectors: BTreeMap<String, u64>,
+    /// Its matches found and not flagged, per reason (`allow_list`, `disabled`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub suppressed: BTreeMap<String, u64>,
+    /// Its flagged matches whose entry was quarantined, per reason (`precision`, `flood`),
+    /// counted per record and entry.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub quarantined: BTreeMap<String, u64>,
 }
 
 /// Coverage of one input partition.
@@ -263,6 +270,20 @@ impl Auditor {
             *audit
                 .detectors
                 .entry(m.detector.as_str().to_string())
+                .or_default() += 1;
+        }
+        for s in &verdict.suppressed {
+            *self
+                .list(&s.list, &s.list_version)
+                .suppressed
+                .entry(s.reason.as_str().to_string())
+                .or_default() += 1;
+        }
+        for q in &verdict.quarantined {
+            *self
+                .list(&q.list, &q.list_version)
+                .quarantined
+                .entry(q.reason.as_str().to_string())
                 .or_default() += 1;
         }
     }
@@ -451,6 +472,33 @@ mod tests {
         let p1 = &report.coverage[1];
         assert_eq!((p1.accounted, p1.gaps, p1.input_end), (2, 0, None));
         assert!(p1.covered());
+    }
+
+    #[test]
+    fn suppressed_and_quarantined_matches_are_counted_per_list_version_and_reason() {
+        let mut auditor = Auditor::new(None, None);
+        let disabled = r#","suppressed":[{"list":"hashes","list_version":"v7","category":"csam",
+            "detector":"pdq","entry":"e-1","attachment_id":"a1","reason":"disabled"},
+            {"list":"hashes","list_version":"v7","category":"csam","detector":"pdq","entry":"e-2",
+            "attachment_id":"a1","reason":"allow_list","by_list":"memes","by_list_version":"1",
+            "by_entry":"m-1"}]"#;
+        auditor.add(&verdict(0, 0, "clean", disabled));
+        auditor.add(&verdict(0, 1, "clean", disabled));
+        let quarantined = format!(
+            r#"{FLAGGED},"quarantined":[{{"list":"kw","list_version":"v1","entry":"r-1","reason":"flood"}}]"#
+        );
+        auditor.add(&verdict(0, 2, "flagged", &quarantined));
+        let report = auditor.finish("dms.verdicts", true, &HashMap::new());
+        let list = |name: &str| report.lists.iter().find(|l| l.list == name).unwrap();
+        assert_eq!(
+            list("hashes").suppressed,
+            BTreeMap::from([("allow_list".into(), 2), ("disabled".into(), 2)])
+        );
+        assert_eq!(
+            list("kw").quarantined,
+            BTreeMap::from([("flood".into(), 1)])
+        );
+        assert!(list("kw").suppressed.is_empty());
     }
 
     #[test]
