@@ -97,57 +97,7 @@ impl TopicReader {
         let consumer: BaseConsumer = client::reader(kafka, group)
             .create()
             .map_err(ToolError::kafka("cannot create a consumer", topic))?;
-        let metadata = consumer
-            .fetch_metadata(Some(topic), CALL_TIMEOUT)
-            .map_err(ToolError::kafka("cannot read metadata", topic))?;
-        let partitions: Vec<i32> = metadata
-            .topics()
-            .iter()
-            .filter(|t| t.name() == topic && t.error().is_none())
-            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-            .collect();
-        if partitions.is_empty() {
-            return Err(ToolError::NoSuchTopic(topic.to_string()));
-        }
-        let mut ends = HashMap::new();
-        let mut assignment = TopicPartitionList::new();
-        for &partition in &partitions {
-            let (low, high) = consumer
-                .fetch_watermarks(topic, partition, CALL_TIMEOUT)
-                .map_err(ToolError::kafka("cannot read watermarks", topic))?;
-            // An empty partition has no position to reach: nothing to read.
-            ends.insert(partition, if low >= high { -1 } else { high });
-            let offset = match start {
-                Start::Beginning => Offset::Beginning,
-                Start::Time(ms) => Offset::Offset(ms),
-                Start::Committed => Offset::Stored,
-            };
-            let _ = assignment.add_partition_offset(topic, partition, offset);
-        }
-        if start == Start::Committed {
-            let committed = consumer
-                .committed_offsets(assignment.clone(), CALL_TIMEOUT)
-                .map_err(ToolError::kafka("cannot read committed offsets", topic))?;
-            for element in committed.elements() {
-                if let Offset::Offset(at) = element.offset() {
-                    let end = ends.entry(element.partition()).or_insert(-1);
-                    if at >= *end {
-                        *end = -1;
-                    }
-                }
-            }
-        }
-        if let Start::Time(_) = start {
-            assignment = consumer
-                .offsets_for_times(assignment, CALL_TIMEOUT)
-                .map_err(ToolError::kafka("cannot find offsets for the time", topic))?;
-            // Partitions with nothing at or after the time report -1 (end): nothing to read.
-            for element in assignment.elements() {
-                if element.offset() == Offset::End {
-                    ends.insert(element.partition(), -1);
-                }
-            }
-        }
+        let (assignment, ends) = starting_points(&consumer, topic, start)?;
         consumer
             .assign(&assignment)
             .map_err(ToolError::kafka("cannot assign partitions", topic))?;
@@ -198,17 +148,86 @@ impl TopicReader {
             .consumer
             .position()
             .map_err(ToolError::kafka("cannot read positions", &self.topic))?;
-        Ok(self.ends.iter().all(|(&partition, &end)| {
-            end <= 0
-                || positions
-                    .find_partition(&self.topic, partition)
-                    .and_then(|e| match e.offset() {
-                        Offset::Offset(o) => Some(o >= end),
-                        _ => None,
-                    })
-                    .unwrap_or(false)
-        }))
+        Ok(self
+            .ends
+            .iter()
+            .all(|(&partition, &end)| reached(&positions, &self.topic, partition, end)))
     }
+}
+
+/// Where `consumer` starts reading each partition of `topic` for `start`, and the end
+/// (high watermark) each had; -1 for a partition with nothing to read from there.
+pub(crate) fn starting_points(
+    consumer: &BaseConsumer,
+    topic: &str,
+    start: Start,
+) -> Result<(TopicPartitionList, HashMap<i32, i64>), ToolError> {
+    let metadata = consumer
+        .fetch_metadata(Some(topic), CALL_TIMEOUT)
+        .map_err(ToolError::kafka("cannot read metadata", topic))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic && t.error().is_none())
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    if partitions.is_empty() {
+        return Err(ToolError::NoSuchTopic(topic.to_string()));
+    }
+    let mut ends = HashMap::new();
+    let mut assignment = TopicPartitionList::new();
+    for &partition in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, partition, CALL_TIMEOUT)
+            .map_err(ToolError::kafka("cannot read watermarks", topic))?;
+        // An empty partition has no position to reach: nothing to read.
+        ends.insert(partition, if low >= high { -1 } else { high });
+        let offset = match start {
+            Start::Beginning => Offset::Beginning,
+            Start::Time(ms) => Offset::Offset(ms),
+            Start::Committed => Offset::Stored,
+        };
+        let _ = assignment.add_partition_offset(topic, partition, offset);
+    }
+    if start == Start::Committed {
+        let committed = consumer
+            .committed_offsets(assignment.clone(), CALL_TIMEOUT)
+            .map_err(ToolError::kafka("cannot read committed offsets", topic))?;
+        for element in committed.elements() {
+            if let Offset::Offset(at) = element.offset() {
+                let end = ends.entry(element.partition()).or_insert(-1);
+                if at >= *end {
+                    *end = -1;
+                }
+            }
+        }
+    }
+    if let Start::Time(_) = start {
+        assignment = consumer
+            .offsets_for_times(assignment, CALL_TIMEOUT)
+            .map_err(ToolError::kafka("cannot find offsets for the time", topic))?;
+        // Partitions with nothing at or after the time report -1 (end): nothing to read.
+        for element in assignment.elements() {
+            if element.offset() == Offset::End {
+                ends.insert(element.partition(), -1);
+            }
+        }
+    }
+    Ok((assignment, ends))
+}
+
+/// Whether a consumer at `positions` has read `topic`/`partition` up to `end` (an empty
+/// partition, `end` ≤ 0, has nothing to read).
+pub(crate) fn reached(
+    positions: &TopicPartitionList,
+    topic: &str,
+    partition: i32,
+    end: i64,
+) -> bool {
+    end <= 0
+        || positions
+            .find_partition(topic, partition)
+            .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= end))
 }
 
 /// The high watermark of each listed partition of `topic` (for coverage), or `None` for

@@ -42,6 +42,16 @@ impl Decision {
         }
     }
 
+    /// What this whole-flag decision says of each of the flag's matches (nothing, for an
+    /// escalation).
+    pub fn outcome(self) -> Option<MatchOutcome> {
+        match self {
+            Decision::Confirm => Some(MatchOutcome::Confirmed),
+            Decision::FalsePositive => Some(MatchOutcome::FalsePositive),
+            Decision::Escalate => None,
+        }
+    }
+
     /// Parses the wire name.
     pub fn parse(value: &str) -> Option<Decision> {
         [
@@ -54,40 +64,9 @@ impl Decision {
     }
 }
 
-/// What a decision says of one match.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MatchOutcome {
-    /// The match is what the list says.
-    Confirmed,
-    /// It is not.
-    FalsePositive,
-}
-
-impl MatchOutcome {
-    /// The wire and stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MatchOutcome::Confirmed => "confirmed",
-            MatchOutcome::FalsePositive => "false_positive",
-        }
-    }
-
-    /// Parses the wire name.
-    pub fn parse(value: &str) -> Option<MatchOutcome> {
-        [MatchOutcome::Confirmed, MatchOutcome::FalsePositive]
-            .into_iter()
-            .find(|o| o.as_str() == value)
-    }
-
-    /// What a whole-flag decision says of each of its matches (nothing, for an escalation).
-    pub fn of(decision: Decision) -> Option<MatchOutcome> {
-        match decision {
-            Decision::Confirm => Some(MatchOutcome::Confirmed),
-            Decision::FalsePositive => Some(MatchOutcome::FalsePositive),
-            Decision::Escalate => None,
-        }
-    }
-}
+/// What a decision says of one match: the entry state's vocabulary, which `vigil run` reads
+/// back from the decisions topic.
+pub use vigil_kafka::entries::MatchOutcome;
 
 /// Why a decision was not taken.
 #[derive(Debug, thiserror::Error)]
@@ -297,7 +276,7 @@ impl Store {
                         .enumerate()
                         .map(|(i, m)| {
                             let own = outcomes.get(i).and_then(|o| MatchOutcome::parse(o));
-                            decided_match(m, own.or(MatchOutcome::of(decision)))
+                            decided_match(m, own.or(decision.outcome()))
                         })
                         .collect(),
                 }

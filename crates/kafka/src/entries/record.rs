@@ -87,6 +87,13 @@ impl MatchOutcome {
             MatchOutcome::FalsePositive => "false_positive",
         }
     }
+
+    /// Parses the wire name.
+    pub fn parse(value: &str) -> Option<MatchOutcome> {
+        [MatchOutcome::Confirmed, MatchOutcome::FalsePositive]
+            .into_iter()
+            .find(|o| o.as_str() == value)
+    }
 }
 
 /// The value of a [`StateKey::Decision`].

@@ -27,7 +27,7 @@ use super::table::EntryTable;
 use crate::acked::AckedProducer;
 use crate::client;
 use crate::config::KafkaConfig;
-use crate::read::ToolError;
+use crate::read::{Start, ToolError, reached, starting_points};
 
 /// How long metadata, offset and admin calls may block.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -118,44 +118,19 @@ impl Follower {
         let mut ends = HashMap::new();
         let mut assignment = TopicPartitionList::new();
         for (topic, start) in [
-            (&config.state_topic, Offset::Beginning),
-            (&config.sightings_topic, Offset::Offset(since_ms)),
+            (&config.state_topic, Start::Beginning),
+            (&config.sightings_topic, Start::Time(since_ms)),
         ] {
-            let metadata = consumer
-                .fetch_metadata(Some(topic), CALL_TIMEOUT)
-                .map_err(ToolError::kafka("cannot read metadata", topic))?;
-            let partitions: Vec<i32> = metadata
-                .topics()
-                .iter()
-                .filter(|t| t.name() == topic.as_str() && t.error().is_none())
-                .flat_map(|t| t.partitions().iter().map(|p| p.id()))
-                .collect();
-            if partitions.is_empty() {
-                return Err(ToolError::NoSuchTopic(topic.clone()));
-            }
-            let mut by_time = TopicPartitionList::new();
-            for partition in partitions {
-                let (low, high) = consumer
-                    .fetch_watermarks(topic, partition, CALL_TIMEOUT)
-                    .map_err(ToolError::kafka("cannot read watermarks", topic))?;
-                ends.insert(
-                    (topic.clone(), partition),
-                    if low >= high { -1 } else { high },
-                );
-                let _ = by_time.add_partition_offset(topic, partition, start);
-            }
-            if let Offset::Offset(_) = start {
-                by_time = consumer
-                    .offsets_for_times(by_time, CALL_TIMEOUT)
-                    .map_err(ToolError::kafka("cannot find offsets for the time", topic))?;
-            }
-            for element in by_time.elements() {
-                if element.offset() == Offset::End {
-                    ends.insert((topic.clone(), element.partition()), -1);
-                }
+            let (points, topic_ends) = starting_points(&consumer, topic, start)?;
+            for element in points.elements() {
                 let _ =
                     assignment.add_partition_offset(topic, element.partition(), element.offset());
             }
+            ends.extend(
+                topic_ends
+                    .into_iter()
+                    .map(|(p, end)| ((topic.clone(), p), end)),
+            );
         }
         consumer.assign(&assignment).map_err(ToolError::kafka(
             "cannot assign partitions",
@@ -173,12 +148,9 @@ impl Follower {
         let Ok(positions) = self.consumer.position() else {
             return false;
         };
-        self.ends.iter().all(|((topic, partition), &end)| {
-            end <= 0
-                || positions
-                    .find_partition(topic, *partition)
-                    .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= end))
-        })
+        self.ends
+            .iter()
+            .all(|((topic, partition), &end)| reached(&positions, topic, *partition, end))
     }
 
     fn apply(&self, table: &RwLock<EntryTable>, message: &BorrowedMessage<'_>, metrics: &Metrics) {
