@@ -393,3 +393,229 @@ fn a_flood_is_counted_across_instances_and_goes_to_verification_after_the_limit(
     let by_partition: BTreeSet<i64> = verdicts.iter().map(|v| v.source().0).collect();
     assert_eq!(by_partition.len(), 4);
 }
+
+/// A decision record for `entry` of the keyword list, as the console publishes it.
+fn decision_record(id: i64, flag: &str, entry: &str, outcome: &str) -> Input {
+    let decided_at = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    Input {
+        key: flag.into(),
+        value: serde_json::to_vec(&json!({
+            "schema_version": 1, "decision_id": id, "flag_id": flag, "message_id": "m",
+            "queue": "vigil.flags", "decision": "false_positive", "reviewer": "reviewer-1",
+            "role": "reviewer", "decided_at": decided_at,
+            "matches": [{"detector": "keyword", "list": "sample-keywords", "list_version": "v",
+                         "entry": entry, "category": "grooming.secrecy", "outcome": outcome}],
+        }))
+        .unwrap(),
+        partition: None,
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// The figure docs/lists.md quotes: from a false-positive decision on the decisions topic to
+/// the first message scanned under the quarantine it causes (feedback, state topic, every
+/// instance's table), 40 times; a probe message every 10 ms tells when the effect begins.
+#[test]
+#[ignore = "a measurement: cargo test --test containment -- --ignored --nocapture decision_to_effect"]
+fn decision_to_effect_latency() {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    const ROUNDS: usize = 40;
+    let t = topics("latency", 1);
+    let (containment, _, decisions) = containment_section(
+        "latency",
+        "quarantine_min_false_positives = 1\nflood_conversations = 0\n",
+    );
+    let state = containment
+        .lines()
+        .find_map(|l| l.strip_prefix("state_topic = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let config = format!(
+        "{}{}{containment}",
+        lists_section(),
+        kafka_section(&unique("g"), &t.input, "")
+    );
+    let vigil = Vigil::start(&config);
+    let verdicts: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_support::brokers())
+        .set("group.id", unique("probe"))
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for partition in 0..2 {
+        tpl.add_partition_offset(&t.verdicts, partition, Offset::End)
+            .unwrap();
+    }
+    verdicts.assign(&tpl).unwrap();
+    let probe = |n: usize| {
+        let m = json!({"message_id": format!("p-{n}"), "conversation_id": "c", "sender_id": "u",
+                       "recipient_ids": ["r"], "sent_at": "2026-12-07T10:00:00Z",
+                       "text": "keep this a secret"});
+        Input {
+            key: "c".into(),
+            value: serde_json::to_vec(&m).unwrap(),
+            partition: Some(0),
+        }
+    };
+    let producer: rdkafka::producer::BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", kafka_support::brokers())
+        .set("linger.ms", "0")
+        .create()
+        .unwrap();
+    let send = |topic: &str, input: &Input| {
+        use rdkafka::producer::{BaseRecord, Producer};
+        let mut record = BaseRecord::to(topic).key(&input.key).payload(&input.value);
+        if let Some(p) = input.partition {
+            record = record.partition(p);
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+        producer.flush(Duration::from_secs(10)).unwrap();
+    };
+    // Probes until a verdict's quarantine state is `quarantined`; returns its scan time.
+    let mut n = 0;
+    let mut until = |quarantined: bool| -> time::OffsetDateTime {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            assert!(Instant::now() < deadline, "no effect:\n{}", vigil.logs());
+            n += 1;
+            send(&t.input, &probe(n));
+            let polled = Instant::now();
+            while polled.elapsed() < Duration::from_millis(10) {
+                if let Some(Ok(m)) = verdicts.poll(Duration::from_millis(2)) {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(m.payload().unwrap()).unwrap();
+                    if v.get("quarantined").is_some() == quarantined {
+                        let at = v["scanned_at"].as_str().unwrap();
+                        return time::OffsetDateTime::parse(
+                            at,
+                            &time::format_description::well_known::Rfc3339,
+                        )
+                        .unwrap();
+                    }
+                }
+            }
+        }
+    };
+    let mut latencies = Vec::new();
+    for round in 0..ROUNDS {
+        until(false);
+        let decided = time::OffsetDateTime::now_utc();
+        send(
+            &decisions,
+            &decision_record(
+                round as i64 + 1,
+                &format!("f-{round}"),
+                "kw-secrecy-001",
+                "false_positive",
+            ),
+        );
+        let effect = until(true);
+        latencies.push((effect - decided).as_seconds_f64() * 1000.0);
+        // Reinstate (what `vigil lists reinstate` writes) for the next round.
+        let key = serde_json::to_vec(&["verified", "sample-keywords", "kw-secrecy-001"]).unwrap();
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let value = serde_json::to_vec(&json!({"by": "bench", "at": at})).unwrap();
+        send(
+            &state,
+            &Input {
+                key: String::from_utf8(key).unwrap(),
+                value,
+                partition: None,
+            },
+        );
+    }
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "decision → effect over {ROUNDS} rounds: p50 {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        percentile(&latencies, 50.0),
+        percentile(&latencies, 90.0),
+        percentile(&latencies, 99.0),
+        latencies[latencies.len() - 1]
+    );
+    let (ok, logs) = vigil.terminate(Duration::from_secs(30));
+    assert!(ok, "{logs}");
+}
+
+/// The figures docs/lists.md quotes for the state topic: its bytes per decided (entry, flag)
+/// as the local broker stores them, the feedback's rate, and how long a restart takes to read
+/// the state back, for `DECISIONS` decisions on distinct entries.
+#[test]
+#[ignore = "a measurement: cargo test --test containment -- --ignored --nocapture state_topic_size"]
+fn state_topic_size_and_catch_up() {
+    const DECISIONS: usize = 200_000;
+    let t = topics("size", 1);
+    let (containment, _, decisions) = containment_section("size", "");
+    let state = containment
+        .lines()
+        .find_map(|l| l.strip_prefix("state_topic = \""))
+        .unwrap()
+        .trim_end_matches('"')
+        .to_string();
+    let config = format!(
+        "{}{}{containment}",
+        lists_section(),
+        kafka_section(&unique("g"), &t.input, "")
+    );
+    let records: Vec<Input> = (0..DECISIONS)
+        .map(|i| {
+            decision_record(
+                i as i64 + 1,
+                &format!("{i:032x}"),
+                &format!("entry-{i:07}"),
+                "false_positive",
+            )
+        })
+        .collect();
+    produce(&decisions, &records);
+    let started = Instant::now();
+    let vigil = Vigil::start(&config);
+    let line = format!("vigil_entry_decisions_total{{outcome=\"false_positive\"}} {DECISIONS}");
+    let text = metric(vigil.admin, &line, Duration::from_secs(600));
+    assert!(text.lines().any(|l| l == line), "{text}");
+    let fed = started.elapsed();
+    let (ok, _) = vigil.terminate(Duration::from_secs(30));
+    assert!(ok);
+    // A restart reads the whole state before scanning.
+    let restarted = Instant::now();
+    let vigil = Vigil::start(&config);
+    let ready = restarted.elapsed();
+    let logs = vigil.logs();
+    let read_line = logs
+        .lines()
+        .find(|l| l.contains("entry state read"))
+        .unwrap_or("")
+        .to_string();
+    let (ok, _) = vigil.terminate(Duration::from_secs(30));
+    assert!(ok);
+    let data = common::root().join(".cache/kafka/run-9092/data");
+    let bytes: u64 = std::fs::read_dir(&data)
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{state}-"))
+        })
+        .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
+        .filter(|f| f.file_name().to_string_lossy().ends_with(".log"))
+        .map(|f| f.metadata().unwrap().len())
+        .sum();
+    println!(
+        "{DECISIONS} decisions: fed in {:.1} s ({:.0}/s); state topic {bytes} bytes ({:.0} bytes per decided entry, {:.0} MB per million); restart ready in {:.1} s; {read_line}",
+        fed.as_secs_f64(),
+        DECISIONS as f64 / fed.as_secs_f64(),
+        bytes as f64 / DECISIONS as f64,
+        bytes as f64 / DECISIONS as f64,
+        ready.as_secs_f64(),
+    );
+}
