@@ -492,3 +492,108 @@ fn a_signed_manifests_thresholds_apply_and_configuration_cannot_loosen_them() {
         "{stats}"
     );
 }
+
+/// `hash` (16 hex digits) with its lowest `n` bits flipped: at distance `n`.
+fn flipped64(hash: &str, bits: std::ops::Range<u32>) -> String {
+    let mut value = u64::from_str_radix(hash, 16).unwrap();
+    for bit in bits {
+        value ^= 1u64 << bit;
+    }
+    format!("{value:016x}")
+}
+
+#[test]
+fn lists_and_categories_tighten_the_phash_dhash_and_ahash_distances() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = fixture("photo-like-seed7-160x120.png");
+    let hashed = run(
+        vigil(dir.path()).args([
+            "hash",
+            &root()
+                .join("tests/fixtures/images/photo-like-seed7-160x120.png")
+                .display()
+                .to_string(),
+        ]),
+        b"",
+    );
+    let hashes = &json_lines(&hashed.stdout)[0];
+    let (phash, dhash) = (
+        hashes["phash"].as_str().unwrap(),
+        hashes["dhash"].as_str().unwrap(),
+    );
+    let header = "algorithm,hash,entry_id,category\n";
+    // Within match's default 8 everywhere; the list's 4 and category B's 3 tighten.
+    std::fs::write(
+        dir.path().join("family.csv"),
+        format!(
+            "{header}phash,{},p-near,A\nphash,{},p-far,A\ndhash,{},d-far,A\n",
+            flipped64(phash, 0..2),
+            flipped64(phash, 2..8),
+            flipped64(dhash, 0..6),
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("other.csv"),
+        format!(
+            "{header}phash,{},o-far-a,A\nphash,{},o-far-b,B\n",
+            flipped64(phash, 8..14),
+            flipped64(phash, 14..20),
+        ),
+    )
+    .unwrap();
+    let config = |list: &str| {
+        format!(
+            "[match.categories.B]\nphash_max_distance = 3\n\
+             [lists]\nhash_lists = [{{ path = \"family.csv\", {list} }}, \"other.csv\"]\n"
+        )
+    };
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        config("phash_max_distance = 4, dhash_max_distance = 5"),
+    )
+    .unwrap();
+    let input = message("m-1", &[("a1", "image/png", &photo)]);
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        input.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flags = json_lines(&output.stdout);
+    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["entry_id"].as_str().unwrap().to_string(),
+                m["distance"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    matched.sort();
+    // family.csv's pHash 4 keeps 2 and drops 6, its dHash 5 drops 6; category B's 3 drops
+    // other.csv's B at 6 and keeps its A at 6 (match's 8).
+    assert_eq!(matched, [("o-far-a".into(), 6), ("p-near".into(), 2)]);
+
+    // Looser than match.phash_max_distance: refused, naming the key.
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        config("phash_max_distance = 9"),
+    )
+    .unwrap();
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        input.as_bytes(),
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("lists.hash_lists[0].phash_max_distance") && stderr.contains("tighten"),
+        "{stderr}"
+    );
+}

@@ -310,7 +310,7 @@ fn stats(select: &Select) -> anyhow::Result<()> {
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
         let vpdq = matching.vpdq_thresholds(source);
         let min_quality = vpdq.min_quality;
-        let pdq = vigil_scan::PdqLimits::new(&matching, [(source, &list.info)]);
+        let pdq = vigil_scan::HashLimits::new(&matching, [(source, &list.info)]);
         // (entries, frames, kept frames) per (algorithm, category).
         let mut counts = std::collections::BTreeMap::new();
         for entry in list.entries() {

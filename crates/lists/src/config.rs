@@ -139,6 +139,15 @@ pub struct ListSource {
     /// This hash list's PDQ quality: at least `match.pdq_min_quality`, which it tightens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pdq_min_quality: Option<u8>,
+    /// This hash list's pHash distance: at most `match.phash_max_distance`, which it tightens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phash_max_distance: Option<u32>,
+    /// This hash list's dHash distance: at most `match.dhash_max_distance`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dhash_max_distance: Option<u32>,
+    /// This hash list's aHash distance: at most `match.ahash_max_distance`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ahash_max_distance: Option<u32>,
     /// This hash list's `match.vpdq_max_distance`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vpdq_max_distance: Option<u32>,
@@ -165,6 +174,9 @@ impl ListSource {
             ("suppresses", self.suppresses.is_some()),
             ("pdq_max_distance", self.pdq_max_distance.is_some()),
             ("pdq_min_quality", self.pdq_min_quality.is_some()),
+            ("phash_max_distance", self.phash_max_distance.is_some()),
+            ("dhash_max_distance", self.dhash_max_distance.is_some()),
+            ("ahash_max_distance", self.ahash_max_distance.is_some()),
             ("vpdq_max_distance", self.vpdq_max_distance.is_some()),
             ("vpdq_min_quality", self.vpdq_min_quality.is_some()),
             (
@@ -247,6 +259,9 @@ impl From<PathBuf> for ListSource {
             suppresses: None,
             pdq_max_distance: None,
             pdq_min_quality: None,
+            phash_max_distance: None,
+            dhash_max_distance: None,
+            ahash_max_distance: None,
             vpdq_max_distance: None,
             vpdq_min_quality: None,
             vpdq_query_match_percent: None,
@@ -269,6 +284,9 @@ struct ListSourceTable {
     suppresses: Option<Vec<String>>,
     pdq_max_distance: Option<u32>,
     pdq_min_quality: Option<u8>,
+    phash_max_distance: Option<u32>,
+    dhash_max_distance: Option<u32>,
+    ahash_max_distance: Option<u32>,
     vpdq_max_distance: Option<u32>,
     vpdq_min_quality: Option<u8>,
     vpdq_query_match_percent: Option<f64>,
@@ -304,6 +322,9 @@ impl<'de> Deserialize<'de> for ListSource {
                     suppresses: t.suppresses,
                     pdq_max_distance: t.pdq_max_distance,
                     pdq_min_quality: t.pdq_min_quality,
+                    phash_max_distance: t.phash_max_distance,
+                    dhash_max_distance: t.dhash_max_distance,
+                    ahash_max_distance: t.ahash_max_distance,
                     vpdq_max_distance: t.vpdq_max_distance,
                     vpdq_min_quality: t.vpdq_min_quality,
                     vpdq_query_match_percent: t.vpdq_query_match_percent,

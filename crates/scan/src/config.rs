@@ -122,8 +122,9 @@ pub struct MatchConfig {
     pub categories: BTreeMap<String, CategoryThresholds>,
 }
 
-/// `[match.categories.<category>]`: thresholds that tighten `[match]`'s for one category.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// `[match.categories.<category>]`: thresholds that tighten `[match]`'s (and every list's)
+/// for one category.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CategoryThresholds {
     /// At most `match.pdq_max_distance`.
@@ -132,6 +133,22 @@ pub struct CategoryThresholds {
     /// At least `match.pdq_min_quality`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pdq_min_quality: Option<u8>,
+    /// At most `match.phash_max_distance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phash_max_distance: Option<u32>,
+    /// At most `match.dhash_max_distance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dhash_max_distance: Option<u32>,
+    /// At most `match.ahash_max_distance`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ahash_max_distance: Option<u32>,
+    /// A listed video of this category matches only if at least this share of the
+    /// message's video matched (on top of its list's `vpdq_query_match_percent`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpdq_query_match_percent: Option<f64>,
+    /// ...and at least this share of the listed video.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpdq_compared_match_percent: Option<f64>,
 }
 
 impl MatchConfig {
@@ -165,14 +182,41 @@ impl MatchConfig {
         Ok(())
     }
 
-    /// Checks every hash list's PDQ thresholds against these (the lists are another section).
+    /// Checks that pHash, dHash and aHash distances set for a list or category (`key`)
+    /// only tighten `match.*_max_distance`, which bound what the index is asked for.
+    pub fn check_family_tightens(
+        &self,
+        key: &str,
+        distances: [Option<u32>; 3],
+    ) -> Result<(), Invalid> {
+        let global = [
+            ("phash_max_distance", self.phash_max_distance),
+            ("dhash_max_distance", self.dhash_max_distance),
+            ("ahash_max_distance", self.ahash_max_distance),
+        ];
+        for ((name, limit), set) in global.into_iter().zip(distances) {
+            if let Some(d) = set.filter(|&d| d > limit) {
+                return Err(Invalid::new(
+                    format!("{key}.{name}"),
+                    format!("{d} is looser than match.{name} ({limit}), which it can only tighten"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every hash list's PDQ, pHash, dHash and aHash thresholds against these (the
+    /// lists are another section).
     pub fn check_list_thresholds(&self, lists: &ListsConfig) -> Result<(), Invalid> {
         for (i, source) in lists.hash_lists.iter().enumerate() {
-            self.check_pdq_tightens(
-                &format!("lists.hash_lists[{i}]"),
-                source.pdq_max_distance,
-                source.pdq_min_quality,
-            )?;
+            let key = format!("lists.hash_lists[{i}]");
+            self.check_pdq_tightens(&key, source.pdq_max_distance, source.pdq_min_quality)?;
+            let family = [
+                source.phash_max_distance,
+                source.dhash_max_distance,
+                source.ahash_max_distance,
+            ];
+            self.check_family_tightens(&key, family)?;
         }
         Ok(())
     }
@@ -329,11 +373,20 @@ impl Section for MatchConfig {
             }
         }
         for (category, t) in &m.categories {
-            self.check_pdq_tightens(
-                &format!("match.categories.{category}"),
-                t.pdq_max_distance,
-                t.pdq_min_quality,
-            )?;
+            let key = format!("match.categories.{category}");
+            self.check_pdq_tightens(&key, t.pdq_max_distance, t.pdq_min_quality)?;
+            let family = [
+                t.phash_max_distance,
+                t.dhash_max_distance,
+                t.ahash_max_distance,
+            ];
+            self.check_family_tightens(&key, family)?;
+            for (name, value) in [
+                ("vpdq_query_match_percent", t.vpdq_query_match_percent),
+                ("vpdq_compared_match_percent", t.vpdq_compared_match_percent),
+            ] {
+                vigil_lists::config::check_percent(&format!("{key}.{name}"), value)?;
+            }
         }
         Ok(())
     }

@@ -138,7 +138,7 @@ impl Detector for KeywordDetector {
 }
 
 /// What [`ImageHashDetector`] matches and how close counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ImageMatchSettings {
     /// Largest PDQ distance that matches.
     pub pdq_max_distance: u32,
@@ -159,77 +159,117 @@ pub struct ImageMatchSettings {
     /// Most images decoded or hashed at once, abandoned ones included.
     pub image_threads: usize,
     /// Stricter PDQ thresholds of some lists and categories.
-    pub pdq_limits: PdqLimits,
+    pub hash_limits: HashLimits,
 }
 
-/// A PDQ threshold that tightens `[match]`'s: a smaller distance, a higher quality.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PdqLimit {
-    /// Largest distance that matches, if tighter.
+/// Thresholds that tighten `[match]`'s: a smaller PDQ, pHash, dHash or aHash distance, a
+/// higher PDQ quality, larger vPDQ shares.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct HashLimit {
+    /// Largest PDQ distance that matches, if tighter.
     pub max_distance: Option<u32>,
-    /// Lowest quality that matches, if tighter.
+    /// Lowest PDQ quality that matches, if tighter.
     pub min_quality: Option<u8>,
+    /// Largest pHash, dHash and aHash distances (in [`Family`] order), if tighter.
+    pub family_max_distance: [Option<u32>; 3],
+    /// Smallest shares (percent) of the message's video and of the listed video that must
+    /// match for a vPDQ match, if larger.
+    pub vpdq_match_percent: [Option<f64>; 2],
 }
 
-impl PdqLimit {
+/// The position of `family` in [`HashLimit::family_max_distance`].
+fn family_slot(family: Family) -> usize {
+    match family {
+        Family::Phash => 0,
+        Family::Dhash => 1,
+        Family::Ahash => 2,
+    }
+}
+
+impl HashLimit {
     fn admits(&self, distance: u32, quality: u8) -> bool {
         self.max_distance.is_none_or(|d| distance <= d)
             && self.min_quality.is_none_or(|q| quality >= q)
     }
 
+    fn admits_family(&self, family: Family, distance: u32) -> bool {
+        self.family_max_distance[family_slot(family)].is_none_or(|d| distance <= d)
+    }
+
+    /// Whether `matched` of `of` frames is at least the share set for side `side`
+    /// (0: the message's video, 1: the listed video), compared exactly in integers where
+    /// the share is whole.
+    fn admits_share(&self, side: usize, matched: usize, of: usize) -> bool {
+        self.vpdq_match_percent[side].is_none_or(|p| matched as f64 * 100.0 >= p * of as f64)
+    }
+
     /// The stricter of both, threshold by threshold.
-    fn tightest(self, other: PdqLimit) -> PdqLimit {
+    fn tightest(self, other: HashLimit) -> HashLimit {
         let min = |a: Option<u32>, b: Option<u32>| a.into_iter().chain(b).min();
         let max = |a: Option<u8>, b: Option<u8>| a.into_iter().chain(b).max();
-        PdqLimit {
+        let most = |a: Option<f64>, b: Option<f64>| a.into_iter().chain(b).reduce(f64::max);
+        HashLimit {
             max_distance: min(self.max_distance, other.max_distance),
             min_quality: max(self.min_quality, other.min_quality),
+            family_max_distance: [0, 1, 2]
+                .map(|i| min(self.family_max_distance[i], other.family_max_distance[i])),
+            vpdq_match_percent: [0, 1]
+                .map(|i| most(self.vpdq_match_percent[i], other.vpdq_match_percent[i])),
         }
     }
 
     fn is_set(&self) -> bool {
-        self.max_distance.is_some() || self.min_quality.is_some()
+        *self != HashLimit::default()
     }
 }
 
-/// The stricter PDQ thresholds than `[match]`'s: of lists (their configuration,
-/// `lists.hash_lists[].pdq_*`, and their signed manifest's `thresholds`), of categories
-/// (`[match.categories.<category>]`) and of one list's categories (its manifest). A hit
-/// within `[match]`'s thresholds matches only if it is also within every one of these that
-/// applies to it; as each only tightens, configuration can never loosen what a publisher set.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PdqLimits {
-    by_list: HashMap<String, PdqLimit>,
-    by_category: HashMap<String, PdqLimit>,
-    by_list_category: HashMap<(String, String), PdqLimit>,
+/// The thresholds stricter than `[match]`'s: of lists (their configuration,
+/// `lists.hash_lists[].pdq_*` and `*hash_max_distance`, and their signed manifest's
+/// `thresholds`), of categories (`[match.categories.<category>]`) and of one list's
+/// categories (its manifest). A hit within `[match]`'s thresholds matches only if it is also
+/// within every one of these that applies to it; as each only tightens, configuration can
+/// never loosen what a publisher set.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HashLimits {
+    by_list: HashMap<String, HashLimit>,
+    by_category: HashMap<String, HashLimit>,
+    by_list_category: HashMap<(String, String), HashLimit>,
 }
 
-impl PdqLimits {
+impl HashLimits {
     /// The limits `m` sets per category, and those of `lists` (each list's configuration and
     /// what was read of it).
     pub fn new<'a>(
         m: &MatchConfig,
         lists: impl IntoIterator<Item = (&'a ListSource, &'a ListInfo)>,
-    ) -> PdqLimits {
-        let mut limits = PdqLimits::default();
+    ) -> HashLimits {
+        let mut limits = HashLimits::default();
         for (source, info) in lists {
-            let configured = PdqLimit {
+            let configured = HashLimit {
                 max_distance: source.pdq_max_distance,
                 min_quality: source.pdq_min_quality,
+                family_max_distance: [
+                    source.phash_max_distance,
+                    source.dhash_max_distance,
+                    source.ahash_max_distance,
+                ],
+                vpdq_match_percent: [None, None],
             };
             let published = info.provenance.as_ref().and_then(|p| p.thresholds.as_ref());
-            let from_manifest = published.map_or_else(PdqLimit::default, |t| PdqLimit {
+            let from_manifest = published.map_or_else(HashLimit::default, |t| HashLimit {
                 max_distance: t.pdq_max_distance,
                 min_quality: t.pdq_min_quality,
+                ..HashLimit::default()
             });
             let list = configured.tightest(from_manifest);
             if list.is_set() {
                 limits.by_list.insert(info.name.clone(), list);
             }
             for (category, t) in published.iter().flat_map(|t| &t.categories) {
-                let limit = PdqLimit {
+                let limit = HashLimit {
                     max_distance: t.pdq_max_distance,
                     min_quality: t.pdq_min_quality,
+                    ..HashLimit::default()
                 };
                 limits
                     .by_list_category
@@ -237,9 +277,15 @@ impl PdqLimits {
             }
         }
         for (category, t) in &m.categories {
-            let limit = PdqLimit {
+            let limit = HashLimit {
                 max_distance: t.pdq_max_distance,
                 min_quality: t.pdq_min_quality,
+                family_max_distance: [
+                    t.phash_max_distance,
+                    t.dhash_max_distance,
+                    t.ahash_max_distance,
+                ],
+                vpdq_match_percent: [t.vpdq_query_match_percent, t.vpdq_compared_match_percent],
             };
             limits.by_category.insert(category.clone(), limit);
         }
@@ -247,7 +293,7 @@ impl PdqLimits {
     }
 
     /// Every limit that applies to `list`'s entries of `category`.
-    fn applying(&self, list: &str, category: &str) -> impl Iterator<Item = &PdqLimit> {
+    fn applying(&self, list: &str, category: &str) -> impl Iterator<Item = &HashLimit> {
         let pair = (list.to_string(), category.to_string());
         [
             self.by_list.get(list),
@@ -265,12 +311,35 @@ impl PdqLimits {
             .all(|l| l.admits(distance, quality))
     }
 
-    /// The thresholds in force for `list`'s entries of `category`, given `[match]`'s
+    /// Whether a pHash, dHash or aHash hit on `list`'s entry of `category` at `distance`
+    /// passes every list and category threshold that applies.
+    pub fn admits_family(&self, list: &str, category: &str, family: Family, distance: u32) -> bool {
+        self.applying(list, category)
+            .all(|l| l.admits_family(family, distance))
+    }
+
+    /// Whether a vPDQ match on `list`'s entry of `category`, with `query` (matched, of) frames
+    /// of the message's video and `compared` of the listed video, reaches every category
+    /// share that applies (the list's own shares decided the match already).
+    pub fn admits_video(
+        &self,
+        list: &str,
+        category: &str,
+        query: (usize, usize),
+        compared: (usize, usize),
+    ) -> bool {
+        self.applying(list, category).all(|l| {
+            l.admits_share(0, query.0, query.1) && l.admits_share(1, compared.0, compared.1)
+        })
+    }
+
+    /// The PDQ thresholds in force for `list`'s entries of `category`, given `[match]`'s
     /// (distance, quality).
     pub fn effective(&self, list: &str, category: &str, m: (u32, u8)) -> (u32, u8) {
-        let global = PdqLimit {
+        let global = HashLimit {
             max_distance: Some(m.0),
             min_quality: Some(m.1),
+            ..HashLimit::default()
         };
         let l = self
             .applying(list, category)
@@ -313,7 +382,7 @@ impl ImageMatchSettings {
             image_time_ms: a.max_image_time_ms,
             // Room for every scanning thread's image plus as many abandoned ones.
             image_threads: 2 * crate::config::scanning_threads(scanning_threads),
-            pdq_limits: PdqLimits::default(),
+            hash_limits: HashLimits::default(),
         }
     }
 }
@@ -395,7 +464,7 @@ impl ImageHashDetector {
         let pdq = DetectorKind::Hash(Algorithm::Pdq);
         for hit in self.index.near_pdq(&hashes, self.settings.pdq_max_distance) {
             let query = &queries[hit.query];
-            if !self.settings.pdq_limits.admits(
+            if !self.settings.hash_limits.admits(
                 &hit.list.name,
                 hit.entry.category,
                 hit.distance,
@@ -417,6 +486,10 @@ impl ImageHashDetector {
             };
             let detector = DetectorKind::Hash(family.into());
             for hit in self.index.near_bits64(family, hash, radius) {
+                let limits = &self.settings.hash_limits;
+                if !limits.admits_family(&hit.list.name, hit.entry.category, family, hit.distance) {
+                    continue;
+                }
                 findings
                     .matches
                     .push(near_match(detector, &hit, attachment_id, (None, None)));
@@ -528,12 +601,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pdq_limits_take_the_strictest_threshold_that_applies() {
-        let limit = |d: Option<u32>, q: Option<u8>| PdqLimit {
+    fn family_distances_and_video_shares_take_the_strictest_that_applies() {
+        let limits = HashLimits {
+            by_list: HashMap::from([(
+                "bank".to_string(),
+                HashLimit {
+                    family_max_distance: [Some(4), None, Some(2)],
+                    ..HashLimit::default()
+                },
+            )]),
+            by_category: HashMap::from([(
+                "B".to_string(),
+                HashLimit {
+                    family_max_distance: [Some(3), None, None],
+                    vpdq_match_percent: [Some(80.0), Some(50.0)],
+                    ..HashLimit::default()
+                },
+            )]),
+            by_list_category: HashMap::new(),
+        };
+        // (list, category, family, distance, admitted)
+        let cases = [
+            ("bank", "A", Family::Phash, 4, true),
+            ("bank", "A", Family::Phash, 5, false),
+            ("bank", "B", Family::Phash, 4, false),
+            ("bank", "B", Family::Phash, 3, true),
+            ("bank", "A", Family::Dhash, 8, true),
+            ("bank", "A", Family::Ahash, 3, false),
+            ("other", "A", Family::Ahash, 8, true),
+            ("other", "B", Family::Phash, 4, false),
+        ];
+        for (list, category, family, distance, admitted) in cases {
+            assert_eq!(
+                limits.admits_family(list, category, family, distance),
+                admitted,
+                "{list} {category} {family:?} {distance}"
+            );
+        }
+        // Category B wants 80 % of the message's video and 50 % of the listed one.
+        assert!(limits.admits_video("other", "B", (8, 10), (5, 10)));
+        assert!(!limits.admits_video("other", "B", (7, 10), (10, 10)));
+        assert!(!limits.admits_video("other", "B", (10, 10), (4, 10)));
+        assert!(limits.admits_video("other", "A", (1, 10), (1, 10)));
+    }
+
+    #[test]
+    fn hash_limits_take_the_strictest_threshold_that_applies() {
+        let limit = |d: Option<u32>, q: Option<u8>| HashLimit {
             max_distance: d,
             min_quality: q,
+            ..HashLimit::default()
         };
-        let limits = PdqLimits {
+        let limits = HashLimits {
             by_list: HashMap::from([("bank".to_string(), limit(Some(20), None))]),
             by_category: HashMap::from([("B".to_string(), limit(None, Some(70)))]),
             by_list_category: HashMap::from([(

@@ -59,8 +59,8 @@ mod video;
 pub use allow::AllowLists;
 pub use detector::{Detector, Findings, Problem, ScanContext};
 pub use detectors::{
-    ExactHashDetector, ImageHashDetector, ImageMatchSettings, KeywordDetector, PdqLimit, PdqLimits,
-    decode_limits,
+    ExactHashDetector, HashLimit, HashLimits, ImageHashDetector, ImageMatchSettings,
+    KeywordDetector, decode_limits,
 };
 pub use lines::{BoundedLines, Record};
 pub use pipeline::{BuildError, ListKind, LoadedList, Outcome, Pipeline};

@@ -14,9 +14,9 @@ use vigil_video::{Forms, PoolSettings, VideoPool};
 
 use crate::config::ScanConfig;
 use crate::{
-    AllowLists, AttachmentOutcome, Detector, ExactHashDetector, ImageHashDetector,
-    ImageMatchSettings, KeywordDetector, ListSet, PdqLimits, Problem, ResolvedAttachment, Resolver,
-    Scanner, TimedStep, Trace, VideoDetector, VideoLists,
+    AllowLists, AttachmentOutcome, Detector, ExactHashDetector, HashLimits, ImageHashDetector,
+    ImageMatchSettings, KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner,
+    TimedStep, Trace, VideoDetector, VideoLists,
 };
 
 /// The pipeline could not be built from the configuration (at start-up: fail fast).
@@ -179,7 +179,7 @@ impl Pipeline {
                 &config.attachments,
                 scanning_threads,
             );
-            settings.pdq_limits = PdqLimits::new(
+            settings.hash_limits = HashLimits::new(
                 &config.matching,
                 lists
                     .hash_lists_with_sources()
@@ -385,7 +385,7 @@ fn video_detector(
         images,
         pdq_max_distance: settings.pdq_max_distance,
         pdq_min_quality: settings.pdq_min_quality,
-        pdq_limits: settings.pdq_limits.clone(),
+        hash_limits: settings.hash_limits.clone(),
     };
     Some(VideoDetector::new(pool, lists))
 }

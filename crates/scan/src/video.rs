@@ -14,7 +14,7 @@ use vigil_hash::{PdqHash, VpdqFeature, sniff_video};
 use vigil_index::{NearIndex, VpdqIndex, VpdqMatch};
 use vigil_video::{VideoHashes, VideoPool};
 
-use crate::{Detector, Findings, PdqLimits, Problem, ScanContext, TimedStep, VideoObservation};
+use crate::{Detector, Findings, HashLimits, Problem, ScanContext, TimedStep, VideoObservation};
 
 /// What [`VideoDetector`] matches a video's frames against.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct VideoLists {
     /// Frames of lower quality are not matched against images (`match.pdq_min_quality`).
     pub pdq_min_quality: u8,
     /// Stricter thresholds of some lists and categories.
-    pub pdq_limits: PdqLimits,
+    pub hash_limits: HashLimits,
 }
 
 /// Hashes each video attachment (declared `video/*`, or recognised as a video container or
@@ -83,6 +83,14 @@ impl VideoDetector {
         }
         for key in order {
             let (form, found) = &best[&key];
+            let shares = (
+                (found.query_frames_matched, found.query_frames),
+                (found.compared_frames_matched, found.compared_frames),
+            );
+            let limits = &self.lists.hash_limits;
+            if !limits.admits_video(&found.list.name, found.entry.category, shares.0, shares.1) {
+                continue;
+            }
             findings
                 .matches
                 .push(video_match(attachment_id, form.clone(), found));
@@ -117,7 +125,7 @@ impl VideoDetector {
         // reports the first query, which is the earliest frame (frames are in time order).
         for hit in images.near_pdq(&hashes, self.lists.pdq_max_distance) {
             let (frame, form, quality) = queries[hit.query];
-            let limits = &self.lists.pdq_limits;
+            let limits = &self.lists.hash_limits;
             if !limits.admits(&hit.list.name, hit.entry.category, hit.distance, quality) {
                 continue;
             }
