@@ -579,6 +579,31 @@ fn lists_and_categories_tighten_the_phash_dhash_and_ahash_distances() {
     // family.csv's pHash 4 keeps 2 and drops 6, its dHash 5 drops 6; category B's 3 drops
     // other.csv's B at 6 and keeps its A at 6 (match's 8).
     assert_eq!(matched, [("o-far-a".into(), 6), ("p-near".into(), 2)]);
+    // `vigil lists stats` shows the distances in force.
+    let stats = run(
+        vigil(dir.path()).args(["lists", "stats", "--config", "vigil.toml"]),
+        b"",
+    );
+    let stats = String::from_utf8_lossy(&stats.stdout).into_owned();
+    // (list, algorithm, category, entries, max_distance), the version column aside.
+    let rows: Vec<Vec<&str>> = stats
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split('\t').collect();
+            vec![c[0], c[2], c[3], c[4], c[7]]
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["family", "dhash", "A", "1", "5"],
+            ["family", "phash", "A", "2", "4"],
+            ["other", "phash", "A", "1", "8"],
+            ["other", "phash", "B", "1", "3"],
+        ],
+        "{stats}"
+    );
 
     // Looser than match.phash_max_distance: refused, naming the key.
     std::fs::write(

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use vigil_core::Algorithm;
-use vigil_hash::VpdqFeature;
+use vigil_hash::{Family, VpdqFeature};
 use vigil_index::HashList;
 use vigil_lists::{
     Integrity, ListFile, ListInfo, Manifest, TrustedKey, default_manifest_path, sign_manifest,
@@ -310,7 +310,7 @@ fn stats(select: &Select) -> anyhow::Result<()> {
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
         let vpdq = matching.vpdq_thresholds(source);
         let min_quality = vpdq.min_quality;
-        let pdq = vigil_scan::HashLimits::new(&matching, [(source, &list.info)]);
+        let limits = vigil_scan::HashLimits::new(&matching, [(source, &list.info)]);
         // (entries, frames, kept frames) per (algorithm, category).
         let mut counts = std::collections::BTreeMap::new();
         for entry in list.entries() {
@@ -330,15 +330,45 @@ fn stats(select: &Select) -> anyhow::Result<()> {
             let (distance, quality) = match Algorithm::from_wire(algorithm) {
                 Some(Algorithm::Pdq) => {
                     let global = (matching.pdq_max_distance, matching.pdq_min_quality);
-                    let (d, q) = pdq.effective(&list.info.name, category, global);
+                    let (d, q) = limits.effective(&list.info.name, category, global);
                     (d.to_string(), q.to_string())
                 }
                 Some(Algorithm::Vpdq) => {
                     (vpdq.max_distance.to_string(), vpdq.min_quality.to_string())
                 }
-                Some(Algorithm::Phash) => (matching.phash_max_distance.to_string(), "-".into()),
-                Some(Algorithm::Dhash) => (matching.dhash_max_distance.to_string(), "-".into()),
-                Some(Algorithm::Ahash) => (matching.ahash_max_distance.to_string(), "-".into()),
+                Some(Algorithm::Phash) => (
+                    limits
+                        .effective_family(
+                            &list.info.name,
+                            category,
+                            Family::Phash,
+                            matching.phash_max_distance,
+                        )
+                        .to_string(),
+                    "-".into(),
+                ),
+                Some(Algorithm::Dhash) => (
+                    limits
+                        .effective_family(
+                            &list.info.name,
+                            category,
+                            Family::Dhash,
+                            matching.dhash_max_distance,
+                        )
+                        .to_string(),
+                    "-".into(),
+                ),
+                Some(Algorithm::Ahash) => (
+                    limits
+                        .effective_family(
+                            &list.info.name,
+                            category,
+                            Family::Ahash,
+                            matching.ahash_max_distance,
+                        )
+                        .to_string(),
+                    "-".into(),
+                ),
                 _ => ("0".into(), "-".into()),
             };
             writeln!(

@@ -333,6 +333,13 @@ impl HashLimits {
         })
     }
 
+    /// The `family` distance in force for `list`'s entries of `category`, given `[match]`'s.
+    pub fn effective_family(&self, list: &str, category: &str, family: Family, m: u32) -> u32 {
+        self.applying(list, category)
+            .filter_map(|l| l.family_max_distance[family_slot(family)])
+            .fold(m, u32::min)
+    }
+
     /// The PDQ thresholds in force for `list`'s entries of `category`, given `[match]`'s
     /// (distance, quality).
     pub fn effective(&self, list: &str, category: &str, m: (u32, u8)) -> (u32, u8) {
