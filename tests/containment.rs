@@ -619,3 +619,121 @@ fn state_topic_size_and_catch_up() {
         ready.as_secs_f64(),
     );
 }
+
+/// One phrase message per partition of a 4-partition topic, ids `<tag>-p<partition>`.
+fn one_per_partition(tag: &str) -> Vec<Input> {
+    (0..4)
+        .map(|p| {
+            let m = json!({
+                "message_id": format!("{tag}-p{p}"), "conversation_id": format!("{tag}-c{p}"),
+                "sender_id": "u-1", "recipient_ids": ["r"], "sent_at": "2026-12-07T10:00:00Z",
+                "text": "ok, keep this a secret",
+            });
+            Input {
+                key: format!("{tag}-c{p}"),
+                value: serde_json::to_vec(&m).unwrap(),
+                partition: Some(p),
+            }
+        })
+        .collect()
+}
+
+/// The review topic each message of `tag` went to (from the verdicts), once all 4 have one.
+fn routed(verdicts: &str, tag: &str) -> Vec<String> {
+    let prefix = format!("{tag}-p");
+    let found = read_until(verdicts, false, Duration::from_secs(60), |v| {
+        v.iter()
+            .filter(|r| {
+                r.json()["message_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with(&prefix)
+            })
+            .count()
+            >= 4
+    });
+    let mut topics: Vec<(String, String)> = found
+        .iter()
+        .filter_map(|r| {
+            let id = r.json()["message_id"].as_str()?.to_string();
+            id.starts_with(&prefix).then(|| {
+                (
+                    id,
+                    r.json()["review_topic"].as_str().unwrap_or("").to_string(),
+                )
+            })
+        })
+        .collect();
+    topics.sort();
+    topics.into_iter().map(|(_, topic)| topic).collect()
+}
+
+#[test]
+fn a_quarantine_from_decisions_reaches_both_instances_within_seconds_and_survives_their_restart() {
+    let t = topics("qr", 4);
+    let (containment, verify, decisions) = containment_section("qr", "flood_conversations = 0\n");
+    let config = format!(
+        "{}{}{containment}",
+        lists_section(),
+        kafka_section(&unique("g"), &t.input, "")
+    );
+    let start_both = || {
+        let both = [Vigil::start(&config), Vigil::start(&config)];
+        let assigned = |admin| {
+            http_get(admin, "/metrics")
+                .map(|(_, t)| {
+                    t.lines()
+                        .any(|l| l.starts_with("vigil_assigned_partitions ") && !l.ends_with(" 0"))
+                })
+                .unwrap_or(false)
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !both.iter().all(|v| assigned(v.admin)) {
+            assert!(Instant::now() < deadline, "the group did not settle");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        both
+    };
+    let both = start_both();
+    produce(&t.input, &one_per_partition("before"));
+    assert_eq!(routed(&t.verdicts, "before"), vec![t.flags.clone(); 4]);
+
+    // Three false positives on the rule arrive on the decisions topic.
+    let decided = Instant::now();
+    produce(
+        &decisions,
+        &(1..=3)
+            .map(|i| decision_record(i, &format!("qr-f{i}"), "kw-secrecy-001", "false_positive"))
+            .collect::<Vec<_>>(),
+    );
+    // Rounds of one message per partition (so both instances scan some) until every one of
+    // a round goes to verification.
+    let mut round = 0;
+    let took = loop {
+        round += 1;
+        let tag = format!("after{round}");
+        produce(&t.input, &one_per_partition(&tag));
+        if routed(&t.verdicts, &tag) == vec![verify.clone(); 4] {
+            break decided.elapsed();
+        }
+        assert!(
+            decided.elapsed() < Duration::from_secs(10),
+            "no quarantine within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("quarantine in force on both instances {took:?} after the decisions");
+    for vigil in both {
+        let (ok, logs) = vigil.terminate(Duration::from_secs(30));
+        assert!(ok, "{logs}");
+    }
+
+    // Both restart: the state is read back from the compacted topic before scanning.
+    let both = start_both();
+    produce(&t.input, &one_per_partition("restarted"));
+    assert_eq!(routed(&t.verdicts, "restarted"), vec![verify.clone(); 4]);
+    for vigil in both {
+        let (ok, logs) = vigil.terminate(Duration::from_secs(30));
+        assert!(ok, "{logs}");
+    }
+}
