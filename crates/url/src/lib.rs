@@ -1,0 +1,24 @@
+//! URL matching for vigil: links in messages compared with URL lists (the IWF URL List and
+//! the like) the way Google Safe Browsing compares URLs with its lists.
+//!
+//! - [`CanonicalUrl`] — canonicalisation exactly as the Safe Browsing Update API v4 ("URLs and
+//!   hashing") specifies it, international hosts as punycode.
+//! - [`CanonicalUrl::expressions`] — the host-suffix × path-prefix expressions looked up, so a
+//!   list entry for a folder or a whole domain matches every page under it, and
+//!   [`expression_hash`], their SHA-256, the form of hashed lists.
+//!
+//! ```
+//! use vigil_url::{CanonicalUrl, expression_hash};
+//!
+//! let url = CanonicalUrl::parse("HTTP://WWW.Example.com:8080/a/./b/../c.html?x=1#top").unwrap();
+//! assert_eq!(url.as_url(), "http://www.example.com/a/c.html?x=1");
+//! let expressions = url.expressions();
+//! assert!(expressions.contains(&"example.com/a/".to_string()));
+//! assert_eq!(expression_hash(&expressions[0]).len(), 32);
+//! ```
+
+mod canon;
+mod expr;
+
+pub use canon::{CanonError, CanonicalUrl};
+pub use expr::{ExpressionHash, expression_hash};
