@@ -6,6 +6,9 @@
 //! - [`CanonicalUrl::expressions`] — the host-suffix × path-prefix expressions looked up, so a
 //!   list entry for a folder or a whole domain matches every page under it, and
 //!   [`expression_hash`], their SHA-256, the form of hashed lists.
+//! - [`Extractor`] — links in message text, through the disguises people write them in
+//!   (`hxxp://`, `[.]`, `(dot)`, spaced dots, zero-width and full-width characters), each
+//!   with its span in the original text.
 //!
 //! ```
 //! use vigil_url::{CanonicalUrl, expression_hash};
@@ -19,6 +22,8 @@
 
 mod canon;
 mod expr;
+mod extract;
 
 pub use canon::{CanonError, CanonicalUrl};
 pub use expr::{ExpressionHash, expression_hash};
+pub use extract::{Extractor, FoundUrl};
