@@ -9,6 +9,9 @@
 //! - [`Extractor`] — links in message text, through the disguises people write them in
 //!   (`hxxp://`, `[.]`, `(dot)`, spaced dots, zero-width and full-width characters), each
 //!   with its span in the original text.
+//! - [`UrlList`] / [`UrlIndex`] — URL lists (IWF-style lines, CSV and JSON lines, plain or
+//!   hashed as `url_sha256`), every entry kept as the SHA-256 of its expression, and the
+//!   sorted index expressions are looked up in.
 //!
 //! ```
 //! use vigil_url::{CanonicalUrl, expression_hash};
@@ -23,7 +26,9 @@
 mod canon;
 mod expr;
 mod extract;
+mod list;
 
 pub use canon::{CanonError, CanonicalUrl};
 pub use expr::{ExpressionHash, expression_hash};
 pub use extract::{Extractor, FoundUrl};
+pub use list::{UrlEntry, UrlHit, UrlIndex, UrlList};
