@@ -326,6 +326,62 @@ fn keyword_lists_and_rule_files_sign_and_verify_from_the_command_line() {
 }
 
 #[test]
+fn url_lists_plain_and_hashed_sign_verify_and_count_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("iwf-urls.txt"),
+        "# pages, a folder, a domain\nhttp://a.example.com/p1.html\nb.example.org/gallery/\nc.example.net\n",
+    )
+    .unwrap();
+    let hashed = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"d.example.com/x/"));
+    std::fs::write(
+        dir.path().join("shared.csv"),
+        format!("url_sha256,entry_id,category\n{hashed},s-1,B\n"),
+    )
+    .unwrap();
+    keypair(dir.path());
+    for (list, entries) in [("iwf-urls.txt", 3), ("shared.csv", 1)] {
+        let signed = ok(run(
+            vigil(dir.path()).args(["lists", "sign", "--key", "key.pem", "--source", "own", list]),
+            b"",
+        ));
+        let text = String::from_utf8_lossy(&signed.stdout);
+        assert!(
+            text.contains(&format!("version 1 ({entries} entries)")),
+            "{text}"
+        );
+        let verified = ok(run(
+            vigil(dir.path()).args(["lists", "verify", "--key", "key.pub", list]),
+            b"",
+        ));
+        assert!(String::from_utf8_lossy(&verified.stdout).starts_with("ok "));
+    }
+    let stats = ok(run(
+        vigil(dir.path()).args(["lists", "stats", "iwf-urls.txt", "shared.csv"]),
+        b"",
+    ));
+    let stats = String::from_utf8_lossy(&stats.stdout);
+    assert!(stats.contains("\turl\tiwf-urls\t3\t"), "{stats}");
+    assert!(stats.contains("\turl\tB\t1\t"), "{stats}");
+    // A changed entry no longer matches its signed manifest.
+    std::fs::write(
+        dir.path().join("iwf-urls.txt"),
+        "http://a.example.com/p1.html\nb.example.org/gallery/\nother.example\n",
+    )
+    .unwrap();
+    let refused = run(
+        vigil(dir.path()).args(["lists", "verify", "--key", "key.pub", "iwf-urls.txt"]),
+        b"",
+    );
+    assert!(!refused.status.success());
+    let text = String::from_utf8_lossy(&refused.stdout);
+    assert!(
+        text.contains("REFUSED") && !text.contains("other.example"),
+        "{text}"
+    );
+}
+
+#[test]
 fn match_reads_lists_with_their_configured_format() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -638,3 +638,95 @@ fn every_example_rule_and_keyword_flags_its_cases_and_no_benign_sentence() {
         assert!(flag.is_none(), "{text:?} (near {rule}) flagged: {flag:?}");
     }
 }
+
+#[test]
+fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("iwf-urls.txt"),
+        "http://pages.example.com/gallery/p1.html\nfolder.example.org/pics/\nwhole.example.net\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        "[lists]\nurl_lists = [\"iwf-urls.txt\"]\n",
+    )
+    .unwrap();
+    // (text, the written link, the expression that matched); None: nothing flagged.
+    let cases: [(&str, Option<(&str, &str)>); 9] = [
+        (
+            "look hxxps://pages.example[.]com/gallery/p1.html ok",
+            Some((
+                "hxxps://pages.example[.]com/gallery/p1.html",
+                "pages.example.com/gallery/p1.html",
+            )),
+        ),
+        (
+            "FOLDER (dot) example (dot) org/pics/2024/x.jpg",
+            Some((
+                "FOLDER (dot) example (dot) org/pics/2024/x.jpg",
+                "folder.example.org/pics/",
+            )),
+        ),
+        (
+            "http://cdn.whole.example.net:8080/any?x#y.",
+            Some((
+                "http://cdn.whole.example.net:8080/any?x#y",
+                "whole.example.net/",
+            )),
+        ),
+        (
+            "ｗｈｏｌｅ．ｅｘａｍｐｌｅ．ｎｅｔ",
+            Some(("ｗｈｏｌｅ．ｅｘａｍｐｌｅ．ｎｅｔ", "whole.example.net/")),
+        ),
+        (
+            "whole.exam\u{200b}ple.net/a",
+            Some(("whole.exam\u{200b}ple.net/a", "whole.example.net/")),
+        ),
+        ("pages.example.com/gallery/p2.html", None),
+        ("folder.example.org/other/", None),
+        ("mail me at someone@whole.example.net", None),
+        ("the file whole.txt and e.g. Mr.Smith, version 1.2.3", None),
+    ];
+    let texts: Vec<String> = cases.iter().map(|(t, _)| t.to_string()).collect();
+    let input = messages(&texts);
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        &input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let validator = schema("flag");
+    let mut flagged = vec![None; texts.len()];
+    for flag in json_lines(&output.stdout) {
+        assert_valid(&validator, &flag);
+        let i: usize = flag["message_id"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("m-")
+            .parse()
+            .unwrap();
+        flagged[i] = Some(flag);
+    }
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let got = flagged[i].as_ref().map(|flag| {
+            let m = &flag["matches"][0];
+            assert_eq!(m["detector"], "url", "{text}");
+            let chars: Vec<char> = text.chars().collect();
+            let span = &m["spans"][0];
+            let (start, end) = (
+                span["start"].as_u64().unwrap() as usize,
+                span["end"].as_u64().unwrap() as usize,
+            );
+            (
+                chars[start..end].iter().collect::<String>(),
+                m["expression"].as_str().unwrap().to_string(),
+            )
+        });
+        let expected = expected.map(|(w, e)| (w.to_string(), e.to_string()));
+        assert_eq!(got, expected, "{text}");
+    }
+}

@@ -655,6 +655,7 @@ pub fn text_flag(message_id: &str) -> Vec<u8> {
         subject: MatchSubject::Text {
             rule_id: "kw-1".into(),
             spans: vec![Span { start: 0, end: 4 }],
+            expression: None,
         },
     };
     let flag = Flag::new(
@@ -717,6 +718,7 @@ pub fn flag_for(
         subject: vigil_core::MatchSubject::Text {
             rule_id: rule.into(),
             spans: vec![vigil_core::Span { start: 0, end: 4 }],
+            expression: None,
         },
     };
     let mut flag = vigil_core::Flag::new(

@@ -13,6 +13,7 @@ pub(crate) fn run(file: &Path) -> anyhow::Result<()> {
         let kind = match list.kind {
             ListKind::Hash => "hash list",
             ListKind::Keyword => "keyword list",
+            ListKind::Url => "URL list",
         };
         let info = &list.info;
         writeln!(

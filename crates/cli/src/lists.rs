@@ -13,6 +13,7 @@ use vigil_lists::{
 use vigil_lists::{ListFormat, ListSource, Thresholds};
 use vigil_scan::config::MatchConfig;
 use vigil_text::KeywordList;
+use vigil_url::UrlList;
 
 /// `vigil lists` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -183,9 +184,16 @@ pub(crate) fn run(command: Command) -> anyhow::Result<bool> {
     }
 }
 
-/// The selected lists: (source, is a keyword list), the integrity policy and the match
-/// settings.
-type Selected = (Vec<(ListSource, bool)>, Integrity, MatchConfig);
+/// What a selected list lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Hash,
+    Keyword,
+    Url,
+}
+
+/// The selected lists with their kinds, the integrity policy and the match settings.
+type Selected = (Vec<(ListSource, Kind)>, Integrity, MatchConfig);
 
 fn selection(select: &Select) -> anyhow::Result<Selected> {
     let config = match &select.config {
@@ -196,18 +204,22 @@ fn selection(select: &Select) -> anyhow::Result<Selected> {
     for key in &select.keys {
         integrity.keys.push(TrustedKey::load(key)?);
     }
-    let mut sources: Vec<(ListSource, bool)> = config
-        .lists
-        .hash_lists
-        .iter()
-        .map(|s| (s.clone(), false))
-        .chain(config.lists.keyword_lists.iter().map(|s| (s.clone(), true)))
-        .collect();
+    let lists = &config.lists;
+    let mut sources: Vec<(ListSource, Kind)> = [
+        (&lists.hash_lists, Kind::Hash),
+        (&lists.keyword_lists, Kind::Keyword),
+        (&lists.url_lists, Kind::Url),
+    ]
+    .into_iter()
+    .flat_map(|(sources, kind)| sources.iter().map(move |s| (s.clone(), kind)))
+    .collect();
     sources.extend(select.lists.iter().map(|p| {
         let source = select.format.source(p.clone());
-        let keyword = source.format.is_none()
-            && std::fs::read(p).is_ok_and(|bytes| is_keyword_file(p, &bytes));
-        (source, keyword)
+        let kind = match std::fs::read(p) {
+            Ok(bytes) if source.format.is_none() => kind_of_file(p, &bytes),
+            _ => Kind::Hash,
+        };
+        (source, kind)
     }));
     anyhow::ensure!(
         !sources.is_empty(),
@@ -216,44 +228,66 @@ fn selection(select: &Select) -> anyhow::Result<Selected> {
     Ok((sources, integrity, config.matching))
 }
 
-/// Whether a list file given on the command line is a keyword list: a rule file (`.toml`) or
-/// a CSV whose header names a `term` column.
-fn is_keyword_file(path: &std::path::Path, bytes: &[u8]) -> bool {
-    if path
+/// What a list file given on the command line lists: keywords for a rule file (`.toml`) or a
+/// CSV whose header names a `term` column; URLs for a CSV naming `url` or `url_sha256`, JSON
+/// lines with those keys, or lines that read as URLs rather than hex hashes; else hashes.
+fn kind_of_file(path: &std::path::Path, bytes: &[u8]) -> Kind {
+    let extension = path
         .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("toml"))
-    {
-        return true;
+        .map(|e| e.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    if extension == "toml" {
+        return Kind::Keyword;
     }
-    bytes
+    let first = bytes
         .split(|&b| b == b'\n')
-        .find(|l| !l.starts_with(b"#") && !l.is_empty())
-        .is_some_and(|h| {
-            String::from_utf8_lossy(h)
-                .to_ascii_lowercase()
-                .split(',')
-                .any(|c| c.trim() == "term")
-        })
+        .map(|l| String::from_utf8_lossy(l).trim().to_ascii_lowercase())
+        .find(|l| !l.starts_with('#') && !l.is_empty())
+        .unwrap_or_default();
+    let columns: Vec<&str> = first.split(',').map(str::trim).collect();
+    if columns.contains(&"term") {
+        return Kind::Keyword;
+    }
+    if columns.contains(&"url") || columns.contains(&"url_sha256") {
+        return Kind::Url;
+    }
+    if extension == "jsonl" || extension == "ndjson" {
+        let url_key = first.contains("\"url\"") || first.contains("\"url_sha256\"");
+        return if url_key { Kind::Url } else { Kind::Hash };
+    }
+    let hashes = first.split_whitespace().last().unwrap_or("");
+    let url_like = (first.contains('.') || first.contains('/'))
+        && !hashes.chars().all(|c| c.is_ascii_hexdigit());
+    if extension != "csv" && url_like {
+        Kind::Url
+    } else {
+        Kind::Hash
+    }
 }
 
 fn read(
     source: &ListSource,
-    keyword: bool,
+    kind: Kind,
     integrity: &Integrity,
 ) -> Result<ListInfo, vigil_lists::ListError> {
     let now = time::OffsetDateTime::now_utc();
-    if keyword {
-        return KeywordList::from_file(ListFile::read(source, integrity, now)?).map(|l| l.info);
+    match kind {
+        Kind::Keyword => {
+            KeywordList::from_file(ListFile::read(source, integrity, now)?).map(|l| l.info)
+        }
+        Kind::Url => {
+            UrlList::from_file(source, ListFile::read(source, integrity, now)?).map(|l| l.info)
+        }
+        Kind::Hash => HashList::read(source, integrity, false, now).map(|l| l.info),
     }
-    HashList::read(source, integrity, false, now).map(|l| l.info)
 }
 
 fn verify(select: &Select) -> anyhow::Result<bool> {
     let (sources, integrity, _) = selection(select)?;
     let mut out = std::io::stdout().lock();
     let mut all_good = true;
-    for (source, keyword) in &sources {
-        match read(source, *keyword, &integrity) {
+    for (source, kind) in &sources {
+        match read(source, *kind, &integrity) {
             Ok(info) => {
                 write!(
                     out,
@@ -297,15 +331,31 @@ fn stats(select: &Select) -> anyhow::Result<()> {
         out,
         "list\tversion\talgorithm\tcategory\tentries\tframes\tkept_frames\tmax_distance\tmin_quality"
     )?;
-    for (source, keyword) in &sources {
-        if *keyword {
-            let info = read(source, true, &integrity)?;
-            writeln!(
-                out,
-                "{}\t{}\tkeyword\t*\t{}\t-\t-\t-\t-",
-                info.name, info.version, info.entries
-            )?;
-            continue;
+    for (source, kind) in &sources {
+        match kind {
+            Kind::Keyword => {
+                let info = read(source, *kind, &integrity)?;
+                writeln!(
+                    out,
+                    "{}\t{}\tkeyword\t*\t{}\t-\t-\t-\t-",
+                    info.name, info.version, info.entries
+                )?;
+                continue;
+            }
+            Kind::Url => {
+                let now = time::OffsetDateTime::now_utc();
+                let list = UrlList::from_file(source, ListFile::read(source, &integrity, now)?)?;
+                let mut counts = std::collections::BTreeMap::new();
+                for entry in list.entries() {
+                    *counts.entry(entry.category.as_str()).or_insert(0usize) += 1;
+                }
+                for (category, n) in counts {
+                    let (name, version) = (&list.info.name, &list.info.version);
+                    writeln!(out, "{name}\t{version}\turl\t{category}\t{n}\t-\t-\t0\t-")?;
+                }
+                continue;
+            }
+            Kind::Hash => {}
         }
         let list = HashList::read(source, &integrity, false, time::OffsetDateTime::now_utc())?;
         let vpdq = matching.vpdq_thresholds(source);
@@ -448,12 +498,15 @@ fn sign(args: &Sign) -> anyhow::Result<()> {
     let source = args.format.source(args.data.clone());
     let bytes = std::fs::read(&args.data)
         .with_context(|| format!("cannot read {}", args.data.display()))?;
-    let is_keywords = source.format.is_none() && is_keyword_file(&args.data, &bytes);
+    let kind = match source.format {
+        None => kind_of_file(&args.data, &bytes),
+        Some(_) => Kind::Hash,
+    };
     let file = ListFile::read_unchecked(&source, bytes);
-    let info = if is_keywords {
-        KeywordList::from_file(file)?.info
-    } else {
-        HashList::from_file(&source, file, false)?.info
+    let info = match kind {
+        Kind::Keyword => KeywordList::from_file(file)?.info,
+        Kind::Url => UrlList::from_file(&source, file)?.info,
+        Kind::Hash => HashList::from_file(&source, file, false)?.info,
     };
     let (entries, sha256) = (info.entries, info.sha256);
     let name = args

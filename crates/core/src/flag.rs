@@ -24,14 +24,17 @@ pub enum DetectorKind {
     Regex,
     /// Terms of every group of a co-occurrence rule appeared close together in the text.
     Cooccurrence,
+    /// A link in the text matched a URL-list entry (a page, folder or domain).
+    Url,
 }
 
 impl DetectorKind {
     /// The text rule kinds, after the hash algorithms.
-    const TEXT: [DetectorKind; 3] = [
+    const TEXT: [DetectorKind; 4] = [
         DetectorKind::Keyword,
         DetectorKind::Regex,
         DetectorKind::Cooccurrence,
+        DetectorKind::Url,
     ];
 
     /// The wire name, e.g. `sha256`.
@@ -41,6 +44,7 @@ impl DetectorKind {
             DetectorKind::Keyword => "keyword",
             DetectorKind::Regex => "regex",
             DetectorKind::Cooccurrence => "cooccurrence",
+            DetectorKind::Url => "url",
         }
     }
 
@@ -180,12 +184,16 @@ pub enum MatchSubject {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         video: Option<VideoEvidence>,
     },
-    /// The text matched a rule.
+    /// The text matched a rule, or a link in it a URL-list entry.
     Text {
-        /// The rule's id.
+        /// The rule's id (for a URL list, the entry's id).
         rule_id: String,
         /// Every place in the original text where the rule matched, in order.
         spans: Vec<Span>,
+        /// For a URL list: the lookup expression (`host/path`) that matched the entry, the
+        /// most specific one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expression: Option<String>,
     },
 }
 
@@ -472,8 +480,14 @@ impl Flag {
                         && video.as_ref().is_none_or(VideoEvidence::is_consistent);
                     (("entry_id", entry_id), variant_ok)
                 }
-                MatchSubject::Text { rule_id, spans } => {
-                    (("rule_id", rule_id), spans.iter().all(|s| s.start <= s.end))
+                MatchSubject::Text {
+                    rule_id,
+                    spans,
+                    expression,
+                } => {
+                    let ok = spans.iter().all(|s| s.start <= s.end)
+                        && expression.as_deref().is_none_or(list_field);
+                    (("rule_id", rule_id), ok)
                 }
             };
             if !evidence_ok {
@@ -578,6 +592,7 @@ mod tests {
             subject: MatchSubject::Text {
                 rule_id: rule.into(),
                 spans: vec![Span { start: 0, end: 4 }],
+                expression: None,
             },
         }
     }

@@ -21,6 +21,9 @@ pub struct ListsConfig {
     pub hash_lists: Vec<ListSource>,
     /// Keyword lists (CSV: `rule_id,term,category[,whole_word,severity]`).
     pub keyword_lists: Vec<ListSource>,
+    /// URL lists: one URL, folder or domain per line, or CSV / JSON lines with `url` or
+    /// `url_sha256` (see `docs/lists.md`).
+    pub url_lists: Vec<ListSource>,
     /// How often `vigil run` checks the list files for a new version; 0 turns the periodic
     /// check off (SIGHUP still reloads).
     pub reload_interval_ms: u64,
@@ -46,6 +49,7 @@ impl Default for ListsConfig {
         ListsConfig {
             hash_lists: Vec::new(),
             keyword_lists: Vec::new(),
+            url_lists: Vec::new(),
             reload_interval_ms: defaults::LISTS_RELOAD_INTERVAL_MS,
             trusted_keys: Vec::new(),
             allow_unsigned: false,
@@ -62,7 +66,9 @@ impl ListsConfig {
     /// write (a Secret, a volume); `vigil scan` reads files its operator names and does not
     /// ask this.
     pub fn check_signed(&self) -> Result<(), String> {
-        let any = !self.hash_lists.is_empty() || !self.keyword_lists.is_empty();
+        let any = !self.hash_lists.is_empty()
+            || !self.keyword_lists.is_empty()
+            || !self.url_lists.is_empty();
         if any && self.trusted_keys.is_empty() && !self.allow_unsigned {
             return Err(
                 "config key `lists.trusted_keys` is empty, so nothing shows who made the lists, \
@@ -341,7 +347,8 @@ impl Section for ListsConfig {
         let sources = self
             .hash_lists
             .iter_mut()
-            .chain(self.keyword_lists.iter_mut());
+            .chain(self.keyword_lists.iter_mut())
+            .chain(self.url_lists.iter_mut());
         let source_paths =
             sources.flat_map(|s| std::iter::once(&mut s.path).chain(s.manifest.as_mut()));
         resolve(
@@ -364,6 +371,9 @@ impl Section for ListsConfig {
         }
         for (i, source) in self.keyword_lists.iter().enumerate() {
             source.check_thresholds(&format!("lists.keyword_lists[{i}]"), false)?;
+        }
+        for (i, source) in self.url_lists.iter().enumerate() {
+            source.check_thresholds(&format!("lists.url_lists[{i}]"), false)?;
         }
         Ok(())
     }

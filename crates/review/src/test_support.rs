@@ -69,6 +69,7 @@ pub(crate) fn keyword_match(spans: &[(usize, usize)]) -> Match {
                 .iter()
                 .map(|&(start, end)| Span { start, end })
                 .collect(),
+            expression: None,
         },
     }
 }

@@ -162,6 +162,7 @@ mod tests {
             subject: MatchSubject::Text {
                 rule_id: "r".into(),
                 spans: vec![Span { start: 0, end: 1 }],
+                expression: None,
             },
             ..hit("keywords", "A", "", "")
         };

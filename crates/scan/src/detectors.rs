@@ -130,6 +130,7 @@ impl Detector for KeywordDetector {
                 subject: MatchSubject::Text {
                     rule_id: hit.rule_id.to_string(),
                     spans: hit.spans,
+                    expression: None,
                 },
             });
         }

@@ -54,6 +54,7 @@ mod reload;
 mod resolve;
 mod scanner;
 mod trace;
+mod url;
 mod video;
 
 pub use allow::AllowLists;
@@ -68,4 +69,5 @@ pub use reload::{ListChange, ListSet, ReloadReport, Reloader, SharedPipeline};
 pub use resolve::{ResolvedAttachment, Resolver};
 pub use scanner::{Scanner, Verdict};
 pub use trace::{AttachmentOutcome, TimedStep, Trace, VideoObservation};
+pub use url::UrlDetector;
 pub use video::{VideoDetector, VideoLists};

@@ -10,9 +10,11 @@ use vigil_core::{
 use vigil_index::{ExactIndex, HashList, NearIndex, VpdqIndex};
 use vigil_lists::{ListError, ListInfo};
 use vigil_text::{KeywordList, KeywordMatcher, TextError};
+use vigil_url::{UrlIndex, UrlList};
 use vigil_video::{Forms, PoolSettings, VideoPool};
 
 use crate::config::ScanConfig;
+use crate::url::UrlDetector;
 use crate::{
     AllowLists, AttachmentOutcome, Detector, ExactHashDetector, HashLimits, ImageHashDetector,
     ImageMatchSettings, KeywordDetector, ListSet, Problem, ResolvedAttachment, Resolver, Scanner,
@@ -45,14 +47,17 @@ pub enum ListKind {
     Hash,
     /// A keyword list.
     Keyword,
+    /// A URL list.
+    Url,
 }
 
 impl ListKind {
-    /// `hash` or `keyword`, as metrics and `/lists` name it.
+    /// `hash`, `keyword` or `url`, as metrics and `/lists` name it.
     pub fn as_str(self) -> &'static str {
         match self {
             ListKind::Hash => "hash",
             ListKind::Keyword => "keyword",
+            ListKind::Url => "url",
         }
     }
 }
@@ -149,10 +154,12 @@ impl Pipeline {
             .keyword_lists()
             .map(|l| KeywordList::clone(l))
             .collect();
+        let url_lists: Vec<Arc<UrlList>> = lists.url_lists().cloned().collect();
         let loaded: Vec<LoadedList> = hash_lists
             .iter()
             .map(|l| (ListKind::Hash, &l.info))
             .chain(keyword_lists.iter().map(|l| (ListKind::Keyword, &l.info)))
+            .chain(url_lists.iter().map(|l| (ListKind::Url, &l.info)))
             .map(|(kind, info)| LoadedList {
                 kind,
                 info: info.clone(),
@@ -198,10 +205,18 @@ impl Pipeline {
                 detectors.push(Box::new(video));
             }
         }
-        if !keyword_lists.is_empty() {
+        let keyword_detector = !keyword_lists.is_empty();
+        if keyword_detector {
             detectors.push(Box::new(KeywordDetector::new(
                 KeywordMatcher::build(keyword_lists)?,
                 config.text.max_scan_bytes,
+            )));
+        }
+        if !url_lists.is_empty() {
+            detectors.push(Box::new(UrlDetector::new(
+                UrlIndex::build(url_lists),
+                config.text.max_scan_bytes,
+                !keyword_detector,
             )));
         }
         let resolver = Resolver::new(&config.attachments)

@@ -12,6 +12,7 @@ use vigil_index::HashList;
 use vigil_lists::ListSource;
 use vigil_lists::{Integrity, Ledger, ListError, ListFile, ListInfo, ListsConfig, Stamp};
 use vigil_text::KeywordList;
+use vigil_url::UrlList;
 
 use crate::config::ScanConfig;
 use crate::{BuildError, Pipeline};
@@ -30,6 +31,7 @@ struct Slot<T> {
 pub struct ListSet {
     hash: Vec<Slot<HashList>>,
     keyword: Vec<Slot<KeywordList>>,
+    url: Vec<Slot<UrlList>>,
     /// What every list must satisfy (`lists.trusted_keys`, `lists.max_age_secs`).
     integrity: Integrity,
     /// `lists.lenient`.
@@ -73,6 +75,20 @@ impl Loadable for KeywordList {
         now: OffsetDateTime,
     ) -> Result<Self, ListError> {
         KeywordList::from_file(ListFile::read(source, integrity, now)?)
+    }
+}
+
+impl Loadable for UrlList {
+    fn info(&self) -> &ListInfo {
+        &self.info
+    }
+    fn read(
+        source: &ListSource,
+        integrity: &Integrity,
+        _lenient: bool,
+        now: OffsetDateTime,
+    ) -> Result<Self, ListError> {
+        UrlList::from_file(source, ListFile::read(source, integrity, now)?)
     }
 }
 
@@ -168,9 +184,11 @@ impl ListSet {
         let mut ledger = Ledger::open(lists.ledger_file.as_deref())?;
         let hash = load_all(&lists.hash_lists, &integrity, lenient, now, &mut ledger)?;
         let keyword = load_all(&lists.keyword_lists, &integrity, lenient, now, &mut ledger)?;
+        let url = load_all(&lists.url_lists, &integrity, lenient, now, &mut ledger)?;
         Ok(ListSet {
             hash,
             keyword,
+            url,
             integrity,
             lenient,
             ledger,
@@ -190,6 +208,11 @@ impl ListSet {
     /// The keyword lists in force.
     pub fn keyword_lists(&self) -> impl Iterator<Item = &Arc<KeywordList>> {
         self.keyword.iter().map(|s| &s.list)
+    }
+
+    /// The URL lists in force.
+    pub fn url_lists(&self) -> impl Iterator<Item = &Arc<UrlList>> {
+        self.url.iter().map(|s| &s.list)
     }
 
     /// Re-reads the lists whose files changed since they were last read; returns what
@@ -213,6 +236,7 @@ impl ListSet {
             ledger,
             &mut changes,
         );
+        refresh_slots(&mut self.url, integrity, lenient, now, ledger, &mut changes);
         changes
     }
 }

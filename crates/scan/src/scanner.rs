@@ -149,6 +149,7 @@ mod tests {
                 subject: MatchSubject::Text {
                     rule_id: context.message.message_id.clone(),
                     spans: vec![],
+                    expression: None,
                 },
             });
         }
@@ -168,6 +169,7 @@ mod tests {
                 subject: MatchSubject::Text {
                     rule_id: "r".into(),
                     spans: vec![],
+                    expression: None,
                 },
             });
             panic!("boom");

@@ -16,6 +16,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use vigil_core::Severity;
@@ -306,13 +307,13 @@ pub struct UrlHit<'a> {
 /// at most and no per-entry allocation beyond the entries themselves.
 #[derive(Debug, Default)]
 pub struct UrlIndex {
-    lists: Vec<UrlList>,
+    lists: Vec<Arc<UrlList>>,
     keys: Vec<(ExpressionHash, u32, u32)>,
 }
 
 impl UrlIndex {
     /// The index of `lists`.
-    pub fn build(lists: Vec<UrlList>) -> UrlIndex {
+    pub fn build(lists: Vec<Arc<UrlList>>) -> UrlIndex {
         let mut keys = Vec::with_capacity(lists.iter().map(|l| l.entries.len()).sum());
         for (l, list) in lists.iter().enumerate() {
             for (e, entry) in list.entries.iter().enumerate() {
@@ -329,7 +330,7 @@ impl UrlIndex {
     }
 
     /// The lists indexed.
-    pub fn lists(&self) -> &[UrlList] {
+    pub fn lists(&self) -> &[Arc<UrlList>] {
         &self.lists
     }
 
@@ -376,9 +377,9 @@ mod tests {
         let jsonl =
             "{\"url\":\"https://x.example/a/\",\"entry_id\":\"j-1\",\"severity\":\"high\"}\n";
         let index = UrlIndex::build(vec![
-            UrlList::parse("iwf", "iwf.txt".as_ref(), plain.as_bytes()).unwrap(),
-            UrlList::parse("shared", "shared.csv".as_ref(), hashed.as_bytes()).unwrap(),
-            UrlList::parse("j", "j.jsonl".as_ref(), jsonl.as_bytes()).unwrap(),
+            Arc::new(UrlList::parse("iwf", "iwf.txt".as_ref(), plain.as_bytes()).unwrap()),
+            Arc::new(UrlList::parse("shared", "shared.csv".as_ref(), hashed.as_bytes()).unwrap()),
+            Arc::new(UrlList::parse("j", "j.jsonl".as_ref(), jsonl.as_bytes()).unwrap()),
         ]);
         let page = hex::encode(expression_hash("bad.example.com/gallery/page1.html"));
         assert_eq!(

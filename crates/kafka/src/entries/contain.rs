@@ -170,6 +170,7 @@ mod tests {
             subject: MatchSubject::Text {
                 rule_id: rule.into(),
                 spans: vec![Span { start: 0, end: 4 }],
+                expression: None,
             },
         }
     }

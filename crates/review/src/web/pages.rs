@@ -475,8 +475,16 @@ fn evidence(m: &Match, merged: &[(usize, usize)]) -> Markup {
                     .collect::<Vec<_>>().join(", "))
             }
         },
-        MatchSubject::Text { rule_id, spans } => html! {
-            "rule " code { (rule_id) } ", characters "
+        MatchSubject::Text {
+            rule_id,
+            spans,
+            expression,
+        } => html! {
+            @if let Some(expression) = expression {
+                "entry " code { (rule_id) } " (the link matched as " code { (expression) } "), characters "
+            } @else {
+                "rule " code { (rule_id) } ", characters "
+            }
             @for (i, s) in spans.iter().enumerate() {
                 @if i > 0 { ", " }
                 @match mark_id(merged, s.start) {
