@@ -420,3 +420,33 @@ fn match_reads_lists_with_their_configured_format() {
     let line: Value = json_lines(&output.stdout).remove(0);
     assert_eq!(line["matches"][0]["category"], "cli");
 }
+
+#[test]
+fn vigil_urls_shows_each_link_its_canonical_form_expressions_and_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("urls.txt"), "bad.example.com/gallery/\n").unwrap();
+    let output = ok(run(
+        vigil(dir.path()).args(["urls", "--list", "urls.txt"]),
+        "see hxxps://bad.example[.]com/gallery/x.jpg\nnothing here, e.g. file.txt\n".as_bytes(),
+    ));
+    let lines = json_lines(&output.stdout);
+    assert_eq!(lines.len(), 2);
+    let url = &lines[0]["urls"][0];
+    assert_eq!(
+        (
+            url["start"].as_u64(),
+            url["end"].as_u64(),
+            url["written"].as_str()
+        ),
+        (
+            Some(4),
+            Some(43),
+            Some("hxxps://bad.example[.]com/gallery/x.jpg")
+        )
+    );
+    assert_eq!(url["canonical"], "https://bad.example.com/gallery/x.jpg");
+    assert_eq!(url["disguised"], true);
+    assert_eq!(url["expressions"].as_array().unwrap().len(), 6);
+    assert_eq!(url["matches"][0]["expression"], "bad.example.com/gallery/");
+    assert_eq!(lines[1]["urls"], serde_json::json!([]));
+}

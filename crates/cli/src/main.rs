@@ -12,6 +12,7 @@ mod review;
 mod run;
 mod scan;
 mod settings;
+mod urls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -75,6 +76,15 @@ enum Command {
     ///
     /// Example: vigil hash --queries photo.jpg | vigil match --list lists/ncmec.txt
     Match(matching::Args),
+    /// Show the links found in text: canonical form, lookup expressions, URL-list matches.
+    ///
+    /// Prints one JSON line per input line: {"line", "urls": [{"start", "end", "written",
+    /// "canonical", "disguised", "expressions", "matches": [{"list", "list_version",
+    /// "entry_id", "category", "expression"}]}]}. A tool for list curators checking an entry
+    /// or a disguise (docs/lists.md#url-lists); it prints the URLs it reads.
+    ///
+    /// Example: echo 'see hxxps://bad.example[.]com/x' | vigil urls --list lists/urls.txt
+    Urls(urls::Args),
     /// Verify, inspect, convert and sign lists; disable and reinstate entries.
     #[command(subcommand)]
     Lists(lists::Command),
@@ -131,6 +141,7 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::from(1),
             other => other.map(|_| ()),
         },
+        Command::Urls(args) => urls::run(args),
         Command::Config(ConfigCommand::Check { file }) => check::run(&file),
         Command::Audit(args) => match audit::run(args) {
             Ok(false) => return ExitCode::from(1),

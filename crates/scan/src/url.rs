@@ -63,7 +63,7 @@ impl Detector for UrlDetector {
         let mut matches: Vec<Match> = Vec::new();
         for link in self.extractor.extract(&text[..cut]) {
             for expression in link.url.expressions() {
-                for hit in self.index.lookup(&expression_hash(&expression)) {
+                for hit in self.index.lookup(expression_hash(&expression)) {
                     let key = (
                         std::ptr::from_ref(hit.list) as usize,
                         std::ptr::from_ref(hit.entry) as usize,

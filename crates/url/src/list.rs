@@ -335,11 +335,11 @@ impl UrlIndex {
     }
 
     /// Every entry listed under `hash`, in list order.
-    pub fn lookup(&self, hash: &ExpressionHash) -> impl Iterator<Item = UrlHit<'_>> {
-        let start = self.keys.partition_point(|(k, _, _)| k < hash);
+    pub fn lookup(&self, hash: ExpressionHash) -> impl Iterator<Item = UrlHit<'_>> {
+        let start = self.keys.partition_point(|(k, _, _)| *k < hash);
         self.keys[start..]
             .iter()
-            .take_while(move |(k, _, _)| k == hash)
+            .take_while(move |(k, _, _)| *k == hash)
             .map(|&(_, l, e)| {
                 let list = &self.lists[l as usize];
                 UrlHit {
@@ -360,7 +360,7 @@ mod tests {
             .iter()
             .flat_map(|e| {
                 index
-                    .lookup(&expression_hash(e))
+                    .lookup(expression_hash(e))
                     .map(|h| (h.entry.entry_id.clone(), e.clone()))
                     .collect::<Vec<_>>()
             })
