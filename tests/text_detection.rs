@@ -730,3 +730,40 @@ fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans(
         assert_eq!(got, expected, "{text}");
     }
 }
+
+/// The URL evaluation (scripts/url-eval.py: list links planted in fortunes sentences under
+/// every disguise, and benign sentences with ordinary URLs, file names, abbreviations,
+/// numbers and e-mail addresses at listed domains) meets its goals through this build: recall
+/// with the exact span >= 0.99 per disguise, benign sentences flagged <= 0.1 %.
+#[test]
+fn the_url_evaluation_meets_its_recall_and_false_positive_goals() {
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("summary.json");
+    let output = std::process::Command::new("python3")
+        .arg(common::root().join("scripts/url-eval.py"))
+        .args(["--vigil", env!("CARGO_BIN_EXE_vigil"), "--entries", "300"])
+        .args([
+            "--max-benign",
+            "8000",
+            "--generated-benign",
+            "2000",
+            "--assert",
+            "--json",
+        ])
+        .arg(&summary)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(
+        summary["recall"].as_object().unwrap().len(),
+        20,
+        "{summary}"
+    );
+    assert!(summary["benign"].as_u64().unwrap() >= 2000, "{summary}");
+}

@@ -45,5 +45,5 @@ mod rules;
 pub use config::TextConfig;
 pub use keywords::{KeywordList, KeywordRule, RuleKind};
 pub use matcher::{KeywordMatcher, RuleClass, TermSearch, TextError, TextHit};
-pub use normalize::{Normalized, Normalizer, Step, Steps};
+pub use normalize::{Normalized, Normalizer, Step, Steps, latin_lookalike};
 pub use rules::{CooccurrenceRule, REGEX_SIZE_LIMIT_BYTES, RegexRule, Rules};

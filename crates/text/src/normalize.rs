@@ -1112,6 +1112,13 @@ fn is_default_ignorable(c: char) -> bool {
         | 0xE0000..=0xE0FFF)
 }
 
+/// The Latin letters a non-ASCII character is confusable with (UTS #39 skeleton: Cyrillic
+/// `а` → `a`), if any: what the `confusables` step maps it to, for other crates that see
+/// through look-alike letters (host names in links).
+pub fn latin_lookalike(c: char) -> Option<&'static str> {
+    confusable(c)
+}
+
 /// The Latin reading of a non-ASCII confusable, from the UTS #39 skeleton.
 fn confusable(c: char) -> Option<&'static str> {
     confusables().get(&c).map(|s| &**s)

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 use vigil_core::Span;
-use vigil_text::{Normalizer, Step, Steps};
+use vigil_text::{Normalizer, Step, Steps, latin_lookalike};
 
 use crate::CanonicalUrl;
 
@@ -59,8 +59,9 @@ fn disguises() -> &'static Regex {
             r"(?P<dot>\s*[\[({<]\s*(?:\.|dot)\s*[\])}>]\s*",
             // word `dot` between labels, with spaces around it
             r"|[ \t]+dot[ \t]+",
-            // a dot with spaces around it
-            r"|[ \t]+\.[ \t]*|[ \t]*\.[ \t]+",
+            // a dot with spaces on both sides (one side only is how sentences end), or a
+            // comma between two words
+            r"|[ \t]+\.[ \t]+|\b,\b",
             // ideographic and other full stops
             r"|[\x{3002}\x{FF61}\x{2024}])",
             // [:] or (:)
@@ -109,8 +110,14 @@ impl Undisguised {
         let mut copied = 0;
         for caps in disguises().captures_iter(normalised) {
             let whole = caps.get(0).map_or(0..0, |m| m.range());
-            // A dot written out counts only between label characters.
-            if caps.name("dot").is_some() && !between_labels(normalised, whole.clone()) {
+            // A dot written out counts only between label characters, and one written as a
+            // word or spaced only between tokens that can be host labels (not a URL's path
+            // before it, not a scheme after it).
+            if caps.name("dot").is_some()
+                && (!between_labels(normalised, whole.clone())
+                    || (is_weak(&normalised[whole.clone()])
+                        && !host_tokens(normalised, whole.clone())))
+            {
                 continue;
             }
             out.copy(normalised, copied..whole.start);
@@ -123,9 +130,7 @@ impl Undisguised {
             } else {
                 "http"
             };
-            let weak = caps.name("dot").is_some()
-                && !normalised[whole.clone()]
-                    .contains(['[', '(', '{', '<', '\u{3002}', '\u{FF61}', '\u{2024}']);
+            let weak = caps.name("dot").is_some() && is_weak(&normalised[whole.clone()]);
             for b in replacement.bytes() {
                 out.text.push(b as char);
                 out.from.push((whole.start, whole.end));
@@ -138,14 +143,23 @@ impl Undisguised {
         out
     }
 
+    /// Copies `range` of `source`; a letter of another script inside a word that also has
+    /// Latin letters becomes the Latin letter it looks like (`exаmple` with a Cyrillic `а`).
     fn copy(&mut self, source: &str, range: std::ops::Range<usize>) {
-        let piece = &source[range.clone()];
-        self.text.push_str(piece);
-        for (offset, c) in piece.char_indices() {
+        for (offset, c) in source[range.clone()].char_indices() {
             let start = range.start + offset;
-            for _ in 0..c.len_utf8() {
+            let lookalike = (!c.is_ascii() && c.is_alphabetic())
+                .then(|| latin_lookalike(c))
+                .flatten()
+                .filter(|_| in_latin_word(source, start, c.len_utf8()));
+            let (written, disguised) = match lookalike {
+                Some(latin) => (latin, true),
+                None => (&source[start..start + c.len_utf8()], false),
+            };
+            self.text.push_str(written);
+            for _ in 0..written.len() {
                 self.from.push((start, start + c.len_utf8()));
-                self.disguised.push(false);
+                self.disguised.push(disguised);
                 self.weak.push(false);
             }
         }
@@ -155,6 +169,36 @@ impl Undisguised {
     fn source(&self, start: usize, end: usize) -> (usize, usize) {
         (self.from[start].0, self.from[end - 1].1)
     }
+}
+
+/// Whether a written-out dot is weak: a word or spaces, which prose has too (not brackets
+/// or a full stop of another script).
+fn is_weak(dot: &str) -> bool {
+    !dot.contains(['[', '(', '{', '<', '\u{3002}', '\u{FF61}', '\u{2024}'])
+}
+
+/// Whether the tokens on both sides of `range` (up to white space) can be host labels: the
+/// left one is not part of a URL (no `/`, `:` or `@`) and the right one starts no URL.
+fn host_tokens(text: &str, range: std::ops::Range<usize>) -> bool {
+    let left = text[..range.start]
+        .rsplit(char::is_whitespace)
+        .next()
+        .unwrap_or("");
+    let right = text[range.end..]
+        .split(char::is_whitespace)
+        .next()
+        .unwrap_or("");
+    !left.contains(['/', ':', '@']) && !right.contains(':')
+}
+
+/// Whether the word around the character at `at..at + len` of `text` has an ASCII letter:
+/// look-alike letters mixed into a Latin word are a disguise; a word all in another script is
+/// not.
+fn in_latin_word(text: &str, at: usize, len: usize) -> bool {
+    let word = |c: &char| c.is_alphanumeric() || *c == '\u{200b}';
+    let before = text[..at].chars().rev().take_while(word);
+    let after = text[at + len..].chars().take_while(word);
+    before.chain(after).any(|c| c.is_ascii_alphabetic())
 }
 
 /// Whether `range` of `text` has a label character (letter or digit) right before and after.
@@ -199,37 +243,89 @@ impl Extractor {
     /// Every link in `text`, in order, each once.
     pub fn extract(&self, text: &str) -> Vec<FoundUrl> {
         let normalised = self.normalizer.normalize(text);
-        let undisguised = Undisguised::of(&normalised.text);
+        let u = Undisguised::of(&normalised.text);
         let mut found = Vec::new();
-        for caps in candidates().captures_iter(&undisguised.text) {
+        let mut at = 0;
+        while let Some(caps) = candidates().captures_at(&u.text, at) {
             let Some(m) = caps
                 .name("schemed")
                 .or_else(|| caps.name("ip"))
                 .or_else(|| caps.name("bare"))
             else {
-                continue;
+                break;
             };
             let link = trim_end(m.as_str());
-            if link.is_empty() {
-                continue;
-            }
-            let (start, end) = (m.start(), m.start() + link.len());
-            let weak = undisguised.weak[start..end].iter().any(|w| *w);
-            if caps.name("bare").is_some() && !plausible_bare(&undisguised.text, start, link, weak)
-            {
-                continue;
-            }
-            let Ok(url) = CanonicalUrl::parse(link) else {
+            let range = if caps.name("bare").is_some() {
+                bare_host(&u, m.start(), link)
+            } else {
+                Some((m.start(), m.start() + link.len()))
+            };
+            let Some((start, end)) = range.filter(|(s, e)| s < e) else {
+                // Not a host here; one may start further in (`the dot http://…`).
+                at = m.start() + u.text[m.start()..].chars().next().map_or(1, char::len_utf8);
                 continue;
             };
-            let (n_start, n_end) = undisguised.source(start, end);
+            at = m.end();
+            let Ok(url) = CanonicalUrl::parse(&u.text[start..end]) else {
+                continue;
+            };
+            let (n_start, n_end) = u.source(start, end);
             found.push(FoundUrl {
                 span: normalised.span(n_start, n_end),
                 url,
-                disguised: undisguised.disguised[start..end].iter().any(|d| *d),
+                disguised: u.disguised[start..end].iter().any(|d| *d),
             });
         }
         found
+    }
+}
+
+/// Where the bare host mention `link` at `start` really is, or `None`. A host is written in
+/// one style: where real dots and weakly written ones (a word, spaces) mix, the labels joined
+/// weakly before the first real dot or after the last one are prose (`the dot
+/// example.com`), and so is any path after a weak ending. Then it must stand under a real
+/// top-level domain (else the longest shorter host that does), not be an e-mail domain, and
+/// with a weak dot left, not end in a top-level domain that is also an English word.
+fn bare_host(u: &Undisguised, start: usize, link: &str) -> Option<(usize, usize)> {
+    if u.text[..start].ends_with('@') {
+        return None;
+    }
+    let host_len = link.find(['/', ':']).unwrap_or(link.len());
+    let dots: Vec<(usize, bool)> = link[..host_len]
+        .match_indices('.')
+        .map(|(i, _)| (start + i, u.weak[start + i]))
+        .collect();
+    let (mut first, mut end) = (start, start + link.len());
+    let strong = |d: &&(usize, bool)| !d.1;
+    if let (Some(&(strong_first, _)), Some(&(strong_last, _))) =
+        (dots.iter().find(strong), dots.iter().rev().find(strong))
+    {
+        if let Some(&(dot, _)) = dots
+            .iter()
+            .rev()
+            .find(|(at, weak)| *weak && *at < strong_first)
+        {
+            first = dot + 1;
+        }
+        if let Some(&(dot, _)) = dots.iter().find(|(at, weak)| *weak && *at > strong_last) {
+            end = dot;
+        }
+    }
+    let host_end = (start + host_len).min(end);
+    let host = &u.text[first..host_end];
+    let weak = u.weak[first..host_end].iter().any(|w| *w);
+    // The longest host, from the whole one down to two labels, under a real TLD.
+    let mut candidate = host;
+    loop {
+        if under_tld(candidate, weak) {
+            let cut = first + candidate.len();
+            return Some((first, if cut == host_end { end } else { cut }));
+        }
+        let shorter = &candidate[..candidate.rfind('.')?];
+        if !shorter.contains('.') {
+            return None;
+        }
+        candidate = shorter;
     }
 }
 
@@ -240,15 +336,9 @@ const PROSE_TLDS: [&str; 26] = [
     "my", "no", "of", "ok", "on", "or", "so", "to", "us", "we",
 ];
 
-/// Whether a bare `link` at `start` of `text` is a host mention: under a real top-level
-/// domain, not the domain of an e-mail address; with a dot written as a word or spaced
-/// (`weak`), not under a top-level domain that is also an English word.
-fn plausible_bare(text: &str, start: usize, link: &str, weak: bool) -> bool {
-    if text[..start].ends_with('@') {
-        return false;
-    }
-    let host_end = link.find(['/', ':']).unwrap_or(link.len());
-    let host = &link[..host_end];
+/// Whether `host` ends in a real top-level domain; with a weakly written dot (`weak`), not
+/// one that is also an English word.
+fn under_tld(host: &str, weak: bool) -> bool {
     let tld = host.rsplit('.').next().unwrap_or("").to_lowercase();
     if weak && PROSE_TLDS.contains(&tld.as_str()) {
         return false;
@@ -349,6 +439,21 @@ mod tests {
                 "195.127.0.11/blah",
                 "http://195.127.0.11/blah",
             ),
+            (
+                "bad,example,com/x",
+                "bad,example,com/x",
+                "http://bad.example.com/x",
+            ),
+            (
+                "bаd.exаmple.com/x",
+                "bаd.exаmple.com/x",
+                "http://bad.example.com/x",
+            ),
+            (
+                "пример.рф/x",
+                "пример.рф/x",
+                "http://xn--e1afmkfd.xn--p1ai/x",
+            ),
         ];
         for (text, covered, url) in cases {
             assert_eq!(
@@ -370,6 +475,8 @@ mod tests {
             "it costs 3.50 today",
             "the dot is small. Really.",
             "192.168.1.1 is my router",
+            "yes,no and 3,50 euros",
+            "Привет, как дела?",
         ] {
             assert_eq!(found(text), Vec::<(String, String)>::new(), "{text}");
         }
