@@ -10,87 +10,18 @@
 //! sizes; VIGIL_BENCH_REGEX=0 skips the RegexSet baseline. Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::path::{Path, PathBuf};
+mod corpus;
+
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use std::hint::black_box;
 
+use corpus::{Rng, corpus_dir, corpus_words, messages};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use regex::RegexSetBuilder;
 use vigil_text::{KeywordList, KeywordMatcher, TermSearch};
-
-const MESSAGES: usize = 200_000;
-const MESSAGE_BYTES: usize = 180;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*: deterministic data, no dependency.
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn corpus_dir() -> PathBuf {
-    std::env::var_os("VIGIL_TEXT_CORPUS").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join(".cache/text-eval/fortunes/usr/share/games/fortunes")
-        },
-        PathBuf::from,
-    )
-}
-
-/// The corpus's words, in order (fortunes are English prose, quotes and dialogue).
-fn corpus_words() -> Vec<String> {
-    let dir = corpus_dir();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/bench-text", dir.display()))
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_none())
-        .collect();
-    files.sort();
-    let mut words = Vec::new();
-    for file in files {
-        let text = String::from_utf8_lossy(&std::fs::read(file).unwrap()).into_owned();
-        words.extend(
-            text.split_whitespace()
-                .filter(|w| *w != "%")
-                .map(str::to_string),
-        );
-    }
-    assert!(
-        words.len() > 10_000,
-        "corpus too small: {} words",
-        words.len()
-    );
-    words
-}
-
-/// DMs of about 180 bytes: consecutive corpus words from random places.
-fn messages(words: &[String], rng: &mut Rng) -> Vec<String> {
-    (0..MESSAGES)
-        .map(|_| {
-            let mut at = rng.below(words.len());
-            let mut text = String::new();
-            while text.len() < MESSAGE_BYTES {
-                text += &words[at % words.len()];
-                text.push(' ');
-                at += 1;
-            }
-            text
-        })
-        .collect()
-}
 
 /// `n` distinct terms of two or three random corpus words (lower-cased letters only), the
 /// shape of phrase lists; few occur in the messages, as few list terms occur in real DMs.
@@ -155,7 +86,7 @@ fn main() {
     let regex_baseline = std::env::var("VIGIL_BENCH_REGEX").map_or(true, |v| v != "0");
     let mut rng = Rng(0x5eed);
     let words = corpus_words();
-    let mut messages = messages(&words, &mut rng);
+    let mut messages = messages(&words, corpus::MESSAGES, &mut rng);
     let bytes: usize = messages.iter().map(String::len).sum();
     println!(
         "{} messages, {:.1} MB, from {} corpus words in {}",

@@ -767,3 +767,66 @@ fn the_url_evaluation_meets_its_recall_and_false_positive_goals() {
     );
     assert!(summary["benign"].as_u64().unwrap() >= 2000, "{summary}");
 }
+
+#[test]
+fn a_short_link_is_evidence_beside_a_match_and_a_rule_of_its_own_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("kw.csv"), KEYWORDS).unwrap();
+    std::fs::write(dir.path().join("urls.txt"), "listed.example.com\n").unwrap();
+    let texts: Vec<String> = [
+        "keep this a secret, see https://bit.ly/3xYz",
+        "just this: t.co/abc",
+        "nothing to see",
+    ]
+    .map(String::from)
+    .to_vec();
+    for (rule, expected) in [
+        ("false", [Some(vec!["secret", "bit.ly"]), None, None]),
+        (
+            "true",
+            [Some(vec!["secret", "bit.ly"]), Some(vec!["t.co"]), None],
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("vigil.toml"),
+            format!(
+                "[lists]\nkeyword_lists = [\"kw.csv\"]\nurl_lists = [\"urls.txt\"]\n\
+                 [urls]\nshort_link_rule = {rule}\n"
+            ),
+        )
+        .unwrap();
+        let output = run(
+            vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+            &messages(&texts),
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut got = [None, None, None];
+        for flag in json_lines(&output.stdout) {
+            assert_valid(&schema("flag"), &flag);
+            let i: usize = flag["message_id"].as_str().unwrap()[2..].parse().unwrap();
+            let mut rules: Vec<&str> = flag["matches"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["rule_id"].as_str().unwrap())
+                .collect();
+            rules.sort_unstable_by_key(|r| *r == "bit.ly");
+            for m in flag["matches"].as_array().unwrap() {
+                if m["category"] == "unresolved_short_link" {
+                    assert_eq!(
+                        (m["detector"].as_str(), m["severity"].as_str()),
+                        (Some("url"), Some("low"))
+                    );
+                }
+            }
+            got[i] = Some(rules.into_iter().map(str::to_string).collect::<Vec<_>>());
+        }
+        let expected =
+            expected.map(|e| e.map(|v| v.into_iter().map(str::to_string).collect::<Vec<_>>()));
+        assert_eq!(got, expected, "short_link_rule = {rule}");
+    }
+}

@@ -49,6 +49,8 @@ pub struct Config {
     pub text: TextConfig,
     /// `[video]`: decoding videos and animated images in isolated workers.
     pub video: VideoConfig,
+    /// `[urls]`: shortened links in messages.
+    pub urls: vigil_url::UrlsConfig,
     /// `[kafka]`: the broker runtime (`vigil run`).
     pub kafka: KafkaConfig,
     /// `[admin]`: the admin HTTP endpoint.
@@ -127,6 +129,7 @@ impl Config {
             input: self.input.clone(),
             text: self.text.clone(),
             video: self.video.clone(),
+            urls: self.urls.clone(),
             video_worker: None,
         }
     }
@@ -164,6 +167,7 @@ impl Section for Config {
         self.input.validate()?;
         self.text.validate()?;
         self.video.validate()?;
+        self.urls.validate()?;
         self.lists.validate()?;
         self.matching.check_list_thresholds(&self.lists)?;
         self.kafka.validate()?;

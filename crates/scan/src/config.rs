@@ -86,6 +86,8 @@ pub struct ScanConfig {
     pub text: TextConfig,
     /// `[video]`: decoding videos and animated images.
     pub video: VideoConfig,
+    /// `[urls]`: shortened links.
+    pub urls: vigil_url::UrlsConfig,
     /// The program a video worker runs (`vigil video-worker`): set by the binary, which
     /// knows its own path. Without it videos get their exact digests only.
     pub video_worker: Option<WorkerCommand>,

@@ -27,6 +27,9 @@ pub struct Problem {
 pub struct Findings {
     /// Matches found so far.
     pub matches: Vec<Match>,
+    /// Matches that join a flag only when something else matched: evidence worth showing
+    /// beside a match, not a reason to flag (a shortened link nobody resolved).
+    pub evidence: Vec<Match>,
     /// Problems found so far.
     pub problems: Vec<Problem>,
     /// Time spent per step and images hashed: observation only, never read back.

@@ -212,9 +212,11 @@ impl Pipeline {
                 config.text.max_scan_bytes,
             )));
         }
-        if !url_lists.is_empty() {
+        // Links are looked at with URL lists, or when a short link alone flags.
+        if !url_lists.is_empty() || config.urls.short_link_rule {
             detectors.push(Box::new(UrlDetector::new(
                 UrlIndex::build(url_lists),
+                &config.urls,
                 config.text.max_scan_bytes,
                 !keyword_detector,
             )));

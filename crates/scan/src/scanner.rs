@@ -80,6 +80,7 @@ impl Scanner {
             match catch_unwind(AssertUnwindSafe(|| detector.detect(&context, &mut own))) {
                 Ok(()) => {
                     findings.matches.append(&mut own.matches);
+                    findings.evidence.append(&mut own.evidence);
                     findings.problems.append(&mut own.problems);
                     trace.merge(&own.trace);
                 }
@@ -93,7 +94,10 @@ impl Scanner {
                 }),
             }
         }
-        let (matches, suppressed) = self.allow.apply(findings.matches);
+        let (mut matches, suppressed) = self.allow.apply(findings.matches);
+        if !matches.is_empty() {
+            matches.append(&mut findings.evidence);
+        }
         let flag = (!matches.is_empty()).then(|| {
             let mut flag = Flag::new(
                 message.message_id.clone(),

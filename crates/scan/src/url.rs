@@ -1,13 +1,15 @@
 //! The URL detector: links in a message's text (through their disguises) looked up in URL
 //! lists by their Safe Browsing expressions, so an entry for a page, a folder or a whole
 //! domain matches. One match per (list, entry), with every span where a link matched it and
-//! the most specific expression that did.
+//! the most specific expression that did. A link to a shortener (`[urls] shorteners`) is
+//! `unresolved_short_link` evidence: it joins a flag that matched otherwise, or flags by
+//! itself with `urls.short_link_rule`.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
-use vigil_core::{DetectorKind, Match, MatchSubject, ReasonCode};
-use vigil_url::{Extractor, UrlIndex, expression_hash};
+use vigil_core::{DetectorKind, Match, MatchSubject, ReasonCode, Severity};
+use vigil_url::{CanonicalUrl, Extractor, UrlIndex, UrlsConfig, expression_hash};
 
 use crate::{Detector, Findings, Problem, ScanContext, TimedStep};
 
@@ -19,17 +21,47 @@ pub struct UrlDetector {
     max_scan_bytes: usize,
     /// Report text past `max_scan_bytes` (when no keyword detector does).
     report_truncation: bool,
+    shorteners: Vec<String>,
+    short_link_rule: bool,
 }
+
+/// The list name and category short-link evidence carries.
+const SHORT_LINKS: &str = "unresolved_short_link";
 
 impl UrlDetector {
     /// A detector over `index`, reading at most `max_scan_bytes` of a text (`text.max_scan_bytes`).
-    pub fn new(index: UrlIndex, max_scan_bytes: u64, report_truncation: bool) -> UrlDetector {
+    pub fn new(
+        index: UrlIndex,
+        urls: &UrlsConfig,
+        max_scan_bytes: u64,
+        report_truncation: bool,
+    ) -> UrlDetector {
         UrlDetector {
             index,
             extractor: Extractor::new(),
             max_scan_bytes: usize::try_from(max_scan_bytes).unwrap_or(usize::MAX),
             report_truncation,
+            shorteners: urls
+                .shorteners
+                .iter()
+                .map(|s| s.to_ascii_lowercase())
+                .collect(),
+            short_link_rule: urls.short_link_rule,
         }
+    }
+
+    /// The shortener `url` points to, if any (its host or a subdomain of it).
+    fn shortener(&self, url: &CanonicalUrl) -> Option<&str> {
+        let host = url.host();
+        self.shorteners
+            .iter()
+            .find(|s| {
+                host == s.as_str()
+                    || host
+                        .strip_suffix(s.as_str())
+                        .is_some_and(|p| p.ends_with('.'))
+            })
+            .map(String::as_str)
     }
 }
 
@@ -61,7 +93,23 @@ impl Detector for UrlDetector {
         // (list, entry) → match, in order of first appearance.
         let mut found: HashMap<(usize, usize), usize> = HashMap::new();
         let mut matches: Vec<Match> = Vec::new();
+        let mut short_links: Vec<Match> = Vec::new();
         for link in self.extractor.extract(&text[..cut]) {
+            if let Some(shortener) = self.shortener(&link.url) {
+                let expression = link.url.expressions().into_iter().next();
+                short_links.push(Match {
+                    detector: DetectorKind::Url,
+                    list: SHORT_LINKS.to_string(),
+                    list_version: "config".to_string(),
+                    category: SHORT_LINKS.to_string(),
+                    severity: Severity::Low,
+                    subject: MatchSubject::Text {
+                        rule_id: shortener.to_string(),
+                        spans: vec![link.span],
+                        expression,
+                    },
+                });
+            }
             for expression in link.url.expressions() {
                 for hit in self.index.lookup(expression_hash(&expression)) {
                     let key = (
@@ -96,6 +144,11 @@ impl Detector for UrlDetector {
             }
         }
         findings.matches.extend(matches);
+        if self.short_link_rule {
+            findings.matches.extend(short_links);
+        } else {
+            findings.evidence.extend(short_links);
+        }
         findings.trace.add(TimedStep::Text, start.elapsed());
     }
 }

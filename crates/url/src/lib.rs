@@ -24,11 +24,13 @@
 //! ```
 
 mod canon;
+pub mod config;
 mod expr;
 mod extract;
 mod list;
 
 pub use canon::{CanonError, CanonicalUrl};
+pub use config::UrlsConfig;
 pub use expr::{ExpressionHash, expression_hash};
 pub use extract::{Extractor, FoundUrl};
 pub use list::{UrlEntry, UrlHit, UrlIndex, UrlList};
