@@ -356,6 +356,27 @@ fn url_lists_plain_and_hashed_sign_verify_and_count_from_the_command_line() {
         ));
         assert!(String::from_utf8_lossy(&verified.stdout).starts_with("ok "));
     }
+    // Converted, a plain list holds hashes only, and matches the same links.
+    let converted = ok(run(
+        vigil(dir.path()).args(["lists", "convert", "iwf-urls.txt"]),
+        b"",
+    ));
+    let converted = String::from_utf8(converted.stdout).unwrap();
+    assert!(
+        converted.starts_with("url_sha256,entry_id,category,severity\n"),
+        "{converted}"
+    );
+    assert!(!converted.contains("example"), "{converted}");
+    std::fs::write(dir.path().join("hashed.csv"), &converted).unwrap();
+    let matched = ok(run(
+        vigil(dir.path()).args(["urls", "--list", "hashed.csv"]),
+        b"http://www.c.example.net/x\n",
+    ));
+    let matched = json_lines(&matched.stdout);
+    assert_eq!(
+        matched[0]["urls"][0]["matches"][0]["expression"],
+        "c.example.net/"
+    );
     let stats = ok(run(
         vigil(dir.path()).args(["lists", "stats", "iwf-urls.txt", "shared.csv"]),
         b"",

@@ -28,7 +28,8 @@ pub(crate) enum Command {
     /// their frames, and the frames matching compares (repeats and low quality dropped, by
     /// the list's `vpdq_min_quality`).
     Stats(Select),
-    /// Convert a list (HMA lines, bare hashes, JSON lines, CSV) to vigil CSV.
+    /// Convert a list (HMA lines, bare hashes, JSON lines, CSV) to vigil CSV; a URL list to
+    /// CSV of hashed entries (`url_sha256`), which holds no URL in plaintext.
     Convert(Convert),
     /// Write a manifest for a list file and sign it with an ed25519 key (PEM, PKCS#8, as
     /// `openssl genpkey -algorithm ed25519 -out key.pem` writes it).
@@ -431,6 +432,36 @@ fn stats(select: &Select) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A URL list as CSV of hashed entries (`url_sha256,entry_id,category,severity`): the same
+/// list, holding no URL in plaintext.
+fn convert_urls(
+    source: &ListSource,
+    file: ListFile,
+    output: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let list = UrlList::from_file(source, file)?;
+    let sink: Box<dyn Write> = match output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot create {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let mut writer = csv::Writer::from_writer(sink);
+    writer.write_record(["url_sha256", "entry_id", "category", "severity"])?;
+    for entry in list.entries() {
+        let hash = hex::encode(entry.hash);
+        writer.write_record([
+            &hash,
+            &entry.entry_id,
+            &entry.category,
+            entry.severity.as_str(),
+        ])?;
+    }
+    writer.flush()?;
+    Ok(())
+}
+
 fn convert(args: &Convert) -> anyhow::Result<()> {
     let source = args.format.source(args.input.clone());
     let file = ListFile::read(
@@ -438,6 +469,9 @@ fn convert(args: &Convert) -> anyhow::Result<()> {
         &Integrity::default(),
         time::OffsetDateTime::now_utc(),
     )?;
+    if source.format.is_none() && kind_of_file(&args.input, file.bytes()) == Kind::Url {
+        return convert_urls(&source, file, args.output.as_deref());
+    }
     let list = HashList::from_file(&source, file, args.format.lenient)?;
     let mut extra: Vec<Arc<str>> = Vec::new();
     for (key, _) in list.entries().flat_map(|e| e.metadata) {
