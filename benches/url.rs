@@ -97,8 +97,14 @@ fn main() {
         ];
         for (i, dm) in dms.iter_mut().enumerate() {
             if i % 100 == 0 {
-                let link = listed[rng.below(listed.len())].replace('.', "[.]");
-                dm.push_str(&format!(" {link}/x.jpg"));
+                // A page as listed; a folder or domain with a page below it.
+                let entry = &listed[rng.below(listed.len())];
+                let below = if entry.ends_with(".html") {
+                    ""
+                } else {
+                    "/x.jpg"
+                };
+                dm.push_str(&format!(" {}{below}", entry.replace('.', "[.]")));
             } else if i % 20 == 0 {
                 dm.push_str(benign[i % benign.len()]);
             }
