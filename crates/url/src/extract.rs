@@ -352,6 +352,7 @@ impl Extractor {
 /// `dot`; ` dot ` or ` . ` between words. Most messages have none of these (a sentence's full
 /// stop has a space after it) and skip the normalisation and the patterns.
 fn may_hold_link(b: &[u8]) -> bool {
+    use memchr::{memchr2_iter, memchr3_iter, memmem};
     let wordy = |c: u8| c.is_ascii_alphanumeric() || c >= 0x80;
     let starts = |at: usize, s: &[u8]| {
         b.get(at..at + s.len())
@@ -360,55 +361,56 @@ fn may_hold_link(b: &[u8]) -> bool {
     // Whether the label starting at `at` could end a host: two word bytes or more, one of
     // them a letter (or non-ASCII), or a `/` later in the same token.
     let label_after = |at: usize| {
-        let run = b[at.min(b.len())..]
+        let rest = b.get(at..).unwrap_or_default();
+        let run = rest.iter().take_while(|c| wordy(**c)).count();
+        let token = &rest[..rest
             .iter()
-            .take_while(|c| wordy(**c))
-            .count();
-        let label = &b[at.min(b.len())..(at + run).min(b.len())];
-        let token_end = b[at.min(b.len())..]
-            .iter()
-            .position(|c| c.is_ascii_whitespace())
-            .map_or(b.len(), |p| at + p);
-        (run >= 2 && label.iter().any(|c| c.is_ascii_alphabetic() || *c >= 0x80))
-            || b[at.min(b.len())..token_end].contains(&b'/')
+            .position(u8::is_ascii_whitespace)
+            .unwrap_or(rest.len())];
+        (run >= 2
+            && rest[..run]
+                .iter()
+                .any(|c| c.is_ascii_alphabetic() || *c >= 0x80))
+            || token.contains(&b'/')
     };
-    for i in 0..b.len() {
-        let dot_len = match b[i] {
-            b'.' | b',' => 1,
-            0xE3 if starts(i, "\u{3002}".as_bytes()) => 3,
-            0xEF if starts(i, "\u{FF0E}".as_bytes()) || starts(i, "\u{FF61}".as_bytes()) => 3,
-            0xE2 if starts(i, "\u{2024}".as_bytes()) => 3,
-            _ => 0,
-        };
-        if dot_len > 0 && i > 0 && wordy(b[i - 1]) && label_after(i + dot_len) {
-            return true;
-        }
-        let found = match b[i] {
-            b':' => {
-                starts(i + 1, b"//")
-                    || (matches!(b.get(i + 1), Some(b']' | b')')) && starts(i + 2, b"//"))
+    let dot_at = |i: usize, len: usize| i > 0 && wordy(b[i - 1]) && label_after(i + len);
+    // The searches run in SIMD over the bytes: most messages are done in a few of them.
+    if memchr2_iter(b'.', b',', b).any(|i| dot_at(i, 1)) {
+        return true;
+    }
+    if !b.is_ascii() {
+        for stop in ["\u{3002}", "\u{FF0E}", "\u{FF61}", "\u{2024}"] {
+            if memmem::find_iter(b, stop.as_bytes()).any(|i| dot_at(i, stop.len())) {
+                return true;
             }
-            b'[' | b'(' | b'{' | b'<' => {
-                let mut j = i + 1;
-                while b.get(j) == Some(&b' ') {
-                    j += 1;
-                }
-                (b.get(j) == Some(&b'.')
-                    && matches!(b.get(j + 1), Some(b']' | b')' | b'}' | b'>' | b' ')))
-                    || starts(j, b"dot")
-            }
-            b' ' | b'\t' => {
-                starts(i + 1, b". ")
-                    || starts(i + 1, b".\t")
-                    || (starts(i + 1, b"dot") && matches!(b.get(i + 4), Some(b' ' | b'\t')))
-            }
-            _ => false,
-        };
-        if found {
-            return true;
         }
     }
-    false
+    if [&b"://"[..], b":]//", b":)//", b" . ", b" .\t"]
+        .iter()
+        .any(|needle| memmem::find(b, needle).is_some())
+    {
+        return true;
+    }
+    let bracketed = |i: usize| {
+        let mut j = i + 1;
+        while b.get(j) == Some(&b' ') {
+            j += 1;
+        }
+        (b.get(j) == Some(&b'.') && matches!(b.get(j + 1), Some(b']' | b')' | b'}' | b'>' | b' ')))
+            || starts(j, b"dot")
+    };
+    if memchr3_iter(b'[', b'(', b'{', b).any(bracketed)
+        || memchr::memchr_iter(b'<', b).any(bracketed)
+    {
+        return true;
+    }
+    // ` dot ` in any case.
+    memchr2_iter(b'd', b'D', b).any(|i| {
+        i > 0
+            && matches!(b[i - 1], b' ' | b'\t')
+            && starts(i, b"dot")
+            && matches!(b.get(i + 3), Some(b' ' | b'\t'))
+    })
 }
 
 /// Where the bare host mention `link` at `start` really is, or `None`. A host is written in
