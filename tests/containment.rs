@@ -294,6 +294,31 @@ fn disabled_entries_are_counted_not_flagged_and_false_positives_quarantine_into_
     );
 }
 
+/// Two `vigil run` instances of one group, once both own partitions (before anything is
+/// produced).
+fn start_group(config: &str) -> [Vigil; 2] {
+    let both = [Vigil::start(config), Vigil::start(config)];
+    let assigned = |admin| {
+        http_get(admin, "/metrics")
+            .map(|(_, t)| {
+                t.lines()
+                    .any(|l| l.starts_with("vigil_assigned_partitions ") && !l.ends_with(" 0"))
+            })
+            .unwrap_or(false)
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !both.iter().all(|v| assigned(v.admin)) {
+        assert!(
+            Instant::now() < deadline,
+            "the group did not settle:\n{}\n{}",
+            both[0].logs(),
+            both[1].logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    both
+}
+
 /// Messages planting the secrecy phrase, one per conversation.
 fn phrase_messages(n: usize, tag: &str) -> Vec<Input> {
     (0..n)
@@ -327,27 +352,7 @@ fn a_flood_is_counted_across_instances_and_goes_to_verification_after_the_limit(
         lists_section(),
         kafka_section(&group, &t.input, "")
     );
-    let first = Vigil::start(&config);
-    let second = Vigil::start(&config);
-    // Both members own partitions before anything is produced.
-    let assigned = |admin| {
-        http_get(admin, "/metrics")
-            .map(|(_, t)| {
-                t.lines()
-                    .any(|l| l.starts_with("vigil_assigned_partitions ") && !l.ends_with(" 0"))
-            })
-            .unwrap_or(false)
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !(assigned(first.admin) && assigned(second.admin)) {
-        assert!(
-            Instant::now() < deadline,
-            "the group did not settle:\n{}\n{}",
-            first.logs(),
-            second.logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let [first, second] = start_group(&config);
     // One message at a time, as a viral phrase spreads: each instance sees the other's
     // sightings well before its next message.
     for record in phrase_messages(MESSAGES, "fl") {
@@ -677,24 +682,7 @@ fn a_quarantine_from_decisions_reaches_both_instances_within_seconds_and_survive
         lists_section(),
         kafka_section(&unique("g"), &t.input, "")
     );
-    let start_both = || {
-        let both = [Vigil::start(&config), Vigil::start(&config)];
-        let assigned = |admin| {
-            http_get(admin, "/metrics")
-                .map(|(_, t)| {
-                    t.lines()
-                        .any(|l| l.starts_with("vigil_assigned_partitions ") && !l.ends_with(" 0"))
-                })
-                .unwrap_or(false)
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !both.iter().all(|v| assigned(v.admin)) {
-            assert!(Instant::now() < deadline, "the group did not settle");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        both
-    };
-    let both = start_both();
+    let both = start_group(&config);
     produce(&t.input, &one_per_partition("before"));
     assert_eq!(routed(&t.verdicts, "before"), vec![t.flags.clone(); 4]);
 
@@ -729,7 +717,7 @@ fn a_quarantine_from_decisions_reaches_both_instances_within_seconds_and_survive
     }
 
     // Both restart: the state is read back from the compacted topic before scanning.
-    let both = start_both();
+    let both = start_group(&config);
     produce(&t.input, &one_per_partition("restarted"));
     assert_eq!(routed(&t.verdicts, "restarted"), vec![verify.clone(); 4]);
     for vigil in both {

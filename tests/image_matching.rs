@@ -264,6 +264,34 @@ fn vigil_hash_prints_one_line_per_file_and_fails_at_the_end() {
     assert_eq!(line["pdq_trimmed_box"], json!([16, 12, 160, 120]));
 }
 
+/// `vigil scan` of `input` with `dir`'s vigil.toml: the (entry, distance) of each match of the
+/// one flag, sorted.
+fn scanned_entries(dir: &Path, input: &str) -> Vec<(String, u64)> {
+    let output = run(
+        vigil(dir).args(["scan", "--config", "vigil.toml", "-"]),
+        input.as_bytes(),
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let flags = json_lines(&output.stdout);
+    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["entry_id"].as_str().unwrap().to_string(),
+                m["distance"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    matched.sort();
+    matched
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -315,28 +343,7 @@ fn lists_and_categories_tighten_the_pdq_thresholds_and_may_not_loosen_them() {
         "m-1",
         &[("a1", "image/png", &fixture("photo-like-seed7-160x120.png"))],
     );
-    let output = run(
-        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
-        input.as_bytes(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let flags = json_lines(&output.stdout);
-    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["entry_id"].as_str().unwrap().to_string(),
-                m["distance"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    matched.sort();
+    let matched = scanned_entries(dir.path(), &input);
     // strict.csv's 12 keeps 10 and drops 20; category B's 15 drops loose.csv's B at 20 and
     // keeps its B at 10; loose.csv's A at 20 is within match's 31.
     assert_eq!(
@@ -554,28 +561,7 @@ fn lists_and_categories_tighten_the_phash_dhash_and_ahash_distances() {
     )
     .unwrap();
     let input = message("m-1", &[("a1", "image/png", &photo)]);
-    let output = run(
-        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
-        input.as_bytes(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let flags = json_lines(&output.stdout);
-    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["entry_id"].as_str().unwrap().to_string(),
-                m["distance"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    matched.sort();
+    let matched = scanned_entries(dir.path(), &input);
     // family.csv's pHash 4 keeps 2 and drops 6, its dHash 5 drops 6; category B's 3 drops
     // other.csv's B at 6 and keeps its A at 6 (match's 8).
     assert_eq!(matched, [("o-far-a".into(), 6), ("p-near".into(), 2)]);
