@@ -199,7 +199,15 @@ impl Undisguised {
     /// Copies `range` of `source`; a letter of another script inside a word that also has
     /// Latin letters becomes the Latin letter it looks like (`exаmple` with a Cyrillic `а`).
     fn copy(&mut self, source: &str, range: std::ops::Range<usize>) {
-        for (offset, c) in source[range.clone()].char_indices() {
+        let piece = &source[range.clone()];
+        if piece.is_ascii() {
+            self.text.push_str(piece);
+            self.from.extend(range.clone().map(|at| (at, at + 1)));
+            self.disguised.resize(self.text.len(), false);
+            self.weak.resize(self.text.len(), false);
+            return;
+        }
+        for (offset, c) in piece.char_indices() {
             let start = range.start + offset;
             let lookalike = (!c.is_ascii() && c.is_alphabetic())
                 .then(|| latin_lookalike(c))
