@@ -231,7 +231,8 @@ fn selection(select: &Select) -> anyhow::Result<Selected> {
 
 /// What a list file given on the command line lists: keywords for a rule file (`.toml`) or a
 /// CSV whose header names a `term` column; URLs for a CSV naming `url` or `url_sha256`, JSON
-/// lines with those keys, or lines that read as URLs rather than hex hashes; else hashes.
+/// lines with those keys, or lines of one token that reads as a URL rather than a hex hash;
+/// else hashes (HMA lines are `<type> <hash>`).
 fn kind_of_file(path: &std::path::Path, bytes: &[u8]) -> Kind {
     let extension = path
         .extension()
@@ -256,9 +257,12 @@ fn kind_of_file(path: &std::path::Path, bytes: &[u8]) -> Kind {
         let url_key = first.contains("\"url\"") || first.contains("\"url_sha256\"");
         return if url_key { Kind::Url } else { Kind::Hash };
     }
-    let hashes = first.split_whitespace().last().unwrap_or("");
-    let url_like = (first.contains('.') || first.contains('/'))
-        && !hashes.chars().all(|c| c.is_ascii_hexdigit());
+    // A URL list's line is one token (a URL has no spaces); an HMA line is `<type> <hash>`.
+    let mut tokens = first.split_whitespace();
+    let (token, more) = (tokens.next().unwrap_or(""), tokens.next().is_some());
+    let url_like = !more
+        && (token.contains('.') || token.contains('/'))
+        && !token.chars().all(|c| c.is_ascii_hexdigit());
     if extension != "csv" && url_like {
         Kind::Url
     } else {
