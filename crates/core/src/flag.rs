@@ -815,6 +815,7 @@ mod tests {
             "keyword",
             "regex",
             "cooccurrence",
+            "url",
         ];
         let kinds: Vec<DetectorKind> = wire
             .iter()
@@ -826,7 +827,7 @@ mod tests {
         }
         assert!(kinds.is_sorted(), "{kinds:?}");
         assert_eq!(DetectorKind::all().count(), wire.len());
-        for bad in ["SHA256", "sha-256", "url", ""] {
+        for bad in ["SHA256", "sha-256", "link", ""] {
             let err = serde_json::from_str::<DetectorKind>(&format!("\"{bad}\"")).unwrap_err();
             assert!(err.to_string().contains(&format!("`{bad}`")), "{err}");
         }
