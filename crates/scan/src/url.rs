@@ -95,8 +95,9 @@ impl Detector for UrlDetector {
         let mut matches: Vec<Match> = Vec::new();
         let mut short_links: Vec<Match> = Vec::new();
         for link in self.extractor.extract(&text[..cut]) {
+            let expressions = link.url.expressions();
             if let Some(shortener) = self.shortener(&link.url) {
-                let expression = link.url.expressions().into_iter().next();
+                let expression = expressions.first().cloned();
                 short_links.push(Match {
                     detector: DetectorKind::Url,
                     list: SHORT_LINKS.to_string(),
@@ -110,8 +111,8 @@ impl Detector for UrlDetector {
                     },
                 });
             }
-            for expression in link.url.expressions() {
-                for hit in self.index.lookup(expression_hash(&expression)) {
+            for expression in &expressions {
+                for hit in self.index.lookup(expression_hash(expression)) {
                     let key = (
                         std::ptr::from_ref(hit.list) as usize,
                         std::ptr::from_ref(hit.entry) as usize,
