@@ -5,6 +5,8 @@
 //! numeric forms written as a dotted quad, international names as punycode, lower case, the
 //! port dropped, the path with `.`, `..` and `//` resolved; the query kept as written.
 
+use std::borrow::Cow;
+
 /// Why a text is not a URL that can be canonicalised. Never quotes the text (a URL from a
 /// message is content).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,11 +32,22 @@ pub struct CanonicalUrl {
 impl CanonicalUrl {
     /// Canonicalises `input`; without a scheme, `http` is assumed.
     pub fn parse(input: &str) -> Result<CanonicalUrl, CanonError> {
-        let cleaned: Vec<u8> = input
+        // Each step borrows when it has nothing to change (a link as people write it mostly
+        // has no tab, escape, dot segment or upper case).
+        let trimmed = input
             .trim_matches(|c: char| c.is_ascii_whitespace())
-            .bytes()
-            .filter(|b| !matches!(b, b'\t' | b'\r' | b'\n'))
-            .collect();
+            .as_bytes();
+        let cleaned: Cow<'_, [u8]> = if trimmed.iter().any(|b| matches!(b, b'\t' | b'\r' | b'\n')) {
+            Cow::Owned(
+                trimmed
+                    .iter()
+                    .copied()
+                    .filter(|b| !matches!(b, b'\t' | b'\r' | b'\n'))
+                    .collect(),
+            )
+        } else {
+            Cow::Borrowed(trimmed)
+        };
         let without_fragment = match cleaned.iter().position(|&b| b == b'#') {
             Some(at) => &cleaned[..at],
             None => &cleaned[..],
@@ -120,28 +133,36 @@ fn unescape(bytes: &[u8]) -> Vec<u8> {
 
 /// [`unescape`] until nothing changes (each pass that changes anything shortens the text, so
 /// this ends).
-fn unescape_fully(bytes: &[u8]) -> Vec<u8> {
+fn unescape_fully(bytes: &[u8]) -> Cow<'_, [u8]> {
+    if !bytes.contains(&b'%') {
+        return Cow::Borrowed(bytes);
+    }
     let mut current = bytes.to_vec();
     loop {
         let next = unescape(&current);
         if next.len() == current.len() {
-            return current;
+            return Cow::Owned(current);
         }
         current = next;
     }
 }
 
 /// Escapes control bytes, space, bytes from 0x7f, `#` and `%` as `%XX` (upper-case hex).
-fn escape(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+fn escape(bytes: &[u8]) -> Cow<'_, str> {
+    let needs = |b: u8| b <= 0x20 || b >= 0x7f || b == b'#' || b == b'%';
+    if !bytes.iter().any(|&b| needs(b)) {
+        // Only ASCII bytes from 0x21 to 0x7e are left.
+        return Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default());
+    }
+    let mut out = String::with_capacity(bytes.len() + 16);
     for &b in bytes {
-        if b <= 0x20 || b >= 0x7f || b == b'#' || b == b'%' {
+        if needs(b) {
             out.push_str(&format!("%{b:02X}"));
         } else {
             out.push(b as char);
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// The scheme (lower case; `http` when there is none) and the rest after `scheme://`. A
@@ -201,6 +222,10 @@ fn canonical_host(authority: &str) -> Option<(String, bool)> {
 /// An international host name (escaped UTF-8 bytes) as punycode (IDNA, UTS 46); `None` for an
 /// ASCII name or bytes that are not a valid name.
 fn international(host: &str) -> Option<String> {
+    if !host.contains('%') {
+        // Escaping left only ASCII: an ASCII name.
+        return None;
+    }
     let bytes = unescape(host.as_bytes());
     let text = std::str::from_utf8(&bytes).ok()?;
     if text.is_ascii() {
@@ -216,6 +241,12 @@ fn international(host: &str) -> Option<String> {
 /// one to four parts, each decimal, octal (leading `0`) or hex (`0x`), the last filling the
 /// remaining bytes.
 fn ipv4(host: &str) -> Option<String> {
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b'x' | b'X'))
+    {
+        return None;
+    }
     let parts: Vec<&str> = host.split('.').collect();
     if parts.len() > 4 {
         return None;
@@ -242,14 +273,14 @@ fn ipv4(host: &str) -> Option<String> {
 
 /// One part of a numeric IPv4 host: `0x` hex, leading-`0` octal, or decimal.
 fn number(part: &str) -> Option<u64> {
-    let lower = part.to_ascii_lowercase();
-    let (digits, radix) = if let Some(hex) = lower.strip_prefix("0x") {
-        (hex, 16)
-    } else if lower.len() > 1 && lower.starts_with('0') {
-        (&lower[1..], 8)
-    } else {
-        (lower.as_str(), 10)
-    };
+    let (digits, radix) =
+        if let Some(hex) = part.strip_prefix("0x").or_else(|| part.strip_prefix("0X")) {
+            (hex, 16)
+        } else if part.len() > 1 && part.starts_with('0') {
+            (&part[1..], 8)
+        } else {
+            (part, 10)
+        };
     if digits.is_empty() {
         return (radix == 16).then_some(0);
     }
@@ -261,6 +292,15 @@ fn number(part: &str) -> Option<u64> {
 
 /// The path with runs of `/` collapsed and `.` and `..` resolved; `/` when empty.
 fn canonical_path(path: &str) -> String {
+    let plain = path.starts_with('/')
+        && !path.contains("//")
+        && !path.contains("/./")
+        && !path.contains("/../")
+        && !path.ends_with("/.")
+        && !path.ends_with("/..");
+    if plain {
+        return path.to_string();
+    }
     let mut segments: Vec<&str> = Vec::new();
     let mut directory = true;
     for segment in path.split('/').filter(|s| !s.is_empty()) {
