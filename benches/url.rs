@@ -17,7 +17,7 @@ use std::time::Duration;
 use corpus::{Rng, corpus_dir, corpus_words, messages};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vigil_text::{KeywordList, KeywordMatcher};
-use vigil_url::{Extractor, UrlIndex, UrlList, expression_hash};
+use vigil_url::{Extractor, UrlIndex, UrlList};
 
 const TERMS: usize = 1000;
 
@@ -120,8 +120,13 @@ fn main() {
             extractor
                 .extract(dm)
                 .iter()
-                .flat_map(|found| found.url.expressions())
-                .map(|e| index.lookup(expression_hash(&e)).count())
+                .map(|found| {
+                    found
+                        .url
+                        .lookups()
+                        .map(|e| index.lookup(e.hash()).count())
+                        .sum::<usize>()
+                })
                 .sum()
         };
         let mut group = criterion.benchmark_group("url");

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use vigil_core::{DetectorKind, Match, MatchSubject, ReasonCode, Severity};
-use vigil_url::{CanonicalUrl, Extractor, UrlIndex, UrlsConfig, expression_hash};
+use vigil_url::{CanonicalUrl, Extractor, UrlIndex, UrlsConfig};
 
 use crate::{Detector, Findings, Problem, ScanContext, TimedStep};
 
@@ -95,9 +95,7 @@ impl Detector for UrlDetector {
         let mut matches: Vec<Match> = Vec::new();
         let mut short_links: Vec<Match> = Vec::new();
         for link in self.extractor.extract(&text[..cut]) {
-            let expressions = link.url.expressions();
             if let Some(shortener) = self.shortener(&link.url) {
-                let expression = expressions.first().cloned();
                 short_links.push(Match {
                     detector: DetectorKind::Url,
                     list: SHORT_LINKS.to_string(),
@@ -107,12 +105,12 @@ impl Detector for UrlDetector {
                     subject: MatchSubject::Text {
                         rule_id: shortener.to_string(),
                         spans: vec![link.span],
-                        expression,
+                        expression: link.url.lookups().next().map(|e| e.to_string()),
                     },
                 });
             }
-            for expression in &expressions {
-                for hit in self.index.lookup(expression_hash(expression)) {
+            for expression in link.url.lookups() {
+                for hit in self.index.lookup(expression.hash()) {
                     let key = (
                         std::ptr::from_ref(hit.list) as usize,
                         std::ptr::from_ref(hit.entry) as usize,
@@ -136,7 +134,7 @@ impl Detector for UrlDetector {
                                 subject: MatchSubject::Text {
                                     rule_id: hit.entry.entry_id.clone(),
                                     spans: vec![link.span],
-                                    expression: Some(expression.clone()),
+                                    expression: Some(expression.to_string()),
                                 },
                             });
                         }

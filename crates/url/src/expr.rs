@@ -19,20 +19,57 @@ pub fn expression_hash(expression: &str) -> ExpressionHash {
     Sha256::digest(expression.as_bytes()).into()
 }
 
+/// One lookup expression of a [`CanonicalUrl`], borrowed from it: a host form and a path form
+/// (a path prefix, or the exact path with its query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expression<'a> {
+    host: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+}
+
+impl Expression<'_> {
+    /// Its SHA-256, without writing it out.
+    pub fn hash(&self) -> ExpressionHash {
+        let mut sha = Sha256::new();
+        sha.update(self.host);
+        sha.update(self.path);
+        if let Some(query) = self.query {
+            sha.update("?");
+            sha.update(query);
+        }
+        sha.finalize().into()
+    }
+}
+
+impl std::fmt::Display for Expression<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.host, self.path)?;
+        match self.query {
+            Some(query) => write!(f, "?{query}"),
+            None => Ok(()),
+        }
+    }
+}
+
 impl CanonicalUrl {
     /// The lookup expressions `host/path`, most specific first: for each host form (the exact
     /// host, then suffixes from the last five components down to two, none for an IP
     /// address), the exact path with its query, without it, then the root and up to three
     /// directory prefixes. At most 5 × 6, without repeats.
     pub fn expressions(&self) -> Vec<String> {
+        self.lookups().map(|e| e.to_string()).collect()
+    }
+
+    /// [`CanonicalUrl::expressions`], borrowed: what a lookup hashes, with no text built.
+    pub fn lookups(&self) -> impl Iterator<Item = Expression<'_>> {
         let paths = self.path_forms();
-        let mut out = Vec::with_capacity(self.host_forms().len() * paths.len());
-        for host in self.host_forms() {
-            for path in &paths {
-                out.push(format!("{host}{path}"));
-            }
-        }
-        out
+        self.host_forms().into_iter().flat_map(move |host| {
+            paths
+                .clone()
+                .into_iter()
+                .map(move |(path, query)| Expression { host, path, query })
+        })
     }
 
     /// The exact host, then up to four suffixes (the last five components, then four, …,
@@ -59,27 +96,21 @@ impl CanonicalUrl {
     }
 
     /// The exact path with the query, without it, then `/` and up to three directory
-    /// prefixes (`/a/`, `/a/b/`, …), without repeats.
-    fn path_forms(&self) -> Vec<String> {
+    /// prefixes (`/a/`, `/a/b/`, …), without repeats: each a prefix of the path, the first
+    /// with the query after it.
+    fn path_forms(&self) -> Vec<(&str, Option<&str>)> {
         let path = self.path();
-        let mut forms = Vec::new();
+        let mut forms = Vec::with_capacity(MAX_PATH_PREFIXES + 2);
         if let Some(query) = self.query() {
-            forms.push(format!("{path}?{query}"));
+            forms.push((path, Some(query)));
         }
-        forms.push(path.to_string());
-        let mut prefix = String::from("/");
-        let directories = path.matches('/').count() - 1;
-        let mut segments = path.split('/').skip(1).take(directories);
-        for _ in 0..MAX_PATH_PREFIXES {
+        forms.push((path, None));
+        // `/`, then up to three longer prefixes that end at a `/`.
+        let slashes = path.match_indices('/').map(|(at, _)| at + 1);
+        for end in slashes.take(MAX_PATH_PREFIXES) {
+            let prefix = (&path[..end], None);
             if !forms.contains(&prefix) {
-                forms.push(prefix.clone());
-            }
-            match segments.next() {
-                Some(segment) => {
-                    prefix.push_str(segment);
-                    prefix.push('/');
-                }
-                None => break,
+                forms.push(prefix);
             }
         }
         forms

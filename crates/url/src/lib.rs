@@ -31,6 +31,6 @@ mod list;
 
 pub use canon::{CanonError, CanonicalUrl};
 pub use config::UrlsConfig;
-pub use expr::{ExpressionHash, expression_hash};
+pub use expr::{Expression, ExpressionHash, expression_hash};
 pub use extract::{Extractor, FoundUrl};
 pub use list::{UrlEntry, UrlHit, UrlIndex, UrlList};
