@@ -198,12 +198,14 @@ fn canonical_host(authority: &str) -> Option<(String, bool)> {
     if host.starts_with('[') {
         return Some((host.to_ascii_lowercase(), true));
     }
+    // Lower case as it is copied (an escaped byte's hex digits may be either case; IDNA's
+    // output is lower case).
     let mut dotted = String::with_capacity(host.len());
     for part in host.split('.').filter(|p| !p.is_empty()) {
         if !dotted.is_empty() {
             dotted.push('.');
         }
-        dotted.push_str(part);
+        dotted.extend(part.chars().map(|c| c.to_ascii_lowercase()));
     }
     if dotted.is_empty() {
         return None;
@@ -211,12 +213,7 @@ fn canonical_host(authority: &str) -> Option<(String, bool)> {
     if let Some(ip) = ipv4(&dotted) {
         return Some((ip, true));
     }
-    Some((
-        international(&dotted)
-            .unwrap_or(dotted)
-            .to_ascii_lowercase(),
-        false,
-    ))
+    Some((international(&dotted).unwrap_or(dotted), false))
 }
 
 /// An international host name (escaped UTF-8 bytes) as punycode (IDNA, UTS 46); `None` for an

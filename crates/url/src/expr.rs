@@ -63,57 +63,71 @@ impl CanonicalUrl {
 
     /// [`CanonicalUrl::expressions`], borrowed: what a lookup hashes, with no text built.
     pub fn lookups(&self) -> impl Iterator<Item = Expression<'_>> {
-        let paths = self.path_forms();
-        self.host_forms().into_iter().flat_map(move |host| {
+        let (hosts, host_count) = self.host_forms();
+        let (paths, path_count) = self.path_forms();
+        hosts.into_iter().take(host_count).flat_map(move |host| {
             paths
-                .clone()
                 .into_iter()
+                .take(path_count)
                 .map(move |(path, query)| Expression { host, path, query })
         })
     }
 
     /// The exact host, then up to four suffixes (the last five components, then four, …,
-    /// two), never a bare top-level domain; just the host for an IP address.
-    fn host_forms(&self) -> Vec<&str> {
+    /// two), never a bare top-level domain; just the host for an IP address. (In an array:
+    /// a lookup allocates nothing.)
+    fn host_forms(&self) -> ([&str; MAX_HOSTS], usize) {
         let host = self.host();
-        let mut forms = vec![host];
+        let mut forms = [host; MAX_HOSTS];
+        let mut count = 1;
         if self.is_ip() {
-            return forms;
+            return (forms, count);
         }
-        let dots: Vec<usize> = host.match_indices('.').map(|(at, _)| at).collect();
-        // The suffix after the k-th dot from the right has k components: the last five,
-        // down to two (one is a bare top-level domain).
-        for &at in dots.iter().rev().take(MAX_HOSTS).rev() {
-            if forms.len() == MAX_HOSTS {
+        // The suffixes after the last five dots but one, longest first: the last five
+        // components, down to two (one is a bare top-level domain).
+        let dots = host.rmatch_indices('.').map(|(at, _)| at).take(MAX_HOSTS);
+        let mut suffixes = [""; MAX_HOSTS];
+        let mut found = 0;
+        for at in dots {
+            suffixes[found] = &host[at + 1..];
+            found += 1;
+        }
+        for &suffix in suffixes[..found].iter().rev() {
+            if count == MAX_HOSTS {
                 break;
             }
-            let suffix = &host[at + 1..];
-            if suffix.contains('.') && !forms.contains(&suffix) {
-                forms.push(suffix);
+            if suffix.contains('.') && !forms[..count].contains(&suffix) {
+                forms[count] = suffix;
+                count += 1;
             }
         }
-        forms
+        (forms, count)
     }
 
     /// The exact path with the query, without it, then `/` and up to three directory
     /// prefixes (`/a/`, `/a/b/`, …), without repeats: each a prefix of the path, the first
     /// with the query after it.
-    fn path_forms(&self) -> Vec<(&str, Option<&str>)> {
+    #[allow(clippy::type_complexity)]
+    fn path_forms(&self) -> ([(&str, Option<&str>); MAX_PATH_PREFIXES + 2], usize) {
         let path = self.path();
-        let mut forms = Vec::with_capacity(MAX_PATH_PREFIXES + 2);
+        let mut forms = [(path, None); MAX_PATH_PREFIXES + 2];
+        let mut count = 0;
         if let Some(query) = self.query() {
-            forms.push((path, Some(query)));
+            forms[count] = (path, Some(query));
+            count += 1;
         }
-        forms.push((path, None));
+        forms[count] = (path, None);
+        count += 1;
         // `/`, then up to three longer prefixes that end at a `/`.
         let slashes = path.match_indices('/').map(|(at, _)| at + 1);
         for end in slashes.take(MAX_PATH_PREFIXES) {
             let prefix = (&path[..end], None);
-            if !forms.contains(&prefix) {
-                forms.push(prefix);
+            if !forms[..count].contains(&prefix) {
+                forms[count] = prefix;
+                count += 1;
             }
         }
-        forms
+        (forms, count)
     }
 }
 
