@@ -60,9 +60,9 @@ fn disguises() -> &'static Regex {
             r"(?P<dot>\s*[\[({<]\s*(?:\.|dot)\s*[\])}>]\s*",
             // word `dot` between labels, with spaces around it
             r"|[ \t]+dot[ \t]+",
-            // a dot with spaces on both sides (one side only is how sentences end), or a
-            // comma (between two words: checked after)
-            r"|[ \t]+\.[ \t]+|,",
+            // a dot with spaces on both sides (one side only is how sentences end); commas,
+            // which prose is full of, are found apart (`Undisguised::of`)
+            r"|[ \t]+\.[ \t]+",
             // ideographic and other full stops
             r"|[\x{3002}\x{FF61}\x{2024}])",
             // [:] or (:)
@@ -120,21 +120,30 @@ impl Candidate {
     }
 }
 
-/// Links with a scheme, and bare host names with an optional port and path.
-fn candidates() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        Regex::new(concat!(
-            // No Unicode `\b` and no bounded repetition: both would keep the search off its
-            // DFA (tens of microseconds a message instead of a few). Matches start at the
-            // first label character anyway (leftmost-first).
-            r"(?i)(?P<schemed>(?:https?|ftp)://[^\s<>\x22'`]+)",
-            r"|(?P<ip>\d+(?:\.\d+){3}(?::\d+)?/[^\s<>\x22'`]*)",
-            r"|(?P<bare>(?:[\p{L}\p{N}](?:[\p{L}\p{N}-]*[\p{L}\p{N}])?\.)+",
-            r"(?P<tld>xn--[a-z0-9-]+|[\p{L}]{2,})",
-            r"(?::\d+)?(?:/[^\s<>\x22'`]*)?)",
-        ))
-        .unwrap_or_else(|e| panic!("the candidate pattern is valid: {e}"))
+/// Links with a scheme, and bare host names with an optional port and path. `ascii` picks the
+/// form for ASCII text, where letters and digits are ASCII ones: the same matches there, from
+/// a much smaller automaton (Unicode's letter class is hundreds of byte ranges), which also
+/// leaves more of the cache to the keyword pass that runs beside it.
+fn candidates(ascii: bool) -> &'static Regex {
+    static UNICODE: OnceLock<Regex> = OnceLock::new();
+    static ASCII: OnceLock<Regex> = OnceLock::new();
+    let (cell, letter, digit, decimal) = if ascii {
+        (&ASCII, "a-zA-Z", "0-9", "0-9")
+    } else {
+        (&UNICODE, r"\p{L}", r"\p{N}", r"\d")
+    };
+    cell.get_or_init(|| {
+        // No Unicode `\b`: it would keep the search off its DFA (tens of microseconds a
+        // message instead of a few). Matches start at the first label character anyway
+        // (leftmost-first). Only the scheme and `xn--` ignore case: a case-insensitive class
+        // of letters would add the Kelvin sign and the long s to the automaton.
+        let schemed = r"(?i:https?|ftp)://[^\s<>\x22'`]+";
+        let ip = format!(r"[{decimal}]+(?:\.[{decimal}]+){{3}}(?::[0-9]+)?/[^\s<>\x22'`]*");
+        let label = format!("[{letter}{digit}](?:[{letter}{digit}-]*[{letter}{digit}])?");
+        let tld = format!("(?i:xn--)[a-zA-Z0-9-]+|[{letter}]{{2,}}");
+        let bare = format!(r"(?:{label}\.)+(?:{tld})(?::[0-9]+)?(?:/[^\s<>\x22'`]*)?");
+        Regex::new(&format!("{schemed}|{ip}|{bare}"))
+            .unwrap_or_else(|e| panic!("the candidate pattern is valid: {e}"))
     })
 }
 
@@ -154,16 +163,22 @@ struct Undisguised<'a> {
 impl<'a> Undisguised<'a> {
     fn of(normalised: &'a str) -> Undisguised<'a> {
         // `find` rather than captures: the match's text says which disguise it is, and the
-        // DFA that finds it is several times faster than group captures.
-        let rewrites: Vec<(std::ops::Range<usize>, Disguise)> = disguises()
-            .find_iter(normalised)
-            .filter_map(|m| {
-                let kind = Disguise::of(m.as_str());
-                // A scheme's match ends with the `:` (or bracket) after it, which stays.
-                let whole = match kind {
-                    Disguise::Scheme => m.start()..m.end() - 1,
-                    _ => m.range(),
-                };
+        // DFA that finds it is several times faster than group captures. A comma for a dot is
+        // found by a byte search instead: as a match of the pattern, each comma of prose cost
+        // a step of the search.
+        let commas =
+            memchr::memchr_iter(b',', normalised.as_bytes()).map(|at| (at..at + 1, Disguise::Dot));
+        let written = disguises().find_iter(normalised).map(|m| {
+            let kind = Disguise::of(m.as_str());
+            // A scheme's match ends with the `:` (or bracket) after it, which stays.
+            let whole = match kind {
+                Disguise::Scheme => m.start()..m.end() - 1,
+                _ => m.range(),
+            };
+            (whole, kind)
+        });
+        let rewrites: Vec<(std::ops::Range<usize>, Disguise)> = merge_by_start(written, commas)
+            .filter_map(|(whole, kind)| {
                 // A dot written out counts only between label characters, and one written
                 // as a word or spaced only between tokens that can be host labels (not a
                 // URL's path before it, not a scheme after it).
@@ -262,6 +277,19 @@ impl<'a> Undisguised<'a> {
     }
 }
 
+/// Two sequences of ranges, each in order and never overlapping the other, merged in order.
+fn merge_by_start<T>(
+    a: impl Iterator<Item = (std::ops::Range<usize>, T)>,
+    b: impl Iterator<Item = (std::ops::Range<usize>, T)>,
+) -> impl Iterator<Item = (std::ops::Range<usize>, T)> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y.0.start < x.0.start => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
+}
+
 /// Whether a written-out dot is weak: a word or spaces, which prose has too (not brackets
 /// or a full stop of another script).
 fn is_weak(dot: &str) -> bool {
@@ -344,15 +372,23 @@ impl Extractor {
         // A link lies within one token (no pattern matches white space), and only a token
         // with a dot before a label character or a `://` can hold one: the patterns run on
         // those tokens alone, not on the prose between them.
+        let ascii = u.text.is_ascii();
         for (token_start, token) in tokens(&u.text) {
             if !may_be_link(token.as_bytes()) {
                 continue;
             }
             let haystack = &u.text[..token_start + token.len()];
             let mut at = token_start;
-            while let Some(m) = candidates().find_at(haystack, at) {
+            while let Some(m) = candidates(ascii).find_at(haystack, at) {
                 let link = trim_end(m.as_str());
-                let range = if Candidate::of(m.as_str()) == Candidate::Bare {
+                let bare = Candidate::of(m.as_str()) == Candidate::Bare;
+                if bare && u.text[..m.start()].ends_with('@') {
+                    // An e-mail address: none of its domain's suffixes is a link either
+                    // (`a@mail.example.com` holds no `example.com`).
+                    at = m.start() + link.find(['/', ':']).unwrap_or(link.len());
+                    continue;
+                }
+                let range = if bare {
                     bare_host(&u, m.start(), link)
                 } else {
                     Some((m.start(), m.start() + link.len()))
@@ -466,8 +502,16 @@ fn link_starts_at(b: &[u8], i: usize) -> bool {
         b.get(at..at + s.len())
             .is_some_and(|w| w.eq_ignore_ascii_case(s))
     };
+    // Whether the token from `at` on has a `/` (a numeric host's path: `1.2.3.4/x`).
+    let slash_after = |at: usize| {
+        b.get(at..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(|c| !c.is_ascii_whitespace())
+            .any(|c| *c == b'/')
+    };
     // Whether the label starting at `at` could end a host: two word bytes or more, one of
-    // them a letter (or non-ASCII), or a `/` later in the same token (`1.2.3.4/x`).
+    // them a letter (or non-ASCII), or a `/` later in the same token.
     let label_after = |at: usize| {
         let rest = b.get(at..).unwrap_or_default();
         if !rest.first().is_some_and(|c| wordy(*c) || *c == b'/') {
@@ -478,12 +522,22 @@ fn link_starts_at(b: &[u8], i: usize) -> bool {
             && rest[..run]
                 .iter()
                 .any(|c| c.is_ascii_alphabetic() || *c >= 0x80))
-            || rest
-                .iter()
-                .take_while(|c| !c.is_ascii_whitespace())
-                .any(|c| *c == b'/')
+            || slash_after(at)
     };
     let dot_at = |len: usize| i > 0 && wordy(b[i - 1]) && label_after(i + len);
+    // Whether a label of the host from `at` on is a top-level domain, as a bare host's must
+    // be (`report.pdf` and `Mr.Smith` are not hosts), or is written in another script (it may
+    // be one once undisguised: `example.cоm` with a Cyrillic `о`).
+    let tld_after = |at: usize| {
+        let rest = b.get(at..).unwrap_or_default();
+        let host_len = rest
+            .iter()
+            .position(|c| !(wordy(*c) || matches!(c, b'-' | b'.')))
+            .unwrap_or(rest.len());
+        rest[..host_len]
+            .split(|c| *c == b'.')
+            .any(|label| label.iter().any(|c| *c >= 0x80) || is_tld(label))
+    };
     let bracketed = || {
         let mut j = i + 1;
         while b.get(j) == Some(&b' ') {
@@ -492,12 +546,30 @@ fn link_starts_at(b: &[u8], i: usize) -> bool {
         (b.get(j) == Some(&b'.') && matches!(b.get(j + 1), Some(b']' | b')' | b'}' | b'>' | b' ')))
             || starts(j, b"dot")
     };
+    // Whether the host around the dot at `i` follows an `@`: an e-mail address's domain.
+    let in_email = || {
+        let before = b[..i]
+            .iter()
+            .rev()
+            .find(|c| !(wordy(**c) || matches!(c, b'-' | b'.')));
+        before == Some(&b'@')
+    };
+    // Whether the `len` bytes at `i` stand between blanks with a word on either side: a dot
+    // or `dot` written between labels (`bad . example`), not an ellipsis (`. . .`) or a word
+    // after a comma.
+    let spaced = |len: usize| {
+        i >= 2
+            && space(b.get(i - 1))
+            && wordy(b[i - 2])
+            && space(b.get(i + len))
+            && b.get(i + len + 1).is_some_and(|c| wordy(*c))
+    };
     match b[i] {
-        b'.' => dot_at(1) || (i > 0 && space(b.get(i - 1)) && space(b.get(i + 1))),
+        b'.' => (dot_at(1) && (tld_after(i + 1) || slash_after(i + 1)) && !in_email()) || spaced(1),
         b',' => dot_at(1),
         b':' => starts(i, b"://") || starts(i, b":]//") || starts(i, b":)//"),
         b'[' | b'(' | b'{' | b'<' => bracketed(),
-        b'd' | b'D' => i > 0 && space(b.get(i - 1)) && starts(i, b"dot") && space(b.get(i + 3)),
+        b'd' | b'D' => starts(i, b"dot") && spaced(3),
         c if c >= 0xE2 => FULL_STOPS
             .iter()
             .any(|stop| b[i..].starts_with(stop) && dot_at(stop.len())),
@@ -537,12 +609,9 @@ const FULL_STOPS: [&[u8]; 4] = [
 /// one style: where real dots and weakly written ones (a word, spaces) mix, the labels joined
 /// weakly before the first real dot or after the last one are prose (`the dot
 /// example.com`), and so is any path after a weak ending. Then it must stand under a real
-/// top-level domain (else the longest shorter host that does), not be an e-mail domain, and
-/// with a weak dot left, not end in a top-level domain that is also an English word.
+/// top-level domain (else the longest shorter host that does) and, with a weak dot left, not
+/// end in a top-level domain that is also an English word. (E-mail domains never get here.)
 fn bare_host(u: &Undisguised, start: usize, link: &str) -> Option<(usize, usize)> {
-    if u.text[..start].ends_with('@') {
-        return None;
-    }
     let host_len = link.find(['/', ':']).unwrap_or(link.len());
     let dots: Vec<(usize, bool)> = link[..host_len]
         .match_indices('.')
@@ -589,17 +658,29 @@ const PROSE_TLDS: [&str; 26] = [
     "my", "no", "of", "ok", "on", "or", "so", "to", "us", "we",
 ];
 
+/// Whether the ASCII `label` is a top-level domain, in any case.
+fn is_tld(label: &[u8]) -> bool {
+    let mut lower = [0; 63];
+    let Some(buffer) = lower.get_mut(..label.len()) else {
+        return false;
+    };
+    for (to, from) in buffer.iter_mut().zip(label) {
+        *to = from.to_ascii_lowercase();
+    }
+    std::str::from_utf8(buffer).is_ok_and(|tld| tlds().contains(tld))
+}
+
 /// Whether `host` ends in a real top-level domain; with a weakly written dot (`weak`), not
 /// one that is also an English word.
 fn under_tld(host: &str, weak: bool) -> bool {
-    let tld = host.rsplit('.').next().unwrap_or("").to_lowercase();
-    if weak && PROSE_TLDS.contains(&tld.as_str()) {
+    let tld = host.rsplit('.').next().unwrap_or("");
+    if weak && PROSE_TLDS.iter().any(|word| word.eq_ignore_ascii_case(tld)) {
         return false;
     }
     if tld.is_ascii() {
-        return tlds().contains(tld.as_str());
+        return is_tld(tld.as_bytes());
     }
-    idna::domain_to_ascii(&tld).is_ok_and(|ascii| tlds().contains(ascii.as_str()))
+    idna::domain_to_ascii(tld).is_ok_and(|ascii| tlds().contains(ascii.as_str()))
 }
 
 #[cfg(test)]
@@ -779,11 +860,14 @@ mod tests {
             "ask Mr.Smith tomorrow",
             "version 1.2.3 is out, 2.5 times faster",
             "mail me at someone@example.com",
+            "mail a@b.example.com now",
+            "write to someone@mail.example.co.uk, or x@y.example.org/z",
             "it costs 3.50 today",
             "the dot is small. Really.",
             "192.168.1.1 is my router",
             "yes,no and 3,50 euros",
             "Привет, как дела?",
+            "open report.pdf/draft or notes.TXT",
         ] {
             assert_eq!(found(text), Vec::<(String, String)>::new(), "{text}");
         }
