@@ -653,7 +653,7 @@ fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans(
     )
     .unwrap();
     // (text, the written link, the expression that matched); None: nothing flagged.
-    let cases: [(&str, Option<(&str, &str)>); 9] = [
+    let cases: [(&str, Option<(&str, &str)>); 10] = [
         (
             "look hxxps://pages.example[.]com/gallery/p1.html ok",
             Some((
@@ -686,6 +686,7 @@ fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans(
         ("pages.example.com/gallery/p2.html", None),
         ("folder.example.org/other/", None),
         ("mail me at someone@whole.example.net", None),
+        ("or at someone@mail.whole.example.net", None),
         ("the file whole.txt and e.g. Mr.Smith, version 1.2.3", None),
     ];
     let texts: Vec<String> = cases.iter().map(|(t, _)| t.to_string()).collect();
@@ -728,6 +729,115 @@ fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans(
         });
         let expected = expected.map(|(w, e)| (w.to_string(), e.to_string()));
         assert_eq!(got, expected, "{text}");
+    }
+}
+
+#[test]
+fn links_in_attachment_file_names_match_with_spans_in_the_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("iwf-urls.txt"), "whole.example.net\n").unwrap();
+    std::fs::write(
+        dir.path().join("vigil.toml"),
+        "[lists]\nurl_lists = [\"iwf-urls.txt\"]\n",
+    )
+    .unwrap();
+    // (text, file names); the name that matches, if any.
+    let attachment = |id: &str, name: &str| {
+        json!({"attachment_id": id, "media_type": "application/pdf", "data": "aGk=",
+               "file_name": name})
+    };
+    let message = |i: usize, text: Option<&str>, attachments: Vec<Value>| {
+        let mut m = json!({
+            "message_id": format!("m-{i}"), "conversation_id": "c-1", "sender_id": "u-1",
+            "recipient_ids": ["u-2"], "sent_at": "2026-11-26T07:00:00Z",
+            "attachments": attachments,
+        });
+        if let Some(text) = text {
+            m["text"] = json!(text);
+        }
+        m
+    };
+    let input: Vec<Value> = vec![
+        message(
+            0,
+            Some("see the scan"),
+            vec![
+                attachment("a-1", "IMG 0001.PNG"),
+                attachment("a-2", "cdn.whole.example.net_0412.pdf"),
+            ],
+        ),
+        message(
+            1,
+            None,
+            vec![attachment("a-1", "hxxp whole[.]example[.]net.pdf")],
+        ),
+        message(
+            2,
+            Some("whole.example.net"),
+            vec![attachment("a-1", "report.pdf")],
+        ),
+        message(3, Some("no link"), vec![attachment("a-1", "notes.txt")]),
+    ];
+    let mut bytes = Vec::new();
+    for m in &input {
+        bytes.extend(serde_json::to_vec(m).unwrap());
+        bytes.push(b'\n');
+    }
+    let output = run(
+        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
+        &bytes,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let validator = schema("flag");
+    let mut flagged = vec![None; input.len()];
+    for flag in json_lines(&output.stdout) {
+        assert_valid(&validator, &flag);
+        let i: usize = flag["message_id"].as_str().unwrap()[2..].parse().unwrap();
+        flagged[i] = Some(flag);
+    }
+    // (attachment id or none for the text, what the span covers in its string)
+    let expected: [Option<(Option<&str>, &str)>; 4] = [
+        Some((Some("a-2"), "cdn.whole.example.net")),
+        Some((Some("a-1"), "whole[.]example[.]net")),
+        Some((None, "whole.example.net")),
+        None,
+    ];
+    for (i, want) in expected.iter().enumerate() {
+        let got = flagged[i].as_ref().map(|flag| {
+            let matches = flag["matches"].as_array().unwrap();
+            assert_eq!(matches.len(), 1, "{flag}");
+            let m = &matches[0];
+            assert_eq!(m["detector"], "url");
+            assert_eq!(m["expression"], "whole.example.net/");
+            let attachment_id = m["attachment_id"].as_str();
+            let source = match attachment_id {
+                Some(id) => input[i]["attachments"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|a| a["attachment_id"] == id)
+                    .unwrap()["file_name"]
+                    .as_str()
+                    .unwrap(),
+                None => input[i]["text"].as_str().unwrap(),
+            };
+            let chars: Vec<char> = source.chars().collect();
+            let span = &m["spans"][0];
+            let (start, end) = (
+                span["start"].as_u64().unwrap() as usize,
+                span["end"].as_u64().unwrap() as usize,
+            );
+            (
+                attachment_id.map(str::to_string),
+                chars[start..end].iter().collect::<String>(),
+            )
+        });
+        let want = want.map(|(a, w)| (a.map(str::to_string), w.to_string()));
+        assert_eq!(got, want, "message {i}");
     }
 }
 

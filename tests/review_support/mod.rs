@@ -656,6 +656,7 @@ pub fn text_flag(message_id: &str) -> Vec<u8> {
             rule_id: "kw-1".into(),
             spans: vec![Span { start: 0, end: 4 }],
             expression: None,
+            attachment_id: None,
         },
     };
     let flag = Flag::new(
@@ -719,6 +720,7 @@ pub fn flag_for(
             rule_id: rule.into(),
             spans: vec![vigil_core::Span { start: 0, end: 4 }],
             expression: None,
+            attachment_id: None,
         },
     };
     let mut flag = vigil_core::Flag::new(

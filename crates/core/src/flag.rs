@@ -194,6 +194,10 @@ pub enum MatchSubject {
         /// most specific one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expression: Option<String>,
+        /// For a link in an attachment's file name rather than in the text: that attachment.
+        /// The spans are then in its `file_name`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        attachment_id: Option<String>,
     },
 }
 
@@ -275,16 +279,17 @@ impl Match {
         }
     }
 
-    /// The attachment it matched; none for text.
+    /// The attachment it matched (for a link, the one whose file name held it); none for
+    /// the text.
     pub fn attachment_id(&self) -> Option<&str> {
         match &self.subject {
             MatchSubject::Attachment { attachment_id, .. } => Some(attachment_id),
-            MatchSubject::Text { .. } => None,
+            MatchSubject::Text { attachment_id, .. } => attachment_id.as_deref(),
         }
     }
 
-    /// A sort key that orders matches deterministically: attachments by id, then text, then
-    /// by detector, list and entry.
+    /// A sort key that orders matches deterministically: attachments by id, then text (the
+    /// message's, then file names' by attachment), then by detector, list and entry.
     fn order_key(&self) -> (u8, &str, DetectorKind, &str, &str) {
         match &self.subject {
             MatchSubject::Attachment {
@@ -292,7 +297,17 @@ impl Match {
                 entry_id,
                 ..
             } => (0, attachment_id, self.detector, &self.list, entry_id),
-            MatchSubject::Text { rule_id, .. } => (1, "", self.detector, &self.list, rule_id),
+            MatchSubject::Text {
+                rule_id,
+                attachment_id,
+                ..
+            } => (
+                1,
+                attachment_id.as_deref().unwrap_or(""),
+                self.detector,
+                &self.list,
+                rule_id,
+            ),
         }
     }
 }
@@ -484,7 +499,14 @@ impl Flag {
                     rule_id,
                     spans,
                     expression,
+                    attachment_id,
                 } => {
+                    if attachment_id
+                        .as_deref()
+                        .is_some_and(|id| !crate::message::valid_id(id))
+                    {
+                        return defect(format!("matches[{i}].attachment_id"), ID_RULE);
+                    }
                     let ok = spans.iter().all(|s| s.start <= s.end)
                         && expression.as_deref().is_none_or(list_field);
                     (("rule_id", rule_id), ok)
@@ -593,6 +615,7 @@ mod tests {
                 rule_id: rule.into(),
                 spans: vec![Span { start: 0, end: 4 }],
                 expression: None,
+                attachment_id: None,
             },
         }
     }

@@ -82,8 +82,14 @@ pub fn preview_line(text: &str, matches: &[Match]) -> Option<String> {
     let (start, end) = matches
         .iter()
         .filter_map(|m| match &m.subject {
-            vigil_core::MatchSubject::Text { spans, .. } => spans.first().map(|s| (s.start, s.end)),
-            vigil_core::MatchSubject::Attachment { .. } => None,
+            vigil_core::MatchSubject::Text {
+                spans,
+                attachment_id: None,
+                ..
+            } => spans.first().map(|s| (s.start, s.end)),
+            vigil_core::MatchSubject::Text { .. } | vigil_core::MatchSubject::Attachment { .. } => {
+                None
+            }
         })
         .min()?;
     let chars: Vec<char> = text.chars().collect();

@@ -70,6 +70,7 @@ pub(crate) fn keyword_match(spans: &[(usize, usize)]) -> Match {
                 .map(|&(start, end)| Span { start, end })
                 .collect(),
             expression: None,
+            attachment_id: None,
         },
     }
 }

@@ -163,6 +163,7 @@ mod tests {
                 rule_id: "r".into(),
                 spans: vec![Span { start: 0, end: 1 }],
                 expression: None,
+                attachment_id: None,
             },
             ..hit("keywords", "A", "", "")
         };

@@ -131,6 +131,7 @@ impl Detector for KeywordDetector {
                     rule_id: hit.rule_id.to_string(),
                     spans: hit.spans,
                     expression: None,
+                    attachment_id: None,
                 },
             });
         }

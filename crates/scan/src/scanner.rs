@@ -154,6 +154,7 @@ mod tests {
                     rule_id: context.message.message_id.clone(),
                     spans: vec![],
                     expression: None,
+                    attachment_id: None,
                 },
             });
         }
@@ -174,6 +175,7 @@ mod tests {
                     rule_id: "r".into(),
                     spans: vec![],
                     expression: None,
+                    attachment_id: None,
                 },
             });
             panic!("boom");

@@ -1,9 +1,9 @@
-//! The URL detector: links in a message's text (through their disguises) looked up in URL
-//! lists by their Safe Browsing expressions, so an entry for a page, a folder or a whole
-//! domain matches. One match per (list, entry), with every span where a link matched it and
-//! the most specific expression that did. A link to a shortener (`[urls] shorteners`) is
-//! `unresolved_short_link` evidence: it joins a flag that matched otherwise, or flags by
-//! itself with `urls.short_link_rule`.
+//! The URL detector: links in a message's text and its attachments' file names (through
+//! their disguises) looked up in URL lists by their Safe Browsing expressions, so an entry
+//! for a page, a folder or a whole domain matches. One match per (list, entry, text or file
+//! name), with every span where a link matched it and the most specific expression that did.
+//! A link to a shortener (`[urls] shorteners`) is `unresolved_short_link` evidence: it joins
+//! a flag that matched otherwise, or flags by itself with `urls.short_link_rule`.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -65,38 +65,27 @@ impl UrlDetector {
     }
 }
 
-impl Detector for UrlDetector {
-    fn name(&self) -> &'static str {
-        "url"
-    }
+/// The longest file name searched for links: names are short, and one that is not is not
+/// worth a scan of its whole length.
+const MAX_FILE_NAME_BYTES: usize = 1024;
 
-    fn detect(&self, context: &ScanContext<'_>, findings: &mut Findings) {
-        let Some(text) = &context.message.text else {
-            return;
-        };
-        let start = Instant::now();
-        let mut cut = text.len().min(self.max_scan_bytes);
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        if cut < text.len() && self.report_truncation {
-            findings.problems.push(Problem {
-                reason: ReasonCode::TextTruncated,
-                attachment_id: None,
-                detail: format!(
-                    "text of {} bytes: the first {cut} searched for links (text.max_scan_bytes = {})",
-                    text.len(),
-                    self.max_scan_bytes
-                ),
-            });
-        }
-        // (list, entry) → match, in order of first appearance.
-        let mut found: HashMap<(usize, usize), usize> = HashMap::new();
-        let mut matches: Vec<Match> = Vec::new();
-        let mut short_links: Vec<Match> = Vec::new();
-        for link in self.extractor.extract(&text[..cut]) {
+/// What a message's links matched, as they are found.
+#[derive(Default)]
+struct Links {
+    /// (list, entry, the attachment whose file name held the link) → its match in `matches`.
+    found: HashMap<(usize, usize, Option<String>), usize>,
+    matches: Vec<Match>,
+    short_links: Vec<Match>,
+}
+
+impl UrlDetector {
+    /// Looks up every link of `text` (the message's, or the file name of `attachment`): one
+    /// match per entry and place, with every span where a link matched it and the most
+    /// specific expression that did.
+    fn links_in(&self, text: &str, attachment: Option<&str>, links: &mut Links) {
+        for link in self.extractor.extract(text) {
             if let Some(shortener) = self.shortener(&link.url) {
-                short_links.push(Match {
+                links.short_links.push(Match {
                     detector: DetectorKind::Url,
                     list: SHORT_LINKS.to_string(),
                     list_version: "config".to_string(),
@@ -106,6 +95,7 @@ impl Detector for UrlDetector {
                         rule_id: shortener.to_string(),
                         spans: vec![link.span],
                         expression: link.url.lookups().next().map(|e| e.to_string()),
+                        attachment_id: attachment.map(str::to_string),
                     },
                 });
             }
@@ -114,18 +104,19 @@ impl Detector for UrlDetector {
                     let key = (
                         std::ptr::from_ref(hit.list) as usize,
                         std::ptr::from_ref(hit.entry) as usize,
+                        attachment.map(str::to_string),
                     );
-                    match found.get(&key) {
+                    match links.found.get(&key) {
                         Some(&i) => {
-                            if let MatchSubject::Text { spans, .. } = &mut matches[i].subject
+                            if let MatchSubject::Text { spans, .. } = &mut links.matches[i].subject
                                 && !spans.contains(&link.span)
                             {
                                 spans.push(link.span);
                             }
                         }
                         None => {
-                            found.insert(key, matches.len());
-                            matches.push(Match {
+                            links.found.insert(key, links.matches.len());
+                            links.matches.push(Match {
                                 detector: DetectorKind::Url,
                                 list: hit.list.name.clone(),
                                 list_version: hit.list.version.clone(),
@@ -135,6 +126,7 @@ impl Detector for UrlDetector {
                                     rule_id: hit.entry.entry_id.clone(),
                                     spans: vec![link.span],
                                     expression: Some(expression.to_string()),
+                                    attachment_id: attachment.map(str::to_string),
                                 },
                             });
                         }
@@ -142,6 +134,51 @@ impl Detector for UrlDetector {
                 }
             }
         }
+    }
+}
+
+impl Detector for UrlDetector {
+    fn name(&self) -> &'static str {
+        "url"
+    }
+
+    fn detect(&self, context: &ScanContext<'_>, findings: &mut Findings) {
+        let start = Instant::now();
+        let mut links = Links::default();
+        if let Some(text) = &context.message.text {
+            let mut cut = text.len().min(self.max_scan_bytes);
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if cut < text.len() && self.report_truncation {
+                findings.problems.push(Problem {
+                    reason: ReasonCode::TextTruncated,
+                    attachment_id: None,
+                    detail: format!(
+                        "text of {} bytes: the first {cut} searched for links (text.max_scan_bytes = {})",
+                        text.len(),
+                        self.max_scan_bytes
+                    ),
+                });
+            }
+            self.links_in(&text[..cut], None, &mut links);
+        }
+        // A link can be in a file name too (`bad.example.com_0412.jpg`); its spans are then
+        // in that name.
+        for attachment in &context.message.attachments {
+            if let Some(name) = &attachment.file_name {
+                let mut cut = name.len().min(MAX_FILE_NAME_BYTES);
+                while !name.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                self.links_in(&name[..cut], Some(&attachment.attachment_id), &mut links);
+            }
+        }
+        let Links {
+            matches,
+            short_links,
+            ..
+        } = links;
         findings.matches.extend(matches);
         if self.short_link_rule {
             findings.matches.extend(short_links);

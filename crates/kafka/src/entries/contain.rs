@@ -171,6 +171,7 @@ mod tests {
                 rule_id: rule.into(),
                 spans: vec![Span { start: 0, end: 4 }],
                 expression: None,
+                attachment_id: None,
             },
         }
     }

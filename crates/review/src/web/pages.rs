@@ -346,8 +346,12 @@ fn merged_spans(matches: &[Match]) -> Vec<(usize, usize)> {
     let mut spans: Vec<(usize, usize)> = matches
         .iter()
         .filter_map(|m| match &m.subject {
-            MatchSubject::Text { spans, .. } => Some(spans.iter().map(|s| (s.start, s.end))),
-            MatchSubject::Attachment { .. } => None,
+            MatchSubject::Text {
+                spans,
+                attachment_id: None,
+                ..
+            } => Some(spans.iter().map(|s| (s.start, s.end))),
+            MatchSubject::Text { .. } | MatchSubject::Attachment { .. } => None,
         })
         .flatten()
         .collect();
@@ -479,17 +483,25 @@ fn evidence(m: &Match, merged: &[(usize, usize)]) -> Markup {
             rule_id,
             spans,
             expression,
+            attachment_id,
         } => html! {
             @if let Some(expression) = expression {
-                "entry " code { (rule_id) } " (the link matched as " code { (expression) } "), characters "
+                "entry " code { (rule_id) } " (the link matched as " code { (expression) } "), "
             } @else {
-                "rule " code { (rule_id) } ", characters "
+                "rule " code { (rule_id) } ", "
             }
-            @for (i, s) in spans.iter().enumerate() {
-                @if i > 0 { ", " }
-                @match mark_id(merged, s.start) {
-                    Some(id) => a.jump href={ "#" (id) } { (span_label(s.start, s.end)) },
-                    None => (span_label(s.start, s.end)),
+            @if let Some(attachment_id) = attachment_id {
+                // The spans are in the file name (shown with the attachment), not the text.
+                "in the file name of attachment " code { (attachment_id) } ", characters "
+                (spans.iter().map(|s| span_label(s.start, s.end)).collect::<Vec<_>>().join(", "))
+            } @else {
+                "characters "
+                @for (i, s) in spans.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    @match mark_id(merged, s.start) {
+                        Some(id) => a.jump href={ "#" (id) } { (span_label(s.start, s.end)) },
+                        None => (span_label(s.start, s.end)),
+                    }
                 }
             }
         },
@@ -972,5 +984,28 @@ mod tests {
             evidence.contains("<a class=\"jump\" href=\"#match-10\">10–12</a>"),
             "{evidence}"
         );
+    }
+
+    #[test]
+    fn a_link_in_a_file_name_names_the_attachment_and_marks_no_text() {
+        let mut link = keyword_match(&[(0, 17)]);
+        if let MatchSubject::Text {
+            expression,
+            attachment_id,
+            ..
+        } = &mut link.subject
+        {
+            *expression = Some("whole.example.net/".into());
+            *attachment_id = Some("a-2".into());
+        }
+        let in_text = keyword_match(&[(9, 12)]);
+        let merged = merged_spans(&[link.clone(), in_text]);
+        assert_eq!(merged, [(9, 12)]);
+        let html = evidence(&link, &merged).into_string();
+        assert!(
+            html.contains("in the file name of attachment <code>a-2</code>, characters 1–17"),
+            "{html}"
+        );
+        assert!(!html.contains("jump"), "{html}");
     }
 }
