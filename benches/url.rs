@@ -36,19 +36,24 @@ fn label(rng: &mut Rng) -> String {
         .collect()
 }
 
-/// `n` listed pages, folders and domains.
+/// `n` distinct listed pages, folders and domains.
 fn url_list(n: usize, rng: &mut Rng) -> Vec<String> {
     let tlds = ["com", "net", "org", "info", "ru", "xyz", "top", "co.uk"];
-    (0..n)
-        .map(|i| {
-            let host = format!("{}.{}", label(rng), tlds[rng.below(tlds.len())]);
-            match i % 3 {
-                0 => format!("https://{host}/{}/{}.html", label(rng), label(rng)),
-                1 => format!("{host}/{}/", label(rng)),
-                _ => host,
-            }
-        })
-        .collect()
+    let mut seen = std::collections::HashSet::with_capacity(n);
+    let mut listed = Vec::with_capacity(n);
+    while listed.len() < n {
+        let host = format!("{}.{}", label(rng), tlds[rng.below(tlds.len())]);
+        let entry = match listed.len() % 3 {
+            0 => format!("https://{host}/{}/{}.html", label(rng), label(rng)),
+            1 => format!("{host}/{}/", label(rng)),
+            _ => host,
+        };
+        // Short random hosts repeat at a million entries; a list holds each once.
+        if seen.insert(entry.clone()) {
+            listed.push(entry);
+        }
+    }
+    listed
 }
 
 fn keyword_matcher(words: &[String], rng: &mut Rng) -> KeywordMatcher {
