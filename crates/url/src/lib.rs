@@ -5,13 +5,14 @@
 //!   hashing") specifies it, international hosts as punycode.
 //! - [`CanonicalUrl::expressions`] — the host-suffix × path-prefix expressions looked up, so a
 //!   list entry for a folder or a whole domain matches every page under it, and
-//!   [`expression_hash`], their SHA-256, the form of hashed lists.
+//!   [`expression_hash`], their SHA-256, the form of hashed lists. [`CanonicalUrl::lookups`]
+//!   gives them borrowed, as [`Expression`]s that hash without being written out.
 //! - [`Extractor`] — links in message text, through the disguises people write them in
 //!   (`hxxp://`, `[.]`, `(dot)`, spaced dots, zero-width and full-width characters), each
 //!   with its span in the original text.
 //! - [`UrlList`] / [`UrlIndex`] — URL lists (IWF-style lines, CSV and JSON lines, plain or
 //!   hashed as `url_sha256`), every entry kept as the SHA-256 of its expression, and the
-//!   sorted index expressions are looked up in.
+//!   index expressions are looked up in (sorted, with a directory by leading bits).
 //!
 //! ```
 //! use vigil_url::{CanonicalUrl, expression_hash};
@@ -21,6 +22,7 @@
 //! let expressions = url.expressions();
 //! assert!(expressions.contains(&"example.com/a/".to_string()));
 //! assert_eq!(expression_hash(&expressions[0]).len(), 32);
+//! assert_eq!(url.lookups().next().unwrap().hash(), expression_hash(&expressions[0]));
 //! ```
 
 mod canon;
