@@ -639,6 +639,28 @@ fn every_example_rule_and_keyword_flags_its_cases_and_no_benign_sentence() {
     }
 }
 
+/// `vigil scan --config vigil.toml` in `dir` over `input` (messages `m-0` to `m-{count - 1}`):
+/// each message's flag (valid against the schema), if any.
+fn scan_with_config(dir: &Path, input: &[u8], count: usize) -> Vec<Option<Value>> {
+    let output = run(
+        vigil(dir).args(["scan", "--config", "vigil.toml", "-"]),
+        input,
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let validator = schema("flag");
+    let mut flagged = vec![None; count];
+    for flag in json_lines(&output.stdout) {
+        assert_valid(&validator, &flag);
+        let i: usize = flag["message_id"].as_str().unwrap()[2..].parse().unwrap();
+        flagged[i] = Some(flag);
+    }
+    flagged
+}
+
 #[test]
 fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans() {
     let dir = tempfile::tempdir().unwrap();
@@ -690,28 +712,7 @@ fn links_in_disguise_match_url_lists_by_page_folder_and_domain_with_their_spans(
         ("the file whole.txt and e.g. Mr.Smith, version 1.2.3", None),
     ];
     let texts: Vec<String> = cases.iter().map(|(t, _)| t.to_string()).collect();
-    let input = messages(&texts);
-    let output = run(
-        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
-        &input,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let validator = schema("flag");
-    let mut flagged = vec![None; texts.len()];
-    for flag in json_lines(&output.stdout) {
-        assert_valid(&validator, &flag);
-        let i: usize = flag["message_id"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("m-")
-            .parse()
-            .unwrap();
-        flagged[i] = Some(flag);
-    }
+    let flagged = scan_with_config(dir.path(), &messages(&texts), texts.len());
     for (i, (text, expected)) in cases.iter().enumerate() {
         let got = flagged[i].as_ref().map(|flag| {
             let m = &flag["matches"][0];
@@ -783,22 +784,7 @@ fn links_in_attachment_file_names_match_with_spans_in_the_name() {
         bytes.extend(serde_json::to_vec(m).unwrap());
         bytes.push(b'\n');
     }
-    let output = run(
-        vigil(dir.path()).args(["scan", "--config", "vigil.toml", "-"]),
-        &bytes,
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let validator = schema("flag");
-    let mut flagged = vec![None; input.len()];
-    for flag in json_lines(&output.stdout) {
-        assert_valid(&validator, &flag);
-        let i: usize = flag["message_id"].as_str().unwrap()[2..].parse().unwrap();
-        flagged[i] = Some(flag);
-    }
+    let flagged = scan_with_config(dir.path(), &bytes, input.len());
     // (attachment id or none for the text, what the span covers in its string)
     let expected: [Option<(Option<&str>, &str)>; 4] = [
         Some((Some("a-2"), "cdn.whole.example.net")),
