@@ -99,13 +99,9 @@ impl Detector for KeywordDetector {
             return;
         };
         let start = Instant::now();
-        let mut scanned = text.as_str();
-        if text.len() > self.max_scan_bytes {
-            let mut cut = self.max_scan_bytes;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            scanned = &text[..cut];
+        let scanned = prefix_within(text, self.max_scan_bytes);
+        if scanned.len() < text.len() {
+            let cut = scanned.len();
             findings.problems.push(Problem {
                 reason: ReasonCode::TextTruncated,
                 attachment_id: None,
@@ -603,6 +599,16 @@ impl Detector for ImageHashDetector {
             }
         }
     }
+}
+
+/// The longest prefix of `text` of at most `max_bytes` bytes that ends between characters:
+/// what a text detector reads of a text longer than `text.max_scan_bytes`.
+pub(crate) fn prefix_within(text: &str, max_bytes: usize) -> &str {
+    let mut cut = text.len().min(max_bytes);
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &text[..cut]
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::time::Instant;
 use vigil_core::{DetectorKind, Match, MatchSubject, ReasonCode, Severity};
 use vigil_url::{CanonicalUrl, Extractor, UrlIndex, UrlsConfig};
 
+use crate::detectors::prefix_within;
 use crate::{Detector, Findings, Problem, ScanContext, TimedStep};
 
 /// Matches links in message text against URL lists.
@@ -64,10 +65,6 @@ impl UrlDetector {
             .map(String::as_str)
     }
 }
-
-/// The longest file name searched for links: names are short, and one that is not is not
-/// worth a scan of its whole length.
-const MAX_FILE_NAME_BYTES: usize = 1024;
 
 /// What a message's links matched, as they are found.
 #[derive(Default)]
@@ -146,10 +143,8 @@ impl Detector for UrlDetector {
         let start = Instant::now();
         let mut links = Links::default();
         if let Some(text) = &context.message.text {
-            let mut cut = text.len().min(self.max_scan_bytes);
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
+            let scanned = prefix_within(text, self.max_scan_bytes);
+            let cut = scanned.len();
             if cut < text.len() && self.report_truncation {
                 findings.problems.push(Problem {
                     reason: ReasonCode::TextTruncated,
@@ -161,17 +156,13 @@ impl Detector for UrlDetector {
                     ),
                 });
             }
-            self.links_in(&text[..cut], None, &mut links);
+            self.links_in(scanned, None, &mut links);
         }
         // A link can be in a file name too (`bad.example.com_0412.jpg`); its spans are then
-        // in that name.
+        // in that name (at most 255 bytes: the message parser refuses longer ones).
         for attachment in &context.message.attachments {
             if let Some(name) = &attachment.file_name {
-                let mut cut = name.len().min(MAX_FILE_NAME_BYTES);
-                while !name.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                self.links_in(&name[..cut], Some(&attachment.attachment_id), &mut links);
+                self.links_in(name, Some(&attachment.attachment_id), &mut links);
             }
         }
         let Links {
