@@ -9,7 +9,7 @@ use std::io::Cursor;
 use std::path::Path;
 
 use base64::Engine;
-use common::{assert_valid, json_lines, root, run, schema, vigil};
+use common::{assert_valid, entry_distances, json_lines, root, run, run_ok, schema, vigil};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -48,14 +48,9 @@ fn message(id: &str, attachments: &[(&str, &str, &[u8])]) -> String {
 
 fn scan(dir: &Path, list: &str, input: &str) -> (Vec<Value>, Vec<Value>) {
     std::fs::write(dir.join("hashes.csv"), list).unwrap();
-    let output = run(
+    let output = run_ok(
         vigil(dir).args(["scan", "--hash-list", "hashes.csv", "-"]),
         input.as_bytes(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     (json_lines(&output.stdout), json_lines(&output.stderr))
 }
@@ -267,29 +262,11 @@ fn vigil_hash_prints_one_line_per_file_and_fails_at_the_end() {
 /// `vigil scan` of `input` with `dir`'s vigil.toml: the (entry, distance) of each match of the
 /// one flag, sorted.
 fn scanned_entries(dir: &Path, input: &str) -> Vec<(String, u64)> {
-    let output = run(
+    let output = run_ok(
         vigil(dir).args(["scan", "--config", "vigil.toml", "-"]),
         input.as_bytes(),
     );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let flags = json_lines(&output.stdout);
-    let mut matched: Vec<(String, u64)> = flags[0]["matches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["entry_id"].as_str().unwrap().to_string(),
-                m["distance"].as_u64().unwrap(),
-            )
-        })
-        .collect();
-    matched.sort();
-    matched
+    entry_distances(&json_lines(&output.stdout)[0]["matches"])
 }
 
 fn hex(bytes: &[u8]) -> String {

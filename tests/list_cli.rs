@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{json_lines, openssl, root, run, vigil};
+use common::{entry_distances, json_lines, openssl, root, run, vigil};
 use serde_json::Value;
 
 fn ok(output: Output) -> Output {
@@ -75,18 +75,7 @@ fn haystack_and_needles_match_a_brute_force_scan() {
         assert_eq!(lines.len(), needles.len());
         for (needle, line) in needles.iter().zip(&lines) {
             assert_eq!(line["query"], hex(needle));
-            let mut got: Vec<(String, u64)> = line["matches"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|m| {
-                    (
-                        m["entry_id"].as_str().unwrap().to_string(),
-                        m["distance"].as_u64().unwrap(),
-                    )
-                })
-                .collect();
-            got.sort();
+            let got = entry_distances(&line["matches"]);
             let mut expected: Vec<(String, u64)> = haystack
                 .iter()
                 .enumerate()

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use base64::Engine;
-use common::{assert_valid, encode_clip, json_lines, run, schema, vigil};
+use common::{assert_valid, encode_clip, json_lines, run, run_ok, schema, vigil};
 use serde_json::{Value, json};
 
 /// `vigil hash --algorithms ALGORITHM FILE`'s `field`.
@@ -119,18 +119,13 @@ fn scanning_matches_listed_videos_and_listed_photos_inside_videos() {
     ]
     .concat();
     let errors = d.join("errors.jsonl");
-    let output = run(
+    let output = run_ok(
         vigil(d)
             .args(["scan", "--hash-list"])
             .arg(&list)
             .arg("--errors")
             .arg(&errors),
         input.as_bytes(),
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
     let flags = json_lines(&output.stdout);
     let validator = schema("flag");

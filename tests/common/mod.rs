@@ -68,6 +68,34 @@ pub fn run(command: &mut Command, stdin: &[u8]) -> Output {
     output
 }
 
+/// Runs `command` feeding `stdin`, and fails the test with its stderr unless it succeeded.
+pub fn run_ok(command: &mut Command, stdin: &[u8]) -> Output {
+    let output = run(command, stdin);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// The `(entry_id, distance)` of each match in a JSON array of hash matches, sorted.
+pub fn entry_distances(matches: &Value) -> Vec<(String, u64)> {
+    let mut found: Vec<(String, u64)> = matches
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["entry_id"].as_str().unwrap().to_string(),
+                m["distance"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
 /// Parses JSON lines.
 pub fn json_lines(bytes: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(bytes)
