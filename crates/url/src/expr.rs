@@ -19,6 +19,9 @@ pub fn expression_hash(expression: &str) -> ExpressionHash {
     Sha256::digest(expression.as_bytes()).into()
 }
 
+/// A path form: a prefix of the path, and the query after it (for the exact path only).
+type PathForm<'a> = (&'a str, Option<&'a str>);
+
 /// One lookup expression of a [`CanonicalUrl`], borrowed from it: a host form and a path form
 /// (a path prefix, or the exact path with its query).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,8 +110,7 @@ impl CanonicalUrl {
     /// The exact path with the query, without it, then `/` and up to three directory
     /// prefixes (`/a/`, `/a/b/`, …), without repeats: each a prefix of the path, the first
     /// with the query after it.
-    #[allow(clippy::type_complexity)]
-    fn path_forms(&self) -> ([(&str, Option<&str>); MAX_PATH_PREFIXES + 2], usize) {
+    fn path_forms(&self) -> ([PathForm<'_>; MAX_PATH_PREFIXES + 2], usize) {
         let path = self.path();
         let mut forms = [(path, None); MAX_PATH_PREFIXES + 2];
         let mut count = 0;
